@@ -1,0 +1,377 @@
+"""The one settings object of a run, and of a study that expands into runs.
+
+A :class:`RunConfig` travels unchanged from the GUI form to the database to
+the worker to the engine, so it must be immutable, JSON round-trippable and
+self-validating. Its :attr:`RunConfig.run_id` is a stable hash of the fields
+that change results, so resubmitting the same settings reuses finished work.
+
+This module imports nothing heavy (no torch, no Qt): the GUI validates forms
+with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from engine.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+
+#: Training strategies. ``hybrid`` mixes X-X and X-Y batches with probability alpha.
+STRATEGIES: tuple[str, ...] = ("mono", "cross", "hybrid", "multi", "contrastive")
+#: The strategy of an evaluation-only run (the untrained size-0 point or a reference model).
+NO_TRAINING = "none"
+POOLINGS: tuple[str, ...] = ("mean", "cls")
+DEFAULT_MODEL = "embedded:e5-small"
+
+
+class ConfigError(ValueError):
+    """A setting is invalid. ``field`` names it so a form can show the message beside it."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+def _known_datasets(role: str) -> tuple[str, ...]:
+    from engine.data.registry import dataset_ids
+
+    return dataset_ids(role)
+
+
+def _check_languages(field_name: str, languages: tuple[str, ...]) -> None:
+    if not languages:
+        raise ConfigError(field_name, "choose at least one language")
+    for lang in languages:
+        if lang not in LANGUAGE_NAMES:
+            raise ConfigError(
+                field_name,
+                f"unknown language {lang!r}; allowed: {', '.join(sorted(LANGUAGE_NAMES))}",
+            )
+    if len(set(languages)) != len(languages):
+        raise ConfigError(field_name, "a language is listed twice")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """One evaluation set of a run.
+
+    ``max_queries`` keeps a deterministic subset of queries (for CPU demos);
+    the passage corpus is never cut. ``path`` points a loader at local files
+    (e.g. a MIRACL passage corpus) instead of the shipped or online copy.
+    """
+
+    dataset: str
+    languages: tuple[str, ...]
+    split: str = "test"
+    max_queries: int | None = None
+    path: str | None = None
+
+    def validate(self) -> None:
+        known = _known_datasets("eval")
+        if self.dataset not in known:
+            raise ConfigError(
+                "evaluations", f"unknown eval set {self.dataset!r}; allowed: {', '.join(known)}"
+            )
+        _check_languages(f"evaluations[{self.dataset}].languages", self.languages)
+        if self.max_queries is not None and self.max_queries < 1:
+            raise ConfigError(f"evaluations[{self.dataset}].max_queries", "must be at least 1")
+
+    @property
+    def label(self) -> str:
+        """The name metrics are stored under, e.g. ``flores/test``."""
+        return f"{self.dataset}/{self.split}"
+
+
+DEFAULT_EVALUATIONS: tuple[EvalSpec, ...] = (
+    EvalSpec("flores", ("en", "sw", "yo"), "test"),
+    EvalSpec("afriqa", TARGET_LANGUAGES, "test"),
+    EvalSpec("xquad-r", PAPER_TRAIN_LANGUAGES, "eval"),
+)
+
+#: Fields that change how a run is executed or stored, not what it computes.
+_OPERATIONAL_FIELDS = frozenset({"checkpoint_every", "eval_batch_size", "compile"})
+#: Fields that matter for an evaluation-only run (everything else is training).
+_EVAL_ONLY_FIELDS = frozenset(
+    {"model", "pooling", "query_prefix", "passage_prefix", "max_length", "evaluations", "top_k"}
+)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training + evaluation run.
+
+    ``train_size`` counts parallel question groups: with L training languages
+    a size of N makes N x L (question, passage) pairs available. Size 0 means
+    no training (strategy ``none``): the run only evaluates ``model``.
+    """
+
+    model: str = DEFAULT_MODEL
+    strategy: str = "hybrid"
+    alpha: float | None = 0.5
+    train_size: int = 1000
+    seed: int = 0
+    train_dataset: str = "xquad"
+    train_languages: tuple[str, ...] = PAPER_TRAIN_LANGUAGES
+    evaluations: tuple[EvalSpec, ...] = DEFAULT_EVALUATIONS
+    # Optimisation (defaults from arXiv 2408.10536).
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.01
+    batch_size: int = 32
+    temperature: float = 0.05
+    epochs: float = 1.0
+    max_steps: int | None = None
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    symmetric_loss: bool = False
+    contrastive_weight: float | None = None
+    # Encoder.
+    max_length: int = 128
+    pooling: str = "mean"
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    freeze_embeddings: bool = False
+    trainable_layers: int | None = None
+    grad_cache_chunk: int | None = None
+    # Evaluation.
+    top_k: int = 100
+    # Operational: never part of the run's identity.
+    checkpoint_every: int = 50
+    eval_batch_size: int = 64
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        # Tuples, not lists, whatever the caller passed (JSON gives lists).
+        object.__setattr__(self, "train_languages", tuple(self.train_languages))
+        object.__setattr__(
+            self,
+            "evaluations",
+            tuple(e if isinstance(e, EvalSpec) else _eval_spec(e) for e in self.evaluations),
+        )
+        # Settings a strategy ignores are blanked so they cannot split identities.
+        if self.strategy != "hybrid":
+            object.__setattr__(self, "alpha", None)
+        if self.strategy == "contrastive" and self.contrastive_weight is None:
+            object.__setattr__(self, "contrastive_weight", 0.1)
+        if self.strategy != "contrastive":
+            object.__setattr__(self, "contrastive_weight", None)
+
+    # ---- validation -------------------------------------------------------
+    def validate(self) -> "RunConfig":
+        """Raise :class:`ConfigError` naming the first bad field; return self."""
+        if not self.model.strip():
+            raise ConfigError("model", "give a model: 'embedded:e5-small', a folder or a hub name")
+        if self.strategy == NO_TRAINING:
+            if self.train_size != 0:
+                raise ConfigError("train_size", "an evaluation-only run (strategy 'none') has size 0")
+        elif self.strategy not in STRATEGIES:
+            raise ConfigError(
+                "strategy",
+                f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGIES)}",
+            )
+        elif self.train_size < 1:
+            raise ConfigError("train_size", "must be at least 1 for a training run (0 only with strategy 'none')")
+        if self.strategy == "hybrid" and not (self.alpha is not None and 0.0 <= self.alpha <= 1.0):
+            raise ConfigError("alpha", "must be between 0 and 1 (probability of a monolingual batch)")
+        if self.strategy != NO_TRAINING:
+            self._validate_training()
+        if not self.evaluations:
+            raise ConfigError("evaluations", "choose at least one evaluation set")
+        for spec in self.evaluations:
+            spec.validate()
+        if self.pooling not in POOLINGS:
+            raise ConfigError("pooling", f"unknown pooling {self.pooling!r}; allowed: {', '.join(POOLINGS)}")
+        if not 8 <= self.max_length <= 512:
+            raise ConfigError("max_length", "must be between 8 and 512 tokens")
+        if self.top_k < 1:
+            raise ConfigError("top_k", "must be at least 1")
+        if self.checkpoint_every < 1:
+            raise ConfigError("checkpoint_every", "must be at least 1 step")
+        if self.eval_batch_size < 1:
+            raise ConfigError("eval_batch_size", "must be at least 1")
+        return self
+
+    def _validate_training(self) -> None:
+        known = _known_datasets("train")
+        if self.train_dataset not in known:
+            raise ConfigError(
+                "train_dataset", f"unknown training set {self.train_dataset!r}; allowed: {', '.join(known)}"
+            )
+        _check_languages("train_languages", self.train_languages)
+        if self.strategy in ("cross", "hybrid", "contrastive") and len(self.train_languages) < 2:
+            raise ConfigError("train_languages", f"strategy {self.strategy!r} needs at least two languages")
+        positive = {
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "temperature": self.temperature,
+            "epochs": self.epochs,
+            "grad_clip": self.grad_clip,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigError(name, "must be greater than 0")
+        if self.batch_size < 2:
+            raise ConfigError("batch_size", "must be at least 2 (in-batch negatives need a second pair)")
+        if self.weight_decay < 0:
+            raise ConfigError("weight_decay", "must be 0 or more")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError("warmup_ratio", "must be in [0, 1)")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError("max_steps", "must be at least 1, or empty for whole epochs")
+        if self.contrastive_weight is not None and self.contrastive_weight < 0:
+            raise ConfigError("contrastive_weight", "must be 0 or more")
+        if self.trainable_layers is not None and self.trainable_layers < 0:
+            raise ConfigError("trainable_layers", "must be 0 or more, or empty to train every layer")
+        if self.grad_cache_chunk is not None and self.grad_cache_chunk < 1:
+            raise ConfigError("grad_cache_chunk", "must be at least 1, or empty to disable gradient caching")
+
+    # ---- identity and JSON ------------------------------------------------
+    @property
+    def is_training(self) -> bool:
+        return self.strategy != NO_TRAINING
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], "is not a run setting")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        return cls.from_dict(json.loads(text))
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine results (what :attr:`run_id` hashes)."""
+        data = {k: v for k, v in self.to_dict().items() if k not in _OPERATIONAL_FIELDS}
+        if not self.is_training:
+            data = {k: v for k, v in data.items() if k in _EVAL_ONLY_FIELDS}
+        return data
+
+    @property
+    def run_id(self) -> str:
+        canonical = json.dumps(self.identity(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """Short human label: ``hybrid(a=0.5) n=1000 seed=0``."""
+        if not self.is_training:
+            return f"untrained {self.model}"
+        strategy = f"hybrid(a={self.alpha:g})" if self.strategy == "hybrid" else self.strategy
+        return f"{strategy} n={self.train_size} seed={self.seed}"
+
+
+def _eval_spec(data: Mapping[str, Any]) -> EvalSpec:
+    values = dict(data)
+    values["languages"] = tuple(values.get("languages", ()))
+    unknown = set(values) - {f.name for f in dataclasses.fields(EvalSpec)}
+    if unknown:
+        raise ConfigError("evaluations", f"{sorted(unknown)[0]!r} is not an eval-set setting")
+    return EvalSpec(**values)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A grid of runs: strategies x alphas (hybrid only) x training sizes x seeds.
+
+    ``template`` holds every other setting; ``include_baseline`` adds one
+    evaluation-only run of the untrained model (the size-0 point).
+    """
+
+    name: str
+    strategies: tuple[str, ...] = ("mono", "cross", "hybrid")
+    alphas: tuple[float, ...] = (0.5,)
+    train_sizes: tuple[int, ...] = (250, 500, 1000)
+    seeds: tuple[int, ...] = (0,)
+    include_baseline: bool = True
+    template: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("strategies", "alphas", "train_sizes", "seeds"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not isinstance(self.template, RunConfig):
+            object.__setattr__(self, "template", RunConfig.from_dict(self.template))
+
+    def validate(self) -> "StudyConfig":
+        if not self.name.strip():
+            raise ConfigError("name", "give the study a name")
+        if not self.strategies:
+            raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGIES)}")
+        for strategy in self.strategies:
+            if strategy not in STRATEGIES:
+                raise ConfigError(
+                    "strategies", f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}"
+                )
+        if "hybrid" in self.strategies and not self.alphas:
+            raise ConfigError("alphas", "hybrid needs at least one alpha")
+        for alpha in self.alphas:
+            if not 0.0 <= alpha <= 1.0:
+                raise ConfigError("alphas", f"alpha {alpha:g} is outside [0, 1]")
+        if not self.train_sizes:
+            raise ConfigError("train_sizes", "give at least one training size")
+        for size in self.train_sizes:
+            if size < 1:
+                raise ConfigError("train_sizes", f"size {size} must be at least 1 (the untrained point is the baseline)")
+        if not self.seeds:
+            raise ConfigError("seeds", "give at least one seed")
+        for name in ("strategies", "alphas", "train_sizes", "seeds"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ConfigError(name, "a value is listed twice")
+        for run in self.expand():
+            run.validate()
+        return self
+
+    def expand(self) -> list[RunConfig]:
+        """One RunConfig per (strategy, alpha for hybrid, size, seed), baseline first."""
+        runs: list[RunConfig] = []
+        if self.include_baseline:
+            runs.append(dataclasses.replace(self.template, strategy=NO_TRAINING, train_size=0, alpha=None))
+        for strategy, size, seed in itertools.product(self.strategies, self.train_sizes, self.seeds):
+            alphas = self.alphas if strategy == "hybrid" else (None,)
+            for alpha in alphas:
+                runs.append(
+                    dataclasses.replace(
+                        self.template, strategy=strategy, alpha=alpha, train_size=size, seed=seed
+                    )
+                )
+        return runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StudyConfig":
+        values = dict(data)
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], "is not a study setting")
+        if "name" not in values:
+            raise ConfigError("name", "a study file needs a name")
+        if "template" in values:
+            values["template"] = RunConfig.from_dict(values["template"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "StudyConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("study", f"not valid JSON ({exc.msg} at line {exc.lineno}); fix the file") from exc
+        if not isinstance(data, dict):
+            raise ConfigError("study", "a study file holds one JSON object")
+        return cls.from_dict(data)

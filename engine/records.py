@@ -1,0 +1,109 @@
+"""Plain typed records that flow between the data loaders, the sampler, the
+trainer and the evaluator.
+
+They are deliberately dumb (frozen dataclasses, no behaviour beyond small
+derived views) so every room can depend on them without depending on each
+other, and so tests can build them by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+#: qrels: query id -> passage id -> graded relevance (0 = judged non-relevant).
+Qrels = Mapping[str, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    text: str
+    language: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    """One (query, positive passage) example, tagged with its parallel group.
+
+    ``group`` is shared by the translations of the same question/passage, so
+    a sampler can find the same example in another language and can refuse
+    to put two members of one group into a batch (a false negative).
+    """
+
+    query: str
+    passage: str
+    query_language: str
+    passage_language: str
+    group: str
+
+
+@dataclass(frozen=True)
+class ParallelGroup:
+    """The same question and its positive passage in every language we have.
+
+    ``context`` optionally holds the whole paragraph the positive sentence
+    came from (SQuAD-style data), keyed by language like the other fields.
+    """
+
+    id: str
+    queries: Mapping[str, str]
+    passages: Mapping[str, str]
+    context: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.queries) & set(self.passages)))
+
+    def pair(self, query_language: str, passage_language: str) -> TrainingPair:
+        return TrainingPair(
+            query=self.queries[query_language],
+            passage=self.passages[passage_language],
+            query_language=query_language,
+            passage_language=passage_language,
+            group=self.id,
+        )
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Parallel groups available for training, in a stable order."""
+
+    name: str
+    languages: tuple[str, ...]
+    groups: tuple[ParallelGroup, ...]
+
+    def pairs(self) -> list[TrainingPair]:
+        """Every monolingual pair (X-X) of every group, for inspection and export."""
+        return [g.pair(lang, lang) for g in self.groups for lang in g.languages]
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Queries, the FULL passage corpus to search, and graded judgements.
+
+    ``passages`` must be the whole collection a real system would search,
+    never only the judged passages: ranking against judged passages alone
+    inflates every metric.
+    """
+
+    name: str
+    queries: tuple[Query, ...]
+    passages: tuple[Passage, ...]
+    qrels: Qrels
+
+    @property
+    def query_languages(self) -> tuple[str, ...]:
+        return tuple(sorted({q.language for q in self.queries}))
+
+    @property
+    def passage_languages(self) -> tuple[str, ...]:
+        return tuple(sorted({p.language for p in self.passages}))
