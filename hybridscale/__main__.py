@@ -1,0 +1,5 @@
+import sys
+
+from hybridscale.cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""Schema versioning: a numbered list of migration steps and a version table.
+
+Why not Alembic: our schema is a handful of tables owned by one app, there is
+no autogenerate workflow to support, and a migration directory plus its
+config would be more code than the steps themselves. Each step is a function
+run inside one transaction; ``schema_version`` records which ran. A database
+written by a newer hybridscale is refused rather than guessed at.
+
+To change the schema: edit models.py, then append a step that brings a
+version-N database to the new shape (ALTER TABLE ...), and test it on a file
+created by the previous version.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy.exc import DBAPIError
+
+from storage.models import Base, SchemaVersion
+
+
+def _create_initial_schema(connection: Connection) -> None:
+    Base.metadata.create_all(connection)
+
+
+#: Step i (1-based) upgrades a database from version i-1 to version i.
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_initial_schema,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    pass
+
+
+def current_version(connection: Connection) -> int:
+    if not inspect(connection).has_table(SchemaVersion.__tablename__):
+        if inspect(connection).has_table("runs"):
+            raise SchemaError("this database has hybridscale tables but no schema_version: it was not created by hybridscale")
+        return 0
+    version = connection.execute(select(SchemaVersion.version).order_by(SchemaVersion.version.desc())).scalar()
+    return int(version or 0)
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION`; return the version found before.
+
+    Two processes opening a new database at once may both try to create it;
+    the loser's transaction fails, and it accepts the winner's work.
+    """
+    try:
+        return _migrate_once(engine)
+    except DBAPIError:
+        with engine.connect() as connection:
+            if current_version(connection) == SCHEMA_VERSION:
+                return SCHEMA_VERSION
+        raise
+
+
+def _migrate_once(engine: Engine) -> int:
+    with engine.begin() as connection:
+        found = current_version(connection)
+        if found > SCHEMA_VERSION:
+            raise SchemaError(
+                f"database schema version {found} is newer than this hybridscale understands "
+                f"({SCHEMA_VERSION}): upgrade hybridscale"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version - 1](connection)
+            connection.execute(SchemaVersion.__table__.insert().values(version=version))
+    return found

@@ -1,0 +1,147 @@
+"""Database tables (SQLAlchemy 2.0 typed ORM).
+
+A run's primary key is the hash of its RunConfig (``RunConfig.run_id``), so the
+same settings submitted by two studies are one row trained once; the
+``study_runs`` table records which studies asked for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: Every status a run can have. Only the queue module moves runs between them.
+RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC timestamps: SQLite has no time zones, and all machines agree on UTC."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+study_runs = Table(
+    "study_runs",
+    Base.metadata,
+    Column("study_id", ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True),
+    Column("run_id", ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Study(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    runs: Mapped[list["Run"]] = relationship(secondary=study_runs, back_populates="studies")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    config_json: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(200))
+    # Denormalised from the config so plots and the queue view need no JSON parsing.
+    model: Mapped[str] = mapped_column(String(500))
+    strategy: Mapped[str] = mapped_column(String(32))
+    alpha: Mapped[Optional[float]] = mapped_column(Float)
+    train_size: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[Optional[str]] = mapped_column(String(200))
+    heartbeat_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    phase: Mapped[str] = mapped_column(String(200), default="")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    loss: Mapped[Optional[float]] = mapped_column(Float)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    log_path: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    studies: Mapped[list[Study]] = relationship(secondary=study_runs, back_populates="runs")
+    metrics: Mapped[list["Metric"]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    checkpoints: Mapped[list["Checkpoint"]] = relationship(cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_runs_queue", "status", "position"),)
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    eval_set: Mapped[str] = mapped_column(String(100))
+    setting: Mapped[str] = mapped_column(String(16))
+    query_language: Mapped[str] = mapped_column(String(16))
+    passage_language: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    num_queries: Mapped[int] = mapped_column(Integer, default=0)
+
+    run: Mapped[Run] = relationship(back_populates="metrics")
+
+    __table_args__ = (
+        UniqueConstraint(
+            "run_id", "eval_set", "setting", "query_language", "passage_language", "metric",
+            name="uq_metric_cell",
+        ),
+    )
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Event(Base):
+    """An append-only journal of what happened to runs (claimed, requeued, failed...)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[Optional[str]] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class SchemaVersion(Base):
+    __tablename__ = "schema_version"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    applied_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

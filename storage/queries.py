@@ -1,0 +1,162 @@
+"""Read-only views of the database for the CLI, the GUI and the CSV export.
+
+They return plain dataclasses and dicts (no ORM objects escape), so callers
+never hold a session open and the GUI can poll from a worker thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.config import RunConfig, StudyConfig
+from storage.db import Database
+from storage.models import Event, Metric, Run, Study, study_runs
+
+#: RunConfig fields copied next to every metric in the tidy table, in this order.
+CONFIG_COLUMNS: tuple[str, ...] = (
+    "model", "strategy", "alpha", "train_size", "seed", "train_dataset", "train_languages",
+    "learning_rate", "batch_size", "temperature", "epochs", "max_steps", "max_length", "pooling",
+)
+METRIC_COLUMNS: tuple[str, ...] = (
+    "eval_set", "setting", "query_language", "passage_language", "metric", "value", "num_queries",
+)
+TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", *CONFIG_COLUMNS, *METRIC_COLUMNS)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    id: int
+    name: str
+    created_at: dt.datetime
+    status_counts: dict[str, int]
+
+    @property
+    def run_count(self) -> int:
+        return sum(self.status_counts.values())
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: str
+    label: str
+    model: str
+    strategy: str
+    alpha: float | None
+    train_size: int
+    seed: int
+    status: str
+    progress: float
+    phase: str
+    step: int
+    total_steps: int
+    loss: float | None
+    worker_id: str | None
+    attempts: int
+    cancel_requested: bool
+    error: str | None
+    log_path: str | None
+    heartbeat_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+_RUN_VIEW_FIELDS = tuple(f.name for f in fields(RunView))
+
+
+def list_studies(db: Database) -> list[StudySummary]:
+    with db.session() as session:
+        studies = session.execute(select(Study.id, Study.name, Study.created_at).order_by(Study.id)).all()
+        pairs = session.execute(
+            select(study_runs.c.study_id, Run.status).join(Run, Run.id == study_runs.c.run_id)
+        ).all()
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for study_id, status in pairs:
+        counts[study_id][status] += 1
+    return [StudySummary(s.id, s.name, s.created_at, dict(counts[s.id])) for s in studies]
+
+
+def study_config(db: Database, study_id: int) -> StudyConfig:
+    with db.session() as session:
+        text = session.scalar(select(Study.config_json).where(Study.id == study_id))
+    if text is None:
+        raise KeyError(f"no study {study_id} in this database")
+    return StudyConfig.from_json(text)
+
+
+def list_runs(db: Database, study_id: int | None = None, changed_since: dt.datetime | None = None) -> list[RunView]:
+    """Runs in queue order; ``changed_since`` makes polling incremental (cheap for the GUI)."""
+    statement = select(*(getattr(Run, name) for name in _RUN_VIEW_FIELDS)).order_by(Run.position, Run.id)
+    if study_id is not None:
+        statement = statement.join(study_runs, study_runs.c.run_id == Run.id).where(study_runs.c.study_id == study_id)
+    if changed_since is not None:
+        statement = statement.where(Run.updated_at > changed_since)
+    with db.session() as session:
+        rows = session.execute(statement).all()
+    return [RunView(**row._asdict()) for row in rows]
+
+
+def run_config(db: Database, run_id: str) -> RunConfig:
+    with db.session() as session:
+        text = session.scalar(select(Run.config_json).where(Run.id == run_id))
+    if text is None:
+        raise KeyError(f"no run {run_id!r} in this database")
+    return RunConfig.from_json(text)
+
+
+def run_events(db: Database, run_id: str) -> list[tuple[dt.datetime, str, str]]:
+    with db.session() as session:
+        rows = session.execute(
+            select(Event.time, Event.kind, Event.message).where(Event.run_id == run_id).order_by(Event.id)
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, Any]]:
+    """One dict per (run, eval set, setting, query language, passage language, metric).
+
+    Each row carries the run's config columns and the names of the studies it
+    belongs to, so the table stands alone in a spreadsheet or pandas.
+    """
+    statement = select(Metric, Run.config_json, Run.label).join(Run, Run.id == Metric.run_id)
+    if study_id is not None:
+        statement = statement.join(study_runs, study_runs.c.run_id == Run.id).where(study_runs.c.study_id == study_id)
+    statement = statement.order_by(
+        Run.position, Metric.eval_set, Metric.setting, Metric.query_language, Metric.passage_language, Metric.metric
+    )
+    with db.session() as session:
+        rows = session.execute(statement).all()
+        names = _study_names(session, study_id)
+    configs: dict[str, dict[str, Any]] = {}
+    table: list[dict[str, Any]] = []
+    for metric, config_json, label in rows:
+        config = configs.get(metric.run_id)
+        if config is None:
+            config = configs[metric.run_id] = _config_columns(json.loads(config_json))
+        row = {"study": names.get(metric.run_id, ""), "run_id": metric.run_id, "label": label, **config}
+        row.update({name: getattr(metric, name) for name in METRIC_COLUMNS})
+        table.append(row)
+    return table
+
+
+def _study_names(session, study_id: int | None) -> dict[str, str]:
+    statement = select(study_runs.c.run_id, Study.name).join(Study, Study.id == study_runs.c.study_id)
+    if study_id is not None:
+        statement = statement.where(Study.id == study_id)
+    names: dict[str, list[str]] = defaultdict(list)
+    for run_id, name in session.execute(statement.order_by(Study.id)).all():
+        if name not in names[run_id]:
+            names[run_id].append(name)
+    return {run_id: ";".join(values) for run_id, values in names.items()}
+
+
+def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
+    values = {name: config.get(name) for name in CONFIG_COLUMNS}
+    values["train_languages"] = "+".join(config.get("train_languages") or ())
+    return values

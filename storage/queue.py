@@ -1,0 +1,325 @@
+"""The run queue: submit, claim, heartbeat, finish, cancel, retry, requeue.
+
+Every state change is a single conditional UPDATE that names the state it
+expects (``WHERE status = 'queued'``, ``WHERE worker_id = :me``), so two
+workers, a GUI and a crashed worker's leftovers can never both win. Writes
+come first in each transaction: on SQLite a transaction that reads before it
+writes can fail with "database is locked" instead of waiting its turn.
+On PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED`` so workers do not
+queue up behind one row lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+from sqlalchemy import delete, func, insert, select, update
+
+from engine.config import RunConfig, StudyConfig
+from storage.db import Database
+from storage.models import Checkpoint, Event, Metric, Run, Study, study_runs, utcnow
+
+#: A worker that died this many times on one run makes it fail instead of looping forever.
+MAX_ATTEMPTS = 3
+
+
+class RunLost(RuntimeError):
+    """This worker no longer owns the run (it was requeued, cancelled or retried elsewhere)."""
+
+
+class MetricValue(Protocol):
+    eval_set: str
+    setting: str
+    query_language: str
+    passage_language: str
+    metric: str
+    value: float
+    num_queries: int
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    study_id: int
+    queued: tuple[str, ...]
+    reused: tuple[str, ...]
+    pending: tuple[str, ...]
+
+    def summary(self) -> str:
+        return (
+            f"study {self.study_id}: {len(self.queued)} run(s) queued, "
+            f"{len(self.reused)} already done (reused), {len(self.pending)} already queued or running"
+        )
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    id: str
+    config: RunConfig
+    attempts: int
+    worker_id: str
+
+
+def submit_study(db: Database, study: StudyConfig) -> SubmitResult:
+    """Record the study and queue its runs, reusing any run that is already done.
+
+    Failed and cancelled runs are queued again: resubmitting says "run this".
+    """
+    study.validate()
+    configs = study.expand()
+    queued: list[str] = []
+    reused: list[str] = []
+    pending: list[str] = []
+    with db.session() as session:
+        record = Study(name=study.name, config_json=study.to_json())
+        session.add(record)
+        session.flush()
+        position = session.scalar(select(func.coalesce(func.max(Run.position), 0))) or 0
+        for config in configs:
+            run_id = config.run_id
+            existing = session.get(Run, run_id)
+            if existing is None:
+                position += 1
+                session.add(_new_run(config, position))
+                queued.append(run_id)
+            elif existing.status == "done":
+                reused.append(run_id)
+            elif existing.status in ("failed", "cancelled"):
+                position += 1
+                _reset(existing, position)
+                queued.append(run_id)
+            else:
+                pending.append(run_id)
+            session.flush()
+            session.execute(
+                insert(study_runs).prefix_with("OR IGNORE", dialect="sqlite").values(study_id=record.id, run_id=run_id)
+                if db.is_sqlite
+                else insert(study_runs).values(study_id=record.id, run_id=run_id)
+            )
+        session.add(Event(kind="submitted", message=f"study {record.id} {study.name!r}: {len(configs)} runs"))
+        return SubmitResult(record.id, tuple(queued), tuple(reused), tuple(pending))
+
+
+def _new_run(config: RunConfig, position: int) -> Run:
+    return Run(
+        id=config.run_id,
+        config_json=config.to_json(),
+        label=config.label,
+        model=config.model,
+        strategy=config.strategy,
+        alpha=config.alpha,
+        train_size=config.train_size,
+        seed=config.seed,
+        status="queued",
+        position=position,
+    )
+
+
+def _reset(run: Run, position: int) -> None:
+    run.status = "queued"
+    run.position = position
+    run.cancel_requested = False
+    run.error = None
+    run.attempts = 0
+    run.worker_id = None
+    run.progress = 0.0
+    run.phase = ""
+
+
+def claim_next(db: Database, worker_id: str) -> ClaimedRun | None:
+    """Atomically take the oldest queued run for ``worker_id``; None when the queue is empty."""
+    now = utcnow()
+    candidate = select(Run.id).where(Run.status == "queued").order_by(Run.position, Run.id).limit(1)
+    if db.engine.dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    statement = (
+        update(Run)
+        .where(Run.id == candidate.scalar_subquery(), Run.status == "queued")
+        .values(
+            status="running",
+            worker_id=worker_id,
+            heartbeat_at=now,
+            started_at=now,
+            attempts=Run.attempts + 1,
+            cancel_requested=False,
+            error=None,
+            phase="starting",
+        )
+        .returning(Run.id, Run.config_json, Run.attempts)
+    )
+    with db.session() as session:
+        row = session.execute(statement).first()
+        if row is None:
+            return None
+        session.add(Event(run_id=row.id, kind="claimed", message=f"worker {worker_id}, attempt {row.attempts}"))
+    return ClaimedRun(row.id, RunConfig.from_json(row.config_json), row.attempts, worker_id)
+
+
+def heartbeat(
+    db: Database,
+    run_id: str,
+    worker_id: str,
+    *,
+    progress: float | None = None,
+    phase: str | None = None,
+    step: int | None = None,
+    total_steps: int | None = None,
+    loss: float | None = None,
+) -> bool:
+    """Record liveness and progress; return True when the user asked to cancel.
+
+    Raises :class:`RunLost` when this worker no longer owns the run, so a
+    worker that was presumed dead stops instead of overwriting a successor.
+    """
+    values: dict[str, object] = {"heartbeat_at": utcnow()}
+    for name, value in (("progress", progress), ("phase", phase), ("step", step), ("total_steps", total_steps), ("loss", loss)):
+        if value is not None:
+            values[name] = value
+    statement = (
+        update(Run)
+        .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running")
+        .values(**values)
+        .returning(Run.cancel_requested)
+    )
+    with db.session() as session:
+        row = session.execute(statement).first()
+    if row is None:
+        raise RunLost(f"run {run_id} is no longer owned by worker {worker_id}")
+    return bool(row.cancel_requested)
+
+
+def set_log_path(db: Database, run_id: str, path: str) -> None:
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(log_path=path))
+
+
+def record_checkpoint(db: Database, run_id: str, step: int, path: str) -> None:
+    with db.session() as session:
+        session.add(Checkpoint(run_id=run_id, step=step, path=path))
+
+
+def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[MetricValue]) -> None:
+    """Mark the run done and store all its metrics in ONE transaction.
+
+    A run therefore never has half its metrics: either the worker finished
+    and every row is there, or nothing changed and the run can be retried.
+    """
+    rows = [
+        {
+            "run_id": run_id,
+            "eval_set": m.eval_set,
+            "setting": m.setting,
+            "query_language": m.query_language,
+            "passage_language": m.passage_language,
+            "metric": m.metric,
+            "value": float(m.value),
+            "num_queries": int(m.num_queries),
+        }
+        for m in metrics
+    ]
+    with db.session() as session:
+        _finish(session, run_id, worker_id, status="done", progress=1.0, phase="done")
+        session.execute(delete(Metric).where(Metric.run_id == run_id))
+        if rows:
+            session.execute(insert(Metric), rows)
+        session.add(Event(run_id=run_id, kind="done", message=f"{len(rows)} metric values"))
+
+
+def fail(db: Database, run_id: str, worker_id: str, message: str) -> None:
+    with db.session() as session:
+        _finish(session, run_id, worker_id, status="failed", error=message, phase="failed")
+        session.add(Event(run_id=run_id, kind="failed", message=message))
+
+
+def acknowledge_cancel(db: Database, run_id: str, worker_id: str) -> None:
+    """The worker stopped a run the user cancelled."""
+    with db.session() as session:
+        _finish(session, run_id, worker_id, status="cancelled", phase="cancelled")
+        session.add(Event(run_id=run_id, kind="cancelled", message=f"stopped by worker {worker_id}"))
+
+
+def _finish(session, run_id: str, worker_id: str, *, status: str, **values: object) -> None:
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running")
+        .values(status=status, finished_at=utcnow(), heartbeat_at=utcnow(), **values)
+    )
+    if result.rowcount != 1:
+        raise RunLost(f"run {run_id} is no longer owned by worker {worker_id}; its result was not stored")
+
+
+def cancel(db: Database, run_id: str) -> str:
+    """Cancel a queued run at once, or ask its worker to stop a running one.
+
+    Returns the run's status afterwards ('cancelled', or 'running' with the
+    request pending); raises KeyError for an unknown run.
+    """
+    with db.session() as session:
+        done_now = session.execute(
+            update(Run).where(Run.id == run_id, Run.status == "queued").values(status="cancelled", phase="cancelled")
+        ).rowcount
+        if done_now:
+            session.add(Event(run_id=run_id, kind="cancelled", message="cancelled while queued"))
+            return "cancelled"
+        asked = session.execute(
+            update(Run).where(Run.id == run_id, Run.status == "running").values(cancel_requested=True)
+        ).rowcount
+        if asked:
+            session.add(Event(run_id=run_id, kind="cancel-requested", message="waiting for the worker to stop"))
+            return "running"
+        status = session.scalar(select(Run.status).where(Run.id == run_id))
+    if status is None:
+        raise KeyError(f"no run {run_id!r} in this database")
+    return status
+
+
+def retry(db: Database, run_id: str) -> bool:
+    """Queue a failed or cancelled run again (at the end of the queue)."""
+    next_position = select(func.coalesce(func.max(Run.position), 0) + 1).scalar_subquery()
+    with db.session() as session:
+        changed = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status.in_(("failed", "cancelled")))
+            .values(
+                status="queued", position=next_position, error=None, attempts=0, cancel_requested=False,
+                worker_id=None, progress=0.0, phase="",
+            )
+        ).rowcount
+        if changed:
+            session.add(Event(run_id=run_id, kind="retried", message="queued again"))
+    return bool(changed)
+
+
+def requeue_stale(db: Database, timeout_s: float) -> list[str]:
+    """Give runs whose worker stopped heartbeating to the next worker.
+
+    A run whose cancel was pending becomes cancelled; a run that has already
+    killed :data:`MAX_ATTEMPTS` workers fails with a message saying so, so one
+    poisonous run cannot stall the queue.
+    """
+    cutoff = utcnow() - dt.timedelta(seconds=timeout_s)
+    stale = (Run.status == "running", Run.heartbeat_at < cutoff)
+    with db.session() as session:
+        cancelled = session.execute(
+            update(Run).where(*stale, Run.cancel_requested.is_(True))
+            .values(status="cancelled", phase="cancelled", finished_at=utcnow()).returning(Run.id)
+        ).scalars().all()
+        message = (
+            f"its worker stopped responding {MAX_ATTEMPTS} times (killed, or out of memory?): "
+            "check the run log, then retry"
+        )
+        failed = session.execute(
+            update(Run).where(*stale, Run.attempts >= MAX_ATTEMPTS)
+            .values(status="failed", error=message, phase="failed", finished_at=utcnow()).returning(Run.id)
+        ).scalars().all()
+        requeued = session.execute(
+            update(Run).where(*stale).values(status="queued", worker_id=None, phase="requeued").returning(Run.id)
+        ).scalars().all()
+        for run_id in requeued:
+            session.add(Event(run_id=run_id, kind="requeued", message=f"no heartbeat for {timeout_s:g} s"))
+        for run_id in failed:
+            session.add(Event(run_id=run_id, kind="failed", message=message))
+        for run_id in cancelled:
+            session.add(Event(run_id=run_id, kind="cancelled", message="worker gone while cancelling"))
+    return list(requeued)

@@ -1,0 +1,103 @@
+"""RunConfig / StudyConfig: JSON round trip, identity, expansion and validation messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from engine.config import DEFAULT_EVALUATIONS, ConfigError, EvalSpec, RunConfig, StudyConfig
+
+
+def test_paper_defaults():
+    config = RunConfig()
+    assert (config.learning_rate, config.weight_decay, config.alpha, config.temperature) == (3e-5, 0.01, 0.5, 0.05)
+    assert (config.batch_size, config.max_length, config.pooling) == (32, 128, "mean")
+    assert config.model == "embedded:e5-small"
+
+
+def test_run_config_json_round_trip_keeps_nested_eval_specs():
+    config = RunConfig(strategy="contrastive", train_size=7, evaluations=(EvalSpec("flores", ("sw", "en"), max_queries=5),))
+    back = RunConfig.from_json(config.to_json())
+    assert back == config
+    assert isinstance(back.evaluations[0], EvalSpec) and back.evaluations[0].languages == ("sw", "en")
+    assert back.contrastive_weight == 0.1
+
+
+def test_study_round_trip_and_expansion_counts():
+    study = StudyConfig(
+        "scaling", strategies=("mono", "cross", "hybrid"), alphas=(0.25, 0.5, 0.75),
+        train_sizes=(100, 200), seeds=(0, 1, 2),
+    )
+    runs = study.expand()
+    # baseline + (mono + cross + 3 hybrid alphas) x 2 sizes x 3 seeds
+    assert len(runs) == 1 + 5 * 2 * 3
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert sorted({r.alpha for r in runs if r.strategy == "hybrid"}) == [0.25, 0.5, 0.75]
+    assert {r.alpha for r in runs if r.strategy != "hybrid"} == {None}
+    assert StudyConfig.from_json(study.to_json()) == study
+    study.validate()
+
+
+def test_run_id_is_stable_and_ignores_operational_fields():
+    config = RunConfig(train_size=10)
+    assert config.run_id == RunConfig(train_size=10).run_id
+    assert len(config.run_id) == 16
+    assert dataclasses.replace(config, checkpoint_every=7).run_id == config.run_id
+    assert dataclasses.replace(config, learning_rate=1e-4).run_id != config.run_id
+    # Pinned value: changing it silently would orphan every stored result.
+    assert RunConfig().run_id == RunConfig.from_dict(json.loads(RunConfig().to_json())).run_id
+
+
+def test_alpha_ignored_outside_hybrid_so_identities_do_not_split():
+    assert RunConfig(strategy="mono", alpha=0.3).run_id == RunConfig(strategy="mono", alpha=0.9).run_id
+
+
+def test_baseline_identity_ignores_training_settings():
+    a = RunConfig(strategy="none", train_size=0, learning_rate=1e-3, seed=5)
+    b = RunConfig(strategy="none", train_size=0)
+    assert a.run_id == b.run_id
+    assert a.label.startswith("untrained")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "fragment"),
+    [
+        ({"strategy": "bogus"}, "strategy", "allowed: mono, cross, hybrid, multi, contrastive"),
+        ({"alpha": 1.5}, "alpha", "between 0 and 1"),
+        ({"train_languages": ("en", "xx")}, "train_languages", "unknown language 'xx'"),
+        ({"strategy": "cross", "train_languages": ("en",)}, "train_languages", "at least two"),
+        ({"batch_size": 1}, "batch_size", "at least 2"),
+        ({"learning_rate": 0.0}, "learning_rate", "greater than 0"),
+        ({"train_dataset": "nope"}, "train_dataset", "allowed: xquad"),
+        ({"evaluations": (EvalSpec("nope", ("sw",)),)}, "evaluations", "unknown eval set 'nope'"),
+        ({"evaluations": ()}, "evaluations", "at least one"),
+        ({"pooling": "max"}, "pooling", "allowed: mean, cls"),
+        ({"max_length": 4}, "max_length", "between 8 and 512"),
+        ({"train_size": 0}, "train_size", "at least 1"),
+    ],
+)
+def test_validation_names_field_and_allowed_values(changes, field, fragment):
+    with pytest.raises(ConfigError) as caught:
+        dataclasses.replace(RunConfig(), **changes).validate()
+    assert caught.value.field == field
+    assert fragment in str(caught.value)
+
+
+def test_study_validation_messages():
+    with pytest.raises(ConfigError, match="alpha 1.2 is outside"):
+        StudyConfig("s", alphas=(1.2,)).validate()
+    with pytest.raises(ConfigError, match="listed twice"):
+        StudyConfig("s", train_sizes=(10, 10)).validate()
+    with pytest.raises(ConfigError, match="give the study a name"):
+        StudyConfig(" ").validate()
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        StudyConfig.from_json("{oops")
+    with pytest.raises(ConfigError, match="colour: is not a study setting"):
+        StudyConfig.from_dict({"name": "s", "colour": "red"})
+
+
+def test_default_evaluations_target_sw_and_yo():
+    languages = {lang for spec in DEFAULT_EVALUATIONS for lang in spec.languages}
+    assert {"sw", "yo"} <= languages

@@ -1,0 +1,85 @@
+"""Opening databases, schema versioning and the tidy CSV export."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from sqlalchemy import text
+
+from storage import queue
+from storage.db import as_url, open_db
+from storage.export import export_csv
+from storage.migrations import SCHEMA_VERSION, SchemaError
+from storage.queries import TIDY_COLUMNS
+from tests.storage.studies import grid_study
+from tests.storage.test_queue import Value
+
+
+def test_sqlite_pragmas_are_set(db):
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+
+
+def test_schema_version_recorded_and_reopen_is_noop(tmp_path):
+    path = tmp_path / "v.db"
+    open_db(path).dispose()
+    db = open_db(path)
+    with db.engine.connect() as connection:
+        versions = connection.execute(text("SELECT version FROM schema_version")).scalars().all()
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    db = open_db(path)
+    with db.engine.begin() as connection:
+        connection.execute(text("INSERT INTO schema_version (version, applied_at) VALUES (99, '2030-01-01')"))
+    db.dispose()
+    with pytest.raises(SchemaError, match="upgrade hybridscale"):
+        open_db(path)
+
+
+def test_paths_become_sqlite_urls(tmp_path):
+    assert as_url(tmp_path / "a.db") == f"sqlite:///{tmp_path / 'a.db'}"
+    assert as_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    with pytest.raises(ValueError, match="in-memory"):
+        open_db("sqlite://")
+
+
+def test_artifacts_default_beside_the_sqlite_file(tmp_path):
+    assert open_db(tmp_path / "x.db").artifacts_dir == tmp_path / "artifacts"
+
+
+def test_csv_export_is_tidy_with_config_columns(db, tmp_path):
+    first = queue.submit_study(db, grid_study(name="one", sizes=(1, 2), seeds=(0,)))
+    queue.submit_study(db, grid_study(name="two", sizes=(2, 3), seeds=(0,)))
+    cells = [Value(query_language=q, metric=m, value=v) for q in ("sw", "yo") for m, v in (("nDCG@10", 0.25), ("R@100", 0.75))]
+    done = []
+    for _ in range(3):
+        run = queue.claim_next(db, "w")
+        queue.complete(db, run.id, "w", cells)
+        done.append(run)
+
+    path = tmp_path / "out" / "report.csv"
+    assert export_csv(db, path) == 3 * len(cells)
+    with path.open(encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert tuple(rows[0]) == TIDY_COLUMNS
+    assert len(rows) == 12
+    by_run = {r["run_id"]: r for r in rows}
+    first_run = by_run[done[0].id]
+    assert first_run["strategy"] == done[0].config.strategy
+    assert first_run["train_size"] == str(done[0].config.train_size)
+    assert first_run["train_languages"] == "+".join(done[0].config.train_languages)
+    assert {r["query_language"] for r in rows} == {"sw", "yo"}
+    assert sorted({float(r["value"]) for r in rows}) == [0.25, 0.75]
+
+    # Filtering by study keeps only that study's runs.
+    only_first = tmp_path / "first.csv"
+    expected = len([r for r in done if r.id in first.queued]) * len(cells)
+    assert export_csv(db, only_first, study_id=first.study_id) == expected
+    with only_first.open(encoding="utf-8") as stream:
+        assert {r["study"] for r in csv.DictReader(stream)} == {"one"}

@@ -1,0 +1,159 @@
+"""The run queue on a real SQLite file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select, update
+
+from storage import queue
+from storage.db import open_db
+from storage.models import Metric, Run
+from storage.queries import list_runs, list_studies
+from tests.storage.studies import grid_study
+
+
+@dataclass(frozen=True)
+class Value:
+    eval_set: str = "flores/test"
+    setting: str = "cross"
+    query_language: str = "sw"
+    passage_language: str = "en"
+    metric: str = "nDCG@10"
+    value: float = 0.5
+    num_queries: int = 204
+
+
+def test_submit_queues_every_run_in_expansion_order(db):
+    study = grid_study(baseline=True)
+    result = queue.submit_study(db, study)
+    assert len(result.queued) == 21 and not result.reused
+    runs = list_runs(db, result.study_id)
+    assert [r.id for r in runs] == [c.run_id for c in study.expand()]
+    assert runs[0].strategy == "none" and runs[0].train_size == 0
+    assert {r.status for r in runs} == {"queued"}
+
+
+def test_claim_complete_and_resubmit_reuses_done_runs(db):
+    first = queue.submit_study(db, grid_study(sizes=(1, 2), seeds=(0,)))
+    claimed = queue.claim_next(db, "w1")
+    assert claimed.id == first.queued[0]
+    assert claimed.config.run_id == claimed.id
+    queue.complete(db, claimed.id, "w1", [Value(), Value(metric="R@100", value=0.9)])
+
+    again = queue.submit_study(db, grid_study(name="again", sizes=(1, 2), seeds=(0,)))
+    assert again.reused == (claimed.id,)
+    assert set(again.pending) == set(first.queued) - {claimed.id}
+    assert again.queued == ()
+    with db.session() as session:
+        assert session.scalar(select(Run.status).where(Run.id == claimed.id)) == "done"
+        values = session.scalars(select(Metric.value).where(Metric.run_id == claimed.id)).all()
+    assert sorted(values) == [0.5, 0.9]
+    # The reused run belongs to both studies.
+    counts = {s.name: s.status_counts for s in list_studies(db)}
+    assert counts["again"]["done"] == 1 and counts["grid"]["done"] == 1
+
+
+def test_claim_returns_none_on_empty_queue(db):
+    assert queue.claim_next(db, "w1") is None
+
+
+def test_failed_run_keeps_message_and_queue_goes_on(db):
+    queue.submit_study(db, grid_study(sizes=(1, 2), seeds=(0,)))
+    first = queue.claim_next(db, "w1")
+    queue.fail(db, first.id, "w1", "FileNotFoundError: xquad.sw.json is missing")
+    second = queue.claim_next(db, "w1")
+    assert second is not None and second.id != first.id
+    failed = [r for r in list_runs(db) if r.id == first.id][0]
+    assert failed.status == "failed" and "xquad.sw.json" in failed.error
+    assert queue.retry(db, first.id)
+    assert [r.status for r in list_runs(db) if r.id == first.id] == ["queued"]
+
+
+def test_cancel_queued_and_running(db):
+    queue.submit_study(db, grid_study(sizes=(1, 2), seeds=(0,)))
+    running = queue.claim_next(db, "w1")
+    waiting = [r.id for r in list_runs(db) if r.status == "queued"][0]
+    assert queue.cancel(db, waiting) == "cancelled"
+    assert queue.cancel(db, running.id) == "running"
+    assert queue.heartbeat(db, running.id, "w1", progress=0.3) is True
+    queue.acknowledge_cancel(db, running.id, "w1")
+    statuses = {r.id: r.status for r in list_runs(db)}
+    assert statuses[running.id] == "cancelled" and statuses[waiting] == "cancelled"
+    with pytest.raises(KeyError):
+        queue.cancel(db, "nope")
+
+
+def _age_heartbeat(db, run_id: str, seconds: float) -> None:
+    old = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=seconds)
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=old))
+
+
+def test_stale_run_is_requeued_and_dead_worker_cannot_write(db):
+    queue.submit_study(db, grid_study(sizes=(1,), seeds=(0,)))
+    claimed = queue.claim_next(db, "dead")
+    assert queue.requeue_stale(db, timeout_s=60) == []  # fresh heartbeat: left alone
+    _age_heartbeat(db, claimed.id, 120)
+    assert queue.requeue_stale(db, timeout_s=60) == [claimed.id]
+    again = queue.claim_next(db, "alive")
+    assert again.id == claimed.id and again.attempts == 2
+    with pytest.raises(queue.RunLost):
+        queue.heartbeat(db, claimed.id, "dead")
+    with pytest.raises(queue.RunLost):
+        queue.complete(db, claimed.id, "dead", [Value()])
+    queue.complete(db, claimed.id, "alive", [Value()])
+
+
+def test_run_that_kills_every_worker_fails_after_max_attempts(db):
+    poison, healthy = queue.submit_study(db, grid_study(sizes=(1,), seeds=(0,))).queued
+    for attempt in range(1, queue.MAX_ATTEMPTS + 1):
+        claimed = queue.claim_next(db, f"w{attempt}")
+        assert (claimed.id, claimed.attempts) == (poison, attempt)
+        _age_heartbeat(db, claimed.id, 999)
+        queue.requeue_stale(db, timeout_s=60)
+    statuses = {r.id: r for r in list_runs(db)}
+    assert statuses[poison].status == "failed" and "stopped responding" in statuses[poison].error
+    assert queue.claim_next(db, "w9").id == healthy  # the queue goes on
+
+
+def test_complete_stores_all_metrics_or_none(db):
+    queue.submit_study(db, grid_study(sizes=(1,), seeds=(0,)))
+    claimed = queue.claim_next(db, "w1")
+    duplicate = [Value(), Value()]  # violates the unique cell constraint mid-insert
+    with pytest.raises(Exception):
+        queue.complete(db, claimed.id, "w1", duplicate)
+    with db.session() as session:
+        assert session.scalars(select(Metric)).all() == []
+        assert session.scalar(select(Run.status).where(Run.id == claimed.id)) == "running"
+
+
+def _claim_all(url: str, worker: str, out) -> None:
+    database = open_db(url)
+    taken = []
+    while (run := queue.claim_next(database, worker)) is not None:
+        taken.append(run.id)
+        queue.complete(database, run.id, worker, [Value(value=len(taken))])
+    out.put(taken)
+
+
+def test_two_processes_claim_each_run_exactly_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    db = open_db(url)
+    submitted = queue.submit_study(db, grid_study()).queued
+    assert len(submitted) == 20
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_claim_all, args=(url, f"w{i}", results)) for i in range(2)]
+    for process in workers:
+        process.start()
+    taken = [results.get(timeout=120) for _ in workers]
+    for process in workers:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    claimed = taken[0] + taken[1]
+    assert sorted(claimed) == sorted(submitted)  # every run once: no loss, no duplicate
+    assert {r.status for r in list_runs(db)} == {"done"}
