@@ -1,0 +1,97 @@
+"""The hybridscale command line: every subcommand's help, and the queue commands on a real DB."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from engine.config import RunConfig, StudyConfig
+from hybridscale.cli import build_parser, main
+from storage import queue
+from storage.db import open_db
+
+SUBCOMMANDS = ("submit", "status", "cancel", "retry", "export", "worker", "demo", "inspect-batches", "metrics", "gui")
+
+
+def test_every_subcommand_is_registered():
+    parser = build_parser()
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(SUBCOMMANDS) == set(choices)
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_help_of_each_subcommand(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: hybridscale {command}")
+
+
+def test_console_script_help_runs_in_a_fresh_process():
+    result = subprocess.run([sys.executable, "-m", "hybridscale", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "--db" in result.stdout and "worker" in result.stdout
+
+
+def _study_file(tmp_path, name="cli-study"):
+    study = StudyConfig(name, strategies=("mono", "hybrid"), train_sizes=(5, 10), include_baseline=True,
+                        template=RunConfig(batch_size=4))
+    path = tmp_path / "study.json"
+    path.write_text(study.to_json(), encoding="utf-8")
+    return path
+
+
+def test_submit_status_export_on_real_db(tmp_path, capsys):
+    db_path = tmp_path / "cli.db"
+    assert main(["--db", str(db_path), "submit", str(_study_file(tmp_path))]) == 0
+    assert "5 run(s) queued" in capsys.readouterr().out
+
+    assert main(["--db", str(db_path), "submit", str(_study_file(tmp_path))]) == 0
+    again = capsys.readouterr().out
+    assert "0 run(s) queued" in again and "5 already queued or running" in again
+
+    assert main(["--db", str(db_path), "status"]) == 0
+    status = capsys.readouterr().out
+    assert "study 1 'cli-study': 5 queued" in status
+    assert status.count("queued") >= 5
+
+    db = open_db(db_path)
+    run = queue.claim_next(db, "w")
+
+    class Cell:
+        eval_set, setting, query_language, passage_language, metric, value, num_queries = (
+            "flores/test", "cross", "sw", "en", "nDCG@10", 0.42, 10)
+
+    queue.complete(db, run.id, "w", [Cell()])
+    out_csv = tmp_path / "report.csv"
+    assert main(["--db", str(db_path), "export", "--csv", str(out_csv)]) == 0
+    rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
+    assert [(r["run_id"], r["value"]) for r in rows] == [(run.id, "0.42")]
+
+
+def test_cancel_and_retry_commands(tmp_path, capsys):
+    db_path = tmp_path / "cli.db"
+    main(["--db", str(db_path), "submit", str(_study_file(tmp_path))])
+    run_id = queue.claim_next(open_db(db_path), "w").id
+    capsys.readouterr()
+    assert main(["--db", str(db_path), "cancel", run_id]) == 0
+    assert "cancel requested" in capsys.readouterr().out
+    assert main(["--db", str(db_path), "cancel", "nosuchrun"]) == 2
+    assert "no run 'nosuchrun'" in capsys.readouterr().err
+    assert main(["--db", str(db_path), "retry", run_id]) == 0
+    assert "not failed or cancelled" in capsys.readouterr().out
+
+
+def test_bad_study_file_is_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "strategies": ["mono", "telepathy"]}', encoding="utf-8")
+    assert main(["--db", str(tmp_path / "x.db"), "submit", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "unknown strategy 'telepathy'" in err and "allowed: mono" in err
+    assert main(["--db", str(tmp_path / "x.db"), "submit", str(tmp_path / "missing.json")]) == 2
+    assert "no such study file" in capsys.readouterr().err
