@@ -1,0 +1,182 @@
+"""``hybridscale demo``: a real, small study on the embedded model, headless.
+
+The demo is designed for a 2-core laptop CPU (DESIGN.md measured ~12-16 s per
+e5-small training step there), so it is not a shrunken paper study but a
+chosen one: short sequences, the word-embedding matrix and all but the top
+transformer layers frozen, a fixed small step budget per run (so the training
+sizes differ in how many distinct question groups the model sees, not in
+compute), and evaluation query subsets chosen so the sw and yo curves still
+mean something. The passage corpora are never cut.
+
+It writes into ``--out``: the SQLite database (browse it with
+``hybridscale gui --db OUT/hybridscale.db``), ``report.csv``, PNG scaling
+curves and bias heatmaps drawn by the GUI's own plotting code offscreen, and
+``summary.md``. Running it again reuses finished runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.config import EvalSpec, RunConfig, StudyConfig
+from engine.languages import PAPER_TRAIN_LANGUAGES
+from engine.runner import RunProgress, WorkerOptions, run_worker
+from storage import queue
+from storage.db import open_db
+from storage.export import export_csv
+from storage.queries import list_runs, tidy_metrics
+
+#: The main metric of the summary table and the curves.
+MAIN_METRIC = "nDCG@10"
+
+
+def demo_study(quick: bool = False) -> StudyConfig:
+    """The demo's study: mono / cross / hybrid(0.5) at three sizes, one seed, plus the untrained point."""
+    evaluations = (
+        EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=24 if quick else 100),
+        EvalSpec("afriqa", ("sw", "yo"), "test", max_queries=16 if quick else 60),
+        EvalSpec("xquad-r", ("ar", "de", "en", "zh"), "eval", max_queries=16 if quick else 60),
+    )
+    template = RunConfig(
+        model="embedded:e5-small",
+        train_dataset="xquad",
+        train_languages=PAPER_TRAIN_LANGUAGES,
+        evaluations=evaluations,
+        batch_size=16,
+        max_length=64,
+        learning_rate=5e-5,
+        max_steps=2 if quick else 6,
+        warmup_ratio=0.0,
+        freeze_embeddings=True,
+        trainable_layers=2,
+        checkpoint_every=3,
+        eval_batch_size=32,
+    )
+    return StudyConfig(
+        name="demo (quick)" if quick else "demo",
+        strategies=("mono", "cross", "hybrid"),
+        alphas=(0.5,),
+        train_sizes=(16, 64) if quick else (16, 64, 256),
+        seeds=(0,),
+        include_baseline=True,
+        template=template,
+    )
+
+
+def run_demo(out: Path, *, quick: bool = False, device: str = "auto") -> int:
+    """Run (or resume) the demo study and write the report files; return an exit status."""
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    db = open_db(out / "hybridscale.db", artifacts_dir=out / "artifacts")
+    study = demo_study(quick)
+    submitted = queue.submit_study(db, study)
+    print(f"hybridscale demo: {submitted.summary()}; results in {out}/")
+
+    _work_with_progress_bar(db, len(submitted.queued) + len(submitted.pending), device)
+
+    runs = list_runs(db, submitted.study_id)
+    failed = [r for r in runs if r.status != "done"]
+    rows = tidy_metrics(db, submitted.study_id)
+    export_csv(db, out / "report.csv", study_id=submitted.study_id)
+    images = _write_figures(rows, out / "plots")
+    summary = write_summary(out / "summary.md", study, runs, rows, images, time.perf_counter() - started)
+    print(summary)
+    for run in failed:
+        print(f"run {run.id} ({run.label}) {run.status}: {run.error or ''}")
+    print(f"wrote {out / 'report.csv'}, {out / 'summary.md'} and {len(images)} plots in {out / 'plots'}")
+    return 1 if failed else 0
+
+
+def _work_with_progress_bar(db, todo: int, device: str) -> None:
+    """Execute the queued runs in this process, with one bar advancing through every run's phases."""
+    if todo == 0:
+        return
+    bar = tqdm(total=todo, unit="run", bar_format="{l_bar}{bar}| {n:.1f}/{total} runs [{elapsed}<{remaining}] {postfix}")
+    seen: list[str] = []
+
+    def listener(run_id: str, label: str, progress: RunProgress) -> None:
+        if run_id not in seen:
+            seen.append(run_id)
+        bar.n = min(len(seen) - 1 + progress.fraction, todo)
+        bar.set_postfix_str(f"{label}: {progress.phase}", refresh=False)
+        bar.refresh()
+
+    try:
+        run_worker(db, WorkerOptions(device=device, exit_when_empty=True), listener=listener)
+    finally:
+        bar.close()
+
+
+def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from gui.figures import save_heatmap_figure, save_scaling_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    images: list[Path] = []
+    present = {(r["eval_set"], r["setting"], r["metric"]) for r in rows}
+    for eval_set, setting, passage_language in (
+        ("flores/test", "cross", "en"),
+        ("flores/test", "multi", "all"),
+        ("afriqa/test", "cross", "en"),
+    ):
+        if (eval_set, setting, MAIN_METRIC) in present:
+            name = f"scaling_{eval_set.split('/')[0]}_{setting}.png"
+            images.append(save_scaling_figure(
+                rows, folder / name, eval_set=eval_set, setting=setting, metric=MAIN_METRIC,
+                passage_language=passage_language, query_languages=("sw", "yo"),
+            ))
+    for eval_set in ("flores/test", "xquad-r/eval"):
+        if (eval_set, "multi", "MeanRank") in present:
+            name = f"bias_{eval_set.split('/')[0]}.png"
+            images.append(save_heatmap_figure(rows, folder / name, eval_set=eval_set))
+    return images
+
+
+def write_summary(path: Path, study: StudyConfig, runs, rows: list[dict], images: list[Path], seconds: float) -> str:
+    """A short Markdown report: the main metric per strategy and size for sw and yo."""
+    lines = [
+        f"# {study.name}: hybrid batch training, zero-shot sw / yo",
+        "",
+        f"Model {study.template.model}; training on XQuAD ({', '.join(study.template.train_languages)}); "
+        f"{study.template.max_steps} steps of {study.template.batch_size} pairs per run; seed(s) {list(study.seeds)}.",
+        f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: "
+        + ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in ("done", "failed", "cancelled") if any(r.status == s for r in runs)),
+        "",
+    ]
+    for eval_set, setting, passage_language in (("flores/test", "cross", "en"), ("afriqa/test", "cross", "en")):
+        table = _metric_table(rows, eval_set, setting, passage_language)
+        if table:
+            lines += [f"## {MAIN_METRIC}, {eval_set}, {setting}-lingual (query language -> {passage_language})", "", *table, ""]
+    bias = sorted(
+        (r["label"], r["query_language"], r["value"]) for r in rows
+        if r["metric"] == "LangBias" and r["eval_set"] == "flores/test" and r["query_language"] == "all"
+    )
+    if bias:
+        lines += ["## Language bias (FLORES, multilingual pool; mean rank distance, lower is better)", "",
+                  "| run | LangBias |", "|---|---|", *(f"| {label} | {value:.2f} |" for label, _, value in bias), ""]
+    lines += ["Plots: " + ", ".join(p.name for p in images), ""]
+    text = "\n".join(lines)
+    path.write_text(text, encoding="utf-8")
+    return text
+
+
+def _metric_table(rows: list[dict], eval_set: str, setting: str, passage_language: str) -> list[str]:
+    cells: dict[tuple[str, int], dict[str, float]] = {}
+    for r in rows:
+        if (r["eval_set"], r["setting"], r["passage_language"], r["metric"]) != (eval_set, setting, passage_language, MAIN_METRIC):
+            continue
+        if r["query_language"] not in ("sw", "yo"):
+            continue
+        strategy = r["strategy"] if r["strategy"] != "hybrid" else f"hybrid a={r['alpha']:g}"
+        cells.setdefault((strategy, int(r["train_size"])), {})[r["query_language"]] = float(r["value"])
+    if not cells:
+        return []
+    table = ["| strategy | size | sw | yo |", "|---|---|---|---|"]
+    for (strategy, size), values in sorted(cells.items(), key=lambda item: (item[0][1] > 0, item[0][0], item[0][1])):
+        name = "untrained" if strategy == "none" else strategy
+        table.append(f"| {name} | {size} | {values.get('sw', float('nan')):.4f} | {values.get('yo', float('nan')):.4f} |")
+    return table
