@@ -1,0 +1,85 @@
+"""FLORES-200 sentences as packaged by SIB-200: parallel sentence retrieval and bitext training.
+
+Layout (shipped, or a SIB-200 ``data/annotated`` folder as ``path``):
+``<flores code>/<split>.tsv`` with header ``index_id, category, text``,
+written by pandas so quoted fields are CSV-quoted. ``index_id`` is the same
+sentence in every language, so it is the group key and, prefixed by the
+language, the id: ``sw:1523``.
+
+Bitext convention (the evaluator relies on it): a sentence is both a query
+and a passage under the SAME id; its relevant set is its translations in the
+OTHER chosen languages, and the evaluator never retrieves a passage whose id
+equals the query id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from engine.config import EvalSpec
+from engine.data.errors import DataError, check_languages, check_split
+from engine.data.evalset import bitext_eval_set
+from engine.data.files import find_file, label, read_tsv, source_root
+from engine.languages import to_iso
+from engine.records import EvalSet, ParallelGroup, TrainingSet
+
+DATASET = "flores"
+COLUMNS = ("index_id", "text")
+
+
+def load_eval_set(spec: EvalSpec) -> EvalSet:
+    check_split(DATASET, spec.split)
+    codes, sentences = read_parallel(spec.languages, spec.split, spec.path)
+    return bitext_eval_set(spec, codes, sentences)
+
+
+def load_training_set(languages: Sequence[str], split: str = "train", path: str | None = None) -> TrainingSet:
+    """One group per ``index_id``: the sentence in each language is both its query and its passage."""
+    check_split(DATASET, split)
+    codes, sentences = read_parallel(languages, split, path)
+    groups = tuple(
+        ParallelGroup(id=key, queries={lang: sentences[lang][key] for lang in codes},
+                      passages={lang: sentences[lang][key] for lang in codes})
+        for key in sentences[codes[0]]
+    )
+    return TrainingSet(name=f"{DATASET}/{split}", languages=codes, groups=groups)
+
+
+def read_parallel(
+    languages: Sequence[str], split: str, path: str | None
+) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
+    """(ISO codes, code -> index_id -> NFC text), checked to hold the same ids in every language."""
+    root = source_root(DATASET, path)
+    folders = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            folders[to_iso(folder.name)] = folder
+        except ValueError:
+            continue  # not a language folder
+    codes = check_languages(DATASET, languages, folders, where=f" in {root}")
+    sentences = {lang: _read_split(find_file(folders[lang], f"{split}.tsv")) for lang in codes}
+    reference = codes[0]
+    for lang in codes[1:]:
+        if set(sentences[lang]) != set(sentences[reference]):
+            missing = sorted(set(sentences[reference]) ^ set(sentences[lang]), key=int)[:5]
+            raise DataError(
+                f"{DATASET} {split}: {lang} and {reference} hold different index_ids (e.g. {', '.join(missing)}); "
+                "the files must be parallel"
+            )
+    return codes, sentences
+
+
+def _read_split(path: Path) -> dict[str, str]:
+    rows = read_tsv(path, COLUMNS)
+    sentences: dict[str, str] = {}
+    for number, row in enumerate(rows, start=2):
+        key = row["index_id"].strip()
+        if not key.isdigit():
+            raise DataError(f"{label(path)} line {number}: index_id {key!r} is not a number")
+        if key in sentences:
+            raise DataError(f"{label(path)} line {number}: index_id {key} appears twice")
+        sentences[key] = row["text"]
+    if not sentences:
+        raise DataError(f"{label(path)} is empty: a header but no sentences")
+    return sentences

@@ -1,0 +1,109 @@
+"""MIRACL sw/yo: shipped topics + qrels, a corpus generated here (JSONL, TSV, gz, xz), offline failure."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+
+import pytest
+
+from engine.config import EvalSpec
+from engine.data import DataError, DataNotFoundError, miracl
+from engine.data.files import DATA_ROOT
+
+
+def _judged_docids(lang: str, split: str) -> list[tuple[str, str, int]]:
+    """(qid, docid, relevance) read from the shipped qrels independently of the loader."""
+    text = lzma.decompress((DATA_ROOT / "miracl" / f"qrels.miracl-v1.0-{lang}-{split}.tsv.xz").read_bytes()).decode()
+    return [(q, d, int(r)) for q, _, d, r in (line.split("\t") for line in text.splitlines())]
+
+
+@pytest.fixture(scope="module")
+def yo_corpus(tmp_path_factory):
+    """Every judged yo dev passage except the positives of query 10020#0, plus two distractors, as JSONL."""
+    qrels = _judged_docids("yo", "dev")
+    dropped = {d for q, d, r in qrels if q == "10020#0" and r > 0}
+    docids = sorted({d for _, d, _ in qrels} - dropped) + ["999#0", "999#1"]
+    path = tmp_path_factory.mktemp("corpus") / "docs-0.jsonl"
+    path.write_text("".join(json.dumps({"docid": d, "title": "Ẹ̀kọ́", "text": f"ọ̀rọ̀ {d}"}) + "\n" for d in docids))
+    return path, docids, dropped
+
+
+def test_yo_dev_counts_keep_explicit_negatives_and_queries_without_passages(yo_corpus):
+    path, docids, dropped = yo_corpus
+    eval_set = miracl.load_eval_set(EvalSpec("miracl", ("yo",), "dev", path=str(path)))
+    assert eval_set.name == "miracl/dev"
+    assert len(eval_set.queries) == 119
+    assert len(eval_set.passages) == len(docids)
+    judgements = [rel for judged in eval_set.qrels.values() for rel in judged.values()]
+    assert (len(judgements), sum(r > 0 for r in judgements), judgements.count(0)) == (1188, 144, 1044)
+    queries = {q.id: q for q in eval_set.queries}
+    assert queries["yo:10020#0"].text == "Odun wo ni wọn ṣe idije Olympiiki akọkọ?"
+    assert eval_set.qrels["yo:10020#0"]["yo:10020#1"] == 1 and eval_set.qrels["yo:10020#0"]["yo:10020#0"] == 0
+    passage_ids = {p.id for p in eval_set.passages}
+    assert not {f"yo:{d}" for d in dropped} & passage_ids  # its positive is absent, the query stays
+    passage = next(p for p in eval_set.passages if p.id == "yo:999#1")
+    assert (passage.language, passage.title, passage.text) == ("yo", "Ẹ̀kọ́", "ọ̀rọ̀ 999#1")
+
+
+@pytest.mark.parametrize(("lang", "split", "topics", "judgements", "positives"),
+                         [("sw", "dev", 482, 5092, 910), ("sw", "train", 1901, 9359, 2687)])
+def test_sw_topic_and_qrel_counts(tmp_path, lang, split, topics, judgements, positives):
+    (tmp_path / "corpus.tsv").write_text("1#0\tTitle\tText\n")
+    eval_set = miracl.load_eval_set(EvalSpec("miracl", (lang,), split, path=str(tmp_path / "corpus.tsv")))
+    assert len(eval_set.queries) == topics
+    values = [rel for judged in eval_set.qrels.values() for rel in judged.values()]
+    assert (len(values), sum(r > 0 for r in values)) == (judgements, positives)
+
+
+def test_tsv_gz_xz_folder_and_per_language_folders(tmp_path):
+    corpus = tmp_path / "miracl-corpus"
+    yo, sw = corpus / "miracl-corpus-v1.0-yo", corpus / "sw"
+    yo.mkdir(parents=True)
+    sw.mkdir()
+    (yo / "a.tsv.gz").write_bytes(gzip.compress("docid\ttitle\ttext\n10020#1\tOlympiiki\tIdije\n".encode()))
+    (yo / "b.tsv.xz").write_bytes(lzma.compress("10020#2\tLaisi akole\n".encode()))
+    (yo / "notes.txt").write_text("ignored: not a corpus file")
+    (sw / "docs.jsonl").write_text(json.dumps({"docid": "6#0", "text": "Mombasa"}) + "\n")
+    eval_set = miracl.load_eval_set(EvalSpec("miracl", ("sw", "yo"), "dev", path=str(corpus)))
+    passages = {p.id: (p.title, p.text) for p in eval_set.passages}
+    assert passages == {"sw:6#0": ("", "Mombasa"), "yo:10020#1": ("Olympiiki", "Idije"), "yo:10020#2": ("", "Laisi akole")}
+    assert len(eval_set.queries) == 482 + 119
+
+
+def _dev(path, languages=("yo",)) -> EvalSpec:
+    return EvalSpec("miracl", languages, "dev", path=str(path))
+
+
+def test_corpus_errors(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("1#0\ttitle\ttext\textra\n")
+    with pytest.raises(DataError, match=r"bad\.tsv line 1: 4 fields; expected docid<TAB>title<TAB>text or docid<TAB>text"):
+        miracl.load_eval_set(_dev(bad))
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text('{"docid": "1#0", "text": "a"}\n{"docid": "1#0", "text": "b"}\n')
+    with pytest.raises(DataError, match=r"miracl/dev: passage id 'yo:1#0' appears 2 times"):
+        miracl.load_eval_set(_dev(twice))
+    nodoc = tmp_path / "nodoc.jsonl"
+    nodoc.write_text('{"id": "1#0", "text": "a"}\n')
+    with pytest.raises(DataError, match=r"nodoc\.jsonl line 1: missing field 'docid'"):
+        miracl.load_eval_set(_dev(nodoc))
+    with pytest.raises(DataError, match=r"one corpus file but 2 languages"):
+        miracl.load_eval_set(_dev(twice, ("sw", "yo")))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataNotFoundError, match=r"empty: no \*\.jsonl or \*\.tsv corpus files"):
+        miracl.load_eval_set(_dev(empty))
+    with pytest.raises(DataNotFoundError, match=r"^miracl: no yo train topics; available: sw dev, sw train, yo dev$"):
+        miracl.load_eval_set(EvalSpec("miracl", ("yo",), "train", path=str(twice)))
+
+
+@pytest.mark.timeout(60)
+def test_offline_hub_corpus_says_pass_a_corpus(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    with pytest.raises(DataNotFoundError, match=r"^miracl yo: corpus not available offline: pass --corpus PATH"):
+        miracl.load_eval_set(EvalSpec("miracl", ("yo",), "dev"))
