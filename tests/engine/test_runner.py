@@ -95,7 +95,7 @@ def test_broken_run_fails_with_one_line_and_next_run_executes(tmp_path):
 
 def test_nan_loss_fails_the_run_with_a_clear_message(tmp_path):
     db = open_db(tmp_path / "nan.db")
-    exploding = dataclasses.replace(TINY, temperature=1e-30)
+    exploding = dataclasses.replace(TINY, learning_rate=1e30, max_steps=5)
     run_id = queue.submit_study(db, _study("nan", template=exploding)).queued[0]
     run_worker(db, WORKER)
     (run,) = [r for r in list_runs(db) if r.id == run_id]
@@ -105,7 +105,7 @@ def test_nan_loss_fails_the_run_with_a_clear_message(tmp_path):
 
 def test_cancel_from_the_database_stops_a_running_run(tmp_path):
     db = open_db(tmp_path / "cancel.db")
-    slow = dataclasses.replace(TINY, max_steps=10_000)
+    slow = dataclasses.replace(TINY, max_steps=10_000, epochs=10_000.0)
     run_id = queue.submit_study(db, _study("cancel", template=slow)).queued[0]
     worker = threading.Thread(target=run_worker, args=(db, WORKER))
     worker.start()
@@ -122,9 +122,9 @@ def test_cancel_from_the_database_stops_a_running_run(tmp_path):
 
 
 def test_killed_worker_is_resumed_by_another_with_identical_results(tmp_path):
-    config = dataclasses.replace(TINY, max_steps=40, checkpoint_every=5)
+    config = dataclasses.replace(TINY, max_steps=40, epochs=100.0, checkpoint_every=5)
     # Reference: the same run, uninterrupted, in its own database and artifacts.
-    reference_db = open_db(tmp_path / "reference.db")
+    reference_db = open_db(tmp_path / "reference" / "reference.db")
     run_id = queue.submit_study(reference_db, _study("ref", template=config)).queued[0]
     run_worker(reference_db, WORKER)
     expected = _metrics(reference_db, run_id)

@@ -1,0 +1,89 @@
+"""Losses against a 3x3 example worked out by hand (temperature 0.5).
+
+    q = [e1, e2, e3]                 (one-hot rows)
+    p = [(1,0,0), (0,1,0), (0.6,0.8,0)]
+    t = [(0.8,0.6,0), (0,1,0), (0,0,1)]   (the passages' "translations")
+
+    q.p^T / 0.5 = [[2, 0, 1.2],          p.t^T / 0.5 = [[1.6, 0, 0],
+                   [0, 2, 1.6],                         [1.2, 2, 0],
+                   [0, 0, 0  ]]                         [1.92, 1.6, 0]]
+
+InfoNCE q->p, one row each (log-sum-exp of the row minus its diagonal):
+    r0 = ln(e^2 + 1 + e^1.2) - 2 = 0.460373
+    r1 = ln(1 + e^2 + e^1.6) - 2 = 0.590924
+    r2 = ln(1 + 1 + 1)     - 0 = 1.098612        mean = 0.716636
+p->q, one column each:
+    c0 = c1 = ln(e^2 + 2) - 2     = 0.239545
+    c2 = ln(e^1.2 + e^1.6 + 1) - 0 = 2.227123       mean = 0.902071
+    symmetric = (0.716636 + 0.902071) / 2 = 0.809354
+Language term p->t:
+    l0 = ln(e^1.6 + 2) - 1.6        = 0.339178
+    l1 = ln(e^1.2 + e^2 + 1) - 2    = 0.460373
+    l2 = ln(e^1.92 + e^1.6 + 1) - 0 = 2.547411      mean = 1.115654
+    contrastive total (lambda 0.1) = 0.716636 + 0.1 * 1.115654 = 0.828202
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.config import RunConfig
+from engine.losses import RetrievalLoss, info_nce
+
+Q = torch.eye(3)
+P = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.8, 0.0]])
+T = torch.tensor([[0.8, 0.6, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+e = math.exp
+FORWARD = (math.log(e(2) + 1 + e(1.2)) - 2 + math.log(1 + e(2) + e(1.6)) - 2 + math.log(3)) / 3
+BACKWARD = (2 * (math.log(e(2) + 2) - 2) + math.log(e(1.2) + e(1.6) + 1)) / 3
+LANGUAGE = (math.log(e(1.6) + 2) - 1.6 + math.log(e(1.2) + e(2) + 1) - 2 + math.log(e(1.92) + e(1.6) + 1)) / 3
+
+
+def test_hand_values_match_the_docstring_arithmetic():
+    assert FORWARD == pytest.approx(0.716636, abs=1e-6)
+    assert BACKWARD == pytest.approx(0.902071, abs=1e-6)
+    assert LANGUAGE == pytest.approx(1.115654, abs=1e-6)
+
+
+def test_info_nce_one_direction():
+    assert info_nce(Q, P, 0.5).item() == pytest.approx(FORWARD, abs=1e-6)
+
+
+def test_info_nce_symmetric_averages_both_directions():
+    assert info_nce(Q, P, 0.5, symmetric=True).item() == pytest.approx((FORWARD + BACKWARD) / 2, abs=1e-6)
+    assert info_nce(P, Q, 0.5).item() == pytest.approx(BACKWARD, abs=1e-6)
+
+
+def test_contrastive_loss_adds_weighted_language_term():
+    loss = RetrievalLoss(temperature=0.5, contrastive_weight=0.1)
+    assert loss(Q, P, T).item() == pytest.approx(FORWARD + 0.1 * LANGUAGE, abs=1e-6)
+    assert loss(Q, P, T).item() == pytest.approx(0.828202, abs=1e-6)
+
+
+def test_from_config_follows_the_strategy():
+    plain = RetrievalLoss.from_config(RunConfig(strategy="hybrid", temperature=0.5, symmetric_loss=True))
+    assert not plain.needs_translations
+    assert plain(Q, P).item() == pytest.approx((FORWARD + BACKWARD) / 2, abs=1e-6)
+    contrastive = RetrievalLoss.from_config(RunConfig(strategy="contrastive", temperature=0.5))
+    assert contrastive.needs_translations and contrastive.contrastive_weight == 0.1
+    with pytest.raises(ValueError, match="needs each passage's translation"):
+        contrastive(Q, P)
+
+
+def test_bf16_inputs_are_scored_in_float32():
+    loss = info_nce(Q.bfloat16(), P.bfloat16(), 0.5)
+    assert loss.dtype == torch.float32
+    # 0.6 and 0.8 are not exact in bf16, hence the looser tolerance.
+    assert loss.item() == pytest.approx(FORWARD, abs=1e-2)
+
+
+def test_gradient_pushes_positive_up_and_negatives_down():
+    q = Q.clone().requires_grad_()
+    info_nce(q, P, 0.5).backward()
+    # d loss / d q_0 = (softmax(row 0) . P - p_0) / (3 * 0.5): negative along p_0's own axis.
+    soft = torch.softmax(torch.tensor([2.0, 0.0, 1.2]), 0)
+    expected = (soft @ P - P[0]) / 1.5
+    assert torch.allclose(q.grad[0], expected, atol=1e-6)
