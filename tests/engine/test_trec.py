@@ -1,0 +1,95 @@
+"""TREC qrels/run files: round trips, strict errors, and the ``metrics`` command's JSON."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine.metrics import NoJudgedQueriesError, UnknownMeasureError
+from engine.trec import TrecFormatError, metrics_command, read_qrels, read_run, write_qrels, write_run
+
+
+def test_run_round_trip_keeps_exact_scores_and_writes_trec_order(tmp_path):
+    run = {"q1": {"b": 0.5, "c": 0.5, "a": 1 / 3}, "q2": {"z": 0.1 + 0.2}}
+    path = tmp_path / "run.trec"
+    write_run(path, run, "mytag")
+    assert read_run(path) == run
+    lines = path.read_text().splitlines()
+    # Score descending, the 0.5 tie broken by id descending (c before b), ranks from 1.
+    assert lines[:3] == [
+        "q1 Q0 c 1 0.5 mytag",
+        "q1 Q0 b 2 0.5 mytag",
+        f"q1 Q0 a 3 {1 / 3!r} mytag",
+    ]
+
+
+def test_qrels_round_trip_and_tab_separated_input(tmp_path):
+    qrels = {"q1": {"a": 2, "b": 0}, "q2": {"c": 1}}
+    path = tmp_path / "qrels.txt"
+    write_qrels(path, qrels)
+    assert read_qrels(path) == qrels
+    tabbed = tmp_path / "tabbed.txt"
+    tabbed.write_text("q1\t0\ta\t2\n\nq1\tQ0\tb\t-1\n")
+    assert read_qrels(tabbed) == {"q1": {"a": 2, "b": -1}}
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "message"),
+    [
+        (read_qrels, "q1 0 a 1\nq1 0 b\n", r"bad\.txt, line 2: expected 4 fields 'qid iter docid relevance', got 3"),
+        (read_qrels, "q1 0 a high\n", r"bad\.txt, line 1: relevance 'high' is not a whole number"),
+        (read_qrels, "q1 0 a 1\nq1 0 a 0\n", r"bad\.txt, line 2: document 'a' appears twice for query 'q1'"),
+        (read_run, "q1 Q0 a 1 0.5 t\n\nq1 Q0 b 2 0.4\n", r"bad\.txt, line 3: expected 6 fields"),
+        (read_run, "q1 Q0 a 1 zero t\n", r"bad\.txt, line 1: score 'zero' is not a number"),
+    ],
+)
+def test_malformed_lines_name_file_and_line(tmp_path, reader, text, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(TrecFormatError, match=message):
+        reader(path)
+
+
+def test_missing_file_and_unwritable_ids(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.run: no such file in"):
+        read_run(tmp_path / "nope.run")
+    with pytest.raises(ValueError, match="document id 'a b' cannot be written"):
+        write_run(tmp_path / "r", {"q": {"a b": 1.0}}, "t")
+    with pytest.raises(ValueError, match="run tag '' cannot be written"):
+        write_run(tmp_path / "r", {"q": {"a": 1.0}}, "")
+
+
+def _files(tmp_path):
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 a 1\nq1 0 c 2\nq1 0 b 0\nq2 0 x 1\nq3 0 m 0\n")
+    run = tmp_path / "run.trec"
+    # Ranks in the file are deliberately wrong: trec_eval ignores them and orders by score.
+    run.write_text(
+        "q1 Q0 a 9 0.9 t\nq1 Q0 b 1 0.5 t\nq1 Q0 c 1 0.5 t\n"
+        "q2 Q0 x 1 0.7 t\nq2 Q0 y 2 0.7 t\n"
+    )
+    return qrels, run
+
+
+def test_metrics_command_aggregate_and_per_query(tmp_path):
+    qrels, run = _files(tmp_path)
+    got = metrics_command(qrels, run, ["RR", "nDCG@2"], per_query=False)
+    # q1 ranking a, c, b -> RR 1; nDCG@2 = (1 + 2/log2 3) / (2 + 1/log2 3).
+    # q2 ranking y, x -> RR 1/2; nDCG@2 = (1/log2 3) / 1.  q3 has no relevant document.
+    nd_q1 = (1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3))
+    nd_q2 = 1 / math.log2(3)
+    assert got == {"RR": 0.75, "nDCG@2": round((nd_q1 + nd_q2) / 2, 4)}
+    per_query = metrics_command(qrels, run, ["RR"], per_query=True)
+    assert per_query == {"q1": {"RR": 1.0}, "q2": {"RR": 0.5}}
+    assert list(metrics_command(qrels, run, [], per_query=False)) == ["nDCG@10", "R@100", "RR@10", "AP"]
+
+
+def test_metrics_command_errors(tmp_path):
+    qrels, run = _files(tmp_path)
+    with pytest.raises(UnknownMeasureError, match="unknown measure 'MAP'"):
+        metrics_command(qrels, run, ["MAP"], per_query=False)
+    empty = tmp_path / "zeros.txt"
+    empty.write_text("q1 0 a 0\n")
+    with pytest.raises(NoJudgedQueriesError, match="zeros.txt: no query in the qrels has a relevant document"):
+        metrics_command(empty, run, ["AP"], per_query=False)
