@@ -128,7 +128,8 @@ class RunConfig:
     warmup_ratio: float = 0.1
     grad_clip: float = 1.0
     symmetric_loss: bool = False
-    contrastive_weight: float | None = None
+    #: lambda of the language-contrastive term; used (and part of the identity) by ``contrastive`` runs only.
+    contrastive_weight: float = 0.1
     # Encoder.
     max_length: int = 128
     pooling: str = "mean"
@@ -152,13 +153,12 @@ class RunConfig:
             "evaluations",
             tuple(e if isinstance(e, EvalSpec) else _eval_spec(e) for e in self.evaluations),
         )
-        # Settings a strategy ignores are blanked so they cannot split identities.
+        # alpha is blanked outside hybrid so it cannot split identities (a study's
+        # alphas list, not its template, gives hybrid runs theirs). contrastive_weight
+        # is kept, so a study template can carry it to its contrastive runs;
+        # identity() and the loss ignore it elsewhere.
         if self.strategy != "hybrid":
             object.__setattr__(self, "alpha", None)
-        if self.strategy == "contrastive" and self.contrastive_weight is None:
-            object.__setattr__(self, "contrastive_weight", 0.1)
-        if self.strategy != "contrastive":
-            object.__setattr__(self, "contrastive_weight", None)
 
     # ---- validation -------------------------------------------------------
     def validate(self) -> "RunConfig":
@@ -222,7 +222,7 @@ class RunConfig:
             raise ConfigError("warmup_ratio", "must be in [0, 1)")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError("max_steps", "must be at least 1, or empty for whole epochs")
-        if self.contrastive_weight is not None and self.contrastive_weight < 0:
+        if not self.contrastive_weight >= 0:
             raise ConfigError("contrastive_weight", "must be 0 or more")
         if self.trainable_layers is not None and self.trainable_layers < 0:
             raise ConfigError("trainable_layers", "must be 0 or more, or empty to train every layer")
@@ -254,6 +254,8 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that determine results (what :attr:`run_id` hashes)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _OPERATIONAL_FIELDS}
+        if self.strategy != "contrastive":
+            data["contrastive_weight"] = None
         if not self.is_training:
             data = {k: v for k, v in data.items() if k in _EVAL_ONLY_FIELDS}
         return data

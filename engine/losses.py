@@ -57,7 +57,8 @@ class RetrievalLoss:
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "RetrievalLoss":
-        return cls(config.temperature, config.symmetric_loss, config.contrastive_weight)
+        weight = config.contrastive_weight if config.strategy == "contrastive" else None
+        return cls(config.temperature, config.symmetric_loss, weight)
 
     @property
     def needs_translations(self) -> bool:

@@ -54,6 +54,16 @@ def test_alpha_ignored_outside_hybrid_so_identities_do_not_split():
     assert RunConfig(strategy="mono", alpha=0.3).run_id == RunConfig(strategy="mono", alpha=0.9).run_id
 
 
+def test_contrastive_weight_reaches_contrastive_runs_and_splits_only_their_identity():
+    template = RunConfig(contrastive_weight=0.3)  # the template's own strategy is hybrid
+    runs = {r.strategy: r for r in StudyConfig("w", strategies=("mono", "contrastive"), template=template).expand()}
+    assert runs["contrastive"].contrastive_weight == 0.3
+    assert runs["contrastive"].run_id != dataclasses.replace(runs["contrastive"], contrastive_weight=0.1).run_id
+    assert runs["mono"].run_id == dataclasses.replace(runs["mono"], contrastive_weight=0.1).run_id
+    with pytest.raises(ConfigError, match="contrastive_weight: must be 0 or more"):
+        RunConfig(strategy="contrastive", contrastive_weight=-1.0).validate()
+
+
 def test_baseline_identity_ignores_training_settings():
     a = RunConfig(strategy="none", train_size=0, learning_rate=1e-3, seed=5)
     b = RunConfig(strategy="none", train_size=0)
