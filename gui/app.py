@@ -1,0 +1,44 @@
+"""``hybridscale gui``: create the application, open the database, show the main window.
+
+The database is, in order: ``--db``, the one open when the app last closed
+(QSettings), the per-user default file. Nothing here imports torch, so the
+window paints in about a second (``bench/gui_startup.py`` measures it).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6 import QtCore, QtWidgets
+
+from gui.figures import ensure_app
+from gui.main_window import MainWindow
+from gui.qt_check import check_qt
+from storage.db import open_db
+
+ORGANIZATION = "hybridscale"
+APPLICATION = "hybridscale"
+
+
+def create_window(db: str | None = None) -> MainWindow:
+    """The main window on ``db`` (or the remembered / default database), not yet shown."""
+    check_qt()
+    app = ensure_app()
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    settings = QtCore.QSettings()
+    location = db or settings.value("database") or None
+    try:
+        database = open_db(location)
+    except Exception as error:  # a remembered database that moved or broke must not lock the user out
+        if db is not None:
+            raise
+        print(f"hybridscale gui: could not reopen {location} ({error}); opening the default database", file=sys.stderr)
+        database = open_db(None)
+    return MainWindow(database, settings)
+
+
+def main(db: str | None = None) -> int:
+    window = create_window(db)
+    window.show()
+    return QtWidgets.QApplication.instance().exec()

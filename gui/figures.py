@@ -1,0 +1,358 @@
+"""The plotting code: scaling curves and bias heatmaps on pyqtgraph items.
+
+The GUI's views and the headless figures of ``hybridscale demo`` call the same
+``draw_*`` functions, so a PNG written by the demo looks like the app. Data
+come ready-made from :mod:`gui.results`; nothing here computes statistics.
+Images are written with pyqtgraph's own exporters (PNG via ImageExporter,
+SVG via SVGExporter).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.languages import language_name
+from gui import svg_compat
+from gui.results import (
+    LOWER_IS_BETTER,
+    Heatmap,
+    HeatmapChoice,
+    ScalingPanel,
+    heatmap,
+    heatmap_choices,
+    point_tooltip,
+    scaling_panels,
+    value_extent,
+)
+
+pg.setConfigOptions(background="w", foreground="k", antialias=True)
+svg_compat.install()
+
+#: Okabe-Ito colours (distinguishable with colour blindness), one per strategy in legend order.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+BASELINE_COLOUR = "#555555"
+#: How the band around a mean is drawn: min-max over seeds, or mean +- one sample sd.
+BANDS = ("min–max", "±sd")
+
+
+def ensure_app() -> QtWidgets.QApplication:
+    """The running QApplication, or a new one (offscreen when there is no display)."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QtWidgets.QApplication([])
+    return app
+
+
+def export_image(item: QtWidgets.QGraphicsItem | QtWidgets.QGraphicsScene, path: Path, width: int | None = None) -> Path:
+    """Write ``item`` (a plot, a layout or a whole scene) as PNG or SVG, chosen by the file suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        exporter = pg.exporters.ImageExporter(item)
+        if width:
+            exporter.parameters()["width"] = int(width)
+    elif suffix == ".svg":
+        exporter = pg.exporters.SVGExporter(item)
+    else:
+        raise ValueError(f"{path.name}: cannot write {suffix or 'a file without suffix'}; use .png or .svg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    exporter.export(str(path))
+    return path
+
+
+def strategy_colours(panels: Sequence[ScalingPanel]) -> dict[str, str]:
+    """One colour per strategy label, the same in every panel."""
+    labels: list[str] = []
+    for panel in panels:
+        labels += [s.label for s in panel.series if s.label not in labels]
+    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+
+
+# ---- scaling curves -----------------------------------------------------------
+@dataclass
+class DrawnScaling:
+    """The items of one scaling panel, kept so views and tests can read what is shown."""
+
+    curves: dict[str, pg.PlotDataItem] = field(default_factory=dict)
+    points: dict[str, pg.ScatterPlotItem] = field(default_factory=dict)
+    bands: dict[str, pg.FillBetweenItem] = field(default_factory=dict)
+    baselines: dict[str, pg.InfiniteLine] = field(default_factory=dict)
+
+
+def draw_scaling(
+    plot: pg.PlotItem, panel: ScalingPanel, *, metric: str, colours: dict[str, str], band: str = BANDS[0],
+    title_suffix: str = "",
+) -> DrawnScaling:
+    """Mean over seeds per size (log x), a shaded band, dashed baselines, a legend, hover tooltips.
+
+    x is drawn as log10(size) with ticks labelled by the real sizes: a log
+    axis without pyqtgraph's log mode keeps the band and the points aligned.
+    """
+    if band not in BANDS:
+        raise ValueError(f"band {band!r}: use one of {', '.join(BANDS)}")
+    drawn = DrawnScaling()
+    plot.clear()
+    sizes = sorted({p.size for s in panel.series for p in s.points})
+    for series in panel.series:
+        colour = QtGui.QColor(colours.get(series.label, PALETTE[0]))
+        x = np.log10([p.size for p in series.points])
+        y = np.array(series.means)
+        if band == BANDS[0]:
+            low, high = [p.minimum for p in series.points], [p.maximum for p in series.points]
+        else:
+            low, high = y - [p.sd for p in series.points], y + [p.sd for p in series.points]
+        if any(len(p.run_ids) > 1 for p in series.points):
+            edge_low, edge_high = pg.PlotCurveItem(x, np.asarray(low)), pg.PlotCurveItem(x, np.asarray(high))
+            fill = QtGui.QColor(colour)
+            fill.setAlpha(50)
+            drawn.bands[series.label] = pg.FillBetweenItem(edge_low, edge_high, brush=fill)
+            plot.addItem(drawn.bands[series.label])
+        curve = pg.PlotDataItem(x, y, pen=pg.mkPen(colour, width=2), name=series.label)
+        points = pg.ScatterPlotItem(
+            x=x, y=y, data=[point_tooltip(series.label, metric, p) for p in series.points], hoverable=True,
+            tip=_tip, size=8, brush=colour, pen=pg.mkPen(colour), hoverSize=11,
+        )
+        plot.addItem(curve)
+        plot.addItem(points)
+        drawn.points[series.label] = points
+        drawn.curves[series.label] = curve
+    for i, baseline in enumerate(panel.baselines):
+        line = pg.InfiniteLine(pos=baseline.value, angle=0, pen=baseline_pen(), movable=False)
+        line.setToolTip(f"{baseline.label} (size 0)\n{metric}: {baseline.value:.4f}\nruns: {', '.join(baseline.run_ids)}")
+        plot.addItem(line)
+        drawn.baselines[baseline.label] = line
+    bottom = plot.getAxis("bottom")
+    bottom.setTicks([[(math.log10(s), f"{s:g}") for s in sizes], []])
+    bottom.setLabel("training size (question groups, log scale)")
+    left = plot.getAxis("left")
+    left.enableAutoSIPrefix(False)
+    left.setLabel(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
+    plot.setTitle(f"{language_name(panel.query_language)} ({panel.query_language}) queries{title_suffix}", size="11pt")
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    if sizes:
+        span = math.log10(sizes[-1]) - math.log10(sizes[0])
+        pad = max(span * 0.08, 0.1)
+        plot.setXRange(math.log10(sizes[0]) - pad, math.log10(sizes[-1]) + pad, padding=0)
+    plot.enableAutoRange(axis="y")
+    return drawn
+
+
+def share_y_range(plots: Sequence[pg.PlotItem], panels: Sequence[ScalingPanel]) -> None:
+    """One y range for every panel (including each one's baselines), so panels compare at a glance."""
+    extent = value_extent(panels)
+    if extent is None:
+        return
+    low, high = extent
+    pad = max((high - low) * 0.06, 1e-3)
+    for plot in plots:
+        plot.setYRange(low - pad, high + pad, padding=0)
+
+
+def scaling_title(metric: str, eval_set: str, setting: str, passage_language: str) -> str:
+    pool = "the multilingual pool" if passage_language == "all" else f"{language_name(passage_language)} passages"
+    return f"{metric} on {eval_set}, {setting} setting, searching {pool}"
+
+
+def _tip(x: float, y: float, data: str) -> str:
+    return data
+
+
+def baseline_pen() -> QtGui.QPen:
+    return pg.mkPen(BASELINE_COLOUR, width=2, style=QtCore.Qt.PenStyle.DashLine)
+
+
+def scaling_legend(colours: dict[str, str], panels: Sequence[ScalingPanel]) -> pg.LegendItem:
+    """One legend for all panels (placed beside them, so it never hides a curve)."""
+    legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-2)
+    for label, colour in colours.items():
+        legend.addItem(pg.PlotDataItem(pen=pg.mkPen(colour, width=2)), label)
+    baselines = sorted({b.label for panel in panels for b in panel.baselines})
+    for label in baselines:
+        legend.addItem(pg.PlotDataItem(pen=baseline_pen()), f"{label} (size 0)")
+    if any(len(p.run_ids) > 1 for panel in panels for s in panel.series for p in s.points):
+        legend.addItem(pg.PlotDataItem(pen=pg.mkPen(200, 200, 200, width=8)), "band: spread over seeds")
+    return legend
+
+
+def add_legend(layout: pg.GraphicsLayout, legend: pg.LegendItem) -> None:
+    """Put ``legend`` in the layout's next column at its natural size, top-aligned."""
+    legend.setSizePolicy(QtWidgets.QSizePolicy.Policy.Fixed, QtWidgets.QSizePolicy.Policy.Fixed)
+    layout.addItem(legend)
+    layout.layout.setAlignment(legend, QtCore.Qt.AlignmentFlag.AlignTop)
+
+
+# ---- bias heatmaps ------------------------------------------------------------
+@dataclass
+class DrawnHeatmap:
+    image: pg.ImageItem
+    labels: list[pg.TextItem]
+
+
+def heatmap_levels(maps: Sequence[Heatmap]) -> tuple[float, float]:
+    """One colour scale for maps shown side by side, so equal colours mean equal values."""
+    values = np.concatenate([m.values.ravel() for m in maps]) if maps else np.array([])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (0.0, 1.0)
+    low, high = float(values.min()), float(values.max())
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
+def draw_heatmap(plot: pg.PlotItem, data: Heatmap, levels: tuple[float, float], colour_map: pg.ColorMap) -> DrawnHeatmap:
+    """The matrix as an image (query languages down, passage languages across) with its values written in."""
+    plot.clear()
+    image = pg.ImageItem(np.where(np.isfinite(data.values), data.values, np.nan), axisOrder="row-major")
+    image.setTransform(QtGui.QTransform().translate(-0.5, -0.5))
+    image.setColorMap(colour_map)
+    image.setLevels(levels)
+    plot.addItem(image)
+    plot.invertY(True)
+    plot.setDefaultPadding(0.0)
+    plot.setAspectLocked(False)
+    plot.showAxes(True, showValues=(True, False, False, True))
+    plot.getAxis("left").setWidth(52)
+    plot.getAxis("bottom").setHeight(44)
+    rows_ticks = [[(i, q) for i, q in enumerate(data.query_languages)], []]
+    column_ticks = [[(j, p) for j, p in enumerate(data.passage_languages)], []]
+    for side, ticks in (("left", rows_ticks), ("right", rows_ticks), ("top", column_ticks), ("bottom", column_ticks)):
+        plot.getAxis(side).setTicks(ticks)
+    plot.getAxis("left").setLabel("query language")
+    plot.getAxis("bottom").setLabel("passage language")
+    plot.setTitle(data.title, size="11pt")
+    plot.setMouseEnabled(x=False, y=False)
+    labels = []
+    decimals = 1 if data.metric in LOWER_IS_BETTER else 3
+    for i, _ in enumerate(data.query_languages):
+        for j, _ in enumerate(data.passage_languages):
+            value = data.values[i, j]
+            if not np.isfinite(value):  # a pair without a measurement (e.g. a bitext query's own language)
+                dash = pg.TextItem("—", color="#888888", anchor=(0.5, 0.5))
+                dash.setPos(j, i)
+                plot.addItem(dash)
+                continue
+            share = min(max((value - levels[0]) / (levels[1] - levels[0]), 0.0), 1.0)
+            text = pg.TextItem(f"{value:.{decimals}f}", color=_text_colour(colour_map.mapToQColor(share)), anchor=(0.5, 0.5))
+            text.setPos(j, i)
+            plot.addItem(text)
+            labels.append(text)
+    plot.setRange(xRange=(-0.5, len(data.passage_languages) - 0.5), yRange=(-0.5, len(data.query_languages) - 0.5), padding=0)
+    return DrawnHeatmap(image, labels)
+
+
+def _text_colour(background: QtGui.QColor) -> str:
+    """Black on light cells, white on dark ones (relative luminance)."""
+    luminance = 0.2126 * background.redF() + 0.7152 * background.greenF() + 0.0722 * background.blueF()
+    return "k" if luminance > 0.45 else "w"
+
+
+def heatmap_colour_map(metric: str) -> pg.ColorMap:
+    """Viridis; reversed for lower-is-better metrics so bright always means good."""
+    colour_map = pg.colormap.get("viridis")
+    if metric in LOWER_IS_BETTER:
+        colour_map.reverse()
+    return colour_map
+
+
+def add_colour_bar(layout: pg.GraphicsLayout, images: Sequence[pg.ImageItem], levels: tuple[float, float],
+                   colour_map: pg.ColorMap, metric: str) -> pg.ColorBarItem:
+    """One colour bar for all the maps in ``layout`` (placed in its last column)."""
+    span = levels[1] - levels[0]
+    bar = pg.ColorBarItem(values=levels, colorMap=colour_map, label=metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""), interactive=False,
+                          rounding=10 ** math.floor(math.log10(span / 100)) if span > 0 else 0.01, width=18)
+    bar.setImageItem(list(images))
+    layout.addItem(bar)
+    return bar
+
+
+# ---- headless figures (hybridscale demo) ------------------------------------------
+def _figure(width: int, height: int) -> pg.GraphicsLayoutWidget:
+    ensure_app()
+    widget = pg.GraphicsLayoutWidget()
+    widget.resize(width, height)
+    return widget
+
+
+def _write(widget: pg.GraphicsLayoutWidget, path: Path, width: int) -> Path:
+    widget.ci.setGeometry(QtCore.QRectF(0, 0, widget.width(), widget.height()))
+    QtWidgets.QApplication.processEvents()
+    written = export_image(widget.ci, Path(path), width=width if Path(path).suffix.lower() == ".png" else None)
+    widget.deleteLater()
+    return written
+
+
+def save_scaling_figure(
+    rows: list[dict],
+    path: Path,
+    *,
+    eval_set: str,
+    setting: str,
+    metric: str,
+    passage_language: str = "all",
+    query_languages: Sequence[str] | None = None,
+    width: int = 1200,
+    height: int = 500,
+) -> Path:
+    """Scaling curves, one panel per query language, written to ``path`` (.png or .svg)."""
+    panels = scaling_panels(rows, eval_set=eval_set, setting=setting, metric=metric,
+                            passage_language=passage_language, query_languages=query_languages)
+    if not panels:
+        raise LookupError(f"no {metric} values for {eval_set} {setting} (passages: {passage_language}); nothing to plot")
+    widget = _figure(width, height)
+    widget.ci.addLabel(scaling_title(metric, eval_set, setting, passage_language), colspan=len(panels), size="12pt")
+    widget.ci.nextRow()
+    colours = strategy_colours(panels)
+    plots = []
+    for panel in panels:
+        plots.append(widget.ci.addPlot())
+        draw_scaling(plots[-1], panel, metric=metric, colours=colours)
+    share_y_range(plots, panels)
+    add_legend(widget.ci, scaling_legend(colours, panels))
+    return _write(widget, path, width)
+
+
+def save_heatmap_figure(
+    rows: list[dict],
+    path: Path,
+    *,
+    eval_set: str,
+    strategies: Sequence[tuple[str, int]] | None = None,
+    metric: str = "MeanRank",
+    width: int = 1200,
+    height: int = 480,
+) -> Path:
+    """Side-by-side heatmaps, one per (strategy label, size) averaged over seeds, with one colour bar.
+
+    ``strategies`` default: every (strategy, size) present, up to four (the
+    untrained model first, then the largest size of each strategy).
+    """
+    choices = [HeatmapChoice(label, size) for label, size in strategies] if strategies else _default_choices(
+        heatmap_choices(rows, eval_set=eval_set, metric=metric))
+    if not choices:
+        raise LookupError(f"no {metric} cells on {eval_set}; nothing to plot")
+    maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
+    levels = heatmap_levels(maps)
+    colour_map = heatmap_colour_map(metric)
+    widget = _figure(width, height)
+    images = [draw_heatmap(widget.ci.addPlot(), data, levels, colour_map).image for data in maps]
+    add_colour_bar(widget.ci, images, levels, colour_map, metric)
+    return _write(widget, path, width)
+
+
+def _default_choices(choices: list[HeatmapChoice]) -> list[HeatmapChoice]:
+    picked: dict[str, HeatmapChoice] = {}
+    for choice in choices:  # sorted by size within a strategy, so the last one wins
+        picked[choice.label] = choice
+    ordered = sorted(picked.values(), key=lambda c: c.label != "untrained")
+    return ordered[:4]

@@ -1,0 +1,115 @@
+"""The bias-heatmap page: query language x passage language, for a strategy at a size or for one run.
+
+A second map can be shown beside the first ("Compare with") on one shared
+colour scale, so equal colours mean equal values. ``MeanRank`` (the default)
+is the rank of the best relevant passage of each language in the multilingual
+pool (see :mod:`engine.metrics`); the IR metrics show their mono (diagonal)
+and cross (off-diagonal) cells.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtWidgets
+
+from gui.figures import add_colour_bar, draw_heatmap, heatmap_colour_map, heatmap_levels
+from gui.metric_rows import MetricRows
+from gui.plot_page import EMPTY_TEXT, PlotPage, refill
+from gui.results import (
+    Heatmap,
+    HeatmapChoice,
+    cell_metrics,
+    distinct,
+    heatmap,
+    heatmap_choices,
+    heatmap_table,
+    run_choices,
+)
+
+PREFERRED_EVAL_SETS = ("flores/test", "xquad-r/eval")
+PREFERRED_METRICS = ("MeanRank", "nDCG@10")
+
+
+class HeatmapView(PlotPage):
+    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
+        super().__init__(metrics, parent)
+        self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
+        self.metric = QtWidgets.QComboBox(toolTip="MeanRank: rank of the best relevant passage per language")
+        self.left = QtWidgets.QComboBox(toolTip="a strategy at a size (mean over seeds) or a single run")
+        self.compare = QtWidgets.QCheckBox("Compare with:", checked=True)
+        self.right = QtWidgets.QComboBox(toolTip="the map drawn beside the first, on the same colour scale")
+        self.add_control("Eval set:", self.eval_set)
+        self.add_control("Metric:", self.metric)
+        self.add_control("Show:", self.left, row=1)
+        self.toolbar2.addWidget(self.compare)
+        self.toolbar2.addWidget(self.right)
+        self.finish_toolbar()
+        for combo in (self.eval_set, self.metric):
+            combo.currentIndexChanged.connect(self.refresh)
+        for combo in (self.left, self.right):
+            combo.currentIndexChanged.connect(self.redraw)
+        self.compare.toggled.connect(self.redraw)
+        self.choices: dict[str, HeatmapChoice] = {}
+        self.maps: list[Heatmap] = []
+        self.images = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        rows = self.metrics.rows
+        eval_sets = [e for e in distinct(rows, "eval_set") if cell_metrics(rows, eval_set=e)]
+        if not eval_sets:
+            self.show_message(EMPTY_TEXT if not rows else "No result has per-language-pair cells to draw yet.")
+            return
+        refill(self.eval_set, eval_sets, PREFERRED_EVAL_SETS)
+        eval_set = self.eval_set.currentData()
+        refill(self.metric, cell_metrics(rows, eval_set=eval_set), PREFERRED_METRICS)
+        metric = self.metric.currentData()
+        averaged = heatmap_choices(rows, eval_set=eval_set, metric=metric)
+        # Pick lists hold string keys: Qt compares item data by value only for its own types.
+        self.choices = {choice_key(c): c for c in averaged + run_choices(rows, eval_set=eval_set, metric=metric)}
+        keys = list(self.choices)
+        refill(self.left, keys, [choice_key(c) for c in averaged[:1]], text=lambda k: choice_text(self.choices[k]))
+        largest = sorted(averaged, key=lambda c: (c.train_size, c.label.startswith("hybrid")))[-1:]
+        refill(self.right, keys, [choice_key(c) for c in largest], text=lambda k: choice_text(self.choices[k]))
+        self.redraw()
+
+    def shown_choices(self) -> list[HeatmapChoice]:
+        """The left map, and the right one when comparing (and it differs from the left)."""
+        keys = [self.left.currentData()]
+        if self.compare.isChecked() and self.right.currentData() != keys[0]:
+            keys.append(self.right.currentData())
+        return [self.choices[k] for k in keys if k in self.choices]
+
+    def redraw(self) -> None:
+        rows = self.metrics.rows
+        choices = self.shown_choices()
+        self.right.setEnabled(self.compare.isChecked())
+        if not rows or not choices:
+            self.show_message(EMPTY_TEXT)
+            return
+        eval_set, metric = self.eval_set.currentData(), self.metric.currentData()
+        self.maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
+        levels = heatmap_levels(self.maps)
+        colour_map = heatmap_colour_map(metric)
+        self.canvas.clear()
+        layout = self.canvas.ci
+        self.images = [draw_heatmap(layout.addPlot(), data, levels, colour_map).image for data in self.maps]
+        add_colour_bar(layout, self.images, levels, colour_map, metric)
+        self.show_plot()
+
+    def table(self) -> list[list[str]]:
+        table: list[list[str]] = []
+        for data in self.maps:
+            table += [[data.title], *heatmap_table(data), []]
+        return table[:-1]
+
+    def default_file_name(self) -> str:
+        eval_set = (self.eval_set.currentData() or "results").replace("/", "-")
+        return f"bias_{eval_set}_{self.metric.currentData()}.png".replace("@", "at")
+
+
+def choice_key(choice: HeatmapChoice) -> str:
+    return f"{choice.label}\t{choice.train_size}\t{choice.run_id or ''}"
+
+
+def choice_text(choice: HeatmapChoice) -> str:
+    return choice.title if choice.run_id else f"{choice.title}, all seeds"

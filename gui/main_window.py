@@ -1,0 +1,307 @@
+"""The main window: four pages (setup, queue, scaling curves, bias heatmaps), menus, settings.
+
+The window owns the database handle and the one background thread every
+page queries through; pages talk to it with signals (``message`` for the
+status bar, ``submitted`` and ``runs_finished`` to move the others along).
+Window geometry, the last database, page and export folder are remembered
+with QSettings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.config import ConfigError
+from gui.about import about_html
+from gui.background import Background
+from gui.heatmap_view import HeatmapView
+from gui.metric_rows import MetricRows
+from gui.queue_view import QueueView
+from gui.scaling_view import ScalingView
+from gui.setup_view import SetupView
+from storage.db import Database, open_db
+from storage.export import export_csv
+from storage.queries import list_studies
+
+PAGES = ("Setup", "Queue", "Scaling curves", "Bias heatmaps")
+STUDY_FILTER = "Study results shown on the Queue, Scaling and Heatmap pages"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, db: Database, settings: QtCore.QSettings | None = None):
+        super().__init__()
+        self.db = db
+        self.settings = settings or QtCore.QSettings()
+        self.background = Background(self)
+        self.metrics = MetricRows(db, self.background, self)
+        self.setup = SetupView(db, self.background)
+        self.queue = QueueView(db, self.background)
+        self.scaling = ScalingView(self.metrics)
+        self.heatmaps = HeatmapView(self.metrics)
+        self.tabs = QtWidgets.QTabWidget(documentMode=True)
+        for page, title in zip((self.setup, self.queue, self.scaling, self.heatmaps), PAGES):
+            self.tabs.addTab(page, title)
+        self.setCentralWidget(self.tabs)
+
+        self.study = QtWidgets.QComboBox(toolTip=STUDY_FILTER, minimumContentsLength=28)
+        self.study.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.study.currentIndexChanged.connect(self._study_chosen)
+        toolbar = self.addToolBar("Study")
+        toolbar.setObjectName("study-toolbar")
+        toolbar.setMovable(False)
+        toolbar.addWidget(QtWidgets.QLabel(" Study: "))
+        toolbar.addWidget(self.study)
+
+        self._build_menus()
+        for page in (self.setup, self.queue, self.scaling, self.heatmaps):
+            page.message.connect(self.show_message)
+        self.metrics.failed.connect(self.show_message)
+        self.setup.submitted.connect(self._submitted)
+        self.queue.runs_finished.connect(self._runs_finished)
+        self.queue.workers.changed.connect(self._workers_changed)
+        self.statusBar()
+        self._show_database()
+        self._restore_settings()
+        self.queue.start_polling()
+        self.reload_studies()
+        self.metrics.reload()
+
+    # ---- menus --------------------------------------------------------------------------------
+    def _action(self, menu: QtWidgets.QMenu, text: str, slot, shortcut=None, tip: str = "") -> QtGui.QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(lambda _checked=False: slot())
+        if shortcut is not None:
+            action.setShortcut(QtGui.QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        return action
+
+    def _build_menus(self) -> None:
+        keys = QtGui.QKeySequence.StandardKey
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open database…", self.choose_database, keys.Open, "Open a hybridscale SQLite file")
+        self._action(file, "Open database &URL…", self.choose_database_url, None, "PostgreSQL or any SQLAlchemy URL")
+        file.addSeparator()
+        self._action(file, "&New study", self.new_study, keys.New, "Reset the setup form to the paper's study")
+        self._action(file, "&Load study…", self.choose_study_to_load, "Ctrl+L", "Fill the form from a study JSON file")
+        self._action(file, "&Save study…", self.choose_study_to_save, keys.Save, "Save the form as a study JSON file")
+        file.addSeparator()
+        self._action(file, "&Export CSV report…", self.choose_csv_path, "Ctrl+E", "The tidy metrics table")
+        self._action(file, "Export &plot image…", self.export_current_plot, "Ctrl+Shift+E", "PNG or SVG")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, keys.Quit)
+
+        edit = bar.addMenu("&Edit")
+        self._action(edit, "&Copy table", self.copy_current_table, "Ctrl+Shift+C",
+                     "Copy the queue or the plotted numbers as tab-separated text")
+
+        view = bar.addMenu("&View")
+        for index, title in enumerate(PAGES):
+            self._action(view, title, lambda i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}")
+        view.addSeparator()
+        self._action(view, "&Refresh", self.refresh, keys.Refresh, "Read the database again")
+
+        runs = bar.addMenu("&Runs")
+        self._action(runs, "&Submit study", self.setup.submit, "Ctrl+Return")
+        self._action(runs, "S&tart worker", self.queue.start_local_worker, None, "Start a local worker process")
+        self.stop_action = self._action(runs, "St&op workers", self.queue.stop_local_workers)
+        self.stop_action.setEnabled(False)
+        runs.addSeparator()
+        self._action(runs, "&Cancel selected runs", self.queue.cancel_selected, None)
+        self._action(runs, "&Retry selected runs", self.queue.retry_selected, None)
+        self._action(runs, "Show run &log…", self.queue.show_log, None)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About hybridscale", self.show_about)
+        self._action(help_menu, "About &Qt", QtWidgets.QApplication.aboutQt)
+
+    # ---- database -------------------------------------------------------------------------------
+    def set_database(self, db: Database) -> None:
+        """Point every page at another database (the old handle is closed)."""
+        old, self.db = self.db, db
+        self.setup.set_database(db)
+        self.queue.set_database(db)
+        self.metrics.set_database(db)
+        self.study.blockSignals(True)
+        self.study.clear()
+        self.study.blockSignals(False)
+        self.reload_studies()
+        self._show_database()
+        self.settings.setValue("database", db.url)
+        if old is not db:
+            old.dispose()
+
+    def open_database(self, location: str) -> bool:
+        try:
+            db = open_db(location)
+        except Exception as error:  # any driver or schema error: say so, keep the current database
+            QtWidgets.QMessageBox.warning(self, "Cannot open database", f"{location}: {error}")
+            return False
+        self.set_database(db)
+        self.show_message(f"Opened {db.url}")
+        return True
+
+    def choose_database(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open a hybridscale database", self._folder(), "SQLite databases (*.db *.sqlite);;All files (*)"
+        )
+        if path:
+            self._remember_folder(path)
+            self.open_database(path)
+
+    def choose_database_url(self) -> None:
+        url, ok = QtWidgets.QInputDialog.getText(
+            self, "Open database URL", "SQLAlchemy URL (e.g. postgresql+psycopg://user@host/hybridscale):",
+            text=self.db.url,
+        )
+        if ok and url.strip():
+            self.open_database(url.strip())
+
+    def _show_database(self) -> None:
+        self.setWindowTitle(f"hybridscale — {self.db.url}")
+
+    def reload_studies(self) -> None:
+        db = self.db
+        self.background.submit(lambda: list_studies(db), self._show_studies,
+                               lambda error: self.show_message(f"Could not read the studies: {error}"))
+
+    def _show_studies(self, studies) -> None:
+        current = self.study.currentData()
+        self.study.blockSignals(True)
+        self.study.clear()
+        self.study.addItem("All studies", None)
+        for study in studies:
+            self.study.addItem(f"{study.id}: {study.name} ({study.run_count} runs)", study.id)
+        self.study.setCurrentIndex(max(0, self.study.findData(current)))
+        self.study.blockSignals(False)
+
+    def _study_chosen(self) -> None:
+        study_id = self.study.currentData()
+        self.queue.set_study(study_id)
+        self.metrics.set_study(study_id)
+
+    def refresh(self) -> None:
+        self.reload_studies()
+        self.queue.poll()
+        self.metrics.reload()
+
+    # ---- page events ---------------------------------------------------------------------------------
+    def _submitted(self, study_id: int, summary: str, start_worker: bool) -> None:
+        self.show_message(summary)
+        self.reload_studies()
+        self.tabs.setCurrentWidget(self.queue)
+        if start_worker and self.queue.workers.running == 0:
+            self.queue.set_device(self.setup.device.currentText())
+            self.queue.start_local_worker()
+
+    def _runs_finished(self) -> None:
+        self.metrics.reload()
+        self.reload_studies()
+
+    def _workers_changed(self, running: int) -> None:
+        self.stop_action.setEnabled(running > 0)
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15_000)
+
+    # ---- studies, exports -------------------------------------------------------------------------------
+    def new_study(self) -> None:
+        self.setup.reset()
+        self.tabs.setCurrentWidget(self.setup)
+
+    def choose_study_to_load(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load study", self._folder(), "Study files (*.json)")
+        if not path:
+            return
+        self._remember_folder(path)
+        try:
+            self.setup.load_study(Path(path))
+        except (ConfigError, OSError, UnicodeDecodeError) as error:
+            QtWidgets.QMessageBox.warning(self, "Cannot load study", f"{Path(path).name}: {error}")
+            return
+        self.tabs.setCurrentWidget(self.setup)
+        self.show_message(f"Loaded {path}")
+
+    def choose_study_to_save(self) -> None:
+        name = (self.setup.name.text().strip() or "study").replace("/", "-").replace(" ", "_")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Save study", str(Path(self._folder()) / f"{name}.json"), "Study files (*.json)"
+        )
+        if not path:
+            return
+        self._remember_folder(path)
+        try:
+            self.setup.save_study(Path(path))
+        except (ConfigError, OSError) as error:
+            QtWidgets.QMessageBox.warning(self, "Cannot save study", str(error))
+            return
+        self.show_message(f"Saved {path}; queue it from a shell with: hybridscale submit {path}")
+
+    def export_csv(self, path: Path) -> None:
+        """Write the tidy report of the chosen study (or all) in the background."""
+        db, study_id = self.db, self.study.currentData()
+        self.background.submit(
+            lambda: export_csv(db, path, study_id=study_id),
+            lambda count: self.show_message(f"Wrote {count} rows to {path}"),
+            lambda error: QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}: {error}"),
+        )
+
+    def choose_csv_path(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export CSV report", str(Path(self._folder()) / "report.csv"), "CSV files (*.csv)"
+        )
+        if path:
+            self._remember_folder(path)
+            self.export_csv(Path(path))
+
+    def export_current_plot(self) -> None:
+        page = self.tabs.currentWidget()
+        if page not in (self.scaling, self.heatmaps):
+            page = self.scaling
+            self.tabs.setCurrentWidget(page)
+        page.choose_export_path()
+
+    def copy_current_table(self) -> None:
+        page = self.tabs.currentWidget()
+        if hasattr(page, "copy_table"):
+            page.copy_table()
+
+    def show_about(self) -> None:
+        QtWidgets.QMessageBox.about(self, "About hybridscale", about_html())
+
+    # ---- settings and closing --------------------------------------------------------------------------------
+    def _folder(self) -> str:
+        return str(self.settings.value("folder", str(Path.home())))
+
+    def _remember_folder(self, path: str) -> None:
+        self.settings.setValue("folder", str(Path(path).parent))
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 820)
+        state = self.settings.value("state")
+        if state is not None:
+            self.restoreState(state)
+        self.tabs.setCurrentIndex(int(self.settings.value("page", 0)))
+        self.settings.setValue("database", self.db.url)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
+        running = self.queue.workers.running
+        if running:
+            answer = QtWidgets.QMessageBox.question(
+                self, "Workers are running",
+                f"{running} worker(s) started here are still running. Stop them and quit? "
+                "Their runs go back to the queue and resume from their last checkpoint.",
+            )
+            if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.queue.stop_local_workers()
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("state", self.saveState())
+        self.settings.setValue("page", self.tabs.currentIndex())
+        self.background.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,102 @@
+"""What a study will cost before it is submitted: run count, rough minutes, data limits.
+
+Qt-free, and it loads no data: the setup form recomputes this on every
+keystroke, so it works from constants measured on the shipped files
+(assets/data/README.md) and on this project's reference machine (DESIGN.md).
+
+The time estimate is deliberately simple and says so in the form:
+
+* a training step costs ``STEP_SECONDS_CPU`` (20 s for 32 pairs of at most 64
+  tokens on a 2-core CPU with e5-small, all weights trainable; 14 s with the
+  word embeddings frozen), scaled linearly by batch size and by
+  ``min(max_length, 128) / 64`` (training texts are sentences, rarely longer
+  than 128 tokens);
+* evaluation encodes about ``ENCODE_PER_SECOND_CPU`` (12) texts a second; each
+  eval set language brings its queries (capped by ``max_queries``) and its
+  passages (roughly ``EVAL_TEXTS``);
+* a GPU is taken to be ``GPU_SPEEDUP`` (40) times faster for both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.config import RunConfig, StudyConfig
+
+#: Parallel question groups in the training split of each shipped training set.
+TRAIN_GROUPS: dict[str, int] = {"xquad": 908, "flores": 701}
+#: How the form explains where those numbers come from.
+TRAIN_GROUPS_NOTE: dict[str, str] = {
+    "xquad": "XQuAD has 1190 questions in 48 articles; its train split (36 articles) has 908",
+    "flores": "FLORES-200 (SIB-200) train split: 701 parallel sentences",
+}
+#: Rough (queries, passages) per language of each eval set, from the shipped files.
+EVAL_TEXTS: dict[str, tuple[int, int]] = {
+    "flores": (204, 204),
+    "xquad-r": (282, 315),
+    "afriqa": (300, 300),
+    "ntrex": (1997, 1997),
+    "miracl": (480, 100_000),
+}
+STEP_SECONDS_CPU = 20.0
+STEP_SECONDS_CPU_FROZEN_EMBEDDINGS = 14.0
+ENCODE_PER_SECOND_CPU = 12.0
+GPU_SPEEDUP = 40.0
+
+
+def max_train_size(dataset: str) -> int | None:
+    return TRAIN_GROUPS.get(dataset)
+
+
+def estimate_steps(config: RunConfig) -> int:
+    """Optimiser steps of one run, as :func:`engine.sampling.total_steps` counts them."""
+    if not config.is_training:
+        return 0
+    groups = min(config.train_size, TRAIN_GROUPS.get(config.train_dataset, config.train_size))
+    per_epoch = math.ceil(groups * len(config.train_languages) / config.batch_size)
+    steps = math.ceil(config.epochs * per_epoch)
+    return max(1, min(steps, config.max_steps) if config.max_steps is not None else steps)
+
+
+def estimate_seconds(config: RunConfig, device: str = "cpu") -> float:
+    """Rough wall time of one run (training + evaluation) on ``device``."""
+    step = STEP_SECONDS_CPU_FROZEN_EMBEDDINGS if config.freeze_embeddings else STEP_SECONDS_CPU
+    step *= (config.batch_size / 32) * (min(config.max_length, 128) / 64)
+    texts = 0
+    for spec in config.evaluations:
+        queries, passages = EVAL_TEXTS.get(spec.dataset, (300, 300))
+        if spec.max_queries is not None:
+            queries = min(queries, spec.max_queries)
+        texts += len(spec.languages) * (queries + passages)
+    seconds = estimate_steps(config) * step + texts / ENCODE_PER_SECOND_CPU
+    return seconds / GPU_SPEEDUP if device == "cuda" else seconds
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    runs: int
+    training_runs: int
+    minutes: float
+    device: str
+
+    def summary(self) -> str:
+        baseline = self.runs - self.training_runs
+        parts = f"{self.training_runs} training" + (f" + {baseline} evaluation-only" if baseline else "")
+        where = "a GPU" if self.device == "cuda" else "this machine's CPU"
+        return f"{self.runs} runs ({parts}), about {_duration(self.minutes)} on {where} (rough estimate)"
+
+
+def plan(study: StudyConfig, device: str = "cpu") -> StudyPlan:
+    """Count the study's runs and estimate their total time, one worker at a time."""
+    runs = study.expand()
+    minutes = sum(estimate_seconds(r, device) for r in runs) / 60
+    return StudyPlan(len(runs), sum(r.is_training for r in runs), minutes, device)
+
+
+def _duration(minutes: float) -> str:
+    if minutes < 90:
+        return f"{max(1, round(minutes))} minutes"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} hours"
+    return f"{minutes / 1440:.1f} days"

@@ -1,0 +1,135 @@
+"""What the scaling and heatmap pages share: pick lists, an empty-state message, image export, copy table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from gui.figures import export_image
+from gui.metric_rows import MetricRows
+from gui.runs import rows_as_text
+
+EMPTY_TEXT = (
+    "No results to plot yet.\n\nSubmit a study on the Setup page and start a worker on the Queue page "
+    "(or run 'hybridscale demo'); results appear here as runs finish."
+)
+
+
+def refill(combo: QtWidgets.QComboBox, values: Sequence[Any], preferred: Sequence[Any] = (), text=str) -> None:
+    """Replace a pick list's entries, keeping the current choice if it is still offered.
+
+    Otherwise the first of ``preferred`` that is offered is chosen, else the
+    first entry. Signals are blocked: the caller redraws once afterwards.
+    """
+    current = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    for value in values:
+        combo.addItem(text(value), value)
+    for candidate in (current, *preferred):
+        index = combo.findData(candidate)
+        if candidate is not None and index >= 0:
+            combo.setCurrentIndex(index)
+            break
+    combo.blockSignals(False)
+
+
+class PlotPage(QtWidgets.QWidget):
+    """A toolbar above either a plot canvas or a message saying why there is nothing to plot."""
+
+    message = QtCore.Signal(str)
+
+    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.metrics = metrics
+        # Two rows of controls, so the window can be narrower than all the pick lists side by side.
+        self.toolbar = QtWidgets.QHBoxLayout()
+        self.toolbar2 = QtWidgets.QHBoxLayout()
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.empty = QtWidgets.QLabel(EMPTY_TEXT, alignment=QtCore.Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.empty.setStyleSheet("color: #555555; font-size: 11pt;")
+        self.stack = QtWidgets.QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.canvas)
+        self.copy_button = QtWidgets.QPushButton("Copy table", toolTip="Copy the plotted numbers as tab-separated text")
+        self.copy_button.clicked.connect(self.copy_table)
+        self.export_button = QtWidgets.QPushButton("Export image…", toolTip="Save the plot as PNG or SVG")
+        self.export_button.clicked.connect(self.choose_export_path)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(self.toolbar)
+        layout.addLayout(self.toolbar2)
+        layout.addWidget(self.stack, 1)
+        metrics.changed.connect(self.refresh)
+
+    def add_control(self, label: str, widget: QtWidgets.QWidget, row: int = 0) -> None:
+        """A labelled control on the first or second toolbar row."""
+        toolbar = self.toolbar2 if row else self.toolbar
+        toolbar.addWidget(QtWidgets.QLabel(label))
+        toolbar.addWidget(widget)
+
+    def finish_toolbar(self) -> None:
+        self.toolbar.addStretch(1)
+        self.toolbar2.addStretch(1)
+        self.toolbar2.addWidget(self.copy_button)
+        self.toolbar2.addWidget(self.export_button)
+
+    def show_message(self, text: str) -> None:
+        """Show ``text`` instead of the plot (no data, or nothing matches the choices)."""
+        self.empty.setText(text)
+        self.stack.setCurrentWidget(self.empty)
+        self.copy_button.setEnabled(False)
+        self.export_button.setEnabled(False)
+
+    def show_plot(self) -> None:
+        self.stack.setCurrentWidget(self.canvas)
+        self.copy_button.setEnabled(True)
+        self.export_button.setEnabled(True)
+
+    @property
+    def has_plot(self) -> bool:
+        return self.stack.currentWidget() is self.canvas
+
+    # ---- subclasses ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """New rows arrived: refill the pick lists and redraw."""
+        raise NotImplementedError
+
+    def table(self) -> list[list[str]]:
+        """The plotted numbers, header first."""
+        raise NotImplementedError
+
+    def default_file_name(self) -> str:
+        raise NotImplementedError
+
+    # ---- actions ---------------------------------------------------------------------------------
+    def copy_table(self) -> None:
+        if not self.has_plot:
+            self.message.emit("Nothing to copy: there is no plot.")
+            return
+        table = self.table()
+        QtWidgets.QApplication.clipboard().setText(rows_as_text(table))
+        self.message.emit(f"Copied {len(table) - 1} rows to the clipboard.")
+
+    def export_image(self, path: Path) -> Path:
+        """Write the whole canvas (every panel, legend and colour bar) as PNG or SVG, by suffix."""
+        if not self.has_plot:
+            raise LookupError("there is no plot to export; choose an eval set and metric with results")
+        written = export_image(self.canvas.ci, Path(path), width=max(1200, self.canvas.width()))
+        self.message.emit(f"Saved {written}")
+        return written
+
+    def choose_export_path(self) -> None:
+        path, _filter = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export plot image", self.default_file_name(), "PNG image (*.png);;SVG drawing (*.svg)"
+        )
+        if not path:
+            return
+        if Path(path).suffix.lower() not in (".png", ".svg"):
+            path += ".svg" if "svg" in _filter.lower() else ".png"
+        try:
+            self.export_image(Path(path))
+        except (OSError, ValueError, LookupError) as error:
+            QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}: {error}")

@@ -1,0 +1,282 @@
+"""The queue page: every run with its live progress, and the local workers.
+
+The table is polled from the database once a second with an incremental
+query (``list_runs(changed_since=...)``) in the background thread, so the
+event loop only merges a handful of changed rows. Cancel and retry are
+database writes, done in the background too (a busy SQLite file may make
+them wait).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from gui.background import Background
+from gui.log_view import RunLogDialog
+from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text, utcnow
+from gui.workers import DEVICES, WorkerPool
+from storage import queue
+from storage.db import Database
+from storage.queries import RunView, list_runs
+
+POLL_MS = 1000
+STATUS_COLOURS = {"done": "#1b7f3b", "failed": "#b00020", "cancelled": "#7a7a7a", "running": "#0b5cad"}
+
+
+class RunTableModel(QtCore.QAbstractTableModel):
+    """A thin Qt view of :class:`gui.runs.RunTable`."""
+
+    def __init__(self, parent: QtCore.QObject | None = None):
+        super().__init__(parent)
+        self.table = RunTable()
+
+    def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.table.runs)
+
+    def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: QtCore.Qt.Orientation, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
+        if orientation != QtCore.Qt.Orientation.Horizontal:
+            return None
+        if role == QtCore.Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section].title
+        if role == QtCore.Qt.ItemDataRole.ToolTipRole:
+            return COLUMNS[section].tooltip or None
+        return None
+
+    def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        run = self.table.runs[index.row()]
+        column = COLUMNS[index.column()]
+        if role in (QtCore.Qt.ItemDataRole.DisplayRole, QtCore.Qt.ItemDataRole.ToolTipRole):
+            return column.text(run, utcnow())
+        if role == QtCore.Qt.ItemDataRole.UserRole:
+            return run.progress if index.column() == PROGRESS_COLUMN else run.id
+        if role == QtCore.Qt.ItemDataRole.ForegroundRole and column.title == "Status" and run.status in STATUS_COLOURS:
+            return QtGui.QBrush(QtGui.QColor(STATUS_COLOURS[run.status]))
+        return None
+
+    def run_at(self, row: int) -> RunView:
+        return self.table.runs[row]
+
+    def merge(self, views: list[RunView]) -> None:
+        changed, added = self.table.merge(views)
+        for row in changed:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        if added:
+            first = len(self.table.runs) - added
+            self.beginInsertRows(QtCore.QModelIndex(), first, len(self.table.runs) - 1)
+            self.endInsertRows()
+
+    def reset(self) -> None:
+        self.beginResetModel()
+        self.table.clear()
+        self.endResetModel()
+
+    def refresh_times(self) -> None:
+        """Elapsed and ETA move with the clock even when no row changed."""
+        if self.table.runs:
+            first = next(i for i, c in enumerate(COLUMNS) if c.title == "Elapsed")
+            self.dataChanged.emit(self.index(0, first), self.index(len(self.table.runs) - 1, first + 1))
+
+
+class ProgressDelegate(QtWidgets.QStyledItemDelegate):
+    """Draws the progress column as a progress bar."""
+
+    def paint(self, painter: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex) -> None:
+        progress = index.data(QtCore.Qt.ItemDataRole.UserRole) or 0.0
+        bar = QtWidgets.QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = int(round(progress * 1000))
+        bar.text = f"{progress:.0%}"
+        bar.textVisible = True
+        bar.state = option.state | QtWidgets.QStyle.StateFlag.State_Horizontal
+        QtWidgets.QApplication.style().drawControl(QtWidgets.QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+class QueueView(QtWidgets.QWidget):
+    """Toolbar (workers, cancel, retry, log), the run table and the output of local workers."""
+
+    #: Emitted after a poll in which some run reached 'done' (plots reload their metrics).
+    runs_finished = QtCore.Signal()
+    message = QtCore.Signal(str)
+
+    def __init__(self, db: Database, background: Background, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.db = db
+        self.background = background
+        self.workers = WorkerPool(self)
+        self.model = RunTableModel(self)
+        self._study_id: int | None = None
+        self._done = 0
+        self._polling = False
+        self._generation = 0
+        self._dialogs: list[RunLogDialog] = []
+
+        self.device = QtWidgets.QComboBox(toolTip="Where new workers train and encode (auto: CUDA if available)")
+        self.device.addItems(DEVICES)
+        self.start_worker = QtWidgets.QPushButton("Start worker", toolTip="Start a local worker process on this database")
+        self.start_worker.clicked.connect(self.start_local_worker)
+        self.stop_workers = QtWidgets.QPushButton("Stop workers", enabled=False,
+                                                  toolTip="Stop the workers started here; their runs return to the queue")
+        self.stop_workers.clicked.connect(self.stop_local_workers)
+        self.cancel_button = QtWidgets.QPushButton("Cancel", toolTip="Cancel the selected queued or running runs")
+        self.cancel_button.clicked.connect(self.cancel_selected)
+        self.retry_button = QtWidgets.QPushButton("Retry", toolTip="Queue the selected failed or cancelled runs again")
+        self.retry_button.clicked.connect(self.retry_selected)
+        self.log_button = QtWidgets.QPushButton("Show log…", toolTip="Events and log file of the selected run")
+        self.log_button.clicked.connect(self.show_log)
+        self.copy_button = QtWidgets.QPushButton("Copy table", toolTip="Copy the table as tab-separated text")
+        self.copy_button.clicked.connect(self.copy_table)
+        self.counts = QtWidgets.QLabel()
+
+        bar = QtWidgets.QHBoxLayout()
+        for widget in (QtWidgets.QLabel("Worker device:"), self.device,
+                       self.start_worker, self.stop_workers):
+            bar.addWidget(widget)
+        bar.addSpacing(16)
+        for widget in (self.cancel_button, self.retry_button, self.log_button, self.copy_button):
+            bar.addWidget(widget)
+        bar.addStretch(1)
+        bar.addWidget(self.counts)
+
+        self.view = QtWidgets.QTableView()
+        self.view.setModel(self.model)
+        self.view.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressDelegate(self.view))
+        self.view.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setVisible(False)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.doubleClicked.connect(lambda _index: self.show_log())
+        self.view.setColumnWidth(0, 200)
+        self.view.setColumnWidth(PROGRESS_COLUMN, 110)
+
+        self.worker_output = QtWidgets.QPlainTextEdit(readOnly=True, placeholderText="Output of the workers started here")
+        self.worker_output.setMaximumBlockCount(5000)
+        self.workers.output.connect(self.worker_output.appendPlainText)
+        self.workers.changed.connect(self._workers_changed)
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        splitter.addWidget(self.view)
+        splitter.addWidget(self.worker_output)
+        splitter.setSizes([500, 120])
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(splitter)
+
+        self.timer = QtCore.QTimer(self, interval=POLL_MS, timeout=self.poll)
+
+    # ---- polling ------------------------------------------------------------------
+    def start_polling(self) -> None:
+        self.poll()
+        self.timer.start()
+
+    def poll(self) -> None:
+        """Ask for the runs changed since the last poll (skipped while one is in flight)."""
+        if self._polling:
+            return
+        self._polling = True
+        db, study_id, since = self.db, self._study_id, self.model.table.changed_since()
+        generation = self._generation
+        self.background.submit(lambda: list_runs(db, study_id, changed_since=since),
+                               lambda views: self._polled(views, generation), self._poll_failed)
+
+    def _polled(self, views: list[RunView], generation: int) -> None:
+        if generation != self._generation:
+            return
+        self._polling = False
+        self.model.merge(views)
+        self.model.refresh_times()
+        counts = self.model.table.counts()
+        self.counts.setText(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet")
+        if counts.get("done", 0) != self._done:
+            self._done = counts.get("done", 0)
+            self.runs_finished.emit()
+
+    def _poll_failed(self, error: BaseException) -> None:
+        self._polling = False
+        self.message.emit(f"Could not read the queue: {error}")
+
+    def set_study(self, study_id: int | None) -> None:
+        """Show the runs of one study (None: every run in the database)."""
+        self._study_id = study_id
+        self._restart()
+
+    def set_database(self, db: Database) -> None:
+        self.db = db
+        self._study_id = None
+        self._restart()
+
+    def _restart(self) -> None:
+        # A poll still in flight answers for the old choice; the generation drops it.
+        self._generation += 1
+        self.model.reset()
+        self._done = 0
+        self._polling = False
+        self.poll()
+
+    # ---- actions -------------------------------------------------------------------
+    def selected_runs(self) -> list[RunView]:
+        rows = sorted({index.row() for index in self.view.selectionModel().selectedRows()})
+        return [self.model.run_at(row) for row in rows]
+
+    def _write(self, action: Callable[[Database, str], object], verb: str) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            self.message.emit(f"Select one or more runs to {verb}.")
+            return
+        db, ids = self.db, [r.id for r in runs]
+
+        def report(results: list) -> None:
+            self.message.emit(f"{verb}: " + "; ".join(f"{run_id} {result}" for run_id, result in zip(ids, results)))
+            self.poll()
+
+        self.background.submit(lambda: [action(db, run_id) for run_id in ids], report,
+                               lambda error: self.message.emit(f"Could not {verb}: {error}"))
+
+    def cancel_selected(self) -> None:
+        self._write(queue.cancel, "cancel")
+
+    def retry_selected(self) -> None:
+        self._write(lambda db, run_id: "queued again" if queue.retry(db, run_id) else "not failed or cancelled", "retry")
+
+    def show_log(self) -> RunLogDialog | None:
+        runs = self.selected_runs()
+        if not runs:
+            self.message.emit("Select a run to see its log.")
+            return None
+        run = runs[0]
+        dialog = RunLogDialog(self.db, self.background, run.id, run.label, run.log_path, self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _=None, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None)
+        self._dialogs.append(dialog)
+        dialog.show()
+        return dialog
+
+    def copy_table(self) -> None:
+        now = utcnow()
+        table = [[c.title for c in COLUMNS]] + [[c.text(run, now) for c in COLUMNS] for run in self.model.table.runs]
+        QtWidgets.QApplication.clipboard().setText(rows_as_text(table))
+        self.message.emit(f"Copied {len(table) - 1} runs to the clipboard.")
+
+    # ---- workers -----------------------------------------------------------------------
+    def set_device(self, device: str) -> None:
+        self.device.setCurrentText(device)
+
+    def start_local_worker(self, *, exit_when_empty: bool = False) -> QtCore.QProcess:
+        process = self.workers.start(self.db.url, self.device.currentText(), exit_when_empty=exit_when_empty)
+        self.message.emit(f"Started a worker on {self.device.currentText()}: {process.program()} {' '.join(process.arguments())}")
+        return process
+
+    def stop_local_workers(self) -> None:
+        self.workers.stop_all()
+        self.message.emit("Workers stopped; a run they held returns to the queue once its heartbeat is stale (2 minutes).")
+
+    def _workers_changed(self, running: int) -> None:
+        self.stop_workers.setEnabled(running > 0)
+        self.stop_workers.setText(f"Stop workers ({running})" if running else "Stop workers")

@@ -1,0 +1,224 @@
+"""The study form's repeated parts: the "Advanced" run settings and one row per evaluation set.
+
+The advanced settings are declared once in :data:`ADVANCED_FIELDS` (name,
+label, kind, help) and their widgets are generated, so adding a
+:class:`engine.config.RunConfig` field to the form is one line here. Each
+widget reads and writes the config value itself, so the form never needs to
+know how a field is edited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+
+from engine.config import POOLINGS, ConfigError, EvalSpec, RunConfig
+from engine.data.registry import DATASETS
+from gui.form_widgets import CheckableComboBox, ErrorLabel, language_item_text
+
+#: The split an eval set preselects: the first of these the dataset has (as engine.data.load does).
+EVAL_SPLIT_PREFERENCE: tuple[str, ...] = ("test", "eval", "dev")
+_DEFAULTS = RunConfig()
+
+
+@dataclass(frozen=True)
+class AdvancedField:
+    """One RunConfig setting in the Advanced section.
+
+    ``kind``: ``float`` (a text box, so 3e-5 can be typed), ``int``,
+    ``optional_int`` (the lowest value of the spin box means "not set"),
+    ``bool``, ``text`` or ``choice``.
+    """
+
+    name: str
+    label: str
+    kind: str
+    help: str
+    minimum: int = 0
+    maximum: int = 1_000_000
+    none_text: str = ""
+    choices: tuple[str, ...] = ()
+
+
+ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
+    AdvancedField("learning_rate", "Learning rate", "float", "AdamW learning rate (paper: 3e-5)"),
+    AdvancedField("weight_decay", "Weight decay", "float", "AdamW weight decay on weight matrices (paper: 0.01)"),
+    AdvancedField("batch_size", "Batch size", "int", "pairs per batch; the other pairs of a batch are its negatives",
+                  minimum=2, maximum=65_536),
+    AdvancedField("temperature", "Temperature", "float", "InfoNCE temperature (paper: 0.05)"),
+    AdvancedField("epochs", "Epochs", "float", "passes over the training subset (fractions allowed)"),
+    AdvancedField("max_steps", "Max steps", "optional_int", "stop after this many steps even within an epoch",
+                  minimum=0, none_text="no limit"),
+    AdvancedField("warmup_ratio", "Warm-up ratio", "float", "share of the steps with a linear learning-rate warm-up"),
+    AdvancedField("grad_clip", "Gradient clipping", "float", "maximum gradient norm"),
+    AdvancedField("max_length", "Max length (tokens)", "int", "longer texts are truncated", minimum=8, maximum=512),
+    AdvancedField("pooling", "Pooling", "choice", "how token vectors become one text vector (E5: mean)",
+                  choices=POOLINGS),
+    AdvancedField("query_prefix", "Query prefix", "text", "prepended to every query (E5: 'query: ', with its space)"),
+    AdvancedField("passage_prefix", "Passage prefix", "text",
+                  "prepended to every passage (E5: 'passage: ', with its space)"),
+    AdvancedField("symmetric_loss", "Symmetric loss", "bool", "also score passage -> query (both InfoNCE directions)"),
+    AdvancedField("contrastive_weight", "Contrastive weight λ", "float",
+                  "weight λ of the language-contrastive term (strategy 'contrastive' only; default 0.1)"),
+    AdvancedField("freeze_embeddings", "Freeze word embeddings", "bool",
+                  "keep the 96M-parameter embedding matrix fixed (much faster on a CPU)"),
+    AdvancedField("trainable_layers", "Trainable layers", "optional_int",
+                  "train only the top N transformer layers", minimum=-1, maximum=48, none_text="all layers"),
+    AdvancedField("grad_cache_chunk", "GradCache chunk", "optional_int",
+                  "embed the batch in chunks of this size to fit large batches in GPU memory",
+                  minimum=0, maximum=65_536, none_text="off"),
+    AdvancedField("top_k", "Ranking depth (top k)", "int", "passages retrieved per query (1000 for MAP on LAReQA)",
+                  minimum=1, maximum=100_000),
+    AdvancedField("checkpoint_every", "Checkpoint every (steps)", "int", "how often a run can be resumed from",
+                  minimum=1),
+    AdvancedField("eval_batch_size", "Evaluation batch size", "int", "texts encoded at once", minimum=1,
+                  maximum=65_536),
+)
+
+
+class FieldWidget:
+    """One generated editor: ``widget`` to lay out, ``value()``/``set_value()`` in config terms."""
+
+    def __init__(self, spec: AdvancedField, on_change) -> None:
+        self.spec = spec
+        self.error = ErrorLabel()
+        kind = spec.kind
+        if kind in ("float", "text"):
+            self.widget = QtWidgets.QLineEdit()
+            self.widget.textChanged.connect(on_change)
+        elif kind in ("int", "optional_int"):
+            self.widget = QtWidgets.QSpinBox()
+            self.widget.setRange(spec.minimum, spec.maximum)
+            if kind == "optional_int":
+                self.widget.setSpecialValueText(spec.none_text)
+            self.widget.valueChanged.connect(on_change)
+        elif kind == "bool":
+            self.widget = QtWidgets.QCheckBox()
+            self.widget.toggled.connect(on_change)
+        elif kind == "choice":
+            self.widget = QtWidgets.QComboBox()
+            self.widget.addItems(spec.choices)
+            self.widget.currentIndexChanged.connect(on_change)
+        else:
+            raise ValueError(f"advanced field {spec.name}: unknown kind {kind!r}")
+        self.widget.setToolTip(spec.help)
+        self.widget.setObjectName(spec.name)
+
+    def value(self) -> Any:
+        kind, widget = self.spec.kind, self.widget
+        if kind == "float":
+            text = widget.text().strip()
+            try:
+                return float(text)
+            except ValueError:
+                raise ConfigError(self.spec.name, f"{text!r} is not a number") from None
+        if kind == "text":
+            return widget.text()
+        if kind == "int":
+            return widget.value()
+        if kind == "optional_int":
+            return None if widget.value() == widget.minimum() else widget.value()
+        if kind == "bool":
+            return widget.isChecked()
+        return widget.currentText()
+
+    def set_value(self, value: Any) -> None:
+        kind, widget = self.spec.kind, self.widget
+        if kind == "float":
+            widget.setText("" if value is None else f"{value:g}")
+        elif kind == "text":
+            widget.setText(value)
+        elif kind == "int":
+            widget.setValue(int(value))
+        elif kind == "optional_int":
+            widget.setValue(widget.minimum() if value is None else int(value))
+        elif kind == "bool":
+            widget.setChecked(bool(value))
+        else:
+            widget.setCurrentText(str(value))
+
+
+def default_split(dataset: str) -> str:
+    splits = DATASETS[dataset].splits
+    return next((s for s in EVAL_SPLIT_PREFERENCE if s in splits), splits[0])
+
+
+class EvalRow:
+    """One evaluation set in the form: use it or not, its languages, split, query cap and local files."""
+
+    def __init__(self, dataset: str, on_change) -> None:
+        info = DATASETS[dataset]
+        self.dataset = dataset
+        self.use = QtWidgets.QCheckBox(dataset, toolTip=info.description)
+        self.languages = CheckableComboBox(empty_text="choose languages")
+        self.languages.set_entries([(code, language_item_text(code)) for code in info.languages], ())
+        self.split = QtWidgets.QComboBox(toolTip="which split's queries and passages")
+        self.split.addItems(info.splits)
+        self.split.setCurrentText(default_split(dataset))
+        self.max_queries = QtWidgets.QSpinBox(
+            toolTip="evaluate a fixed, deterministic subset of queries (the passage corpus is never cut)"
+        )
+        self.max_queries.setRange(0, 1_000_000)
+        self.max_queries.setSpecialValueText("all queries")
+        needs_corpus = dataset == "miracl"
+        self.path = QtWidgets.QLineEdit(
+            placeholderText="passage corpus file or folder (required offline)" if needs_corpus else "shipped copy",
+            toolTip="local copy of this dataset's files" + (" — MIRACL passages are not shipped" if needs_corpus else ""),
+        )
+        self.browse = QtWidgets.QPushButton("…", toolTip="choose local files", maximumWidth=32)
+        self.browse.clicked.connect(self._choose_path)
+        self.error = ErrorLabel()
+        self.use.toggled.connect(self._enable)
+        for signal in (self.use.toggled, self.languages.changed, self.split.currentIndexChanged,
+                       self.max_queries.valueChanged, self.path.textChanged):
+            signal.connect(on_change)
+        self._enable(False)
+
+    def widgets(self) -> list[QtWidgets.QWidget]:
+        return [self.use, self.languages, self.split, self.max_queries, self.path, self.browse]
+
+    def _enable(self, on: bool) -> None:
+        for widget in self.widgets()[1:]:
+            widget.setEnabled(on)
+
+    def _choose_path(self) -> None:
+        chosen, _filter = QtWidgets.QFileDialog.getOpenFileName(
+            self.use.window(), f"Local files for {self.dataset}", "", "Corpus files (*.jsonl *.tsv *.gz *.xz);;All files (*)"
+        )
+        if chosen:
+            self.path.setText(chosen)
+
+    def spec(self) -> EvalSpec | None:
+        if not self.use.isChecked():
+            return None
+        cap = self.max_queries.value() or None
+        return EvalSpec(self.dataset, self.languages.checked(), self.split.currentText(), cap,
+                        self.path.text().strip() or None)
+
+    def set_spec(self, spec: EvalSpec | None) -> None:
+        self.use.setChecked(spec is not None)
+        if spec is None:
+            return
+        self.languages.set_checked(spec.languages)
+        self.split.setCurrentText(spec.split)
+        self.max_queries.setValue(spec.max_queries or 0)
+        self.path.setText(spec.path or "")
+
+
+def eval_rows_grid(rows: list[EvalRow]) -> QtWidgets.QGridLayout:
+    """The evaluation sets as a table: a header, then one line per set with its error beneath."""
+    grid = QtWidgets.QGridLayout()
+    for column, title in enumerate(("Set", "Languages", "Split", "Queries", "Local files")):
+        header = QtWidgets.QLabel(f"<b>{title}</b>")
+        grid.addWidget(header, 0, column)
+    line = 1
+    for row in rows:
+        for column, widget in enumerate(row.widgets()):
+            grid.addWidget(widget, line, column)
+        grid.addWidget(row.error, line + 1, 0, 1, 6)
+        line += 2
+    grid.setColumnStretch(4, 1)
+    grid.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+    return grid

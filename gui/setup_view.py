@@ -1,0 +1,402 @@
+"""The study setup page: point-and-click a :class:`StudyConfig`, see it validated and costed, submit it.
+
+Validation is the config's own (:meth:`StudyConfig.validate`): after every
+edit the form builds the study, and a :class:`ConfigError` is shown beside
+the field it names, with Submit disabled until it is fixed. The form adds
+the one check the config cannot make without data: a training size larger
+than the chosen training set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from engine.config import DEFAULT_MODEL, STRATEGIES, ConfigError, RunConfig, StudyConfig
+from engine.data.registry import DATASETS, dataset_ids
+from engine.languages import PAPER_TRAIN_LANGUAGES
+from gui.background import Background
+from gui.form_widgets import (
+    LIST_HINT,
+    ErrorLabel,
+    LanguageChecklist,
+    ListParseError,
+    format_numbers,
+    hint_label,
+    parse_numbers,
+    stacked,
+)
+from gui.plan import TRAIN_GROUPS_NOTE, max_train_size, plan
+from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_grid
+from gui.workers import DEVICES
+from storage import queue
+from storage.db import Database
+
+STRATEGY_HELP: dict[str, str] = {
+    "mono": "every batch monolingual (X-X): queries and passages in one language",
+    "cross": "every batch cross-lingual (X-Y): each query with its passage in another language",
+    "hybrid": "each batch X-X with probability α, else X-Y (arXiv 2408.10536)",
+    "multi": "naive multilingual baseline: languages mixed freely inside a batch",
+    "contrastive": "cross-lingual batches plus a language-contrastive loss term (Hu et al. 2022)",
+}
+MODEL_KINDS: tuple[tuple[str, str], ...] = (
+    ("embedded", "Embedded multilingual-e5-small (offline)"),
+    ("folder", "Local model folder"),
+    ("hub", "Hugging Face hub name (online)"),
+)
+#: Fields a run-level ConfigError names -> the study-level field the form shows it at.
+_RUN_TO_STUDY_FIELD = {"strategy": "strategies", "alpha": "alphas", "train_size": "train_sizes", "seed": "seeds"}
+_VALIDATE_DELAY_MS = 120
+#: What a new study starts from: sizes fit XQuAD's 908 training groups and grow by a factor of 3.
+DEFAULT_STUDY = StudyConfig(name="hybrid scaling sw/yo", train_sizes=(100, 300, 900), seeds=(0, 1, 2))
+
+
+def _form(box: QtWidgets.QWidget) -> QtWidgets.QFormLayout:
+    """A form whose text boxes grow with the window and whose pick lists keep their natural width."""
+    form = QtWidgets.QFormLayout(box)
+    form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+    return form
+
+
+def guess_device() -> str:
+    """What ``auto`` will pick, without importing torch: CUDA where an NVIDIA driver answers."""
+    return "cuda" if shutil.which("nvidia-smi") else "cpu"
+
+
+class SetupView(QtWidgets.QWidget):
+    """The form; ``submitted(study_id, summary, start_worker)`` fires after a study is queued."""
+
+    submitted = QtCore.Signal(int, str, bool)
+    message = QtCore.Signal(str)
+
+    def __init__(self, db: Database, background: Background, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.db = db
+        self.background = background
+        self.current_study: StudyConfig | None = None
+        self._errors: dict[str, ErrorLabel] = {}
+        self._validate_timer = QtCore.QTimer(self, singleShot=True, interval=_VALIDATE_DELAY_MS, timeout=self.validate)
+
+        content = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(content)
+        column.addWidget(self._general_box())
+        column.addWidget(self._training_box())
+        column.addWidget(self._evaluation_box())
+        column.addWidget(self._advanced_box())
+        column.addStretch(1)
+        content.setMaximumWidth(1100)  # long lines of form are hard to read on a wide screen
+        scroll = QtWidgets.QScrollArea(widgetResizable=True)
+        scroll.setWidget(content)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(self._submit_bar())
+        self.reset()
+
+    # ---- building the form ---------------------------------------------------------
+    def _error(self, field_name: str) -> ErrorLabel:
+        label = self._errors[field_name] = ErrorLabel()
+        return label
+
+    def _general_box(self) -> QtWidgets.QGroupBox:
+        box = QtWidgets.QGroupBox("Study")
+        form = _form(box)
+        self.name = QtWidgets.QLineEdit(placeholderText="e.g. hybrid scaling sw/yo")
+        form.addRow("Name:", stacked(self.name, self._error("name")))
+        self.model_kind = QtWidgets.QComboBox()
+        for key, text in MODEL_KINDS:
+            self.model_kind.addItem(text, key)
+        self.model_value = QtWidgets.QLineEdit()
+        self.model_browse = QtWidgets.QPushButton("Browse…")
+        self.model_browse.clicked.connect(self._choose_model_folder)
+        self.model_kind.currentIndexChanged.connect(self._model_kind_changed)
+        model_row = QtWidgets.QHBoxLayout()
+        model_row.addWidget(self.model_kind)
+        model_row.addWidget(self.model_value, 1)
+        model_row.addWidget(self.model_browse)
+        form.addRow("Model:", stacked(model_row, self._error("model")))
+        self.device = QtWidgets.QComboBox(toolTip="where workers started from this window train (auto: CUDA if present)")
+        self.device.addItems(DEVICES)
+        form.addRow("Device:", self.device)
+        for widget in (self.name, self.model_value):
+            widget.textChanged.connect(self._changed)
+        self.device.currentIndexChanged.connect(self._changed)
+        return box
+
+    def _training_box(self) -> QtWidgets.QGroupBox:
+        box = QtWidgets.QGroupBox("Training")
+        form = _form(box)
+        self.train_dataset = QtWidgets.QComboBox()
+        for dataset in dataset_ids("train"):
+            self.train_dataset.addItem(dataset, dataset)
+            self.train_dataset.setItemData(self.train_dataset.count() - 1, DATASETS[dataset].description,
+                                           QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.train_dataset.currentIndexChanged.connect(self._dataset_changed)
+        form.addRow("Training set:", stacked(self.train_dataset, self._error("train_dataset")))
+        self.train_languages = LanguageChecklist()
+        self.train_languages.setMaximumHeight(150)
+        self.train_languages.changed.connect(self._changed)
+        form.addRow("Training languages:", stacked(self.train_languages, self._error("train_languages")))
+
+        strategies = QtWidgets.QHBoxLayout()
+        self.strategy_boxes: dict[str, QtWidgets.QCheckBox] = {}
+        for strategy in STRATEGIES:
+            check = QtWidgets.QCheckBox(strategy, toolTip=STRATEGY_HELP[strategy])
+            check.toggled.connect(self._changed)
+            strategies.addWidget(check)
+            self.strategy_boxes[strategy] = check
+        strategies.addStretch(1)
+        form.addRow("Strategies:", stacked(strategies, self._error("strategies")))
+        self.alphas = QtWidgets.QLineEdit(toolTip="probabilities of a monolingual batch, one hybrid line each; " + LIST_HINT)
+        form.addRow("Hybrid α values:", stacked(self.alphas, self._error("alphas")))
+        self.train_sizes = QtWidgets.QLineEdit(toolTip="question groups per run; " + LIST_HINT)
+        self.size_hint = hint_label("")
+        form.addRow("Training sizes:", stacked(self.train_sizes, self.size_hint, self._error("train_sizes")))
+        self.seeds = QtWidgets.QLineEdit(toolTip="one run per seed; the plots show mean and spread; " + LIST_HINT)
+        form.addRow("Seeds:", stacked(self.seeds, self._error("seeds")))
+        self.include_baseline = QtWidgets.QCheckBox("Also evaluate the untrained model (the size-0 baseline)")
+        form.addRow("", self.include_baseline)
+        for widget in (self.alphas, self.train_sizes, self.seeds):
+            widget.textChanged.connect(self._changed)
+        self.include_baseline.toggled.connect(self._changed)
+        return box
+
+    def _evaluation_box(self) -> QtWidgets.QGroupBox:
+        box = QtWidgets.QGroupBox("Evaluation (zero-shot)")
+        layout = QtWidgets.QVBoxLayout(box)
+        self.eval_rows = [EvalRow(dataset, self._changed) for dataset in dataset_ids("eval")]
+        layout.addLayout(eval_rows_grid(self.eval_rows))
+        layout.addWidget(self._error("evaluations"))
+        return box
+
+    def _advanced_box(self) -> QtWidgets.QWidget:
+        wrapper = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(wrapper)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.show_advanced = QtWidgets.QToolButton(text="Advanced settings (the paper's defaults)", checkable=True)
+        self.show_advanced.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.show_advanced.setArrowType(QtCore.Qt.ArrowType.RightArrow)
+        self.advanced = QtWidgets.QGroupBox()
+        form = _form(self.advanced)
+        self.fields: dict[str, FieldWidget] = {}
+        for spec in ADVANCED_FIELDS:
+            field_widget = FieldWidget(spec, self._changed)
+            self.fields[spec.name] = field_widget
+            self._errors[spec.name] = field_widget.error
+            form.addRow(spec.label + ":", stacked(field_widget.widget, field_widget.error))
+        self.advanced.setVisible(False)
+        self.show_advanced.toggled.connect(self._toggle_advanced)
+        layout.addWidget(self.show_advanced)
+        layout.addWidget(self.advanced)
+        return wrapper
+
+    def _submit_bar(self) -> QtWidgets.QBoxLayout:
+        self.preview = QtWidgets.QLabel()
+        self.preview.setWordWrap(True)
+        self.general_error = ErrorLabel()
+        self.start_worker = QtWidgets.QCheckBox("Start a local worker after submitting", checked=True)
+        self.submit_button = QtWidgets.QPushButton("Submit study")
+        self.submit_button.setDefault(True)
+        self.submit_button.clicked.connect(self.submit)
+        column = QtWidgets.QVBoxLayout()
+        column.addWidget(self.general_error)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.preview, 1)
+        row.addWidget(self.start_worker)
+        row.addWidget(self.submit_button)
+        column.addLayout(row)
+        return column
+
+    # ---- reacting to edits ------------------------------------------------------------
+    def _changed(self, *_args: object) -> None:
+        self.alphas.setEnabled(self.strategy_boxes["hybrid"].isChecked())
+        self._validate_timer.start()
+
+    def _toggle_advanced(self, on: bool) -> None:
+        self.advanced.setVisible(on)
+        self.show_advanced.setArrowType(QtCore.Qt.ArrowType.DownArrow if on else QtCore.Qt.ArrowType.RightArrow)
+
+    def _model_kind_changed(self) -> None:
+        kind = self.model_kind.currentData()
+        self.model_browse.setVisible(kind == "folder")
+        self.model_value.setReadOnly(kind == "embedded")
+        if kind == "embedded":
+            self.model_value.setText(DEFAULT_MODEL)
+        elif self.model_value.text() == DEFAULT_MODEL:
+            self.model_value.clear()
+        self.model_value.setPlaceholderText(
+            {"folder": "a folder with config.json and model weights", "hub": "e.g. intfloat/multilingual-e5-base"}.get(kind, "")
+        )
+        self._changed()
+
+    def _choose_model_folder(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a Hugging Face model folder")
+        if folder:
+            self.model_value.setText(folder)
+
+    def _dataset_changed(self) -> None:
+        dataset = self.train_dataset.currentData()
+        languages = DATASETS[dataset].languages
+        keep = self.train_languages.checked() or PAPER_TRAIN_LANGUAGES
+        self.train_languages.set_languages(languages, [lang for lang in keep if lang in languages])
+        maximum = max_train_size(dataset)
+        note = TRAIN_GROUPS_NOTE.get(dataset, "")
+        self.size_hint.setText(f"At most {maximum} question groups ({note})." if maximum else "")
+        self._changed()
+
+    # ---- form <-> config ------------------------------------------------------------------
+    def model_spec(self) -> str:
+        return self.model_value.text().strip()
+
+    def study(self) -> StudyConfig:
+        """The study the form describes; raises ConfigError naming the first unreadable field."""
+        strategies = tuple(s for s, box in self.strategy_boxes.items() if box.isChecked())
+        lists = [("train_sizes", self.train_sizes, int), ("seeds", self.seeds, int)]
+        if "hybrid" in strategies:  # the alpha field is greyed out otherwise, so it is not read
+            lists.append(("alphas", self.alphas, float))
+        numbers = {"alphas": ()}
+        for name, widget, kind in lists:
+            try:
+                numbers[name] = parse_numbers(widget.text(), kind, name.replace("_", " "))
+            except ListParseError as exc:
+                raise ConfigError(name, str(exc)) from None
+        values = {name: field_widget.value() for name, field_widget in self.fields.items()}
+        template = dataclasses.replace(
+            RunConfig(),
+            model=self.model_spec(),
+            train_dataset=self.train_dataset.currentData(),
+            train_languages=self.train_languages.checked(),
+            evaluations=tuple(spec for row in self.eval_rows if (spec := row.spec()) is not None),
+            **values,
+        )
+        return StudyConfig(
+            name=self.name.text().strip(),
+            strategies=strategies,
+            alphas=numbers["alphas"],
+            train_sizes=numbers["train_sizes"],
+            seeds=numbers["seeds"],
+            include_baseline=self.include_baseline.isChecked(),
+            template=template,
+        )
+
+    def set_study(self, study: StudyConfig) -> None:
+        """Fill every field from ``study`` (Load study, Reset)."""
+        template = study.template
+        self.name.setText(study.name)
+        model = template.model
+        kind = "embedded" if model.startswith("embedded:") else "folder" if Path(model).expanduser().is_dir() else "hub"
+        self.model_kind.setCurrentIndex(self.model_kind.findData(kind))
+        self.model_value.setText(model)
+        self.train_dataset.setCurrentIndex(max(0, self.train_dataset.findData(template.train_dataset)))
+        self._dataset_changed()
+        self.train_languages.set_checked(template.train_languages)
+        for strategy, box in self.strategy_boxes.items():
+            box.setChecked(strategy in study.strategies)
+        self.alphas.setText(format_numbers(study.alphas))
+        self.train_sizes.setText(format_numbers(study.train_sizes))
+        self.seeds.setText(format_numbers(study.seeds))
+        self.include_baseline.setChecked(study.include_baseline)
+        by_dataset = {spec.dataset: spec for spec in template.evaluations}
+        for row in self.eval_rows:
+            row.set_spec(by_dataset.get(row.dataset))
+        for name, field_widget in self.fields.items():
+            field_widget.set_value(getattr(template, name))
+        self.validate()
+
+    def reset(self) -> None:
+        """The paper's comparison: mono, cross and hybrid(0.5) at three sizes, 3 seeds, zero-shot sw and yo."""
+        self.model_kind.setCurrentIndex(0)
+        self._model_kind_changed()
+        self.set_study(DEFAULT_STUDY)
+
+    # ---- validation and preview ---------------------------------------------------------------
+    def validate(self) -> StudyConfig | None:
+        """Check the form now; show the problem beside its field; return the study when it is valid."""
+        self._validate_timer.stop()
+        for label in self._errors.values():
+            label.show_message("")
+        for row in self.eval_rows:
+            row.error.show_message("")
+        self.general_error.show_message("")
+        try:
+            study = self.study().validate()
+            self._check_sizes(study)
+        except ConfigError as error:
+            self._show_error(error)
+            self.current_study = None
+            self.preview.setText("Fix the field marked in red to see how many runs this study makes.")
+            self.submit_button.setEnabled(False)
+            return None
+        self.current_study = study
+        self.preview.setText(plan(study, self._estimate_device()).summary())
+        self.submit_button.setEnabled(True)
+        return study
+
+    def _check_sizes(self, study: StudyConfig) -> None:
+        dataset = study.template.train_dataset
+        maximum = max_train_size(dataset)
+        too_big = [size for size in study.train_sizes if maximum is not None and size > maximum]
+        if too_big:
+            raise ConfigError(
+                "train_sizes",
+                f"size {too_big[0]} is larger than the {maximum} question groups of {dataset}'s training split; "
+                f"use at most {maximum}",
+            )
+
+    def _show_error(self, error: ConfigError) -> None:
+        field_name = _RUN_TO_STUDY_FIELD.get(error.field, error.field)
+        if field_name.startswith("evaluations["):
+            dataset = field_name[len("evaluations["):].split("]")[0]
+            row = next((r for r in self.eval_rows if r.dataset == dataset), None)
+            if row is not None:
+                row.error.show_message(f"{dataset}: {error.message}")
+                return
+        label = self._errors.get(field_name)
+        if label is None:
+            self.general_error.show_message(str(error))
+        else:
+            label.show_message(error.message)
+            if field_name in self.fields:
+                self.show_advanced.setChecked(True)
+
+    def _estimate_device(self) -> str:
+        device = self.device.currentText()
+        return guess_device() if device == "auto" else device
+
+    # ---- actions -------------------------------------------------------------------------------------
+    def submit(self) -> None:
+        study = self.validate()
+        if study is None:
+            return
+        self.submit_button.setEnabled(False)
+        db, start_worker = self.db, self.start_worker.isChecked()
+
+        def done(result: queue.SubmitResult) -> None:
+            self.submit_button.setEnabled(True)
+            self.submitted.emit(result.study_id, result.summary(), start_worker)
+
+        def failed(error: BaseException) -> None:
+            self.submit_button.setEnabled(True)
+            self.message.emit(f"Could not submit the study: {error}")
+
+        self.background.submit(lambda: queue.submit_study(db, study), done, failed)
+
+    def save_study(self, path: Path) -> None:
+        """Write the form's study as JSON (``hybridscale submit`` reads it); raises ConfigError if invalid."""
+        study = self.validate()
+        if study is None:
+            raise ConfigError("study", "the form has errors (marked in red); fix them before saving")
+        Path(path).write_text(study.to_json() + "\n", encoding="utf-8")
+
+    def load_study(self, path: Path) -> StudyConfig:
+        """Fill the form from a study JSON file; raises ConfigError (with the field) or OSError."""
+        study = StudyConfig.from_json(Path(path).read_text(encoding="utf-8"))
+        self.set_study(study)
+        return study
+
+    def set_database(self, db: Database) -> None:
+        self.db = db

@@ -1,0 +1,57 @@
+"""Fixtures for the GUI tests: real Qt widgets (offscreen), real SQLite files, private settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6 import QtCore
+
+from gui.main_window import MainWindow
+from storage.db import Database
+from tests.gui.seed import seed_database
+
+#: Screenshots of every page land here too, so a person can look at them after a run.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+
+
+@pytest.fixture()
+def settings(tmp_path) -> QtCore.QSettings:
+    """A settings file of this test's own (the user's real settings are never touched)."""
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+@pytest.fixture()
+def seeded(tmp_path):
+    """(db, study, study id) of a finished study with known metric values (see tests/gui/seed.py)."""
+    db, study, study_id = seed_database(tmp_path / "seeded.db")
+    yield db, study, study_id
+    db.dispose()
+
+
+def make_window(qtbot, db: Database, settings: QtCore.QSettings) -> MainWindow:
+    window = MainWindow(db, settings)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+@pytest.fixture()
+def window(qtbot, seeded, settings) -> MainWindow:
+    """The main window on the seeded database, with its metrics and queue loaded."""
+    window = make_window(qtbot, seeded[0], settings)
+    qtbot.waitUntil(lambda: len(window.metrics.rows) > 0 and window.queue.model.rowCount() == 13, timeout=10_000)
+    yield window
+    window.queue.workers.stop_all()
+
+
+def grab(widget, path: Path) -> Path:
+    """Save a screenshot of ``widget`` to ``path`` and to out/screenshots (for a human to look at)."""
+    image = widget.grab()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert image.save(str(path))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    image.save(str(SCREENSHOTS / path.name))
+    return path

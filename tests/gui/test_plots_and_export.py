@@ -1,0 +1,149 @@
+"""The scaling and heatmap pages drawn from a database of known metrics, and every export."""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+
+import numpy as np
+import pytest
+from PySide6 import QtGui, QtWidgets
+
+from storage.queries import TIDY_COLUMNS, tidy_metrics
+from tests.gui.conftest import grab
+from tests.gui.seed import SEEDS, SIZES, mean_rank, ndcg
+
+
+def test_scaling_page_draws_one_panel_per_language_and_one_curve_per_strategy(window, seeded):
+    _db, study, _ = seeded
+    page = window.scaling
+    window.tabs.setCurrentWidget(page)
+    assert (page.eval_set.currentData(), page.setting.currentData(), page.passages.currentData(),
+            page.metric.currentData()) == ("flores/test", "cross", "en", "nDCG@10")
+    assert page.languages.checked() == ("sw", "yo")
+    assert list(page.drawn) == ["sw", "yo"]
+    runs = {(r.strategy, r.train_size, r.seed): r for r in study.expand() if r.is_training}
+    for language, (plot, drawn) in page.drawn.items():
+        assert list(drawn.curves) == ["mono", "cross", "hybrid α=0.5"]
+        for (label, curve), strategy in zip(drawn.curves.items(), ("mono", "cross", "hybrid")):
+            x, y = curve.getData()
+            assert np.allclose(10 ** x, SIZES)  # log-scaled x axis, ticks labelled with real sizes
+            expected = [statistics.mean(ndcg(runs[(strategy, size, s)], language) for s in SEEDS) for size in SIZES]
+            assert np.allclose(y, expected)
+            assert label in drawn.bands  # two seeds: a shaded band
+            tips = [p.data() for p in drawn.points[label].points()]
+            assert all(runs[(strategy, SIZES[0], s)].run_id in tips[0] for s in SEEDS)
+        (baseline,) = drawn.baselines.values()
+        assert baseline.value() == pytest.approx(0.30 if language == "sw" else 0.20)
+        low, high = plot.viewRange()[1]
+        assert low < 0.20 and high > 0.62  # one shared y range shows every line, baselines included
+        assert plot.getAxis("left").labelText == "nDCG@10"
+    grab(window, window.db.artifacts_dir.parent / "scaling_page.png")
+
+
+def test_scaling_page_controls_change_what_is_drawn(qtbot, window):
+    page = window.scaling
+    page.band.setCurrentIndex(1)  # ±sd
+    plot, drawn = page.drawn["sw"]
+    band = drawn.bands["mono"]
+    low_edge = band.curves[0].getData()[1]
+    mean = drawn.curves["mono"].getData()[1]
+    assert np.allclose(mean - low_edge, 0.02 / math.sqrt(2))  # sample sd of two seeds 0.02 apart
+    page.languages.set_checked(("yo",))
+    assert list(page.drawn) == ["yo"]
+    page.languages.set_checked(())
+    assert not page.has_plot and "Tick at least one query language" in page.empty.text()
+    page.languages.set_checked(("sw", "yo"))
+    page.setting.setCurrentIndex(page.setting.findData("multi"))
+    # The multilingual pool holds MeanRank per passage language; the English choice is kept.
+    assert (page.passages.currentData(), page.metric.currentData()) == ("en", "MeanRank")
+    assert page.has_plot and page.plot_title() == "MeanRank on flores/test, multi setting, searching English passages"
+    plot, drawn = page.drawn["sw"]
+    assert plot.getAxis("left").labelText == "MeanRank (lower is better)"
+
+
+def test_heatmap_page_matrix_equals_the_stored_values(window, seeded):
+    _db, study, _ = seeded
+    page = window.heatmaps
+    window.tabs.setCurrentWidget(page)
+    assert page.metric.currentData() == "MeanRank"
+    left, right = page.shown_choices()
+    assert (left.label, left.train_size) == ("untrained", 0)
+    assert (right.label, right.train_size) == ("hybrid α=0.5", 64)
+    untrained, hybrid = page.maps
+    baseline = next(r for r in study.expand() if not r.is_training)
+    runs = [r for r in study.expand() if r.strategy == "hybrid" and r.train_size == 64]
+    for i, x in enumerate(untrained.query_languages):
+        for j, y in enumerate(untrained.passage_languages):
+            if x == y:
+                assert math.isnan(untrained.values[i, j])
+                continue
+            assert untrained.values[i, j] == pytest.approx(mean_rank(baseline, x, y))
+            assert hybrid.values[i, j] == pytest.approx(np.mean([mean_rank(r, x, y) for r in runs]))
+    image = page.images[0].image
+    assert np.allclose(image, untrained.values, equal_nan=True)  # what the ImageItem shows
+    assert page.images[0].getLevels() == pytest.approx(page.images[1].getLevels())  # one colour scale
+    grab(window, window.db.artifacts_dir.parent / "heatmap_page.png")
+
+    page.compare.setChecked(False)
+    assert len(page.maps) == 1
+    single = next(k for k, c in page.choices.items() if c.run_id == runs[1].run_id)
+    page.left.setCurrentIndex(page.left.findData(single))
+    assert page.maps[0].values[2, 0] == pytest.approx(mean_rank(runs[1], "en", "sw"))
+
+
+def test_csv_export_writes_the_tidy_report(qtbot, window, tmp_path, seeded):
+    db, _study, study_id = seeded
+    path = tmp_path / "exports" / "report.csv"
+    window.export_csv(path)
+    qtbot.waitUntil(path.exists, timeout=5000)
+    with path.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert tuple(rows[0]) == TIDY_COLUMNS
+    assert len(rows) == len(tidy_metrics(db, study_id)) == 13 * 2 + 13 * 6
+    hybrid = [r for r in rows if r["strategy"] == "hybrid" and r["metric"] == "nDCG@10" and r["query_language"] == "sw"]
+    assert {float(r["alpha"]) for r in hybrid} == {0.5} and len(hybrid) == len(SIZES) * len(SEEDS)
+
+
+@pytest.mark.parametrize("page_name", ["scaling", "heatmaps"])
+def test_plot_images_export_as_png_and_svg(window, tmp_path, page_name):
+    page = getattr(window, page_name)
+    png = page.export_image(tmp_path / f"{page_name}.png")
+    image = QtGui.QImage(str(png))
+    assert image.width() >= 1200 and image.height() > 300
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colours) > 20  # a drawing, not a blank canvas
+    svg = page.export_image(tmp_path / f"{page_name}.svg").read_text()
+    assert svg.startswith("<?xml") and "<svg" in svg
+    title = "nDCG@10 on flores/test" if page_name == "scaling" else "MeanRank"
+    assert title in svg
+    with pytest.raises(ValueError, match="use .png or .svg"):
+        page.export_image(tmp_path / "plot.gif")
+
+
+def test_copy_table_puts_the_plotted_numbers_on_the_clipboard(window):
+    window.tabs.setCurrentWidget(window.scaling)
+    window.copy_current_table()
+    lines = QtWidgets.QApplication.clipboard().text().splitlines()
+    assert lines[0].startswith("query_language\tstrategy\ttrain_size\tnDCG@10 mean")
+    assert lines[1].startswith("sw\tuntrained tiny:\t0\t0.3000")
+    window.tabs.setCurrentWidget(window.heatmaps)
+    window.copy_current_table()
+    text = QtWidgets.QApplication.clipboard().text()
+    assert "untrained (size 0): MeanRank" in text and "en\t2.0000\t3.0000\t" in text
+
+
+def test_pages_say_why_they_are_empty(qtbot, tmp_path, settings):
+    from storage.db import open_db
+    from tests.gui.conftest import make_window
+
+    db = open_db(tmp_path / "empty.db")
+    window = make_window(qtbot, db, settings)
+    qtbot.wait(200)
+    for page in (window.scaling, window.heatmaps):
+        assert not page.has_plot and "No results to plot yet" in page.empty.text()
+        assert not page.export_button.isEnabled()
+        with pytest.raises(LookupError, match="there is no plot to export"):
+            page.export_image(tmp_path / "nothing.png")
+    db.dispose()

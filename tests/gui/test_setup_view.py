@@ -1,0 +1,154 @@
+"""The study form: filling it in and submitting creates the right runs; bad input is shown and blocks submit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6 import QtCore
+
+from engine.config import StudyConfig
+from gui.setup_view import SetupView
+from storage.db import open_db
+from storage.queries import list_runs, run_config
+from tests.gui.conftest import grab
+
+
+@pytest.fixture()
+def form(qtbot, tmp_path):
+    from gui.background import Background
+
+    db = open_db(tmp_path / "form.db")
+    background = Background()
+    view = SetupView(db, background)
+    qtbot.addWidget(view)
+    view.resize(1200, 900)
+    view.show()
+    yield view
+    background.shutdown()
+    db.dispose()
+
+
+def type_into(qtbot, line_edit, text: str) -> None:
+    line_edit.selectAll()
+    qtbot.keyClicks(line_edit, text)
+
+
+def fill(qtbot, form: SetupView) -> None:
+    """A small study, the way a user clicks it in."""
+    type_into(qtbot, form.name, "sw/yo pilot")
+    form.model_kind.setCurrentIndex(form.model_kind.findData("hub"))
+    type_into(qtbot, form.model_value, "tiny:")
+    form.train_languages.set_checked(("de", "en", "es"))
+    for strategy, box in form.strategy_boxes.items():
+        box.setChecked(strategy in ("cross", "hybrid", "contrastive"))
+    type_into(qtbot, form.alphas, "0.25, 0.75")
+    type_into(qtbot, form.train_sizes, "20 40")
+    type_into(qtbot, form.seeds, "0, 1")
+    form.include_baseline.setChecked(False)
+    for row in form.eval_rows:
+        row.use.setChecked(row.dataset == "flores")
+    flores = next(r for r in form.eval_rows if r.dataset == "flores")
+    flores.languages.set_checked(("en", "sw", "yo"))
+    flores.max_queries.setValue(30)
+    form.fields["batch_size"].widget.setValue(8)
+    type_into(qtbot, form.fields["learning_rate"].widget, "1e-4")
+    type_into(qtbot, form.fields["contrastive_weight"].widget, "0.3")
+    form.start_worker.setChecked(False)
+
+
+def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
+    fill(qtbot, form)
+    study = form.validate()
+    assert study is not None and form.submit_button.isEnabled()
+    # (cross + 2 hybrid alphas + contrastive) x 2 sizes x 2 seeds, no baseline
+    assert form.preview.text().startswith("16 runs (16 training)")
+    with qtbot.waitSignal(form.submitted, timeout=10_000) as signal:
+        qtbot.mouseClick(form.submit_button, QtCore.Qt.MouseButton.LeftButton)
+    study_id, summary, start_worker = signal.args
+    assert "16 run(s) queued" in summary and start_worker is False
+
+    runs = list_runs(form.db, study_id)
+    assert len(runs) == 16 and {r.status for r in runs} == {"queued"}
+    configs = [run_config(form.db, r.id) for r in runs]
+    assert {(c.strategy, c.alpha) for c in configs} == {
+        ("cross", None), ("hybrid", 0.25), ("hybrid", 0.75), ("contrastive", None)}
+    assert {c.train_size for c in configs} == {20, 40} and {c.seed for c in configs} == {0, 1}
+    first = configs[0]
+    assert (first.model, first.train_languages, first.batch_size, first.learning_rate) == ("tiny:", ("de", "en", "es"), 8, 1e-4)
+    (flores,) = first.evaluations
+    assert (flores.dataset, flores.languages, flores.split, flores.max_queries) == ("flores", ("en", "sw", "yo"), "test", 30)
+    assert {c.contrastive_weight for c in configs if c.strategy == "contrastive"} == {0.3}
+    grab(form, form.db.artifacts_dir.parent / "setup_filled.png")
+
+
+@pytest.mark.parametrize(
+    "edit, field, message",
+    [
+        (lambda f: [b.setChecked(False) for b in f.strategy_boxes.values()], "strategies", "choose at least one of"),
+        (lambda f: f.train_sizes.setText("100, lots"), "train_sizes", "'lots' is not a whole number"),
+        (lambda f: f.train_sizes.setText("100, 5000"), "train_sizes", "size 5000 is larger than the 908 question groups"),
+        (lambda f: f.seeds.setText(""), "seeds", "give at least one seed"),
+        (lambda f: f.alphas.setText("1.5"), "alphas", "alpha 1.5 is outside [0, 1]"),
+        (lambda f: f.train_languages.set_checked(()), "train_languages", "choose at least one language"),
+        (lambda f: f.name.setText("  "), "name", "give the study a name"),
+        (lambda f: f.fields["learning_rate"].widget.setText("fast"), "learning_rate", "'fast' is not a number"),
+        (lambda f: f.fields["temperature"].widget.setText("0"), "temperature", "must be greater than 0"),
+    ],
+)
+def test_invalid_input_is_shown_beside_its_field_and_blocks_submit(qtbot, form, edit, field, message):
+    assert form.validate() is not None  # the defaults are a valid study
+    edit(form)
+    qtbot.waitUntil(lambda: not form.submit_button.isEnabled(), timeout=2000)
+    label = form._errors[field]
+    assert label.isVisible() and message in label.text()
+    assert "Fix the field marked in red" in form.preview.text()
+    shown = [name for name, other in form._errors.items() if other.isVisible()]
+    assert shown == [field]
+    if field in form.fields:
+        assert form.advanced.isVisible()  # the Advanced section opens to show its error
+
+
+def test_an_eval_set_without_languages_is_flagged_on_its_row(qtbot, form):
+    flores = next(r for r in form.eval_rows if r.dataset == "flores")
+    flores.languages.set_checked(())
+    assert form.validate() is None
+    assert flores.error.isVisible() and "flores: choose at least one language" in flores.error.text()
+    for row in form.eval_rows:
+        row.use.setChecked(False)
+    assert form.validate() is None
+    assert "choose at least one evaluation set" in form._errors["evaluations"].text()
+
+
+def test_save_and_load_round_trip_through_a_study_file(qtbot, form, tmp_path):
+    fill(qtbot, form)
+    expected = form.validate()
+    path = tmp_path / "pilot.json"
+    form.save_study(path)
+    assert StudyConfig.from_json(path.read_text()) == expected
+    assert json.loads(path.read_text())["template"]["model"] == "tiny:"
+    form.reset()
+    assert form.validate() != expected
+    assert form.load_study(path) == expected
+    assert form.validate() == expected
+    assert form.model_kind.currentData() == "hub" and form.model_value.text() == "tiny:"
+
+
+def test_loading_a_broken_study_file_names_the_problem(form, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"name": "x", "strategies": ["mono"], "colour": 3}')
+    with pytest.raises(ValueError, match="colour: is not a study setting"):
+        form.load_study(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        form.load_study(path)
+
+
+def test_the_preview_counts_runs_and_the_size_hint_names_the_maximum(form):
+    study = form.validate()
+    assert study is not None and len(study.expand()) == 28
+    assert form.preview.text().startswith("28 runs (27 training + 1 evaluation-only), about ")
+    assert "At most 908 question groups" in form.size_hint.text()
+    form.train_dataset.setCurrentIndex(form.train_dataset.findData("flores"))
+    assert "At most 701 question groups" in form.size_hint.text()
+    assert set(form.train_languages.checked()) <= {"ar", "de", "en", "es", "hi", "ru", "th", "tr", "zh"}
