@@ -23,8 +23,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.config import EvalSpec, RunConfig, StudyConfig
-from engine.languages import PAPER_TRAIN_LANGUAGES
+from engine.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from engine.runner import RunProgress, WorkerOptions, run_worker
+from gui.results import ScalingPanel, scaling_panels
 from storage import queue
 from storage.db import open_db
 from storage.export import export_csv
@@ -69,10 +70,14 @@ def demo_study(quick: bool = False) -> StudyConfig:
 
 def run_demo(out: Path, *, quick: bool = False, device: str = "auto") -> int:
     """Run (or resume) the demo study and write the report files; return an exit status."""
+    return run_study_report(out, demo_study(quick), device=device)
+
+
+def run_study_report(out: Path, study: StudyConfig, *, device: str = "auto") -> int:
+    """Queue ``study`` in ``out``'s database, execute it here, write CSV, plots and summary; 1 if a run failed."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     db = open_db(out / "hybridscale.db", artifacts_dir=out / "artifacts")
-    study = demo_study(quick)
     submitted = queue.submit_study(db, study)
     print(f"hybridscale demo: {submitted.summary()}; results in {out}/")
 
@@ -137,46 +142,56 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
 
 
 def write_summary(path: Path, study: StudyConfig, runs, rows: list[dict], images: list[Path], seconds: float) -> str:
-    """A short Markdown report: the main metric per strategy and size for sw and yo."""
+    """A short Markdown report: the main metric per strategy and size for sw and yo, and the language bias."""
+    counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in ("done", "failed", "cancelled")
+                       if any(r.status == s for r in runs))
     lines = [
         f"# {study.name}: hybrid batch training, zero-shot sw / yo",
         "",
-        f"Model {study.template.model}; training on XQuAD ({', '.join(study.template.train_languages)}); "
-        f"{study.template.max_steps} steps of {study.template.batch_size} pairs per run; seed(s) {list(study.seeds)}.",
-        f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: "
-        + ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in ("done", "failed", "cancelled") if any(r.status == s for r in runs)),
+        f"Model {study.template.model}; training on {study.template.train_dataset} "
+        f"({', '.join(study.template.train_languages)}); {_budget(study.template)} of {study.template.batch_size} "
+        f"pairs per run; seed(s) {list(study.seeds)} (tables show the mean over seeds).",
+        f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: {counts}.",
         "",
     ]
-    for eval_set, setting, passage_language in (("flores/test", "cross", "en"), ("afriqa/test", "cross", "en")):
-        table = _metric_table(rows, eval_set, setting, passage_language)
+    for eval_set in ("flores/test", "afriqa/test"):
+        panels = scaling_panels(rows, eval_set=eval_set, setting="cross", metric=MAIN_METRIC, passage_language="en",
+                                query_languages=TARGET_LANGUAGES)
+        table = _markdown_table(panels, decimals=4)
         if table:
-            lines += [f"## {MAIN_METRIC}, {eval_set}, {setting}-lingual (query language -> {passage_language})", "", *table, ""]
-    bias = sorted(
-        (r["label"], r["query_language"], r["value"]) for r in rows
-        if r["metric"] == "LangBias" and r["eval_set"] == "flores/test" and r["query_language"] == "all"
-    )
-    if bias:
-        lines += ["## Language bias (FLORES, multilingual pool; mean rank distance, lower is better)", "",
-                  "| run | LangBias |", "|---|---|", *(f"| {label} | {value:.2f} |" for label, _, value in bias), ""]
+            lines += [f"## {MAIN_METRIC}, {eval_set}, cross-lingual (sw / yo queries -> English passages)", "",
+                      *table, ""]
+    bias = scaling_panels(rows, eval_set="flores/test", setting="multi", metric="LangBias", passage_language="all",
+                          query_languages=("all",))
+    table = _markdown_table(bias, decimals=2)
+    if table:
+        lines += ["## Language bias (FLORES, multilingual pool; mean rank distance, lower is better)", "", *table, ""]
     lines += ["Plots: " + ", ".join(p.name for p in images), ""]
     text = "\n".join(lines)
     path.write_text(text, encoding="utf-8")
     return text
 
 
-def _metric_table(rows: list[dict], eval_set: str, setting: str, passage_language: str) -> list[str]:
+def _budget(config: RunConfig) -> str:
+    if config.max_steps is not None:
+        return f"at most {config.max_steps} steps"
+    return f"{config.epochs:g} epoch(s) in batches"
+
+
+def _markdown_table(panels: list[ScalingPanel], decimals: int) -> list[str]:
+    """One row per strategy and size (the untrained baseline first), one column per panel's language."""
     cells: dict[tuple[str, int], dict[str, float]] = {}
-    for r in rows:
-        if (r["eval_set"], r["setting"], r["passage_language"], r["metric"]) != (eval_set, setting, passage_language, MAIN_METRIC):
-            continue
-        if r["query_language"] not in ("sw", "yo"):
-            continue
-        strategy = r["strategy"] if r["strategy"] != "hybrid" else f"hybrid a={r['alpha']:g}"
-        cells.setdefault((strategy, int(r["train_size"])), {})[r["query_language"]] = float(r["value"])
+    for panel in panels:
+        for baseline in panel.baselines:
+            cells.setdefault((baseline.label, 0), {})[panel.query_language] = baseline.value
+        for series in panel.series:
+            for point in series.points:
+                cells.setdefault((series.label, point.size), {})[panel.query_language] = point.mean
     if not cells:
         return []
-    table = ["| strategy | size | sw | yo |", "|---|---|---|---|"]
-    for (strategy, size), values in sorted(cells.items(), key=lambda item: (item[0][1] > 0, item[0][0], item[0][1])):
-        name = "untrained" if strategy == "none" else strategy
-        table.append(f"| {name} | {size} | {values.get('sw', float('nan')):.4f} | {values.get('yo', float('nan')):.4f} |")
+    languages = [panel.query_language for panel in panels]
+    table = [f"| strategy | size | {' | '.join(languages)} |", "|---|---|" + "---|" * len(languages)]
+    for (label, size), values in cells.items():
+        shown = " | ".join(f"{values[lang]:.{decimals}f}" if lang in values else "–" for lang in languages)
+        table.append(f"| {label} | {size} | {shown} |")
     return table
