@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,8 @@ def grab(widget, path: Path) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     image.save(str(SCREENSHOTS / path.name))
     return path
+
+
+def svg_text(svg: str) -> str:
+    """The SVG's visible text in one line (Qt splits a label into several text runs at non-ASCII letters)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", svg).split())

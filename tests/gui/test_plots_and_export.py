@@ -11,7 +11,7 @@ import pytest
 from PySide6 import QtGui, QtWidgets
 
 from storage.queries import TIDY_COLUMNS, tidy_metrics
-from tests.gui.conftest import grab
+from tests.gui.conftest import grab, svg_text
 from tests.gui.seed import SEEDS, SIZES, mean_rank, ndcg
 
 
@@ -117,7 +117,7 @@ def test_plot_images_export_as_png_and_svg(window, tmp_path, page_name):
     svg = page.export_image(tmp_path / f"{page_name}.svg").read_text()
     assert svg.startswith("<?xml") and "<svg" in svg
     title = "nDCG@10 on flores/test" if page_name == "scaling" else "MeanRank"
-    assert title in svg
+    assert title in svg_text(svg)
     with pytest.raises(ValueError, match="use .png or .svg"):
         page.export_image(tmp_path / "plot.gif")
 

@@ -1,0 +1,44 @@
+"""The headless figures (what `hybridscale demo` writes), drawn with the GUI's own code."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6 import QtGui
+
+from gui.figures import save_heatmap_figure, save_scaling_figure
+from storage.queries import tidy_metrics
+from tests.gui.conftest import svg_text
+
+
+def distinct_colours(path) -> int:
+    image = QtGui.QImage(str(path))
+    return len({image.pixel(x, y) for x in range(0, image.width(), 5) for y in range(0, image.height(), 5)})
+
+
+def test_scaling_figure_png_and_svg(qapp, seeded, tmp_path):
+    rows = tidy_metrics(seeded[0])
+    png = save_scaling_figure(rows, tmp_path / "scaling.png", eval_set="flores/test", setting="cross",
+                              metric="nDCG@10", passage_language="en", query_languages=("sw", "yo"))
+    image = QtGui.QImage(str(png))
+    assert (image.width(), image.height()) == (1200, 500)
+    assert distinct_colours(png) > 20
+    svg = save_scaling_figure(rows, tmp_path / "scaling.svg", eval_set="flores/test", setting="cross",
+                              metric="nDCG@10", passage_language="en").read_text()
+    svg = svg_text(svg)
+    for text in ("Swahili (sw) queries", "Yoruba (yo) queries", "hybrid α=0.5", "training size"):
+        assert text in svg
+    with pytest.raises(LookupError, match="no RR@10 values for flores/test cross"):
+        save_scaling_figure(rows, tmp_path / "none.png", eval_set="flores/test", setting="cross", metric="RR@10")
+
+
+def test_heatmap_figure_defaults_to_untrained_and_each_strategy_at_its_largest_size(qapp, seeded, tmp_path):
+    rows = tidy_metrics(seeded[0])
+    svg = svg_text(save_heatmap_figure(rows, tmp_path / "bias.svg", eval_set="flores/test").read_text())
+    for title in ("untrained (size 0): MeanRank", "mono n=64: MeanRank", "cross n=64: MeanRank",
+                  "hybrid α=0.5 n=64: MeanRank"):
+        assert title in svg
+    assert "mono n=16" not in svg
+    png = save_heatmap_figure(rows, tmp_path / "bias.png", eval_set="flores/test", strategies=[("cross", 16)])
+    assert distinct_colours(png) > 10
+    with pytest.raises(LookupError, match="no MeanRank cells on xquad-r/eval"):
+        save_heatmap_figure(rows, tmp_path / "x.png", eval_set="xquad-r/eval")

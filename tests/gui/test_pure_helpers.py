@@ -1,0 +1,92 @@
+"""The Qt-free helpers behind the pages: queue rows, times, cost estimate, worker command line, number lists."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from engine.config import EvalSpec, RunConfig, StudyConfig
+from gui.form_widgets import ListParseError, format_numbers, parse_numbers
+from gui.log_view import INITIAL_TAIL_BYTES, LogTail
+from gui.plan import ENCODE_PER_SECOND_CPU, GPU_SPEEDUP, STEP_SECONDS_CPU, estimate_seconds, estimate_steps, plan
+from gui.runs import RunTable, eta_seconds, elapsed_seconds, format_duration, rows_as_text
+from gui.workers import worker_arguments
+from storage.queries import RunView
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, 0)
+
+
+def view(run_id: str, status: str = "running", progress: float = 0.25, started_minutes_ago: float = 10, **changes) -> RunView:
+    values = dict(
+        id=run_id, label=run_id, model="tiny:", strategy="mono", alpha=None, train_size=1, seed=0, status=status,
+        progress=progress, phase="training", step=1, total_steps=4, loss=1.0, worker_id="w", attempts=1,
+        cancel_requested=False, error=None, log_path=None, heartbeat_at=NOW,
+        started_at=NOW - dt.timedelta(minutes=started_minutes_ago), finished_at=None, updated_at=NOW,
+    )
+    values.update(changes)
+    return RunView(**values)
+
+
+def test_elapsed_and_eta_extrapolate_linearly():
+    run = view("a", progress=0.25, started_minutes_ago=10)
+    assert elapsed_seconds(run, NOW) == 600
+    assert eta_seconds(run, NOW) == pytest.approx(1800)  # 10 min for 25% -> 30 min to go
+    assert eta_seconds(view("b", status="done", progress=1.0), NOW) is None
+    assert elapsed_seconds(view("c", status="queued"), NOW) is None
+    assert [format_duration(s) for s in (None, 59, 61, 3600 + 62)] == ["", "0:59", "1:01", "1:01:02"]
+
+
+def test_run_table_merges_by_id_and_reports_what_changed():
+    table = RunTable()
+    assert table.merge([view("a"), view("b")]) == ([], 2)
+    assert table.merge([view("b"), view("a", progress=0.5), view("c")]) == ([0], 1)
+    assert [r.id for r in table.runs] == ["a", "b", "c"] and table.find("a").progress == 0.5
+    assert table.changed_since() == NOW - dt.timedelta(seconds=2)
+    assert table.counts() == {"running": 3}
+    assert rows_as_text([["a\tb", "c\nd"]]) == "a b\tc d\n"
+
+
+def test_the_cost_estimate_counts_steps_and_encoded_texts():
+    config = RunConfig(train_size=100, train_languages=("en", "de"), batch_size=32, max_length=64,
+                       evaluations=(EvalSpec("flores", ("en", "sw"), max_queries=50),))
+    assert estimate_steps(config) == 7  # ceil(100 groups x 2 languages / 32)
+    texts = 2 * (50 + 204)  # two languages, capped queries + every passage
+    assert estimate_seconds(config) == pytest.approx(7 * STEP_SECONDS_CPU + texts / ENCODE_PER_SECOND_CPU)
+    assert estimate_seconds(config, "cuda") == pytest.approx(estimate_seconds(config) / GPU_SPEEDUP)
+    assert estimate_steps(dataclasses.replace(config, max_steps=3)) == 3
+    study = StudyConfig("s", strategies=("mono", "hybrid"), alphas=(0.2, 0.8), train_sizes=(10, 20), seeds=(0,))
+    summary = plan(study).summary()
+    assert summary.startswith("7 runs (6 training + 1 evaluation-only), about ") and "CPU" in summary
+
+
+def test_worker_command_line():
+    assert worker_arguments("sqlite:////tmp/x.db", "cpu") == ["-m", "hybridscale", "--db", "sqlite:////tmp/x.db",
+                                                                 "worker", "--device", "cpu"]
+    assert worker_arguments("u", "auto", exit_when_empty=True)[-1] == "--exit-when-empty"
+    with pytest.raises(ValueError, match="device 'tpu': use one of auto, cpu, cuda"):
+        worker_arguments("u", "tpu")
+
+
+def test_number_lists_parse_and_name_the_bad_item():
+    assert parse_numbers("250, 500 1000", int, "sizes") == (250, 500, 1000)
+    assert parse_numbers(" ", int, "sizes") == ()
+    assert parse_numbers("0.25,0.5", float, "alphas") == (0.25, 0.5)
+    with pytest.raises(ListParseError, match="'1.5' is not a whole number; sizes"):
+        parse_numbers("1, 1.5", int, "sizes")
+    assert format_numbers((0.5, 0.25)) == "0.5, 0.25" and format_numbers((1, 2)) == "1, 2"
+
+
+def test_log_tail_reads_only_what_was_added_and_starts_near_the_end_of_a_long_log(tmp_path):
+    path = tmp_path / "run.log"
+    tail = LogTail(path)
+    assert tail.read_new() == ""  # no file yet
+    path.write_text("one\n")
+    assert tail.read_new() == "one\n" and tail.read_new() == ""
+    with path.open("a") as stream:
+        stream.write("two\n")
+    assert tail.read_new() == "two\n"
+    path.write_text("x" * (INITIAL_TAIL_BYTES + 10))
+    fresh = LogTail(path)
+    assert len(fresh.read_new()) == INITIAL_TAIL_BYTES
