@@ -41,44 +41,65 @@ def language_item_text(code: str) -> str:
     return f"{code} — {language_name(code)}"
 
 
-class LanguageChecklist(QtWidgets.QListWidget):
+class CheckableItems(QtGui.QStandardItemModel):
+    """Entries (value, text) with a tick box each: the one model behind both checkable widgets below."""
+
+    def fill(self, entries: Sequence[tuple[str, str]], checked: Iterable[str]) -> None:
+        wanted = set(checked)
+        self.blockSignals(True)
+        self.clear()
+        for value, text in entries:
+            item = QtGui.QStandardItem(text)
+            item.setData(value, QtCore.Qt.ItemDataRole.UserRole)
+            item.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(_state(value in wanted))
+            self.appendRow(item)
+        self.blockSignals(False)
+
+    def values(self) -> tuple[str, ...]:
+        return tuple(self.item(i).data(QtCore.Qt.ItemDataRole.UserRole) for i in range(self.rowCount()))
+
+    def checked(self) -> tuple[str, ...]:
+        return tuple(
+            self.item(i).data(QtCore.Qt.ItemDataRole.UserRole)
+            for i in range(self.rowCount())
+            if self.item(i).checkState() == QtCore.Qt.CheckState.Checked
+        )
+
+    def set_checked(self, values: Iterable[str]) -> None:
+        wanted = set(values)
+        self.blockSignals(True)
+        for i in range(self.rowCount()):
+            item = self.item(i)
+            item.setCheckState(_state(item.data(QtCore.Qt.ItemDataRole.UserRole) in wanted))
+        self.blockSignals(False)
+
+
+def _state(on: bool) -> QtCore.Qt.CheckState:
+    return QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked
+
+
+class LanguageChecklist(QtWidgets.QListView):
     """Checkable languages shown with their names; ``changed`` fires on every tick."""
 
     changed = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
+        self.items = CheckableItems(self)
+        self.setModel(self.items)
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
-        self.itemChanged.connect(lambda _item: self.changed.emit())
+        self.items.itemChanged.connect(lambda _item: self.changed.emit())
 
     def set_languages(self, codes: Sequence[str], checked: Iterable[str]) -> None:
-        wanted = set(checked)
-        self.blockSignals(True)
-        self.clear()
-        for code in codes:
-            item = QtWidgets.QListWidgetItem(language_item_text(code))
-            item.setData(QtCore.Qt.ItemDataRole.UserRole, code)
-            item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(QtCore.Qt.CheckState.Checked if code in wanted else QtCore.Qt.CheckState.Unchecked)
-            self.addItem(item)
-        self.blockSignals(False)
+        self.items.fill([(code, language_item_text(code)) for code in codes], checked)
         self.changed.emit()
 
     def checked(self) -> tuple[str, ...]:
-        return tuple(
-            self.item(i).data(QtCore.Qt.ItemDataRole.UserRole)
-            for i in range(self.count())
-            if self.item(i).checkState() == QtCore.Qt.CheckState.Checked
-        )
+        return self.items.checked()
 
     def set_checked(self, codes: Iterable[str]) -> None:
-        wanted = set(codes)
-        self.blockSignals(True)
-        for i in range(self.count()):
-            item = self.item(i)
-            state = item.data(QtCore.Qt.ItemDataRole.UserRole) in wanted
-            item.setCheckState(QtCore.Qt.CheckState.Checked if state else QtCore.Qt.CheckState.Unchecked)
-        self.blockSignals(False)
+        self.items.set_checked(codes)
         self.changed.emit()
 
 
@@ -95,13 +116,14 @@ class CheckableComboBox(QtWidgets.QComboBox):
     def __init__(self, parent: QtWidgets.QWidget | None = None, empty_text: str = "none"):
         super().__init__(parent)
         self._empty_text = empty_text
-        self.setModel(QtGui.QStandardItemModel(self))
+        self.items = CheckableItems(self)
+        self.setModel(self.items)
         # A read-only line edit shows the ticked entries in normal (not placeholder-grey) text.
         self.setEditable(True)
         self.lineEdit().setReadOnly(True)
         self.lineEdit().installEventFilter(self)
         self.view().pressed.connect(self._toggle)
-        self.model().itemChanged.connect(self._item_changed)
+        self.items.itemChanged.connect(self._item_changed)
         # Choosing an entry would put its own text in the box; put the summary back.
         self.currentIndexChanged.connect(lambda _index: self._show_text())
         self.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -110,51 +132,22 @@ class CheckableComboBox(QtWidgets.QComboBox):
 
     def set_entries(self, entries: Sequence[tuple[str, str]], checked: Iterable[str]) -> None:
         """``entries`` are (value, text) pairs; ``checked`` the values ticked."""
-        wanted = set(checked)
-        model: QtGui.QStandardItemModel = self.model()
-        model.blockSignals(True)
-        model.clear()
-        for value, text in entries:
-            item = QtGui.QStandardItem(text)
-            item.setData(value, QtCore.Qt.ItemDataRole.UserRole)
-            item.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(QtCore.Qt.CheckState.Checked if value in wanted else QtCore.Qt.CheckState.Unchecked)
-            model.appendRow(item)
-        model.blockSignals(False)
+        self.items.fill(entries, checked)
         self._item_changed()
 
     def values(self) -> tuple[str, ...]:
-        return tuple(value for value, _text in self.entries())
-
-    def entries(self) -> list[tuple[str, str]]:
-        model: QtGui.QStandardItemModel = self.model()
-        return [
-            (model.item(i).data(QtCore.Qt.ItemDataRole.UserRole), model.item(i).text()) for i in range(model.rowCount())
-        ]
+        return self.items.values()
 
     def checked(self) -> tuple[str, ...]:
-        model: QtGui.QStandardItemModel = self.model()
-        return tuple(
-            model.item(i).data(QtCore.Qt.ItemDataRole.UserRole)
-            for i in range(model.rowCount())
-            if model.item(i).checkState() == QtCore.Qt.CheckState.Checked
-        )
+        return self.items.checked()
 
     def set_checked(self, values: Iterable[str]) -> None:
-        wanted = set(values)
-        model: QtGui.QStandardItemModel = self.model()
-        model.blockSignals(True)
-        for i in range(model.rowCount()):
-            item = model.item(i)
-            on = item.data(QtCore.Qt.ItemDataRole.UserRole) in wanted
-            item.setCheckState(QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
-        model.blockSignals(False)
+        self.items.set_checked(values)
         self._item_changed()
 
     def _toggle(self, index: QtCore.QModelIndex) -> None:
-        item = self.model().itemFromIndex(index)
-        checked = item.checkState() == QtCore.Qt.CheckState.Checked
-        item.setCheckState(QtCore.Qt.CheckState.Unchecked if checked else QtCore.Qt.CheckState.Checked)
+        item = self.items.itemFromIndex(index)
+        item.setCheckState(_state(item.checkState() != QtCore.Qt.CheckState.Checked))
         self._keep_open = True
 
     def hidePopup(self) -> None:  # noqa: N802 - Qt override

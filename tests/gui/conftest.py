@@ -9,7 +9,7 @@ import pytest
 from PySide6 import QtCore
 
 from gui.main_window import MainWindow
-from storage.db import Database
+from storage.db import Database, open_db
 from tests.gui.seed import seed_database
 
 #: Screenshots of every page land here too, so a person can look at them after a run.
@@ -20,6 +20,23 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 def settings(tmp_path) -> QtCore.QSettings:
     """A settings file of this test's own (the user's real settings are never touched)."""
     return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+@pytest.fixture()
+def background():
+    """The one-thread query runner the pages share, shut down after the test."""
+    from gui.background import Background
+
+    runner = Background()
+    yield runner
+    runner.shutdown()
+
+
+@pytest.fixture()
+def empty_db(tmp_path) -> Database:
+    database = open_db(tmp_path / "empty.db")
+    yield database
+    database.dispose()
 
 
 @pytest.fixture()

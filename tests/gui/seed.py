@@ -7,10 +7,10 @@ up, from formulas the tests recompute by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import EvalSpec, RunConfig, StudyConfig
+from engine.evaluate import MetricRow
 from storage import queue
 from storage.db import Database, open_db
 
@@ -18,17 +18,6 @@ STRATEGIES = ("mono", "cross", "hybrid")
 SIZES = (16, 64)
 SEEDS = (0, 1)
 LANGUAGES = ("en", "sw", "yo")
-
-
-@dataclass(frozen=True)
-class Value:
-    eval_set: str
-    setting: str
-    query_language: str
-    passage_language: str
-    metric: str
-    value: float
-    num_queries: int = 10
 
 
 def seeded_study(name: str = "seeded") -> StudyConfig:
@@ -53,10 +42,10 @@ def mean_rank(config: RunConfig, query_language: str, passage_language: str) -> 
     return 10 * LANGUAGES.index(query_language) + LANGUAGES.index(passage_language) + 1 + run_term
 
 
-def values_of(config: RunConfig) -> list[Value]:
-    rows = [Value("flores/test", "cross", x, "en", "nDCG@10", ndcg(config, x)) for x in ("sw", "yo")]
+def values_of(config: RunConfig) -> list[MetricRow]:
+    rows = [MetricRow("flores/test", "cross", x, "en", "nDCG@10", ndcg(config, x), 10) for x in ("sw", "yo")]
     rows += [
-        Value("flores/test", "multi", x, y, "MeanRank", mean_rank(config, x, y))
+        MetricRow("flores/test", "multi", x, y, "MeanRank", mean_rank(config, x, y), 10)
         for x in LANGUAGES for y in LANGUAGES if x != y
     ]
     return rows

@@ -11,7 +11,7 @@ import pytest
 from PySide6 import QtGui, QtWidgets
 
 from storage.queries import TIDY_COLUMNS, tidy_metrics
-from tests.gui.conftest import grab, svg_text
+from tests.gui.conftest import grab, make_window, svg_text
 from tests.gui.seed import SEEDS, SIZES, mean_rank, ndcg
 
 
@@ -134,16 +134,11 @@ def test_copy_table_puts_the_plotted_numbers_on_the_clipboard(window):
     assert "untrained (size 0): MeanRank" in text and "en\t2.0000\t3.0000\t" in text
 
 
-def test_pages_say_why_they_are_empty(qtbot, tmp_path, settings):
-    from storage.db import open_db
-    from tests.gui.conftest import make_window
-
-    db = open_db(tmp_path / "empty.db")
-    window = make_window(qtbot, db, settings)
+def test_pages_say_why_they_are_empty(qtbot, tmp_path, settings, empty_db):
+    window = make_window(qtbot, empty_db, settings)
     qtbot.wait(200)
     for page in (window.scaling, window.heatmaps):
         assert not page.has_plot and "No results to plot yet" in page.empty.text()
         assert not page.export_button.isEnabled()
         with pytest.raises(LookupError, match="there is no plot to export"):
             page.export_image(tmp_path / "nothing.png")
-    db.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from gui.background import Background
 from gui.queue_view import QueueView
 from gui.runs import COLUMNS
 from storage import queue
@@ -19,18 +18,14 @@ LOSS = [c.title for c in COLUMNS].index("Loss")
 
 
 @pytest.fixture()
-def page(qtbot, tmp_path):
-    db = open_db(tmp_path / "queue.db")
-    background = Background()
-    view = QueueView(db, background)
+def page(qtbot, empty_db, background):
+    view = QueueView(empty_db, background)
     qtbot.addWidget(view)
     view.resize(1300, 600)
     view.show()
     view.start_polling()
     yield view
     view.timer.stop()
-    background.shutdown()
-    db.dispose()
 
 
 def cell(view: QueueView, row: int, column: int) -> str:

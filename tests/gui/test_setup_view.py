@@ -9,24 +9,17 @@ from PySide6 import QtCore
 
 from engine.config import StudyConfig
 from gui.setup_view import SetupView
-from storage.db import open_db
 from storage.queries import list_runs, run_config
 from tests.gui.conftest import grab
 
 
 @pytest.fixture()
-def form(qtbot, tmp_path):
-    from gui.background import Background
-
-    db = open_db(tmp_path / "form.db")
-    background = Background()
-    view = SetupView(db, background)
+def form(qtbot, empty_db, background):
+    view = SetupView(empty_db, background)
     qtbot.addWidget(view)
     view.resize(1200, 900)
     view.show()
-    yield view
-    background.shutdown()
-    db.dispose()
+    return view
 
 
 def type_into(qtbot, line_edit, text: str) -> None:
