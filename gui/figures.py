@@ -176,14 +176,34 @@ def baseline_pen() -> QtGui.QPen:
 def scaling_legend(colours: dict[str, str], panels: Sequence[ScalingPanel]) -> pg.LegendItem:
     """One legend for all panels (placed beside them, so it never hides a curve)."""
     legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-2)
-    for label, colour in colours.items():
-        legend.addItem(pg.PlotDataItem(pen=pg.mkPen(colour, width=2)), label)
-    baselines = sorted({b.label for panel in panels for b in panel.baselines})
-    for label in baselines:
-        legend.addItem(pg.PlotDataItem(pen=baseline_pen()), f"{label} (size 0)")
-    if any(len(p.run_ids) > 1 for panel in panels for s in panel.series for p in s.points):
-        legend.addItem(pg.PlotDataItem(pen=pg.mkPen(200, 200, 200, width=8)), "band: spread over seeds")
+    fill_scaling_legend(legend, colours, panels)
     return legend
+
+
+def legend_entries(colours: dict[str, str], panels: Sequence[ScalingPanel]) -> tuple[tuple[str, str], ...]:
+    """(kind or colour, text) of every legend line: strategies, baselines, and the band when there are seeds."""
+    entries = [(colour, label) for label, colour in colours.items()]
+    entries += [("baseline", f"{label} (size 0)") for label in sorted({b.label for p in panels for b in p.baselines})]
+    if any(len(p.run_ids) > 1 for panel in panels for s in panel.series for p in s.points):
+        entries.append(("band", "band: spread over seeds"))
+    return tuple(entries)
+
+
+def fill_scaling_legend(legend: pg.LegendItem, colours: dict[str, str], panels: Sequence[ScalingPanel]) -> None:
+    """(Re)write the entries of ``legend``, unless they are already these (a redraw after new data)."""
+    entries = legend_entries(colours, panels)
+    if getattr(legend, "hybridscale_entries", None) == entries:
+        return
+    legend.clear()
+    for kind, text in entries:
+        if kind == "baseline":
+            pen = baseline_pen()
+        elif kind == "band":
+            pen = pg.mkPen(200, 200, 200, width=8)
+        else:
+            pen = pg.mkPen(kind, width=2)
+        legend.addItem(pg.PlotDataItem(pen=pen), text)
+    legend.hybridscale_entries = entries
 
 
 def add_legend(layout: pg.GraphicsLayout, legend: pg.LegendItem) -> None:

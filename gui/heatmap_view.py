@@ -9,6 +9,8 @@ and cross (off-diagonal) cells.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6 import QtWidgets
 
 from gui.figures import add_colour_bar, draw_heatmap, heatmap_colour_map, heatmap_levels
@@ -17,8 +19,6 @@ from gui.plot_page import EMPTY_TEXT, PlotPage, refill
 from gui.results import (
     Heatmap,
     HeatmapChoice,
-    cell_metrics,
-    distinct,
     heatmap,
     heatmap_choices,
     heatmap_table,
@@ -44,25 +44,26 @@ class HeatmapView(PlotPage):
         self.toolbar2.addWidget(self.right)
         self.finish_toolbar()
         for combo in (self.eval_set, self.metric):
-            combo.currentIndexChanged.connect(self.refresh)
+            combo.currentIndexChanged.connect(lambda _index: self.refresh())
         for combo in (self.left, self.right):
-            combo.currentIndexChanged.connect(self.redraw)
-        self.compare.toggled.connect(self.redraw)
+            combo.currentIndexChanged.connect(lambda _index: self.redraw())
+        self.compare.toggled.connect(lambda _on: self.redraw())
         self.choices: dict[str, HeatmapChoice] = {}
         self.maps: list[Heatmap] = []
         self.images = []
         self.refresh()
 
-    def refresh(self) -> None:
-        rows = self.metrics.rows
-        eval_sets = [e for e in distinct(rows, "eval_set") if cell_metrics(rows, eval_set=e)]
+    def update_choices(self) -> bool:
+        table = self.metrics.table
+        eval_sets = table.cell_eval_sets()
         if not eval_sets:
-            self.show_message(EMPTY_TEXT if not rows else "No result has per-language-pair cells to draw yet.")
-            return
+            self.show_message(EMPTY_TEXT if not len(table) else "No result has per-language-pair cells to draw yet.")
+            return False
         refill(self.eval_set, eval_sets, PREFERRED_EVAL_SETS)
         eval_set = self.eval_set.currentData()
-        refill(self.metric, cell_metrics(rows, eval_set=eval_set), PREFERRED_METRICS)
+        refill(self.metric, table.cell_metrics(eval_set), PREFERRED_METRICS)
         metric = self.metric.currentData()
+        rows = table.cells(eval_set, metric)
         averaged = heatmap_choices(rows, eval_set=eval_set, metric=metric)
         # Pick lists hold string keys: Qt compares item data by value only for its own types.
         self.choices = {choice_key(c): c for c in averaged + run_choices(rows, eval_set=eval_set, metric=metric)}
@@ -70,7 +71,7 @@ class HeatmapView(PlotPage):
         refill(self.left, keys, [choice_key(c) for c in averaged[:1]], text=lambda k: choice_text(self.choices[k]))
         largest = sorted(averaged, key=lambda c: (c.train_size, c.label.startswith("hybrid")))[-1:]
         refill(self.right, keys, [choice_key(c) for c in largest], text=lambda k: choice_text(self.choices[k]))
-        self.redraw()
+        return True
 
     def shown_choices(self) -> list[HeatmapChoice]:
         """The left map, and the right one when comparing (and it differs from the left)."""
@@ -79,22 +80,30 @@ class HeatmapView(PlotPage):
             keys.append(self.right.currentData())
         return [self.choices[k] for k in keys if k in self.choices]
 
-    def redraw(self) -> None:
-        rows = self.metrics.rows
+    def drawing_steps(self) -> list[Callable[[], None]]:
+        """One step per map, then the shared colour bar."""
+        eval_set, metric = self.eval_set.currentData(), self.metric.currentData()
+        rows = self.metrics.table.cells(eval_set, metric)
         choices = self.shown_choices()
         self.right.setEnabled(self.compare.isChecked())
         if not rows or not choices:
             self.show_message(EMPTY_TEXT)
-            return
-        eval_set, metric = self.eval_set.currentData(), self.metric.currentData()
-        self.maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
-        levels = heatmap_levels(self.maps)
+            return []
+        self.maps = maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
+        levels = heatmap_levels(maps)
         colour_map = heatmap_colour_map(metric)
-        self.canvas.clear()
-        layout = self.canvas.ci
-        self.images = [draw_heatmap(layout.addPlot(), data, levels, colour_map).image for data in self.maps]
-        add_colour_bar(layout, self.images, levels, colour_map, metric)
-        self.show_plot()
+
+        def draw(data: Heatmap) -> None:
+            if data is maps[0]:
+                self.canvas.clear()
+                self.images = []
+            self.images.append(draw_heatmap(self.canvas.ci.addPlot(), data, levels, colour_map).image)
+
+        def finish() -> None:
+            add_colour_bar(self.canvas.ci, self.images, levels, colour_map, metric)
+            self.show_plot()
+
+        return [*(lambda data=data: draw(data) for data in maps), finish]
 
     def table(self) -> list[list[str]]:
         table: list[list[str]] = []

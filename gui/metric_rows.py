@@ -1,4 +1,4 @@
-"""The tidy metric rows both plot pages draw from, loaded off the UI thread.
+"""The tidy metric rows both plot pages draw from, read and indexed off the UI thread.
 
 One object holds them so the scaling and heatmap pages never query the
 database twice for the same study, and both redraw when a run finishes.
@@ -11,12 +11,13 @@ from typing import Any
 from PySide6 import QtCore
 
 from gui.background import Background
+from gui.results import MetricTable
 from storage.db import Database
 from storage.queries import tidy_metrics
 
 
 class MetricRows(QtCore.QObject):
-    """``rows``: :func:`storage.queries.tidy_metrics` of the chosen study (None: every study)."""
+    """``table``: :func:`storage.queries.tidy_metrics` of the chosen study (None: every study), indexed."""
 
     changed = QtCore.Signal()
     failed = QtCore.Signal(str)
@@ -26,8 +27,12 @@ class MetricRows(QtCore.QObject):
         self.db = db
         self.background = background
         self.study_id: int | None = None
-        self.rows: list[dict[str, Any]] = []
+        self.table = MetricTable()
         self._generation = 0
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.table.rows
 
     def set_database(self, db: Database) -> None:
         self.db = db
@@ -43,12 +48,16 @@ class MetricRows(QtCore.QObject):
         self._generation += 1
         generation, db, study_id = self._generation, self.db, self.study_id
 
-        def loaded(rows: list[dict[str, Any]]) -> None:
-            if generation == self._generation:
-                self.rows = rows
-                self.changed.emit()
+        def loaded(table: MetricTable) -> None:
+            if generation != self._generation:
+                return
+            old, self.table = self.table, table
+            # Freeing tens of thousands of rows takes ~20 ms: let the background thread do it,
+            # and let the pages redraw in a later turn of the event loop.
+            self.background.submit(old.rows.clear, lambda _none: None)
+            QtCore.QTimer.singleShot(0, self.changed.emit)
 
         def failed(error: BaseException) -> None:
             self.failed.emit(f"Could not read the metrics: {error}")
 
-        self.background.submit(lambda: tidy_metrics(db, study_id), loaded, failed)
+        self.background.submit(lambda: MetricTable(tidy_metrics(db, study_id)), loaded, failed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
@@ -12,6 +12,8 @@ from gui.figures import export_image
 from gui.metric_rows import MetricRows
 from gui.runs import rows_as_text
 
+#: Pause between the steps of a chunked drawing, in which the window repaints and handles input.
+STEP_GAP_MS = 5
 EMPTY_TEXT = (
     "No results to plot yet.\n\nSubmit a study on the Setup page and start a worker on the Queue page "
     "(or run 'hybridscale demo'); results appear here as runs finish."
@@ -62,7 +64,9 @@ class PlotPage(QtWidgets.QWidget):
         layout.addLayout(self.toolbar)
         layout.addLayout(self.toolbar2)
         layout.addWidget(self.stack, 1)
-        metrics.changed.connect(self.refresh)
+        self._stale = False
+        self._drawing = 0
+        metrics.changed.connect(self._metrics_changed)
 
     def add_control(self, label: str, widget: QtWidgets.QWidget, row: int = 0) -> None:
         """A labelled control on the first or second toolbar row."""
@@ -92,9 +96,55 @@ class PlotPage(QtWidgets.QWidget):
     def has_plot(self) -> bool:
         return self.stack.currentWidget() is self.canvas
 
+    # ---- drawing ------------------------------------------------------------------------------
+    def refresh(self, chunked: bool = False) -> None:
+        """Refill the pick lists from the current rows, then draw."""
+        if self.update_choices():
+            self.redraw(chunked)
+
+    def redraw(self, chunked: bool = False) -> None:
+        """Draw the current choices: at once, or one step per turn of the event loop.
+
+        Chunked drawing is for redraws the user did not ask for (a worker
+        finished a run): each step (one panel, one map) takes 20-40 ms, so the
+        window never stalls for the whole drawing. A newer drawing cancels the
+        rest of an older one.
+        """
+        self._drawing += 1
+        steps = self.drawing_steps()
+        if chunked:
+            self._run_steps(steps, self._drawing)
+        else:
+            for step in steps:
+                step()
+
+    def _run_steps(self, steps: list[Callable[[], None]], drawing: int) -> None:
+        if drawing != self._drawing or not steps:
+            return
+        steps[0]()
+        if len(steps) > 1:  # a short delay, not 0: a chain of zero timers would starve input and paint events
+            QtCore.QTimer.singleShot(STEP_GAP_MS, lambda: self._run_steps(steps[1:], drawing))
+
+    def _metrics_changed(self) -> None:
+        """Redraw (chunked) if on screen; a hidden page redraws when it is next shown."""
+        if self.isVisible():
+            self.refresh(chunked=True)
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._stale:
+            self._stale = False
+            self.refresh()
+        super().showEvent(event)
+
     # ---- subclasses ------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """New rows arrived: refill the pick lists and redraw."""
+    def update_choices(self) -> bool:
+        """Refill the pick lists; False (after showing why) when there is nothing to draw."""
+        raise NotImplementedError
+
+    def drawing_steps(self) -> list[Callable[[], None]]:
+        """The drawing of the current choices, in steps (empty after showing a message instead)."""
         raise NotImplementedError
 
     def table(self) -> list[list[str]]:

@@ -41,10 +41,53 @@ def row_label(row: Row) -> str:
     return strategy_label(row["strategy"], row.get("alpha"))
 
 
-def distinct(rows: Iterable[Row], column: str, **where: Any) -> list[Any]:
-    """Sorted distinct values of ``column`` among rows whose columns equal ``where``; feeds the pick lists."""
-    values = {row[column] for row in rows if all(row.get(k) == v for k, v in where.items())}
-    return sorted(values, key=lambda v: (v == ALL, str(v)))
+def _pick_order(values: Iterable[Any]) -> list[Any]:
+    return sorted(set(values), key=lambda v: (v == ALL, str(v)))
+
+
+#: The columns that choose what one scaling plot shows, in the order the pick lists narrow them.
+VIEW_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "passage_language", "metric")
+
+
+class MetricTable:
+    """Tidy rows indexed once, so the pages' pick lists and plots touch only the rows they show.
+
+    Built in the background thread right after the rows are read: a study of
+    a hundred runs has tens of thousands of rows, and scanning them all on
+    the GUI thread at every choice would block the window for a few hundred
+    milliseconds.
+    """
+
+    def __init__(self, rows: Sequence[Row] = ()):
+        self.rows = list(rows)
+        self._views: dict[tuple, list[Row]] = defaultdict(list)
+        self._cells: dict[tuple[str, str], list[Row]] = defaultdict(list)
+        for row in self.rows:
+            self._views[tuple(row[c] for c in VIEW_COLUMNS)].append(row)
+            if row["query_language"] != ALL and row["passage_language"] != ALL:
+                self._cells[(row["eval_set"], row["metric"])].append(row)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def choices(self, *chosen: str) -> list[str]:
+        """The values offered for the next column of :data:`VIEW_COLUMNS`, given the ones ``chosen`` before it."""
+        level = len(chosen)
+        return _pick_order(key[level] for key in self._views if key[:level] == chosen)
+
+    def view(self, eval_set: str, setting: str, passage_language: str, metric: str) -> list[Row]:
+        """The rows of one scaling plot (every run and query language)."""
+        return self._views.get((eval_set, setting, passage_language, metric), [])
+
+    def cell_eval_sets(self) -> list[str]:
+        return _pick_order(eval_set for eval_set, _metric in self._cells)
+
+    def cell_metrics(self, eval_set: str) -> list[str]:
+        """The metrics with per (query language, passage language) cells on ``eval_set``."""
+        return sorted({metric for e, metric in self._cells if e == eval_set})
+
+    def cells(self, eval_set: str, metric: str) -> list[Row]:
+        return self._cells.get((eval_set, metric), [])
 
 
 def language_order(languages: Iterable[str]) -> list[str]:
@@ -240,12 +283,6 @@ def run_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRank")
     keys = {(row_label(r), int(r["train_size"]), r["run_id"]) for r in rows if _is_cell(r, eval_set, metric)}
     ordered = sorted(keys, key=lambda k: (k[1] > 0, _strategy_sort_key(k[0]), k[1], k[2]))
     return [HeatmapChoice(label, size, run_id) for label, size, run_id in ordered]
-
-
-def cell_metrics(rows: Iterable[Row], *, eval_set: str) -> list[str]:
-    """The metrics that have per (query language, passage language) cells on ``eval_set``."""
-    return sorted({r["metric"] for r in rows if r["eval_set"] == eval_set
-                   and r["query_language"] != ALL and r["passage_language"] != ALL})
 
 
 def heatmap_table(data: Heatmap) -> list[list[str]]:

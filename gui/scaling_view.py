@@ -8,6 +8,8 @@ so the sw and yo curves can be compared at a glance.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
@@ -16,7 +18,7 @@ from gui.figures import (
     DrawnScaling,
     add_legend,
     draw_scaling,
-    scaling_legend,
+    fill_scaling_legend,
     scaling_title,
     share_y_range,
     strategy_colours,
@@ -24,7 +26,7 @@ from gui.figures import (
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.metric_rows import MetricRows
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import ALL, ScalingPanel, distinct, language_order, scaling_panels, series_table
+from gui.results import ALL, ScalingPanel, language_order, scaling_panels, series_table
 
 #: First choices when the data offer them: the research question's view.
 PREFERRED_EVAL_SETS = ("flores/test", "afriqa/test", "xquad-r/eval")
@@ -61,70 +63,102 @@ class ScalingView(PlotPage):
         self.add_control("Band over seeds:", self.band, row=1)
         self.finish_toolbar()
         for combo in (self.eval_set, self.setting, self.passages, self.metric):
-            combo.currentIndexChanged.connect(self.refresh)
+            combo.currentIndexChanged.connect(lambda _index: self.refresh())
         self.languages.changed.connect(self.redraw)
-        self.band.currentIndexChanged.connect(self.redraw)
+        self.band.currentIndexChanged.connect(lambda _index: self.redraw())
         self.panels: list[ScalingPanel] = []
         #: query language -> (its plot, what was drawn in it); tests and tooltips read it.
         self.drawn: dict[str, tuple[pg.PlotItem, DrawnScaling]] = {}
+        self._plots: dict[str, pg.PlotItem] = {}
+        self._title: pg.LabelItem | None = None
+        self._legend: pg.LegendItem | None = None
         self.refresh()
 
-    def refresh(self) -> None:
-        rows = self.metrics.rows
-        if not rows:
+    def chosen_view(self) -> tuple[str, str, str, str]:
+        """(eval set, setting, passage language, metric) as picked."""
+        return (self.eval_set.currentData(), self.setting.currentData(), self.passages.currentData(),
+                self.metric.currentData())
+
+    def update_choices(self) -> bool:
+        table = self.metrics.table
+        if not len(table):
             self.show_message(EMPTY_TEXT)
-            return
-        refill(self.eval_set, distinct(rows, "eval_set"), PREFERRED_EVAL_SETS)
-        where = {"eval_set": self.eval_set.currentData()}
-        refill(self.setting, distinct(rows, "setting", **where), PREFERRED_SETTINGS,
-               text=lambda s: SETTING_TEXT.get(s, s))
-        where["setting"] = self.setting.currentData()
-        refill(self.passages, distinct(rows, "passage_language", **where), PREFERRED_PASSAGES, text=passage_text)
-        where["passage_language"] = self.passages.currentData()
-        refill(self.metric, distinct(rows, "metric", **where), PREFERRED_METRICS)
-        where["metric"] = self.metric.currentData()
-        present = language_order(distinct(rows, "query_language", **where))
+            return False
+        refill(self.eval_set, table.choices(), PREFERRED_EVAL_SETS)
+        chosen = [self.eval_set.currentData()]
+        refill(self.setting, table.choices(*chosen), PREFERRED_SETTINGS, text=lambda s: SETTING_TEXT.get(s, s))
+        chosen.append(self.setting.currentData())
+        refill(self.passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
+        chosen.append(self.passages.currentData())
+        refill(self.metric, table.choices(*chosen), PREFERRED_METRICS)
+        present = language_order({row["query_language"] for row in table.view(*self.chosen_view())})
         if set(present) != set(self.languages.values()):
             chosen = [lang for lang in present if lang in ("sw", "yo")] or present
+            self.languages.blockSignals(True)
             self.languages.set_entries([(lang, query_text(lang)) for lang in present], chosen)
-        self.redraw()
+            self.languages.blockSignals(False)
+        return True
 
-    def redraw(self) -> None:
-        rows = self.metrics.rows
+    def drawing_steps(self) -> list[Callable[[], None]]:
+        """Lay out (if the languages changed), then one step per panel, then the shared range and legend."""
         chosen = self.languages.checked()
-        if not rows:
+        if not len(self.metrics.table):
             self.show_message(EMPTY_TEXT)
-            return
+            return []
         if not chosen:
             self.show_message("Tick at least one query language.")
-            return
-        self.panels = scaling_panels(
-            rows, eval_set=self.eval_set.currentData(), setting=self.setting.currentData(),
-            metric=self.metric.currentData(), passage_language=self.passages.currentData(), query_languages=chosen,
+            return []
+        eval_set, setting, passage_language, metric = self.chosen_view()
+        self.panels = panels = scaling_panels(
+            self.metrics.table.view(eval_set, setting, passage_language, metric), eval_set=eval_set,
+            setting=setting, metric=metric, passage_language=passage_language, query_languages=chosen,
         )
+        colours = strategy_colours(panels)
+        band = self.band.currentText()
+
+        def start() -> None:
+            languages = [panel.query_language for panel in panels]
+            if languages != list(self._plots):
+                self._lay_out(languages)
+            self._title.setText(self.plot_title(), size="12pt")
+            self.drawn = {}
+
+        def draw(panel: ScalingPanel) -> None:
+            plot = self._plots[panel.query_language]
+            self.drawn[panel.query_language] = (plot, draw_scaling(plot, panel, metric=metric, colours=colours,
+                                                                   band=band))
+
+        def finish() -> None:
+            share_y_range(list(self._plots.values()), panels)
+            fill_scaling_legend(self._legend, colours, panels)
+            self.show_plot()
+
+        return [start, *(lambda panel=panel: draw(panel) for panel in panels), finish]
+
+    def _lay_out(self, languages: list[str]) -> None:
+        """Title, one plot per language and the legend; kept while the languages stay the same.
+
+        Redrawing then only replaces the curves: building plots is the
+        costly part of a redraw, and a worker finishing a run triggers one.
+        """
         self.canvas.clear()
         layout = self.canvas.ci
-        metric = self.metric.currentData()
-        layout.addLabel(self.plot_title(), colspan=min(len(self.panels), PANELS_PER_ROW) + 1, size="12pt")
+        self._title = layout.addLabel("", colspan=min(len(languages), PANELS_PER_ROW) + 1)
         layout.nextRow()
-        colours = strategy_colours(self.panels)
-        self.drawn = {}
-        for index, panel in enumerate(self.panels):
+        self._plots = {}
+        for index, language in enumerate(languages):
             if index and index % PANELS_PER_ROW == 0:
                 layout.nextRow()
-            plot = layout.addPlot()
-            drawn = draw_scaling(plot, panel, metric=metric, colours=colours, band=self.band.currentText())
-            self.drawn[panel.query_language] = (plot, drawn)
-        plots = [plot for plot, _drawn in self.drawn.values()]
-        share_y_range(plots, self.panels)
+            self._plots[language] = layout.addPlot()
+        plots = list(self._plots.values())
         for plot in plots[1:]:
             plot.setYLink(plots[0])  # zooming one panel zooms them all
-        add_legend(layout, scaling_legend(colours, self.panels))
-        self.show_plot()
+        self._legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-2)
+        add_legend(layout, self._legend)
 
     def plot_title(self) -> str:
-        return scaling_title(self.metric.currentData(), self.eval_set.currentData(), self.setting.currentData(),
-                             self.passages.currentData())
+        eval_set, setting, passage_language, metric = self.chosen_view()
+        return scaling_title(metric, eval_set, setting, passage_language)
 
     def table(self) -> list[list[str]]:
         return series_table(self.panels, self.metric.currentData())

@@ -27,6 +27,8 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "eval_set", "setting", "query_language", "passage_language", "metric", "value", "num_queries",
 )
 TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", *CONFIG_COLUMNS, *METRIC_COLUMNS)
+#: Metric rows fetched per partition by tidy_metrics.
+_FETCH_PARTITION = 2000
 
 
 @dataclass(frozen=True)
@@ -123,25 +125,31 @@ def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, An
 
     Each row carries the run's config columns and the names of the studies it
     belongs to, so the table stands alone in a spreadsheet or pandas.
+
+    Plain columns, not ORM objects, fetched in partitions: a hundred runs make
+    tens of thousands of rows, and the GUI reads them in a background thread
+    that must hand the interpreter back to the window between partitions.
     """
-    statement = select(Metric, Run.config_json, Run.label).join(Run, Run.id == Metric.run_id)
+    runs = select(Run.id, Run.config_json, Run.label, Run.position)
+    metrics = select(Metric.run_id, *(getattr(Metric, name) for name in METRIC_COLUMNS)).join(Run, Run.id == Metric.run_id)
     if study_id is not None:
-        statement = statement.join(study_runs, study_runs.c.run_id == Run.id).where(study_runs.c.study_id == study_id)
-    statement = statement.order_by(
+        in_study = select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)
+        runs = runs.where(Run.id.in_(in_study))
+        metrics = metrics.where(Run.id.in_(in_study))
+    metrics = metrics.order_by(
         Run.position, Metric.eval_set, Metric.setting, Metric.query_language, Metric.passage_language, Metric.metric
-    )
+    ).execution_options(yield_per=_FETCH_PARTITION)
     with db.session() as session:
-        rows = session.execute(statement).all()
         names = _study_names(session, study_id)
-    configs: dict[str, dict[str, Any]] = {}
-    table: list[dict[str, Any]] = []
-    for metric, config_json, label in rows:
-        config = configs.get(metric.run_id)
-        if config is None:
-            config = configs[metric.run_id] = _config_columns(json.loads(config_json))
-        row = {"study": names.get(metric.run_id, ""), "run_id": metric.run_id, "label": label, **config}
-        row.update({name: getattr(metric, name) for name in METRIC_COLUMNS})
-        table.append(row)
+        configs = {
+            run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label,
+                     **_config_columns(json.loads(config_json))}
+            for run_id, config_json, label, _position in session.execute(runs)
+        }
+        table: list[dict[str, Any]] = []
+        for partition in session.execute(metrics).partitions():
+            for run_id, *values in partition:
+                table.append({**configs[run_id], **dict(zip(METRIC_COLUMNS, values))})
     return table
 
 

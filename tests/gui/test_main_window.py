@@ -67,6 +67,7 @@ def test_study_filter_limits_the_queue_and_the_plots(qtbot, window, seeded):
     window.study.setCurrentIndex(2)
     qtbot.waitUntil(lambda: window.queue.model.rowCount() == 1, timeout=5000)
     qtbot.waitUntil(lambda: {r["run_id"] for r in window.metrics.rows} == set(other.reused), timeout=5000)
+    window.tabs.setCurrentWidget(window.scaling)  # a hidden page redraws when it is shown
     assert list(window.scaling.drawn["sw"][1].curves) == ["hybrid α=0.5"]
     window.study.setCurrentIndex(0)
     qtbot.waitUntil(lambda: window.queue.model.rowCount() == 13, timeout=5000)

@@ -44,6 +44,7 @@ def test_scaling_page_draws_one_panel_per_language_and_one_curve_per_strategy(wi
 
 def test_scaling_page_controls_change_what_is_drawn(qtbot, window):
     page = window.scaling
+    window.tabs.setCurrentWidget(page)
     page.band.setCurrentIndex(1)  # ±sd
     plot, drawn = page.drawn["sw"]
     band = drawn.bands["mono"]
@@ -109,6 +110,7 @@ def test_csv_export_writes_the_tidy_report(qtbot, window, tmp_path, seeded):
 @pytest.mark.parametrize("page_name", ["scaling", "heatmaps"])
 def test_plot_images_export_as_png_and_svg(window, tmp_path, page_name):
     page = getattr(window, page_name)
+    window.tabs.setCurrentWidget(page)
     png = page.export_image(tmp_path / f"{page_name}.png")
     image = QtGui.QImage(str(png))
     assert image.width() >= 1200 and image.height() > 300
@@ -142,3 +144,12 @@ def test_pages_say_why_they_are_empty(qtbot, tmp_path, settings, empty_db):
         assert not page.export_button.isEnabled()
         with pytest.raises(LookupError, match="there is no plot to export"):
             page.export_image(tmp_path / "nothing.png")
+
+
+def test_a_hidden_page_redraws_when_it_is_shown(qtbot, window):
+    window.tabs.setCurrentWidget(window.queue)
+    window.metrics.reload()
+    qtbot.waitUntil(lambda: window.scaling._stale and window.heatmaps._stale, timeout=5000)
+    window.scaling.drawn.clear()
+    window.tabs.setCurrentWidget(window.scaling)
+    assert list(window.scaling.drawn) == ["sw", "yo"] and not window.scaling._stale

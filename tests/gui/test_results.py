@@ -10,7 +10,7 @@ import pytest
 
 from gui.results import (
     HeatmapChoice,
-    cell_metrics,
+    MetricTable,
     heatmap,
     heatmap_choices,
     heatmap_table,
@@ -87,7 +87,9 @@ def test_heatmap_of_one_run_and_the_choice_lists(rows, seeded):
     assert averaged[0] == HeatmapChoice("untrained", 0)
     assert len(averaged) == 1 + 3 * len(SIZES)
     assert len(run_choices(rows, eval_set="flores/test")) == 1 + 3 * len(SIZES) * len(SEEDS)
-    assert cell_metrics(rows, eval_set="flores/test") == ["MeanRank", "nDCG@10"]
+    table = MetricTable(rows)
+    assert table.cell_metrics("flores/test") == ["MeanRank", "nDCG@10"] and table.cell_eval_sets() == ["flores/test"]
+    assert len(table.cells("flores/test", "MeanRank")) == 13 * 6
     with pytest.raises(LookupError, match="no MeanRank cells for mono n=999"):
         heatmap(rows, HeatmapChoice("mono", 999), eval_set="flores/test")
 
@@ -102,3 +104,15 @@ def test_tables_hold_the_plotted_numbers(rows):
     matrix = heatmap_table(data)
     assert matrix[0][1:] == list(LANGUAGES[1:]) + ["en"]
     assert matrix[3] == ["en", "2.0000", "3.0000", ""]
+
+
+def test_metric_table_offers_each_pick_list_given_the_choices_before_it(rows):
+    table = MetricTable(rows)
+    assert table.choices() == ["flores/test"]
+    assert table.choices("flores/test") == ["cross", "multi"]
+    assert table.choices("flores/test", "multi") == ["en", "sw", "yo"]
+    assert table.choices("flores/test", "cross", "en") == ["nDCG@10"]
+    view = table.view("flores/test", "cross", "en", "nDCG@10")
+    assert len(view) == 13 * 2 and {r["query_language"] for r in view} == {"sw", "yo"}
+    assert table.view("flores/test", "cross", "en", "AP") == []
+    assert len(table) == len(rows) and not len(MetricTable())

@@ -49,6 +49,7 @@ def test_submit_train_plot_and_cancel_with_a_real_worker(qtbot, tmp_path, settin
             drawn = window.scaling.drawn
             return set(drawn) == {"sw", "yo"} and all(list(d.curves) == ["mono"] for _p, d in drawn.values())
 
+        window.tabs.setCurrentWidget(window.scaling)
         qtbot.waitUntil(plotted, timeout=10_000)
         assert all(len(d.baselines) == 1 for _p, d in window.scaling.drawn.values())
 
