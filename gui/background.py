@@ -35,6 +35,7 @@ class Background(QtCore.QObject):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridscale-db")
         self._pending: list[tuple[Future, _Callbacks]] = []
         self._timer = QtCore.QTimer(self, interval=COLLECT_MS, timeout=self._collect)
+        self._closed = False
 
     @property
     def busy(self) -> bool:
@@ -52,6 +53,8 @@ class Background(QtCore.QObject):
         With an ``owner`` (a dialog that may be closed and deleted meanwhile),
         the callbacks are skipped once the owner's C++ object is gone.
         """
+        if self._closed:  # a timer firing while the window closes: nothing left to answer to
+            return
         self._pending.append((self._executor.submit(function), (done, failed, owner)))
         if not self._timer.isActive():
             self._timer.start()
@@ -73,6 +76,8 @@ class Background(QtCore.QObject):
             self._timer.stop()
 
     def shutdown(self) -> None:
+        """Finish the query in flight, drop the rest; later submissions are ignored."""
+        self._closed = True
         self._timer.stop()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()

@@ -303,5 +303,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
         self.settings.setValue("page", self.tabs.currentIndex())
+        self.queue.timer.stop()
         self.background.shutdown()
         super().closeEvent(event)

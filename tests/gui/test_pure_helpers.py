@@ -90,3 +90,24 @@ def test_log_tail_reads_only_what_was_added_and_starts_near_the_end_of_a_long_lo
     path.write_text("x" * (INITIAL_TAIL_BYTES + 10))
     fresh = LogTail(path)
     assert len(fresh.read_new()) == INITIAL_TAIL_BYTES
+
+
+def test_background_delivers_in_order_on_the_gui_thread_and_ignores_work_after_shutdown(qtbot):
+    import threading
+
+    from gui.background import Background
+
+    runner = Background()
+    results: list[tuple[int, bool]] = []
+    main = threading.get_ident()
+    for i in range(20):
+        runner.submit(lambda i=i: (i, threading.get_ident() != main), results.append)
+    errors: list[BaseException] = []
+    runner.submit(lambda: 1 / 0, results.append, errors.append)
+    qtbot.waitUntil(lambda: len(results) == 20 and len(errors) == 1, timeout=5000)
+    assert results == [(i, True) for i in range(20)]  # in order, computed off the GUI thread
+    assert isinstance(errors[0], ZeroDivisionError) and not runner.busy
+    runner.shutdown()
+    runner.submit(lambda: 2, results.append)  # a late timer: ignored, not an error
+    qtbot.wait(50)
+    assert len(results) == 20
