@@ -6,27 +6,48 @@ config would be more code than the steps themselves. Each step is a function
 run inside one transaction; ``schema_version`` records which ran. A database
 written by a newer hybridscale is refused rather than guessed at.
 
-To change the schema: edit models.py, then append a step that brings a
-version-N database to the new shape (ALTER TABLE ...), and test it on a file
-created by the previous version.
+A new database is created directly in the newest shape (``create_all`` of
+models.py) and stamped with every version; the later steps only ever run on
+databases created by an older hybridscale. To change the schema: edit
+models.py, then append a step that brings a version-N database to the new
+shape (ALTER TABLE ...), and test it on a database created by the previous
+version (tests/storage/schema_v1.py keeps version 1).
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from storage.models import Base, SchemaVersion
 
 
-def _create_initial_schema(connection: Connection) -> None:
+def _create_schema(connection: Connection) -> None:
     Base.metadata.create_all(connection)
 
 
+#: Columns that hold user-chosen text of any length (version 1 had VARCHAR(200)/(500)).
+_WIDENED_TO_TEXT = (("runs", "label"), ("runs", "model"), ("studies", "name"))
+
+
+def _widen_user_text(connection: Connection) -> None:
+    """Version 2: labels, model names and study names become TEXT.
+
+    A run's label embeds its model, and a local model path easily exceeds 200
+    characters; PostgreSQL enforced VARCHAR(200) and refused such a submit.
+    SQLite never enforced lengths (VARCHAR has TEXT affinity), so a SQLite
+    file needs no change and keeps its old declared types.
+    """
+    if connection.dialect.name == "sqlite":
+        return
+    for table, column in _WIDENED_TO_TEXT:
+        connection.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT"))
+
+
 #: Step i (1-based) upgrades a database from version i-1 to version i.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_initial_schema,)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_schema, _widen_user_text)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -66,7 +87,10 @@ def _migrate_once(engine: Engine) -> int:
                 f"database schema version {found} is newer than this hybridscale understands "
                 f"({SCHEMA_VERSION}): upgrade hybridscale"
             )
+        # A new database gets today's schema at once; an older one runs the steps it lacks.
+        steps = [_create_schema] if found == 0 else MIGRATIONS[found:]
+        for step in steps:
+            step(connection)
         for version in range(found + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version - 1](connection)
             connection.execute(SchemaVersion.__table__.insert().values(version=version))
     return found

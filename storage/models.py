@@ -50,7 +50,7 @@ class Study(Base):
     __tablename__ = "studies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
     config_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -62,9 +62,10 @@ class Run(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     config_json: Mapped[str] = mapped_column(Text)
-    label: Mapped[str] = mapped_column(String(200))
+    # Text, not VARCHAR(n): a label embeds the model, which may be a long local path (schema version 2).
+    label: Mapped[str] = mapped_column(Text)
     # Denormalised from the config so plots and the queue view need no JSON parsing.
-    model: Mapped[str] = mapped_column(String(500))
+    model: Mapped[str] = mapped_column(Text)
     strategy: Mapped[str] = mapped_column(String(32))
     alpha: Mapped[Optional[float]] = mapped_column(Float)
     train_size: Mapped[int] = mapped_column(Integer)

@@ -12,3 +12,7 @@ def db(tmp_path) -> Database:
     database.dispose()
 
 
+@pytest.fixture()
+def database_url(tmp_path) -> str:
+    """An empty database; test_postgres.py overrides it with one on a PostgreSQL server."""
+    return f"sqlite:///{tmp_path / 'empty.db'}"

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import pytest
 from sqlalchemy import text
 
+from engine.config import RunConfig
 from storage import queue
 from storage.db import as_url, open_db
 from storage.export import export_csv
 from storage.migrations import SCHEMA_VERSION, SchemaError
-from storage.queries import TIDY_COLUMNS
+from storage.queries import TIDY_COLUMNS, list_runs, tidy_metrics
+from tests.storage.schema_v1 import OLD_RUN_ID, create_version_1_database
 from tests.storage.studies import grid_study
 from tests.storage.test_queue import Value
+
+#: A local model path deep enough that the label of its untrained run passes 200 characters.
+LONG_MODEL = "/shared/models/" + "e5-small-finetuned/" * 12
 
 
 def test_sqlite_pragmas_are_set(db):
@@ -30,6 +36,27 @@ def test_schema_version_recorded_and_reopen_is_noop(tmp_path):
     with db.engine.connect() as connection:
         versions = connection.execute(text("SELECT version FROM schema_version")).scalars().all()
     assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url):
+    create_version_1_database(database_url)
+    db = open_db(database_url)
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all() == [1, 2]
+    (old,) = list_runs(db)
+    assert (old.id, old.status, old.label) == (OLD_RUN_ID, "done", "mono n=250 seed=0")
+    assert [(r["run_id"], r["value"]) for r in tidy_metrics(db)] == [(OLD_RUN_ID, 0.4375)]
+    # What version 1 refused on PostgreSQL (VARCHAR(200) labels, VARCHAR(200) study names):
+    study = dataclasses.replace(grid_study(name="n" * 300, sizes=(1,), seeds=(0,), baseline=True),
+                                template=RunConfig(model=LONG_MODEL))
+    assert len(study.expand()[0].label) > 200
+    assert len(queue.submit_study(db, study).queued) == 3
+    assert max(len(r.label) for r in list_runs(db)) > 200
+    db.dispose()
+    reopened = open_db(database_url)  # upgrading is done once
+    with reopened.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == 2
+    reopened.dispose()
 
 
 def test_newer_schema_is_refused(tmp_path):

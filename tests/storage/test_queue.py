@@ -7,11 +7,11 @@ import multiprocessing
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from storage import queue
 from storage.db import open_db
-from storage.models import Metric, Run
+from storage.models import Event, Metric, Run
 from storage.queries import list_runs, list_studies
 from tests.storage.studies import grid_study
 
@@ -140,20 +140,27 @@ def _claim_all(url: str, worker: str, out) -> None:
     out.put(taken)
 
 
-def test_two_processes_claim_each_run_exactly_once(tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    db = open_db(url)
+def test_worker_processes_claim_each_run_exactly_once(database_url):
+    db = open_db(database_url)
     submitted = queue.submit_study(db, grid_study()).queued
     assert len(submitted) == 20
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    workers = [context.Process(target=_claim_all, args=(url, f"w{i}", results)) for i in range(2)]
+    workers = [context.Process(target=_claim_all, args=(database_url, f"w{i}", results)) for i in range(4)]
     for process in workers:
         process.start()
     taken = [results.get(timeout=120) for _ in workers]
     for process in workers:
         process.join(timeout=60)
         assert process.exitcode == 0
-    claimed = taken[0] + taken[1]
+    claimed = [run_id for share in taken for run_id in share]
     assert sorted(claimed) == sorted(submitted)  # every run once: no loss, no duplicate
     assert {r.status for r in list_runs(db)} == {"done"}
+    with db.session() as session:
+        claims = session.execute(
+            select(Event.run_id, func.count()).where(Event.kind == "claimed").group_by(Event.run_id)
+        ).all()
+        metric_rows = session.scalar(select(func.count()).select_from(Metric))
+    assert dict(claims) == {run_id: 1 for run_id in submitted}
+    assert metric_rows == 20
+    db.dispose()
