@@ -4,8 +4,20 @@ A worker claims a run, executes it with :func:`engine.study.execute`, and
 reports back. A heartbeat thread keeps the run's row alive (and carries the
 latest progress) even while one long training step or encoding batch runs,
 and it is also how a cancel request from the GUI reaches the engine.
-A run's artifacts live in ``<artifacts>/runs/<run_id>/`` so a successor
-worker on the same storage resumes from the last checkpoint after a crash.
+A run's working folder is ``<artifacts>/runs/<run_id>/`` so a successor
+worker on the same storage resumes from the last checkpoint after a crash;
+with a mirror (:mod:`engine.artifacts`) checkpoints, model and log are also
+copied to a shared location, and a worker on another machine resumes from there.
+
+Under torchrun (``hybridscale worker --nproc-per-node N``) every process runs
+:func:`run_worker` with its :class:`engine.distributed.DistContext`. Rank 0
+alone touches the database and the mirror: it claims, sends the claimed run
+to the other ranks, heartbeats, evaluates and stores the outcome; all ranks
+train together. Rank 0 decides when the loop ends, so all ranks leave it
+together (an empty queue included). An error that only one rank hits in the
+middle of training leaves the others waiting in a collective; torchrun then
+stops the whole group when that rank's process exits, and the run is requeued
+by the next worker once its heartbeat is stale.
 """
 
 from __future__ import annotations
@@ -20,8 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from engine.artifacts import ArtifactMirror
+from engine.distributed import DistContext
 from engine.model import resolve_device
 from engine.study import RunCancelled, RunProgress, execute
+from engine.train import CHECKPOINT_DIR, MODEL_DIR
 from storage import queue
 from storage.db import Database
 
@@ -38,6 +53,8 @@ class WorkerOptions:
     poll_s: float = 2.0
     heartbeat_s: float = 2.0
     worker_id: str | None = None
+    #: Shared copy of checkpoints, models and logs (a path or fsspec URL); None keeps them local only.
+    mirror: str | None = None
 
 
 #: Called with (run id, run label, progress) as a run advances; the demo draws its bar with it.
@@ -48,38 +65,97 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_worker(db: Database, options: WorkerOptions = WorkerOptions(), listener: ProgressListener | None = None) -> int:
-    """Execute queued runs until told to stop; return how many runs this worker executed."""
+def run_worker(
+    db: Database | None, options: WorkerOptions = WorkerOptions(), listener: ProgressListener | None = None,
+    context: DistContext | None = None,
+) -> int:
+    """Execute queued runs until told to stop; return how many runs this worker executed.
+
+    ``context`` comes from :func:`engine.distributed.init_from_env`; without it
+    this is one process on ``options.device``. Only rank 0 needs ``db``.
+    """
+    context = context or DistContext.single(resolve_device(options.device))
     worker_id = options.worker_id or default_worker_id()
-    device = str(resolve_device(options.device))
+    mirror = ArtifactMirror(options.mirror) if options.mirror and context.is_main else None
     executed = 0
     while options.max_runs is None or executed < options.max_runs:
-        for run_id in queue.requeue_stale(db, options.stale_after_s):
-            log.warning("requeued run %s: its worker stopped sending heartbeats", run_id)
-        claimed = queue.claim_next(db, worker_id)
-        if claimed is None:
+        task = context.broadcast(_next_task(db, worker_id, options, mirror) if context.is_main else None)
+        if task is None:
             if options.once or options.exit_when_empty:
                 break
             time.sleep(options.poll_s)
             continue
-        execute_claimed(db, claimed, device, heartbeat_s=options.heartbeat_s, listener=listener)
+        claimed, workdir = task
+        if context.is_main:
+            _execute_claimed(db, claimed, workdir, context, mirror, heartbeat_s=options.heartbeat_s, listener=listener)
+        else:
+            _follow(claimed, workdir, context)
         executed += 1
         if options.once:
             break
     return executed
 
 
-def execute_claimed(
-    db: Database, claimed: queue.ClaimedRun, device: str, *, heartbeat_s: float = 2.0,
-    listener: ProgressListener | None = None,
+def _next_task(
+    db: Database, worker_id: str, options: WorkerOptions, mirror: ArtifactMirror | None
+) -> tuple[queue.ClaimedRun, Path] | None:
+    """Claim a run and prepare its working folder (fetching a newer mirrored checkpoint); None: queue empty."""
+    for run_id in queue.requeue_stale(db, options.stale_after_s):
+        log.warning("requeued run %s: its worker stopped sending heartbeats", run_id)
+    while (claimed := queue.claim_next(db, worker_id)) is not None:
+        workdir = db.artifacts_dir / "runs" / claimed.id
+        workdir.mkdir(parents=True, exist_ok=True)
+        if mirror is None or _fetch_checkpoint(db, claimed, workdir, mirror, options.heartbeat_s):
+            return claimed, workdir
+    return None
+
+
+def _fetch_checkpoint(
+    db: Database, claimed: queue.ClaimedRun, workdir: Path, mirror: ArtifactMirror, heartbeat_s: float
+) -> bool:
+    """Bring a newer mirrored checkpoint into ``workdir``; False (the run failed) when the mirror cannot be read."""
+    log_path = workdir / "run.log"
+    queue.set_log_path(db, claimed.id, str(log_path))
+    pulse = _Heartbeat(db, claimed, heartbeat_s)  # a long download must not look like a dead worker
+    pulse.latest = RunProgress("fetching checkpoint", 0.0)
+    with _run_log(log_path):
+        pulse.start()
+        try:
+            step = mirror.pull_checkpoint(claimed.id, workdir / CHECKPOINT_DIR)
+        except Exception as exc:  # an unreachable mirror fails this run, not the worker
+            pulse.stop()
+            log.error("run %s: fetching its checkpoint from %s failed:\n%s", claimed.id, mirror, traceback.format_exc())
+            _store_failure(db, claimed, f"fetching its checkpoint from {mirror} failed: {one_line_error(exc)}")
+            return False
+        pulse.stop()
+        if step is not None:
+            log.info("run %s: fetched the checkpoint of step %d from %s", claimed.id, step, mirror)
+    return True
+
+
+def _follow(claimed: queue.ClaimedRun, workdir: Path, context: DistContext) -> None:
+    """A rank other than 0: train its share of the run, then tell rank 0 how it ended (None: fine)."""
+    error = None
+    try:
+        if claimed.config.is_training:  # an evaluation-only run is rank 0's alone
+            execute(claimed.config, workdir, device=str(context.device), context=context)
+    except RunCancelled:
+        pass  # every rank stopped at the same step; rank 0 records it
+    except Exception as exc:
+        log.error("run %s failed on rank %d:\n%s", claimed.id, context.rank, traceback.format_exc())
+        error = f"rank {context.rank}: {one_line_error(exc)}"
+    context.gather(error)
+
+
+def _execute_claimed(
+    db: Database, claimed: queue.ClaimedRun, workdir: Path, context: DistContext, mirror: ArtifactMirror | None,
+    *, heartbeat_s: float, listener: ProgressListener | None,
 ) -> str:
     """Run one claimed run to its end state; return 'done', 'failed', 'cancelled' or 'lost'.
 
     Never raises for a problem of the run itself: the error is stored as a
     one-line message (the traceback goes to the run log) and the queue goes on.
     """
-    workdir = db.artifacts_dir / "runs" / claimed.id
-    workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "run.log"
     queue.set_log_path(db, claimed.id, str(log_path))
     pulse = _Heartbeat(db, claimed, heartbeat_s)
@@ -91,42 +167,73 @@ def execute_claimed(
             listener(claimed.id, label, progress)
 
     def on_checkpoint(step: int, path: Path) -> None:
-        queue.record_checkpoint(db, claimed.id, step, str(path))
-        log.info("checkpoint at step %d: %s", step, path)
+        location = mirror.push_checkpoint(claimed.id, path, step) if mirror is not None else str(path)
+        queue.record_checkpoint(db, claimed.id, step, location)
+        log.info("checkpoint at step %d: %s", step, location)
 
     with _run_log(log_path):
-        log.info("run %s (%s), attempt %d, on %s", claimed.id, label, claimed.attempts, device)
+        log.info("run %s (%s), attempt %d, on %s x %d", claimed.id, label, claimed.attempts, context.device,
+                 context.world_size)
         pulse.start()
+        rows, error = None, None
         try:
             rows = execute(
-                claimed.config, workdir, device=device, progress=on_progress,
-                cancelled=pulse.stop_requested, on_checkpoint=on_checkpoint,
+                claimed.config, workdir, device=str(context.device), progress=on_progress,
+                cancelled=pulse.stop_requested, on_checkpoint=on_checkpoint, context=context,
             )
-            pulse.stop()
-            queue.complete(db, claimed.id, claimed.worker_id, rows)
-            log.info("run %s done: %d metric values stored", claimed.id, len(rows))
-            return "done"
-        except RunCancelled:
-            pulse.stop()
-            if pulse.lost:
-                log.warning("run %s was taken from this worker; stopped without storing", claimed.id)
-                return "lost"
+            if mirror is not None and (workdir / MODEL_DIR).is_dir():
+                log.info("model copied to %s", mirror.push_folder(claimed.id, workdir / MODEL_DIR, MODEL_DIR))
+        except Exception as exc:  # stored below, whatever it is: a bad run must not stop the queue
+            error = exc
+        peer_errors = [e for e in context.gather(None)[1:] if e]  # the other ranks wait here while rank 0 evaluates
+        pulse.stop()
+        outcome = _store_outcome(db, claimed, rows, error, peer_errors, lost=pulse.lost)
+    if mirror is not None:
+        try:
+            mirror.push_file(claimed.id, log_path)
+        except Exception:
+            log.warning("run %s: copying its log to %s failed:\n%s", claimed.id, mirror, traceback.format_exc())
+    return outcome
+
+
+def _store_outcome(
+    db: Database, claimed: queue.ClaimedRun, rows: list | None, error: Exception | None, peer_errors: list[str],
+    *, lost: bool,
+) -> str:
+    if isinstance(error, RunCancelled):
+        if lost:
+            log.warning("run %s was taken from this worker; stopped without storing", claimed.id)
+            return "lost"
+        try:
             queue.acknowledge_cancel(db, claimed.id, claimed.worker_id)
-            log.info("run %s cancelled by the user", claimed.id)
-            return "cancelled"
         except queue.RunLost as exc:
-            pulse.stop()
             log.warning("%s", exc)
             return "lost"
-        except Exception as exc:  # a bad run must not stop the queue
-            pulse.stop()
-            log.error("run %s failed:\n%s", claimed.id, traceback.format_exc())
-            message = one_line_error(exc)
-            try:
-                queue.fail(db, claimed.id, claimed.worker_id, message)
-            except queue.RunLost:
-                return "lost"
-            return "failed"
+        log.info("run %s cancelled by the user", claimed.id)
+        return "cancelled"
+    if error is None and not peer_errors:
+        try:
+            queue.complete(db, claimed.id, claimed.worker_id, rows or [])
+        except queue.RunLost as exc:
+            log.warning("%s", exc)
+            return "lost"
+        log.info("run %s done: %d metric values stored", claimed.id, len(rows or []))
+        return "done"
+    if error is not None:
+        log.error("run %s failed:\n%s", claimed.id, "".join(traceback.format_exception(error)))
+        message = one_line_error(error)
+    else:
+        log.error("run %s failed on another rank: %s", claimed.id, "; ".join(peer_errors))
+        message = peer_errors[0]
+    return _store_failure(db, claimed, message)
+
+
+def _store_failure(db: Database, claimed: queue.ClaimedRun, message: str) -> str:
+    try:
+        queue.fail(db, claimed.id, claimed.worker_id, message)
+    except queue.RunLost:
+        return "lost"
+    return "failed"
 
 
 def one_line_error(exc: BaseException) -> str:

@@ -2,7 +2,10 @@
 
 Pure engine code: no database, no Qt. Progress and cancellation travel as
 plain callables (the Orange3 task-state idea), so the worker, the demo and
-tests drive the same function.
+tests drive the same function. Under torchrun every rank calls
+:func:`execute`: all ranks train, rank 0 alone evaluates (the others return
+no rows), since evaluation is one pass over a corpus that one GPU encodes
+quickly and its FAISS search is not data-parallel.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Callable
 
 from engine.config import RunConfig
 from engine.data import load_eval_set, load_training_set
+from engine.distributed import DistContext
 from engine.evaluate import EmbeddingCache, MetricRow, evaluate
 from engine.model import EncoderSettings, load_encoder
 from engine.train import TrainingCancelled, TrainProgress, train
@@ -57,12 +61,15 @@ def execute(
     progress: Callable[[RunProgress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
+    context: DistContext | None = None,
 ) -> list[MetricRow]:
     """Train (unless the config is evaluation-only), then evaluate on every eval set.
 
     A ``workdir`` holding a checkpoint from an interrupted attempt is resumed
     by the trainer, so a requeued run continues rather than starting over.
-    Raises :class:`RunCancelled` when ``cancelled()`` turns true.
+    Raises :class:`RunCancelled` when ``cancelled()`` turns true. With a
+    several-process ``context`` (``device`` then being that rank's device)
+    ranks other than 0 return ``[]`` after training.
     """
     report = progress or (lambda _p: None)
     is_cancelled = cancelled or (lambda: False)
@@ -83,11 +90,13 @@ def execute(
         try:
             result = train(
                 config, training_set, encoder, workdir,
-                progress=on_step, cancelled=is_cancelled, on_checkpoint=on_checkpoint,
+                progress=on_step, cancelled=is_cancelled, on_checkpoint=on_checkpoint, context=context,
             )
         except TrainingCancelled as exc:
             raise RunCancelled(str(exc)) from exc
         log.info("trained %d steps in %.1f s, final loss %.4f", result.steps, result.seconds, result.final_loss)
+    if context is not None and not context.is_main:
+        return []
 
     rows: list[MetricRow] = []
     cache = EmbeddingCache()

@@ -19,15 +19,27 @@ It only uses the :class:`engine.model.Encoder` API (``tokenize``, ``forward``,
 - Host syncs: one per step, reading the loss, which the NaN check and the
   progress callback need anyway.
 - Checkpoints (``workdir/checkpoint``): ``model.safetensors`` holds every weight,
-  ``trainer.pt`` the optimiser, scheduler, sampler, RNG states, step and loss
-  history. They are written to a temporary folder and renamed into place. A
-  ``train()`` call that finds one resumes from it and reproduces the loss curve
-  of an uninterrupted run.
+  ``trainer.pt`` the optimiser, scheduler, sampler, every rank's RNG states,
+  step and loss history, ``step.json`` the step alone (so a mirror can compare
+  checkpoints without loading them). They are written to a temporary folder
+  and renamed into place. A ``train()`` call that finds one resumes from it
+  and reproduces the loss curve of an uninterrupted run.
+- Several GPUs (a :class:`engine.distributed.DistContext` from torchrun): every
+  rank draws the same global batch, embeds its slice, and the loss is computed
+  on embeddings gathered with gradients, so N GPUs train exactly the
+  single-GPU objective of the global batch (see :mod:`engine.distributed`).
+  The encoder is wrapped in DDP; rank 0 alone writes checkpoints and the model
+  and reports progress; a cancel request or a NaN on any rank stops all ranks
+  at the same step. Dropout masks are drawn per rank (rank 0 keeps the run's
+  seed), so with dropout a 2-GPU curve equals the 1-GPU one in distribution,
+  and exactly without dropout. GradCache is not combined with DDP.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import math
 import random
 import shutil
@@ -43,6 +55,13 @@ from torch import Tensor
 from transformers import get_linear_schedule_with_warmup
 
 from engine.config import RunConfig
+from engine.distributed import (
+    DistContext,
+    DistributedSetupError,
+    check_divisible,
+    gather_with_grad,
+    shard_training_batch,
+)
 from engine.losses import RetrievalLoss
 from engine.model import Encoder
 from engine.records import TrainingSet
@@ -52,6 +71,9 @@ CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
 _WEIGHTS_FILE = "model.safetensors"
 _STATE_FILE = "trainer.pt"
+_STEP_FILE = "step.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,17 +171,27 @@ class BatchBackward:
 
     ``chunk_size`` None: one forward pass per text column with a graph.
     Otherwise GradCache, exact up to float rounding (see the module docstring).
+    Under a several-process ``context`` the batch given is this rank's slice,
+    the encoder runs under DDP and the loss sees every rank's embeddings.
     """
 
     def __init__(
-        self, encoder: Encoder, loss: RetrievalLoss, chunk_size: int | None = None, compile_model: bool = False
+        self, encoder: Encoder, loss: RetrievalLoss, chunk_size: int | None = None, compile_model: bool = False,
+        context: DistContext | None = None,
     ):
         self.device = torch.device(encoder.device)
+        context = context or DistContext.single(self.device)
+        if chunk_size is not None and context.world_size > 1:
+            raise DistributedSetupError(
+                f"grad_cache_chunk is not supported with {context.world_size} processes: leave it empty "
+                "(the global batch is already split over the GPUs) or train on one GPU"
+            )
         self.loss = loss
         self.chunk_size = chunk_size
         self.tokens = _TokenCache(encoder)
+        module = context.wrap(encoder)
         self._forward: Callable[[Tensor, Tensor], Tensor] = (
-            torch.compile(encoder, dynamic=True) if compile_model else encoder
+            torch.compile(module, dynamic=True) if compile_model else module
         )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -173,7 +205,7 @@ class BatchBackward:
         if self.chunk_size is None:
             with self._autocast():
                 embeddings = [self._forward(*self.tokens.collate(rows, self.device)) for rows in columns]
-            loss = self.loss(*embeddings)
+            loss = self.loss(*(gather_with_grad(e) for e in embeddings))
             loss.backward()
             return loss.detach()
         return self._grad_cache(columns, self.chunk_size)
@@ -230,6 +262,13 @@ def _rng_states(device: torch.device) -> dict[str, Any]:
     }
 
 
+def _seed(seed: int, rank: int) -> None:
+    """The run's seed; other ranks get their own torch stream so their dropout masks are independent."""
+    torch.manual_seed(seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def _restore_rng_states(states: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(states["torch"])
     if states["cuda"] is not None and device.type == "cuda":
@@ -246,16 +285,27 @@ def _save_checkpoint(directory: Path, encoder: Encoder, state: dict[str, Any]) -
     temporary.mkdir(parents=True)
     save_model(encoder, str(temporary / _WEIGHTS_FILE))
     torch.save(state, temporary / _STATE_FILE)
+    (temporary / _STEP_FILE).write_text(json.dumps({"step": state["step"]}))
     if directory.exists():
         directory.rename(previous)
     temporary.rename(directory)
     shutil.rmtree(previous, ignore_errors=True)
 
 
-def _load_checkpoint(directory: Path, encoder: Encoder, config: RunConfig) -> dict[str, Any] | None:
+def checkpoint_step(directory: Path) -> int | None:
+    """The step of the checkpoint in ``directory`` (None when there is none), without loading it."""
+    _finish_interrupted_swap(directory)
+    step_file = Path(directory) / _STEP_FILE
+    return int(json.loads(step_file.read_text())["step"]) if step_file.is_file() else None
+
+
+def _finish_interrupted_swap(directory: Path) -> None:
     previous = directory.with_name(directory.name + ".old")
     if not directory.exists() and previous.exists():  # interrupted between the two renames
         previous.rename(directory)
+
+
+def _load_checkpoint(directory: Path, encoder: Encoder, config: RunConfig) -> dict[str, Any] | None:
     if not directory.exists():
         return None
     # Our own file: it holds numpy and Python RNG states, which weights_only refuses.
@@ -279,45 +329,61 @@ def train(
     progress: Callable[[TrainProgress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
+    context: DistContext | None = None,
 ) -> TrainResult:
     """Train ``encoder`` in place on ``training_set`` as ``config`` says; save it to ``workdir/model``.
 
     Resumes from ``workdir/checkpoint`` when present. Raises
     :class:`TrainingCancelled` (after checkpointing) when ``cancelled()``
-    turns true, and :class:`NonFiniteLossError` on a NaN/inf loss.
+    turns true on any rank, and :class:`NonFiniteLossError` on a NaN/inf loss.
+    Under a several-process ``context`` every rank calls this with the same
+    arguments and the same ``workdir`` (one node); ``progress`` and
+    ``on_checkpoint`` are called on rank 0 only.
     """
     workdir = Path(workdir)
     device = torch.device(encoder.device)
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed % 2**32)
-    random.seed(config.seed)
+    context = context or DistContext.single(device)
+    check_divisible(config.batch_size, context.world_size)  # on every rank, before any collective
+    _seed(config.seed, context.rank)
 
     sampler = BatchSampler(config, training_set)
     total = sampler.total_steps
     encoder.freeze(config.freeze_embeddings, config.trainable_layers)
     optimizer = _optimizer(encoder, config, device)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(config, total), total)
-    backward = BatchBackward(encoder, RetrievalLoss.from_config(config), config.grad_cache_chunk, config.compile)
 
     checkpoint_dir = workdir / CHECKPOINT_DIR
+    if context.is_main:
+        _finish_interrupted_swap(checkpoint_dir)
+    context.barrier()
     step, losses, seconds_before = 0, [], 0.0
     state = _load_checkpoint(checkpoint_dir, encoder, config)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         sampler.load_state_dict(state["sampler"])
-        _restore_rng_states(state["rng"], device)
+        if context.rank < len(state["rng"]):
+            _restore_rng_states(state["rng"][context.rank], device)
+        else:
+            log.info("checkpoint was written by %d process(es); rank %d starts a fresh dropout stream",
+                     len(state["rng"]), context.rank)
         step, losses, seconds_before = state["step"], list(state["losses"]), state["seconds"]
+    backward = BatchBackward(
+        encoder, RetrievalLoss.from_config(config), config.grad_cache_chunk, config.compile, context
+    )
     started = time.perf_counter()
 
     def checkpoint() -> None:
+        rng = context.gather(_rng_states(device))
+        if not context.is_main:
+            return
         _save_checkpoint(checkpoint_dir, encoder, {
             "run_id": config.run_id,
             "step": step,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "sampler": sampler.state_dict(),
-            "rng": _rng_states(device),
+            "rng": rng,
             "losses": losses,
             "seconds": seconds_before + time.perf_counter() - started,
         })
@@ -329,13 +395,13 @@ def train(
         samples = 0
         saved_at = step
         while step < total:
-            if cancelled is not None and cancelled():
+            if context.any(cancelled is not None and cancelled()):
                 checkpoint()
                 raise TrainingCancelled(f"training cancelled at step {step} of {total}; checkpoint in {checkpoint_dir}")
             learning_rate = scheduler.get_last_lr()[0]
             batch = sampler.next_batch()
-            loss = backward(batch).item()
-            if not math.isfinite(loss):
+            loss = backward(shard_training_batch(batch, context.rank, context.world_size)).item()
+            if context.any(not math.isfinite(loss)):
                 raise NonFiniteLossError(
                     f"loss became {loss} at step {step + 1} (lr {learning_rate:g}): lower learning_rate or check the data"
                 )
@@ -346,19 +412,21 @@ def train(
             step += 1
             losses.append(loss)
             samples += len(batch.pairs)
-            if progress is not None:
+            if progress is not None and context.is_main:
                 rate = samples / max(time.perf_counter() - started, 1e-9)
                 progress(TrainProgress(step, total, loss, rate, learning_rate))
             if step % config.checkpoint_every == 0:
                 checkpoint()
                 saved_at = step
-        if saved_at != step or not checkpoint_dir.exists():
+        if saved_at != step:
             checkpoint()
     finally:
         optimizer.zero_grad(set_to_none=True)
         encoder.eval()
     model_dir = workdir / MODEL_DIR
-    encoder.save(model_dir)
+    if context.is_main:
+        encoder.save(model_dir)
+    context.barrier()
     return TrainResult(
         steps=step,
         final_loss=losses[-1] if losses else float("nan"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,10 +22,20 @@ class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit status 2."""
 
 
+def _mirror(args: argparse.Namespace) -> str | None:
+    """``--artifacts`` is a mirror when it is a URL, or a path given together with a local ``--workdir``."""
+    artifacts = getattr(args, "artifacts", None)
+    if artifacts and ("://" in artifacts or getattr(args, "workdir", None)):
+        return artifacts
+    return None
+
+
 def _open(args: argparse.Namespace):
     from storage.db import open_db
 
-    return open_db(args.db, artifacts_dir=getattr(args, "artifacts", None))
+    artifacts = getattr(args, "artifacts", None)
+    local = getattr(args, "workdir", None) or (artifacts if artifacts and not _mirror(args) else None)
+    return open_db(args.db, artifacts_dir=local)
 
 
 # ---- study and queue ------------------------------------------------------
@@ -35,8 +47,45 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UserError(f"{path}: no such study file (write one with the GUI's 'Save study', or see README)")
     study = StudyConfig.from_json(path.read_text(encoding="utf-8"))
+    if args.slurm:
+        return _submit_slurm(args, study)
     result = submit_study(_open(args), study)
     print(result.summary())
+    return 0
+
+
+def _submit_slurm(args: argparse.Namespace, study) -> int:
+    """Queue the study, then write the sbatch job array that works it off (one task per queued run)."""
+    from hybridscale.slurm import SlurmOptions, check_shared_database, render_array
+    from storage.queue import submit_study
+
+    db = _open(args)
+    warning = check_shared_database(db.url, allow_sqlite=args.allow_sqlite)  # before queueing anything
+    default_name = "hybridscale-study-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", study.name) + ".sbatch"
+    out = Path(args.slurm_out or default_name).resolve()
+    log_dir = out.parent / "slurm-logs"
+    options = SlurmOptions(
+        partition=args.partition, account=args.account, time=args.time, gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task, mem=args.mem, array_parallel=args.array_parallel,
+        log_dir=str(log_dir), setup=tuple(args.slurm_setup), job_name=args.job_name,
+    ).validate()
+    if warning:
+        print(warning, file=sys.stderr)
+    result = submit_study(db, study)
+    print(result.summary())
+    if not result.queued:
+        print("no job array written: nothing new was queued")
+        return 0
+    script = render_array(
+        len(result.queued), db.url, options, artifacts=args.task_artifacts, workdir=args.task_workdir,
+        study=study.name,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(exist_ok=True)
+    out.touch(mode=0o700)  # owner only before the text goes in: the database URL may hold a password
+    out.chmod(0o700)
+    out.write_text(script, encoding="utf-8")
+    print(f"wrote {out}: a job array of {len(result.queued)} task(s); submit it with: sbatch {out}")
     return 0
 
 
@@ -92,6 +141,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ---- engine ----------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
+    from engine.distributed import init_from_env, launched_by_torchrun, shutdown, torchrun_command
+
+    if args.nproc_per_node < 1:
+        raise UserError(f"--nproc-per-node {args.nproc_per_node}: must be at least 1")
+    if args.nproc_per_node > 1 and not launched_by_torchrun():
+        # Start again as N processes under torchrun; each of them reads WORLD_SIZE and joins the group.
+        return subprocess.call(torchrun_command(args.nproc_per_node, ["-m", "hybridscale", *args.argv]))
     from engine.runner import WorkerOptions, run_worker
 
     options = WorkerOptions(
@@ -102,9 +158,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         stale_after_s=args.stale_after,
         poll_s=args.poll,
         worker_id=args.worker_id,
+        mirror=_mirror(args),
     )
-    executed = run_worker(_open(args), options)
-    print(f"worker finished: {executed} run(s) executed")
+    context = init_from_env(args.device)
+    try:
+        executed = run_worker(_open(args) if context.is_main else None, options, context=context)
+    finally:
+        shutdown()
+    if context.is_main:
+        print(f"worker finished: {executed} run(s) executed")
     return 0
 
 
@@ -169,6 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("submit", cmd_submit, "queue the runs of a study file (runs already done are reused)")
     p.add_argument("study", help="study JSON file (StudyConfig)")
+    slurm = p.add_argument_group("cluster", "with --slurm, also write an sbatch job array: one task per queued run")
+    slurm.add_argument("--slurm", action="store_true", help="write the sbatch script after queueing")
+    slurm.add_argument("--slurm-out", metavar="FILE", default=None,
+                       help="script path (default: hybridscale-study-NAME.sbatch here); task logs go to slurm-logs/ beside it")
+    slurm.add_argument("--partition", default=None)
+    slurm.add_argument("--account", default=None)
+    slurm.add_argument("--time", default="24:00:00", help="time limit per task (default: 24:00:00)")
+    slurm.add_argument("--gpus-per-task", type=int, default=1,
+                       help="GPUs per task; more than 1 trains each run with DDP on that many (default: 1; 0: CPU)")
+    slurm.add_argument("--cpus-per-task", type=int, default=8)
+    slurm.add_argument("--mem", default=None, help="memory per node, e.g. 64G")
+    slurm.add_argument("--array-parallel", type=int, default=None, metavar="K", help="at most K tasks at once")
+    slurm.add_argument("--job-name", default="hybridscale")
+    slurm.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
+                       help="shell line run before the worker, e.g. 'source ~/venv/bin/activate' (repeatable)")
+    slurm.add_argument("--artifacts", dest="task_artifacts", default=None, metavar="URL",
+                       help="the tasks' shared artifact location (path or fsspec URL, see 'worker --artifacts')")
+    slurm.add_argument("--workdir", dest="task_workdir", default=None, metavar="DIR",
+                       help="the tasks' local working folder; expanded by the task's shell, e.g. '$SLURM_TMPDIR/hs'")
+    slurm.add_argument("--allow-sqlite", action="store_true",
+                       help="accept a SQLite file on a local disk (only if every task runs on this node)")
 
     p = add("status", cmd_status, "show studies and their runs")
     p.add_argument("--study", type=int, default=None, help="only this study id")
@@ -192,8 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requeue runs whose worker has not sent a heartbeat for this long")
     p.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="queue polling interval when idle")
     p.add_argument("--worker-id", default=None, help="name shown in the queue (default: host:pid)")
-    p.add_argument("--artifacts", default=None, metavar="DIR",
-                   help="checkpoints, logs and trained models (default: 'artifacts' beside a SQLite file)")
+    p.add_argument("--artifacts", default=None, metavar="LOCATION",
+                   help="checkpoints, logs and trained models: a folder (default: 'artifacts' beside a SQLite file), "
+                        "or any fsspec URL (s3://bucket/hs, file:///shared/hs) that workers on several machines "
+                        "share; with a URL, training works in --workdir and mirrors every checkpoint there")
+    p.add_argument("--workdir", default=None, metavar="DIR",
+                   help="local working folder when --artifacts is a shared location (default: the 'artifacts' "
+                        "folder beside a SQLite file, or in the user data folder)")
+    p.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
+                   help="train each run on N processes (GPUs) of this machine with DDP, launched through torchrun")
 
     p = add("demo", cmd_demo, "run the embedded demo study headless and write results, CSV and plots")
     p.add_argument("--out", default="hybridscale-demo", help="output folder (database, report.csv, plots, summary.md)")
@@ -216,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(raw)
+    args.argv = raw  # what a relaunch under torchrun repeats
     try:
         return args.handler(args)
     except (UserError, ValueError, FileNotFoundError, KeyError) as exc:

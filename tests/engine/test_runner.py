@@ -2,7 +2,8 @@
 
 Covers the promises of the worker room: end to end, cancel, a killed worker's
 run resumed by another with identical results, two workers never sharing a
-run, and a broken run failing with one clear line while the queue goes on.
+run, a broken run failing with one clear line while the queue goes on, and a
+worker of two processes (DDP) that rank 0 drives.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from storage import queue
 from storage.db import open_db
 from storage.models import Checkpoint, Event, Metric
 from storage.queries import list_runs
+from tests.engine.test_distributed import run_on_two_ranks
 
 FAST_EVAL = (EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=8),)
 TINY = RunConfig(
@@ -178,3 +180,111 @@ def test_two_worker_processes_execute_each_run_exactly_once(tmp_path):
         claims = session.execute(select(Event.run_id, Event.message).where(Event.kind == "claimed")).all()
     assert sorted(run_id for run_id, _ in claims) == sorted(submitted)
     assert {r.worker_id for r in runs} <= {"w0", "w1"}
+
+
+# ---- several processes per run (DDP under torchrun) ----------------------------
+def _two_rank_worker(context, out: Path) -> int:
+    """Every rank runs the worker loop; only rank 0 opens the database."""
+    db = open_db(out / "ddp.db") if context.is_main else None
+    return run_worker(db, WORKER, context=context)
+
+
+def test_two_rank_worker_fails_a_bad_run_executes_the_next_and_both_ranks_exit(tmp_path):
+    db = open_db(tmp_path / "ddp.db")
+    odd = queue.submit_study(db, _study("odd", template=dataclasses.replace(TINY, batch_size=5))).queued[0]
+    baseline, good = queue.submit_study(db, _study("good", include_baseline=True)).queued
+    db.dispose()  # the ranks are forked: they must not share this process's connections
+
+    assert run_on_two_ranks(_two_rank_worker, tmp_path) == [3, 3]  # the same loop on both ranks
+
+    runs = {r.id: r for r in list_runs(db)}
+    assert runs[odd].status == "failed"
+    assert runs[odd].error.startswith("DistributedSetupError: batch_size 5 (the global batch) cannot be split evenly")
+    assert runs[good].status == runs[baseline].status == "done"
+    assert _metrics(db, good) and _metrics(db, baseline) and not _metrics(db, odd)
+    with db.session() as session:
+        claims = session.scalars(select(Event.run_id).where(Event.kind == "claimed")).all()
+        steps = session.scalars(select(Checkpoint.step).where(Checkpoint.run_id == good)).all()
+    assert sorted(claims) == sorted([odd, baseline, good])  # rank 0 claimed each run once for both ranks
+    assert steps == [1, 2, 3]  # recorded once per checkpoint, by rank 0
+    assert "on cpu x 2" in Path(runs[good].log_path).read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_worker_command_with_nproc_per_node_trains_under_torchrun_and_mirrors(tmp_path):
+    """The real launcher: ``hybridscale worker --nproc-per-node 2`` re-runs itself through torchrun."""
+    db_path, shared, local = tmp_path / "torchrun.db", tmp_path / "shared", tmp_path / "local"
+    db = open_db(db_path)
+    run_id = queue.submit_study(db, _study("torchrun")).queued[0]
+    worker = _worker_process(db_path, "--nproc-per-node", "2", "--exit-when-empty",
+                             "--artifacts", shared.as_uri(), "--workdir", str(local))
+    output = worker.communicate(timeout=300)[0]
+    assert worker.returncode == 0, output
+    assert output.count("worker finished: 1 run(s) executed") == 1  # printed by rank 0 only
+    (run,) = list_runs(db)
+    assert (run.id, run.status) == (run_id, "done")
+    assert _metrics(db, run_id)
+    with db.session() as session:
+        assert session.scalars(select(Checkpoint.step).where(Checkpoint.run_id == run_id)).all() == [1, 2, 3]
+    assert Path(run.log_path) == local / "runs" / run_id / "run.log"
+    assert "on cpu x 2" in Path(run.log_path).read_text(encoding="utf-8")
+    assert (shared / "runs" / run_id / "checkpoints" / "000000003" / "trainer.pt").is_file()
+    assert (shared / "runs" / run_id / "model" / "config.json").is_file()
+
+
+# ---- a shared artifact mirror ---------------------------------------------------
+def _losses(trainer_state: Path) -> list[float]:
+    import torch
+
+    return torch.load(trainer_state, weights_only=False)["losses"]
+
+
+def test_run_cancelled_on_one_machine_resumes_from_the_file_mirror_on_another(tmp_path):
+    config = dataclasses.replace(TINY, max_steps=8, epochs=100.0, checkpoint_every=2)
+    reference_db = open_db(tmp_path / "reference" / "reference.db")
+    run_id = queue.submit_study(reference_db, _study("ref", template=config)).queued[0]
+    run_worker(reference_db, WORKER)
+    expected = _losses(reference_db.artifacts_dir / "runs" / run_id / "checkpoint" / "trainer.pt")
+
+    shared = tmp_path / "shared"
+    options = dataclasses.replace(WORKER, mirror=shared.as_uri())
+    machine_a = open_db(tmp_path / "queue.db", artifacts_dir=tmp_path / "machine-a")
+    queue.submit_study(machine_a, _study("mirror", template=config))
+
+    def cancel_at_step_3(_run_id, _label, progress):
+        if progress.step == 3:
+            queue.cancel(machine_a, run_id)
+            time.sleep(1.0)  # let the heartbeat (every 0.2 s) bring the request before step 4
+
+    run_worker(machine_a, options, listener=cancel_at_step_3)
+    assert [r.status for r in list_runs(machine_a)] == ["cancelled"]
+    assert queue.retry(machine_a, run_id)
+
+    machine_b = open_db(tmp_path / "queue.db", artifacts_dir=tmp_path / "machine-b")
+    steps: list[int] = []
+    run_worker(machine_b, options, listener=lambda _r, _l, p: p.step and steps.append(p.step))
+    (run,) = list_runs(machine_b)
+    assert run.status == "done", run.error
+    assert sorted(set(steps)) == [4, 5, 6, 7, 8]  # resumed from the mirrored step-3 checkpoint
+    assert "fetched the checkpoint of step 3" in Path(run.log_path).read_text(encoding="utf-8")
+    assert Path(run.log_path).is_relative_to(tmp_path / "machine-b")
+    mirrored = shared / "runs" / run_id
+    assert _losses(mirrored / "checkpoints" / "000000008" / "trainer.pt") == pytest.approx(expected, abs=1e-6)
+    assert (mirrored / "model" / "config.json").is_file() and (mirrored / "run.log").is_file()
+    with machine_b.session() as session:
+        paths = session.scalars(select(Checkpoint.path).where(Checkpoint.run_id == run_id)).all()
+    assert paths[-1] == (mirrored / "checkpoints" / "000000008").as_uri()
+    assert _metrics(machine_b, run_id) == pytest.approx(_metrics(reference_db, run_id), abs=1e-5)
+
+
+def test_a_mirror_that_cannot_be_read_fails_the_run_not_the_worker(tmp_path):
+    db = open_db(tmp_path / "q.db")
+    run_id = queue.submit_study(db, _study("unreadable")).queued[0]
+    pointer = tmp_path / "shared" / "runs" / run_id / "checkpoint.json"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text('{"step": 3, "fol')  # an upload cut short
+    assert run_worker(db, dataclasses.replace(WORKER, mirror=(tmp_path / "shared").as_uri())) == 0
+    (run,) = list_runs(db)
+    assert run.status == "failed"
+    assert run.error.startswith(f"fetching its checkpoint from {(tmp_path / 'shared').as_uri()} failed: ValueError:")
+    assert "Traceback" in Path(run.log_path).read_text(encoding="utf-8")  # the details the message points to

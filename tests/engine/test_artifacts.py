@@ -1,0 +1,45 @@
+"""Run artifacts mirrored through fsspec: a run stopped on one machine resumes on another."""
+
+from __future__ import annotations
+
+import fsspec
+import pytest
+
+from engine.artifacts import ArtifactMirror
+from engine.train import TrainingCancelled, train
+from tests.engine.test_distributed import copy_weights
+from tests.engine.test_train import config, easy_set
+
+
+def test_run_stopped_in_one_workdir_resumes_from_the_memory_mirror_in_a_fresh_one(tiny_encoder, tmp_path):
+    cfg = config(checkpoint_every=2)
+    straight = train(cfg, easy_set(), copy_weights(tiny_encoder), tmp_path / "straight")
+    mirror = ArtifactMirror(f"memory://{tmp_path.name}/artifacts")
+    run_id = cfg.run_id
+
+    def push(step, path):
+        mirror.push_checkpoint(run_id, path, step)
+
+    steps: list[int] = []
+    with pytest.raises(TrainingCancelled):
+        train(cfg, easy_set(), copy_weights(tiny_encoder), tmp_path / "machine-a",
+              progress=lambda p: steps.append(p.step), cancelled=lambda: len(steps) >= 3, on_checkpoint=push)
+
+    fresh = tmp_path / "machine-b" / "checkpoint"
+    assert mirror.pull_checkpoint(run_id, fresh) == 3
+    assert mirror.pull_checkpoint(run_id, fresh) is None  # already as new as the mirror
+    resumed = train(cfg, easy_set(), copy_weights(tiny_encoder), tmp_path / "machine-b",
+                    progress=lambda p: steps.append(p.step), on_checkpoint=push)
+
+    assert steps == [1, 2, 3, 4, 5, 6]  # machine B went on from step 3, not from scratch
+    assert resumed.losses == pytest.approx(straight.losses, abs=1e-6)
+    fs, root = fsspec.core.url_to_fs(mirror.url(run_id, "checkpoints"))
+    assert [path.rsplit("/", 1)[-1] for path in fs.ls(root, detail=False)] == ["000000006"]  # only the newest
+
+
+def test_a_damaged_pointer_is_one_clear_error(tmp_path):
+    mirror = ArtifactMirror(tmp_path.as_uri())
+    (tmp_path / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "runs" / "r1" / "checkpoint.json").write_text('{"step": 4, "fol')
+    with pytest.raises(ValueError, match=r"checkpoint.json is not valid JSON .*delete it to resume"):
+        mirror.pull_checkpoint("r1", tmp_path / "work" / "checkpoint")
