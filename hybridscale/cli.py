@@ -47,11 +47,29 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UserError(f"{path}: no such study file (write one with the GUI's 'Save study', or see README)")
     study = StudyConfig.from_json(path.read_text(encoding="utf-8"))
+    if args.corpus:
+        study = _with_miracl_corpus(study, args.corpus)
     if args.slurm:
         return _submit_slurm(args, study)
     result = submit_study(_open(args), study)
     print(result.summary())
     return 0
+
+
+def _with_miracl_corpus(study, corpus: str):
+    """The study with ``corpus`` as the passage collection of its MIRACL evaluation (not shipped)."""
+    import dataclasses
+
+    template = study.template
+    if not any(spec.dataset == "miracl" for spec in template.evaluations):
+        raise UserError("--corpus gives the MIRACL passage corpus, but this study does not evaluate on miracl")
+    if not Path(corpus).expanduser().exists():
+        raise UserError(f"--corpus {corpus}: no such file or folder (a MIRACL-style JSONL/TSV file, or a folder)")
+    corpus = str(Path(corpus).expanduser().resolve())  # workers may start elsewhere
+    evaluations = tuple(
+        dataclasses.replace(spec, path=corpus) if spec.dataset == "miracl" else spec for spec in template.evaluations
+    )
+    return dataclasses.replace(study, template=dataclasses.replace(template, evaluations=evaluations))
 
 
 def _submit_slurm(args: argparse.Namespace, study) -> int:
@@ -207,8 +225,12 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 def cmd_gui(args: argparse.Namespace) -> int:
     from gui.app import main as gui_main
+    from gui.qt_check import BrokenQtError
 
-    return gui_main(db=args.db)
+    try:
+        return gui_main(db=args.db)
+    except BrokenQtError as exc:
+        raise UserError(str(exc)) from None
 
 
 # ---- parser ----------------------------------------------------------------
@@ -231,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("submit", cmd_submit, "queue the runs of a study file (runs already done are reused)")
     p.add_argument("study", help="study JSON file (StudyConfig)")
+    p.add_argument("--corpus", default=None, metavar="PATH",
+                   help="MIRACL passage corpus (JSONL/TSV file or folder) for the study's miracl evaluation; "
+                        "needed offline, since MIRACL passages are not shipped")
     slurm = p.add_argument_group("cluster", "with --slurm, also write an sbatch job array: one task per queued run")
     slurm.add_argument("--slurm", action="store_true", help="write the sbatch script after queueing")
     slurm.add_argument("--slurm-out", metavar="FILE", default=None,

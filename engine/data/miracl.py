@@ -34,7 +34,7 @@ from engine.records import EvalSet, Passage, Query
 DATASET = "miracl"
 HUB_CORPUS = "miracl/miracl-corpus"
 CORPUS_SUFFIXES: tuple[str, ...] = (".jsonl", ".tsv")
-OFFLINE_HINT = "corpus not available offline: pass --corpus PATH"
+OFFLINE_HINT = "corpus not available offline: pass --corpus PATH (hybridscale submit; in the GUI: its 'Local files')"
 
 
 def load_eval_set(spec: EvalSpec) -> EvalSet:

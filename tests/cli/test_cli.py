@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from engine.config import RunConfig, StudyConfig
+from engine.config import EvalSpec, RunConfig, StudyConfig
 from hybridscale.cli import build_parser, main
 from storage import queue
 from storage.db import open_db
+from storage.queries import list_runs, run_config
 
 SUBCOMMANDS = ("submit", "status", "cancel", "retry", "export", "worker", "demo", "inspect-batches", "metrics", "gui")
 
@@ -95,3 +96,22 @@ def test_bad_study_file_is_one_clear_line(tmp_path, capsys):
     assert "unknown strategy 'telepathy'" in err and "allowed: mono" in err
     assert main(["--db", str(tmp_path / "x.db"), "submit", str(tmp_path / "missing.json")]) == 2
     assert "no such study file" in capsys.readouterr().err
+
+
+def test_submit_corpus_sets_the_miracl_passage_collection(tmp_path, capsys):
+    corpus = tmp_path / "miracl-sw.jsonl"
+    corpus.write_text('{"docid": "1#0", "title": "T", "text": "Habari"}\n', encoding="utf-8")
+    study = StudyConfig("m", strategies=("mono",), train_sizes=(4,), include_baseline=True,
+                        template=RunConfig(evaluations=(EvalSpec("miracl", ("sw",), "dev"),)))
+    path = tmp_path / "study.json"
+    path.write_text(study.to_json(), encoding="utf-8")
+    db_path = tmp_path / "m.db"
+    assert main(["--db", str(db_path), "submit", str(path), "--corpus", str(corpus)]) == 0
+    configs = [run_config(open_db(db_path), r.id) for r in list_runs(open_db(db_path))]
+    assert {c.evaluations[0].path for c in configs} == {str(corpus.resolve())}
+
+    capsys.readouterr()
+    assert main(["--db", str(db_path), "submit", str(path), "--corpus", str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl: no such file or folder" in capsys.readouterr().err
+    assert main(["--db", str(db_path), "submit", str(_study_file(tmp_path)), "--corpus", str(corpus)]) == 2
+    assert "this study does not evaluate on miracl" in capsys.readouterr().err
