@@ -216,6 +216,12 @@ class RunConfig:
                 raise ConfigError(name, "must be greater than 0")
         if self.batch_size < 2:
             raise ConfigError("batch_size", "must be at least 2 (in-batch negatives need a second pair)")
+        if self.train_size < self.batch_size:
+            raise ConfigError(
+                "train_size",
+                f"size {self.train_size} is smaller than batch_size {self.batch_size}: a batch needs that many "
+                "distinct question groups; raise the size or lower batch_size",
+            )
         if self.weight_decay < 0:
             raise ConfigError("weight_decay", "must be 0 or more")
         if not 0.0 <= self.warmup_ratio < 1.0:

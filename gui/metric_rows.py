@@ -55,7 +55,7 @@ class MetricRows(QtCore.QObject):
             # Freeing tens of thousands of rows takes ~20 ms: let the background thread do it,
             # and let the pages redraw in a later turn of the event loop.
             self.background.submit(old.rows.clear, lambda _none: None)
-            QtCore.QTimer.singleShot(0, self.changed.emit)
+            QtCore.QTimer.singleShot(0, self, self.changed.emit)
 
         def failed(error: BaseException) -> None:
             self.failed.emit(f"Could not read the metrics: {error}")

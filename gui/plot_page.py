@@ -123,7 +123,8 @@ class PlotPage(QtWidgets.QWidget):
             return
         steps[0]()
         if len(steps) > 1:  # a short delay, not 0: a chain of zero timers would starve input and paint events
-            QtCore.QTimer.singleShot(STEP_GAP_MS, lambda: self._run_steps(steps[1:], drawing))
+            # With ``self`` as context, Qt drops the call if the page is deleted first (a closed window).
+            QtCore.QTimer.singleShot(STEP_GAP_MS, self, lambda: self._run_steps(steps[1:], drawing))
 
     def _metrics_changed(self) -> None:
         """Redraw (chunked) if on screen; a hidden page redraws when it is next shown."""

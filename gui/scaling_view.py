@@ -141,6 +141,10 @@ class ScalingView(PlotPage):
         Redrawing then only replaces the curves: building plots is the
         costly part of a redraw, and a worker finishing a run triggers one.
         """
+        for plot in self._plots.values():  # empty and unlink the old plots first, so none of their
+            plot.setYLink(None)             # pending range updates can reach an item deleted below
+            plot.clear()
+        self.drawn = {}
         self.canvas.clear()
         layout = self.canvas.ci
         self._title = layout.addLabel("", colspan=min(len(languages), PANELS_PER_ROW) + 1)

@@ -102,7 +102,7 @@ def test_submit_corpus_sets_the_miracl_passage_collection(tmp_path, capsys):
     corpus = tmp_path / "miracl-sw.jsonl"
     corpus.write_text('{"docid": "1#0", "title": "T", "text": "Habari"}\n', encoding="utf-8")
     study = StudyConfig("m", strategies=("mono",), train_sizes=(4,), include_baseline=True,
-                        template=RunConfig(evaluations=(EvalSpec("miracl", ("sw",), "dev"),)))
+                        template=RunConfig(batch_size=2, evaluations=(EvalSpec("miracl", ("sw",), "dev"),)))
     path = tmp_path / "study.json"
     path.write_text(study.to_json(), encoding="utf-8")
     db_path = tmp_path / "m.db"

@@ -111,3 +111,9 @@ def test_study_validation_messages():
 def test_default_evaluations_target_sw_and_yo():
     languages = {lang for spec in DEFAULT_EVALUATIONS for lang in spec.languages}
     assert {"sw", "yo"} <= languages
+
+
+def test_a_training_size_smaller_than_the_batch_is_refused_before_any_run_starts():
+    with pytest.raises(ConfigError, match="train_size: size 16 is smaller than batch_size 32: a batch needs"):
+        StudyConfig("s", train_sizes=(16, 64)).validate()
+    StudyConfig("s", train_sizes=(16, 64), template=RunConfig(batch_size=16)).validate()

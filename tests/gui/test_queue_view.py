@@ -43,7 +43,7 @@ def select(view: QueueView, run_id: str) -> None:
 
 def test_the_table_follows_the_database_as_runs_change(qtbot, page):
     db = page.db
-    submitted = queue.submit_study(db, grid_study(sizes=(1, 2), seeds=(0,)))
+    submitted = queue.submit_study(db, grid_study(sizes=(2, 3), seeds=(0,)))
     qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=5000)
     assert [cell(page, r, STATUS) for r in range(4)] == ["queued"] * 4
 
@@ -63,7 +63,7 @@ def test_the_table_follows_the_database_as_runs_change(qtbot, page):
 
 def test_cancel_from_the_gui_marks_queued_runs_cancelled_and_asks_running_ones_to_stop(qtbot, page):
     db = page.db
-    submitted = queue.submit_study(db, grid_study(sizes=(1, 2), seeds=(0,)))
+    submitted = queue.submit_study(db, grid_study(sizes=(2, 3), seeds=(0,)))
     running = queue.claim_next(db, "w1")
     qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=5000)
     waiting = submitted.queued[1]
@@ -85,7 +85,7 @@ def test_cancel_from_the_gui_marks_queued_runs_cancelled_and_asks_running_ones_t
 
 def test_copy_table_and_the_run_log(qtbot, page, tmp_path):
     db = page.db
-    queue.submit_study(db, grid_study(sizes=(1,), seeds=(0,)))
+    queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,)))
     claimed = queue.claim_next(db, "w1")
     log_file = tmp_path / "run.log"
     log_file.write_text("step 1 loss 2.0\n")
@@ -114,8 +114,8 @@ def test_copy_table_and_the_run_log(qtbot, page, tmp_path):
 
 def test_the_study_filter_and_switching_databases(qtbot, page, tmp_path):
     db = page.db
-    first = queue.submit_study(db, grid_study("a", sizes=(1,), seeds=(0,)))
-    second = queue.submit_study(db, grid_study("b", sizes=(2, 3), seeds=(0,)))
+    first = queue.submit_study(db, grid_study("a", sizes=(2,), seeds=(0,)))
+    second = queue.submit_study(db, grid_study("b", sizes=(3, 4), seeds=(0,)))
     qtbot.waitUntil(lambda: page.model.rowCount() == 6, timeout=5000)
     page.set_study(second.study_id)
     qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=5000)

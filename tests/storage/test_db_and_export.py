@@ -47,8 +47,8 @@ def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url):
     assert (old.id, old.status, old.label) == (OLD_RUN_ID, "done", "mono n=250 seed=0")
     assert [(r["run_id"], r["value"]) for r in tidy_metrics(db)] == [(OLD_RUN_ID, 0.4375)]
     # What version 1 refused on PostgreSQL (VARCHAR(200) labels, VARCHAR(200) study names):
-    study = dataclasses.replace(grid_study(name="n" * 300, sizes=(1,), seeds=(0,), baseline=True),
-                                template=RunConfig(model=LONG_MODEL))
+    study = dataclasses.replace(grid_study(name="n" * 300, sizes=(2,), seeds=(0,), baseline=True),
+                                template=RunConfig(model=LONG_MODEL, batch_size=2))
     assert len(study.expand()[0].label) > 200
     assert len(queue.submit_study(db, study).queued) == 3
     assert max(len(r.label) for r in list_runs(db)) > 200
@@ -81,8 +81,8 @@ def test_artifacts_default_beside_the_sqlite_file(tmp_path):
 
 
 def test_csv_export_is_tidy_with_config_columns(db, tmp_path):
-    first = queue.submit_study(db, grid_study(name="one", sizes=(1, 2), seeds=(0,)))
-    queue.submit_study(db, grid_study(name="two", sizes=(2, 3), seeds=(0,)))
+    first = queue.submit_study(db, grid_study(name="one", sizes=(2, 3), seeds=(0,)))
+    queue.submit_study(db, grid_study(name="two", sizes=(3, 4), seeds=(0,)))
     cells = [Value(query_language=q, metric=m, value=v) for q in ("sw", "yo") for m, v in (("nDCG@10", 0.25), ("R@100", 0.75))]
     done = []
     for _ in range(3):

@@ -98,7 +98,7 @@ def test_processes_opening_a_new_database_at_once_create_the_schema_once(postgre
 def test_claim_skips_a_run_another_transaction_has_locked(postgres_url):  # noqa: F811
     # lock_timeout turns a claim that would wait on the lock into an error instead of a hang.
     db = open_db(postgres_url + "&options=-c%20lock_timeout%3D5000")
-    first, second = queue.submit_study(db, grid_study(sizes=(1,), seeds=(0,))).queued
+    first, second = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued
     with db.engine.connect() as other:
         locked = other.execute(
             select(Run.id).where(Run.status == "queued").order_by(Run.position, Run.id).limit(1).with_for_update()
@@ -126,7 +126,7 @@ def test_version_2_turns_the_user_text_columns_of_a_version_1_database_into_text
 
 
 def test_a_long_local_model_path_can_be_submitted_to_a_new_database(db):
-    study = dataclasses.replace(grid_study(sizes=(1,), seeds=(0,), baseline=True), template=RunConfig(model=LONG_MODEL))
+    study = dataclasses.replace(grid_study(sizes=(2,), seeds=(0,), baseline=True), template=RunConfig(model=LONG_MODEL, batch_size=2))
     assert len(study.expand()[0].label) > 200
     assert len(queue.submit_study(db, study).queued) == 3
 

@@ -38,13 +38,13 @@ def test_submit_queues_every_run_in_expansion_order(db):
 
 
 def test_claim_complete_and_resubmit_reuses_done_runs(db):
-    first = queue.submit_study(db, grid_study(sizes=(1, 2), seeds=(0,)))
+    first = queue.submit_study(db, grid_study(sizes=(2, 3), seeds=(0,)))
     claimed = queue.claim_next(db, "w1")
     assert claimed.id == first.queued[0]
     assert claimed.config.run_id == claimed.id
     queue.complete(db, claimed.id, "w1", [Value(), Value(metric="R@100", value=0.9)])
 
-    again = queue.submit_study(db, grid_study(name="again", sizes=(1, 2), seeds=(0,)))
+    again = queue.submit_study(db, grid_study(name="again", sizes=(2, 3), seeds=(0,)))
     assert again.reused == (claimed.id,)
     assert set(again.pending) == set(first.queued) - {claimed.id}
     assert again.queued == ()
@@ -62,7 +62,7 @@ def test_claim_returns_none_on_empty_queue(db):
 
 
 def test_failed_run_keeps_message_and_queue_goes_on(db):
-    queue.submit_study(db, grid_study(sizes=(1, 2), seeds=(0,)))
+    queue.submit_study(db, grid_study(sizes=(2, 3), seeds=(0,)))
     first = queue.claim_next(db, "w1")
     queue.fail(db, first.id, "w1", "FileNotFoundError: xquad.sw.json is missing")
     second = queue.claim_next(db, "w1")
@@ -74,7 +74,7 @@ def test_failed_run_keeps_message_and_queue_goes_on(db):
 
 
 def test_cancel_queued_and_running(db):
-    queue.submit_study(db, grid_study(sizes=(1, 2), seeds=(0,)))
+    queue.submit_study(db, grid_study(sizes=(2, 3), seeds=(0,)))
     running = queue.claim_next(db, "w1")
     waiting = [r.id for r in list_runs(db) if r.status == "queued"][0]
     assert queue.cancel(db, waiting) == "cancelled"
@@ -94,7 +94,7 @@ def _age_heartbeat(db, run_id: str, seconds: float) -> None:
 
 
 def test_stale_run_is_requeued_and_dead_worker_cannot_write(db):
-    queue.submit_study(db, grid_study(sizes=(1,), seeds=(0,)))
+    queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,)))
     claimed = queue.claim_next(db, "dead")
     assert queue.requeue_stale(db, timeout_s=60) == []  # fresh heartbeat: left alone
     _age_heartbeat(db, claimed.id, 120)
@@ -109,7 +109,7 @@ def test_stale_run_is_requeued_and_dead_worker_cannot_write(db):
 
 
 def test_run_that_kills_every_worker_fails_after_max_attempts(db):
-    poison, healthy = queue.submit_study(db, grid_study(sizes=(1,), seeds=(0,))).queued
+    poison, healthy = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued
     for attempt in range(1, queue.MAX_ATTEMPTS + 1):
         claimed = queue.claim_next(db, f"w{attempt}")
         assert (claimed.id, claimed.attempts) == (poison, attempt)
@@ -121,7 +121,7 @@ def test_run_that_kills_every_worker_fails_after_max_attempts(db):
 
 
 def test_complete_stores_all_metrics_or_none(db):
-    queue.submit_study(db, grid_study(sizes=(1,), seeds=(0,)))
+    queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,)))
     claimed = queue.claim_next(db, "w1")
     duplicate = [Value(), Value()]  # violates the unique cell constraint mid-insert
     with pytest.raises(Exception):
