@@ -65,29 +65,42 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+#: What rank 0 broadcasts instead of a run when the worker was told to stop.
+_STOP = "stop"
+
+
 def run_worker(
     db: Database | None, options: WorkerOptions = WorkerOptions(), listener: ProgressListener | None = None,
-    context: DistContext | None = None,
+    context: DistContext | None = None, shutdown: threading.Event | None = None,
 ) -> int:
     """Execute queued runs until told to stop; return how many runs this worker executed.
 
     ``context`` comes from :func:`engine.distributed.init_from_env`; without it
     this is one process on ``options.device``. Only rank 0 needs ``db``.
+    Setting ``shutdown`` (the CLI does on SIGTERM / Ctrl-C) stops the worker
+    cleanly: a run in progress is checkpointed and handed back to the queue
+    at once, so the next worker resumes it without waiting for a stale heartbeat.
     """
     context = context or DistContext.single(resolve_device(options.device))
+    shutdown = shutdown or threading.Event()
     worker_id = options.worker_id or default_worker_id()
     mirror = ArtifactMirror(options.mirror) if options.mirror and context.is_main else None
     executed = 0
     while options.max_runs is None or executed < options.max_runs:
-        task = context.broadcast(_next_task(db, worker_id, options, mirror) if context.is_main else None)
+        if context.is_main:
+            task = _STOP if shutdown.is_set() else _next_task(db, worker_id, options, mirror)
+        task = context.broadcast(task if context.is_main else None)
+        if task == _STOP:
+            break
         if task is None:
             if options.once or options.exit_when_empty:
                 break
-            time.sleep(options.poll_s)
+            shutdown.wait(options.poll_s)
             continue
         claimed, workdir = task
         if context.is_main:
-            _execute_claimed(db, claimed, workdir, context, mirror, heartbeat_s=options.heartbeat_s, listener=listener)
+            _execute_claimed(db, claimed, workdir, context, mirror, heartbeat_s=options.heartbeat_s, listener=listener,
+                             shutdown=shutdown)
         else:
             _follow(claimed, workdir, context)
         executed += 1
@@ -149,9 +162,9 @@ def _follow(claimed: queue.ClaimedRun, workdir: Path, context: DistContext) -> N
 
 def _execute_claimed(
     db: Database, claimed: queue.ClaimedRun, workdir: Path, context: DistContext, mirror: ArtifactMirror | None,
-    *, heartbeat_s: float, listener: ProgressListener | None,
+    *, heartbeat_s: float, listener: ProgressListener | None, shutdown: threading.Event,
 ) -> str:
-    """Run one claimed run to its end state; return 'done', 'failed', 'cancelled' or 'lost'.
+    """Run one claimed run to its end state; return 'done', 'failed', 'cancelled', 'released' or 'lost'.
 
     Never raises for a problem of the run itself: the error is stored as a
     one-line message (the traceback goes to the run log) and the queue goes on.
@@ -179,7 +192,8 @@ def _execute_claimed(
         try:
             rows = execute(
                 claimed.config, workdir, device=str(context.device), progress=on_progress,
-                cancelled=pulse.stop_requested, on_checkpoint=on_checkpoint, context=context,
+                cancelled=lambda: pulse.stop_requested() or shutdown.is_set(), on_checkpoint=on_checkpoint,
+                context=context,
             )
             if mirror is not None and (workdir / MODEL_DIR).is_dir():
                 log.info("model copied to %s", mirror.push_folder(claimed.id, workdir / MODEL_DIR, MODEL_DIR))
@@ -187,7 +201,8 @@ def _execute_claimed(
             error = exc
         peer_errors = [e for e in context.gather(None)[1:] if e]  # the other ranks wait here while rank 0 evaluates
         pulse.stop()
-        outcome = _store_outcome(db, claimed, rows, error, peer_errors, lost=pulse.lost)
+        released = shutdown.is_set() and not pulse.stop_requested()  # stopped by us, not cancelled by the user
+        outcome = _store_outcome(db, claimed, rows, error, peer_errors, lost=pulse.lost, released=released)
     if mirror is not None:
         try:
             mirror.push_file(claimed.id, log_path)
@@ -198,17 +213,23 @@ def _execute_claimed(
 
 def _store_outcome(
     db: Database, claimed: queue.ClaimedRun, rows: list | None, error: Exception | None, peer_errors: list[str],
-    *, lost: bool,
+    *, lost: bool, released: bool,
 ) -> str:
     if isinstance(error, RunCancelled):
         if lost:
             log.warning("run %s was taken from this worker; stopped without storing", claimed.id)
             return "lost"
         try:
-            queue.acknowledge_cancel(db, claimed.id, claimed.worker_id)
+            if released:
+                queue.release(db, claimed.id, claimed.worker_id)
+            else:
+                queue.acknowledge_cancel(db, claimed.id, claimed.worker_id)
         except queue.RunLost as exc:
             log.warning("%s", exc)
             return "lost"
+        if released:
+            log.info("run %s handed back to the queue: this worker was stopped", claimed.id)
+            return "released"
         log.info("run %s cancelled by the user", claimed.id)
         return "cancelled"
     if error is None and not peer_errors:

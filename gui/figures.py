@@ -9,6 +9,7 @@ SVG via SVGExporter).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
@@ -279,7 +280,8 @@ def _text_colour(background: QtGui.QColor) -> str:
 
 def heatmap_colour_map(metric: str) -> pg.ColorMap:
     """Viridis; reversed for lower-is-better metrics so bright always means good."""
-    colour_map = pg.colormap.get("viridis")
+    # pyqtgraph hands out one shared map per name and reverses in place: reverse a copy.
+    colour_map = copy.deepcopy(pg.colormap.get("viridis"))
     if metric in LOWER_IS_BETTER:
         colour_map.reverse()
     return colour_map

@@ -275,7 +275,7 @@ class QueueView(QtWidgets.QWidget):
 
     def stop_local_workers(self) -> None:
         self.workers.stop_all()
-        self.message.emit("Workers stopped; a run they held returns to the queue once its heartbeat is stale (2 minutes).")
+        self.message.emit("Workers stopped; the runs they held are back in the queue and resume from their checkpoints.")
 
     def _workers_changed(self, running: int) -> None:
         self.stop_workers.setEnabled(running > 0)

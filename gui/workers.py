@@ -50,8 +50,12 @@ class WorkerPool(QtCore.QObject):
         self.changed.emit(self.running)
         return process
 
-    def stop_all(self, wait_ms: int = 5000) -> None:
-        """Terminate every worker (its run goes back to the queue when its heartbeat goes stale)."""
+    def stop_all(self, wait_ms: int = 20_000) -> None:
+        """Ask every worker to stop (SIGTERM): each checkpoints its run and hands it back to the queue.
+
+        A worker that has not exited after ``wait_ms`` (a checkpoint of a large
+        model takes seconds) is killed; its run is requeued once its heartbeat is stale.
+        """
         for process in self.processes:
             if process.state() != QtCore.QProcess.ProcessState.NotRunning:
                 process.terminate()

@@ -179,13 +179,33 @@ def cmd_worker(args: argparse.Namespace) -> int:
         mirror=_mirror(args),
     )
     context = init_from_env(args.device)
+    stop = _stop_on_signals()
     try:
-        executed = run_worker(_open(args) if context.is_main else None, options, context=context)
+        executed = run_worker(_open(args) if context.is_main else None, options, context=context, shutdown=stop)
     finally:
         shutdown()
     if context.is_main:
         print(f"worker finished: {executed} run(s) executed")
     return 0
+
+
+def _stop_on_signals():
+    """SIGTERM (the GUI's Stop workers) and a first Ctrl-C stop the worker cleanly; a second Ctrl-C aborts."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        print("hybridscale worker: stopping after a checkpoint; the run goes back to the queue "
+              "(Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

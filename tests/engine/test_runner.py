@@ -165,6 +165,44 @@ def test_killed_worker_is_resumed_by_another_with_identical_results(tmp_path):
         assert actual[key] == pytest.approx(value, abs=1e-5), key
 
 
+def test_a_stopped_worker_hands_its_run_back_and_the_next_one_resumes_it(tmp_path):
+    """SIGTERM (the GUI's Stop workers): checkpoint, run queued again at once, not counted as an attempt."""
+    config = dataclasses.replace(TINY, max_steps=400, epochs=1000.0, checkpoint_every=5)
+    db_path = tmp_path / "stop.db"
+    db = open_db(db_path)
+    run_id = queue.submit_study(db, _study("stop", template=config)).queued[0]
+    worker = _worker_process(db_path)  # no --exit-when-empty: only the signal ends it
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(r.step >= 3 for r in list_runs(db)):
+        assert worker.poll() is None, worker.stdout.read()
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    (run,) = list_runs(db)
+    assert (run.status, run.worker_id, run.attempts) == ("queued", None, 0)
+    with db.session() as session:
+        kinds = session.scalars(select(Event.kind).where(Event.run_id == run_id)).all()
+        stopped_at = session.scalar(select(func.max(Checkpoint.step)).where(Checkpoint.run_id == run_id))
+    assert kinds[-1] == "released" and stopped_at >= 3
+
+    # The next worker continues from that checkpoint; stopping it in-process (the same event the
+    # signal handler sets) hands the run back again rather than training the remaining steps here.
+    steps: list[int] = []
+    stop = threading.Event()
+
+    def on_progress(_run_id, _label, progress) -> None:
+        if progress.step:
+            steps.append(progress.step)
+            stop.set()
+
+    assert run_worker(db, WORKER, listener=on_progress, shutdown=stop) == 1
+    assert steps[0] == stopped_at + 1  # continued from the checkpoint, not from step 1
+    (run,) = list_runs(db)
+    assert (run.status, run.attempts) == ("queued", 0)
+    with db.session() as session:
+        assert session.scalar(select(func.max(Checkpoint.step)).where(Checkpoint.run_id == run_id)) > stopped_at
+
+
 def test_two_worker_processes_execute_each_run_exactly_once(tmp_path):
     db_path = tmp_path / "pair.db"
     db = open_db(db_path)

@@ -42,3 +42,16 @@ def test_heatmap_figure_defaults_to_untrained_and_each_strategy_at_its_largest_s
     assert distinct_colours(png) > 10
     with pytest.raises(LookupError, match="no MeanRank cells on xquad-r/eval"):
         save_heatmap_figure(rows, tmp_path / "x.png", eval_set="xquad-r/eval")
+
+
+def test_bright_means_good_for_every_metric_however_often_maps_are_made(qapp):
+    from gui.figures import heatmap_colour_map
+
+    def brightness(colour_map, share: float) -> float:
+        return colour_map.mapToQColor(share).lightnessF()
+
+    for _ in range(3):  # a shared map reversed in place would flip at every call
+        rank = heatmap_colour_map("MeanRank")
+        assert brightness(rank, 0.0) > brightness(rank, 1.0)  # low rank (good) is bright
+        ndcg = heatmap_colour_map("nDCG@10")
+        assert brightness(ndcg, 1.0) > brightness(ndcg, 0.0)  # high nDCG (good) is bright

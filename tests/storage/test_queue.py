@@ -164,3 +164,15 @@ def test_worker_processes_claim_each_run_exactly_once(database_url):
     assert dict(claims) == {run_id: 1 for run_id in submitted}
     assert metric_rows == 20
     db.dispose()
+
+
+def test_release_puts_a_running_run_back_without_counting_the_attempt(db):
+    run_id = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued[0]
+    claimed = queue.claim_next(db, "w1")
+    assert claimed.id == run_id and claimed.attempts == 1
+    with pytest.raises(queue.RunLost, match="no longer owned by worker w2"):
+        queue.release(db, run_id, "w2")
+    queue.release(db, run_id, "w1")
+    (run, *_rest) = list_runs(db)
+    assert (run.id, run.status, run.worker_id, run.attempts) == (run_id, "queued", None, 0)
+    assert queue.claim_next(db, "w2").id == run_id  # at the head of the queue again
