@@ -3,9 +3,9 @@
 Each pair of processes goes through :func:`engine.distributed.init_from_env`
 (the environment torchrun would set) and saves what it computed; the
 assertions compare it with the same computation in this single process. The
-processes are forked, so they inherit this process's imports (a start takes a
-fraction of a second, not the ~5 s of importing torch and transformers), and
-one pair per module fixture keeps the whole file at two process starts.
+processes are forked from a clean fork server (started once, it imports torch
+once), so a start takes a fraction of a second rather than the ~5 s of a fresh
+interpreter, and one pair per module fixture keeps the file at two process starts.
 """
 
 from __future__ import annotations
@@ -72,9 +72,11 @@ def _entry(rank: int, port: int, task: Callable[[DistContext, Path], Any], out: 
 
 
 def run_on_two_ranks(task: Callable[[DistContext, Path], Any], out: Path) -> list[Any]:
-    """Run ``task(context, out)`` in 2 forked processes; return what each rank returned."""
+    """Run ``task(context, out)`` in 2 processes forked from a clean fork server; return each rank's result."""
     out.mkdir(parents=True, exist_ok=True)
-    mp.start_processes(_entry, args=(_free_port(), task, out), nprocs=WORLD, join=True, start_method="fork")
+    # forkserver, not fork: the pytest process has threads by now (heartbeats, torch's pools), and a
+    # fork of a threaded process can deadlock on a lock some thread held; the fork server has none.
+    mp.start_processes(_entry, args=(_free_port(), task, out), nprocs=WORLD, join=True, start_method="forkserver")
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 

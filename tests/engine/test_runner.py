@@ -231,7 +231,7 @@ def test_two_rank_worker_fails_a_bad_run_executes_the_next_and_both_ranks_exit(t
     db = open_db(tmp_path / "ddp.db")
     odd = queue.submit_study(db, _study("odd", template=dataclasses.replace(TINY, batch_size=5))).queued[0]
     baseline, good = queue.submit_study(db, _study("good", include_baseline=True)).queued
-    db.dispose()  # the ranks are forked: they must not share this process's connections
+    db.dispose()  # the ranks open their own connections
 
     assert run_on_two_ranks(_two_rank_worker, tmp_path) == [3, 3]  # the same loop on both ranks
 
