@@ -57,7 +57,7 @@ def finished_study(runs: int):
 
     sizes = tuple(range(10, 10 + 10 * max(1, runs // 15), 10))  # 5 strategies x 3 seeds per size
     return StudyConfig("finished", strategies=("mono", "cross", "hybrid", "multi", "contrastive"), train_sizes=sizes,
-                       seeds=(0, 1, 2), template=RunConfig(model="tiny:"))
+                       seeds=(0, 1, 2), template=RunConfig(model="tiny:", batch_size=4))
 
 
 def live_study():
@@ -65,7 +65,7 @@ def live_study():
     from engine.config import RunConfig, StudyConfig
 
     return StudyConfig("live", strategies=("hybrid",), alphas=(0.1, 0.3, 0.7, 0.9), train_sizes=(7, 11, 13),
-                       seeds=(5,), template=RunConfig(model="tiny:"))
+                       seeds=(5,), template=RunConfig(model="tiny:", batch_size=4))
 
 
 def seed(db_path: Path, runs: int) -> None:

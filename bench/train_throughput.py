@@ -59,6 +59,7 @@ def _config(args: argparse.Namespace):
         model=args.model, strategy="hybrid", alpha=0.5, train_size=args.train_size, train_languages=LANGUAGES,
         batch_size=args.batch_size, max_length=args.max_length, max_steps=args.steps, epochs=100.0,
         learning_rate=3e-5, warmup_ratio=0.1, checkpoint_every=10**9, compile=args.compile,
+        freeze_embeddings=args.freeze_embeddings, trainable_layers=args.trainable_layers,
     )
 
 
@@ -193,13 +194,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--train-size", type=int, default=800, help="question groups to sample from")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
+    parser.add_argument("--freeze-embeddings", action="store_true",
+                        help="ours only (the peer has no such switch): keep the word embeddings fixed")
+    parser.add_argument("--trainable-layers", type=int, default=None, metavar="N",
+                        help="ours only: train just the top N transformer layers")
     args = parser.parse_args(argv)
+    ours_only = args.freeze_embeddings or args.trainable_layers is not None
     if args.steps < 2:
         parser.error("--steps must be at least 2 (step 1 is the untimed warm-up)")
 
     print(f"model {args.model}, batch {args.batch_size}, max length {args.max_length}, "
           f"{args.steps} steps, device {args.device}, compile {args.compile}", flush=True)
     ours = _in_own_process(run_ours, args)
+    if ours_only:  # a setting the peer cannot match: no ratio
+        print(f"{ours.name:>22}: {ours.samples_per_second:8.2f} pairs/s, "
+              f"{args.batch_size / ours.samples_per_second:.2f} s/step, peak {ours.peak_memory_mib:8.0f} MiB")
+        return 0
     peer = _in_own_process(run_sentence_transformers, args)
     for m in (ours, peer):
         mfu = f", MFU {100 * m.mfu:.1f}%" if m.mfu is not None else ""
