@@ -4,17 +4,21 @@ Qt-free, and it loads no data: the setup form recomputes this on every
 keystroke, so it works from constants measured on the shipped files
 (assets/data/README.md) and on this project's reference machine (DESIGN.md).
 
-The time estimate is deliberately simple and says so in the form:
+The time estimate is deliberately simple and says so in the form. Its
+constants were measured on the 2-core reference machine (bench/RESULTS.md,
+e5-small, fp32):
 
-* a training step costs ``STEP_SECONDS_CPU`` (20 s for 32 pairs of at most 64
-  tokens on a 2-core CPU with e5-small, all weights trainable; 14 s with the
-  word embeddings frozen), scaled linearly by batch size and by
-  ``min(max_length, 128) / 64`` (training texts are sentences, rarely longer
-  than 128 tokens);
-* evaluation encodes about ``ENCODE_PER_SECOND_CPU`` (12) texts a second; each
-  eval set language brings its queries (capped by ``max_queries``) and its
-  passages (roughly ``EVAL_TEXTS``);
-* a GPU is taken to be ``GPU_SPEEDUP`` (40) times faster for both.
+* a training step of 32 pairs of at most 64 tokens costs a forward pass
+  through every layer (``FORWARD_S``), a backward pass through the trainable
+  layers (``BACKWARD_ALL_LAYERS_S`` scaled by the share trained) and, when the
+  word embeddings train, their AdamW update (``EMBEDDING_UPDATE_S``); it scales
+  linearly with batch size and with ``min(max_length, 128) / 64`` (training
+  texts are sentences, rarely longer than 128 tokens);
+* evaluation encodes every query (capped by ``max_queries``) and every passage
+  of each eval-set language (``EVAL_TEXTS``) at the set's measured rate
+  (``ENCODE_PER_SECOND_CPU``: short sentences ~85/s, long passages ~30/s);
+* a GPU is taken to be ``GPU_SPEEDUP`` times faster for both (a guess: no GPU
+  was measured).
 """
 
 from __future__ import annotations
@@ -39,9 +43,15 @@ EVAL_TEXTS: dict[str, tuple[int, int]] = {
     "ntrex": (1997, 1997),
     "miracl": (480, 100_000),
 }
-STEP_SECONDS_CPU = 20.0
-STEP_SECONDS_CPU_FROZEN_EMBEDDINGS = 14.0
-ENCODE_PER_SECOND_CPU = 12.0
+#: Seconds per training step of 32 pairs x 64 tokens on the reference CPU (see the module docstring).
+FORWARD_S = 1.0
+BACKWARD_ALL_LAYERS_S = 2.9
+EMBEDDING_UPDATE_S = 0.9
+#: Texts encoded per second on the reference CPU, by eval set (their passages' typical length).
+ENCODE_PER_SECOND_CPU: dict[str, float] = {"flores": 85.0, "xquad-r": 85.0, "ntrex": 70.0, "afriqa": 30.0, "miracl": 40.0}
+DEFAULT_ENCODE_PER_SECOND = 50.0
+#: e5-small's layers, for the share of them trained.
+MODEL_LAYERS = 12
 GPU_SPEEDUP = 40.0
 
 
@@ -59,17 +69,25 @@ def estimate_steps(config: RunConfig) -> int:
     return max(1, min(steps, config.max_steps) if config.max_steps is not None else steps)
 
 
+def step_seconds(config: RunConfig) -> float:
+    """Rough CPU seconds of one training step of ``config``."""
+    trained = MODEL_LAYERS if config.trainable_layers is None else min(config.trainable_layers, MODEL_LAYERS)
+    # trainable_layers freezes everything below the top layers, the embeddings included.
+    embeddings_train = not config.freeze_embeddings and config.trainable_layers is None
+    step = FORWARD_S + BACKWARD_ALL_LAYERS_S * trained / MODEL_LAYERS + (EMBEDDING_UPDATE_S if embeddings_train else 0.0)
+    return step * (config.batch_size / 32) * (min(config.max_length, 128) / 64)
+
+
 def estimate_seconds(config: RunConfig, device: str = "cpu") -> float:
     """Rough wall time of one run (training + evaluation) on ``device``."""
-    step = STEP_SECONDS_CPU_FROZEN_EMBEDDINGS if config.freeze_embeddings else STEP_SECONDS_CPU
-    step *= (config.batch_size / 32) * (min(config.max_length, 128) / 64)
-    texts = 0
+    encoding = 0.0
     for spec in config.evaluations:
         queries, passages = EVAL_TEXTS.get(spec.dataset, (300, 300))
         if spec.max_queries is not None:
             queries = min(queries, spec.max_queries)
-        texts += len(spec.languages) * (queries + passages)
-    seconds = estimate_steps(config) * step + texts / ENCODE_PER_SECOND_CPU
+        encoding += len(spec.languages) * (queries + passages) / ENCODE_PER_SECOND_CPU.get(
+            spec.dataset, DEFAULT_ENCODE_PER_SECOND)
+    seconds = estimate_steps(config) * step_seconds(config) + encoding
     return seconds / GPU_SPEEDUP if device == "cuda" else seconds
 
 
