@@ -190,7 +190,11 @@ class QueueView(QtWidgets.QWidget):
         if generation != self._generation:
             return
         self._polling = False
+        first_rows = not self.model.table.runs and views
         self.model.merge(views)
+        if first_rows:  # fit the columns to the first rows once (on every poll it would cost time)
+            self.view.resizeColumnsToContents()
+            self.view.setColumnWidth(PROGRESS_COLUMN, max(self.view.columnWidth(PROGRESS_COLUMN), 110))
         self.model.refresh_times()
         counts = self.model.table.counts()
         self.counts.setText(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet")

@@ -219,7 +219,8 @@ def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[Metric
         for m in metrics
     ]
     with db.session() as session:
-        _finish(session, run_id, worker_id, status="done", progress=1.0, phase="done")
+        # The last heartbeat may predate the last step: a finished run shows all its steps.
+        _finish(session, run_id, worker_id, status="done", progress=1.0, phase="done", step=Run.total_steps)
         session.execute(delete(Metric).where(Metric.run_id == run_id))
         if rows:
             session.execute(insert(Metric), rows)

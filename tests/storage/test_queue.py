@@ -176,3 +176,12 @@ def test_release_puts_a_running_run_back_without_counting_the_attempt(db):
     (run, *_rest) = list_runs(db)
     assert (run.id, run.status, run.worker_id, run.attempts) == (run_id, "queued", None, 0)
     assert queue.claim_next(db, "w2").id == run_id  # at the head of the queue again
+
+
+def test_a_finished_run_shows_all_its_steps_whatever_its_last_heartbeat_said(db):
+    run_id = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued[0]
+    queue.claim_next(db, "w")
+    queue.heartbeat(db, run_id, "w", progress=0.7, step=8, total_steps=9)
+    queue.complete(db, run_id, "w", [])
+    run = next(r for r in list_runs(db) if r.id == run_id)
+    assert (run.status, run.step, run.total_steps, run.progress) == ("done", 9, 9, 1.0)
