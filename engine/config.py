@@ -159,6 +159,8 @@ class RunConfig:
         # identity() and the loss ignore it elsewhere.
         if self.strategy != "hybrid":
             object.__setattr__(self, "alpha", None)
+        if self.contrastive_weight is None:  # configs saved before it had a default wrote null
+            object.__setattr__(self, "contrastive_weight", 0.1)
 
     # ---- validation -------------------------------------------------------
     def validate(self) -> "RunConfig":
@@ -230,8 +232,8 @@ class RunConfig:
             raise ConfigError("max_steps", "must be at least 1, or empty for whole epochs")
         if not self.contrastive_weight >= 0:
             raise ConfigError("contrastive_weight", "must be 0 or more")
-        if self.trainable_layers is not None and self.trainable_layers < 0:
-            raise ConfigError("trainable_layers", "must be 0 or more, or empty to train every layer")
+        if self.trainable_layers is not None and self.trainable_layers < 1:
+            raise ConfigError("trainable_layers", "must be at least 1 (a run needs something to train), or empty for every layer")
         if self.grad_cache_chunk is not None and self.grad_cache_chunk < 1:
             raise ConfigError("grad_cache_chunk", "must be at least 1, or empty to disable gradient caching")
 

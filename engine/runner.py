@@ -220,14 +220,13 @@ def _store_outcome(
             log.warning("run %s was taken from this worker; stopped without storing", claimed.id)
             return "lost"
         try:
-            if released:
-                queue.release(db, claimed.id, claimed.worker_id)
-            else:
+            status = queue.release(db, claimed.id, claimed.worker_id) if released else None
+            if status is None:
                 queue.acknowledge_cancel(db, claimed.id, claimed.worker_id)
         except queue.RunLost as exc:
             log.warning("%s", exc)
             return "lost"
-        if released:
+        if status == "queued":
             log.info("run %s handed back to the queue: this worker was stopped", claimed.id)
             return "released"
         log.info("run %s cancelled by the user", claimed.id)

@@ -96,7 +96,7 @@ def draw_scaling(
     plot: pg.PlotItem, panel: ScalingPanel, *, metric: str, colours: dict[str, str], band: str = BANDS[0],
     title_suffix: str = "",
 ) -> DrawnScaling:
-    """Mean over seeds per size (log x), a shaded band, dashed baselines, a legend, hover tooltips.
+    """Mean over seeds per size (log x), a shaded band, dashed baselines and hover tooltips (the legend is separate).
 
     x is drawn as log10(size) with ticks labelled by the real sizes: a log
     axis without pyqtgraph's log mode keeps the band and the points aligned.

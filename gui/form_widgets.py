@@ -34,7 +34,8 @@ def parse_numbers(text: str, kind: Callable[[str], float | int], what: str) -> t
 
 
 def format_numbers(values: Iterable[float | int]) -> str:
-    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    """The shortest text that reads back as exactly these numbers (a loaded study must not change)."""
+    return ", ".join(repr(v) for v in values)
 
 
 def language_item_text(code: str) -> str:

@@ -57,6 +57,8 @@ class HeatmapView(PlotPage):
         table = self.metrics.table
         eval_sets = table.cell_eval_sets()
         if not eval_sets:
+            for combo in (self.eval_set, self.metric, self.left, self.right):
+                refill(combo, [])  # an empty database or study offers no choices
             self.show_message(EMPTY_TEXT if not len(table) else "No result has per-language-pair cells to draw yet.")
             return False
         refill(self.eval_set, eval_sets, PREFERRED_EVAL_SETS)
@@ -87,7 +89,7 @@ class HeatmapView(PlotPage):
         choices = self.shown_choices()
         self.right.setEnabled(self.compare.isChecked())
         if not rows or not choices:
-            self.show_message(EMPTY_TEXT)
+            self.show_message("Nothing to draw for these choices: pick another eval set, metric or run.")
             return []
         self.maps = maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
         levels = heatmap_levels(maps)

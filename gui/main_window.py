@@ -21,7 +21,7 @@ from gui.metric_rows import MetricRows
 from gui.queue_view import QueueView
 from gui.scaling_view import ScalingView
 from gui.setup_view import SetupView
-from storage.db import Database, open_db
+from storage.db import Database, display_url, open_db, url_without_password
 from storage.export import export_csv
 from storage.queries import list_studies
 
@@ -129,19 +129,26 @@ class MainWindow(QtWidgets.QMainWindow):
         self.study.blockSignals(False)
         self.reload_studies()
         self._show_database()
-        self.settings.setValue("database", db.url)
+        self.settings.setValue("database", url_without_password(db.url))
         if old is not db:
+            elsewhere = self.queue.workers.running_on(old.url)
+            if elsewhere:
+                self.show_message(f"{elsewhere} worker(s) started here still work on {display_url(old.url)}; "
+                                  "Runs → Stop workers stops them")
             old.dispose()
 
-    def open_database(self, location: str) -> bool:
-        try:
-            db = open_db(location)
-        except Exception as error:  # any driver or schema error: say so, keep the current database
+    def open_database(self, location: str) -> None:
+        """Open ``location`` in the background (a server may be slow to answer), then switch to it."""
+        self.show_message(f"Opening {display_url(location) if '://' in location else location}…")
+
+        def opened(db: Database) -> None:
+            self.set_database(db)
+            self.show_message(f"Opened {display_url(db.url)}")
+
+        def failed(error: BaseException) -> None:  # any driver or schema error: keep the current database
             QtWidgets.QMessageBox.warning(self, "Cannot open database", f"{location}: {error}")
-            return False
-        self.set_database(db)
-        self.show_message(f"Opened {db.url}")
-        return True
+
+        self.background.submit(lambda: open_db(location), opened, failed)
 
     def choose_database(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -154,13 +161,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def choose_database_url(self) -> None:
         url, ok = QtWidgets.QInputDialog.getText(
             self, "Open database URL", "SQLAlchemy URL (e.g. postgresql+psycopg://user@host/hybridscale):",
-            text=self.db.url,
+            text=url_without_password(self.db.url),
         )
         if ok and url.strip():
             self.open_database(url.strip())
 
     def _show_database(self) -> None:
-        self.setWindowTitle(f"hybridscale — {self.db.url}")
+        self.setWindowTitle(f"hybridscale — {display_url(self.db.url)}")
 
     def reload_studies(self) -> None:
         db = self.db
@@ -192,7 +199,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.show_message(summary)
         self.reload_studies()
         self.tabs.setCurrentWidget(self.queue)
-        if start_worker and self.queue.workers.running == 0:
+        if start_worker and self.queue.workers.running_on(self.db.url) == 0:
             self.queue.set_device(self.setup.device.currentText())
             self.queue.start_local_worker()
 
@@ -286,7 +293,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.tabs.setCurrentIndex(int(self.settings.value("page", 0)))
-        self.settings.setValue("database", self.db.url)
+        self.settings.setValue("database", url_without_password(self.db.url))
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
         running = self.queue.workers.running
@@ -299,7 +306,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if answer != QtWidgets.QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-            self.queue.stop_local_workers()
+            self.queue.workers.stop_all(block=True)  # quitting: wait for their checkpoints
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
         self.settings.setValue("page", self.tabs.currentIndex())

@@ -23,10 +23,10 @@ e5-small, fp32):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from engine.config import RunConfig, StudyConfig
+from engine.sampling import total_steps
 
 #: Parallel question groups in the training split of each shipped training set.
 TRAIN_GROUPS: dict[str, int] = {"xquad": 908, "flores": 701}
@@ -60,13 +60,10 @@ def max_train_size(dataset: str) -> int | None:
 
 
 def estimate_steps(config: RunConfig) -> int:
-    """Optimiser steps of one run, as :func:`engine.sampling.total_steps` counts them."""
+    """Optimiser steps of one run: :func:`engine.sampling.total_steps` of its (capped) training size."""
     if not config.is_training:
         return 0
-    groups = min(config.train_size, TRAIN_GROUPS.get(config.train_dataset, config.train_size))
-    per_epoch = math.ceil(groups * len(config.train_languages) / config.batch_size)
-    steps = math.ceil(config.epochs * per_epoch)
-    return max(1, min(steps, config.max_steps) if config.max_steps is not None else steps)
+    return total_steps(config, min(config.train_size, TRAIN_GROUPS.get(config.train_dataset, config.train_size)))
 
 
 def step_seconds(config: RunConfig) -> float:

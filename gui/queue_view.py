@@ -18,10 +18,12 @@ from gui.log_view import RunLogDialog
 from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text, utcnow
 from gui.workers import DEVICES, WorkerPool
 from storage import queue
-from storage.db import Database
+from storage.db import Database, display_url
 from storage.queries import RunView, list_runs
 
 POLL_MS = 1000
+#: One poll in this many reads every run, not only those changed since the last poll.
+FULL_POLL_EVERY = 30
 STATUS_COLOURS = {"done": "#1b7f3b", "failed": "#b00020", "cancelled": "#7a7a7a", "running": "#0b5cad"}
 
 
@@ -116,6 +118,7 @@ class QueueView(QtWidgets.QWidget):
         self._done = 0
         self._polling = False
         self._generation = 0
+        self._polls = 0
         self._dialogs: list[RunLogDialog] = []
 
         self.device = QtWidgets.QComboBox(toolTip="Where new workers train and encode (auto: CUDA if available)")
@@ -177,14 +180,22 @@ class QueueView(QtWidgets.QWidget):
         self.timer.start()
 
     def poll(self) -> None:
-        """Ask for the runs changed since the last poll (skipped while one is in flight)."""
+        """Ask for the runs changed since the last poll (skipped while one is in flight).
+
+        Every :data:`FULL_POLL_EVERY`-th poll reads every run: ``changed_since``
+        compares timestamps written by other machines' clocks, and a full read
+        heals any change a skewed clock or a long lock wait hid from it.
+        """
         if self._polling:
             return
         self._polling = True
-        db, study_id, since = self.db, self._study_id, self.model.table.changed_since()
+        self._polls += 1
+        since = None if self._polls % FULL_POLL_EVERY == 0 else self.model.table.changed_since()
+        db, study_id = self.db, self._study_id
         generation = self._generation
         self.background.submit(lambda: list_runs(db, study_id, changed_since=since),
-                               lambda views: self._polled(views, generation), self._poll_failed)
+                               lambda views: self._polled(views, generation),
+                               lambda error: self._poll_failed(error, generation))
 
     def _polled(self, views: list[RunView], generation: int) -> None:
         if generation != self._generation:
@@ -202,7 +213,9 @@ class QueueView(QtWidgets.QWidget):
             self._done = counts.get("done", 0)
             self.runs_finished.emit()
 
-    def _poll_failed(self, error: BaseException) -> None:
+    def _poll_failed(self, error: BaseException, generation: int) -> None:
+        if generation != self._generation:  # an answer about the previous database or study
+            return
         self._polling = False
         self.message.emit(f"Could not read the queue: {error}")
 
@@ -240,11 +253,18 @@ class QueueView(QtWidgets.QWidget):
             self.message.emit(f"{verb}: " + "; ".join(f"{run_id} {result}" for run_id, result in zip(ids, results)))
             self.poll()
 
-        self.background.submit(lambda: [action(db, run_id) for run_id in ids], report,
-                               lambda error: self.message.emit(f"Could not {verb}: {error}"))
+        def failed(error: BaseException) -> None:
+            text = error.args[0] if isinstance(error, KeyError) and error.args else error
+            self.message.emit(f"Could not {verb}: {text}")
+
+        self.background.submit(lambda: [action(db, run_id) for run_id in ids], report, failed)
 
     def cancel_selected(self) -> None:
-        self._write(queue.cancel, "cancel")
+        def cancel(db: Database, run_id: str) -> str:
+            status = queue.cancel(db, run_id)
+            return "cancel requested (the worker stops within seconds)" if status == "running" else status
+
+        self._write(cancel, "cancel")
 
     def retry_selected(self) -> None:
         self._write(lambda db, run_id: "queued again" if queue.retry(db, run_id) else "not failed or cancelled", "retry")
@@ -274,12 +294,13 @@ class QueueView(QtWidgets.QWidget):
 
     def start_local_worker(self, *, exit_when_empty: bool = False) -> QtCore.QProcess:
         process = self.workers.start(self.db.url, self.device.currentText(), exit_when_empty=exit_when_empty)
-        self.message.emit(f"Started a worker on {self.device.currentText()}: {process.program()} {' '.join(process.arguments())}")
+        self.message.emit(f"Started a worker on {self.device.currentText()} for {display_url(self.db.url)}")
         return process
 
     def stop_local_workers(self) -> None:
-        self.workers.stop_all()
-        self.message.emit("Workers stopped; the runs they held are back in the queue and resume from their checkpoints.")
+        """Ask the workers to stop without freezing the window (stragglers are killed after a grace period)."""
+        self.workers.stop_all(block=False)
+        self.message.emit("Stopping the workers: each checkpoints its run and hands it back to the queue.")
 
     def _workers_changed(self, running: int) -> None:
         self.stop_workers.setEnabled(running > 0)

@@ -82,6 +82,8 @@ class ScalingView(PlotPage):
     def update_choices(self) -> bool:
         table = self.metrics.table
         if not len(table):
+            for combo in (self.eval_set, self.setting, self.passages, self.metric):
+                refill(combo, [])  # an empty database or study offers no choices
             self.show_message(EMPTY_TEXT)
             return False
         refill(self.eval_set, table.choices(), PREFERRED_EVAL_SETS)

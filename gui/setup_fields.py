@@ -37,7 +37,8 @@ class AdvancedField:
     kind: str
     help: str
     minimum: int = 0
-    maximum: int = 1_000_000
+    #: QSpinBox holds a C int; a bound this high never clamps a value a study file could hold.
+    maximum: int = 2_000_000_000
     none_text: str = ""
     choices: tuple[str, ...] = ()
 
@@ -46,7 +47,7 @@ ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
     AdvancedField("learning_rate", "Learning rate", "float", "AdamW learning rate (paper: 3e-5)"),
     AdvancedField("weight_decay", "Weight decay", "float", "AdamW weight decay on weight matrices (paper: 0.01)"),
     AdvancedField("batch_size", "Batch size", "int", "pairs per batch; the other pairs of a batch are its negatives",
-                  minimum=2, maximum=65_536),
+                  minimum=2),
     AdvancedField("temperature", "Temperature", "float", "InfoNCE temperature (paper: 0.05)"),
     AdvancedField("epochs", "Epochs", "float", "passes over the training subset (fractions allowed)"),
     AdvancedField("max_steps", "Max steps", "optional_int", "stop after this many steps even within an epoch",
@@ -65,16 +66,15 @@ ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
     AdvancedField("freeze_embeddings", "Freeze word embeddings", "bool",
                   "keep the 96M-parameter embedding matrix fixed (much faster on a CPU)"),
     AdvancedField("trainable_layers", "Trainable layers", "optional_int",
-                  "train only the top N transformer layers", minimum=-1, maximum=48, none_text="all layers"),
+                  "train only the top N transformer layers", minimum=0, maximum=48, none_text="all layers"),
     AdvancedField("grad_cache_chunk", "GradCache chunk", "optional_int",
                   "embed the batch in chunks of this size to fit large batches in GPU memory",
-                  minimum=0, maximum=65_536, none_text="off"),
+                  minimum=0, none_text="off"),
     AdvancedField("top_k", "Ranking depth (top k)", "int", "passages retrieved per query (1000 for MAP on LAReQA)",
-                  minimum=1, maximum=100_000),
+                  minimum=1),
     AdvancedField("checkpoint_every", "Checkpoint every (steps)", "int", "how often a run can be resumed from",
                   minimum=1),
-    AdvancedField("eval_batch_size", "Evaluation batch size", "int", "texts encoded at once", minimum=1,
-                  maximum=65_536),
+    AdvancedField("eval_batch_size", "Evaluation batch size", "int", "texts encoded at once", minimum=1),
 )
 
 
@@ -127,7 +127,7 @@ class FieldWidget:
     def set_value(self, value: Any) -> None:
         kind, widget = self.spec.kind, self.widget
         if kind == "float":
-            widget.setText("" if value is None else f"{value:g}")
+            widget.setText(repr(float(value)))  # every digit: the form must not change a loaded study
         elif kind == "text":
             widget.setText(value)
         elif kind == "int":
@@ -167,7 +167,8 @@ class EvalRow:
             placeholderText="passage corpus file or folder (required offline)" if needs_corpus else "shipped copy",
             toolTip="local copy of this dataset's files" + (" — MIRACL passages are not shipped" if needs_corpus else ""),
         )
-        self.browse = QtWidgets.QPushButton("…", toolTip="choose local files", maximumWidth=32)
+        self.browse = QtWidgets.QPushButton("…", maximumWidth=32,
+                                            toolTip="choose a file (for a folder, type or paste its path)")
         self.browse.clicked.connect(self._choose_path)
         self.error = ErrorLabel()
         self.use.toggled.connect(self._enable)

@@ -77,6 +77,7 @@ class SetupView(QtWidgets.QWidget):
         self.db = db
         self.background = background
         self.current_study: StudyConfig | None = None
+        self._submitting = False
         self._errors: dict[str, ErrorLabel] = {}
         self._validate_timer = QtCore.QTimer(self, singleShot=True, interval=_VALIDATE_DELAY_MS, timeout=self.validate)
 
@@ -333,7 +334,7 @@ class SetupView(QtWidgets.QWidget):
             return None
         self.current_study = study
         self.preview.setText(plan(study, self._estimate_device()).summary())
-        self.submit_button.setEnabled(True)
+        self.submit_button.setEnabled(not self._submitting)
         return study
 
     def _check_sizes(self, study: StudyConfig) -> None:
@@ -369,17 +370,23 @@ class SetupView(QtWidgets.QWidget):
 
     # ---- actions -------------------------------------------------------------------------------------
     def submit(self) -> None:
+        """Queue the study in the background; a second request while one is under way is ignored."""
+        if self._submitting:
+            return
         study = self.validate()
         if study is None:
             return
+        self._submitting = True
         self.submit_button.setEnabled(False)
         db, start_worker = self.db, self.start_worker.isChecked()
 
         def done(result: queue.SubmitResult) -> None:
+            self._submitting = False
             self.submit_button.setEnabled(True)
             self.submitted.emit(result.study_id, result.summary(), start_worker)
 
         def failed(error: BaseException) -> None:
+            self._submitting = False
             self.submit_button.setEnabled(True)
             self.message.emit(f"Could not submit the study: {error}")
 

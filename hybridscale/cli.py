@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -160,12 +160,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 # ---- engine ----------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
     from engine.distributed import init_from_env, launched_by_torchrun, shutdown, torchrun_command
+    from hybridscale.signals import run_forwarding_signals, stop_on_signals
 
     if args.nproc_per_node < 1:
         raise UserError(f"--nproc-per-node {args.nproc_per_node}: must be at least 1")
     if args.nproc_per_node > 1 and not launched_by_torchrun():
         # Start again as N processes under torchrun; each of them reads WORLD_SIZE and joins the group.
-        return subprocess.call(torchrun_command(args.nproc_per_node, ["-m", "hybridscale", *args.argv]))
+        return run_forwarding_signals(torchrun_command(args.nproc_per_node, ["-m", "hybridscale", *args.argv]))
     from engine.runner import WorkerOptions, run_worker
 
     options = WorkerOptions(
@@ -179,33 +180,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         mirror=_mirror(args),
     )
     context = init_from_env(args.device)
-    stop = _stop_on_signals()
     try:
-        executed = run_worker(_open(args) if context.is_main else None, options, context=context, shutdown=stop)
+        with stop_on_signals("hybridscale worker") as stop:
+            executed = run_worker(_open(args) if context.is_main else None, options, context=context, shutdown=stop)
     finally:
         shutdown()
     if context.is_main:
         print(f"worker finished: {executed} run(s) executed")
     return 0
-
-
-def _stop_on_signals():
-    """SIGTERM (the GUI's Stop workers) and a first Ctrl-C stop the worker cleanly; a second Ctrl-C aborts."""
-    import signal
-    import threading
-
-    stop = threading.Event()
-
-    def on_signal(signum, _frame) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        print("hybridscale worker: stopping after a checkpoint; the run goes back to the queue "
-              "(Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    return stop
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -261,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hybridscale {__version__}")
     parser.add_argument(
-        "--db", default=None,
-        help="database: a SQLite file path or any SQLAlchemy URL (default: hybridscale.db in the user data folder)",
+        "--db", default=os.environ.get("HYBRIDSCALE_DB") or None,
+        help="database: a SQLite file path or any SQLAlchemy URL (default: $HYBRIDSCALE_DB, else hybridscale.db "
+             "in the user data folder)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

@@ -29,6 +29,7 @@ from engine.config import EvalSpec, RunConfig, StudyConfig
 from engine.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from engine.runner import RunProgress, WorkerOptions, run_worker
 from gui.results import ScalingPanel, scaling_panels
+from hybridscale.signals import stop_on_signals
 from storage import queue
 from storage.db import open_db
 from storage.export import export_csv
@@ -42,8 +43,8 @@ def demo_study(quick: bool = False) -> StudyConfig:
     """The demo's study: mono / cross / hybrid(0.5) at three sizes, one seed, plus the untrained point.
 
     Every run trains for a quarter epoch of its own subset (3, 9 and 36 steps
-    of 16 pairs), so a 16x larger training set also means 16x more steps:
-    data and compute scale together, as in the paper's curves. ``quick`` keeps two sizes, a step budget of 2
+    of 16 pairs: ceil(0.25 x size x 9 languages / 16)), so the steps grow with
+    the training set: data and compute scale together, as in the paper's curves. ``quick`` keeps two sizes, a step budget of 2
     and the two sw/yo eval sets, for a smoke test of a few minutes.
     """
     if quick:
@@ -127,7 +128,8 @@ def _work_with_progress_bar(db, todo: int, device: str) -> None:
         bar.refresh()
 
     try:
-        run_worker(db, WorkerOptions(device=device, exit_when_empty=True), listener=listener)
+        with stop_on_signals("hybridscale demo") as stop:
+            run_worker(db, WorkerOptions(device=device, exit_when_empty=True), listener=listener, shutdown=stop)
     finally:
         bar.close()
 

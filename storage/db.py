@@ -14,7 +14,7 @@ from typing import Iterator
 
 import platformdirs
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.migrations import migrate
@@ -34,6 +34,18 @@ def as_url(location: str | Path | None) -> str:
     if "://" in text:
         return text
     return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def display_url(url: str) -> str:
+    """The URL with any password masked (window titles, status lines, logs)."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def url_without_password(url: str) -> str:
+    """The URL minus its password, for settings files: drivers find it again in .pgpass / PGPASSWORD."""
+    parts = make_url(url)  # URL.set(password=None) keeps the old password: build it again without one
+    bare = URL.create(parts.drivername, parts.username, None, parts.host, parts.port, parts.database, parts.query)
+    return bare.render_as_string(hide_password=False)
 
 
 @dataclass

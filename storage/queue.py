@@ -250,22 +250,27 @@ def _finish(session, run_id: str, worker_id: str, *, status: str, **values: obje
         raise RunLost(f"run {run_id} is no longer owned by worker {worker_id}; its result was not stored")
 
 
-def release(db: Database, run_id: str, worker_id: str) -> None:
+def release(db: Database, run_id: str, worker_id: str) -> str:
     """The worker was told to stop (not a user cancel): put its run back at the head of the queue.
 
     The attempt does not count towards :data:`MAX_ATTEMPTS`: that limit is for
     workers that die on a run, and this one stopped cleanly after a checkpoint.
+    A cancel the user asked for meanwhile wins: the run is then cancelled.
+    Returns the run's new status, 'queued' or 'cancelled'.
     """
     with db.session() as session:
         released = session.execute(
             update(Run)
-            .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running")
+            .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running",
+                   Run.cancel_requested.is_(False))
             .values(status="queued", worker_id=None, phase="requeued (worker stopped)",
                     attempts=func.max(Run.attempts - 1, 0) if db.is_sqlite else func.greatest(Run.attempts - 1, 0))
         ).rowcount
-        if released != 1:
-            raise RunLost(f"run {run_id} is no longer owned by worker {worker_id}; nothing to release")
-        session.add(Event(run_id=run_id, kind="released", message=f"worker {worker_id} stopped; back in the queue"))
+        if released:
+            session.add(Event(run_id=run_id, kind="released", message=f"worker {worker_id} stopped; back in the queue"))
+            return "queued"
+    acknowledge_cancel(db, run_id, worker_id)  # raises RunLost if the run is no longer ours
+    return "cancelled"
 
 
 def cancel(db: Database, run_id: str) -> str:

@@ -117,3 +117,16 @@ def test_a_training_size_smaller_than_the_batch_is_refused_before_any_run_starts
     with pytest.raises(ConfigError, match="train_size: size 16 is smaller than batch_size 32: a batch needs"):
         StudyConfig("s", train_sizes=(16, 64)).validate()
     StudyConfig("s", train_sizes=(16, 64), template=RunConfig(batch_size=16)).validate()
+
+
+def test_configs_written_before_contrastive_weight_had_a_default_still_load_and_keep_their_ids():
+    old = json.loads(RunConfig(strategy="mono", train_size=64).to_json())
+    old["contrastive_weight"] = None  # what every non-contrastive config held before
+    config = RunConfig.from_dict(old).validate()
+    assert config.contrastive_weight == 0.1 and config.run_id == RunConfig(strategy="mono", train_size=64).run_id
+
+
+def test_zero_trainable_layers_is_refused_rather_than_failing_at_the_first_step():
+    with pytest.raises(ConfigError, match="trainable_layers: must be at least 1"):
+        RunConfig(trainable_layers=0).validate()
+    RunConfig(trainable_layers=1).validate()

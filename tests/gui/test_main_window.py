@@ -77,7 +77,8 @@ def test_open_database_switches_every_page_and_is_remembered(qtbot, window, tmp_
     other_path = tmp_path / "second.db"
     other = open_db(other_path)
     queue.submit_study(other, dataclasses.replace(seeded_study("second"), seeds=(0,), train_sizes=(16,)))
-    assert window.open_database(str(other_path))
+    window.open_database(str(other_path))
+    qtbot.waitUntil(lambda: str(other_path) in window.db.url, timeout=5000)
     qtbot.waitUntil(lambda: window.queue.model.rowCount() == 4, timeout=5000)
     qtbot.waitUntil(lambda: not window.scaling.has_plot, timeout=5000)  # nothing finished in that one yet
     assert str(other_path) in window.windowTitle()
@@ -91,8 +92,18 @@ def test_a_broken_database_is_refused_with_a_message(qtbot, window, tmp_path, mo
     warnings: list[str] = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda _parent, _title, text: warnings.append(text))
     before = window.db.url
-    assert window.open_database(str(bad)) is False
+    window.open_database(str(bad))
+    qtbot.waitUntil(lambda: len(warnings) == 1, timeout=5000)
     assert window.db.url == before and str(bad) in warnings[0] and "not a database" in warnings[0]
+
+
+def test_passwords_stay_out_of_the_title_and_the_settings(window, settings):
+    from storage.db import display_url, url_without_password
+
+    url = "postgresql+psycopg://ana:s3cret@db.example.org:5432/hybridscale"
+    assert display_url(url) == "postgresql+psycopg://ana:***@db.example.org:5432/hybridscale"
+    assert url_without_password(url) == "postgresql+psycopg://ana@db.example.org:5432/hybridscale"
+    assert "***" not in url_without_password("sqlite:////tmp/x.db") and "s3cret" not in window.windowTitle()
 
 
 def test_window_state_page_and_database_are_remembered(qtbot, seeded, settings):

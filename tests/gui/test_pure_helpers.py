@@ -77,12 +77,19 @@ def test_the_cost_estimate_counts_steps_and_encoded_texts():
     assert summary.startswith("7 runs (6 training + 1 evaluation-only), about ") and "CPU" in summary
 
 
-def test_worker_command_line():
-    assert worker_arguments("sqlite:////tmp/x.db", "cpu") == ["-m", "hybridscale", "--db", "sqlite:////tmp/x.db",
-                                                                 "worker", "--device", "cpu"]
-    assert worker_arguments("u", "auto", exit_when_empty=True)[-1] == "--exit-when-empty"
+def test_worker_command_line_keeps_the_database_url_out_of_sight():
+    assert worker_arguments("cpu") == ["-m", "hybridscale", "worker", "--device", "cpu"]  # the URL is in the environment
+    assert worker_arguments("auto", exit_when_empty=True)[-1] == "--exit-when-empty"
     with pytest.raises(ValueError, match="device 'tpu': use one of auto, cpu, cuda"):
-        worker_arguments("u", "tpu")
+        worker_arguments("tpu")
+
+
+def test_the_cli_reads_the_database_from_the_environment(monkeypatch, tmp_path):
+    from hybridscale.cli import build_parser
+
+    monkeypatch.setenv("HYBRIDSCALE_DB", str(tmp_path / "env.db"))
+    assert build_parser().parse_args(["status"]).db == str(tmp_path / "env.db")
+    assert build_parser().parse_args(["--db", "x.db", "status"]).db == "x.db"
 
 
 def test_number_lists_parse_and_name_the_bad_item():
@@ -92,6 +99,8 @@ def test_number_lists_parse_and_name_the_bad_item():
     with pytest.raises(ListParseError, match="'1.5' is not a whole number; sizes"):
         parse_numbers("1, 1.5", int, "sizes")
     assert format_numbers((0.5, 0.25)) == "0.5, 0.25" and format_numbers((1, 2)) == "1, 2"
+    precise = (1.2345678e-4, 0.1 + 0.2)
+    assert parse_numbers(format_numbers(precise), float, "alphas") == precise  # no digit lost on a round trip
 
 
 def test_log_tail_reads_only_what_was_added_and_starts_near_the_end_of_a_long_log(tmp_path):

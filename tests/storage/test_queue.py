@@ -172,10 +172,13 @@ def test_release_puts_a_running_run_back_without_counting_the_attempt(db):
     assert claimed.id == run_id and claimed.attempts == 1
     with pytest.raises(queue.RunLost, match="no longer owned by worker w2"):
         queue.release(db, run_id, "w2")
-    queue.release(db, run_id, "w1")
+    assert queue.release(db, run_id, "w1") == "queued"
     (run, *_rest) = list_runs(db)
     assert (run.id, run.status, run.worker_id, run.attempts) == (run_id, "queued", None, 0)
     assert queue.claim_next(db, "w2").id == run_id  # at the head of the queue again
+    assert queue.cancel(db, run_id) == "running"  # the user cancels just before the worker is stopped
+    assert queue.release(db, run_id, "w2") == "cancelled"  # the cancel is not lost to the requeue
+    assert next(r for r in list_runs(db) if r.id == run_id).status == "cancelled"
 
 
 def test_a_finished_run_shows_all_its_steps_whatever_its_last_heartbeat_said(db):
