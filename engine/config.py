@@ -16,7 +16,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from engine.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 
@@ -35,6 +35,36 @@ class ConfigError(ValueError):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
         self.message = message
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: Field annotation -> (test, what to say) for the settings a JSON file can get the type of wrong.
+_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "str": (lambda v: isinstance(v, str), "text"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "float": (_is_number, "a number"),
+    "int | None": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "a whole number or null"),
+    "float | None": (lambda v: v is None or _is_number(v), "a number or null"),
+    "str | None": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "tuple[str, ...]": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
+                        "a list of texts"),
+    "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple))
+                        and all(isinstance(x, int) and not isinstance(x, bool) for x in v), "a list of whole numbers"),
+    "tuple[float, ...]": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(x) for x in v),
+                          "a list of numbers"),
+}
+
+
+def _check_types(cls: type, values: Mapping[str, Any], where: str = "") -> None:
+    """Name the first setting of a JSON object whose value has the wrong type (before it fails obscurely)."""
+    for field_info in dataclasses.fields(cls):
+        check = _TYPE_CHECKS.get(str(field_info.type))
+        if check is not None and field_info.name in values and not check[0](values[field_info.name]):
+            raise ConfigError(f"{where}{field_info.name}", f"must be {check[1]}, got {values[field_info.name]!r}")
 
 
 def _known_datasets(role: str) -> tuple[str, ...]:
@@ -129,7 +159,7 @@ class RunConfig:
     grad_clip: float = 1.0
     symmetric_loss: bool = False
     #: lambda of the language-contrastive term; used (and part of the identity) by ``contrastive`` runs only.
-    contrastive_weight: float = 0.1
+    contrastive_weight: float | None = 0.1  # null (older files) means the default
     # Encoder.
     max_length: int = 128
     pooling: str = "mean"
@@ -253,6 +283,9 @@ class RunConfig:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(sorted(unknown)[0], "is not a run setting")
+        _check_types(cls, data)
+        if not isinstance(data.get("evaluations", []), (list, tuple)):
+            raise ConfigError("evaluations", "must be a list of eval-set objects")
         return cls(**data)
 
     @classmethod
@@ -283,11 +316,14 @@ class RunConfig:
 
 
 def _eval_spec(data: Mapping[str, Any]) -> EvalSpec:
+    if not isinstance(data, Mapping):
+        raise ConfigError("evaluations", f"each eval set is an object like {{\"dataset\": \"flores\", ...}}, got {data!r}")
     values = dict(data)
-    values["languages"] = tuple(values.get("languages", ()))
     unknown = set(values) - {f.name for f in dataclasses.fields(EvalSpec)}
     if unknown:
         raise ConfigError("evaluations", f"{sorted(unknown)[0]!r} is not an eval-set setting")
+    _check_types(EvalSpec, values, where=f"evaluations[{values.get('dataset', '?')}].")
+    values["languages"] = tuple(values.get("languages", ()))
     return EvalSpec(**values)
 
 
@@ -372,7 +408,10 @@ class StudyConfig:
             raise ConfigError(sorted(unknown)[0], "is not a study setting")
         if "name" not in values:
             raise ConfigError("name", "a study file needs a name")
+        _check_types(cls, values)
         if "template" in values:
+            if not isinstance(values["template"], Mapping):
+                raise ConfigError("template", "must be an object of run settings")
             values["template"] = RunConfig.from_dict(values["template"])
         return cls(**values)
 

@@ -225,7 +225,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._remember_folder(path)
         try:
             self.setup.load_study(Path(path))
-        except (ConfigError, OSError, UnicodeDecodeError) as error:
+        except (ValueError, OSError) as error:  # ConfigError (with the field) and undecodable files are ValueErrors
             QtWidgets.QMessageBox.warning(self, "Cannot load study", f"{Path(path).name}: {error}")
             return
         self.tabs.setCurrentWidget(self.setup)

@@ -130,3 +130,27 @@ def test_zero_trainable_layers_is_refused_rather_than_failing_at_the_first_step(
     with pytest.raises(ConfigError, match="trainable_layers: must be at least 1"):
         RunConfig(trainable_layers=0).validate()
     RunConfig(trainable_layers=1).validate()
+
+
+@pytest.mark.parametrize(
+    "study, message",
+    [
+        ({"name": "s", "seeds": 3}, "seeds: must be a list of whole numbers, got 3"),
+        ({"name": "s", "alphas": ["half"]}, "alphas: must be a list of numbers, got ['half']"),
+        ({"name": "s", "template": {"batch_size": "32"}}, "batch_size: must be a whole number, got '32'"),
+        ({"name": "s", "template": {"freeze_embeddings": "yes"}}, "freeze_embeddings: must be true or false"),
+        ({"name": "s", "template": {"evaluations": [{"dataset": "flores", "languages": "sw"}]}},
+         "evaluations[flores].languages: must be a list of texts, got 'sw'"),
+        ({"name": "s", "template": {"evaluations": ["flores"]}}, "evaluations: each eval set is an object"),
+        ({"name": "s", "template": 5}, "template: must be an object of run settings"),
+    ],
+)
+def test_a_hand_written_study_with_a_wrong_type_names_the_setting(study, message):
+    with pytest.raises(ConfigError) as error:
+        StudyConfig.from_json(json.dumps(study))
+    assert message in str(error.value)
+
+
+def test_numbers_may_be_written_as_integers_where_floats_are_expected():
+    config = RunConfig.from_dict({"learning_rate": 1, "temperature": 1, "max_steps": None})
+    assert config.learning_rate == 1 and config.max_steps is None
