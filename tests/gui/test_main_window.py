@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -128,11 +129,18 @@ def test_create_window_reopens_the_remembered_database(qtbot, seeded, tmp_path, 
     settings_file = tmp_path / "app-settings"
     QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
     QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, str(settings_file))
-    window = create_window(db.url)
+    gc.unfreeze()
+    try:
+        window = create_window(db.url)
+        # The app's long-lived objects are out of the collector's view (a full collection stalled the window).
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
     qtbot.addWidget(window)
     assert window.db.url == db.url
     window.close()
     again = create_window(None)  # no --db: the one open last time
+    gc.unfreeze()
     qtbot.addWidget(again)
     assert again.db.url == db.url
     again.close()
