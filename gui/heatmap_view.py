@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from typing import Callable
 
+import pyqtgraph as pg
 from PySide6 import QtWidgets
 
-from gui.figures import add_colour_bar, draw_heatmap, heatmap_colour_map, heatmap_levels
+from gui.figures import (
+    DrawnHeatmap,
+    add_colour_bar,
+    draw_heatmap,
+    heatmap_colour_map,
+    heatmap_languages,
+    heatmap_levels,
+    write_heatmap,
+)
 from gui.metric_rows import MetricRows
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
 from gui.results import (
@@ -50,8 +59,14 @@ class HeatmapView(PlotPage):
         self.compare.toggled.connect(lambda _on: self.redraw())
         self.choices: dict[str, HeatmapChoice] = {}
         self.maps: list[Heatmap] = []
-        self.images = []
+        #: The maps on the canvas, left to right; kept while their number and languages stay the same.
+        self.drawn: list[DrawnHeatmap] = []
+        self._colour_bar: pg.ColorBarItem | None = None
         self.refresh()
+
+    @property
+    def images(self) -> list[pg.ImageItem]:
+        return [drawn.image for drawn in self.drawn]
 
     def update_choices(self) -> bool:
         table = self.metrics.table
@@ -94,18 +109,25 @@ class HeatmapView(PlotPage):
         self.maps = maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
         levels = heatmap_levels(maps)
         colour_map = heatmap_colour_map(metric)
+        # New results for the same maps (a worker finished a run) only rewrite values; other maps are laid out anew.
+        rewrite = [heatmap_languages(data) for data in maps] == [drawn.languages for drawn in self.drawn]
 
-        def draw(data: Heatmap) -> None:
-            if data is maps[0]:
+        def draw(index: int, data: Heatmap) -> None:
+            if rewrite:
+                write_heatmap(self.drawn[index], data, levels, colour_map)
+                return
+            if index == 0:
                 self.canvas.clear()
-                self.images = []
-            self.images.append(draw_heatmap(self.canvas.ci.addPlot(), data, levels, colour_map).image)
+                self.drawn, self._colour_bar = [], None
+            self.drawn.append(draw_heatmap(self.canvas.ci.addPlot(), data, levels, colour_map))
 
         def finish() -> None:
-            add_colour_bar(self.canvas.ci, self.images, levels, colour_map, metric)
+            if self._colour_bar is not None:
+                self.canvas.ci.removeItem(self._colour_bar)
+            self._colour_bar = add_colour_bar(self.canvas.ci, self.images, levels, colour_map, metric)
             self.show_plot()
 
-        return [*(lambda data=data: draw(data) for data in maps), finish]
+        return [*(lambda index=index, data=data: draw(index, data) for index, data in enumerate(maps)), finish]
 
     def table(self) -> list[list[str]]:
         table: list[list[str]] = []

@@ -1,8 +1,8 @@
 """The scaling-curves page: metric vs training size, one panel per query language, one line per strategy.
 
 The numbers come from :func:`gui.results.scaling_panels` (mean, min, max and
-sd over seeds) and the drawing from :func:`gui.figures.draw_scaling`, the
-same code the headless demo writes its PNGs with. Panels share their y axis,
+sd over seeds) and the drawing from :mod:`gui.figures` (``start_scaling_panel``
+and ``draw_series``), the same code the headless demo writes its PNGs with. Panels share their y axis,
 so the sw and yo curves can be compared at a glance.
 """
 
@@ -17,16 +17,17 @@ from gui.figures import (
     BANDS,
     DrawnScaling,
     add_legend,
-    draw_scaling,
+    draw_series,
     fill_scaling_legend,
     scaling_title,
     share_y_range,
+    start_scaling_panel,
     strategy_colours,
 )
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.metric_rows import MetricRows
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import ALL, ScalingPanel, language_order, scaling_panels, series_table
+from gui.results import ALL, ScalingPanel, Series, language_order, scaling_panels, series_table
 
 #: First choices when the data offer them: the research question's view.
 PREFERRED_EVAL_SETS = ("flores/test", "afriqa/test", "xquad-r/eval")
@@ -102,7 +103,11 @@ class ScalingView(PlotPage):
         return True
 
     def drawing_steps(self) -> list[Callable[[], None]]:
-        """Lay out (if the languages changed), then one step per panel, then the shared range and legend."""
+        """Lay out (if the languages changed), then one step per panel and strategy, then the shared range and legend.
+
+        A step per strategy, not per panel: a panel of five strategies with
+        bands took 25-30 ms in one piece while a worker kept the CPU busy.
+        """
         chosen = self.languages.checked()
         if not len(self.metrics.table):
             self.show_message(EMPTY_TEXT)
@@ -125,17 +130,24 @@ class ScalingView(PlotPage):
             self._title.setText(self.plot_title(), size="12pt")
             self.drawn = {}
 
-        def draw(panel: ScalingPanel) -> None:
+        def start_panel(panel: ScalingPanel) -> None:
             plot = self._plots[panel.query_language]
-            self.drawn[panel.query_language] = (plot, draw_scaling(plot, panel, metric=metric, colours=colours,
-                                                                   band=band))
+            self.drawn[panel.query_language] = (plot, start_scaling_panel(plot, panel, metric=metric))
+
+        def draw(panel: ScalingPanel, series: Series) -> None:
+            plot, drawn = self.drawn[panel.query_language]
+            draw_series(plot, drawn, series, metric=metric, colours=colours, band=band)
 
         def finish() -> None:
             share_y_range(list(self._plots.values()), panels)
             fill_scaling_legend(self._legend, colours, panels)
             self.show_plot()
 
-        return [start, *(lambda panel=panel: draw(panel) for panel in panels), finish]
+        steps = [start]
+        for panel in panels:
+            steps.append(lambda panel=panel: start_panel(panel))
+            steps += [lambda panel=panel, series=series: draw(panel, series) for series in panel.series]
+        return [*steps, finish]
 
     def _lay_out(self, languages: list[str]) -> None:
         """Title, one plot per language and the legend; kept while the languages stay the same.

@@ -55,3 +55,24 @@ def test_bright_means_good_for_every_metric_however_often_maps_are_made(qapp):
         assert brightness(rank, 0.0) > brightness(rank, 1.0)  # low rank (good) is bright
         ndcg = heatmap_colour_map("nDCG@10")
         assert brightness(ndcg, 1.0) > brightness(ndcg, 0.0)  # high nDCG (good) is bright
+
+
+def test_a_drawn_heatmap_is_rewritten_only_with_the_same_languages(qapp):
+    import numpy as np
+    import pyqtgraph as pg
+
+    from gui.figures import draw_heatmap, heatmap_colour_map, write_heatmap
+    from gui.results import Heatmap
+
+    def matrix(values, languages=("sw", "yo")) -> Heatmap:
+        return Heatmap("t", "nDCG@10", languages, languages, np.array(values, dtype=float), ())
+
+    colours = heatmap_colour_map("nDCG@10")
+    drawn = draw_heatmap(pg.PlotItem(), matrix([[0.5, np.nan], [0.25, 1.0]]), (0.0, 1.0), colours)
+    assert [drawn.cells[i, j].toPlainText() for i in (0, 1) for j in (0, 1)] == ["0.500", "—", "0.250", "1.000"]
+    write_heatmap(drawn, matrix([[np.nan, 0.125], [0.75, 0.0]]), (0.0, 1.0), colours)
+    assert [drawn.cells[i, j].toPlainText() for i in (0, 1) for j in (0, 1)] == ["—", "0.125", "0.750", "0.000"]
+    # Black text on the bright (high) end of viridis, white on the dark end.
+    assert drawn.cells[1, 0].color.name() == "#000000" and drawn.cells[1, 1].color.name() == "#ffffff"
+    with pytest.raises(ValueError, match="draw it anew"):
+        write_heatmap(drawn, matrix([[1.0]], languages=("sw",)), (0.0, 1.0), colours)

@@ -38,6 +38,9 @@ def test_scaling_page_draws_one_panel_per_language_and_one_curve_per_strategy(wi
         assert baseline.value() == pytest.approx(0.30 if language == "sw" else 0.20)
         low, high = plot.viewRange()[1]
         assert low < 0.20 and high > 0.62  # one shared y range shows every line, baselines included
+        axis = plot.getAxis("left")
+        behind = QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent
+        assert axis.grid is not False and axis.flags() & behind  # a grid, painted before (under) the curves
         assert plot.getAxis("left").labelText == "nDCG@10"
     grab(window, window.db.artifacts_dir.parent / "scaling_page.png")
 
@@ -92,6 +95,43 @@ def test_heatmap_page_matrix_equals_the_stored_values(window, seeded):
     single = next(k for k, c in page.choices.items() if c.run_id == runs[1].run_id)
     page.left.setCurrentIndex(page.left.findData(single))
     assert page.maps[0].values[2, 0] == pytest.approx(mean_rank(runs[1], "en", "sw"))
+
+
+def test_heatmap_redraw_with_new_values_rewrites_the_same_maps(window, seeded):
+    _db, study, _ = seeded
+    page = window.heatmaps
+    window.tabs.setCurrentWidget(page)
+    plots = [drawn.plot for drawn in page.drawn]
+    runs = [r for r in study.expand() if r.strategy == "hybrid" and r.train_size == 64]
+    single = next(k for k, c in page.choices.items() if c.run_id == runs[1].run_id)
+    page.left.setCurrentIndex(page.left.findData(single))  # same languages, other values
+    assert [drawn.plot for drawn in page.drawn] == plots  # rewritten in place, not laid out anew
+    left = page.drawn[0]
+    assert left.plot.titleLabel.text == page.maps[0].title
+    assert np.allclose(left.image.image, page.maps[0].values, equal_nan=True)
+    for (i, j), cell in left.cells.items():
+        value = page.maps[0].values[i, j]
+        assert cell.toPlainText() == ("—" if math.isnan(value) else f"{value:.1f}")
+    assert left.cells[2, 0].toPlainText() == f"{mean_rank(runs[1], 'en', 'sw'):.1f}"
+    assert page.images[0].getLevels() == pytest.approx(page.images[1].getLevels())
+
+    page.compare.setChecked(False)  # one map instead of two: laid out anew
+    assert len(page.drawn) == 1 and page.drawn[0].plot not in plots
+
+
+def test_a_chunked_redraw_shows_the_old_drawing_until_the_new_one_is_complete(qtbot, window):
+    page = window.scaling
+    window.tabs.setCurrentWidget(page)
+    page.band.setCurrentIndex(1)  # ±sd bands, drawn in steps
+    page.redraw(chunked=True)
+    assert not page.canvas.updatesEnabled()  # no paint of a half-drawn canvas
+    qtbot.waitUntil(page.canvas.updatesEnabled, timeout=5000)
+    assert list(page.drawn) == ["sw", "yo"]
+    page.redraw(chunked=True)
+    page.redraw()  # the user's own change overtakes the chunked drawing, and is shown at once
+    assert page.canvas.updatesEnabled()
+    qtbot.wait(100)
+    assert page.canvas.updatesEnabled() and list(page.drawn) == ["sw", "yo"]
 
 
 def test_csv_export_writes_the_tidy_report(qtbot, window, tmp_path, seeded):
