@@ -1,11 +1,12 @@
 """GUI responsiveness while workers write: the longest the event loop is blocked, against an idle window.
 
-    python bench/gui_responsiveness.py [--runs 60] [--seconds 20]
+    python bench/gui_responsiveness.py [--runs 60] [--seconds 20] [--page scaling|heatmaps]
 
-The window opens on a database holding a finished study of ``--runs`` runs
-with ~600 metric rows each (the size of a 3-eval-set study), showing the
-scaling page. Two phases of ``--seconds`` each are timed with a 5 ms
-QTimer whose late ticks measure how long the event loop was busy:
+The window opens, through the app's own ``create_window``, on a database
+holding a finished study of ``--runs`` runs with ~600 metric rows each (the
+size of a 3-eval-set study), showing the scaling (or heatmap) page. Two
+phases of ``--seconds`` each are timed with a 5 ms QTimer whose late ticks
+measure how long the event loop was busy:
 
 * peer: the same window, nothing changing (only its own polling);
 * ours under load: a separate process plays a busy worker, updating a
@@ -127,22 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--finish-every", type=float, default=2.0,
                         help="seconds between finished runs (each reloads and redraws the plots); 0: progress only")
+    parser.add_argument("--page", choices=("scaling", "heatmaps"), default="scaling", help="the page on screen")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as folder:
         db_path = Path(folder) / "bench.db"
         seed(db_path, args.runs)
-        from PySide6 import QtCore
+        os.environ["XDG_CONFIG_HOME"] = folder  # keep the user's QSettings out of it
+        from gui.app import create_window
 
-        from gui.figures import ensure_app
-        from gui.main_window import MainWindow
-        from storage.db import open_db
-
-        ensure_app()
-        window = MainWindow(open_db(db_path), QtCore.QSettings(str(Path(folder) / "s.ini"), QtCore.QSettings.Format.IniFormat))
+        window = create_window(str(db_path))  # the app's own start-up, as `hybridscale gui` does it
         window.resize(1400, 900)
         window.show()
-        window.tabs.setCurrentWidget(window.scaling)
+        window.tabs.setCurrentWidget(getattr(window, args.page))
         measure(3.0)  # let the first load and draw finish
         rows = len(window.metrics.rows)
         idle = measure(args.seconds)
@@ -152,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded = measure(args.seconds)
         worker.join()
         finishing = f"a run finished every {args.finish_every:g} s" if args.finish_every > 0 else "no run finished"
-        print(f"{rows} metric rows of {args.runs} runs on screen; queue updated every 0.2 s, {finishing}")
+        print(f"{rows} metric rows of {args.runs} runs on the {args.page} page; queue updated every 0.2 s, {finishing}")
         idle_max, _ = summary("idle window (peer)", idle)
         busy_max, _ = summary("window with a busy worker", loaded)
         print(f"ratio of max stalls (busy / idle): {busy_max / max(idle_max, 0.1):.1f}x; "
