@@ -32,7 +32,8 @@ It only uses the :class:`engine.model.Encoder` API (``tokenize``, ``forward``,
   and reports progress; a cancel request or a NaN on any rank stops all ranks
   at the same step. Dropout masks are drawn per rank (rank 0 keeps the run's
   seed), so with dropout a 2-GPU curve equals the 1-GPU one in distribution,
-  and exactly without dropout. GradCache is not combined with DDP.
+  and exactly without dropout. GradCache works under DDP too: the cached
+  embeddings are gathered, and each rank re-encodes only its own slice.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ from transformers import get_linear_schedule_with_warmup
 from engine.config import RunConfig
 from engine.distributed import (
     DistContext,
-    DistributedSetupError,
     check_divisible,
     gather_with_grad,
     shard_training_batch,
@@ -180,18 +180,13 @@ class BatchBackward:
         context: DistContext | None = None,
     ):
         self.device = torch.device(encoder.device)
-        context = context or DistContext.single(self.device)
-        if chunk_size is not None and context.world_size > 1:
-            raise DistributedSetupError(
-                f"grad_cache_chunk is not supported with {context.world_size} processes: leave it empty "
-                "(the global batch is already split over the GPUs) or train on one GPU"
-            )
+        self.context = context or DistContext.single(self.device)
         self.loss = loss
         self.chunk_size = chunk_size
         self.tokens = _TokenCache(encoder)
-        module = context.wrap(encoder)
+        self._module = self.context.wrap(encoder)
         self._forward: Callable[[Tensor, Tensor], Tensor] = (
-            torch.compile(module, dynamic=True) if compile_model else module
+            torch.compile(self._module, dynamic=True) if compile_model else self._module
         )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -225,15 +220,29 @@ class BatchBackward:
                     states[-1].append(_RngState(self.device))
                     parts.append(self._forward(*inputs))
                 embeddings.append(torch.cat(parts).float())
-        leaves = [e.detach().requires_grad_() for e in embeddings]
+        # Under DDP the loss sees every rank's embeddings (gathered, no graph needed yet); this
+        # rank then backpropagates its own rows' gradients, times the world size because DDP
+        # averages over ranks (the second recipe of engine.distributed's docstring).
+        leaves = [gather_with_grad(e).detach().requires_grad_() for e in embeddings]
         loss = self.loss(*leaves)
         loss.backward()
-        for column, column_states, leaf in zip(chunks, states, leaves):
-            for inputs, state, grad in zip(column, column_states, leaf.grad.split(size)):
+        rank, world_size = self.context.rank, self.context.world_size
+        local_grads = [leaf.grad.chunk(world_size)[rank] * world_size for leaf in leaves]
+        passes = [(inputs, state, grad) for column, column_states, grads in zip(chunks, states, local_grads)
+                  for inputs, state, grad in zip(column, column_states, grads.split(size))]
+        for index, (inputs, state, grad) in enumerate(passes):
+            # DDP all-reduces once, in the last pass; the others only accumulate.
+            accumulate = self._no_sync() if index < len(passes) - 1 else contextlib.nullcontext()
+            with accumulate:
                 with state.replay(), self._autocast():
                     embedding = self._forward(*inputs)
                 embedding.backward(grad.to(embedding.dtype))
         return loss.detach()
+
+    def _no_sync(self) -> contextlib.AbstractContextManager:
+        if isinstance(self._module, torch.nn.parallel.DistributedDataParallel):
+            return self._module.no_sync()
+        return contextlib.nullcontext()
 
 
 # ---- optimiser ------------------------------------------------------------

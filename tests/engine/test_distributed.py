@@ -45,6 +45,8 @@ LOSS_CASES = {
     "symmetric": config(strategy="cross", symmetric_loss=True),
     "contrastive": config(strategy="contrastive"),
 }
+#: Plain backward, and GradCache in uneven chunks (a rank's 4 rows as 3 + 1).
+CHUNKS = (None, 3)
 TRAIN_CONFIG = config(max_steps=6, checkpoint_every=2, learning_rate=2e-3)
 SAMPLER_CONFIGS = {
     "hybrid": config(strategy="hybrid", alpha=0.5, seed=3),
@@ -110,11 +112,13 @@ def _gradient_task(context: DistContext, _out: Path) -> dict[str, Any]:
     base = load_encoder("tiny:").eval()  # no dropout: the gradients must match to float rounding
     results: dict[str, Any] = {"gather": _gather(context)}
     for name, cfg in LOSS_CASES.items():
-        encoder = copy_weights(base)  # a fresh module per DDP wrapper
         batch = BatchSampler(cfg, easy_set()).next_batch()
         local = shard_training_batch(batch, context.rank, context.world_size)
-        loss = BatchBackward(encoder, RetrievalLoss.from_config(cfg), context=context)(local)
-        results[name] = (loss.item(), {n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None})
+        for chunk in CHUNKS:
+            encoder = copy_weights(base)  # a fresh module per DDP wrapper
+            loss = BatchBackward(encoder, RetrievalLoss.from_config(cfg), chunk_size=chunk, context=context)(local)
+            grads = {n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None}
+            results[name, chunk] = (loss.item(), grads)
     return results
 
 
@@ -173,16 +177,17 @@ def test_gather_with_grad_gives_the_global_loss_and_summed_slice_gradients(ddp_g
     assert queries.grad.abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("chunk", CHUNKS, ids=["plain", "gradcache"])
 @pytest.mark.parametrize("case", list(LOSS_CASES))
-def test_ddp_loss_and_gradients_equal_the_single_process_global_batch(ddp_gradients, tiny_encoder, case):
+def test_ddp_loss_and_gradients_equal_the_single_process_global_batch(ddp_gradients, tiny_encoder, case, chunk):
     cfg = LOSS_CASES[case]
     batch = BatchSampler(cfg, easy_set()).next_batch()
     encoder = copy_weights(tiny_encoder).eval()
     encoder.zero_grad(set_to_none=True)
-    backward = BatchBackward(encoder, RetrievalLoss.from_config(cfg))
+    backward = BatchBackward(encoder, RetrievalLoss.from_config(cfg))  # one process, no GradCache
     expected_loss = backward(batch).item()
     reference = {n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None}
-    for loss, grads in (ddp_gradients[0][case], ddp_gradients[1][case]):
+    for loss, grads in (ddp_gradients[0][case, chunk], ddp_gradients[1][case, chunk]):
         assert loss == pytest.approx(expected_loss, abs=1e-5)
         assert_same_gradients(grads, reference, atol=1e-5)
     # Not a batch-4 objective: the loss of one rank's slice alone differs.
@@ -259,5 +264,3 @@ def test_settings_a_parallel_run_cannot_honour_fail_clearly(tiny_encoder, tmp_pa
     two = DistContext(0, 2, 0, torch.device("cpu"))
     with pytest.raises(DistributedSetupError, match="batch_size 7 .* over 2 processes; choose a multiple of 2"):
         train(config(batch_size=7), easy_set(), copy_weights(tiny_encoder), tmp_path, context=two)
-    with pytest.raises(DistributedSetupError, match="grad_cache_chunk is not supported with 2 processes"):
-        BatchBackward(tiny_encoder, RetrievalLoss(0.05), chunk_size=4, context=two)
