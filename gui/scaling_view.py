@@ -2,8 +2,8 @@
 
 The numbers come from :func:`gui.results.scaling_panels` (mean, min, max and
 sd over seeds) and the drawing from :mod:`gui.figures` (``start_scaling_panel``
-and ``draw_series``), the same code the headless demo writes its PNGs with. Panels share their y axis,
-so the sw and yo curves can be compared at a glance.
+and ``draw_series``), the same code the headless demo writes its PNGs with.
+Panels share their y axis, so the sw and yo curves can be compared at a glance.
 """
 
 from __future__ import annotations
