@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6 import QtGui
 
-from gui.figures import save_heatmap_figure, save_scaling_figure
+from gui.figures import draw_heatmap, heatmap_colour_map, save_heatmap_figure, save_scaling_figure, write_heatmap
+from gui.results import Heatmap
 from storage.queries import tidy_metrics
 from tests.gui.conftest import svg_text
 
@@ -45,8 +48,6 @@ def test_heatmap_figure_defaults_to_untrained_and_each_strategy_at_its_largest_s
 
 
 def test_bright_means_good_for_every_metric_however_often_maps_are_made(qapp):
-    from gui.figures import heatmap_colour_map
-
     def brightness(colour_map, share: float) -> float:
         return colour_map.mapToQColor(share).lightnessF()
 
@@ -58,12 +59,6 @@ def test_bright_means_good_for_every_metric_however_often_maps_are_made(qapp):
 
 
 def test_a_drawn_heatmap_is_rewritten_only_with_the_same_languages(qapp):
-    import numpy as np
-    import pyqtgraph as pg
-
-    from gui.figures import draw_heatmap, heatmap_colour_map, write_heatmap
-    from gui.results import Heatmap
-
     def matrix(values, languages=("sw", "yo")) -> Heatmap:
         return Heatmap("t", "nDCG@10", languages, languages, np.array(values, dtype=float), ())
 
