@@ -47,12 +47,12 @@ def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(REPO_ROOT))
     import torch
 
-    from engine.config import RunConfig
     from engine.data import load_training_set
     from engine.distributed import init_from_env, shutdown
     from engine.model import load_encoder
-    from engine.study import encoder_settings
+    from engine.state import TaskState
     from engine.train import train
+    from vocabulary.config import RunConfig
 
     context = init_from_env(args.device)
     config = RunConfig(
@@ -60,7 +60,7 @@ def child(args: argparse.Namespace) -> None:
         batch_size=_global_batch(args, context.world_size), max_length=args.max_length, max_steps=args.steps,
         epochs=100.0, learning_rate=3e-5, warmup_ratio=0.1, checkpoint_every=10**9,
     )
-    encoder = load_encoder(config.model, encoder_settings(config), device=context.device)
+    encoder = load_encoder(config.model, config.encoder_settings, device=context.device)
     stamps: list[float] = []
 
     def on_progress(_progress) -> None:
@@ -71,7 +71,7 @@ def child(args: argparse.Namespace) -> None:
     try:
         with tempfile.TemporaryDirectory() as workdir:
             train(config, load_training_set("xquad", LANGUAGES, "train"), encoder, Path(workdir),
-                  progress=on_progress, context=context)
+                  state=TaskState(on_progress), context=context)
     finally:
         shutdown()
     if context.is_main:

@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.records import EvalSet, Passage, Query  # noqa: E402
+from vocabulary.records import EvalSet, Passage, Query  # noqa: E402
 
 MIRACL_SW_PASSAGES = 131_924
 MIRACL_SW_QUERIES = 482
@@ -94,8 +94,8 @@ def flores_set(passages: int | None, queries: int | None) -> EvalSet:
     this keeps the two sides' nDCG@10 comparable. ``passages``/``queries`` keep
     the first N of each, deterministically.
     """
-    from engine.config import EvalSpec
     from engine.data import load_eval_set
+    from vocabulary.config import EvalSpec
 
     full = load_eval_set(EvalSpec("flores", ("en", "sw", "yo"), "test"))
     corpus = tuple(p for p in full.passages if p.language != "en")[:passages]
@@ -116,17 +116,18 @@ def _peak_rss_mib() -> float:
 def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int) -> SideResult:
     from engine.evaluate import evaluate
     from engine.model import load_encoder
+    from engine.state import TaskState
 
     encoder = load_encoder(model, device=device)
     last: dict[str, float] = {}  # stage -> time of its latest progress call
 
-    def progress(stage: str, _done: int, _total: int) -> None:
-        last[stage] = time.perf_counter()
+    def progress(report) -> None:
+        last[report.phase] = time.perf_counter()
 
     start = time.perf_counter()
     rows = evaluate(
         encoder, eval_set, "bench", measures=["nDCG@10"], top_k=TOP_K, batch_size=batch_size,
-        settings=["multi"], progress=progress,
+        settings=["multi"], state=TaskState(progress),
     )
     end = time.perf_counter()
     ndcg = next(r.value for r in rows if r.query_language == "all" and r.metric == "nDCG@10")
@@ -140,7 +141,9 @@ def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int) -> Sid
 def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> SideResult:
     """The same weights, saved by engine.model as a sentence-transformers folder (prompts included)."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    from sentence_transformers.sentence_transformer.evaluation import (
+        InformationRetrievalEvaluator,
+    )
 
     from engine.model import load_encoder
 

@@ -37,7 +37,7 @@ LANGUAGES = ("en", "sw", "yo", "ar", "de", "zh")
 
 def metric_rows(config, run_index: int):
     """~600 plausible rows: 3 eval sets x settings x language pairs x 4 measures, plus MeanRank cells."""
-    from engine.evaluate import MetricRow
+    from vocabulary.records import MetricRow
 
     rows = []
     base = 0.3 + 0.001 * run_index
@@ -54,7 +54,7 @@ def metric_rows(config, run_index: int):
 
 
 def finished_study(runs: int):
-    from engine.config import RunConfig, StudyConfig
+    from vocabulary.config import RunConfig, StudyConfig
 
     sizes = tuple(range(10, 10 + 10 * max(1, runs // 15), 10))  # 5 strategies x 3 seeds per size
     return StudyConfig("finished", strategies=("mono", "cross", "hybrid", "multi", "contrastive"), train_sizes=sizes,
@@ -63,7 +63,7 @@ def finished_study(runs: int):
 
 def live_study():
     """Runs the busy worker will take: new hybrid alphas, so they are not already done."""
-    from engine.config import RunConfig, StudyConfig
+    from vocabulary.config import RunConfig, StudyConfig
 
     return StudyConfig("live", strategies=("hybrid",), alphas=(0.1, 0.3, 0.7, 0.9), train_sizes=(7, 11, 13),
                        seeds=(5,), template=RunConfig(model="tiny:", batch_size=4))

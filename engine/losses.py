@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.config import RunConfig
+from vocabulary.config import RunConfig
+from vocabulary.strategies import strategy
 
 
 def info_nce(anchors: Tensor, positives: Tensor, temperature: float, symmetric: bool = False) -> Tensor:
@@ -57,7 +58,7 @@ class RetrievalLoss:
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "RetrievalLoss":
-        weight = config.contrastive_weight if config.strategy == "contrastive" else None
+        weight = config.contrastive_weight if strategy(config.strategy).uses_contrastive_weight else None
         return cls(config.temperature, config.symmetric_loss, weight)
 
     @property

@@ -59,7 +59,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from engine.records import Qrels
+from vocabulary.records import Qrels
 
 #: Run: query id -> document id -> score (higher is better).
 Run = Mapping[str, Mapping[str, float]]

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -26,13 +24,27 @@ import numpy as np
 import torch
 import transformers
 from torch import Tensor
-from transformers import AutoModel, AutoTokenizer, BatchEncoding, BertConfig, BertModel, PreTrainedTokenizerFast
+from transformers import (
+    AutoModel,
+    AutoTokenizer,
+    BatchEncoding,
+    BertConfig,
+    BertModel,
+    PreTrainedTokenizerFast,
+)
 
-from engine.embedded import EMBEDDED_MODELS, TOKENIZER_CONFIG, ensure_embedded_model, make_readable, write_tokenizer
+from engine.embedded import (
+    EMBEDDED_MODELS,
+    TOKENIZER_CONFIG,
+    ensure_embedded_model,
+    make_readable,
+    write_tokenizer,
+)
+from engine.folders import replaced_whole
+from vocabulary.config import POOLINGS, EncoderSettings
 
 Kind = Literal["query", "passage"]
 KINDS: tuple[str, ...] = ("query", "passage")
-POOLINGS: tuple[str, ...] = ("mean", "cls")
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: ``tiny:`` defaults; the vocabulary is the real one so the shipped tokenizer works.
 TINY_DEFAULTS: dict[str, int] = {"layers": 2, "hidden": 32, "heads": 2, "seed": 0}
@@ -48,21 +60,12 @@ class ModelNotFoundError(FileNotFoundError):
     """A model could not be found locally nor downloaded."""
 
 
-@dataclass(frozen=True)
-class EncoderSettings:
-    """How texts become vectors; the E5 defaults (mean pooling incl. ``<s>``/``</s>``, L2, prefixes)."""
-
-    pooling: str = "mean"
-    normalize: bool = True
-    query_prefix: str = "query: "
-    passage_prefix: str = "passage: "
-    max_length: int = 128
-
-    def validate(self, max_positions: int) -> None:
-        if self.pooling not in POOLINGS:
-            raise ModelError(f"pooling: unknown {self.pooling!r}; use one of {', '.join(POOLINGS)}")
-        if not 2 <= self.max_length <= max_positions:
-            raise ModelError(f"max_length: {self.max_length} is outside 2..{max_positions} (the model's positions)")
+def check_settings(settings: EncoderSettings, max_positions: int) -> None:
+    """Refuse settings the model cannot honour (a pooling we lack, more tokens than its positions)."""
+    if settings.pooling not in POOLINGS:
+        raise ModelError(f"pooling: unknown {settings.pooling!r}; use one of {', '.join(POOLINGS)}")
+    if not 2 <= settings.max_length <= max_positions:
+        raise ModelError(f"max_length: {settings.max_length} is outside 2..{max_positions} (the model's positions)")
 
 
 class Encoder(torch.nn.Module):
@@ -81,7 +84,7 @@ class Encoder(torch.nn.Module):
         spec: str,
     ):
         super().__init__()
-        settings.validate(_max_tokens(backbone, tokenizer))
+        check_settings(settings, _max_tokens(backbone, tokenizer))
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.settings = settings
@@ -120,13 +123,7 @@ class Encoder(torch.nn.Module):
         return encoded["input_ids"]
 
     def _pad(self, ids: Sequence[Sequence[int]]) -> BatchEncoding:
-        """Right padding (left padding would shift the absolute positions of real tokens)."""
-        width = max(len(row) for row in ids)
-        input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, row in enumerate(ids):
-            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            attention_mask[i, : len(row)] = 1
+        input_ids, attention_mask = right_pad(ids, self.tokenizer.pad_token_id)
         return BatchEncoding({"input_ids": input_ids, "attention_mask": attention_mask})
 
     def tokenize(self, texts: Sequence[str], kind: Kind) -> BatchEncoding:
@@ -236,18 +233,12 @@ class Encoder(torch.nn.Module):
     # ---- saving ----------------------------------------------------------
     def save(self, path: Path) -> None:
         """A HF folder that is also a sentence-transformers model; replaces ``path`` as a whole."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
-        try:
+        with replaced_whole(Path(path)) as work:
             self.backbone.save_pretrained(work)
             self.tokenizer.save_pretrained(work)
             _portable_tokenizer_class(work / "tokenizer_config.json")
             self._write_sentence_transformers_files(work)
             make_readable(work)
-            _swap_into_place(work, path)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def _write_sentence_transformers_files(self, folder: Path) -> None:
         mean = self.settings.pooling == "mean"
@@ -283,6 +274,20 @@ class Encoder(torch.nn.Module):
             (folder / name).write_text(json.dumps(content, indent=2) + "\n")
 
 
+def right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+    """(input_ids, attention_mask) int64 CPU tensors, rows padded on the right to the longest one.
+
+    Right, not left: left padding would shift the absolute positions of the real tokens.
+    """
+    width = max(len(row) for row in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
 def _max_tokens(backbone: transformers.PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> int:
     """The longest input the model takes (XLM-R configs say 514 positions but take 512 tokens)."""
     positions = getattr(backbone.config, "max_position_embeddings", None) or tokenizer.model_max_length
@@ -296,16 +301,6 @@ def _portable_tokenizer_class(config_file: Path) -> None:
     if config.get("tokenizer_class") == "TokenizersBackend":
         config["tokenizer_class"] = "PreTrainedTokenizerFast"
         config_file.write_text(json.dumps(config, indent=2) + "\n")
-
-
-def _swap_into_place(work: Path, path: Path) -> None:
-    """Rename ``work`` to ``path``; an existing ``path`` is moved aside first, then deleted."""
-    previous = path.with_name(f".{path.name}.previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if path.exists():
-        path.rename(previous)
-    work.rename(path)
-    shutil.rmtree(previous, ignore_errors=True)
 
 
 # ---- devices -------------------------------------------------------------

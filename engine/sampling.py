@@ -1,17 +1,12 @@
 """Batch samplers for hybrid batch training (arXiv 2408.10536) and its baselines.
 
 The strategy of a run decides the *language composition* of each batch; the
-in-batch negatives of InfoNCE make that composition the whole experiment:
-
-- ``mono``: every batch is X-X, one language (drawn per batch) on both sides.
-- ``cross``: every batch is X-Y, each query paired with its positive passage in
-  another language of the same group (per pair, query language != passage language).
-- ``hybrid``: per batch, X-X with probability ``alpha``, else X-Y.
-- ``multi``: the naive baseline, each pair with an independently drawn query
-  language and passage language (they may be equal).
-- ``contrastive``: the Hu et al. (2022) baseline: ``cross`` batches in which
-  each pair also carries its positive passage in a second language (for the
-  language-contrastive loss term, see :mod:`engine.losses`).
+in-batch negatives of InfoNCE make that composition the whole experiment.
+What each strategy is comes from its entry in :mod:`vocabulary.strategies`;
+here is one policy class per batching rule: :class:`ShareBatches` (X-X with
+a strategy's monolingual share, else X-Y, optionally with each passage's
+translation for a parallel loss term) and :class:`MixedBatches` (languages
+drawn per pair).
 
 Training-set size
     ``train_size`` N counts parallel question *groups*: with L languages that
@@ -37,14 +32,15 @@ lets a resumed run continue with exactly the batches it would have seen.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from engine.config import RunConfig
-from engine.records import ParallelGroup, TrainingPair, TrainingSet
+from vocabulary.budget import steps_per_epoch, total_steps
+from vocabulary.config import RunConfig
+from vocabulary.records import ParallelGroup, TrainingPair, TrainingSet
+from vocabulary.strategies import STRATEGIES
 
 BatchKind = Literal["mono", "cross", "multi"]
 
@@ -115,22 +111,120 @@ def training_subset(
     return tuple(usable[i] for i in order[:size])
 
 
-def steps_per_epoch(num_groups: int, num_languages: int, batch_size: int) -> int:
-    """Batches that show every (group, language) slot once on average."""
-    return math.ceil(num_groups * num_languages / batch_size)
+class _GroupPass:
+    """The shuffled pass over a subset's groups that batches are taken from.
+
+    A batch takes the first ``batch_size`` eligible groups of the pass; the
+    ineligible ones (e.g. lacking the batch's language) stay for a later
+    batch. When the pass runs short, a new shuffled pass is appended (without
+    a second copy of a group still waiting, so the pass never grows), and a
+    group is never taken twice for one batch.
+    """
+
+    def __init__(self, num_groups: int, batch_size: int, rng: np.random.Generator):
+        self._num_groups = num_groups
+        self._batch_size = batch_size
+        self._rng = rng
+        self.order: list[int] = []
+
+    def take(self, eligible: Callable[[int], bool]) -> list[int]:
+        taken: list[int] = []
+        position = 0
+        while len(taken) < self._batch_size:
+            if position == len(self.order):
+                waiting = set(self.order)
+                self.order.extend(int(i) for i in self._rng.permutation(self._num_groups) if i not in waiting)
+            index = self.order[position]
+            if index not in taken and eligible(index):
+                taken.append(index)
+                del self.order[position]
+            else:
+                position += 1
+        return taken
 
 
-def total_steps(config: RunConfig, num_groups: int) -> int:
-    """The run's number of optimiser steps: whole or fractional epochs, capped by ``max_steps``."""
-    steps = math.ceil(config.epochs * steps_per_epoch(num_groups, len(config.train_languages), config.batch_size))
-    return max(1, min(steps, config.max_steps) if config.max_steps is not None else steps)
+@dataclass
+class _Subset:
+    """A run's training groups, each with the training languages it has, and the shared batch RNG."""
+
+    name: str
+    groups: tuple[ParallelGroup, ...]
+    languages: list[tuple[str, ...]]
+    batch_size: int
+    rng: np.random.Generator
+    groups_pass: _GroupPass
+
+    def pair(self, index: int, query_language: str, passage_language: str) -> TrainingPair:
+        return self.groups[index].pair(query_language, passage_language)
+
+
+class ShareBatches:
+    """``by_share`` batching: each batch X-X with probability ``mono_share`` (one language drawn per batch),
+    else X-Y (per pair a query language and another passage language of its group).
+
+    With ``with_translations``, every X-Y pair also carries its positive passage in a third
+    language choice (one differing from the pair's passage language), for a loss term over
+    parallel passages.
+    """
+
+    def __init__(self, subset: _Subset, mono_share: float, with_translations: bool):
+        self.subset = subset
+        self.mono_share = mono_share
+        self.with_translations = with_translations
+        # A mono batch needs batch_size groups sharing its language.
+        self.mono_languages = tuple(
+            lang for lang in sorted({lang for langs in subset.languages for lang in langs})
+            if sum(lang in langs for langs in subset.languages) >= subset.batch_size
+        )
+        if mono_share and not self.mono_languages:
+            raise SamplingError(
+                f"no language of {subset.name} has {subset.batch_size} question groups in this subset for a "
+                "monolingual batch; lower batch_size or raise train_size"
+            )
+
+    def next_batch(self) -> Batch:
+        subset, rng = self.subset, self.subset.rng
+        if rng.random() < self.mono_share:
+            lang = _choice(rng, self.mono_languages)
+            indices = subset.groups_pass.take(lambda i: lang in subset.languages[i])
+            return Batch("mono", tuple(subset.pair(i, lang, lang) for i in indices))
+        indices = subset.groups_pass.take(lambda i: len(subset.languages[i]) >= 2)
+        pairs = []
+        for i in indices:
+            langs = subset.languages[i]
+            query_lang = _choice(rng, langs)
+            pairs.append(subset.pair(i, query_lang, _choice(rng, [x for x in langs if x != query_lang])))
+        if not self.with_translations:
+            return Batch("cross", tuple(pairs))
+        translation_langs = tuple(
+            _choice(rng, [x for x in subset.languages[i] if x != pair.passage_language])
+            for i, pair in zip(indices, pairs)
+        )
+        translations = tuple(subset.groups[i].passages[lang] for i, lang in zip(indices, translation_langs))
+        return Batch("cross", tuple(pairs), translations, translation_langs)
+
+
+class MixedBatches:
+    """``mixed`` batching: every pair draws its query and passage language independently (they may be equal)."""
+
+    def __init__(self, subset: _Subset):
+        self.subset = subset
+
+    def next_batch(self) -> Batch:
+        subset, rng = self.subset, self.subset.rng
+        indices = subset.groups_pass.take(lambda i: len(subset.languages[i]) >= 1)
+        pairs = []
+        for i in indices:
+            langs = subset.languages[i]
+            pairs.append(subset.pair(i, _choice(rng, langs), _choice(rng, langs)))
+        return Batch("multi", tuple(pairs))
 
 
 class BatchSampler:
-    """Endless, seeded, resumable stream of batches for one run's strategy."""
+    """Endless, seeded, resumable stream of batches for one run's strategy (see :mod:`vocabulary.strategies`)."""
 
     def __init__(self, config: RunConfig, training_set: TrainingSet):
-        if config.strategy not in ("mono", "cross", "hybrid", "multi", "contrastive"):
+        if config.strategy not in STRATEGIES:
             raise SamplingError(f"strategy {config.strategy!r} does not train; there is nothing to sample")
         missing = [lang for lang in config.train_languages if lang not in training_set.languages]
         if missing:
@@ -138,39 +232,30 @@ class BatchSampler:
                 f"train_languages {', '.join(missing)} are not in {training_set.name} "
                 f"(it has {', '.join(training_set.languages)}); choose among those"
             )
+        entry = STRATEGIES[config.strategy]
         self.strategy = config.strategy
-        self.alpha = 1.0 if config.strategy == "mono" else 0.0 if config.strategy in ("cross", "contrastive") else config.alpha
         self.batch_size = config.batch_size
         wanted = set(config.train_languages)
-        needs_pairs = config.strategy in ("cross", "hybrid", "contrastive")
-        self.groups = training_subset(
-            training_set, config.train_size, config.seed, config.train_languages, 2 if needs_pairs else 1
-        )
-        self._languages = [tuple(lang for lang in g.languages if lang in wanted) for g in self.groups]
-        self._check_batch_size(training_set.name, needs_pairs)
-        self.steps_per_epoch = steps_per_epoch(len(self.groups), len(config.train_languages), config.batch_size)
-        self.total_steps = total_steps(config, len(self.groups))
-        self._rng = _rng(config.seed, _BATCH_STREAM)
-        self._pass: list[int] = []
-        self._drawn = 0
-
-    def _check_batch_size(self, name: str, needs_pairs: bool) -> None:
-        enough = sum(len(langs) >= (2 if needs_pairs else 1) for langs in self._languages)
+        minimum = 2 if entry.needs_two_languages else 1
+        self.groups = training_subset(training_set, config.train_size, config.seed, config.train_languages, minimum)
+        languages = [tuple(lang for lang in g.languages if lang in wanted) for g in self.groups]
+        enough = sum(len(langs) >= minimum for langs in languages)
         if enough < self.batch_size:
             raise SamplingError(
                 f"batch_size {self.batch_size} needs {self.batch_size} distinct question groups, but "
-                f"train_size {len(self.groups)} of {name} gives {enough}; lower batch_size or raise train_size"
+                f"train_size {len(self.groups)} of {training_set.name} gives {enough}; lower batch_size or raise train_size"
             )
-        # A mono batch needs batch_size groups sharing its language.
-        self._mono_languages = tuple(
-            lang for lang in sorted({lang for langs in self._languages for lang in langs})
-            if sum(lang in langs for langs in self._languages) >= self.batch_size
-        )
-        if self.alpha and not self._mono_languages:
-            raise SamplingError(
-                f"no language of {name} has {self.batch_size} question groups in this subset for a "
-                "monolingual batch; lower batch_size or raise train_size"
-            )
+        self.steps_per_epoch = steps_per_epoch(len(self.groups), len(config.train_languages), config.batch_size)
+        self.total_steps = total_steps(config, len(self.groups))
+        self._rng = _rng(config.seed, _BATCH_STREAM)
+        self._pass = _GroupPass(len(self.groups), config.batch_size, self._rng)
+        subset = _Subset(training_set.name, self.groups, languages, config.batch_size, self._rng, self._pass)
+        if entry.batching == "mixed":
+            self._policy: ShareBatches | MixedBatches = MixedBatches(subset)
+        else:
+            share = config.alpha if entry.uses_alpha else entry.mono_share
+            self._policy = ShareBatches(subset, float(share), entry.needs_translations)
+        self._drawn = 0
 
     # ---- drawing ----------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:
@@ -179,54 +264,7 @@ class BatchSampler:
 
     def next_batch(self) -> Batch:
         self._drawn += 1
-        rng = self._rng
-        if self.strategy == "multi":
-            indices = self._take(lambda i: len(self._languages[i]) >= 1)
-            pairs = []
-            for i in indices:
-                langs = self._languages[i]
-                pairs.append(self.groups[i].pair(_choice(rng, langs), _choice(rng, langs)))
-            return Batch("multi", tuple(pairs))
-        if rng.random() < self.alpha:
-            lang = _choice(rng, self._mono_languages)
-            indices = self._take(lambda i: lang in self._languages[i])
-            return Batch("mono", tuple(self.groups[i].pair(lang, lang) for i in indices))
-        indices = self._take(lambda i: len(self._languages[i]) >= 2)
-        pairs = []
-        for i in indices:
-            langs = self._languages[i]
-            query_lang = _choice(rng, langs)
-            pairs.append(self.groups[i].pair(query_lang, _choice(rng, [x for x in langs if x != query_lang])))
-        if self.strategy != "contrastive":
-            return Batch("cross", tuple(pairs))
-        translation_langs = tuple(
-            _choice(rng, [x for x in self._languages[i] if x != pair.passage_language])
-            for i, pair in zip(indices, pairs)
-        )
-        translations = tuple(self.groups[i].passages[lang] for i, lang in zip(indices, translation_langs))
-        return Batch("cross", tuple(pairs), translations, translation_langs)
-
-    def _take(self, eligible: Callable[[int], bool]) -> list[int]:
-        """The first ``batch_size`` eligible groups of the current pass, removed from it.
-
-        Ineligible groups (e.g. lacking the batch's language) stay in the pass
-        for a later batch. When the pass runs short, a new shuffled pass is
-        appended (without a second copy of a group still waiting, so the pass
-        never grows), and a group already taken is never taken twice for one batch.
-        """
-        taken: list[int] = []
-        position = 0
-        while len(taken) < self.batch_size:
-            if position == len(self._pass):
-                waiting = set(self._pass)
-                self._pass.extend(int(i) for i in self._rng.permutation(len(self.groups)) if i not in waiting)
-            index = self._pass[position]
-            if index not in taken and eligible(index):
-                taken.append(index)
-                del self._pass[position]
-            else:
-                position += 1
-        return taken
+        return self._policy.next_batch()
 
     # ---- resuming ---------------------------------------------------------
     @property
@@ -237,13 +275,13 @@ class BatchSampler:
         """Everything needed to continue the stream exactly (plain Python values)."""
         return {
             "rng": copy.deepcopy(self._rng.bit_generator.state),
-            "pass": list(self._pass),
+            "pass": list(self._pass.order),
             "drawn": self._drawn,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._rng.bit_generator.state = copy.deepcopy(state["rng"])
-        self._pass = [int(i) for i in state["pass"]]
+        self._pass.order = [int(i) for i in state["pass"]]
         self._drawn = int(state["drawn"])
 
 

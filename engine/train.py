@@ -21,9 +21,12 @@ It only uses the :class:`engine.model.Encoder` API (``tokenize``, ``forward``,
 - Checkpoints (``workdir/checkpoint``): ``model.safetensors`` holds every weight,
   ``trainer.pt`` the optimiser, scheduler, sampler, every rank's RNG states,
   step and loss history, ``step.json`` the step alone (so a mirror can compare
-  checkpoints without loading them). They are written to a temporary folder
-  and renamed into place. A ``train()`` call that finds one resumes from it
+  checkpoints without loading them). They are replaced whole
+  (:mod:`engine.folders`). A ``train()`` call that finds one resumes from it
   and reproduces the loss curve of an uninterrupted run.
+- Progress and cancel go through a :class:`engine.state.RunState`: each step
+  is reported, and a cancel request is honoured between steps, after a
+  checkpoint, by raising :class:`engine.state.Cancelled`.
 - Several GPUs (a :class:`engine.distributed.DistContext` from torchrun): every
   rank draws the same global batch, embeds its slice, and the loss is computed
   on embeddings gathered with gradients, so N GPUs train exactly the
@@ -43,9 +46,8 @@ import json
 import logging
 import math
 import random
-import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -55,17 +57,19 @@ from safetensors.torch import load_model, save_model
 from torch import Tensor
 from transformers import get_linear_schedule_with_warmup
 
-from engine.config import RunConfig
 from engine.distributed import (
     DistContext,
     check_divisible,
     gather_with_grad,
     shard_training_batch,
 )
+from engine.folders import recover_interrupted_swap, replaced_whole
 from engine.losses import RetrievalLoss
-from engine.model import Encoder
-from engine.records import TrainingSet
+from engine.model import Encoder, right_pad
 from engine.sampling import Batch, BatchSampler
+from engine.state import Cancelled, Progress, RunState, TaskState
+from vocabulary.config import RunConfig
+from vocabulary.records import TrainingSet
 
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
@@ -77,25 +81,12 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TrainProgress:
-    step: int
-    total_steps: int
-    loss: float
-    samples_per_second: float
-    learning_rate: float
-
-
-@dataclass(frozen=True)
 class TrainResult:
     steps: int
     final_loss: float
     losses: list[float]
     model_dir: Path
     seconds: float
-
-
-class TrainingCancelled(Exception):
-    """``cancelled()`` turned true; a checkpoint was saved first, so the run can resume."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -125,16 +116,10 @@ class _TokenCache:
 
     def collate(self, rows: Sequence[np.ndarray], device: torch.device) -> tuple[Tensor, Tensor]:
         """Right-pad ``rows`` to the longest one: (input_ids, attention_mask) on ``device``."""
-        width = max(len(r) for r in rows)
-        ids = np.full((len(rows), width), self._pad, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
         pinned = device.type == "cuda"
-        tensors = [torch.from_numpy(a) for a in (ids, mask)]
+        tensors = right_pad(rows, self._pad)
         if pinned:
-            tensors = [t.pin_memory() for t in tensors]
+            tensors = tuple(t.pin_memory() for t in tensors)
         return tensors[0].to(device, non_blocking=pinned), tensors[1].to(device, non_blocking=pinned)
 
 
@@ -287,31 +272,18 @@ def _restore_rng_states(states: dict[str, Any], device: torch.device) -> None:
 
 
 def _save_checkpoint(directory: Path, encoder: Encoder, state: dict[str, Any]) -> None:
-    """Write weights + trainer state to a temporary folder, then swap it into place."""
-    temporary = directory.with_name(directory.name + ".tmp")
-    previous = directory.with_name(directory.name + ".old")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    save_model(encoder, str(temporary / _WEIGHTS_FILE))
-    torch.save(state, temporary / _STATE_FILE)
-    (temporary / _STEP_FILE).write_text(json.dumps({"step": state["step"]}))
-    if directory.exists():
-        directory.rename(previous)
-    temporary.rename(directory)
-    shutil.rmtree(previous, ignore_errors=True)
+    """Write weights + trainer state into a work folder that then replaces ``directory`` whole."""
+    with replaced_whole(directory) as work:
+        save_model(encoder, str(work / _WEIGHTS_FILE))
+        torch.save(state, work / _STATE_FILE)
+        (work / _STEP_FILE).write_text(json.dumps({"step": state["step"]}))
 
 
 def checkpoint_step(directory: Path) -> int | None:
     """The step of the checkpoint in ``directory`` (None when there is none), without loading it."""
-    _finish_interrupted_swap(directory)
+    recover_interrupted_swap(Path(directory))
     step_file = Path(directory) / _STEP_FILE
     return int(json.loads(step_file.read_text())["step"]) if step_file.is_file() else None
-
-
-def _finish_interrupted_swap(directory: Path) -> None:
-    previous = directory.with_name(directory.name + ".old")
-    if not directory.exists() and previous.exists():  # interrupted between the two renames
-        previous.rename(directory)
 
 
 def _load_checkpoint(directory: Path, encoder: Encoder, config: RunConfig) -> dict[str, Any] | None:
@@ -329,117 +301,162 @@ def _load_checkpoint(directory: Path, encoder: Encoder, config: RunConfig) -> di
 
 
 # ---- the loop -------------------------------------------------------------
+@dataclass
+class _Training:
+    """One run's optimiser, schedule, sampler and position: what a checkpoint saves and restores."""
+
+    config: RunConfig
+    encoder: Encoder
+    sampler: BatchSampler
+    optimizer: torch.optim.AdamW
+    scheduler: Any
+    context: DistContext
+    checkpoint_dir: Path
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    seconds_before: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def total(self) -> int:
+        return self.sampler.total_steps
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def resume(self) -> None:
+        """Continue from the workdir's checkpoint, if there is one (it must be this run's)."""
+        if self.context.is_main:
+            recover_interrupted_swap(self.checkpoint_dir)
+        self.context.barrier()
+        state = _load_checkpoint(self.checkpoint_dir, self.encoder, self.config)
+        if state is None:
+            return
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        rank = self.context.rank
+        if rank < len(state["rng"]):
+            _restore_rng_states(state["rng"][rank], self.encoder.device)
+        else:
+            log.info("checkpoint was written by %d process(es); rank %d starts a fresh dropout stream",
+                     len(state["rng"]), rank)
+        self.step, self.losses, self.seconds_before = state["step"], list(state["losses"]), state["seconds"]
+
+    def checkpoint(self, on_checkpoint: Callable[[int, Path], None] | None) -> None:
+        """Save on rank 0 (every rank's RNG state is gathered first); then tell ``on_checkpoint``."""
+        rng = self.context.gather(_rng_states(self.encoder.device))
+        if not self.context.is_main:
+            return
+        _save_checkpoint(self.checkpoint_dir, self.encoder, {
+            "run_id": self.config.run_id,
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng,
+            "losses": self.losses,
+            "seconds": self.seconds,
+        })
+        if on_checkpoint is not None:
+            on_checkpoint(self.step, self.checkpoint_dir)
+
+    def take_step(self, backward: "BatchBackward") -> tuple[float, float, int]:
+        """One optimiser step on the next batch: (loss, learning rate it used, pairs in the batch)."""
+        learning_rate = self.scheduler.get_last_lr()[0]
+        batch = self.sampler.next_batch()
+        context = self.context
+        loss = backward(shard_training_batch(batch, context.rank, context.world_size)).item()
+        if context.any(not math.isfinite(loss)):
+            raise NonFiniteLossError(
+                f"loss became {loss} at step {self.step + 1} (lr {learning_rate:g}): lower learning_rate or check the data"
+            )
+        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(parameters, self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.losses.append(loss)
+        return loss, learning_rate, len(batch.pairs)
+
+
+def _prepare(config: RunConfig, training_set: TrainingSet, encoder: Encoder, workdir: Path,
+             context: DistContext) -> _Training:
+    """Seed, sampler, frozen layers, optimiser and schedule of a run (before any checkpoint is read)."""
+    device = torch.device(encoder.device)
+    check_divisible(config.batch_size, context.world_size)  # on every rank, before any collective
+    _seed(config.seed, context.rank)
+    sampler = BatchSampler(config, training_set)
+    encoder.freeze(config.freeze_embeddings, config.trainable_layers)
+    optimizer = _optimizer(encoder, config, device)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(config, sampler.total_steps), sampler.total_steps)
+    return _Training(config, encoder, sampler, optimizer, scheduler, context, workdir / CHECKPOINT_DIR)
+
+
 def train(
     config: RunConfig,
     training_set: TrainingSet,
     encoder: Encoder,
     workdir: Path,
     *,
-    progress: Callable[[TrainProgress], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    state: RunState | None = None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
     context: DistContext | None = None,
 ) -> TrainResult:
     """Train ``encoder`` in place on ``training_set`` as ``config`` says; save it to ``workdir/model``.
 
     Resumes from ``workdir/checkpoint`` when present. Raises
-    :class:`TrainingCancelled` (after checkpointing) when ``cancelled()``
-    turns true on any rank, and :class:`NonFiniteLossError` on a NaN/inf loss.
+    :class:`engine.state.Cancelled` (after checkpointing) when the state asks
+    to stop on any rank, and :class:`NonFiniteLossError` on a NaN/inf loss.
     Under a several-process ``context`` every rank calls this with the same
-    arguments and the same ``workdir`` (one node); ``progress`` and
+    arguments and the same ``workdir`` (one node); ``state.report`` and
     ``on_checkpoint`` are called on rank 0 only.
     """
     workdir = Path(workdir)
-    device = torch.device(encoder.device)
-    context = context or DistContext.single(device)
-    check_divisible(config.batch_size, context.world_size)  # on every rank, before any collective
-    _seed(config.seed, context.rank)
-
-    sampler = BatchSampler(config, training_set)
-    total = sampler.total_steps
-    encoder.freeze(config.freeze_embeddings, config.trainable_layers)
-    optimizer = _optimizer(encoder, config, device)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(config, total), total)
-
-    checkpoint_dir = workdir / CHECKPOINT_DIR
-    if context.is_main:
-        _finish_interrupted_swap(checkpoint_dir)
-    context.barrier()
-    step, losses, seconds_before = 0, [], 0.0
-    state = _load_checkpoint(checkpoint_dir, encoder, config)
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.load_state_dict(state["sampler"])
-        if context.rank < len(state["rng"]):
-            _restore_rng_states(state["rng"][context.rank], device)
-        else:
-            log.info("checkpoint was written by %d process(es); rank %d starts a fresh dropout stream",
-                     len(state["rng"]), context.rank)
-        step, losses, seconds_before = state["step"], list(state["losses"]), state["seconds"]
+    state = state or TaskState()
+    context = context or DistContext.single(torch.device(encoder.device))
+    run = _prepare(config, training_set, encoder, workdir, context)
+    run.resume()
     backward = BatchBackward(
         encoder, RetrievalLoss.from_config(config), config.grad_cache_chunk, config.compile, context
     )
-    started = time.perf_counter()
-
-    def checkpoint() -> None:
-        rng = context.gather(_rng_states(device))
-        if not context.is_main:
-            return
-        _save_checkpoint(checkpoint_dir, encoder, {
-            "run_id": config.run_id,
-            "step": step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "sampler": sampler.state_dict(),
-            "rng": rng,
-            "losses": losses,
-            "seconds": seconds_before + time.perf_counter() - started,
-        })
-        if on_checkpoint is not None:
-            on_checkpoint(step, checkpoint_dir)
-
     encoder.train()
     try:
-        samples = 0
-        saved_at = step
-        while step < total:
-            if context.any(cancelled is not None and cancelled()):
-                checkpoint()
-                raise TrainingCancelled(f"training cancelled at step {step} of {total}; checkpoint in {checkpoint_dir}")
-            learning_rate = scheduler.get_last_lr()[0]
-            batch = sampler.next_batch()
-            loss = backward(shard_training_batch(batch, context.rank, context.world_size)).item()
-            if context.any(not math.isfinite(loss)):
-                raise NonFiniteLossError(
-                    f"loss became {loss} at step {step + 1} (lr {learning_rate:g}): lower learning_rate or check the data"
-                )
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            losses.append(loss)
-            samples += len(batch.pairs)
-            if progress is not None and context.is_main:
-                rate = samples / max(time.perf_counter() - started, 1e-9)
-                progress(TrainProgress(step, total, loss, rate, learning_rate))
-            if step % config.checkpoint_every == 0:
-                checkpoint()
-                saved_at = step
-        if saved_at != step:
-            checkpoint()
+        _loop(run, backward, state, on_checkpoint)
     finally:
-        optimizer.zero_grad(set_to_none=True)
+        run.optimizer.zero_grad(set_to_none=True)
         encoder.eval()
     model_dir = workdir / MODEL_DIR
     if context.is_main:
         encoder.save(model_dir)
     context.barrier()
     return TrainResult(
-        steps=step,
-        final_loss=losses[-1] if losses else float("nan"),
-        losses=losses,
+        steps=run.step,
+        final_loss=run.losses[-1] if run.losses else float("nan"),
+        losses=run.losses,
         model_dir=model_dir,
-        seconds=seconds_before + time.perf_counter() - started,
+        seconds=run.seconds,
     )
+
+
+def _loop(run: _Training, backward: BatchBackward, state: RunState,
+          on_checkpoint: Callable[[int, Path], None] | None) -> None:
+    """Step until the budget is spent, reporting each step and checkpointing every ``checkpoint_every``."""
+    context, total = run.context, run.total
+    samples, saved_at, started = 0, run.step, time.perf_counter()
+    while run.step < total:
+        if context.any(state.cancelled()):
+            run.checkpoint(on_checkpoint)
+            raise Cancelled(f"training cancelled at step {run.step} of {total}; checkpoint in {run.checkpoint_dir}")
+        loss, learning_rate, pairs = run.take_step(backward)
+        samples += pairs
+        if context.is_main:
+            rate = samples / max(time.perf_counter() - started, 1e-9)
+            state.report(Progress("training", run.step / total, run.step, total, loss, learning_rate, rate))
+        if run.step % run.config.checkpoint_every == 0:
+            run.checkpoint(on_checkpoint)
+            saved_at = run.step
+    if saved_at != run.step:
+        run.checkpoint(on_checkpoint)

@@ -22,7 +22,6 @@ import pyqtgraph as pg
 import pyqtgraph.exporters
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.languages import language_name
 from gui import svg_compat
 from gui.results import (
     LOWER_IS_BETTER,
@@ -36,6 +35,7 @@ from gui.results import (
     scaling_panels,
     value_extent,
 )
+from vocabulary.languages import language_name
 
 pg.setConfigOptions(background="w", foreground="k", antialias=True)
 svg_compat.install()

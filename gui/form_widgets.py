@@ -1,7 +1,7 @@
 """Small widgets and parsers the study form is built from.
 
 They hold no study logic: the form turns their values into a
-:class:`engine.config.StudyConfig` and lets the config validate itself.
+:class:`vocabulary.config.StudyConfig` and lets the config validate itself.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.languages import language_name
+from vocabulary.languages import language_name
 
 #: The pattern every number-list field accepts: "250, 500, 1000" (spaces or commas).
 LIST_HINT = "separate values with commas, e.g. 250, 500, 1000"

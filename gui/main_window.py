@@ -13,7 +13,6 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.config import ConfigError
 from gui.about import about_html
 from gui.background import Background
 from gui.heatmap_view import HeatmapView
@@ -24,6 +23,7 @@ from gui.setup_view import SetupView
 from storage.db import Database, display_url, open_db, url_without_password
 from storage.export import export_csv
 from storage.queries import list_studies
+from vocabulary.config import ConfigError
 
 PAGES = ("Setup", "Queue", "Scaling curves", "Bias heatmaps")
 STUDY_FILTER = "Study results shown on the Queue, Scaling and Heatmap pages"

@@ -1,8 +1,8 @@
 """What a study will cost before it is submitted: run count, rough minutes, data limits.
 
 Qt-free, and it loads no data: the setup form recomputes this on every
-keystroke, so it works from constants measured on the shipped files
-(assets/data/README.md) and on this project's reference machine (DESIGN.md).
+keystroke, so it works from the dataset facts of :mod:`vocabulary.datasets`
+and from costs measured on this project's 2-core reference machine.
 
 The time estimate is deliberately simple and says so in the form. Its
 constants were measured on the 2-core reference machine (bench/RESULTS.md,
@@ -15,7 +15,7 @@ e5-small, fp32):
   linearly with batch size and with ``min(max_length, 128) / 64`` (training
   texts are sentences, rarely longer than 128 tokens);
 * evaluation encodes every query (capped by ``max_queries``) and every passage
-  of each eval-set language (``EVAL_TEXTS``) at the set's measured rate
+  of each eval-set language (the registry's ``eval_texts``) at the set's measured rate
   (``ENCODE_PER_SECOND_CPU``: short sentences ~85/s, long passages ~30/s);
 * a GPU is taken to be ``GPU_SPEEDUP`` times faster for both (a guess: no GPU
   was measured).
@@ -25,24 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.config import RunConfig, StudyConfig
-from engine.sampling import total_steps
+from vocabulary.budget import total_steps
+from vocabulary.config import RunConfig, StudyConfig
+from vocabulary.datasets import dataset_info
 
-#: Parallel question groups in the training split of each shipped training set.
-TRAIN_GROUPS: dict[str, int] = {"xquad": 908, "flores": 701}
-#: How the form explains where those numbers come from.
-TRAIN_GROUPS_NOTE: dict[str, str] = {
-    "xquad": "XQuAD has 1190 questions in 48 articles; its train split (36 articles) has 908",
-    "flores": "FLORES-200 (SIB-200) train split: 701 parallel sentences",
-}
-#: Rough (queries, passages) per language of each eval set, from the shipped files.
-EVAL_TEXTS: dict[str, tuple[int, int]] = {
-    "flores": (204, 204),
-    "xquad-r": (282, 315),
-    "afriqa": (300, 300),
-    "ntrex": (1997, 1997),
-    "miracl": (480, 100_000),
-}
+#: (queries, passages) per language assumed for an eval split the registry has no count for.
+UNKNOWN_EVAL_TEXTS = (300, 300)
 #: Seconds per training step of 32 pairs x 64 tokens on the reference CPU (see the module docstring).
 FORWARD_S = 1.0
 BACKWARD_ALL_LAYERS_S = 2.9
@@ -55,15 +43,16 @@ MODEL_LAYERS = 12
 GPU_SPEEDUP = 40.0
 
 
-def max_train_size(dataset: str) -> int | None:
-    return TRAIN_GROUPS.get(dataset)
+def max_train_size(dataset: str, split: str = "train") -> int | None:
+    """The parallel question groups of a training split (None when the registry does not know)."""
+    return dataset_info(dataset).train_groups.get(split)
 
 
 def estimate_steps(config: RunConfig) -> int:
-    """Optimiser steps of one run: :func:`engine.sampling.total_steps` of its (capped) training size."""
+    """Optimiser steps of one run: :func:`vocabulary.budget.total_steps` of its (capped) training size."""
     if not config.is_training:
         return 0
-    return total_steps(config, min(config.train_size, TRAIN_GROUPS.get(config.train_dataset, config.train_size)))
+    return total_steps(config, min(config.train_size, max_train_size(config.train_dataset) or config.train_size))
 
 
 def step_seconds(config: RunConfig) -> float:
@@ -79,7 +68,7 @@ def estimate_seconds(config: RunConfig, device: str = "cpu") -> float:
     """Rough wall time of one run (training + evaluation) on ``device``."""
     encoding = 0.0
     for spec in config.evaluations:
-        queries, passages = EVAL_TEXTS.get(spec.dataset, (300, 300))
+        queries, passages = dataset_info(spec.dataset).eval_texts.get(spec.split, UNKNOWN_EVAL_TEXTS)
         if spec.max_queries is not None:
             queries = min(queries, spec.max_queries)
         encoding += len(spec.languages) * (queries + passages) / ENCODE_PER_SECOND_CPU.get(

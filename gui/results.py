@@ -17,24 +17,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from engine.config import NO_TRAINING
-from engine.languages import TARGET_LANGUAGES
+from vocabulary.languages import TARGET_LANGUAGES
+from vocabulary.records import ALL
+from vocabulary.strategies import NO_TRAINING, display_order, strategy_label
 
-#: The value of ``query_language`` / ``passage_language`` for a setting-wide average or the multilingual pool.
-ALL = "all"
 #: Lower is better for these metrics (colour maps and tooltips say so).
 LOWER_IS_BETTER = frozenset({"LangBias", "MeanRank"})
 
 Row = Mapping[str, Any]
-
-
-def strategy_label(strategy: str, alpha: float | None) -> str:
-    """What a line is called: hybrid runs with different alphas are different strategies."""
-    if strategy == NO_TRAINING:
-        return "untrained"
-    if strategy == "hybrid" and alpha is not None:
-        return f"hybrid α={alpha:g}"
-    return strategy
 
 
 def row_label(row: Row) -> str:
@@ -183,7 +173,7 @@ def scaling_panels(
     languages = list(query_languages) if query_languages is not None else language_order(present - {ALL}) or sorted(present)
     panels = []
     for language in languages:
-        labels = sorted({label for lang, label, _ in cells if lang == language}, key=_strategy_sort_key)
+        labels = sorted({label for lang, label, _ in cells if lang == language}, key=display_order)
         series = tuple(
             Series(label, tuple(_point(size, cells[(language, label, size)])
                                 for size in sorted(s for lang, lab, s in cells if lang == language and lab == label)))
@@ -196,12 +186,6 @@ def scaling_panels(
         )
         panels.append(ScalingPanel(language, series, baselines))
     return panels
-
-
-def _strategy_sort_key(label: str) -> tuple[int, str]:
-    order = ("mono", "cross", "hybrid", "multi", "contrastive")
-    head = label.split(" ")[0]
-    return (order.index(head) if head in order else len(order), label)
 
 
 def value_extent(panels: Sequence[ScalingPanel]) -> tuple[float, float] | None:
@@ -275,13 +259,13 @@ def _is_cell(row: Row, eval_set: str, metric: str) -> bool:
 def heatmap_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRank") -> list[HeatmapChoice]:
     """Every (strategy, size) with per-pair cells, in plotting order."""
     keys = {(row_label(r), int(r["train_size"])) for r in rows if _is_cell(r, eval_set, metric)}
-    return [HeatmapChoice(label, size) for label, size in sorted(keys, key=lambda k: (k[1] > 0, _strategy_sort_key(k[0]), k[1]))]
+    return [HeatmapChoice(label, size) for label, size in sorted(keys, key=lambda k: (k[1] > 0, display_order(k[0]), k[1]))]
 
 
 def run_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRank") -> list[HeatmapChoice]:
     """One choice per single run with per-pair cells (to inspect one seed), in plotting order."""
     keys = {(row_label(r), int(r["train_size"]), r["run_id"]) for r in rows if _is_cell(r, eval_set, metric)}
-    ordered = sorted(keys, key=lambda k: (k[1] > 0, _strategy_sort_key(k[0]), k[1], k[2]))
+    ordered = sorted(keys, key=lambda k: (k[1] > 0, display_order(k[0]), k[1], k[2]))
     return [HeatmapChoice(label, size, run_id) for label, size, run_id in ordered]
 
 

@@ -27,7 +27,14 @@ from gui.figures import (
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.metric_rows import MetricRows
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import ALL, ScalingPanel, Series, language_order, scaling_panels, series_table
+from gui.results import (
+    ScalingPanel,
+    Series,
+    language_order,
+    scaling_panels,
+    series_table,
+)
+from vocabulary.records import ALL
 
 #: First choices when the data offer them: the research question's view.
 PREFERRED_EVAL_SETS = ("flores/test", "afriqa/test", "xquad-r/eval")

@@ -2,7 +2,7 @@
 
 The advanced settings are declared once in :data:`ADVANCED_FIELDS` (name,
 label, kind, help) and their widgets are generated, so adding a
-:class:`engine.config.RunConfig` field to the form is one line here. Each
+:class:`vocabulary.config.RunConfig` field to the form is one line here. Each
 widget reads and writes the config value itself, so the form never needs to
 know how a field is edited.
 """
@@ -14,13 +14,9 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
-from engine.config import POOLINGS, ConfigError, EvalSpec, RunConfig
-from engine.data.registry import DATASETS
 from gui.form_widgets import CheckableComboBox, ErrorLabel, language_item_text
-
-#: The split an eval set preselects: the first of these the dataset has (as engine.data.load does).
-EVAL_SPLIT_PREFERENCE: tuple[str, ...] = ("test", "eval", "dev")
-_DEFAULTS = RunConfig()
+from vocabulary.config import POOLINGS, ConfigError, EvalSpec
+from vocabulary.datasets import DATASETS
 
 
 @dataclass(frozen=True)
@@ -140,11 +136,6 @@ class FieldWidget:
             widget.setCurrentText(str(value))
 
 
-def default_split(dataset: str) -> str:
-    splits = DATASETS[dataset].splits
-    return next((s for s in EVAL_SPLIT_PREFERENCE if s in splits), splits[0])
-
-
 class EvalRow:
     """One evaluation set in the form: use it or not, its languages, split, query cap and local files."""
 
@@ -156,7 +147,7 @@ class EvalRow:
         self.languages.set_entries([(code, language_item_text(code)) for code in info.languages], ())
         self.split = QtWidgets.QComboBox(toolTip="which split's queries and passages")
         self.split.addItems(info.splits)
-        self.split.setCurrentText(default_split(dataset))
+        self.split.setCurrentText(info.default_eval_split)
         self.max_queries = QtWidgets.QSpinBox(
             toolTip="evaluate a fixed, deterministic subset of queries (the passage corpus is never cut)"
         )

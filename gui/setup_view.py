@@ -15,9 +15,6 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from engine.config import DEFAULT_MODEL, STRATEGIES, ConfigError, RunConfig, StudyConfig
-from engine.data.registry import DATASETS, dataset_ids
-from engine.languages import PAPER_TRAIN_LANGUAGES
 from gui.background import Background
 from gui.form_widgets import (
     LIST_HINT,
@@ -29,19 +26,16 @@ from gui.form_widgets import (
     parse_numbers,
     stacked,
 )
-from gui.plan import TRAIN_GROUPS_NOTE, max_train_size, plan
+from gui.plan import max_train_size, plan
 from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_grid
 from gui.workers import DEVICES
 from storage import queue
 from storage.db import Database
+from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
+from vocabulary.datasets import DATASETS, dataset_ids
+from vocabulary.languages import PAPER_TRAIN_LANGUAGES
+from vocabulary.strategies import STRATEGIES
 
-STRATEGY_HELP: dict[str, str] = {
-    "mono": "every batch monolingual (X-X): queries and passages in one language",
-    "cross": "every batch cross-lingual (X-Y): each query with its passage in another language",
-    "hybrid": "each batch X-X with probability α, else X-Y (arXiv 2408.10536)",
-    "multi": "naive multilingual baseline: languages mixed freely inside a batch",
-    "contrastive": "cross-lingual batches plus a language-contrastive loss term (Hu et al. 2022)",
-}
 MODEL_KINDS: tuple[tuple[str, str], ...] = (
     ("embedded", "Embedded multilingual-e5-small (offline)"),
     ("folder", "Local model folder"),
@@ -145,11 +139,11 @@ class SetupView(QtWidgets.QWidget):
 
         strategies = QtWidgets.QHBoxLayout()
         self.strategy_boxes: dict[str, QtWidgets.QCheckBox] = {}
-        for strategy in STRATEGIES:
-            check = QtWidgets.QCheckBox(strategy, toolTip=STRATEGY_HELP[strategy])
+        for entry in STRATEGIES.values():
+            check = QtWidgets.QCheckBox(entry.label, toolTip=entry.help)
             check.toggled.connect(self._changed)
             strategies.addWidget(check)
-            self.strategy_boxes[strategy] = check
+            self.strategy_boxes[entry.name] = check
         strategies.addStretch(1)
         form.addRow("Strategies:", stacked(strategies, self._error("strategies")))
         self.alphas = QtWidgets.QLineEdit(toolTip="probabilities of a monolingual batch, one hybrid line each; " + LIST_HINT)
@@ -245,8 +239,7 @@ class SetupView(QtWidgets.QWidget):
         keep = self.train_languages.checked() or PAPER_TRAIN_LANGUAGES
         self.train_languages.set_languages(languages, [lang for lang in keep if lang in languages])
         maximum = max_train_size(dataset)
-        note = TRAIN_GROUPS_NOTE.get(dataset, "")
-        self.size_hint.setText(f"At most {maximum} question groups ({note})." if maximum else "")
+        self.size_hint.setText(f"At most {maximum} question groups (the {dataset} train split)." if maximum else "")
         self._changed()
 
     # ---- form <-> config ------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from hybridscale import __version__
+from vocabulary.records import DEFAULT_MEASURES
 
 
 class UserError(Exception):
@@ -40,8 +41,8 @@ def _open(args: argparse.Namespace):
 
 # ---- study and queue ------------------------------------------------------
 def cmd_submit(args: argparse.Namespace) -> int:
-    from engine.config import StudyConfig
     from storage.queue import submit_study
+    from vocabulary.config import StudyConfig
 
     path = Path(args.study)
     if not path.is_file():
@@ -159,7 +160,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ---- engine ----------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
-    from engine.distributed import init_from_env, launched_by_torchrun, shutdown, torchrun_command
+    from engine.distributed import (
+        init_from_env,
+        launched_by_torchrun,
+        shutdown,
+        torchrun_command,
+    )
     from hybridscale.signals import run_forwarding_signals, stop_on_signals
 
     if args.nproc_per_node < 1:
@@ -167,7 +173,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.nproc_per_node > 1 and not launched_by_torchrun():
         # Start again as N processes under torchrun; each of them reads WORLD_SIZE and joins the group.
         return run_forwarding_signals(torchrun_command(args.nproc_per_node, ["-m", "hybridscale", *args.argv]))
-    from engine.runner import WorkerOptions, run_worker
+    from hybridscale.worker import WorkerOptions, run_worker
 
     options = WorkerOptions(
         device=args.device,
@@ -197,9 +203,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_batches(args: argparse.Namespace) -> int:
-    from engine.config import ConfigError, RunConfig, StudyConfig
     from engine.data import load_training_set
     from engine.sampling import describe_batches
+    from vocabulary.config import ConfigError, RunConfig, StudyConfig
 
     data = json.loads(Path(args.config).read_text(encoding="utf-8"))
     if "template" in data or "strategies" in data:
@@ -326,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("metrics", cmd_metrics, "score a TREC run file against TREC qrels (like trec_eval), JSON out")
     p.add_argument("--qrels", required=True, help="TREC qrels file: qid iter docid rel")
     p.add_argument("--run", required=True, help="TREC run file: qid Q0 docid rank score tag")
-    p.add_argument("--measures", default="nDCG@10,R@100,RR@10,AP", help="comma-separated ir_measures names")
+    p.add_argument("--measures", default=",".join(DEFAULT_MEASURES), help="comma-separated ir_measures names")
     p.add_argument("--per-query", action="store_true", help="one object per query instead of the mean")
 
     p = add("gui", cmd_gui, "open the desktop app")

@@ -25,15 +25,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.config import EvalSpec, RunConfig, StudyConfig
-from engine.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
-from engine.runner import RunProgress, WorkerOptions, run_worker
+from engine.state import Progress
 from gui.results import ScalingPanel, scaling_panels
 from hybridscale.signals import stop_on_signals
+from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
 from storage.db import open_db
 from storage.export import export_csv
 from storage.queries import list_runs, tidy_metrics
+from vocabulary.config import EvalSpec, RunConfig, StudyConfig
+from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 
 #: The main metric of the summary table and the curves.
 MAIN_METRIC = "nDCG@10"
@@ -120,7 +121,7 @@ def _work_with_progress_bar(db, todo: int, device: str) -> None:
     bar = tqdm(total=todo, unit="run", bar_format="{l_bar}{bar}| {n:.1f}/{total} runs [{elapsed}<{remaining}] {postfix}")
     seen: list[str] = []
 
-    def listener(run_id: str, label: str, progress: RunProgress) -> None:
+    def listener(run_id: str, label: str, progress: Progress) -> None:
         if run_id not in seen:
             seen.append(run_id)
         bar.n = min(len(seen) - 1 + progress.fraction, todo)

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.config import RunConfig, StudyConfig
 from storage.db import Database
 from storage.models import Event, Metric, Run, Study, study_runs
+from vocabulary.config import RunConfig, StudyConfig
 
 #: RunConfig fields copied next to every metric in the tidy table, in this order.
 CONFIG_COLUMNS: tuple[str, ...] = (

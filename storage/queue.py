@@ -17,9 +17,9 @@ from typing import Iterable, Protocol
 
 from sqlalchemy import delete, func, insert, select, update
 
-from engine.config import RunConfig, StudyConfig
 from storage.db import Database
 from storage.models import Checkpoint, Event, Metric, Run, Study, study_runs, utcnow
+from vocabulary.config import RunConfig, StudyConfig
 
 #: A worker that died this many times on one run makes it fail instead of looping forever.
 MAX_ATTEMPTS = 3

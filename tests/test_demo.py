@@ -6,10 +6,10 @@ import csv
 
 from PySide6 import QtGui
 
-from engine.config import EvalSpec, RunConfig, StudyConfig
 from hybridscale.demo import demo_study, run_study_report
 from storage.db import open_db
 from storage.queries import list_runs
+from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
 TINY_STUDY = StudyConfig(
     name="tiny demo",

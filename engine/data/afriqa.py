@@ -19,12 +19,24 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.config import EvalSpec
-from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
+from engine.data.errors import (
+    DataError,
+    DataNotFoundError,
+    check_languages,
+    check_split,
+)
 from engine.data.evalset import build_eval_set
-from engine.data.files import field, find_file, label, logical_name, read_jsonl, source_root
-from engine.languages import to_iso
-from engine.records import EvalSet, Passage, Query
+from engine.data.files import (
+    field,
+    find_file,
+    label,
+    logical_name,
+    read_jsonl,
+    source_root,
+)
+from vocabulary.config import EvalSpec
+from vocabulary.languages import to_iso
+from vocabulary.records import EvalSet, Passage, Query
 
 DATASET = "afriqa"
 _GOLD_NAME = re.compile(r"^gold_span_passages\.afriqa\.(?P<code>[a-z]+)\.en\.(?P<split>[a-z]+)\.json$")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from engine.data.registry import dataset_info
-from engine.languages import to_iso
+from vocabulary.datasets import dataset_info
+from vocabulary.languages import to_iso
 
 
 class DataError(ValueError):

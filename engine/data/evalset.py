@@ -18,9 +18,9 @@ import hashlib
 from collections import Counter
 from typing import Mapping, Sequence
 
-from engine.config import EvalSpec
 from engine.data.errors import DataError
-from engine.records import EvalSet, Passage, Query
+from vocabulary.config import EvalSpec
+from vocabulary.records import EvalSet, Passage, Query
 
 
 def build_eval_set(

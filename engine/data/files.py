@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 import assets.data
-
 from engine.data.errors import DataError, DataNotFoundError
 
 #: The shipped dataset subset (assets/data/<source>), the default root of every loader.

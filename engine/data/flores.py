@@ -17,12 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from engine.config import EvalSpec
 from engine.data.errors import DataError, check_languages, check_split
 from engine.data.evalset import bitext_eval_set
 from engine.data.files import find_file, label, read_tsv, source_root
-from engine.languages import to_iso
-from engine.records import EvalSet, ParallelGroup, TrainingSet
+from vocabulary.config import EvalSpec
+from vocabulary.languages import to_iso
+from vocabulary.records import EvalSet, ParallelGroup, TrainingSet
 
 DATASET = "flores"
 COLUMNS = ("index_id", "text")

@@ -6,25 +6,23 @@ directly, so adding a source is one registry entry plus one module.
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Literal, Sequence
 
-from engine.config import EvalSpec
 from engine.data.errors import DataError
-from engine.data.registry import DATASETS, Role, dataset_ids
-from engine.records import EvalSet, TrainingSet
-
-#: The split an eval set uses when none is named: the first of these the dataset has.
-_EVAL_SPLIT_PREFERENCE: tuple[str, ...] = ("test", "eval", "dev")
+from vocabulary.config import EvalSpec
+from vocabulary.datasets import DATASETS, Role, dataset_ids
+from vocabulary.records import EvalSet, TrainingSet
 
 
 def load_training_set(
     dataset: str, languages: Sequence[str], split: str = "train", path: str | None = None
 ) -> TrainingSet:
-    return _loader(dataset, "train")(tuple(languages), split, path)
+    return loader(dataset, "train")(tuple(languages), split, path)
 
 
 def load_eval_set(spec: EvalSpec) -> EvalSet:
-    return _loader(spec.dataset, "eval")(spec)
+    return loader(spec.dataset, "eval")(spec)
 
 
 def load(
@@ -42,15 +40,16 @@ def load(
         return load_training_set(dataset_id, languages, split or "train", path)
     if role != "eval":
         raise DataError(f"unknown role {role!r}; use 'eval' or 'train'")
-    _loader(dataset_id, "eval")  # an unknown id fails here, before the split lookup
-    splits = DATASETS[dataset_id].splits
-    split = split or next((s for s in _EVAL_SPLIT_PREFERENCE if s in splits), splits[0])
+    loader(dataset_id, "eval")  # an unknown id fails here, before the split lookup
+    split = split or DATASETS[dataset_id].default_eval_split
     return load_eval_set(EvalSpec(dataset_id, tuple(languages), split, max_queries, path))
 
 
-def _loader(dataset: str, role: Role) -> Callable:
+def loader(dataset: str, role: Role) -> Callable:
+    """The loader function of ``dataset`` for ``role``, imported on first use."""
     usable = dataset_ids(role)
     if dataset not in usable:
         kind = "training set" if role == "train" else "eval set"
         raise DataError(f"unknown {kind} {dataset!r}; use one of {', '.join(usable)}")
-    return DATASETS[dataset].loader(role)
+    module_name, function_name = DATASETS[dataset].loader_name(role).split(":")
+    return getattr(importlib.import_module(module_name), function_name)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.config import EvalSpec
 from engine.data.errors import DataError, check_languages, check_split
 from engine.data.evalset import bitext_eval_set
 from engine.data.files import logical_name, read_lines, source_root
-from engine.languages import to_iso
-from engine.records import EvalSet
+from vocabulary.config import EvalSpec
+from vocabulary.languages import to_iso
+from vocabulary.records import EvalSet
 
 DATASET = "ntrex"
 _FILE_NAME = re.compile(r"^newstest2019-(?:src|ref)\.(?P<code>[A-Za-z-]+)\.txt$")

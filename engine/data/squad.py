@@ -32,13 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from engine.config import EvalSpec
-from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
+from engine.data.errors import (
+    DataError,
+    DataNotFoundError,
+    check_languages,
+    check_split,
+)
 from engine.data.evalset import build_eval_set
 from engine.data.files import label, logical_name, nfc, read_json, source_root
 from engine.data.sentences import Span, containing, merge_across, sentence_spans
-from engine.languages import LANGUAGE_NAMES, to_iso
-from engine.records import EvalSet, ParallelGroup, Passage, Query, TrainingSet
+from vocabulary.config import EvalSpec
+from vocabulary.languages import LANGUAGE_NAMES, to_iso
+from vocabulary.records import EvalSet, ParallelGroup, Passage, Query, TrainingSet
 
 log = logging.getLogger(__name__)
 

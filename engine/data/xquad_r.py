@@ -12,9 +12,9 @@ so scores are close to, not identical with, published XQuAD-R numbers.
 
 from __future__ import annotations
 
-from engine.config import EvalSpec
 from engine.data.squad import qa_eval_set
-from engine.records import EvalSet
+from vocabulary.config import EvalSpec
+from vocabulary.records import EvalSet
 
 DATASET = "xquad-r"
 

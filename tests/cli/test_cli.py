@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from engine.config import EvalSpec, RunConfig, StudyConfig
 from hybridscale.cli import build_parser, main
 from storage import queue
 from storage.db import open_db
 from storage.queries import list_runs, run_config
+from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
 SUBCOMMANDS = ("submit", "status", "cancel", "retry", "export", "worker", "demo", "inspect-batches", "metrics", "gui")
 

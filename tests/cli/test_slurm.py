@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import RunConfig, StudyConfig
 from hybridscale.cli import main
-from hybridscale.slurm import SlurmError, SlurmOptions, check_shared_database, filesystem_type, render_array
+from hybridscale.slurm import (
+    SlurmError,
+    SlurmOptions,
+    check_shared_database,
+    filesystem_type,
+    render_array,
+)
 from storage.db import open_db
 from storage.queries import list_runs
+from vocabulary.config import RunConfig, StudyConfig
 
 #: 5 strategy variants (mono, cross, hybrid at 3 alphas) x 4 sizes x 5 seeds = 100 runs.
 HUNDRED = StudyConfig(

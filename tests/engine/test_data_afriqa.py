@@ -7,8 +7,8 @@ import unicodedata
 
 import pytest
 
-from engine.config import EvalSpec
 from engine.data import DataError, DataNotFoundError, afriqa
+from vocabulary.config import EvalSpec
 
 
 @pytest.mark.parametrize(

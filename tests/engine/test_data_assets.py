@@ -6,7 +6,7 @@ import lzma
 from pathlib import Path
 
 from engine.data.files import DATA_ROOT
-from engine.data.registry import DATASETS
+from vocabulary.datasets import DATASETS
 
 #: Files of ours, not copies of upstream files.
 OWN_FILES = {"README.md", "__init__.py"}

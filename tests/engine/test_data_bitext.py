@@ -9,9 +9,9 @@ import unicodedata
 
 import pytest
 
-from engine.config import EvalSpec
 from engine.data import DataError, flores, ntrex
 from engine.data.files import DATA_ROOT
+from vocabulary.config import EvalSpec
 
 SW_1523 = "Mabadiliko huongeza tofauti za kimaumbile, na uchaguzi huyaondoa"
 

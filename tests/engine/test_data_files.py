@@ -13,7 +13,7 @@ from engine.data.errors import DataError, DataNotFoundError
 from engine.data.evalset import build_eval_set, subset_queries
 from engine.data.files import find_file, read_json, read_jsonl, read_lines, read_tsv
 from engine.data.sentences import THAI_MIN_CHARS, merge_across, sentence_spans
-from engine.records import Passage, Query
+from vocabulary.records import Passage, Query
 
 # "Ọmọ" with combining dot below + the tone mark as separate code points (NFD-like, as in upstream Yoruba).
 DECOMPOSED = "O\u0323mo\u0323 \u1ecd\u0300"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import DEFAULT_EVALUATIONS, EvalSpec
 from engine.data import DataError, load, load_eval_set, load_training_set
-from engine.data.registry import DATASETS, dataset_ids
-from engine.records import EvalSet, TrainingSet
+from engine.data.load import loader
+from vocabulary.config import DEFAULT_EVALUATIONS, EvalSpec
+from vocabulary.datasets import DATASETS, dataset_ids
+from vocabulary.records import EvalSet, TrainingSet
 
 
 def test_every_registered_loader_resolves():
     for info in DATASETS.values():
         for role in ("train", "eval"):
             if getattr(info, f"{role}_loader"):
-                assert callable(info.loader(role))
+                assert callable(loader(info.id, role))
 
 
 def test_default_evaluations_load():

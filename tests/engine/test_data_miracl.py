@@ -8,9 +8,9 @@ import lzma
 
 import pytest
 
-from engine.config import EvalSpec
 from engine.data import DataError, DataNotFoundError, miracl
 from engine.data.files import DATA_ROOT
+from vocabulary.config import EvalSpec
 
 
 def _judged_docids(lang: str, split: str) -> list[tuple[str, str, int]]:

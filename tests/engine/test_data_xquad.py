@@ -8,10 +8,10 @@ import unicodedata
 
 import pytest
 
-from engine.config import EvalSpec
 from engine.data import DataError, DataNotFoundError, squad, xquad_r
 from engine.data.files import DATA_ROOT
-from engine.languages import PAPER_TRAIN_LANGUAGES
+from vocabulary.config import EvalSpec
+from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 
 ALL_XQUAD = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 

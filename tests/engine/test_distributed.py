@@ -32,7 +32,8 @@ from engine.distributed import (
 from engine.losses import RetrievalLoss, info_nce
 from engine.model import load_encoder
 from engine.sampling import BatchSampler
-from engine.train import BatchBackward, NonFiniteLossError, TrainingCancelled, train
+from engine.state import Cancelled, TaskState
+from engine.train import BatchBackward, NonFiniteLossError, train
 from tests.engine.test_train import assert_same_gradients, config, easy_set, weights
 
 #: A collective that never completes would otherwise hang until the suite's 600 s timeout.
@@ -128,13 +129,13 @@ def _training_task(context: DistContext, out: Path) -> dict[str, Any]:
     seen, saved = [], []
     cancel = (lambda: len(seen) >= 3) if context.is_main else None
     try:
-        train(TRAIN_CONFIG, easy_set(), copy_weights(base), out / "work", progress=seen.append,
-              cancelled=cancel, on_checkpoint=lambda step, _: saved.append(step), context=context)
+        train(TRAIN_CONFIG, easy_set(), copy_weights(base), out / "work", state=TaskState(seen.append, cancel),
+              on_checkpoint=lambda step, _: saved.append(step), context=context)
         stopped = False
-    except TrainingCancelled:
+    except Cancelled:
         stopped = True
     encoder = copy_weights(base)
-    result = train(TRAIN_CONFIG, easy_set(), encoder, out / "work", progress=seen.append,
+    result = train(TRAIN_CONFIG, easy_set(), encoder, out / "work", state=TaskState(seen.append),
                    on_checkpoint=lambda step, _: saved.append(step), context=context)
     try:
         train(config(temperature=1e-45), easy_set(), copy_weights(base), out / "nan", context=context)

@@ -19,8 +19,9 @@ from engine.evaluate import (
     evaluate,
     search,
 )
-from engine.records import EvalSet, Passage, Query
+from engine.state import TaskState
 from engine.trec import metrics_command, read_run
+from vocabulary.records import EvalSet, Passage, Query
 
 
 class HandEncoder:
@@ -204,7 +205,7 @@ def test_end_to_end_rows_with_the_tiny_encoder(tiny_encoder, tmp_path):
     stages = []
     rows = evaluate(
         tiny_encoder, parallel_set(), "parallel/test", measures=["nDCG@10", "RR@10"], top_k=10,
-        run_dir=tmp_path, progress=lambda stage, done, total: stages.append(stage),
+        run_dir=tmp_path, state=TaskState(lambda progress: stages.append(progress.phase)),
     )
     assert {"encoding queries", "encoding passages", "searching"} <= set(stages)
     keys = {(r.setting, r.query_language, r.passage_language, r.metric): r for r in rows}

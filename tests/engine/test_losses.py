@@ -30,8 +30,8 @@ import math
 import pytest
 import torch
 
-from engine.config import RunConfig
 from engine.losses import RetrievalLoss, info_nce
+from vocabulary.config import RunConfig
 
 Q = torch.eye(3)
 P = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.8, 0.0]])

@@ -6,9 +6,15 @@ import json
 
 import pytest
 
-from engine.config import RunConfig
-from engine.records import ParallelGroup, TrainingSet
-from engine.sampling import BatchSampler, SamplingError, describe_batches, steps_per_epoch, training_subset
+from engine.sampling import (
+    BatchSampler,
+    SamplingError,
+    describe_batches,
+    steps_per_epoch,
+    training_subset,
+)
+from vocabulary.config import RunConfig
+from vocabulary.records import ParallelGroup, TrainingSet
 
 LANGS = ("ar", "de", "en", "zh")
 

@@ -10,18 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.config import RunConfig
-from engine.records import ParallelGroup, TrainingSet
+from engine.losses import RetrievalLoss
 from engine.sampling import BatchSampler
+from engine.state import Cancelled, Progress, TaskState
 from engine.train import (
     BatchBackward,
     CheckpointMismatchError,
     NonFiniteLossError,
-    TrainingCancelled,
-    TrainProgress,
     train,
 )
-from engine.losses import RetrievalLoss
+from vocabulary.config import RunConfig
+from vocabulary.records import ParallelGroup, TrainingSet
 
 #: Names spelled the same in both languages: the question and its answer share one rare word.
 NAMES = (
@@ -68,8 +67,8 @@ def test_loss_goes_down_and_progress_follows_the_schedule(encoder, tmp_path):
     # step to step; at lr 2e-3 the last four steps average under half of the first four
     # for every seed we tried (0, 1, 11), so the 0.6 bound fails only if learning breaks.
     cfg = config(epochs=6.0, max_steps=None, learning_rate=2e-3)
-    seen: list[TrainProgress] = []
-    result = train(cfg, easy_set(), encoder, tmp_path, progress=seen.append)
+    seen: list[Progress] = []
+    result = train(cfg, easy_set(), encoder, tmp_path, state=TaskState(seen.append))
 
     assert result.steps == 24 and [p.step for p in seen] == list(range(1, 25))
     assert all(p.total_steps == 24 for p in seen)
@@ -99,12 +98,12 @@ def test_trained_model_ranks_the_positive_first(encoder, tmp_path):
 
 
 def test_cancel_saves_a_checkpoint_then_raises(encoder, tmp_path):
-    seen: list[TrainProgress] = []
+    seen: list[Progress] = []
     checkpoints: list[tuple[int, Path]] = []
-    with pytest.raises(TrainingCancelled, match="cancelled at step 2 of 6"):
+    with pytest.raises(Cancelled, match="cancelled at step 2 of 6"):
         train(
-            config(strategy="contrastive"), easy_set(), encoder, tmp_path, progress=seen.append,
-            cancelled=lambda: len(seen) >= 2, on_checkpoint=lambda s, p: checkpoints.append((s, p)),
+            config(strategy="contrastive"), easy_set(), encoder, tmp_path,
+            state=TaskState(seen.append, lambda: len(seen) >= 2), on_checkpoint=lambda s, p: checkpoints.append((s, p)),
         )
     assert [p.step for p in seen] == [1, 2]
     assert checkpoints == [(2, tmp_path / "checkpoint")]
@@ -120,13 +119,13 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_encoder, tmp_path):
 
     # First attempt stops after 3 steps; a fresh copy of the untrained model resumes.
     steps: list[int] = []
-    with pytest.raises(TrainingCancelled):
+    with pytest.raises(Cancelled):
         train(cfg, easy_set(), copy.deepcopy(tiny_encoder), tmp_path / "resumed",
-              progress=lambda p: steps.append(p.step), cancelled=lambda: len(steps) >= 3)
+              state=TaskState(lambda p: steps.append(p.step), lambda: len(steps) >= 3))
     resumed_encoder = copy.deepcopy(tiny_encoder)
     checkpoints: list[int] = []
     resumed = train(cfg, easy_set(), resumed_encoder, tmp_path / "resumed",
-                    progress=lambda p: steps.append(p.step), on_checkpoint=lambda s, p: checkpoints.append(s))
+                    state=TaskState(lambda p: steps.append(p.step)), on_checkpoint=lambda s, p: checkpoints.append(s))
 
     assert steps == [1, 2, 3, 4, 5, 6]
     assert checkpoints == [4, 6]
@@ -141,8 +140,8 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_encoder, tmp_path):
 
 
 def test_checkpoint_of_another_run_is_refused(encoder, tmp_path):
-    with pytest.raises(TrainingCancelled):
-        train(config(), easy_set(), encoder, tmp_path, cancelled=lambda: True)
+    with pytest.raises(Cancelled):
+        train(config(), easy_set(), encoder, tmp_path, state=TaskState(cancelled=lambda: True))
     with pytest.raises(CheckpointMismatchError, match="belongs to run .*delete it or use another working folder"):
         train(config(learning_rate=5e-4), easy_set(), encoder, tmp_path)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.config import EvalSpec, RunConfig, StudyConfig
-from engine.evaluate import MetricRow
 from storage import queue
 from storage.db import Database, open_db
+from vocabulary.config import EvalSpec, RunConfig, StudyConfig
+from vocabulary.records import MetricRow
 
 STRATEGIES = ("mono", "cross", "hybrid")
 SIZES = (16, 64)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import dataclasses
 import gc
 
-import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.config import EvalSpec
 from gui.about import about_html
 from gui.app import create_window
 from gui.main_window import PAGES, MainWindow
 from gui.qt_check import none_references_lost
 from storage import queue
 from storage.db import open_db
-from storage.queries import list_runs
 from tests.gui.conftest import grab, make_window
 from tests.gui.seed import seeded_study
 

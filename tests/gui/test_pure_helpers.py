@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 
-from engine.config import EvalSpec, RunConfig, StudyConfig
 from gui.form_widgets import ListParseError, format_numbers, parse_numbers
 from gui.log_view import INITIAL_TAIL_BYTES, LogTail
 from gui.plan import (
@@ -21,9 +20,16 @@ from gui.plan import (
     plan,
     step_seconds,
 )
-from gui.runs import RunTable, eta_seconds, elapsed_seconds, format_duration, rows_as_text
+from gui.runs import (
+    RunTable,
+    elapsed_seconds,
+    eta_seconds,
+    format_duration,
+    rows_as_text,
+)
 from gui.workers import worker_arguments
 from storage.queries import RunView
+from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0)
 

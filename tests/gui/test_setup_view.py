@@ -7,10 +7,10 @@ import json
 import pytest
 from PySide6 import QtCore
 
-from engine.config import StudyConfig
 from gui.setup_view import SetupView
 from storage.queries import list_runs, run_config
 from tests.gui.conftest import grab
+from vocabulary.config import StudyConfig
 
 
 @pytest.fixture()

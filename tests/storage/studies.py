@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.config import RunConfig, StudyConfig
+from vocabulary.config import RunConfig, StudyConfig
 
 
 def grid_study(name: str = "grid", sizes=(2, 3, 4, 5, 6), seeds=(0, 1), baseline: bool = False) -> StudyConfig:

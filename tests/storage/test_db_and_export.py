@@ -8,7 +8,6 @@ import dataclasses
 import pytest
 from sqlalchemy import text
 
-from engine.config import RunConfig
 from storage import queue
 from storage.db import as_url, open_db
 from storage.export import export_csv
@@ -17,6 +16,7 @@ from storage.queries import TIDY_COLUMNS, list_runs, tidy_metrics
 from tests.storage.schema_v1 import OLD_RUN_ID, create_version_1_database
 from tests.storage.studies import grid_study
 from tests.storage.test_queue import Value
+from vocabulary.config import RunConfig
 
 #: A local model path deep enough that the label of its untrained run passes 200 characters.
 LONG_MODEL = "/shared/models/" + "e5-small-finetuned/" * 12

@@ -18,13 +18,12 @@ import multiprocessing
 import pytest
 from sqlalchemy import Text, create_engine, func, inspect, select, text
 
-from engine.config import RunConfig
 from storage import queue
 from storage.db import open_db
 from storage.migrations import SCHEMA_VERSION
 from storage.models import Base, Event, Run
 from storage.queries import list_runs
-from tests.engine.test_runner import TINY, _metrics, _study, _worker_process
+from tests.cli.test_worker import TINY, _metrics, _study, _worker_process
 from tests.pg_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 from tests.storage.schema_v1 import create_version_1_database
 from tests.storage.studies import grid_study
@@ -44,6 +43,7 @@ from tests.storage.test_queue import (  # noqa: F401 - collected again, against 
     test_submit_queues_every_run_in_expansion_order,
     test_worker_processes_claim_each_run_exactly_once,
 )
+from vocabulary.config import RunConfig
 
 WORKERS = 4
 

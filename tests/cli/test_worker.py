@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine.config import EvalSpec, RunConfig, StudyConfig
-from engine.runner import WorkerOptions, run_worker
+from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
 from storage.db import open_db
 from storage.models import Checkpoint, Event, Metric
 from storage.queries import list_runs
 from tests.engine.test_distributed import run_on_two_ranks
+from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
 FAST_EVAL = (EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=8),)
 TINY = RunConfig(

@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from engine.config import DEFAULT_EVALUATIONS, ConfigError, EvalSpec, RunConfig, StudyConfig
+from vocabulary.config import (
+    DEFAULT_EVALUATIONS,
+    ConfigError,
+    EvalSpec,
+    RunConfig,
+    StudyConfig,
+)
 
 
 def test_paper_defaults():

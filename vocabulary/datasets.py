@@ -1,34 +1,53 @@
-"""Which datasets exist, what they can be used for, and where their loader is.
+"""Which datasets exist, what they hold, what they can be used for, and where their loader is.
 
 Importing this module is cheap (no loader runs, no file is read), so config
-validation and the GUI's pick lists can use it freely. Loaders are named by
-``module:function`` and imported only when a dataset is actually loaded.
+validation, the GUI's pick lists and its cost estimate use it freely. Each
+entry declares its facts once: languages, splits, the parallel groups of
+each training split (the largest training size) and the rough number of
+texts per language of each eval split; ``tests/vocabulary`` checks them
+against the shipped files. Loaders are named by ``module:function`` and
+imported by :mod:`engine.data.load` only when a dataset is actually loaded.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from typing import Callable, Literal
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
 
 Role = Literal["train", "eval"]
+
+#: The split an eval set uses when none is named: the first of these the dataset has.
+EVAL_SPLIT_PREFERENCE: tuple[str, ...] = ("test", "eval", "dev")
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """One data source.
+
+    ``train_groups``: split -> parallel question groups (what a training size
+    counts). ``eval_texts``: split -> (queries, passages) per evaluated
+    language, about (languages differ a little), for the form's cost estimate.
+    """
+
     id: str
     description: str
     languages: tuple[str, ...]
     splits: tuple[str, ...]
     train_loader: str | None = None
     eval_loader: str | None = None
+    train_groups: Mapping[str, int] = field(default_factory=dict)
+    eval_texts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
-    def loader(self, role: Role) -> Callable:
+    def loader_name(self, role: Role) -> str:
+        """``module:function`` of the loader for ``role``; ValueError when the dataset has none."""
         target = self.train_loader if role == "train" else self.eval_loader
         if target is None:
             raise ValueError(f"dataset {self.id!r} cannot be used for {role}ing")
-        module_name, function_name = target.split(":")
-        return getattr(importlib.import_module(module_name), function_name)
+        return target
+
+    @property
+    def default_eval_split(self) -> str:
+        return next((s for s in EVAL_SPLIT_PREFERENCE if s in self.splits), self.splits[0])
 
 
 _XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
@@ -46,6 +65,8 @@ DATASETS: dict[str, DatasetInfo] = {
             ("train", "eval", "all"),
             train_loader="engine.data.squad:load_training_set",
             eval_loader="engine.data.squad:load_eval_set",
+            train_groups={"train": 908, "eval": 282, "all": 1190},
+            eval_texts={"train": (908, 180), "eval": (282, 60), "all": (1190, 240)},
         ),
         DatasetInfo(
             "xquad-r",
@@ -53,6 +74,7 @@ DATASETS: dict[str, DatasetInfo] = {
             _XQUAD_LANGUAGES,
             ("train", "eval", "all"),
             eval_loader="engine.data.xquad_r:load_eval_set",
+            eval_texts={"train": (908, 980), "eval": (282, 326), "all": (1190, 1306)},
         ),
         DatasetInfo(
             "flores",
@@ -61,6 +83,8 @@ DATASETS: dict[str, DatasetInfo] = {
             ("train", "dev", "test"),
             train_loader="engine.data.flores:load_training_set",
             eval_loader="engine.data.flores:load_eval_set",
+            train_groups={"train": 701, "dev": 99, "test": 204},
+            eval_texts={"train": (701, 701), "dev": (99, 99), "test": (204, 204)},
         ),
         DatasetInfo(
             "afriqa",
@@ -68,6 +92,8 @@ DATASETS: dict[str, DatasetInfo] = {
             ("sw", "yo"),
             ("train", "test"),
             eval_loader="engine.data.afriqa:load_eval_set",
+            # Per chosen language: its native questions and their English translations; the gold passages.
+            eval_texts={"train": (494, 246), "test": (548, 271)},
         ),
         DatasetInfo(
             "miracl",
@@ -75,6 +101,8 @@ DATASETS: dict[str, DatasetInfo] = {
             ("sw", "yo"),
             ("train", "dev"),
             eval_loader="engine.data.miracl:load_eval_set",
+            # sw dev 482 / yo dev 119 topics; corpora of about 132k (sw) and 49k (yo) passages.
+            eval_texts={"train": (1901, 131_924), "dev": (300, 90_000)},
         ),
         DatasetInfo(
             "ntrex",
@@ -82,6 +110,7 @@ DATASETS: dict[str, DatasetInfo] = {
             ("en", "sw", "yo"),
             ("test",),
             eval_loader="engine.data.ntrex:load_eval_set",
+            eval_texts={"test": (1997, 1997)},
         ),
     )
 }

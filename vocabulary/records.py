@@ -14,6 +14,13 @@ from typing import Mapping
 #: qrels: query id -> passage id -> graded relevance (0 = judged non-relevant).
 Qrels = Mapping[str, Mapping[str, int]]
 
+#: Evaluation settings: X queries vs X passages, vs Y passages (X != Y), vs the pool of every language.
+SETTINGS: tuple[str, ...] = ("mono", "cross", "multi")
+#: The language value of a setting-wide average (query side) or of the multilingual pool (passage side).
+ALL = "all"
+#: What a run is scored with unless told otherwise (ir_measures names).
+DEFAULT_MEASURES: tuple[str, ...] = ("nDCG@10", "R@100", "RR@10", "AP")
+
 
 @dataclass(frozen=True)
 class Query:
@@ -107,3 +114,16 @@ class EvalSet:
     @property
     def passage_languages(self) -> tuple[str, ...]:
         return tuple(sorted({p.language for p in self.passages}))
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One aggregate value of a run: what the evaluator returns and storage keeps."""
+
+    eval_set: str  # EvalSpec.label, e.g. "flores/test"
+    setting: str  # one of SETTINGS
+    query_language: str  # ISO code, or ALL for the average over all queries of the setting
+    passage_language: str  # ISO code; ALL for the multilingual pool (MeanRank keeps the ISO code)
+    metric: str  # ir_measures name, or LangBias / MeanRank
+    value: float
+    num_queries: int

@@ -18,14 +18,29 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from engine.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES, strategy, strategy_label
 
-#: Training strategies. ``hybrid`` mixes X-X and X-Y batches with probability alpha.
-STRATEGIES: tuple[str, ...] = ("mono", "cross", "hybrid", "multi", "contrastive")
-#: The strategy of an evaluation-only run (the untrained size-0 point or a reference model).
-NO_TRAINING = "none"
 POOLINGS: tuple[str, ...] = ("mean", "cls")
 DEFAULT_MODEL = "embedded:e5-small"
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How texts become vectors; the E5 defaults (mean pooling incl. ``<s>``/``</s>``, L2, prefixes).
+
+    :class:`RunConfig` takes its encoder defaults from here, so a run and a
+    bare :func:`engine.model.load_encoder` call encode alike.
+    """
+
+    pooling: str = "mean"
+    normalize: bool = True
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    max_length: int = 128
+
+
+_ENCODER_DEFAULTS = EncoderSettings()
 
 
 class ConfigError(ValueError):
@@ -68,7 +83,7 @@ def _check_types(cls: type, values: Mapping[str, Any], where: str = "") -> None:
 
 
 def _known_datasets(role: str) -> tuple[str, ...]:
-    from engine.data.registry import dataset_ids
+    from vocabulary.datasets import dataset_ids
 
     return dataset_ids(role)
 
@@ -161,10 +176,10 @@ class RunConfig:
     #: lambda of the language-contrastive term; used (and part of the identity) by ``contrastive`` runs only.
     contrastive_weight: float | None = 0.1  # null (older files) means the default
     # Encoder.
-    max_length: int = 128
-    pooling: str = "mean"
-    query_prefix: str = "query: "
-    passage_prefix: str = "passage: "
+    max_length: int = _ENCODER_DEFAULTS.max_length
+    pooling: str = _ENCODER_DEFAULTS.pooling
+    query_prefix: str = _ENCODER_DEFAULTS.query_prefix
+    passage_prefix: str = _ENCODER_DEFAULTS.passage_prefix
     freeze_embeddings: bool = False
     trainable_layers: int | None = None
     grad_cache_chunk: int | None = None
@@ -183,14 +198,21 @@ class RunConfig:
             "evaluations",
             tuple(e if isinstance(e, EvalSpec) else _eval_spec(e) for e in self.evaluations),
         )
-        # alpha is blanked outside hybrid so it cannot split identities (a study's
-        # alphas list, not its template, gives hybrid runs theirs). contrastive_weight
+        # alpha is blanked where the strategy has no use for it, so it cannot split identities
+        # (a study's alphas list, not its template, gives hybrid runs theirs). contrastive_weight
         # is kept, so a study template can carry it to its contrastive runs;
         # identity() and the loss ignore it elsewhere.
-        if self.strategy != "hybrid":
+        if not self._strategy_uses("uses_alpha"):
             object.__setattr__(self, "alpha", None)
-        if self.contrastive_weight is None:  # configs saved before it had a default wrote null
+        if self.contrastive_weight is None:  # a saved null means the default
             object.__setattr__(self, "contrastive_weight", 0.1)
+
+    def _strategy_uses(self, flag: str) -> bool:
+        """A flag of the strategy's table entry; False for an unknown strategy (validate() reports it)."""
+        try:
+            return bool(getattr(strategy(self.strategy), flag))
+        except ValueError:
+            return False
 
     # ---- validation -------------------------------------------------------
     def validate(self) -> "RunConfig":
@@ -200,14 +222,14 @@ class RunConfig:
         if self.strategy == NO_TRAINING:
             if self.train_size != 0:
                 raise ConfigError("train_size", "an evaluation-only run (strategy 'none') has size 0")
-        elif self.strategy not in STRATEGIES:
+        elif self.strategy not in STRATEGY_NAMES:
             raise ConfigError(
                 "strategy",
-                f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGIES)}",
+                f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGY_NAMES)}",
             )
         elif self.train_size < 1:
             raise ConfigError("train_size", "must be at least 1 for a training run (0 only with strategy 'none')")
-        if self.strategy == "hybrid" and not (self.alpha is not None and 0.0 <= self.alpha <= 1.0):
+        if self._strategy_uses("uses_alpha") and not (self.alpha is not None and 0.0 <= self.alpha <= 1.0):
             raise ConfigError("alpha", "must be between 0 and 1 (probability of a monolingual batch)")
         if self.strategy != NO_TRAINING:
             self._validate_training()
@@ -234,7 +256,7 @@ class RunConfig:
                 "train_dataset", f"unknown training set {self.train_dataset!r}; allowed: {', '.join(known)}"
             )
         _check_languages("train_languages", self.train_languages)
-        if self.strategy in ("cross", "hybrid", "contrastive") and len(self.train_languages) < 2:
+        if strategy(self.strategy).needs_two_languages and len(self.train_languages) < 2:
             raise ConfigError("train_languages", f"strategy {self.strategy!r} needs at least two languages")
         positive = {
             "learning_rate": self.learning_rate,
@@ -272,6 +294,10 @@ class RunConfig:
     def is_training(self) -> bool:
         return self.strategy != NO_TRAINING
 
+    @property
+    def encoder_settings(self) -> EncoderSettings:
+        return EncoderSettings(self.pooling, True, self.query_prefix, self.passage_prefix, self.max_length)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -295,7 +321,7 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that determine results (what :attr:`run_id` hashes)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _OPERATIONAL_FIELDS}
-        if self.strategy != "contrastive":
+        if not self._strategy_uses("uses_contrastive_weight"):
             data["contrastive_weight"] = None
         if not self.is_training:
             data = {k: v for k, v in data.items() if k in _EVAL_ONLY_FIELDS}
@@ -308,11 +334,10 @@ class RunConfig:
 
     @property
     def label(self) -> str:
-        """Short human label: ``hybrid(a=0.5) n=1000 seed=0``."""
+        """Short human label: ``hybrid α=0.5 n=1000 seed=0``."""
         if not self.is_training:
             return f"untrained {self.model}"
-        strategy = f"hybrid(a={self.alpha:g})" if self.strategy == "hybrid" else self.strategy
-        return f"{strategy} n={self.train_size} seed={self.seed}"
+        return f"{strategy_label(self.strategy, self.alpha)} n={self.train_size} seed={self.seed}"
 
 
 def _eval_spec(data: Mapping[str, Any]) -> EvalSpec:
@@ -353,13 +378,13 @@ class StudyConfig:
         if not self.name.strip():
             raise ConfigError("name", "give the study a name")
         if not self.strategies:
-            raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGIES)}")
-        for strategy in self.strategies:
-            if strategy not in STRATEGIES:
+            raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGY_NAMES)}")
+        for name in self.strategies:
+            if name not in STRATEGY_NAMES:
                 raise ConfigError(
-                    "strategies", f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}"
+                    "strategies", f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}"
                 )
-        if "hybrid" in self.strategies and not self.alphas:
+        if not self.alphas and any(strategy(name).uses_alpha for name in self.strategies):
             raise ConfigError("alphas", "hybrid needs at least one alpha")
         for alpha in self.alphas:
             if not 0.0 <= alpha <= 1.0:
@@ -384,13 +409,11 @@ class StudyConfig:
         runs: list[RunConfig] = []
         if self.include_baseline:
             runs.append(dataclasses.replace(self.template, strategy=NO_TRAINING, train_size=0, alpha=None))
-        for strategy, size, seed in itertools.product(self.strategies, self.train_sizes, self.seeds):
-            alphas = self.alphas if strategy == "hybrid" else (None,)
+        for name, size, seed in itertools.product(self.strategies, self.train_sizes, self.seeds):
+            alphas = self.alphas if strategy(name).uses_alpha else (None,)
             for alpha in alphas:
                 runs.append(
-                    dataclasses.replace(
-                        self.template, strategy=strategy, alpha=alpha, train_size=size, seed=seed
-                    )
+                    dataclasses.replace(self.template, strategy=name, alpha=alpha, train_size=size, seed=seed)
                 )
         return runs
 

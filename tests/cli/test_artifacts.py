@@ -5,8 +5,9 @@ from __future__ import annotations
 import fsspec
 import pytest
 
-from engine.artifacts import ArtifactMirror
-from engine.train import TrainingCancelled, train
+from engine.state import Cancelled, TaskState
+from engine.train import train
+from hybridscale.artifacts import ArtifactMirror
 from tests.engine.test_distributed import copy_weights
 from tests.engine.test_train import config, easy_set
 
@@ -21,15 +22,15 @@ def test_run_stopped_in_one_workdir_resumes_from_the_memory_mirror_in_a_fresh_on
         mirror.push_checkpoint(run_id, path, step)
 
     steps: list[int] = []
-    with pytest.raises(TrainingCancelled):
+    with pytest.raises(Cancelled):
         train(cfg, easy_set(), copy_weights(tiny_encoder), tmp_path / "machine-a",
-              progress=lambda p: steps.append(p.step), cancelled=lambda: len(steps) >= 3, on_checkpoint=push)
+              state=TaskState(lambda p: steps.append(p.step), lambda: len(steps) >= 3), on_checkpoint=push)
 
     fresh = tmp_path / "machine-b" / "checkpoint"
     assert mirror.pull_checkpoint(run_id, fresh) == 3
     assert mirror.pull_checkpoint(run_id, fresh) is None  # already as new as the mirror
     resumed = train(cfg, easy_set(), copy_weights(tiny_encoder), tmp_path / "machine-b",
-                    progress=lambda p: steps.append(p.step), on_checkpoint=push)
+                    state=TaskState(lambda p: steps.append(p.step)), on_checkpoint=push)
 
     assert steps == [1, 2, 3, 4, 5, 6]  # machine B went on from step 3, not from scratch
     assert resumed.losses == pytest.approx(straight.losses, abs=1e-6)

@@ -1,4 +1,4 @@
-"""The worker loop: the one place where the engine meets storage.
+"""The queue worker: the one place where the engine meets storage.
 
 A worker claims a run, executes it with :func:`engine.study.execute`, and
 reports back. A heartbeat thread keeps the run's row alive (and carries the
@@ -6,7 +6,7 @@ latest progress) even while one long training step or encoding batch runs,
 and it is also how a cancel request from the GUI reaches the engine.
 A run's working folder is ``<artifacts>/runs/<run_id>/`` so a successor
 worker on the same storage resumes from the last checkpoint after a crash;
-with a mirror (:mod:`engine.artifacts`) checkpoints, model and log are also
+with a mirror (:mod:`hybridscale.artifacts`) checkpoints, model and log are also
 copied to a shared location, and a worker on another machine resumes from there.
 
 Under torchrun (``hybridscale worker --nproc-per-node N``) every process runs
@@ -26,17 +26,17 @@ import logging
 import os
 import socket
 import threading
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.artifacts import ArtifactMirror
 from engine.distributed import DistContext
 from engine.model import resolve_device
-from engine.study import RunCancelled, RunProgress, execute
+from engine.state import Cancelled, Progress
+from engine.study import execute
 from engine.train import CHECKPOINT_DIR, MODEL_DIR
+from hybridscale.artifacts import ArtifactMirror
 from storage import queue
 from storage.db import Database
 
@@ -58,7 +58,7 @@ class WorkerOptions:
 
 
 #: Called with (run id, run label, progress) as a run advances; the demo draws its bar with it.
-ProgressListener = Callable[[str, str, RunProgress], None]
+ProgressListener = Callable[[str, str, Progress], None]
 
 
 def default_worker_id() -> str:
@@ -130,7 +130,7 @@ def _fetch_checkpoint(
     log_path = workdir / "run.log"
     queue.set_log_path(db, claimed.id, str(log_path))
     pulse = _Heartbeat(db, claimed, heartbeat_s)  # a long download must not look like a dead worker
-    pulse.latest = RunProgress("fetching checkpoint", 0.0)
+    pulse.latest = Progress("fetching checkpoint", 0.0)
     with _run_log(log_path):
         pulse.start()
         try:
@@ -152,7 +152,7 @@ def _follow(claimed: queue.ClaimedRun, workdir: Path, context: DistContext) -> N
     try:
         if claimed.config.is_training:  # an evaluation-only run is rank 0's alone
             execute(claimed.config, workdir, device=str(context.device), context=context)
-    except RunCancelled:
+    except Cancelled:
         pass  # every rank stopped at the same step; rank 0 records it
     except Exception as exc:
         log.error("run %s failed on rank %d:\n%s", claimed.id, context.rank, traceback.format_exc())
@@ -173,11 +173,7 @@ def _execute_claimed(
     queue.set_log_path(db, claimed.id, str(log_path))
     pulse = _Heartbeat(db, claimed, heartbeat_s)
     label = claimed.config.label
-
-    def on_progress(progress: RunProgress) -> None:
-        pulse.latest = progress
-        if listener is not None:
-            listener(claimed.id, label, progress)
+    state = _RunState(pulse, shutdown, lambda p: listener(claimed.id, label, p) if listener is not None else None)
 
     def on_checkpoint(step: int, path: Path) -> None:
         location = mirror.push_checkpoint(claimed.id, path, step) if mirror is not None else str(path)
@@ -190,11 +186,8 @@ def _execute_claimed(
         pulse.start()
         rows, error = None, None
         try:
-            rows = execute(
-                claimed.config, workdir, device=str(context.device), progress=on_progress,
-                cancelled=lambda: pulse.stop_requested() or shutdown.is_set(), on_checkpoint=on_checkpoint,
-                context=context,
-            )
+            rows = execute(claimed.config, workdir, device=str(context.device), state=state,
+                           on_checkpoint=on_checkpoint, context=context)
             if mirror is not None and (workdir / MODEL_DIR).is_dir():
                 log.info("model copied to %s", mirror.push_folder(claimed.id, workdir / MODEL_DIR, MODEL_DIR))
         except Exception as exc:  # stored below, whatever it is: a bad run must not stop the queue
@@ -215,7 +208,7 @@ def _store_outcome(
     db: Database, claimed: queue.ClaimedRun, rows: list | None, error: Exception | None, peer_errors: list[str],
     *, lost: bool, released: bool,
 ) -> str:
-    if isinstance(error, RunCancelled):
+    if isinstance(error, Cancelled):
         if lost:
             log.warning("run %s was taken from this worker; stopped without storing", claimed.id)
             return "lost"
@@ -263,6 +256,23 @@ def one_line_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first} (details in the run log)"
 
 
+class _RunState:
+    """The engine's view of a claimed run: progress goes to the heartbeat (and a listener);
+    a cancel from the database or a stop of this worker cancels it."""
+
+    def __init__(self, pulse: "_Heartbeat", shutdown: threading.Event, listener: Callable[[Progress], None]):
+        self._pulse = pulse
+        self._shutdown = shutdown
+        self._listener = listener
+
+    def report(self, progress: Progress) -> None:
+        self._pulse.latest = progress
+        self._listener(progress)
+
+    def cancelled(self) -> bool:
+        return self._pulse.stop_requested() or self._shutdown.is_set()
+
+
 class _Heartbeat:
     """Background liveness + progress + cancel polling for one run."""
 
@@ -273,7 +283,7 @@ class _Heartbeat:
         self._halt = threading.Event()
         self._cancel = threading.Event()
         self.lost = False
-        self.latest = RunProgress("starting", 0.0)
+        self.latest = Progress("starting", 0.0)
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{claimed.id}", daemon=True)
 
     def start(self) -> None:
