@@ -35,6 +35,7 @@ from storage.export import export_csv
 from storage.queries import list_runs, tidy_metrics
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.status import FINISHED, RunStatus
 
 #: The main metric of the summary table and the curves.
 MAIN_METRIC = "nDCG@10"
@@ -102,7 +103,7 @@ def run_study_report(out: Path, study: StudyConfig, *, device: str = "auto") -> 
     _work_with_progress_bar(db, len(submitted.queued) + len(submitted.pending), device)
 
     runs = list_runs(db, submitted.study_id)
-    failed = [r for r in runs if r.status != "done"]
+    failed = [r for r in runs if r.status != RunStatus.DONE]
     rows = tidy_metrics(db, submitted.study_id)
     export_csv(db, out / "report.csv", study_id=submitted.study_id)
     images = _write_figures(rows, out / "plots")
@@ -162,7 +163,7 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
 
 def write_summary(path: Path, study: StudyConfig, runs, rows: list[dict], images: list[Path], seconds: float) -> str:
     """A short Markdown report: the main metric per strategy and size for sw and yo, and the language bias."""
-    counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in ("done", "failed", "cancelled")
+    counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in FINISHED
                        if any(r.status == s for r in runs))
     lines = [
         f"# {study.name}: hybrid batch training, zero-shot sw / yo",

@@ -39,6 +39,7 @@ from engine.train import CHECKPOINT_DIR, MODEL_DIR
 from hybridscale.artifacts import ArtifactMirror
 from storage import queue
 from storage.db import Database
+from vocabulary.status import RunStatus
 
 log = logging.getLogger("hybridscale.worker")
 
@@ -219,7 +220,7 @@ def _store_outcome(
         except queue.RunLost as exc:
             log.warning("%s", exc)
             return "lost"
-        if status == "queued":
+        if status == RunStatus.QUEUED:
             log.info("run %s handed back to the queue: this worker was stopped", claimed.id)
             return "released"
         log.info("run %s cancelled by the user", claimed.id)

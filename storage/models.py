@@ -25,8 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-#: Every status a run can have. Only the queue module moves runs between them.
-RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+from vocabulary.status import RunStatus
 
 
 def utcnow() -> dt.datetime:
@@ -71,7 +70,7 @@ class Run(Base):
     train_size: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)
 
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED, index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

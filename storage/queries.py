@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Event, Metric, Run, Study, study_runs
-from vocabulary.config import RunConfig, StudyConfig
+from vocabulary.config import RunConfig
 
 #: RunConfig fields copied next to every metric in the tidy table, in this order.
 CONFIG_COLUMNS: tuple[str, ...] = (
@@ -82,14 +82,6 @@ def list_studies(db: Database) -> list[StudySummary]:
     for study_id, status in pairs:
         counts[study_id][status] += 1
     return [StudySummary(s.id, s.name, s.created_at, dict(counts[s.id])) for s in studies]
-
-
-def study_config(db: Database, study_id: int) -> StudyConfig:
-    with db.session() as session:
-        text = session.scalar(select(Study.config_json).where(Study.id == study_id))
-    if text is None:
-        raise KeyError(f"no study {study_id} in this database")
-    return StudyConfig.from_json(text)
 
 
 def list_runs(db: Database, study_id: int | None = None, changed_since: dt.datetime | None = None) -> list[RunView]:

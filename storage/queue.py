@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, insert, select, update
 from storage.db import Database
 from storage.models import Checkpoint, Event, Metric, Run, Study, study_runs, utcnow
 from vocabulary.config import RunConfig, StudyConfig
+from vocabulary.status import RETRYABLE, RunStatus
 
 #: A worker that died this many times on one run makes it fail instead of looping forever.
 MAX_ATTEMPTS = 3
@@ -83,9 +84,9 @@ def submit_study(db: Database, study: StudyConfig) -> SubmitResult:
                 position += 1
                 session.add(_new_run(config, position))
                 queued.append(run_id)
-            elif existing.status == "done":
+            elif existing.status == RunStatus.DONE:
                 reused.append(run_id)
-            elif existing.status in ("failed", "cancelled"):
+            elif existing.status in RETRYABLE:
                 position += 1
                 _reset(existing, position)
                 queued.append(run_id)
@@ -111,33 +112,33 @@ def _new_run(config: RunConfig, position: int) -> Run:
         alpha=config.alpha,
         train_size=config.train_size,
         seed=config.seed,
-        status="queued",
+        status=RunStatus.QUEUED,
         position=position,
     )
 
 
+def _queued_again(position: object) -> dict[str, object]:
+    """The column values of a finished run queued once more (by a new submit or a retry)."""
+    return dict(status=RunStatus.QUEUED, position=position, cancel_requested=False, error=None, attempts=0,
+                worker_id=None, progress=0.0, phase="")
+
+
 def _reset(run: Run, position: int) -> None:
-    run.status = "queued"
-    run.position = position
-    run.cancel_requested = False
-    run.error = None
-    run.attempts = 0
-    run.worker_id = None
-    run.progress = 0.0
-    run.phase = ""
+    for name, value in _queued_again(position).items():
+        setattr(run, name, value)
 
 
 def claim_next(db: Database, worker_id: str) -> ClaimedRun | None:
     """Atomically take the oldest queued run for ``worker_id``; None when the queue is empty."""
     now = utcnow()
-    candidate = select(Run.id).where(Run.status == "queued").order_by(Run.position, Run.id).limit(1)
+    candidate = select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.position, Run.id).limit(1)
     if db.engine.dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
     statement = (
         update(Run)
-        .where(Run.id == candidate.scalar_subquery(), Run.status == "queued")
+        .where(Run.id == candidate.scalar_subquery(), Run.status == RunStatus.QUEUED)
         .values(
-            status="running",
+            status=RunStatus.RUNNING,
             worker_id=worker_id,
             heartbeat_at=now,
             started_at=now,
@@ -178,7 +179,7 @@ def heartbeat(
             values[name] = value
     statement = (
         update(Run)
-        .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running")
+        .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RunStatus.RUNNING)
         .values(**values)
         .returning(Run.cancel_requested)
     )
@@ -220,7 +221,7 @@ def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[Metric
     ]
     with db.session() as session:
         # The last heartbeat may predate the last step: a finished run shows all its steps.
-        _finish(session, run_id, worker_id, status="done", progress=1.0, phase="done", step=Run.total_steps)
+        _finish(session, run_id, worker_id, status=RunStatus.DONE, progress=1.0, phase="done", step=Run.total_steps)
         session.execute(delete(Metric).where(Metric.run_id == run_id))
         if rows:
             session.execute(insert(Metric), rows)
@@ -229,21 +230,21 @@ def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[Metric
 
 def fail(db: Database, run_id: str, worker_id: str, message: str) -> None:
     with db.session() as session:
-        _finish(session, run_id, worker_id, status="failed", error=message, phase="failed")
+        _finish(session, run_id, worker_id, status=RunStatus.FAILED, error=message, phase="failed")
         session.add(Event(run_id=run_id, kind="failed", message=message))
 
 
 def acknowledge_cancel(db: Database, run_id: str, worker_id: str) -> None:
     """The worker stopped a run the user cancelled."""
     with db.session() as session:
-        _finish(session, run_id, worker_id, status="cancelled", phase="cancelled")
+        _finish(session, run_id, worker_id, status=RunStatus.CANCELLED, phase="cancelled")
         session.add(Event(run_id=run_id, kind="cancelled", message=f"stopped by worker {worker_id}"))
 
 
 def _finish(session, run_id: str, worker_id: str, *, status: str, **values: object) -> None:
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running")
+        .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RunStatus.RUNNING)
         .values(status=status, finished_at=utcnow(), heartbeat_at=utcnow(), **values)
     )
     if result.rowcount != 1:
@@ -261,16 +262,16 @@ def release(db: Database, run_id: str, worker_id: str) -> str:
     with db.session() as session:
         released = session.execute(
             update(Run)
-            .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == "running",
+            .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RunStatus.RUNNING,
                    Run.cancel_requested.is_(False))
-            .values(status="queued", worker_id=None, phase="requeued (worker stopped)",
+            .values(status=RunStatus.QUEUED, worker_id=None, phase="requeued (worker stopped)",
                     attempts=func.max(Run.attempts - 1, 0) if db.is_sqlite else func.greatest(Run.attempts - 1, 0))
         ).rowcount
         if released:
             session.add(Event(run_id=run_id, kind="released", message=f"worker {worker_id} stopped; back in the queue"))
-            return "queued"
+            return RunStatus.QUEUED
     acknowledge_cancel(db, run_id, worker_id)  # raises RunLost if the run is no longer ours
-    return "cancelled"
+    return RunStatus.CANCELLED
 
 
 def cancel(db: Database, run_id: str) -> str:
@@ -281,17 +282,17 @@ def cancel(db: Database, run_id: str) -> str:
     """
     with db.session() as session:
         done_now = session.execute(
-            update(Run).where(Run.id == run_id, Run.status == "queued").values(status="cancelled", phase="cancelled")
+            update(Run).where(Run.id == run_id, Run.status == RunStatus.QUEUED).values(status=RunStatus.CANCELLED, phase="cancelled")
         ).rowcount
         if done_now:
             session.add(Event(run_id=run_id, kind="cancelled", message="cancelled while queued"))
-            return "cancelled"
+            return RunStatus.CANCELLED
         asked = session.execute(
-            update(Run).where(Run.id == run_id, Run.status == "running").values(cancel_requested=True)
+            update(Run).where(Run.id == run_id, Run.status == RunStatus.RUNNING).values(cancel_requested=True)
         ).rowcount
         if asked:
             session.add(Event(run_id=run_id, kind="cancel-requested", message="waiting for the worker to stop"))
-            return "running"
+            return RunStatus.RUNNING
         status = session.scalar(select(Run.status).where(Run.id == run_id))
     if status is None:
         raise KeyError(f"no run {run_id!r} in this database")
@@ -304,11 +305,8 @@ def retry(db: Database, run_id: str) -> bool:
     with db.session() as session:
         changed = session.execute(
             update(Run)
-            .where(Run.id == run_id, Run.status.in_(("failed", "cancelled")))
-            .values(
-                status="queued", position=next_position, error=None, attempts=0, cancel_requested=False,
-                worker_id=None, progress=0.0, phase="",
-            )
+            .where(Run.id == run_id, Run.status.in_(RETRYABLE))
+            .values(**_queued_again(next_position))
         ).rowcount
         if changed:
             session.add(Event(run_id=run_id, kind="retried", message="queued again"))
@@ -323,11 +321,11 @@ def requeue_stale(db: Database, timeout_s: float) -> list[str]:
     poisonous run cannot stall the queue.
     """
     cutoff = utcnow() - dt.timedelta(seconds=timeout_s)
-    stale = (Run.status == "running", Run.heartbeat_at < cutoff)
+    stale = (Run.status == RunStatus.RUNNING, Run.heartbeat_at < cutoff)
     with db.session() as session:
         cancelled = session.execute(
             update(Run).where(*stale, Run.cancel_requested.is_(True))
-            .values(status="cancelled", phase="cancelled", finished_at=utcnow()).returning(Run.id)
+            .values(status=RunStatus.CANCELLED, phase="cancelled", finished_at=utcnow()).returning(Run.id)
         ).scalars().all()
         message = (
             f"its worker stopped responding {MAX_ATTEMPTS} times (killed, or out of memory?): "
@@ -335,10 +333,10 @@ def requeue_stale(db: Database, timeout_s: float) -> list[str]:
         )
         failed = session.execute(
             update(Run).where(*stale, Run.attempts >= MAX_ATTEMPTS)
-            .values(status="failed", error=message, phase="failed", finished_at=utcnow()).returning(Run.id)
+            .values(status=RunStatus.FAILED, error=message, phase="failed", finished_at=utcnow()).returning(Run.id)
         ).scalars().all()
         requeued = session.execute(
-            update(Run).where(*stale).values(status="queued", worker_id=None, phase="requeued").returning(Run.id)
+            update(Run).where(*stale).values(status=RunStatus.QUEUED, worker_id=None, phase="requeued").returning(Run.id)
         ).scalars().all()
         for run_id in requeued:
             session.add(Event(run_id=run_id, kind="requeued", message=f"no heartbeat for {timeout_s:g} s"))
