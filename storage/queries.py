@@ -118,9 +118,10 @@ def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, An
     Each row carries the run's config columns and the names of the studies it
     belongs to, so the table stands alone in a spreadsheet or pandas.
 
-    Plain columns, not ORM objects (9x faster on 33k rows: the GUI reads them
-    in a background thread that shares the interpreter with the window), and
-    fetched in partitions so the driver's buffers stay small.
+    Plain columns, not ORM objects (the GUI reads them in a background thread
+    that shares the interpreter with the window, so their cost is the window's;
+    bench/RESULTS.md has the measurement), fetched in partitions so the
+    driver's buffers stay small.
     """
     runs = select(Run.id, Run.config_json, Run.label)
     metrics = select(Metric.run_id, *(getattr(Metric, name) for name in METRIC_COLUMNS)).join(Run, Run.id == Metric.run_id)

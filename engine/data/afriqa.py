@@ -19,21 +19,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.data.errors import (
-    DataError,
-    DataNotFoundError,
-    check_languages,
-    check_split,
-)
+from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import (
-    field,
-    find_file,
-    label,
-    logical_name,
-    read_jsonl,
-    source_root,
-)
+from engine.data.files import field, find_file, label, logical_name, read_jsonl, source_root
 from vocabulary.config import EvalSpec
 from vocabulary.languages import to_iso
 from vocabulary.records import EvalSet, Passage, Query

@@ -25,23 +25,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from engine.data.errors import (
-    DataError,
-    DataNotFoundError,
-    check_languages,
-    check_split,
-)
+from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import (
-    field,
-    find_file,
-    label,
-    logical_name,
-    nfc,
-    read_jsonl,
-    read_lines,
-    source_root,
-)
+from engine.data.files import field, find_file, label, logical_name, nfc, read_jsonl, read_lines, source_root
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
 

@@ -32,12 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from engine.data.errors import (
-    DataError,
-    DataNotFoundError,
-    check_languages,
-    check_split,
-)
+from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
 from engine.data.files import label, logical_name, nfc, read_json, source_root
 from engine.data.sentences import Span, containing, merge_across, sentence_spans

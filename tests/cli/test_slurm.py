@@ -9,13 +9,7 @@ from pathlib import Path
 import pytest
 
 from hybridscale.cli import main
-from hybridscale.slurm import (
-    SlurmError,
-    SlurmOptions,
-    check_shared_database,
-    filesystem_type,
-    render_array,
-)
+from hybridscale.slurm import SlurmError, SlurmOptions, check_shared_database, filesystem_type, render_array
 from storage.db import open_db
 from storage.queries import list_runs
 from vocabulary.config import RunConfig, StudyConfig

@@ -11,14 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.evaluate import (
-    EmbeddingCache,
-    EvalSetError,
-    approximate_recall,
-    build_index,
-    evaluate,
-    search,
-)
+from engine.evaluate import EmbeddingCache, EvalSetError, approximate_recall, build_index, evaluate, search
 from engine.state import TaskState
 from engine.trec import metrics_command, read_run
 from vocabulary.records import EvalSet, Passage, Query

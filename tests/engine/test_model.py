@@ -20,14 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.model import (
-    Encoder,
-    EncoderSettings,
-    ModelError,
-    ModelNotFoundError,
-    load_encoder,
-    resolve_device,
-)
+from engine.model import Encoder, EncoderSettings, ModelError, ModelNotFoundError, load_encoder, resolve_device
 
 TEXTS = [
     "The child is going to school.",

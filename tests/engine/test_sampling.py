@@ -6,13 +6,7 @@ import json
 
 import pytest
 
-from engine.sampling import (
-    BatchSampler,
-    SamplingError,
-    describe_batches,
-    steps_per_epoch,
-    training_subset,
-)
+from engine.sampling import BatchSampler, SamplingError, describe_batches, steps_per_epoch, training_subset
 from vocabulary.config import RunConfig
 from vocabulary.records import ParallelGroup, TrainingSet
 

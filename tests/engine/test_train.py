@@ -13,12 +13,7 @@ import torch
 from engine.losses import RetrievalLoss
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, Progress, TaskState
-from engine.train import (
-    BatchBackward,
-    CheckpointMismatchError,
-    NonFiniteLossError,
-    train,
-)
+from engine.train import BatchBackward, CheckpointMismatchError, NonFiniteLossError, train
 from vocabulary.config import RunConfig
 from vocabulary.records import ParallelGroup, TrainingSet
 

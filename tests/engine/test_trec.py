@@ -7,14 +7,7 @@ import math
 import pytest
 
 from engine.metrics import NoJudgedQueriesError, UnknownMeasureError
-from engine.trec import (
-    TrecFormatError,
-    metrics_command,
-    read_qrels,
-    read_run,
-    write_qrels,
-    write_run,
-)
+from engine.trec import TrecFormatError, metrics_command, read_qrels, read_run, write_qrels, write_run
 
 
 def test_run_round_trip_keeps_exact_scores_and_writes_trec_order(tmp_path):

@@ -7,13 +7,7 @@ import pyqtgraph as pg
 import pytest
 from PySide6 import QtGui
 
-from gui.figures import (
-    draw_heatmap,
-    heatmap_colour_map,
-    save_heatmap_figure,
-    save_scaling_figure,
-    write_heatmap,
-)
+from gui.figures import draw_heatmap, heatmap_colour_map, save_heatmap_figure, save_scaling_figure, write_heatmap
 from gui.results import Heatmap
 from storage.queries import tidy_metrics
 from tests.gui.conftest import svg_text

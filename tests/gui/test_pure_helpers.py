@@ -20,13 +20,7 @@ from gui.plan import (
     plan,
     step_seconds,
 )
-from gui.runs import (
-    RunTable,
-    elapsed_seconds,
-    eta_seconds,
-    format_duration,
-    rows_as_text,
-)
+from gui.runs import RunTable, elapsed_seconds, eta_seconds, format_duration, rows_as_text
 from gui.workers import worker_arguments
 from storage.queries import RunView
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig

@@ -7,13 +7,7 @@ import json
 
 import pytest
 
-from vocabulary.config import (
-    DEFAULT_EVALUATIONS,
-    ConfigError,
-    EvalSpec,
-    RunConfig,
-    StudyConfig,
-)
+from vocabulary.config import DEFAULT_EVALUATIONS, ConfigError, EvalSpec, RunConfig, StudyConfig
 
 
 def test_paper_defaults():
