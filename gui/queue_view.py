@@ -15,16 +15,19 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.background import Background
 from gui.log_view import RunLogDialog
-from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text, utcnow
+from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text
 from gui.workers import DEVICES, WorkerPool
 from storage import queue
 from storage.db import Database, display_url
+from storage.models import utcnow
 from storage.queries import RunView, list_runs
+from vocabulary.status import RunStatus
 
 POLL_MS = 1000
 #: One poll in this many reads every run, not only those changed since the last poll.
 FULL_POLL_EVERY = 30
-STATUS_COLOURS = {"done": "#1b7f3b", "failed": "#b00020", "cancelled": "#7a7a7a", "running": "#0b5cad"}
+STATUS_COLOURS = {RunStatus.DONE: "#1b7f3b", RunStatus.FAILED: "#b00020", RunStatus.CANCELLED: "#7a7a7a",
+                  RunStatus.RUNNING: "#0b5cad"}
 
 
 class RunTableModel(QtCore.QAbstractTableModel):
@@ -209,8 +212,8 @@ class QueueView(QtWidgets.QWidget):
         self.model.refresh_times()
         counts = self.model.table.counts()
         self.counts.setText(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet")
-        if counts.get("done", 0) != self._done:
-            self._done = counts.get("done", 0)
+        if counts.get(RunStatus.DONE, 0) != self._done:
+            self._done = counts.get(RunStatus.DONE, 0)
             self.runs_finished.emit()
 
     def _poll_failed(self, error: BaseException, generation: int) -> None:
@@ -262,7 +265,7 @@ class QueueView(QtWidgets.QWidget):
     def cancel_selected(self) -> None:
         def cancel(db: Database, run_id: str) -> str:
             status = queue.cancel(db, run_id)
-            return "cancel requested (the worker stops within seconds)" if status == "running" else status
+            return "cancel requested (the worker stops within seconds)" if status == RunStatus.RUNNING else status
 
         self._write(cancel, "cancel")
 
