@@ -12,8 +12,9 @@ import sys
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.figures import ensure_app
+from gui.figures import configure_plotting
 from gui.main_window import MainWindow
+from gui.qt_app import ensure_app
 from gui.qt_check import check_qt
 from storage.db import open_db
 
@@ -33,6 +34,7 @@ def create_window(db: str | None = None) -> MainWindow:
     """
     check_qt()
     app = ensure_app()
+    configure_plotting()
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     settings = QtCore.QSettings()

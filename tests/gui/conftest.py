@@ -8,12 +8,19 @@ from pathlib import Path
 import pytest
 from PySide6 import QtCore
 
+from gui.figures import configure_plotting
 from gui.main_window import MainWindow
 from storage.db import Database, open_db
 from tests.gui.seed import seed_database
 
 #: Screenshots of every page land here too, so a person can look at them after a run.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def plotting() -> None:
+    """pyqtgraph's settings, set as the app's start (create_window) sets them."""
+    configure_plotting()
 
 
 @pytest.fixture()
