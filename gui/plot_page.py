@@ -8,8 +8,8 @@ from typing import Any, Callable, Sequence
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from gui.app_model import AppModel
 from gui.figures import export_image
-from gui.metric_rows import MetricRows
 from gui.runs import rows_as_text
 
 #: Pause between the steps of a chunked drawing, in which the window repaints and handles input.
@@ -44,9 +44,9 @@ class PlotPage(QtWidgets.QWidget):
 
     message = QtCore.Signal(str)
 
-    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.metrics = metrics
+        self.app_model = app_model
         # Two rows of controls, so the window can be narrower than all the pick lists side by side.
         self.toolbar = QtWidgets.QHBoxLayout()
         self.toolbar2 = QtWidgets.QHBoxLayout()
@@ -66,7 +66,10 @@ class PlotPage(QtWidgets.QWidget):
         layout.addWidget(self.stack, 1)
         self._stale = False
         self._drawing = 0
-        metrics.changed.connect(self._metrics_changed)
+        # Redraw in a later turn of the event loop, not inside the model's callback: that runs while
+        # the executor hands out answers, which a redraw would hold up. With ``self`` as context, Qt
+        # drops the call if the page is deleted first.
+        app_model.metrics_changed.connect(lambda: QtCore.QTimer.singleShot(0, self, self._metrics_changed))
 
     def add_control(self, label: str, widget: QtWidgets.QWidget, row: int = 0) -> None:
         """A labelled control on the first or second toolbar row."""

@@ -4,24 +4,24 @@ The table is polled from the database once a second with an incremental
 query (``list_runs(changed_since=...)``) in the background thread, so the
 event loop only merges a handful of changed rows. Cancel and retry are
 database writes, done in the background too (a busy SQLite file may make
-them wait).
+them wait). The page follows the app model's database and study.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.background import Background
+from gui.app_model import AppModel, Done, Failed
 from gui.log_view import RunLogDialog
 from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text
 from gui.workers import DEVICES, WorkerPool
-from storage import queue
-from storage.db import Database, display_url
 from storage.models import utcnow
-from storage.queries import RunView, list_runs
 from vocabulary.status import RunStatus
+
+if TYPE_CHECKING:
+    from storage.queries import RunView
 
 POLL_MS = 1000
 #: One poll in this many reads every run, not only those changed since the last poll.
@@ -111,13 +111,11 @@ class QueueView(QtWidgets.QWidget):
     runs_finished = QtCore.Signal()
     message = QtCore.Signal(str)
 
-    def __init__(self, db: Database, background: Background, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.db = db
-        self.background = background
+        self.app_model = app_model
         self.workers = WorkerPool(self)
         self.model = RunTableModel(self)
-        self._study_id: int | None = None
         self._done = 0
         self._polling = False
         self._generation = 0
@@ -176,6 +174,8 @@ class QueueView(QtWidgets.QWidget):
         layout.addWidget(splitter)
 
         self.timer = QtCore.QTimer(self, interval=POLL_MS, timeout=self.poll)
+        app_model.database_changed.connect(lambda _previous_url: self._restart())
+        app_model.study_changed.connect(self._restart)
 
     # ---- polling ------------------------------------------------------------------
     def start_polling(self) -> None:
@@ -194,11 +194,9 @@ class QueueView(QtWidgets.QWidget):
         self._polling = True
         self._polls += 1
         since = None if self._polls % FULL_POLL_EVERY == 0 else self.model.table.changed_since()
-        db, study_id = self.db, self._study_id
         generation = self._generation
-        self.background.submit(lambda: list_runs(db, study_id, changed_since=since),
-                               lambda views: self._polled(views, generation),
-                               lambda error: self._poll_failed(error, generation))
+        self.app_model.poll_runs(since, lambda views: self._polled(views, generation),
+                                 lambda error: self._poll_failed(error, generation))
 
     def _polled(self, views: list[RunView], generation: int) -> None:
         if generation != self._generation:
@@ -222,18 +220,8 @@ class QueueView(QtWidgets.QWidget):
         self._polling = False
         self.message.emit(f"Could not read the queue: {error}")
 
-    def set_study(self, study_id: int | None) -> None:
-        """Show the runs of one study (None: every run in the database)."""
-        self._study_id = study_id
-        self._restart()
-
-    def set_database(self, db: Database) -> None:
-        self.db = db
-        self._study_id = None
-        self._restart()
-
     def _restart(self) -> None:
-        # A poll still in flight answers for the old choice; the generation drops it.
+        """Read the table anew for another database or study; a poll still in flight answers for the old one."""
         self._generation += 1
         self.model.reset()
         self._done = 0
@@ -245,32 +233,35 @@ class QueueView(QtWidgets.QWidget):
         rows = sorted({index.row() for index in self.view.selectionModel().selectedRows()})
         return [self.model.run_at(row) for row in rows]
 
-    def _write(self, action: Callable[[Database, str], object], verb: str) -> None:
+    def _write(self, write: Callable[[list[str], Done[list], Failed], None], describe: Callable[[Any], str],
+               verb: str) -> None:
+        """Apply ``write`` to the selected runs; report each run's answer (as ``describe`` words it)."""
         runs = self.selected_runs()
         if not runs:
             self.message.emit(f"Select one or more runs to {verb}.")
             return
-        db, ids = self.db, [r.id for r in runs]
+        ids = [r.id for r in runs]
 
         def report(results: list) -> None:
-            self.message.emit(f"{verb}: " + "; ".join(f"{run_id} {result}" for run_id, result in zip(ids, results)))
+            self.message.emit(f"{verb}: " + "; ".join(f"{run_id} {describe(result)}"
+                                                      for run_id, result in zip(ids, results)))
             self.poll()
 
         def failed(error: BaseException) -> None:
             text = error.args[0] if isinstance(error, KeyError) and error.args else error
             self.message.emit(f"Could not {verb}: {text}")
 
-        self.background.submit(lambda: [action(db, run_id) for run_id in ids], report, failed)
+        write(ids, report, failed)
 
     def cancel_selected(self) -> None:
-        def cancel(db: Database, run_id: str) -> str:
-            status = queue.cancel(db, run_id)
+        def describe(status: RunStatus) -> str:
             return "cancel requested (the worker stops within seconds)" if status == RunStatus.RUNNING else status
 
-        self._write(cancel, "cancel")
+        self._write(self.app_model.cancel_runs, describe, "cancel")
 
     def retry_selected(self) -> None:
-        self._write(lambda db, run_id: "queued again" if queue.retry(db, run_id) else "not failed or cancelled", "retry")
+        self._write(self.app_model.retry_runs, lambda queued: "queued again" if queued else "not failed or cancelled",
+                    "retry")
 
     def show_log(self) -> RunLogDialog | None:
         runs = self.selected_runs()
@@ -278,7 +269,7 @@ class QueueView(QtWidgets.QWidget):
             self.message.emit("Select a run to see its log.")
             return None
         run = runs[0]
-        dialog = RunLogDialog(self.db, self.background, run.id, run.label, run.log_path, self)
+        dialog = RunLogDialog(self.app_model, run.id, run.label, run.log_path, self)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.destroyed.connect(lambda _=None, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None)
         self._dialogs.append(dialog)
@@ -296,8 +287,8 @@ class QueueView(QtWidgets.QWidget):
         self.device.setCurrentText(device)
 
     def start_local_worker(self, *, exit_when_empty: bool = False) -> QtCore.QProcess:
-        process = self.workers.start(self.db.url, self.device.currentText(), exit_when_empty=exit_when_empty)
-        self.message.emit(f"Started a worker on {self.device.currentText()} for {display_url(self.db.url)}")
+        process = self.workers.start(self.app_model.url, self.device.currentText(), exit_when_empty=exit_when_empty)
+        self.message.emit(f"Started a worker on {self.device.currentText()} for {self.app_model.shown_url}")
         return process
 
     def stop_local_workers(self) -> None:

@@ -67,7 +67,7 @@ def make_window(qtbot, db: Database, settings: QtCore.QSettings) -> MainWindow:
 def window(qtbot, seeded, settings) -> MainWindow:
     """The main window on the seeded database, with its metrics and queue loaded."""
     window = make_window(qtbot, seeded[0], settings)
-    qtbot.waitUntil(lambda: len(window.metrics.rows) > 0 and window.queue.model.rowCount() == 13, timeout=10_000)
+    qtbot.waitUntil(lambda: len(window.app_model.metrics.rows) > 0 and window.queue.model.rowCount() == 13, timeout=10_000)
     yield window
     window.queue.workers.stop_all()
 

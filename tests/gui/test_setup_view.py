@@ -7,6 +7,7 @@ import json
 import pytest
 from PySide6 import QtCore
 
+from gui.app_model import AppModel
 from gui.setup_view import SetupView
 from storage.queries import list_runs, run_config
 from tests.gui.conftest import grab
@@ -15,7 +16,7 @@ from vocabulary.config import StudyConfig
 
 @pytest.fixture()
 def form(qtbot, empty_db, background):
-    view = SetupView(empty_db, background)
+    view = SetupView(AppModel(empty_db, background))
     qtbot.addWidget(view)
     view.resize(1200, 900)
     view.show()
@@ -61,9 +62,9 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     study_id, summary, start_worker = signal.args
     assert "16 run(s) queued" in summary and start_worker is False
 
-    runs = list_runs(form.db, study_id)
+    runs = list_runs(form.app_model.db, study_id)
     assert len(runs) == 16 and {r.status for r in runs} == {"queued"}
-    configs = [run_config(form.db, r.id) for r in runs]
+    configs = [run_config(form.app_model.db, r.id) for r in runs]
     assert {(c.strategy, c.alpha) for c in configs} == {
         ("cross", None), ("hybrid", 0.25), ("hybrid", 0.75), ("contrastive", None)}
     assert {c.train_size for c in configs} == {20, 40} and {c.seed for c in configs} == {0, 1}
@@ -72,7 +73,7 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     (flores,) = first.evaluations
     assert (flores.dataset, flores.languages, flores.split, flores.max_queries) == ("flores", ("en", "sw", "yo"), "test", 30)
     assert {c.contrastive_weight for c in configs if c.strategy == "contrastive"} == {0.3}
-    grab(form, form.db.artifacts_dir.parent / "setup_filled.png")
+    grab(form, form.app_model.db.artifacts_dir.parent / "setup_filled.png")
 
 
 @pytest.mark.parametrize(
