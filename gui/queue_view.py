@@ -122,33 +122,50 @@ class QueueView(QtWidgets.QWidget):
         self._polls = 0
         self._dialogs: list[RunLogDialog] = []
 
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(self._toolbar())
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        splitter.addWidget(self._run_table())
+        splitter.addWidget(self._worker_output())
+        splitter.setSizes([500, 120])
+        layout.addWidget(splitter)
+
+        self.timer = QtCore.QTimer(self, interval=POLL_MS, timeout=self.poll)
+        app_model.database_changed.connect(lambda _previous_url: self._restart())
+        app_model.study_changed.connect(self._restart)
+
+    # ---- building the page -----------------------------------------------------------
+    @staticmethod
+    def _button(text: str, tip: str, slot: Callable[[], object], **options: object) -> QtWidgets.QPushButton:
+        button = QtWidgets.QPushButton(text, toolTip=tip, **options)
+        button.clicked.connect(lambda _checked=False: slot())
+        return button
+
+    def _toolbar(self) -> QtWidgets.QHBoxLayout:
+        """Worker device and start/stop, the actions on selected runs, and the status counts."""
         self.device = QtWidgets.QComboBox(toolTip="Where new workers train and encode (auto: CUDA if available)")
         self.device.addItems(DEVICES)
-        self.start_worker = QtWidgets.QPushButton("Start worker", toolTip="Start a local worker process on this database")
-        self.start_worker.clicked.connect(self.start_local_worker)
-        self.stop_workers = QtWidgets.QPushButton("Stop workers", enabled=False,
-                                                  toolTip="Stop the workers started here; their runs return to the queue")
-        self.stop_workers.clicked.connect(self.stop_local_workers)
-        self.cancel_button = QtWidgets.QPushButton("Cancel", toolTip="Cancel the selected queued or running runs")
-        self.cancel_button.clicked.connect(self.cancel_selected)
-        self.retry_button = QtWidgets.QPushButton("Retry", toolTip="Queue the selected failed or cancelled runs again")
-        self.retry_button.clicked.connect(self.retry_selected)
-        self.log_button = QtWidgets.QPushButton("Show log…", toolTip="Events and log file of the selected run")
-        self.log_button.clicked.connect(self.show_log)
-        self.copy_button = QtWidgets.QPushButton("Copy table", toolTip="Copy the table as tab-separated text")
-        self.copy_button.clicked.connect(self.copy_table)
+        self.start_worker = self._button("Start worker", "Start a local worker process on this database",
+                                         self.start_local_worker)
+        self.stop_workers = self._button("Stop workers", "Stop the workers started here; their runs return to the queue",
+                                         self.stop_local_workers, enabled=False)
+        self.cancel_button = self._button("Cancel", "Cancel the selected queued or running runs", self.cancel_selected)
+        self.retry_button = self._button("Retry", "Queue the selected failed or cancelled runs again", self.retry_selected)
+        self.log_button = self._button("Show log…", "Events and log file of the selected run", self.show_log)
+        self.copy_button = self._button("Copy table", "Copy the table as tab-separated text", self.copy_table)
         self.counts = QtWidgets.QLabel()
-
         bar = QtWidgets.QHBoxLayout()
-        for widget in (QtWidgets.QLabel("Worker device:"), self.device,
-                       self.start_worker, self.stop_workers):
+        for widget in (QtWidgets.QLabel("Worker device:"), self.device, self.start_worker, self.stop_workers):
             bar.addWidget(widget)
         bar.addSpacing(16)
         for widget in (self.cancel_button, self.retry_button, self.log_button, self.copy_button):
             bar.addWidget(widget)
         bar.addStretch(1)
         bar.addWidget(self.counts)
+        return bar
 
+    def _run_table(self) -> QtWidgets.QTableView:
+        """One row per run, whole rows selected; a double click opens the run's log."""
         self.view = QtWidgets.QTableView()
         self.view.setModel(self.model)
         self.view.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressDelegate(self.view))
@@ -159,23 +176,15 @@ class QueueView(QtWidgets.QWidget):
         self.view.doubleClicked.connect(lambda _index: self.show_log())
         self.view.setColumnWidth(0, 200)
         self.view.setColumnWidth(PROGRESS_COLUMN, 110)
+        return self.view
 
+    def _worker_output(self) -> QtWidgets.QPlainTextEdit:
+        """What the workers started here print, and the Stop button following how many run."""
         self.worker_output = QtWidgets.QPlainTextEdit(readOnly=True, placeholderText="Output of the workers started here")
         self.worker_output.setMaximumBlockCount(5000)
         self.workers.output.connect(self.worker_output.appendPlainText)
         self.workers.changed.connect(self._workers_changed)
-        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        splitter.addWidget(self.view)
-        splitter.addWidget(self.worker_output)
-        splitter.setSizes([500, 120])
-
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(splitter)
-
-        self.timer = QtCore.QTimer(self, interval=POLL_MS, timeout=self.poll)
-        app_model.database_changed.connect(lambda _previous_url: self._restart())
-        app_model.study_changed.connect(self._restart)
+        return self.worker_output
 
     # ---- polling ------------------------------------------------------------------
     def start_polling(self) -> None:
