@@ -159,9 +159,9 @@ def show_grid(plot: pg.PlotItem) -> None:
     """Light grey lines at the labelled ticks, behind the data.
 
     Opaque on purpose: pyqtgraph's own grid is translucent black, and Qt
-    draws translucent lines through a slow path. It took 8 of the 13 ms a
-    two-panel scaling page needs to repaint (measured); opaque lines take
-    well under 1 ms.
+    draws translucent lines through a slow path that made up most of every
+    repaint of a scaling page; opaque lines cost next to nothing
+    (bench/RESULTS.md).
     """
     plot.showGrid(x=True, y=True)
     for side in ("left", "bottom"):
@@ -296,8 +296,8 @@ def draw_heatmap(plot: pg.PlotItem, data: Heatmap, levels: tuple[float, float], 
 def write_heatmap(drawn: DrawnHeatmap, data: Heatmap, levels: tuple[float, float], colour_map: pg.ColorMap) -> None:
     """Show ``data`` (title, colours, cell values) in a map drawn for the same languages.
 
-    A redraw after new results only changes values: rewriting a 6x6 map's
-    texts takes about 3 ms, building its 36 text items again about 20 ms.
+    A redraw after new results only changes values, and rewriting a map's
+    texts costs a fraction of building its text items again (bench/RESULTS.md).
     """
     if heatmap_languages(data) != drawn.languages:
         raise ValueError(f"{data.title}: its languages {heatmap_languages(data)} differ from the drawn map's "

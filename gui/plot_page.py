@@ -110,14 +110,15 @@ class PlotPage(QtWidgets.QWidget):
 
         Chunked drawing is for redraws the user did not ask for (a worker
         finished a run): each step (one strategy's curves, one map, a colour
-        bar) takes 2-15 ms while a worker keeps the CPU busy, so the window
+        bar) is short even while a worker keeps the CPU busy, so the window
         never stalls for the whole drawing. A newer drawing cancels the rest of
         an older one.
 
-        The canvas keeps showing the previous drawing until the last step:
-        painting a half-drawn canvas between steps cost 2-3 repaints of
-        10-30 ms each (every panel re-ranges its linked axes), which landed
-        back to back with the next step and blocked the window for 60-90 ms.
+        The canvas keeps showing the previous drawing until the last step: a
+        half-drawn canvas painted between steps costs several repaints (every
+        panel re-ranges its linked axes), which land back to back with the next
+        step and block the window longer than the steps themselves
+        (bench/RESULTS.md has the figures).
         """
         self._drawing += 1
         steps = self.drawing_steps()
@@ -133,7 +134,7 @@ class PlotPage(QtWidgets.QWidget):
         """Settle every view's range now, then repaint the canvas once.
 
         Without it pyqtgraph re-ranges the views inside the first paint and
-        paints again: 14-16 repaints instead of 11 in the same bench run.
+        paints again (bench/RESULTS.md counts the extra repaints).
         """
         self.canvas.scene().prepareForPaint()
         self.canvas.setUpdatesEnabled(True)

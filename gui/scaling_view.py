@@ -112,8 +112,9 @@ class ScalingView(PlotPage):
     def drawing_steps(self) -> list[Callable[[], None]]:
         """Lay out (if the languages changed), then one step per panel and strategy, then the shared range and legend.
 
-        A step per strategy, not per panel: a panel of five strategies with
-        bands took 25-30 ms in one piece while a worker kept the CPU busy.
+        A step per strategy, not per panel: a whole panel of several strategies
+        with bands is too long a step while a worker keeps the CPU busy
+        (bench/RESULTS.md).
         """
         chosen = self.languages.checked()
         if not len(self.app_model.metrics):
