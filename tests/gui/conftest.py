@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
+from gui.app_model import AppModel
 from gui.figures import configure_plotting
 from gui.main_window import MainWindow
 from storage.db import Database, open_db
@@ -44,6 +45,20 @@ def empty_db(tmp_path) -> Database:
     database = open_db(tmp_path / "empty.db")
     yield database
     database.dispose()
+
+
+@pytest.fixture()
+def app_model(empty_db, background) -> AppModel:
+    """The model a page observes, on an empty database."""
+    return AppModel(empty_db, background)
+
+
+def show_page(qtbot, page: QtWidgets.QWidget, width: int, height: int) -> QtWidgets.QWidget:
+    """``page`` on screen at this size, closed by qtbot after the test."""
+    qtbot.addWidget(page)
+    page.resize(width, height)
+    page.show()
+    return page
 
 
 @pytest.fixture()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from gui.app_model import AppModel
 from gui.queue_view import QueueView
 from gui.runs import COLUMNS
 from storage import queue
 from storage.db import open_db
 from storage.queries import list_runs
+from tests.gui.conftest import show_page
 from tests.storage.studies import grid_study
 
 STATUS = [c.title for c in COLUMNS].index("Status")
@@ -19,11 +19,8 @@ LOSS = [c.title for c in COLUMNS].index("Loss")
 
 
 @pytest.fixture()
-def page(qtbot, empty_db, background):
-    view = QueueView(AppModel(empty_db, background))
-    qtbot.addWidget(view)
-    view.resize(1300, 600)
-    view.show()
+def page(qtbot, app_model):
+    view = show_page(qtbot, QueueView(app_model), 1300, 600)
     view.start_polling()
     yield view
     view.timer.stop()

@@ -7,20 +7,15 @@ import json
 import pytest
 from PySide6 import QtCore
 
-from gui.app_model import AppModel
 from gui.setup_view import SetupView
 from storage.queries import list_runs, run_config
-from tests.gui.conftest import grab
+from tests.gui.conftest import grab, show_page
 from vocabulary.config import StudyConfig
 
 
 @pytest.fixture()
-def form(qtbot, empty_db, background):
-    view = SetupView(AppModel(empty_db, background))
-    qtbot.addWidget(view)
-    view.resize(1200, 900)
-    view.show()
-    return view
+def form(qtbot, app_model):
+    return show_page(qtbot, SetupView(app_model), 1200, 900)
 
 
 def type_into(qtbot, line_edit, text: str) -> None:
