@@ -1,18 +1,16 @@
-"""The plotting code: scaling curves and bias heatmaps on pyqtgraph items.
+"""The drawing primitives: scaling curves and bias heatmaps on pyqtgraph items.
 
-The GUI's views and the headless figures of ``hybridscale demo`` call the same
-``draw_*`` functions, so a PNG written by the demo looks like the app. Data
-come ready-made from :mod:`gui.results`; nothing here computes statistics.
-Images are written with pyqtgraph's own exporters (PNG via ImageExporter,
-SVG via SVGExporter).
+The GUI's views and the headless figures of ``hybridscale demo``
+(:mod:`gui.figure_files`) call the same ``draw_*`` functions, so a PNG written
+by the demo looks like the app. Data come ready-made from :mod:`gui.results`;
+nothing here computes statistics. Images are written with pyqtgraph's own
+exporters (PNG via ImageExporter, SVG via SVGExporter).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -23,22 +21,8 @@ import pyqtgraph.exporters
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui import svg_compat
-from gui.results import (
-    LOWER_IS_BETTER,
-    Heatmap,
-    HeatmapChoice,
-    ScalingPanel,
-    Series,
-    heatmap,
-    heatmap_choices,
-    point_tooltip,
-    scaling_panels,
-    value_extent,
-)
+from gui.results import LOWER_IS_BETTER, Heatmap, ScalingPanel, Series, point_tooltip, value_extent
 from vocabulary.languages import language_name
-
-pg.setConfigOptions(background="w", foreground="k", antialias=True)
-svg_compat.install()
 
 #: Okabe-Ito colours (distinguishable with colour blindness), one per strategy in legend order.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -48,14 +32,17 @@ GRID_COLOUR = "#dcdcdc"
 BANDS = ("min–max", "±sd")
 
 
-def ensure_app() -> QtWidgets.QApplication:
-    """The running QApplication, or a new one (offscreen when there is no display)."""
-    app = QtWidgets.QApplication.instance()
-    if app is None:
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QtWidgets.QApplication([])
-    return app
+def configure_plotting() -> None:
+    """pyqtgraph's process-wide settings that every drawing here assumes; call once before drawing.
+
+    Dark text on white, like a printed figure, with smooth lines; and SVG
+    export working with this Qt (:mod:`gui.svg_compat`). These change global
+    state, so the app's start and the headless figure writer call this
+    explicitly instead of importing it as a side effect. Calling it again
+    changes nothing.
+    """
+    pg.setConfigOptions(background="w", foreground="k", antialias=True)
+    svg_compat.install()
 
 
 def export_image(item: QtWidgets.QGraphicsItem | QtWidgets.QGraphicsScene, path: Path, width: int | None = None) -> Path:
@@ -172,9 +159,9 @@ def show_grid(plot: pg.PlotItem) -> None:
     """Light grey lines at the labelled ticks, behind the data.
 
     Opaque on purpose: pyqtgraph's own grid is translucent black, and Qt
-    draws translucent lines through a slow path. It took 8 of the 13 ms a
-    two-panel scaling page needs to repaint (measured); opaque lines take
-    well under 1 ms.
+    draws translucent lines through a slow path that made up most of every
+    repaint of a scaling page; opaque lines cost next to nothing
+    (bench/RESULTS.md).
     """
     plot.showGrid(x=True, y=True)
     for side in ("left", "bottom"):
@@ -309,8 +296,8 @@ def draw_heatmap(plot: pg.PlotItem, data: Heatmap, levels: tuple[float, float], 
 def write_heatmap(drawn: DrawnHeatmap, data: Heatmap, levels: tuple[float, float], colour_map: pg.ColorMap) -> None:
     """Show ``data`` (title, colours, cell values) in a map drawn for the same languages.
 
-    A redraw after new results only changes values: rewriting a 6x6 map's
-    texts takes about 3 ms, building its 36 text items again about 20 ms.
+    A redraw after new results only changes values, and rewriting a map's
+    texts costs a fraction of building its text items again (bench/RESULTS.md).
     """
     if heatmap_languages(data) != drawn.languages:
         raise ValueError(f"{data.title}: its languages {heatmap_languages(data)} differ from the drawn map's "
@@ -352,85 +339,3 @@ def add_colour_bar(layout: pg.GraphicsLayout, images: Sequence[pg.ImageItem], le
     bar.setImageItem(list(images))
     layout.addItem(bar)
     return bar
-
-
-# ---- headless figures (hybridscale demo) ------------------------------------------
-def _figure(width: int, height: int) -> pg.GraphicsLayoutWidget:
-    ensure_app()
-    widget = pg.GraphicsLayoutWidget()
-    widget.resize(width, height)
-    return widget
-
-
-def _write(widget: pg.GraphicsLayoutWidget, path: Path, width: int) -> Path:
-    widget.ci.setGeometry(QtCore.QRectF(0, 0, widget.width(), widget.height()))
-    QtWidgets.QApplication.processEvents()
-    written = export_image(widget.ci, Path(path), width=width if Path(path).suffix.lower() == ".png" else None)
-    widget.deleteLater()
-    return written
-
-
-def save_scaling_figure(
-    rows: list[dict],
-    path: Path,
-    *,
-    eval_set: str,
-    setting: str,
-    metric: str,
-    passage_language: str = "all",
-    query_languages: Sequence[str] | None = None,
-    width: int = 1200,
-    height: int = 500,
-) -> Path:
-    """Scaling curves, one panel per query language, written to ``path`` (.png or .svg)."""
-    panels = scaling_panels(rows, eval_set=eval_set, setting=setting, metric=metric,
-                            passage_language=passage_language, query_languages=query_languages)
-    if not panels:
-        raise LookupError(f"no {metric} values for {eval_set} {setting} (passages: {passage_language}); nothing to plot")
-    widget = _figure(width, height)
-    widget.ci.addLabel(scaling_title(metric, eval_set, setting, passage_language), colspan=len(panels), size="12pt")
-    widget.ci.nextRow()
-    colours = strategy_colours(panels)
-    plots = []
-    for panel in panels:
-        plots.append(widget.ci.addPlot())
-        draw_scaling(plots[-1], panel, metric=metric, colours=colours)
-    share_y_range(plots, panels)
-    add_legend(widget.ci, scaling_legend(colours, panels))
-    return _write(widget, path, width)
-
-
-def save_heatmap_figure(
-    rows: list[dict],
-    path: Path,
-    *,
-    eval_set: str,
-    strategies: Sequence[tuple[str, int]] | None = None,
-    metric: str = "MeanRank",
-    width: int = 1200,
-    height: int = 480,
-) -> Path:
-    """Side-by-side heatmaps, one per (strategy label, size) averaged over seeds, with one colour bar.
-
-    ``strategies`` default: every (strategy, size) present, up to four (the
-    untrained model first, then the largest size of each strategy).
-    """
-    choices = [HeatmapChoice(label, size) for label, size in strategies] if strategies else _default_choices(
-        heatmap_choices(rows, eval_set=eval_set, metric=metric))
-    if not choices:
-        raise LookupError(f"no {metric} cells on {eval_set}; nothing to plot")
-    maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
-    levels = heatmap_levels(maps)
-    colour_map = heatmap_colour_map(metric)
-    widget = _figure(width, height)
-    images = [draw_heatmap(widget.ci.addPlot(), data, levels, colour_map).image for data in maps]
-    add_colour_bar(widget.ci, images, levels, colour_map, metric)
-    return _write(widget, path, width)
-
-
-def _default_choices(choices: list[HeatmapChoice]) -> list[HeatmapChoice]:
-    picked: dict[str, HeatmapChoice] = {}
-    for choice in choices:  # sorted by size within a strategy, so the last one wins
-        picked[choice.label] = choice
-    ordered = sorted(picked.values(), key=lambda c: c.label != "untrained")
-    return ordered[:4]

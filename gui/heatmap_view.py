@@ -14,6 +14,7 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
+from gui.app_model import AppModel
 from gui.figures import (
     DrawnHeatmap,
     add_colour_bar,
@@ -23,7 +24,6 @@ from gui.figures import (
     heatmap_levels,
     write_heatmap,
 )
-from gui.metric_rows import MetricRows
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
 from gui.results import (
     Heatmap,
@@ -39,8 +39,8 @@ PREFERRED_METRICS = ("MeanRank", "nDCG@10")
 
 
 class HeatmapView(PlotPage):
-    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
-        super().__init__(metrics, parent)
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
+        super().__init__(app_model, parent)
         self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
         self.metric = QtWidgets.QComboBox(toolTip="MeanRank: rank of the best relevant passage per language")
         self.left = QtWidgets.QComboBox(toolTip="a strategy at a size (mean over seeds) or a single run")
@@ -69,7 +69,7 @@ class HeatmapView(PlotPage):
         return [drawn.image for drawn in self.drawn]
 
     def update_choices(self) -> bool:
-        table = self.metrics.table
+        table = self.app_model.metrics
         eval_sets = table.cell_eval_sets()
         if not eval_sets:
             for combo in (self.eval_set, self.metric, self.left, self.right):
@@ -100,7 +100,7 @@ class HeatmapView(PlotPage):
     def drawing_steps(self) -> list[Callable[[], None]]:
         """One step per map, then the shared colour bar."""
         eval_set, metric = self.eval_set.currentData(), self.metric.currentData()
-        rows = self.metrics.table.cells(eval_set, metric)
+        rows = self.app_model.metrics.cells(eval_set, metric)
         choices = self.shown_choices()
         self.right.setEnabled(self.compare.isChecked())
         if not rows or not choices:

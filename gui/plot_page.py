@@ -8,8 +8,8 @@ from typing import Any, Callable, Sequence
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from gui.app_model import AppModel
 from gui.figures import export_image
-from gui.metric_rows import MetricRows
 from gui.runs import rows_as_text
 
 #: Pause between the steps of a chunked drawing, in which the window repaints and handles input.
@@ -44,9 +44,9 @@ class PlotPage(QtWidgets.QWidget):
 
     message = QtCore.Signal(str)
 
-    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.metrics = metrics
+        self.app_model = app_model
         # Two rows of controls, so the window can be narrower than all the pick lists side by side.
         self.toolbar = QtWidgets.QHBoxLayout()
         self.toolbar2 = QtWidgets.QHBoxLayout()
@@ -66,7 +66,10 @@ class PlotPage(QtWidgets.QWidget):
         layout.addWidget(self.stack, 1)
         self._stale = False
         self._drawing = 0
-        metrics.changed.connect(self._metrics_changed)
+        # Redraw in a later turn of the event loop, not inside the model's callback: that runs while
+        # the executor hands out answers, which a redraw would hold up. With ``self`` as context, Qt
+        # drops the call if the page is deleted first.
+        app_model.metrics_changed.connect(lambda: QtCore.QTimer.singleShot(0, self, self._metrics_changed))
 
     def add_control(self, label: str, widget: QtWidgets.QWidget, row: int = 0) -> None:
         """A labelled control on the first or second toolbar row."""
@@ -107,14 +110,15 @@ class PlotPage(QtWidgets.QWidget):
 
         Chunked drawing is for redraws the user did not ask for (a worker
         finished a run): each step (one strategy's curves, one map, a colour
-        bar) takes 2-15 ms while a worker keeps the CPU busy, so the window
+        bar) is short even while a worker keeps the CPU busy, so the window
         never stalls for the whole drawing. A newer drawing cancels the rest of
         an older one.
 
-        The canvas keeps showing the previous drawing until the last step:
-        painting a half-drawn canvas between steps cost 2-3 repaints of
-        10-30 ms each (every panel re-ranges its linked axes), which landed
-        back to back with the next step and blocked the window for 60-90 ms.
+        The canvas keeps showing the previous drawing until the last step: a
+        half-drawn canvas painted between steps costs several repaints (every
+        panel re-ranges its linked axes), which land back to back with the next
+        step and block the window longer than the steps themselves
+        (bench/RESULTS.md has the figures).
         """
         self._drawing += 1
         steps = self.drawing_steps()
@@ -130,7 +134,7 @@ class PlotPage(QtWidgets.QWidget):
         """Settle every view's range now, then repaint the canvas once.
 
         Without it pyqtgraph re-ranges the views inside the first paint and
-        paints again: 14-16 repaints instead of 11 in the same bench run.
+        paints again (bench/RESULTS.md counts the extra repaints).
         """
         self.canvas.scene().prepareForPaint()
         self.canvas.setUpdatesEnabled(True)

@@ -44,8 +44,7 @@ class MetricTable:
 
     Built in the background thread right after the rows are read: a study of
     a hundred runs has tens of thousands of rows, and scanning them all on
-    the GUI thread at every choice would block the window for a few hundred
-    milliseconds.
+    the GUI thread at every choice would block the window (bench/RESULTS.md).
     """
 
     def __init__(self, rows: Sequence[Row] = ()):

@@ -14,27 +14,23 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from storage.queries import RunView
+from vocabulary.status import RunStatus
 
 POLL_OVERLAP = dt.timedelta(seconds=2)
 
 
-def utcnow() -> dt.datetime:
-    """Naive UTC, like the timestamps storage writes."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
 def elapsed_seconds(run: RunView, now: dt.datetime) -> float | None:
     """Time spent on the current attempt (until now while running)."""
-    if run.started_at is None or run.status == "queued":
+    if run.started_at is None or run.status == RunStatus.QUEUED:
         return None
-    end = now if run.status == "running" else (run.finished_at or run.heartbeat_at or now)
+    end = now if run.status == RunStatus.RUNNING else (run.finished_at or run.heartbeat_at or now)
     return max(0.0, (end - run.started_at).total_seconds())
 
 
 def eta_seconds(run: RunView, now: dt.datetime) -> float | None:
     """Remaining time of a running run, extrapolated linearly from its progress so far."""
     elapsed = elapsed_seconds(run, now)
-    if run.status != "running" or elapsed is None or not 0.0 < run.progress < 1.0:
+    if run.status != RunStatus.RUNNING or elapsed is None or not 0.0 < run.progress < 1.0:
         return None
     return elapsed * (1.0 - run.progress) / run.progress
 
@@ -56,7 +52,7 @@ class Column:
 
 
 def _status(run: RunView, _now: dt.datetime) -> str:
-    return f"{run.status} (cancelling)" if run.cancel_requested and run.status == "running" else run.status
+    return f"{run.status} (cancelling)" if run.cancel_requested and run.status == RunStatus.RUNNING else run.status
 
 
 def _step(run: RunView, _now: dt.datetime) -> str:

@@ -13,6 +13,7 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
+from gui.app_model import AppModel
 from gui.figures import (
     BANDS,
     DrawnScaling,
@@ -25,7 +26,6 @@ from gui.figures import (
     strategy_colours,
 )
 from gui.form_widgets import CheckableComboBox, language_item_text
-from gui.metric_rows import MetricRows
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
 from gui.results import (
     ScalingPanel,
@@ -54,8 +54,8 @@ def query_text(code: str) -> str:
 
 
 class ScalingView(PlotPage):
-    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
-        super().__init__(metrics, parent)
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
+        super().__init__(app_model, parent)
         self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
         self.setting = QtWidgets.QComboBox(toolTip="which passages each query searches")
         self.passages = QtWidgets.QComboBox(toolTip="the language of the passages searched")
@@ -88,7 +88,7 @@ class ScalingView(PlotPage):
                 self.metric.currentData())
 
     def update_choices(self) -> bool:
-        table = self.metrics.table
+        table = self.app_model.metrics
         if not len(table):
             for combo in (self.eval_set, self.setting, self.passages, self.metric):
                 refill(combo, [])  # an empty database or study offers no choices
@@ -112,11 +112,12 @@ class ScalingView(PlotPage):
     def drawing_steps(self) -> list[Callable[[], None]]:
         """Lay out (if the languages changed), then one step per panel and strategy, then the shared range and legend.
 
-        A step per strategy, not per panel: a panel of five strategies with
-        bands took 25-30 ms in one piece while a worker kept the CPU busy.
+        A step per strategy, not per panel: a whole panel of several strategies
+        with bands is too long a step while a worker keeps the CPU busy
+        (bench/RESULTS.md).
         """
         chosen = self.languages.checked()
-        if not len(self.metrics.table):
+        if not len(self.app_model.metrics):
             self.show_message(EMPTY_TEXT)
             return []
         if not chosen:
@@ -124,7 +125,7 @@ class ScalingView(PlotPage):
             return []
         eval_set, setting, passage_language, metric = self.chosen_view()
         self.panels = panels = scaling_panels(
-            self.metrics.table.view(eval_set, setting, passage_language, metric), eval_set=eval_set,
+            self.app_model.metrics.view(eval_set, setting, passage_language, metric), eval_set=eval_set,
             setting=setting, metric=metric, passage_language=passage_language, query_languages=chosen,
         )
         colours = strategy_colours(panels)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.background import Background
+from gui.app_model import AppModel
 from gui.form_widgets import (
     LIST_HINT,
     ErrorLabel,
@@ -29,12 +30,13 @@ from gui.form_widgets import (
 from gui.plan import max_train_size, plan
 from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_grid
 from gui.workers import DEVICES
-from storage import queue
-from storage.db import Database
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
 from vocabulary.datasets import DATASETS, dataset_ids
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 from vocabulary.strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from storage.queue import SubmitResult
 
 MODEL_KINDS: tuple[tuple[str, str], ...] = (
     ("embedded", "Embedded multilingual-e5-small (offline)"),
@@ -66,10 +68,9 @@ class SetupView(QtWidgets.QWidget):
     submitted = QtCore.Signal(int, str, bool)
     message = QtCore.Signal(str)
 
-    def __init__(self, db: Database, background: Background, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.db = db
-        self.background = background
+        self.app_model = app_model
         self.current_study: StudyConfig | None = None
         self._submitting = False
         self._errors: dict[str, ErrorLabel] = {}
@@ -371,9 +372,9 @@ class SetupView(QtWidgets.QWidget):
             return
         self._submitting = True
         self.submit_button.setEnabled(False)
-        db, start_worker = self.db, self.start_worker.isChecked()
+        start_worker = self.start_worker.isChecked()
 
-        def done(result: queue.SubmitResult) -> None:
+        def done(result: SubmitResult) -> None:
             self._submitting = False
             self.submit_button.setEnabled(True)
             self.submitted.emit(result.study_id, result.summary(), start_worker)
@@ -383,7 +384,7 @@ class SetupView(QtWidgets.QWidget):
             self.submit_button.setEnabled(True)
             self.message.emit(f"Could not submit the study: {error}")
 
-        self.background.submit(lambda: queue.submit_study(db, study), done, failed)
+        self.app_model.submit_study(study, done, failed)
 
     def save_study(self, path: Path) -> None:
         """Write the form's study as JSON (``hybridscale submit`` reads it); raises ConfigError if invalid."""
@@ -397,6 +398,3 @@ class SetupView(QtWidgets.QWidget):
         study = StudyConfig.from_json(Path(path).read_text(encoding="utf-8"))
         self.set_study(study)
         return study
-
-    def set_database(self, db: Database) -> None:
-        self.db = db

@@ -9,17 +9,13 @@ from PySide6 import QtCore
 
 from gui.setup_view import SetupView
 from storage.queries import list_runs, run_config
-from tests.gui.conftest import grab
+from tests.gui.conftest import grab, show_page
 from vocabulary.config import StudyConfig
 
 
 @pytest.fixture()
-def form(qtbot, empty_db, background):
-    view = SetupView(empty_db, background)
-    qtbot.addWidget(view)
-    view.resize(1200, 900)
-    view.show()
-    return view
+def form(qtbot, app_model):
+    return show_page(qtbot, SetupView(app_model), 1200, 900)
 
 
 def type_into(qtbot, line_edit, text: str) -> None:
@@ -61,9 +57,9 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     study_id, summary, start_worker = signal.args
     assert "16 run(s) queued" in summary and start_worker is False
 
-    runs = list_runs(form.db, study_id)
+    runs = list_runs(form.app_model.db, study_id)
     assert len(runs) == 16 and {r.status for r in runs} == {"queued"}
-    configs = [run_config(form.db, r.id) for r in runs]
+    configs = [run_config(form.app_model.db, r.id) for r in runs]
     assert {(c.strategy, c.alpha) for c in configs} == {
         ("cross", None), ("hybrid", 0.25), ("hybrid", 0.75), ("contrastive", None)}
     assert {c.train_size for c in configs} == {20, 40} and {c.seed for c in configs} == {0, 1}
@@ -72,7 +68,7 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     (flores,) = first.evaluations
     assert (flores.dataset, flores.languages, flores.split, flores.max_queries) == ("flores", ("en", "sw", "yo"), "test", 30)
     assert {c.contrastive_weight for c in configs if c.strategy == "contrastive"} == {0.3}
-    grab(form, form.db.artifacts_dir.parent / "setup_filled.png")
+    grab(form, form.app_model.db.artifacts_dir.parent / "setup_filled.png")
 
 
 @pytest.mark.parametrize(
