@@ -25,14 +25,7 @@ from gui.figures import (
     write_heatmap,
 )
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import (
-    Heatmap,
-    HeatmapChoice,
-    heatmap,
-    heatmap_choices,
-    heatmap_table,
-    run_choices,
-)
+from gui.results import Heatmap, HeatmapChoice, heatmap, heatmap_choices, heatmap_table, run_choices
 
 PREFERRED_EVAL_SETS = ("flores/test", "xquad-r/eval")
 PREFERRED_METRICS = ("MeanRank", "nDCG@10")

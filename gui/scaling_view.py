@@ -27,13 +27,7 @@ from gui.figures import (
 )
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import (
-    ScalingPanel,
-    Series,
-    language_order,
-    scaling_panels,
-    series_table,
-)
+from gui.results import ScalingPanel, Series, language_order, scaling_panels, series_table
 from vocabulary.records import ALL
 
 #: First choices when the data offer them: the research question's view.
