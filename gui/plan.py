@@ -61,7 +61,7 @@ def step_seconds(config: RunConfig) -> float:
     # trainable_layers freezes everything below the top layers, the embeddings included.
     embeddings_train = not config.freeze_embeddings and config.trainable_layers is None
     step = FORWARD_S + BACKWARD_ALL_LAYERS_S * trained / MODEL_LAYERS + (EMBEDDING_UPDATE_S if embeddings_train else 0.0)
-    return step * (config.batch_size / 32) * (min(config.max_length, 128) / 64)
+    return step * (config.batch_size / 32) * (min(config.max_length or 128, 128) / 64)  # None: the model's own
 
 
 def estimate_seconds(config: RunConfig, device: str = "cpu") -> float:

@@ -32,7 +32,8 @@ from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_gr
 from gui.workers import DEVICES
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
 from vocabulary.datasets import DATASETS, dataset_ids
-from vocabulary.languages import PAPER_TRAIN_LANGUAGES
+from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.models import PRESETS, base_model, preset
 from vocabulary.strategies import STRATEGIES
 
 if TYPE_CHECKING:
@@ -114,7 +115,17 @@ class SetupView(QtWidgets.QWidget):
         model_row.addWidget(self.model_kind)
         model_row.addWidget(self.model_value, 1)
         model_row.addWidget(self.model_browse)
-        form.addRow("Model:", stacked(model_row, self._error("model")))
+        self.model_preset = QtWidgets.QComboBox(toolTip="fill the model and its encoder settings (Advanced) for a "
+                                                "published encoder")
+        self.model_preset.addItem("Choose a preset…", None)
+        for entry in PRESETS:
+            self.model_preset.addItem(entry.label, entry.key)
+            self.model_preset.setItemData(self.model_preset.count() - 1, entry.note, QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.model_preset.activated.connect(self._apply_preset)
+        self.model_saw = hint_label("")
+        form.addRow("Preset:", self.model_preset)
+        form.addRow("Model:", stacked(model_row, self.model_saw, self._error("model")))
+        self.model_value.textChanged.connect(self._show_model_saw)
         self.device = QtWidgets.QComboBox(toolTip="where workers started from this window train (auto: CUDA if present)")
         self.device.addItems(DEVICES)
         form.addRow("Device:", self.device)
@@ -229,6 +240,28 @@ class SetupView(QtWidgets.QWidget):
         )
         self._changed()
 
+    def _apply_preset(self) -> None:
+        key = self.model_preset.currentData()
+        if key is None:
+            return
+        settings = preset(key).run_settings()
+        model = settings.pop("model")
+        kind = "embedded" if model.startswith("embedded:") else "hub"
+        self.model_kind.setCurrentIndex(self.model_kind.findData(kind))
+        self.model_value.setText(model)
+        for name, value in settings.items():
+            self.fields[name].set_value(value)
+        self._changed()
+
+    def _show_model_saw(self) -> None:
+        """What the base model's own training saw in sw and yo (from vocabulary.models), under the model field."""
+        known = base_model(self.model_spec())
+        if known is None:
+            self.model_saw.setText("Not a model we know: check what its own training saw before calling a "
+                                   "result zero-shot." if self.model_spec() else "")
+            return
+        self.model_saw.setText(f"{known.label}; its own training saw\n{known.summary(TARGET_LANGUAGES)}")
+
     def _choose_model_folder(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a Hugging Face model folder")
         if folder:
@@ -281,6 +314,7 @@ class SetupView(QtWidgets.QWidget):
     def set_study(self, study: StudyConfig) -> None:
         """Fill every field from ``study`` (Load study, Reset)."""
         template = study.template
+        self.model_preset.setCurrentIndex(0)  # a study's settings are its own, whichever preset began them
         self.name.setText(study.name)
         model = template.model
         kind = "embedded" if model.startswith("embedded:") else "folder" if Path(model).expanduser().is_dir() else "hub"

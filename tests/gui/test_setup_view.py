@@ -141,3 +141,34 @@ def test_the_preview_counts_runs_and_the_size_hint_names_the_maximum(form):
     form.train_dataset.setCurrentIndex(form.train_dataset.findData("flores"))
     assert "At most 701 question groups" in form.size_hint.text()
     assert set(form.train_languages.checked()) <= {"ar", "de", "en", "es", "hi", "ru", "th", "tr", "zh"}
+
+
+def test_a_preset_fills_the_model_and_its_encoder_settings(qtbot, form):
+    # A new study leaves the encoder settings to the model (null in the study file).
+    template = form.validate().template
+    assert (template.pooling, template.query_prefix, template.passage_prefix, template.max_length) == (None,) * 4
+    assert form.fields["query_prefix"].unset.isChecked() and not form.fields["query_prefix"].text.isEnabled()
+    assert "sw: supervised retrieval pairs: MIRACL" in form.model_saw.text()  # the embedded e5-small
+
+    form.model_preset.setCurrentIndex(form.model_preset.findData("paper-labse"))
+    form.model_preset.activated.emit(form.model_preset.currentIndex())
+    template = form.validate().template
+    assert (template.model, template.pooling, template.query_prefix, template.passage_prefix, template.max_length) == (
+        "sentence-transformers/LaBSE", None, "Query: ", "Passage: ", None)
+    assert form.model_kind.currentData() == "hub"
+    saw = form.model_saw.text()
+    assert saw.startswith("LaBSE (Feng et al. 2022); its own training saw") and "yo: translation pairs" in saw
+
+    form.model_preset.setCurrentIndex(form.model_preset.findData("paper-xlmr"))
+    form.model_preset.activated.emit(form.model_preset.currentIndex())
+    template = form.validate().template
+    assert (template.model, template.pooling) == ("FacebookAI/xlm-roberta-base", "mean")
+    assert "yo: none listed" in form.model_saw.text()
+    # An explicit empty prefix is a setting of its own, distinct from the model's own.
+    form.fields["query_prefix"].unset.setChecked(False)
+    form.fields["query_prefix"].text.setText("")
+    assert form.validate().template.query_prefix == ""
+    type_into(qtbot, form.model_value, "someone/unknown-model")
+    assert "Not a model we know" in form.model_saw.text()
+    form.reset()
+    assert form.model_preset.currentData() is None and form.validate().template.pooling is None

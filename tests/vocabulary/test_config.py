@@ -7,14 +7,25 @@ import json
 
 import pytest
 
-from vocabulary.config import DEFAULT_EVALUATIONS, ConfigError, EvalSpec, RunConfig, StudyConfig
+from vocabulary.config import (
+    DEFAULT_EVALUATIONS,
+    PLAIN_MODEL_SETTINGS,
+    ConfigError,
+    EncoderSettings,
+    EvalSpec,
+    RunConfig,
+    StudyConfig,
+    resolve_encoder_settings,
+)
 
 
 def test_paper_defaults():
     config = RunConfig()
     assert (config.learning_rate, config.weight_decay, config.alpha, config.temperature) == (3e-5, 0.01, 0.5, 0.05)
-    assert (config.batch_size, config.max_length, config.pooling) == (32, 128, "mean")
-    assert config.model == "embedded:e5-small"
+    assert config.batch_size == 32 and config.model == "embedded:e5-small"
+    # The encoder settings are the base model's own unless a run sets them.
+    assert (config.pooling, config.query_prefix, config.passage_prefix, config.max_length) == (None,) * 4
+    assert config.encoder_settings == EncoderSettings(None, True, None, None, None)
 
 
 def test_run_config_json_round_trip_keeps_nested_eval_specs():
@@ -83,7 +94,7 @@ def test_baseline_identity_ignores_training_settings():
         ({"train_dataset": "nope"}, "train_dataset", "allowed: xquad"),
         ({"evaluations": (EvalSpec("nope", ("sw",)),)}, "evaluations", "unknown eval set 'nope'"),
         ({"evaluations": ()}, "evaluations", "at least one"),
-        ({"pooling": "max"}, "pooling", "allowed: mean, cls"),
+        ({"pooling": "attention"}, "pooling", "allowed: mean, cls, max, lasttoken"),
         ({"max_length": 4}, "max_length", "between 8 and 512"),
         ({"train_size": 0}, "train_size", "at least 1"),
     ],
@@ -154,3 +165,26 @@ def test_a_hand_written_study_with_a_wrong_type_names_the_setting(study, message
 def test_numbers_may_be_written_as_integers_where_floats_are_expected():
     config = RunConfig.from_dict({"learning_rate": 1, "temperature": 1, "max_steps": None})
     assert config.learning_rate == 1 and config.max_steps is None
+
+
+def test_encoder_settings_come_from_the_first_layer_that_sets_them():
+    run = EncoderSettings(query_prefix="Query: ", max_length=64)
+    model = EncoderSettings("cls", True, None, None, 256)
+    card = EncoderSettings(query_prefix="query: ", passage_prefix="passage: ")
+    settings, sources = resolve_encoder_settings(
+        [("run", run), ("model folder", model), ("model card", card), ("default", PLAIN_MODEL_SETTINGS)]
+    )
+    assert settings == EncoderSettings("cls", True, "Query: ", "passage: ", 64)
+    assert sources == {"pooling": "model folder", "normalize": "model folder", "query_prefix": "run",
+                       "passage_prefix": "model card", "max_length": "run"}
+    # An explicit empty prefix is a setting, not a gap.
+    settings, sources = resolve_encoder_settings([("run", EncoderSettings(query_prefix="")), ("default", card)])
+    assert settings.query_prefix == "" and sources["query_prefix"] == "run"
+
+
+def test_null_encoder_settings_round_trip_and_validate():
+    config = RunConfig.from_json(json.dumps({"pooling": None, "query_prefix": None, "max_length": None}))
+    assert config.validate().pooling is None and RunConfig.from_json(config.to_json()) == config
+    assert RunConfig(pooling="lasttoken", max_length=300).validate().pooling == "lasttoken"
+    with pytest.raises(ConfigError, match="query_prefix: must be text or null"):
+        RunConfig.from_dict({"query_prefix": 3})
