@@ -488,7 +488,7 @@ def _folder_source(folder: Path) -> _Source:
 
 
 def _load_folder(folder: Path) -> tuple[transformers.PreTrainedModel, PreTrainedTokenizerFast]:
-    return AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    return AutoModel.from_pretrained(folder, use_safetensors=True), AutoTokenizer.from_pretrained(folder)
 
 
 def _not_downloaded(name: str, exc: BaseException) -> ModelNotFoundError:
@@ -530,7 +530,7 @@ def _hub_file(name: str, relative: str) -> Path | None:
 
 def _load_hub(name: str, subfolder: str = "") -> tuple[transformers.PreTrainedModel, PreTrainedTokenizerFast]:
     try:
-        model = AutoModel.from_pretrained(name, subfolder=subfolder)
+        model = AutoModel.from_pretrained(name, subfolder=subfolder, use_safetensors=True)
         return model, AutoTokenizer.from_pretrained(name, subfolder=subfolder)
     except (OSError, ValueError) as exc:
         raise _not_downloaded(name, exc) from exc

@@ -6,7 +6,8 @@ Pooling -> Dense* -> Normalize (optional, last), in both on-disk layouts:
 - legacy (sentence-transformers 2.x-5.x, e.g. LaBSE and multilingual-e5 on
   the hub): ``sentence_transformers.models.X`` types, ``pooling_mode_*``
   booleans, ``max_seq_length``/``do_lower_case`` in ``sentence_bert_config.json``,
-  Dense weights as ``pytorch_model.bin`` or ``model.safetensors``;
+  Dense weights as ``model.safetensors`` (a pickled ``pytorch_model.bin`` is
+  refused: nothing is unpickled from disk);
 - 6.x: ``sentence_transformers.base.modules...`` types, ``pooling_mode``, the
   maximum length as the tokenizer's ``model_max_length``.
 
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import torch
 from safetensors.torch import load_file, save_file
 
 from engine.heads import DEFAULT_ACTIVATION, DenseLayer, HeadError
@@ -207,9 +207,14 @@ def _dense(files: Files, path: str, where: str) -> DenseSpec:
             config.get("module_output_name", "sentence_embedding") != "sentence_embedding":
         raise ModelFolderError(f"{where}: {path} maps {config.get('module_input_name')!r}; hybridscale's Dense "
                                "layers act on the sentence embedding only")
-    weights = files(f"{path}/model.safetensors") or files(f"{path}/pytorch_model.bin")
+    weights = files(f"{path}/model.safetensors")
     if weights is None:
-        raise ModelFolderError(f"{where}: {path} has no model.safetensors or pytorch_model.bin")
+        if files(f"{path}/pytorch_model.bin") is not None:
+            raise ModelFolderError(
+                f"{where}: {path} holds its weights only as pytorch_model.bin, a pickle, and hybridscale unpickles "
+                "nothing from disk; save the model once with sentence-transformers "
+                "(SentenceTransformer(folder).save(new_folder)), which writes model.safetensors")
+        raise ModelFolderError(f"{where}: {path} has no model.safetensors")
     try:
         return DenseSpec(int(config["in_features"]), int(config["out_features"]), bool(config.get("bias", True)),
                          str(config.get("activation_function", DEFAULT_ACTIVATION)), Path(weights))
@@ -240,16 +245,13 @@ def _prompts(config: Any, where: str) -> tuple[str | None, str | None]:
 
 
 def dense_layer(spec: DenseSpec, where: str) -> DenseLayer:
-    """The Dense layer with its stored weights (a .bin through torch's tensors-only loader, which runs no code)."""
+    """The Dense layer with its stored safetensors weights."""
     try:
         layer = DenseLayer(spec.in_features, spec.out_features, spec.bias, spec.activation)
     except HeadError as exc:
         raise ModelFolderError(f"{where}: {exc}") from None
     try:
-        if spec.weights.suffix == ".safetensors":
-            state = load_file(str(spec.weights))
-        else:
-            state = torch.load(spec.weights, map_location="cpu", weights_only=True)
+        state = load_file(str(spec.weights))
     except Exception as exc:  # a corrupt or truncated file, whatever the library raises
         first_line = (str(exc).strip().splitlines() or [""])[0]
         raise ModelFolderError(f"{where}: Dense weights {spec.weights} are unreadable ({type(exc).__name__}: "

@@ -75,9 +75,11 @@ def load_st(folder: Path):
         return SentenceTransformer(str(folder), device="cpu")
 
 
-def legacy_copy(source: Path, target: Path, *, max_seq_length: int, do_lower_case: bool = False) -> Path:
-    """``source`` (a 6.x save) in the 2.x-5.x layout: old type strings, pooling booleans, Dense weights as
-    ``pytorch_model.bin``, the maximum length in ``sentence_bert_config.json``, prompts "query"/"passage"."""
+def legacy_copy(source: Path, target: Path, *, max_seq_length: int, do_lower_case: bool = False,
+                dense_as_pickle: bool = False) -> Path:
+    """``source`` (a 6.x save) in the 2.x-5.x layout: old type strings, pooling booleans, the maximum length
+    in ``sentence_bert_config.json``, prompts "query"/"passage"; with ``dense_as_pickle`` the Dense weights
+    only as ``pytorch_model.bin``, as some old hub folders have them."""
     shutil.copytree(source, target)
     modules = json.loads((target / "modules.json").read_text())
     for entry in modules:
@@ -97,8 +99,9 @@ def legacy_copy(source: Path, target: Path, *, max_seq_length: int, do_lower_cas
         config = json.loads((dense / "config.json").read_text())
         (dense / "config.json").write_text(json.dumps({k: config[k] for k in
                                                        ("in_features", "out_features", "bias", "activation_function")}))
-        torch.save(load_file(str(dense / "model.safetensors")), dense / "pytorch_model.bin")
-        (dense / "model.safetensors").unlink()
+        if dense_as_pickle:
+            torch.save(load_file(str(dense / "model.safetensors")), dense / "pytorch_model.bin")
+            (dense / "model.safetensors").unlink()
     prompts = json.loads((target / "config_sentence_transformers.json").read_text())
     prompts["prompts"] = {k: v for k, v in prompts["prompts"].items() if k != "document"} | (
         {"passage": prompts["prompts"]["document"]} if prompts["prompts"].get("document") else {})

@@ -176,6 +176,15 @@ def test_what_we_cannot_load_exactly_is_refused_in_one_line(labse_like, tmp_path
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_dense_layer_stored_only_as_a_pickle_is_refused(labse_like, tmp_path):
+    legacy = legacy_copy(labse_like, tmp_path / "legacy", max_seq_length=16, dense_as_pickle=True)
+    with pytest.raises(ModelError) as caught:
+        load_encoder(str(legacy))
+    message = str(caught.value)
+    assert "pytorch_model.bin, a pickle, and hybridscale unpickles nothing from disk" in message
+    assert "\n" not in message
+
+
 def test_freezing_the_transformer_keeps_the_dense_head_trainable(labse_like):
     encoder = load_encoder(str(labse_like))
     encoder.freeze(embeddings=True, trainable_layers=0)
