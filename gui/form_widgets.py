@@ -134,6 +134,9 @@ class CheckableComboBox(QtWidgets.QComboBox):
     def set_entries(self, entries: Sequence[tuple[str, str]], checked: Iterable[str]) -> None:
         """``entries`` are (value, text) pairs; ``checked`` the values ticked."""
         self.items.fill(entries, checked)
+        # The closed face shows only the ticked values; the list opens wide enough for whole entries.
+        view = self.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 2 * view.frameWidth() + view.verticalScrollBar().sizeHint().width())
         self._item_changed()
 
     def values(self) -> tuple[str, ...]:

@@ -20,17 +20,21 @@ EMPTY_TEXT = (
 )
 
 
-def refill(combo: QtWidgets.QComboBox, values: Sequence[Any], preferred: Sequence[Any] = (), text=str) -> None:
+def refill(combo: QtWidgets.QComboBox, values: Sequence[Any], preferred: Sequence[Any] = (), text=str,
+           tip: Callable[[Any], str | None] | None = None) -> None:
     """Replace a pick list's entries, keeping the current choice if it is still offered.
 
     Otherwise the first of ``preferred`` that is offered is chosen, else the
-    first entry. Signals are blocked: the caller redraws once afterwards.
+    first entry. ``tip`` gives an entry's tooltip. Signals are blocked: the
+    caller redraws once afterwards.
     """
     current = combo.currentData()
     combo.blockSignals(True)
     combo.clear()
     for value in values:
         combo.addItem(text(value), value)
+        if tip is not None and (help_text := tip(value)):
+            combo.setItemData(combo.count() - 1, help_text, QtCore.Qt.ItemDataRole.ToolTipRole)
     for candidate in (current, *preferred):
         index = combo.findData(candidate)
         if candidate is not None and index >= 0:
@@ -74,6 +78,9 @@ class PlotPage(QtWidgets.QWidget):
     def add_control(self, label: str, widget: QtWidgets.QWidget, row: int = 0) -> None:
         """A labelled control on the first or second toolbar row."""
         toolbar = self.toolbar2 if row else self.toolbar
+        policy = QtWidgets.QComboBox.SizeAdjustPolicy
+        if isinstance(widget, QtWidgets.QComboBox) and widget.sizeAdjustPolicy() == policy.AdjustToContentsOnFirstShow:
+            widget.setSizeAdjustPolicy(policy.AdjustToContents)  # entries arrive after the first show: never cut them
         toolbar.addWidget(QtWidgets.QLabel(label))
         toolbar.addWidget(widget)
 
