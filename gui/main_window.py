@@ -219,7 +219,14 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.warning(self, "Cannot load study", f"{Path(path).name}: {error}")
             return
         self.tabs.setCurrentWidget(self.setup)
-        self.show_message(f"Loaded {path}")
+        if self.setup.left_out:
+            left_out = "; ".join(self.setup.left_out)
+            self.show_message(f"Loaded {path}, leaving out what the form cannot hold: {left_out}")
+            QtWidgets.QMessageBox.warning(self, "Study loaded in part",
+                                          f"{Path(path).name}: these settings were left out: {left_out}. "
+                                          "Saving or submitting the form uses the study as shown.")
+        else:
+            self.show_message(f"Loaded {path}")
 
     def choose_study_to_save(self) -> None:
         name = (self.setup.name.text().strip() or "study").replace("/", "-").replace(" ", "_")

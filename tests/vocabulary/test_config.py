@@ -114,7 +114,7 @@ def test_default_evaluations_target_sw_and_yo():
 
 
 def test_a_training_size_smaller_than_the_batch_is_refused_before_any_run_starts():
-    with pytest.raises(ConfigError, match="train_size: size 16 is smaller than batch_size 32: a batch needs"):
+    with pytest.raises(ConfigError, match="batch_size: batch size 32 is larger than training size 16: a batch needs"):
         StudyConfig("s", train_sizes=(16, 64)).validate()
     StudyConfig("s", train_sizes=(16, 64), template=RunConfig(batch_size=16)).validate()
 
@@ -154,3 +154,13 @@ def test_a_hand_written_study_with_a_wrong_type_names_the_setting(study, message
 def test_numbers_may_be_written_as_integers_where_floats_are_expected():
     config = RunConfig.from_dict({"learning_rate": 1, "temperature": 1, "max_steps": None})
     assert config.learning_rate == 1 and config.max_steps is None
+
+
+def test_a_study_refuses_negative_seeds_and_names_every_size_below_the_batch():
+    template = RunConfig(batch_size=32)
+    with pytest.raises(ConfigError, match="seeds: seed -1, -2 is negative"):
+        StudyConfig("s", seeds=(0, -1, -2), train_sizes=(100,), template=template).validate()
+    with pytest.raises(ConfigError, match="batch_size: batch size 32 is larger than training size 16, 24:"):
+        StudyConfig("s", train_sizes=(16, 24, 100), template=template).validate()
+    with pytest.raises(ConfigError, match="seed: seed -3 is negative"):
+        RunConfig(seed=-3).validate()
