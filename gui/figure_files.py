@@ -15,6 +15,7 @@ from PySide6 import QtCore, QtWidgets
 from gui.figures import (
     add_colour_bar,
     add_legend,
+    colour_bar_label,
     configure_plotting,
     draw_heatmap,
     draw_scaling,
@@ -100,7 +101,7 @@ def save_heatmap_figure(
     colour_map = heatmap_colour_map(metric)
     widget = _figure(width, height)
     images = [draw_heatmap(widget.ci.addPlot(), data, levels, colour_map).image for data in maps]
-    add_colour_bar(widget.ci, images, levels, colour_map, metric)
+    add_colour_bar(widget.ci, images, levels, colour_map, colour_bar_label(maps[0]))
     return _write(widget, path, width)
 
 

@@ -26,6 +26,7 @@ from gui.results import (
     Heatmap,
     ScalingPanel,
     Series,
+    better_sign,
     panel_tooltips,
     point_tooltip,
     queries_text,
@@ -435,13 +436,14 @@ def write_heatmap(drawn: DrawnHeatmap, data: Heatmap, levels: tuple[float, float
     drawn.image.setImage(np.where(np.isfinite(data.values), data.values, np.nan), levels=levels)
     drawn.plot.setTitle(data.title, size="11pt")
     decimals = 1 if data.metric in LOWER_IS_BETTER else 3
+    sign = "+" if data.difference else ""
     for (i, j), cell in drawn.cells.items():
         value = data.values[i, j]
         if not np.isfinite(value):  # a pair without a measurement (e.g. a bitext query's own language)
             cell.setText("—", color="#888888")
             continue
         share = min(max((value - levels[0]) / (levels[1] - levels[0]), 0.0), 1.0)
-        cell.setText(f"{value:.{decimals}f}", color=_text_colour(colour_map.mapToQColor(share)))
+        cell.setText(f"{value:{sign}.{decimals}f}", color=_text_colour(colour_map.mapToQColor(share)))
 
 
 def _text_colour(background: QtGui.QColor) -> str:
@@ -459,11 +461,32 @@ def heatmap_colour_map(metric: str) -> pg.ColorMap:
     return colour_map
 
 
+def difference_colour_map(metric: str) -> pg.ColorMap:
+    """A diverging map (blue, light grey at 0, red) turned so that blue always means B better than A."""
+    colour_map = copy.deepcopy(pg.colormap.get("CET-D1"))  # blue at the low end
+    if metric not in LOWER_IS_BETTER:
+        colour_map.reverse()  # B better is positive: put blue at the high end
+    return colour_map
+
+
+def difference_levels(data: Heatmap) -> tuple[float, float]:
+    """A scale symmetric around 0, so the neutral colour is no difference."""
+    values = data.values[np.isfinite(data.values)]
+    reach = float(np.abs(values).max()) if values.size else 0.0
+    return (-reach, reach) if reach > 0 else (-1.0, 1.0)
+
+
+def colour_bar_label(data: Heatmap) -> str:
+    if data.difference:
+        return f"B − A {data.metric} ({better_sign(data.metric)}: B better)"
+    return data.metric + (" (lower is better)" if data.metric in LOWER_IS_BETTER else "")
+
+
 def add_colour_bar(layout: pg.GraphicsLayout, images: Sequence[pg.ImageItem], levels: tuple[float, float],
-                   colour_map: pg.ColorMap, metric: str) -> pg.ColorBarItem:
+                   colour_map: pg.ColorMap, label: str) -> pg.ColorBarItem:
     """One colour bar for all the maps in ``layout`` (placed in its last column)."""
     span = levels[1] - levels[0]
-    bar = pg.ColorBarItem(values=levels, colorMap=colour_map, label=metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""), interactive=False,
+    bar = pg.ColorBarItem(values=levels, colorMap=colour_map, label=label, interactive=False,
                           rounding=10 ** math.floor(math.log10(span / 100)) if span > 0 else 0.01, width=18)
     bar.setImageItem(list(images))
     layout.addItem(bar)

@@ -27,15 +27,15 @@ from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES
 LOWER_IS_BETTER = frozenset({"LangBias", "MeanRank"})
 #: What each metric measures, for the pick lists' tooltips and the About box (engine/metrics.py has the detail).
 METRIC_HELP: dict[str, str] = {
-    "nDCG@10": "normalised discounted cumulative gain of the top 10 (trec_eval semantics); higher is better",
+    "nDCG@10": "normalised discounted cumulative gain of the top 10; higher is better",
     "RR@10": "reciprocal rank of the first relevant passage within the top 10; higher is better",
     "R@100": "share of the relevant passages retrieved in the top 100; higher is better",
-    "AP": "average precision over the whole ranking; higher is better",
-    "MeanRank": "mean over the queries of the rank, in the full multilingual pool, of the best relevant passage "
-                "in the passage language; lower is better",
-    "LangBias": "per query with answers in several languages: rank of its worst-placed language minus rank of its "
-                "best-placed one (each by its best relevant passage), averaged; 0 = no language preferred; "
-                "lower is better",
+    "AP": "average precision of the ranking retrieved (top k); higher is better",
+    "MeanRank": "mean, over a query language's queries, of the rank in the whole multilingual pool of the best "
+                "relevant passage in the passage language; lower is better",
+    "LangBias": "for each query with answers in several languages, the rank of its worst-placed language minus the "
+                "rank of its best-placed one (each by its best relevant passage), averaged; 0: no language is "
+                "preferred; lower is better",
 }
 #: Points of two series closer than this share of a panel's value range hide each other on screen
 #: (markers are 8 pixels on panels a few hundred pixels tall): their tooltips name both.
@@ -54,10 +54,6 @@ def strategy_order(strategy: str) -> int:
 def series_order(strategy: str, name: str) -> tuple[int, str]:
     return (strategy_order(strategy), name)
 
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """``1 seed``, ``2 seeds``."""
-    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def _pick_order(values: Iterable[Any]) -> list[Any]:
@@ -325,7 +321,10 @@ def panel_tooltips(panel: ScalingPanel, metric: str) -> dict[tuple[str, int], st
 # ---- bias heatmaps ------------------------------------------------------------
 @dataclass(frozen=True)
 class Heatmap:
-    """Query language (rows) x passage language (columns); NaN where a pair was not measured."""
+    """Query language (rows) x passage language (columns); NaN where a pair was not measured.
+
+    ``difference``: the values are one map minus another (signed, around 0).
+    """
 
     title: str
     metric: str
@@ -333,6 +332,29 @@ class Heatmap:
     passage_languages: tuple[str, ...]
     values: np.ndarray
     run_ids: tuple[str, ...]
+    difference: bool = False
+
+
+def better_sign(metric: str) -> str:
+    """Which sign of B − A means B is better."""
+    return "negative" if metric in LOWER_IS_BETTER else "positive"
+
+
+def heatmap_difference(a: Heatmap, b: Heatmap) -> Heatmap:
+    """B − A for every language pair both maps hold (in A's order); NaN where either has no value."""
+    queries = tuple(q for q in a.query_languages if q in b.query_languages)
+    passages = tuple(p for p in a.passage_languages if p in b.passage_languages)
+    if not queries or not passages:
+        raise LookupError(f"{a.title} and {b.title} share no language pair; pick maps of one eval set")
+
+    def cut(data: Heatmap) -> np.ndarray:
+        rows = [data.query_languages.index(q) for q in queries]
+        columns = [data.passage_languages.index(p) for p in passages]
+        return data.values[np.ix_(rows, columns)]
+
+    title = f"B − A: {b.title} minus {a.title} ({better_sign(a.metric)}: B better)"
+    return Heatmap(title, a.metric, queries, passages, cut(b) - cut(a), tuple(sorted({*a.run_ids, *b.run_ids})),
+                   difference=True)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 
 from gui.app_model import AppModel
+from gui.folders import RememberedFolder
 from gui.figures import (
     BANDS,
     FIT_FORMULA,
@@ -62,8 +63,8 @@ def fit_note(unfitted: list[str]) -> str:
 
 
 class ScalingView(PlotPage):
-    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
-        super().__init__(app_model, parent)
+    def __init__(self, app_model: AppModel, folder: RememberedFolder, parent: QtWidgets.QWidget | None = None):
+        super().__init__(app_model, folder, parent)
         self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
         self.setting = QtWidgets.QComboBox(toolTip="which passages each query searches")
         self.passages = QtWidgets.QComboBox(toolTip="the language of the passages searched")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from analysis.fits import fit_power_law
 from gui.figure_files import save_scaling_figure
@@ -290,3 +291,82 @@ def test_own_y_range_per_panel_scales_each_panel_to_its_values(qtbot, window):
     assert yo_plot.getViewBox().linkedView(1) is None
     page.own_range.setChecked(False)
     assert np.allclose([plot.viewRange()[1] for plot, _drawn in page.drawn.values()], shared)
+
+
+# ---- the smaller items -------------------------------------------------------------------------------
+def test_the_difference_map_is_b_minus_a_on_a_scale_centred_on_zero(qtbot, window, tmp_path):
+    page = window.heatmaps
+    window.tabs.setCurrentWidget(page)
+    a, b = page.maps
+    page.difference.setChecked(True)
+    (diff,) = page.maps
+    assert diff.difference and diff.title.startswith("B − A: hybrid α=0.5 n=64") and "negative: B better" in diff.title
+    assert np.allclose(diff.values, b.values - a.values, equal_nan=True)
+    low, high = page.images[0].getLevels()
+    assert low == pytest.approx(-high) and high == pytest.approx(np.nanmax(np.abs(diff.values)))
+    colours = page.images[0].getColorMap()
+    assert colours.mapToQColor(0.0).blue() > colours.mapToQColor(0.0).red()  # MeanRank: lower (negative) is B better
+    cell = page.drawn[0].cells[0, 1]
+    assert cell.toPlainText() == f"{diff.values[0, 1]:+.1f}"
+    svg = svg_text(page.export_image(tmp_path / "difference.svg").read_text())
+    assert "B − A MeanRank (negative: B better)" in svg
+    grab(window, tmp_path / "heatmap_difference.png")
+    page.compare.setChecked(False)
+    assert len(page.maps) == 1 and not page.maps[0].difference and not page.difference.isEnabled()
+
+
+def test_counts_are_in_words_and_titles_and_lists_are_not_cut(qtbot, window):
+    from gui.plan import StudyPlan
+
+    assert StudyPlan(1, 1, 0.4, "cpu").summary().startswith("1 run (1 training), about 1 minute on")
+    assert StudyPlan(2, 1, 3, "cpu").summary().startswith("2 runs (1 training + 1 evaluation-only), about 3 minutes")
+    page = window.scaling
+    window.tabs.setCurrentWidget(page)
+    page.setting.setCurrentIndex(page.setting.findData("multi"))
+    page.languages.set_entries([("sw", "sw — Swahili"), ("all", "all query languages (average)")], ("all",))
+    plot = next(iter(page.drawn.values()))[0]
+    assert plot.titleLabel.text == "All query languages (average)"
+    popup = page.languages.view()
+    assert popup.minimumWidth() >= popup.sizeHintForColumn(0)  # whole entries in the open list
+    qtbot.waitUntil(lambda: all(combo.width() >= combo.sizeHint().width()
+                                for combo in (page.eval_set, page.setting, page.passages, page.metric)), timeout=2000)
+    assert "lower is better" in page.metric.itemData(page.metric.currentIndex(), QtCore.Qt.ItemDataRole.ToolTipRole)
+
+
+def test_queue_columns_are_wide_enough_for_what_a_running_run_shows(qtbot, window):
+    from gui.runs import COLUMNS
+
+    view = window.queue.view
+    metrics = view.fontMetrics()
+    for index, column in enumerate(COLUMNS):
+        if column.widest:
+            assert view.columnWidth(index) >= metrics.horizontalAdvance(column.widest), column.title
+    assert [c.title for c in COLUMNS][-1] == "Error"  # the long one takes the width left over
+    assert view.columnWidth([c.title for c in COLUMNS].index("Run id")) < view.width() / 4
+
+
+def test_every_file_dialog_starts_in_the_remembered_folder(qtbot, window, tmp_path, monkeypatch):
+    window.folder.remember(str(tmp_path / "results" / "report.csv"))
+    offered: list[str] = []
+
+    def dialog(_parent, _title, start, _filter):
+        offered.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", dialog)
+    window.choose_csv_path()
+    window.tabs.setCurrentWidget(window.scaling)
+    window.export_current_plot()
+    assert [Path(path).parent for path in offered] == [tmp_path / "results"] * 2
+
+
+def test_the_bias_measures_are_defined_where_they_are_shown(window):
+    from gui.about import about_html
+
+    text = about_html()
+    assert "<b>MeanRank</b>: mean, over a query language's queries, of the rank" in text
+    assert "<b>LangBias</b>: for each query with answers in several languages" in text
+    heatmaps = window.heatmaps
+    window.tabs.setCurrentWidget(heatmaps)
+    tip = heatmaps.metric.itemData(heatmaps.metric.findData("MeanRank"), QtCore.Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("mean, over a query language's queries")
