@@ -322,8 +322,8 @@ def legend_entries(styles: Mapping[str, SeriesStyle], panels: Sequence[ScalingPa
     drawn: dict[str, str] = {}
     for panel in panels:
         drawn.update((s.label, s.strategy) for s in panel.series)
-    entries: list[tuple[SeriesStyle | str, str]] = [
-        (styles[label], label) for label, strategy in sorted(drawn.items(), key=lambda item: series_order(item[1], item[0]))]
+    in_order = sorted(drawn.items(), key=lambda item: series_order(item[1], item[0]))
+    entries: list[tuple[SeriesStyle | str, str]] = [(styles[label], label) for label, _strategy in in_order]
     entries += [("baseline", f"{label} (size 0)") for label in sorted({b.label for p in panels for b in p.baselines})]
     if any(s.has_spread for panel in panels for s in panel.series):
         entries.append(("band", "band: spread over seeds"))

@@ -149,7 +149,8 @@ class CheckableComboBox(QtWidgets.QComboBox):
         self.items.fill(entries, checked)
         # The closed face shows only the ticked values; the list opens wide enough for whole entries.
         view = self.view()
-        view.setMinimumWidth(view.sizeHintForColumn(0) + 2 * view.frameWidth() + view.verticalScrollBar().sizeHint().width())
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 2 * view.frameWidth()
+                             + view.verticalScrollBar().sizeHint().width())
         self._item_changed()
 
     def values(self) -> tuple[str, ...]:

@@ -141,7 +141,8 @@ class HeatmapView(PlotPage):
         def finish() -> None:
             if self._colour_bar is not None:
                 self.canvas.ci.removeItem(self._colour_bar)
-            self._colour_bar = add_colour_bar(self.canvas.ci, self.images, levels, colour_map, colour_bar_label(maps[0]))
+            self._colour_bar = add_colour_bar(self.canvas.ci, self.images, levels, colour_map,
+                                              colour_bar_label(maps[0]))
             self.show_plot()
 
         return [*(lambda index=index, data=data: draw(index, data) for index, data in enumerate(maps)), finish]

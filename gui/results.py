@@ -387,7 +387,8 @@ def heatmap_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRa
 
 def run_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRank") -> list[HeatmapChoice]:
     """One choice per single run with per-pair cells (to inspect one seed), in plotting order."""
-    keys = {(r["strategy"], r["series"], int(r["train_size"]), r["run_id"]) for r in rows if _is_cell(r, eval_set, metric)}
+    keys = {(r["strategy"], r["series"], int(r["train_size"]), r["run_id"])
+            for r in rows if _is_cell(r, eval_set, metric)}
     ordered = sorted(keys, key=lambda k: (k[2] > 0, series_order(k[0], k[1]), k[2], k[3]))
     return [HeatmapChoice(label, size, run_id) for _strategy, label, size, run_id in ordered]
 

@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtWidgets
 from gui.form_widgets import LanguageChecklist
 from gui.setup_view import SetupView
 from tests.gui.conftest import grab, show_page
-from vocabulary.config import EvalSpec, StudyConfig
+from vocabulary.config import StudyConfig
 
 
 def on_screen(view: QtWidgets.QAbstractItemView):

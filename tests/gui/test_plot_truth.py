@@ -13,14 +13,12 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 
 from analysis.fits import fit_power_law
-from gui.figure_files import save_scaling_figure
 from gui.figures import PALETTE, ValueAxis, series_styles
-from gui.results import scaling_panels, series_table
-from storage.db import open_db
+from gui.results import scaling_panels
 from storage.queries import tidy_metrics
 from tests.gui.conftest import grab, make_window, svg_text
 from tests.gui.seed import seed_database, seeded_study, values_of
-from vocabulary.config import EvalSpec, RunConfig, StudyConfig
+from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.records import MetricRow
 from vocabulary.strategies import STRATEGY_NAMES
 
@@ -60,8 +58,8 @@ def ap_and_mean_rank(config: RunConfig) -> list[MetricRow]:
     rows = values_of(config)
     rows += [MetricRow("flores/test", "cross", r.query_language, "en", "AP", 0.9 * r.value, 10)
              for r in rows if r.metric == "nDCG@10"]
-    rows += [MetricRow("flores/test", "cross", x, "en", "MeanRank", 5 + 195 * (config.train_size / 64) * (x == "sw"), 10)
-             for x in ("sw", "yo")]
+    rank = {"sw": 5 + 195 * config.train_size / 64, "yo": 5.0}
+    rows += [MetricRow("flores/test", "cross", x, "en", "MeanRank", rank[x], 10) for x in ("sw", "yo")]
     return rows
 
 
@@ -117,6 +115,14 @@ def test_a_single_column_heatmap_has_no_scale_factor_on_its_axes(qtbot, window):
 
 
 # ---- runs pooled only within one configuration; one seed is one seed -------------------------------------
+def open_scaling(qtbot, db, settings):
+    window = make_window(qtbot, db, settings)
+    page = window.scaling
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.has_plot and "sw" in page.drawn and page.canvas.updatesEnabled(), timeout=10_000)
+    return window, page
+
+
 def other_study() -> StudyConfig:
     """The issue's second small study: hybrid n=16, seed 0, another learning rate, 20 queries."""
     template = seeded_study().template
@@ -159,10 +165,7 @@ def test_all_studies_never_average_two_configurations_as_seeds(two_studies):
 
 def test_a_strategy_keeps_its_colour_in_every_view_and_variants_differ_in_line_and_marker(qtbot, two_studies, settings):
     db, _first, second = two_studies
-    window = make_window(qtbot, db, settings)
-    page = window.scaling
-    window.tabs.setCurrentWidget(page)
-    qtbot.waitUntil(lambda: page.has_plot and len(page.drawn["sw"][1].curves) == 4, timeout=10_000)
+    window, page = open_scaling(qtbot, db, settings)
     pens = {label: curve.opts["pen"] for label, curve in page.drawn["sw"][1].curves.items()}
     green = PALETTE[STRATEGY_NAMES.index("hybrid")]
     assert pens[OLD].color().name() == pens[NEW].color().name() == green.lower()
@@ -183,11 +186,8 @@ def test_a_strategy_keeps_its_colour_in_every_view_and_variants_differ_in_line_a
 
 
 def test_one_seed_says_1_seed_draws_no_band_and_every_point_names_its_queries(qtbot, two_studies, settings):
-    db, first, _second = two_studies
-    window = make_window(qtbot, db, settings)
-    page = window.scaling
-    window.tabs.setCurrentWidget(page)
-    qtbot.waitUntil(lambda: page.has_plot and len(page.drawn["sw"][1].curves) == 4, timeout=10_000)
+    db, _first, _second = two_studies
+    window, page = open_scaling(qtbot, db, settings)
     drawn = page.drawn["sw"][1]
     assert NEW not in drawn.bands and OLD in drawn.bands
     (tip,) = [p.data() for p in drawn.points[NEW].points()]
@@ -214,10 +214,7 @@ def same_mono_and_cross(config: RunConfig) -> list[MetricRow]:
 
 def test_coinciding_points_name_every_series_there(qtbot, tmp_path, settings):
     db, _study, _ = seed_database(tmp_path / "same.db", values=same_mono_and_cross)
-    window = make_window(qtbot, db, settings)
-    page = window.scaling
-    window.tabs.setCurrentWidget(page)
-    qtbot.waitUntil(lambda: page.has_plot and "sw" in page.drawn, timeout=10_000)
+    _window, page = open_scaling(qtbot, db, settings)
     drawn = page.drawn["sw"][1]
     for label in ("mono", "cross"):
         for point in drawn.points[label].points():
@@ -235,14 +232,6 @@ def four_sizes(tmp_path):
     db, study, _ = seed_database(tmp_path / "four.db", study)
     yield db
     db.dispose()
-
-
-def open_scaling(qtbot, db, settings):
-    window = make_window(qtbot, db, settings)
-    page = window.scaling
-    window.tabs.setCurrentWidget(page)
-    qtbot.waitUntil(lambda: page.has_plot and "sw" in page.drawn and page.canvas.updatesEnabled(), timeout=10_000)
-    return window, page
 
 
 def test_fit_draws_the_power_law_through_the_plotted_means_also_in_exported_images(qtbot, four_sizes, settings,
@@ -300,7 +289,8 @@ def test_the_difference_map_is_b_minus_a_on_a_scale_centred_on_zero(qtbot, windo
     a, b = page.maps
     page.difference.setChecked(True)
     (diff,) = page.maps
-    assert diff.difference and diff.title.startswith("B − A: hybrid α=0.5 n=64") and "negative: B better" in diff.title
+    assert diff.difference and diff.title.startswith("B − A: hybrid α=0.5 n=64")
+    assert "negative: B better" in diff.title
     assert np.allclose(diff.values, b.values - a.values, equal_nan=True)
     low, high = page.images[0].getLevels()
     assert low == pytest.approx(-high) and high == pytest.approx(np.nanmax(np.abs(diff.values)))
