@@ -84,9 +84,17 @@ def xcb_plugin() -> Path:
 
 
 def uses_xcb() -> bool:
-    """Whether a QApplication made now would open an X11 display through the xcb plugin."""
+    """Whether a QApplication made now would open an X11 display through the xcb plugin.
+
+    Qt's own choice (QGuiApplication): QT_QPA_PLATFORM if set, else xcb,
+    except in a Wayland session that is not GNOME's, where it takes wayland.
+    """
     platform = os.environ.get("QT_QPA_PLATFORM", "")
-    return sys.platform.startswith("linux") and bool(os.environ.get("DISPLAY")) and platform in ("", "xcb")
+    if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY") or platform not in ("", "xcb"):
+        return False
+    desktops = (os.environ.get("XDG_CURRENT_DESKTOP", "") + os.environ.get("XDG_SESSION_DESKTOP", "")).lower()
+    wayland = os.environ.get("XDG_SESSION_TYPE") == "wayland" and "gnome" not in desktops
+    return platform == "xcb" or not wayland
 
 
 def check_display() -> None:

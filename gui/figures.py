@@ -28,7 +28,6 @@ from gui.results import (
     Series,
     better_sign,
     panel_tooltips,
-    point_tooltip,
     queries_text,
     series_order,
     strategy_order,
@@ -162,22 +161,16 @@ class DrawnScaling:
 
 def draw_scaling(
     plot: pg.PlotItem, panel: ScalingPanel, *, metric: str, styles: Mapping[str, SeriesStyle], band: str = BANDS[0],
-    fit: bool = False,
-) -> tuple[DrawnScaling, list[str]]:
+) -> DrawnScaling:
     """Mean over seeds per size (log x), a shaded band, dashed baselines and hover tooltips (the legend is separate).
 
     x is drawn as log10(size) with ticks labelled by the real sizes: a log
     axis without pyqtgraph's log mode keeps the band and the points aligned.
-    With ``fit``, each series also gets its power-law fit; the second value
-    returned says which series got none, and why.
     """
     drawn = start_scaling_panel(plot, panel, metric=metric)
-    unfitted = []
     for series in panel.series:
         draw_series(plot, drawn, series, metric=metric, style=styles[series.label], band=band)
-        if fit and (why := draw_fit(plot, drawn, series, metric=metric, style=styles[series.label])):
-            unfitted.append(why)
-    return drawn, unfitted
+    return drawn
 
 
 def panel_title(query_language: str) -> str:
@@ -235,7 +228,7 @@ def draw_series(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metri
         drawn.bands[series.label] = pg.FillBetweenItem(edge_low, edge_high, brush=fill)
         plot.addItem(drawn.bands[series.label])
     curve = pg.PlotDataItem(x, y, pen=style.pen(), name=series.label)
-    tips = [drawn.tips.get((series.label, p.size)) or point_tooltip(series.label, metric, p) for p in series.points]
+    tips = [drawn.tips[(series.label, p.size)] for p in series.points]
     points = pg.ScatterPlotItem(
         x=x, y=y, data=tips, hoverable=True, tip=_tip, size=8, symbol=style.symbol, brush=colour,
         pen=pg.mkPen(colour), hoverSize=11,
@@ -247,7 +240,7 @@ def draw_series(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metri
 
 
 def draw_fit(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metric: str, style: SeriesStyle) -> str:
-    """The fit a − b·N^−c through the series' plotted means, as a thin line; '' if drawn, else why not.
+    """The fit a − b·N^−c through the series' plotted means, as a thin line; '' if drawn, else why not (a sentence).
 
     The curve spans the sizes measured and no further. analysis.fits is
     imported here, when a fit is first asked for: it brings scipy, which
@@ -258,7 +251,7 @@ def draw_fit(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metric: 
     try:
         law = fit_power_law(series.sizes, series.means)
     except FitError as error:
-        return f"{series.label}: {error}"
+        return str(error)
     sizes = np.geomspace(series.sizes[0], series.sizes[-1], FIT_SAMPLES)
     line = pg.PlotCurveItem(np.log10(sizes), law(sizes), pen=style.pen(width=1))
     line.setToolTip(f"{series.label}: fit {metric} = {law.a:.4f} − {law.b:.4g}·N^−{law.c:.3f}\n"

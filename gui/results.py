@@ -55,7 +55,6 @@ def series_order(strategy: str, name: str) -> tuple[int, str]:
     return (strategy_order(strategy), name)
 
 
-
 def _pick_order(values: Iterable[Any]) -> list[Any]:
     return sorted(set(values), key=lambda v: (v == ALL, str(v)))
 

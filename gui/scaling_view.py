@@ -4,7 +4,7 @@ The numbers come from :func:`gui.results.scaling_panels` (mean, min, max and
 sd over the seeds of each series) and the drawing from :mod:`gui.figures`
 (``start_scaling_panel``, ``draw_series`` and ``draw_fit``), the same code the
 headless demo writes its PNGs with. Panels share their y axis, so the sw and
-yo curves can be compared at a glance, unless *Own y range per panel* is
+yo curves can be compared at a glance, unless *Own y ranges* is
 ticked (one language's large MeanRank would flatten the others). *Fit* adds
 each series' saturating power law a − b·N^−c through its plotted means.
 """
@@ -53,13 +53,19 @@ def query_text(code: str) -> str:
     return "all query languages (average)" if code == ALL else language_item_text(code)
 
 
-def fit_note(unfitted: list[str]) -> str:
-    """One line for the series that got no fit, grouped by the reason (``mono, cross: ... has 3``)."""
-    by_reason: dict[str, list[str]] = {}
-    for text in unfitted:
-        label, _, reason = text.partition(": ")
-        by_reason.setdefault(reason, []).append(label)
-    return "; ".join(f"no fit for {', '.join(labels)}: {reason}" for reason, labels in by_reason.items())
+def fit_note(unfitted: dict[tuple[str, str], str], languages: list[str]) -> str:
+    """One line for the series that got no fit ((label, query language) -> why), grouped by the reason.
+
+    A series without a fit in every panel is named alone, else with the
+    panels it lacks one in (``mono (yo)``).
+    """
+    by_reason: dict[str, dict[str, list[str]]] = {}
+    for (label, language), reason in unfitted.items():
+        by_reason.setdefault(reason, {}).setdefault(label, []).append(language)
+    return "; ".join(
+        "no fit for " + ", ".join(label if len(where) == len(languages) else f"{label} ({', '.join(where)})"
+                                  for label, where in labels.items()) + f": {reason}"
+        for reason, labels in by_reason.items())
 
 
 class ScalingView(PlotPage):
@@ -150,7 +156,7 @@ class ScalingView(PlotPage):
         )
         styles = series_styles(self.app_model.metrics.series)
         band, fit, own_range = self.band.currentText(), self.fit.isChecked(), self.own_range.isChecked()
-        unfitted: list[str] = []
+        unfitted: dict[tuple[str, str], str] = {}  # (series label, query language) -> why it has no fit
 
         def start() -> None:
             languages = [panel.query_language for panel in panels]
@@ -166,7 +172,7 @@ class ScalingView(PlotPage):
             plot, drawn = self.drawn[panel.query_language]
             draw_series(plot, drawn, series, metric=metric, style=styles[series.label], band=band)
             if fit and (why := draw_fit(plot, drawn, series, metric=metric, style=styles[series.label])):
-                unfitted.append(why)
+                unfitted[(series.label, panel.query_language)] = why
 
         def finish() -> None:
             plots = list(self._plots.values())
@@ -178,7 +184,7 @@ class ScalingView(PlotPage):
             else:
                 share_y_range(plots, panels)
             fill_scaling_legend(self._legend, styles, panels, fits=fit)
-            self.note = fit_note(list(dict.fromkeys(unfitted)))  # each series once (it has a panel per language)
+            self.note = fit_note(unfitted, [panel.query_language for panel in panels])
             title = self.plot_title()
             if self.note:
                 title += f"<br><span style='font-size: 9pt; color: #555555'>{self.note}</span>"

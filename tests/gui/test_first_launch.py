@@ -13,7 +13,7 @@ import pytest
 from PySide6 import QtCore
 
 from gui.app import create_window
-from gui.display_check import XCB_PLUGIN_LIBRARIES, debian_package, missing_libraries, xcb_plugin
+from gui.display_check import XCB_PLUGIN_LIBRARIES, debian_package, missing_libraries, uses_xcb, xcb_plugin
 from hybridscale.cli import build_parser, cmd_gui
 from tests.cli.test_readme_commands import readme_command
 from tests.gui.seed import seed_database
@@ -88,3 +88,19 @@ def test_hybridscale_gui_names_the_missing_library_and_its_apt_line(broken_plugi
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"hybridscale gui: error: Qt's X11 display plugin cannot load: {MISSING}")
     assert "Install with: sudo apt install libxcb-cursox0" in line
+
+
+@pytest.mark.parametrize("env, xcb", [
+    ({"QT_QPA_PLATFORM": "offscreen", "DISPLAY": ":0"}, False),
+    ({"DISPLAY": ":0"}, True),
+    ({}, False),  # no display: Qt would not open one
+    ({"DISPLAY": ":0", "XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "KDE"}, False),
+    ({"DISPLAY": ":0", "XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "ubuntu:GNOME"}, True),
+    ({"DISPLAY": ":0", "XDG_SESSION_TYPE": "wayland", "QT_QPA_PLATFORM": "xcb"}, True),
+])
+def test_the_check_runs_where_qt_would_open_an_x11_display(monkeypatch, env, xcb):
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "XDG_SESSION_TYPE", "XDG_CURRENT_DESKTOP", "XDG_SESSION_DESKTOP"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert uses_xcb() is xcb

@@ -360,3 +360,11 @@ def test_the_bias_measures_are_defined_where_they_are_shown(window):
     window.tabs.setCurrentWidget(heatmaps)
     tip = heatmaps.metric.itemData(heatmaps.metric.findData("MeanRank"), QtCore.Qt.ItemDataRole.ToolTipRole)
     assert tip.startswith("mean, over a query language's queries")
+
+
+def test_the_fit_note_names_the_panels_a_series_lacks_a_fit_in():
+    from gui.scaling_view import fit_note
+
+    why = "a scaling fit needs at least 4 training sizes; this curve has 3"
+    assert fit_note({("mono", "sw"): why, ("mono", "yo"): why, ("cross", "yo"): why}, ["sw", "yo"]) == (
+        f"no fit for mono, cross (yo): {why}")
