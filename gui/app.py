@@ -12,6 +12,7 @@ import sys
 
 from PySide6 import QtCore, QtWidgets
 
+from gui.display_check import check_display
 from gui.figures import configure_plotting
 from gui.main_window import MainWindow
 from gui.qt_app import ensure_app
@@ -32,6 +33,7 @@ def create_window(db: str | None = None) -> MainWindow:
     the window as surely as one on the GUI thread (bench/RESULTS.md has the
     cost). Frozen objects are still freed by reference counting.
     """
+    check_display()  # before Qt tries the display: it would abort naming no missing library
     check_qt()
     app = ensure_app()
     configure_plotting()

@@ -15,6 +15,7 @@ from PySide6 import QtCore, QtWidgets
 from gui.figures import (
     add_colour_bar,
     add_legend,
+    colour_bar_label,
     configure_plotting,
     draw_heatmap,
     draw_scaling,
@@ -23,11 +24,11 @@ from gui.figures import (
     heatmap_levels,
     scaling_legend,
     scaling_title,
+    series_styles,
     share_y_range,
-    strategy_colours,
 )
 from gui.qt_app import ensure_app
-from gui.results import HeatmapChoice, heatmap, heatmap_choices, scaling_panels
+from gui.results import HeatmapChoice, heatmap, heatmap_choices, scaling_panels, trained_series
 
 
 def _figure(width: int, height: int) -> pg.GraphicsLayoutWidget:
@@ -66,13 +67,13 @@ def save_scaling_figure(
     widget = _figure(width, height)
     widget.ci.addLabel(scaling_title(metric, eval_set, setting, passage_language), colspan=len(panels), size="12pt")
     widget.ci.nextRow()
-    colours = strategy_colours(panels)
+    styles = series_styles(trained_series(rows))
     plots = []
     for panel in panels:
         plots.append(widget.ci.addPlot())
-        draw_scaling(plots[-1], panel, metric=metric, colours=colours)
+        draw_scaling(plots[-1], panel, metric=metric, styles=styles)
     share_y_range(plots, panels)
-    add_legend(widget.ci, scaling_legend(colours, panels))
+    add_legend(widget.ci, scaling_legend(styles, panels))
     return _write(widget, path, width)
 
 
@@ -86,10 +87,10 @@ def save_heatmap_figure(
     width: int = 1200,
     height: int = 480,
 ) -> Path:
-    """Side-by-side heatmaps, one per (strategy label, size) averaged over seeds, with one colour bar.
+    """Side-by-side heatmaps, one per (series, size) averaged over seeds, with one colour bar.
 
-    ``strategies`` default: every (strategy, size) present, up to four (the
-    untrained model first, then the largest size of each strategy).
+    ``strategies`` default: every (series, size) present, up to four (the
+    untrained model first, then the largest size of each series).
     """
     choices = [HeatmapChoice(label, size) for label, size in strategies] if strategies else _default_choices(
         heatmap_choices(rows, eval_set=eval_set, metric=metric))
@@ -100,7 +101,7 @@ def save_heatmap_figure(
     colour_map = heatmap_colour_map(metric)
     widget = _figure(width, height)
     images = [draw_heatmap(widget.ci.addPlot(), data, levels, colour_map).image for data in maps]
-    add_colour_bar(widget.ci, images, levels, colour_map, metric)
+    add_colour_bar(widget.ci, images, levels, colour_map, colour_bar_label(maps[0]))
     return _write(widget, path, width)
 
 
@@ -108,5 +109,5 @@ def _default_choices(choices: list[HeatmapChoice]) -> list[HeatmapChoice]:
     picked: dict[str, HeatmapChoice] = {}
     for choice in choices:  # sorted by size within a strategy, so the last one wins
         picked[choice.label] = choice
-    ordered = sorted(picked.values(), key=lambda c: c.label != "untrained")
+    ordered = sorted(picked.values(), key=lambda c: c.train_size > 0)  # the untrained model (size 0) first
     return ordered[:4]

@@ -5,7 +5,7 @@ The window owns the one background thread every query runs in and the
 chosen in the toolbar, the metric rows); pages talk to the window with
 signals (``message`` for the status bar, ``submitted`` and ``runs_finished``
 to move the others along). Window geometry, the last database, page and
-export folder are remembered with QSettings.
+the folder of every file dialog are remembered with QSettings.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from gui.about import about_html
 from gui.app_model import AppModel, shown_location
 from gui.background import Background
+from gui.folders import RememberedFolder
 from gui.heatmap_view import HeatmapView
 from gui.queue_view import QueueView
 from gui.scaling_view import ScalingView
 from gui.setup_view import SetupView
+from gui.wording import plural
 from vocabulary.config import ConfigError
 
 if TYPE_CHECKING:
@@ -38,10 +40,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings or QtCore.QSettings()
         self.background = Background(self)
         self.app_model = AppModel(db, self.background)
+        self.folder = RememberedFolder(self.settings)
         self.setup = SetupView(self.app_model)
         self.queue = QueueView(self.app_model)
-        self.scaling = ScalingView(self.app_model)
-        self.heatmaps = HeatmapView(self.app_model)
+        self.scaling = ScalingView(self.app_model, self.folder)
+        self.heatmaps = HeatmapView(self.app_model, self.folder)
         self.tabs = QtWidgets.QTabWidget(documentMode=True)
         for page, title in zip((self.setup, self.queue, self.scaling, self.heatmaps), PAGES):
             self.tabs.addTab(page, title)
@@ -145,10 +148,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def choose_database(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open a hybridscale database", self._folder(), "SQLite databases (*.db *.sqlite);;All files (*)"
+            self, "Open a hybridscale database", self.folder.path(), "SQLite databases (*.db *.sqlite);;All files (*)"
         )
         if path:
-            self._remember_folder(path)
+            self.folder.remember(path)
             self.open_database(path)
 
     def choose_database_url(self) -> None:
@@ -172,7 +175,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.study.clear()
         self.study.addItem("All studies", None)
         for study in studies:
-            self.study.addItem(f"{study.id}: {study.name} ({study.run_count} runs)", study.id)
+            self.study.addItem(f"{study.id}: {study.name} ({plural(study.run_count, 'run')})", study.id)
         self.study.setCurrentIndex(max(0, self.study.findData(current)))
         self.study.blockSignals(False)
 
@@ -209,26 +212,33 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.setCurrentWidget(self.setup)
 
     def choose_study_to_load(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load study", self._folder(), "Study files (*.json)")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load study", self.folder.path(), "Study files (*.json)")
         if not path:
             return
-        self._remember_folder(path)
+        self.folder.remember(path)
         try:
             self.setup.load_study(Path(path))
         except (ValueError, OSError) as error:  # ConfigError (with the field) and undecodable files are ValueErrors
             QtWidgets.QMessageBox.warning(self, "Cannot load study", f"{Path(path).name}: {error}")
             return
         self.tabs.setCurrentWidget(self.setup)
-        self.show_message(f"Loaded {path}")
+        if self.setup.left_out:
+            left_out = "; ".join(self.setup.left_out)
+            self.show_message(f"Loaded {path}, leaving out what the form cannot hold: {left_out}")
+            QtWidgets.QMessageBox.warning(self, "Study loaded in part",
+                                          f"{Path(path).name}: these settings were left out: {left_out}. "
+                                          "Saving or submitting the form uses the study as shown.")
+        else:
+            self.show_message(f"Loaded {path}")
 
     def choose_study_to_save(self) -> None:
         name = (self.setup.name.text().strip() or "study").replace("/", "-").replace(" ", "_")
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save study", str(Path(self._folder()) / f"{name}.json"), "Study files (*.json)"
+            self, "Save study", self.folder.suggest(f"{name}.json"), "Study files (*.json)"
         )
         if not path:
             return
-        self._remember_folder(path)
+        self.folder.remember(path)
         try:
             self.setup.save_study(Path(path))
         except (ConfigError, OSError) as error:
@@ -246,10 +256,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def choose_csv_path(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Export CSV report", str(Path(self._folder()) / "report.csv"), "CSV files (*.csv)"
+            self, "Export CSV report", self.folder.suggest("report.csv"), "CSV files (*.csv)"
         )
         if path:
-            self._remember_folder(path)
+            self.folder.remember(path)
             self.export_csv(Path(path))
 
     def export_current_plot(self) -> None:
@@ -268,12 +278,6 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QMessageBox.about(self, "About hybridscale", about_html())
 
     # ---- settings and closing --------------------------------------------------------------------------------
-    def _folder(self) -> str:
-        return str(self.settings.value("folder", str(Path.home())))
-
-    def _remember_folder(self, path: str) -> None:
-        self.settings.setValue("folder", str(Path(path).parent))
-
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")
         if geometry is None or not self.restoreGeometry(geometry):

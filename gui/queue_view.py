@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from gui.app_model import AppModel, Done, Failed
 from gui.log_view import RunLogDialog
 from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text
+from gui.wording import plural
 from gui.workers import DEVICES, WorkerPool
 from storage.models import utcnow
 from vocabulary.status import RunStatus
@@ -174,9 +175,21 @@ class QueueView(QtWidgets.QWidget):
         self.view.verticalHeader().setVisible(False)
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.doubleClicked.connect(lambda _index: self.show_log())
-        self.view.setColumnWidth(0, 200)
-        self.view.setColumnWidth(PROGRESS_COLUMN, 110)
+        self._fit_columns()
         return self.view
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its longest expected text, or the longest it holds: no status or ETA is cut.
+
+        Fitting to the first rows alone made the columns only as wide as a
+        queued run's empty phase, ETA and worker.
+        """
+        metrics = self.view.fontMetrics()
+        padding = 2 * self.view.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin) + 12
+        for index, column in enumerate(COLUMNS):
+            if column.widest:
+                widest = max(metrics.horizontalAdvance(column.widest), metrics.horizontalAdvance(column.title))
+                self.view.setColumnWidth(index, max(self.view.columnWidth(index), widest + padding))
 
     def _worker_output(self) -> QtWidgets.QPlainTextEdit:
         """What the workers started here print, and the Stop button following how many run."""
@@ -215,7 +228,7 @@ class QueueView(QtWidgets.QWidget):
         self.model.merge(views)
         if first_rows:  # fit the columns to the first rows once (on every poll it would cost time)
             self.view.resizeColumnsToContents()
-            self.view.setColumnWidth(PROGRESS_COLUMN, max(self.view.columnWidth(PROGRESS_COLUMN), 110))
+            self._fit_columns()
         self.model.refresh_times()
         counts = self.model.table.counts()
         self.counts.setText(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet")
@@ -289,7 +302,7 @@ class QueueView(QtWidgets.QWidget):
         now = utcnow()
         table = [[c.title for c in COLUMNS]] + [[c.text(run, now) for c in COLUMNS] for run in self.model.table.runs]
         QtWidgets.QApplication.clipboard().setText(rows_as_text(table))
-        self.message.emit(f"Copied {len(table) - 1} runs to the clipboard.")
+        self.message.emit(f"Copied {plural(len(table) - 1, 'run')} to the clipboard.")
 
     # ---- workers -----------------------------------------------------------------------
     def set_device(self, device: str) -> None:

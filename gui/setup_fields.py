@@ -217,6 +217,14 @@ class EvalRow:
         return EvalSpec(self.dataset, self.languages.checked(), self.split.currentText(), cap,
                         self.path.text().strip() or None)
 
+    def left_out(self, spec: EvalSpec) -> list[str]:
+        """What of ``spec`` this row cannot show: languages or a split the dataset does not have."""
+        missing = [lang for lang in spec.languages if lang not in self.languages.values()]
+        notes = [f"{self.dataset} language(s) {', '.join(missing)} (not in {self.dataset})"] if missing else []
+        if self.split.findText(spec.split) < 0:
+            notes.append(f"{self.dataset} split {spec.split!r} (it has {', '.join(DATASETS[self.dataset].splits)})")
+        return notes
+
     def set_spec(self, spec: EvalSpec | None) -> None:
         self.use.setChecked(spec is not None)
         if spec is None:

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Event, Metric, Run, Study, study_runs
-from vocabulary.config import RunConfig
+from vocabulary.config import ConfigError, RunConfig
+from vocabulary.series import series_names
 
 #: RunConfig fields copied next to every metric in the tidy table, in this order.
 CONFIG_COLUMNS: tuple[str, ...] = (
@@ -26,7 +27,9 @@ CONFIG_COLUMNS: tuple[str, ...] = (
 METRIC_COLUMNS: tuple[str, ...] = (
     "eval_set", "setting", "query_language", "passage_language", "metric", "value", "num_queries",
 )
-TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", *CONFIG_COLUMNS, *METRIC_COLUMNS)
+#: ``series``: the line a run belongs to; runs share one only when they differ in their seeds alone
+#: (:mod:`vocabulary.series`), so grouping by it never averages two configurations as seeds.
+TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", "series", *CONFIG_COLUMNS, *METRIC_COLUMNS)
 #: Metric rows fetched per partition by tidy_metrics.
 _FETCH_PARTITION = 2000
 
@@ -115,7 +118,8 @@ def run_events(db: Database, run_id: str) -> list[tuple[dt.datetime, str, str]]:
 def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, Any]]:
     """One dict per (run, eval set, setting, query language, passage language, metric).
 
-    Each row carries the run's config columns and the names of the studies it
+    Each row carries the run's config columns, its series (named among the
+    runs read, see :data:`TIDY_COLUMNS`) and the names of the studies it
     belongs to, so the table stands alone in a spreadsheet or pandas.
 
     Plain columns, not ORM objects (the GUI reads them in a background thread
@@ -134,10 +138,12 @@ def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, An
     ).execution_options(yield_per=_FETCH_PARTITION)
     with db.session() as session:
         names = _study_names(session, study_id)
+        read = [(run_id, json.loads(config_json), label) for run_id, config_json, label in session.execute(runs)]
+        series = series_names({run_id: _identity(config) for run_id, config, _label in read})
         configs = {
-            run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label,
-                     **_config_columns(json.loads(config_json))}
-            for run_id, config_json, label in session.execute(runs)
+            run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label, "series": series[run_id],
+                     **_config_columns(config)}
+            for run_id, config, label in read
         }
         table: list[dict[str, Any]] = []
         for partition in session.execute(metrics).partitions():
@@ -161,3 +167,11 @@ def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
     values = {name: config.get(name) for name in CONFIG_COLUMNS}
     values["train_languages"] = "+".join(config.get("train_languages") or ())
     return values
+
+
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The run's identity; a config this version cannot read is taken as it is (still one series per config)."""
+    try:
+        return RunConfig.from_dict(config).identity()
+    except (ConfigError, TypeError):
+        return config

@@ -258,6 +258,8 @@ class RunConfig:
             )
         elif self.train_size < 1:
             raise ConfigError("train_size", "must be at least 1 for a training run (0 only with strategy 'none')")
+        if self.seed < 0:
+            raise ConfigError("seed", f"seed {self.seed} is negative; seeds are 0 or more")
         if self._strategy_uses("uses_alpha") and not (self.alpha is not None and 0.0 <= self.alpha <= 1.0):
             raise ConfigError("alpha", "must be between 0 and 1 (probability of a monolingual batch)")
         if self.strategy != NO_TRAINING:
@@ -429,10 +431,22 @@ class StudyConfig:
                 raise ConfigError("train_sizes", f"size {size} must be at least 1 (the untrained point is the baseline)")
         if not self.seeds:
             raise ConfigError("seeds", "give at least one seed")
+        negative = [seed for seed in self.seeds if seed < 0]
+        if negative:
+            raise ConfigError("seeds", f"seed {', '.join(map(str, negative))} is negative; seeds are 0 or more")
         for name in ("strategies", "alphas", "train_sizes", "seeds"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise ConfigError(name, "a value is listed twice")
+        # Every size below the batch, named at the batch size (one setting), before the first run refuses its own.
+        smaller = [size for size in self.train_sizes if size < self.template.batch_size]
+        if smaller and self.template.batch_size >= 2:
+            raise ConfigError(
+                "batch_size",
+                f"batch size {self.template.batch_size} is larger than training size "
+                f"{', '.join(map(str, smaller))}: a batch needs that many distinct question groups; use a batch size "
+                f"of at most {min(self.train_sizes)} or larger sizes",
+            )
         for run in self.expand():
             run.validate()
         return self

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from vocabulary.strategies import strategy_label
+from vocabulary.strategies import NO_TRAINING, strategy_label
 
 #: Settings that only repeat an experiment: runs differing in these alone are seeds of one series.
 SEED_FIELDS: frozenset[str] = frozenset({"seed", "data_seed"})
@@ -30,7 +30,8 @@ def series_key(identity: Mapping[str, Any]) -> str:
 
 def base_label(identity: Mapping[str, Any]) -> str:
     """The strategy's label (``untrained MODEL`` for an evaluation-only run)."""
-    strategy = identity.get("strategy", "")
+    # An evaluation-only run's identity keeps only what evaluation reads: it has no strategy field.
+    strategy = identity.get("strategy", NO_TRAINING)
     label = strategy_label(strategy, identity.get("alpha"))
     return f"{label} {identity.get('model', '')}".strip() if label == "untrained" else label
 

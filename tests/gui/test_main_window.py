@@ -61,7 +61,7 @@ def test_study_filter_limits_the_queue_and_the_plots(qtbot, window, seeded):
     assert other.reused and not other.queued
     window.reload_studies()
     qtbot.waitUntil(lambda: window.study.count() == 3, timeout=5000)
-    assert window.study.itemText(2) == f"{other.study_id}: only hybrid (1 runs)"
+    assert window.study.itemText(2) == f"{other.study_id}: only hybrid (1 run)"
     window.study.setCurrentIndex(2)
     qtbot.waitUntil(lambda: window.queue.model.rowCount() == 1, timeout=5000)
     qtbot.waitUntil(lambda: {r["run_id"] for r in window.app_model.metrics.rows} == set(other.reused), timeout=5000)

@@ -73,7 +73,7 @@ def test_heatmap_page_matrix_equals_the_stored_values(window, seeded):
     window.tabs.setCurrentWidget(page)
     assert page.metric.currentData() == "MeanRank"
     left, right = page.shown_choices()
-    assert (left.label, left.train_size) == ("untrained", 0)
+    assert (left.label, left.train_size) == ("untrained tiny:", 0)
     assert (right.label, right.train_size) == ("hybrid α=0.5", 64)
     untrained, hybrid = page.maps
     baseline = next(r for r in study.expand() if not r.is_training)
@@ -173,7 +173,7 @@ def test_copy_table_puts_the_plotted_numbers_on_the_clipboard(window):
     window.tabs.setCurrentWidget(window.heatmaps)
     window.copy_current_table()
     text = QtWidgets.QApplication.clipboard().text()
-    assert "untrained (size 0): MeanRank" in text and "en\t2.0000\t3.0000\t" in text
+    assert "untrained tiny: (size 0): MeanRank" in text and "en\t2.0000\t3.0000\t" in text
 
 
 def test_pages_say_why_they_are_empty(qtbot, tmp_path, settings, empty_db):

@@ -125,7 +125,7 @@ def test_default_evaluations_target_sw_and_yo():
 
 
 def test_a_training_size_smaller_than_the_batch_is_refused_before_any_run_starts():
-    with pytest.raises(ConfigError, match="train_size: size 16 is smaller than batch_size 32: a batch needs"):
+    with pytest.raises(ConfigError, match="batch_size: batch size 32 is larger than training size 16: a batch needs"):
         StudyConfig("s", train_sizes=(16, 64)).validate()
     StudyConfig("s", train_sizes=(16, 64), template=RunConfig(batch_size=16)).validate()
 
@@ -188,3 +188,13 @@ def test_null_encoder_settings_round_trip_and_validate():
     assert RunConfig(pooling="lasttoken", max_length=300).validate().pooling == "lasttoken"
     with pytest.raises(ConfigError, match="query_prefix: must be text or null"):
         RunConfig.from_dict({"query_prefix": 3})
+
+
+def test_a_study_refuses_negative_seeds_and_names_every_size_below_the_batch():
+    template = RunConfig(batch_size=32)
+    with pytest.raises(ConfigError, match="seeds: seed -1, -2 is negative"):
+        StudyConfig("s", seeds=(0, -1, -2), train_sizes=(100,), template=template).validate()
+    with pytest.raises(ConfigError, match="batch_size: batch size 32 is larger than training size 16, 24:"):
+        StudyConfig("s", train_sizes=(16, 24, 100), template=template).validate()
+    with pytest.raises(ConfigError, match="seed: seed -3 is negative"):
+        RunConfig(seed=-3).validate()

@@ -36,3 +36,10 @@ def test_nested_differences_are_shown_by_letter():
     second = dataclasses.replace(first, evaluations=first.evaluations[:1])
     names = series_names({"a": first.identity(), "b": second.identity()})
     assert {names["a"], names["b"]} == {"mono (evaluations A)", "mono (evaluations B)"}
+
+
+def test_an_evaluation_only_run_is_named_after_its_model():
+    untrained = RunConfig(strategy="none", alpha=None, train_size=0, model="tiny:").identity()
+    assert "strategy" not in untrained  # its identity keeps only what evaluation reads
+    names = series_names({"u": untrained, "m": identity()})
+    assert names["u"] == "untrained tiny:"
