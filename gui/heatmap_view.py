@@ -17,7 +17,6 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 
 from gui.app_model import AppModel
-from gui.folders import RememberedFolder
 from gui.figures import (
     DrawnHeatmap,
     add_colour_bar,
@@ -30,6 +29,7 @@ from gui.figures import (
     heatmap_levels,
     write_heatmap,
 )
+from gui.folders import RememberedFolder
 from gui.plot_page import EMPTY_TEXT, PlotPage, fitted, refill
 from gui.results import (
     METRIC_HELP,

@@ -9,8 +9,8 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from gui.app_model import AppModel
-from gui.folders import RememberedFolder
 from gui.figures import export_image
+from gui.folders import RememberedFolder
 from gui.runs import rows_as_text
 from gui.wording import plural
 

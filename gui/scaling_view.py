@@ -17,7 +17,6 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 
 from gui.app_model import AppModel
-from gui.folders import RememberedFolder
 from gui.figures import (
     BANDS,
     FIT_FORMULA,
@@ -31,6 +30,7 @@ from gui.figures import (
     share_y_range,
     start_scaling_panel,
 )
+from gui.folders import RememberedFolder
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
 from gui.results import METRIC_HELP, ScalingPanel, Series, language_order, scaling_panels, series_table
