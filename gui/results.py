@@ -17,10 +17,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from vocabulary.budget import budget_label
 from vocabulary.languages import TARGET_LANGUAGES
 from vocabulary.records import ALL
 from vocabulary.strategies import NO_TRAINING, display_order, strategy_label
 
+#: The budget legends leave unsaid (RunConfig's default: one epoch, no cap).
+DEFAULT_BUDGET = budget_label({})
 #: Lower is better for these metrics (colour maps and tooltips say so).
 LOWER_IS_BETTER = frozenset({"LangBias", "MeanRank"})
 
@@ -28,7 +31,15 @@ Row = Mapping[str, Any]
 
 
 def row_label(row: Row) -> str:
-    return strategy_label(row["strategy"], row.get("alpha"))
+    """A run's line in legends and tables: its strategy, and its training budget unless that is the default.
+
+    Runs trained with other budgets are thus other lines, never pooled as seeds of one point.
+    """
+    label = strategy_label(row["strategy"], row.get("alpha"))
+    if row["strategy"] == NO_TRAINING or "budget" not in row:
+        return label
+    budget = budget_label(row)
+    return label if budget == DEFAULT_BUDGET else f"{label} ({budget})"
 
 
 def _pick_order(values: Iterable[Any]) -> list[Any]:

@@ -55,6 +55,11 @@ class Column:
     tooltip: str = ""
 
 
+def _loss(run: RunView) -> str:
+    text = "" if run.loss is None else f"{run.loss:.4f}"
+    return text if run.dev_loss is None else f"{text} (dev {run.dev_loss:.4f})"
+
+
 def _status(run: RunView, _now: dt.datetime) -> str:
     return f"{run.status} (cancelling)" if run.cancel_requested and run.status == "running" else run.status
 
@@ -69,7 +74,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Progress", lambda r, _: f"{r.progress:.0%}"),
     Column("Phase", lambda r, _: r.phase or ""),
     Column("Step", _step, "training step / total steps"),
-    Column("Loss", lambda r, _: "" if r.loss is None else f"{r.loss:.4f}", "latest training loss"),
+    Column("Loss", lambda r, _: _loss(r), "latest training loss (and dev loss on held-out groups, when computed)"),
     Column("Elapsed", lambda r, now: format_duration(elapsed_seconds(r, now))),
     Column("ETA", lambda r, now: format_duration(eta_seconds(r, now)), "rough: extrapolated from progress"),
     Column("Worker", lambda r, _: r.worker_id or ""),

@@ -75,8 +75,10 @@ STRATEGIES: dict[str, Strategy] = {
                  "by_share", ALPHA, needs_two_languages=True, needs_translations=False, loss="info_nce"),
         Strategy("multi", "multi", "naive multilingual baseline: languages mixed freely inside a batch",
                  "mixed", None, needs_two_languages=False, needs_translations=False, loss="info_nce"),
-        Strategy("contrastive", "contrastive",
-                 "cross-lingual batches plus a language-contrastive loss term (Hu et al. 2022)",
+        Strategy("contrastive", "cross+semantic",
+                 "cross-lingual batches plus a semantic contrastive term pulling each positive passage to its "
+                 "translation (the semantic term of Hu et al. 2023; their language contrastive term is not "
+                 "implemented)",
                  "by_share", 0.0, needs_two_languages=True, needs_translations=True, loss="info_nce+parallel"),
     )
 }
@@ -106,5 +108,5 @@ def strategy_label(name: str, alpha: float | None) -> str:
 def display_order(label: str) -> tuple[int, str]:
     """Sort key of a strategy label (as :func:`strategy_label` builds it): table order, then the label."""
     head = label.split(" ")[0]
-    order = list(STRATEGIES)
-    return (order.index(head) if head in STRATEGIES else len(order), label)
+    heads = [entry.label.split(" ")[0] for entry in STRATEGIES.values()]
+    return (heads.index(head) if head in heads else len(heads), label)

@@ -31,7 +31,7 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, 0)
 def view(run_id: str, status: str = "running", progress: float = 0.25, started_minutes_ago: float = 10, **changes) -> RunView:
     values = dict(
         id=run_id, label=run_id, model="tiny:", strategy="mono", alpha=None, train_size=1, seed=0, status=status,
-        progress=progress, phase="training", step=1, total_steps=4, loss=1.0, worker_id="w", attempts=1,
+        progress=progress, phase="training", step=1, total_steps=4, loss=1.0, dev_loss=None, worker_id="w", attempts=1,
         cancel_requested=False, error=None, log_path=None, heartbeat_at=NOW,
         started_at=NOW - dt.timedelta(minutes=started_minutes_ago), finished_at=None, updated_at=NOW,
     )
