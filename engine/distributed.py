@@ -14,7 +14,7 @@ objective, not the batch-128 one of the single-GPU run. Here:
 - Each rank embeds its slice, all-gathers every embedding column WITH
   gradients (:func:`gather_with_grad`) and computes the unchanged
   :class:`engine.losses.RetrievalLoss` (InfoNCE, its symmetric direction and
-  the language-contrastive term) on the global tensors. Every rank thus holds
+  the semantic contrastive term) on the global tensors. Every rank thus holds
   the very loss a single process computes on the global batch, and the
   single- and multi-GPU paths share one loss implementation.
 
