@@ -140,7 +140,7 @@ def _batch_texts(batch: Batch, with_translations: bool) -> list[tuple[list[str],
     return columns
 
 
-def passage_ids(batch: Batch) -> PassageIds:
+def _passage_ids(batch: Batch) -> PassageIds:
     return PassageIds(tuple(batch.passage_ids), tuple(batch.negative_ids), tuple(batch.translation_ids))
 
 
@@ -198,7 +198,7 @@ class BatchBackward:
         """Backpropagate the global batch's loss; return it (detached, still on the device)."""
         local = shard_training_batch(batch, self.context.rank, self.context.world_size)
         columns = self._columns(local)
-        ids = passage_ids(batch)
+        ids = _passage_ids(batch)
         if self.chunk_size is None:
             with self._autocast():
                 embeddings = [self._forward(*self.tokens.collate(rows, self.device)) for rows in columns]
@@ -212,7 +212,7 @@ class BatchBackward:
         """The loss of the whole batch on this process, without gradients or DDP (the dev loss)."""
         with self._autocast():
             embeddings = [self.encoder(*self.tokens.collate(rows, self.device)) for rows in self._columns(batch)]
-        return self._loss(embeddings, passage_ids(batch)).item()
+        return self._loss(embeddings, _passage_ids(batch)).item()
 
     def _columns(self, batch: Batch) -> list[list[np.ndarray]]:
         return [self.tokens.rows(texts, kind) for texts, kind in _batch_texts(batch, self.loss.needs_translations)]

@@ -1,10 +1,9 @@
 """The study setup page: point-and-click a :class:`StudyConfig`, see it validated and costed, submit it.
 
-Validation is the config's own (:meth:`StudyConfig.validate`): after every
-edit the form builds the study, and a :class:`ConfigError` is shown beside
-the field it names, with Submit disabled until it is fixed. The form adds
-the one check the config cannot make without data: a training size larger
-than the chosen training set.
+Validation is the config's own (:meth:`StudyConfig.validate`, which also
+knows each training set's size from the dataset registry): after every edit
+the form builds the study, and a :class:`ConfigError` is shown beside the
+field it names, with Submit disabled until it is fixed.
 """
 
 from __future__ import annotations
@@ -319,7 +318,6 @@ class SetupView(QtWidgets.QWidget):
         self.general_error.show_message("")
         try:
             study = self.study().validate()
-            self._check_sizes(study)
         except ConfigError as error:
             self._show_error(error)
             self.current_study = None
@@ -330,17 +328,6 @@ class SetupView(QtWidgets.QWidget):
         self.preview.setText(plan(study, self._estimate_device()).summary())
         self.submit_button.setEnabled(not self._submitting)
         return study
-
-    def _check_sizes(self, study: StudyConfig) -> None:
-        dataset = study.template.train_dataset
-        maximum = max_train_size(dataset)
-        too_big = [size for size in study.train_sizes if maximum is not None and size > maximum]
-        if too_big:
-            raise ConfigError(
-                "train_sizes",
-                f"size {too_big[0]} is larger than the {maximum} question groups of {dataset}'s training split; "
-                f"use at most {maximum}",
-            )
 
     def _show_error(self, error: ConfigError) -> None:
         field_name = _RUN_TO_STUDY_FIELD.get(error.field, error.field)
