@@ -10,8 +10,9 @@ negatives of InfoNCE come from the same batch):
 
 - ``by_share`` batching: each batch is X-X (one language on both sides) or
   X-Y (each query with its positive passage in another language of its group).
-  ``mono_share`` says how often X-X comes up: always, never, or with the run's
-  ``alpha`` (hybrid batch training, arXiv 2408.10536).
+  ``mono_share`` is the share of X-X steps: all, none, or the run's ``alpha``
+  (hybrid batch training, arXiv 2408.10536), exactly, not drawn per batch
+  (see :mod:`engine.sampling`).
 - ``mixed`` batching: each pair draws its query language and passage language
   independently, so one batch mixes X-X and X-Y pairs (the naive baseline).
 
