@@ -72,7 +72,7 @@ STRATEGIES: dict[str, Strategy] = {
                  "by_share", 1.0, needs_two_languages=False, needs_translations=False, loss="info_nce"),
         Strategy("cross", "cross", "every batch cross-lingual (X-Y): each query with its passage in another language",
                  "by_share", 0.0, needs_two_languages=True, needs_translations=False, loss="info_nce"),
-        Strategy("hybrid", "hybrid", "each batch X-X with probability α, else X-Y (arXiv 2408.10536)",
+        Strategy("hybrid", "hybrid", "exactly a share α of the steps X-X, the rest X-Y (arXiv 2408.10536)",
                  "by_share", ALPHA, needs_two_languages=True, needs_translations=False, loss="info_nce"),
         Strategy("multi", "multi", "naive multilingual baseline: languages mixed freely inside a batch",
                  "mixed", None, needs_two_languages=False, needs_translations=False, loss="info_nce"),
