@@ -145,7 +145,7 @@ class SetupView(QtWidgets.QWidget):
             self.strategy_boxes[entry.name] = check
         strategies.addStretch(1)
         form.addRow("Strategies:", stacked(strategies, self._error("strategies")))
-        self.alphas = QtWidgets.QLineEdit(toolTip="probabilities of a monolingual batch, one hybrid line each; " + LIST_HINT)
+        self.alphas = QtWidgets.QLineEdit(toolTip="shares of monolingual batches, one hybrid line each; " + LIST_HINT)
         form.addRow("Hybrid α values:", stacked(self.alphas, self._error("alphas")))
         self.train_sizes = QtWidgets.QLineEdit(toolTip="question groups per run; " + LIST_HINT)
         self.size_hint = hint_label("")

@@ -280,7 +280,7 @@ class RunConfig:
         elif self.train_size < 1:
             raise ConfigError("train_size", "must be at least 1 for a training run (0 only with strategy 'none')")
         if self._strategy_uses("uses_alpha") and not (self.alpha is not None and 0.0 <= self.alpha <= 1.0):
-            raise ConfigError("alpha", "must be between 0 and 1 (probability of a monolingual batch)")
+            raise ConfigError("alpha", "must be between 0 and 1 (the share of monolingual batches)")
         if self.strategy != NO_TRAINING:
             self._validate_training()
         if not self.evaluations:
