@@ -57,8 +57,8 @@ def child(args: argparse.Namespace) -> None:
     context = init_from_env(args.device)
     config = RunConfig(
         model=args.model, strategy="hybrid", alpha=0.5, train_size=args.train_size, train_languages=LANGUAGES,
-        batch_size=_global_batch(args, context.world_size), max_length=args.max_length, max_steps=args.steps,
-        epochs=100.0, learning_rate=3e-5, warmup_ratio=0.1, checkpoint_every=10**9,
+        batch_size=_global_batch(args, context.world_size), max_length=args.max_length, budget="steps",
+        steps=args.steps, learning_rate=3e-5, warmup_ratio=0.1, checkpoint_every=10**9,
     )
     encoder = load_encoder(config.model, config.encoder_settings, device=context.device)
     stamps: list[float] = []
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--steps", type=int, default=12, help="timed steps + 1 warm-up step")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--train-size", type=int, default=800, help="question groups to sample from")
+    parser.add_argument("--train-size", type=int, default=675, help="question groups to sample from")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -16,6 +16,13 @@ Each trainer runs in its own spawned process, so peak memory (max RSS on CPU,
 from the end of step 1 to the end of the last step (step 1 pays for warm-up
 and, with --compile, compilation).
 
+Overheads of batches without shared positives (issue 15), measured beside our own steps: drawing a
+batch from XQuAD's passage clusters (several questions share an answer sentence, so the sampler
+skips groups) against the same sampler on a copy of the data whose passages are all distinct (no
+clash to avoid: the old distinct-groups rule), and the loss with the passage ids (the identical-
+passage mask) against without, on unit vectors of the batch's shape; each as a share of our
+measured step time.
+
 Model FLOP utilisation (GPU only), per (query, passage) pair:
 
     FLOPs = sum over its two texts of  6 * P * n  +  12 * layers * hidden * n^2
@@ -57,7 +64,7 @@ def _config(args: argparse.Namespace):
 
     return RunConfig(
         model=args.model, strategy="hybrid", alpha=0.5, train_size=args.train_size, train_languages=LANGUAGES,
-        batch_size=args.batch_size, max_length=args.max_length, max_steps=args.steps, epochs=100.0,
+        batch_size=args.batch_size, max_length=args.max_length, budget="steps", steps=args.steps,
         query_prefix="query: ", passage_prefix="passage: ",  # spelled out: the peer gets the same texts
         learning_rate=3e-5, warmup_ratio=0.1, checkpoint_every=10**9, compile=args.compile,
         freeze_embeddings=args.freeze_embeddings, trainable_layers=args.trainable_layers,
@@ -68,6 +75,52 @@ def _training_set():
     from engine.data import load_training_set
 
     return load_training_set("xquad", LANGUAGES, "train")
+
+
+def _without_shared_passages(training_set):
+    """The same groups with every passage made distinct (no ids, a unique suffix): nothing to cluster."""
+    groups = tuple(
+        dataclasses.replace(g, passage_ids={}, passages={lang: f"{text} [{g.id}]" for lang, text in g.passages.items()})
+        for g in training_set.groups
+    )
+    return dataclasses.replace(training_set, groups=groups)
+
+
+def _seconds_each(function, repeats: int, rounds: int = 5) -> float:
+    """Seconds per call: the best of ``rounds`` means over ``repeats`` calls (timeit's rule: the least
+    disturbed round), after one untimed call (first-call set-up is not per-step cost)."""
+    function()
+    means = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            function()
+        means.append((time.perf_counter() - started) / repeats)
+    return min(means)
+
+
+def run_overheads(args: argparse.Namespace) -> dict[str, float]:
+    """Seconds per batch of drawing it (with and without clashes) and of the loss (with and without ids)."""
+    import torch
+
+    from engine.losses import PassageIds, RetrievalLoss
+    from engine.sampling import BatchSampler
+
+    torch.set_num_threads(1)  # microsecond-scale work: one thread times it steadily on a shared machine
+    config, data = _config(args), _training_set()
+    times: dict[str, float] = {}
+    for name, training_set in (("draw clash-free", data), ("draw, nothing to avoid", _without_shared_passages(data))):
+        sampler = BatchSampler(config, training_set)
+        times[name] = _seconds_each(sampler.next_batch, 100)
+    generator = torch.Generator().manual_seed(0)
+    queries, passages = (torch.nn.functional.normalize(torch.randn(args.batch_size, 384, generator=generator), dim=1)
+                         for _ in range(2))
+    loss = RetrievalLoss(config.temperature)
+    unique = PassageIds(tuple(str(i) for i in range(args.batch_size)))
+    copied = PassageIds(("0",) + unique.passages[:-1])  # one passage twice: the mask is built and applied
+    for name, ids in (("loss without ids", None), ("loss, ids all distinct", unique), ("loss, one masked copy", copied)):
+        times[name] = _seconds_each(lambda: loss(queries, passages, ids=ids), 100)
+    return times
 
 
 def _load(args: argparse.Namespace):
@@ -193,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10, help="timed steps + 1 warm-up step")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--train-size", type=int, default=800, help="question groups to sample from")
+    parser.add_argument("--train-size", type=int, default=675, help="question groups to sample from")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
     parser.add_argument("--freeze-embeddings", action="store_true",
                         help="ours only (the peer has no such switch): keep the word embeddings fixed")
@@ -207,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {args.model}, batch {args.batch_size}, max length {args.max_length}, "
           f"{args.steps} steps, device {args.device}, compile {args.compile}", flush=True)
     ours = _in_own_process(run_ours, args)
+    step = args.batch_size / ours.samples_per_second
+    overheads = _in_own_process(run_overheads, args)
+    print(f"{'our step':>22}: {step * 1e3:10.1f} ms")
+    for name, seconds in overheads.items():
+        print(f"{name:>22}: {seconds * 1e3:10.3f} ms per batch ({100 * seconds / step:.3f} % of a step)")
+    print(f"{'clash-free draw / plain':>22}: {overheads['draw clash-free'] / overheads['draw, nothing to avoid']:8.2f}x, "
+          f"{'masked loss / plain':>20}: {overheads['loss, one masked copy'] / overheads['loss without ids']:8.2f}x")
     if ours_only:  # a setting the peer cannot match: no ratio
         print(f"{ours.name:>22}: {ours.samples_per_second:8.2f} pairs/s, "
               f"{args.batch_size / ours.samples_per_second:.2f} s/step, peak {ours.peak_memory_mib:8.0f} MiB")

@@ -14,7 +14,7 @@ objective, not the batch-128 one of the single-GPU run. Here:
 - Each rank embeds its slice, all-gathers every embedding column WITH
   gradients (:func:`gather_with_grad`) and computes the unchanged
   :class:`engine.losses.RetrievalLoss` (InfoNCE, its symmetric direction and
-  the language-contrastive term) on the global tensors. Every rank thus holds
+  the semantic contrastive term) on the global tensors. Every rank thus holds
   the very loss a single process computes on the global batch, and the
   single- and multi-GPU paths share one loss implementation.
 
@@ -258,12 +258,14 @@ def check_divisible(batch_size: int, world_size: int) -> None:
 
 
 def shard_training_batch(batch: Batch, rank: int, world_size: int) -> Batch:
-    """A sampler batch's slice for one rank: same kind, and translations aligned with their pairs."""
+    """A sampler batch's slice for one rank: same kind, translations (and hard negatives) aligned with their pairs."""
+    def part(values: tuple) -> tuple:
+        return tuple(shard_batch(values, rank, world_size)) if values else ()
+
     return dataclasses.replace(
         batch,
-        pairs=tuple(shard_batch(batch.pairs, rank, world_size)),
-        translations=tuple(shard_batch(batch.translations, rank, world_size)) if batch.translations else (),
-        translation_languages=(
-            tuple(shard_batch(batch.translation_languages, rank, world_size)) if batch.translation_languages else ()
-        ),
+        pairs=part(batch.pairs),
+        translations=part(batch.translations),
+        translation_languages=part(batch.translation_languages),
+        translation_ids=part(batch.translation_ids),
     )

@@ -1,13 +1,48 @@
-"""Training losses: InfoNCE with in-batch negatives, and the language-contrastive baseline.
+"""Training losses: InfoNCE with in-batch (and hard) negatives, and the semantic contrastive term.
 
-Embeddings arrive L2-normalised, so ``q @ p.T`` is the cosine similarity.
+Embeddings arrive L2-normalised, so ``q @ p.T`` is the cosine similarity s.
 Logits are computed in float32 even under bf16 autocast: dividing by a
 temperature of 0.05 multiplies bf16's rounding error by 20.
+
+What each strategy trains, for a batch of B pairs (q_i, p_i), optional hard
+negatives n_k (one per pair where the source has them, K = B, else K = 0)
+and temperature t (1.0 is the paper's "cosine similarity, no temperature"):
+
+    L_ret = -1/B sum_i log( e^{s(q_i,p_i)/t} / ( sum_j e^{s(q_i,p_j)/t} + sum_k e^{s(q_i,n_k)/t} ) )
+
+``mono``, ``cross``, ``hybrid`` and ``multi`` train L_ret on their batches
+(``symmetric_loss`` averages it with the passage -> query direction over the
+B x B block). arXiv 2408.10536's Eq. 1 prints only the negatives in the
+denominator, but its text calls the in-batch negatives crucial; we keep the
+other pairs' positives as in-batch negatives (DPR, sentence-transformers) and
+add the hard negatives to them.
+
+``contrastive`` (labelled ``cross+semantic``) adds, with lambda =
+``contrastive_weight``, a semantic contrastive term over each positive p_i and
+its translation p'_i (the sampler's second language of the group):
+
+    L = L_ret + lambda * ( -1/B sum_i log( e^{s(p_i,p'_i)/t} / sum_j e^{s(p_i,p'_j)/t} ) )
+
+This is the *semantic* contrastive loss of Hu et al. 2023 (arXiv 2210.06633,
+Findings of ACL 2023), aligning parallel texts, as their abstract describes
+it. Their *language* contrastive loss, which uses parallel pairs to remove
+language-specific information from non-parallel corpora, is not
+implemented: its equations could not be obtained (no stored copy of the
+paper's method section; the official repository holds only a README), and
+we will not guess them. The temperature t and lambda are ours.
+
+Identical passages are not negatives (belt and braces; the sampler already
+keeps them out of a batch): a column whose passage id equals that of row
+i's positive is masked out of row i's denominator. Since it is the same
+passage, counting it as a second positive would only count one passage
+twice, so we remove it instead; the loss of a batch without such columns is
+unchanged, and chance level stays ln(number of distinct candidates).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,40 +52,58 @@ from vocabulary.config import RunConfig
 from vocabulary.strategies import strategy
 
 
-def info_nce(anchors: Tensor, positives: Tensor, temperature: float, symmetric: bool = False) -> Tensor:
-    """Mean cross-entropy of ``anchors[i]`` picking ``positives[i]`` among all positives.
+def info_nce(
+    anchors: Tensor, candidates: Tensor, temperature: float, symmetric: bool = False, same: Tensor | None = None
+) -> Tensor:
+    """Mean cross-entropy of ``anchors[i]`` picking ``candidates[i]`` among all candidates.
 
-    ``L = -1/B sum_i log( exp(a_i.p_i / t) / sum_j exp(a_i.p_j / t) )``: every other
-    row's positive is an in-batch negative. ``symmetric`` averages this with the
-    same loss in the positive -> anchor direction (columns of the logit matrix).
+    ``L = -1/B sum_i log( exp(a_i.c_i / t) / sum_j exp(a_i.c_j / t) )``: every
+    other candidate is a negative (the other rows' positives, then any hard
+    negatives appended after the first B rows). ``same`` (bool, B x C) masks
+    out column j of row i, a copy of row i's positive. ``symmetric`` averages
+    this with the positive -> anchor direction over the first B columns.
     """
-    logits = anchors.float() @ positives.float().T / temperature
-    target = torch.arange(logits.shape[0], device=logits.device)
+    logits = anchors.float() @ candidates.float().T / temperature
+    if same is not None:
+        logits = logits.masked_fill(same, float("-inf"))
+    rows = logits.shape[0]
+    target = torch.arange(rows, device=logits.device)
     loss = F.cross_entropy(logits, target)
     if symmetric:
-        loss = (loss + F.cross_entropy(logits.T, target)) / 2
+        loss = (loss + F.cross_entropy(logits[:, :rows].T, target)) / 2
     return loss
+
+
+def same_passage_mask(
+    row_ids: Sequence[str], column_ids: Sequence[str], device: torch.device | str = "cpu"
+) -> Tensor | None:
+    """``mask[i, j]``: column j (j != i) is the passage of row i's positive, column i; None when no id repeats.
+
+    ``row_ids[i]`` is the id of column i (rows' positives come first among the columns).
+    """
+    if len(set(column_ids)) == len(column_ids):
+        return None
+    codes = {passage: n for n, passage in enumerate(dict.fromkeys(column_ids))}
+    rows = torch.tensor([codes[passage] for passage in row_ids], device=device)
+    columns = torch.tensor([codes[passage] for passage in column_ids], device=device)
+    mask = rows[:, None] == columns[None, :]
+    diagonal = torch.arange(len(row_ids), device=device)
+    mask[diagonal, diagonal] = False
+    return mask
+
+
+@dataclass(frozen=True)
+class PassageIds:
+    """The passage ids of a (global) batch's text columns, so the loss can tell a copy from a negative."""
+
+    passages: tuple[str, ...]
+    negatives: tuple[str, ...] = ()
+    translations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class RetrievalLoss:
-    """The loss of one batch: semantic InfoNCE, plus the language term for ``contrastive`` runs.
-
-    Language-contrastive baseline, after Hu et al. 2022, "Language Agnostic
-    Multilingual Information Retrieval with Contrastive Learning"
-    (arXiv 2210.06633, ACL Findings 2023). They add to the retrieval loss a
-    contrastive loss over *parallel* sentences that pulls a sentence towards its
-    translation and away from the other in-batch sentences. We implement it on
-    our parallel passages, with the retrieval temperature t:
-
-        total = InfoNCE(q, p) + lambda * L_lang
-        L_lang = -1/B sum_i log( exp(p_i.p'_i / t) / sum_j exp(p_i.p'_j / t) )
-
-    where p_i is pair i's positive passage in its passage language and p'_i the
-    same passage in a second language of its group (drawn by the sampler), and
-    lambda = ``contrastive_weight``. The paper's further term on *non-parallel*
-    corpora is not implemented: all our training text is parallel.
-    """
+    """The loss of one batch: InfoNCE over positives and hard negatives, plus the semantic term for ``contrastive``."""
 
     temperature: float
     symmetric: bool = False
@@ -65,10 +118,17 @@ class RetrievalLoss:
     def needs_translations(self) -> bool:
         return self.contrastive_weight is not None
 
-    def __call__(self, queries: Tensor, passages: Tensor, translations: Tensor | None = None) -> Tensor:
-        loss = info_nce(queries, passages, self.temperature, self.symmetric)
+    def __call__(
+        self, queries: Tensor, passages: Tensor, translations: Tensor | None = None, *,
+        negatives: Tensor | None = None, ids: PassageIds | None = None,
+    ) -> Tensor:
+        candidates = passages if negatives is None else torch.cat([passages, negatives])
+        device = queries.device
+        same = None if ids is None else same_passage_mask(ids.passages, ids.passages + ids.negatives, device)
+        loss = info_nce(queries, candidates, self.temperature, self.symmetric, same)
         if self.contrastive_weight is not None:
             if translations is None:
                 raise ValueError("the contrastive loss needs each passage's translation; the batch has none")
-            loss = loss + self.contrastive_weight * info_nce(passages, translations, self.temperature)
+            same = None if ids is None else same_passage_mask(ids.translations, ids.translations, device)
+            loss = loss + self.contrastive_weight * info_nce(passages, translations, self.temperature, same=same)
         return loss

@@ -3,51 +3,91 @@
 The strategy of a run decides the *language composition* of each batch; the
 in-batch negatives of InfoNCE make that composition the whole experiment.
 What each strategy is comes from its entry in :mod:`vocabulary.strategies`;
-here is one policy class per batching rule: :class:`ShareBatches` (X-X with
-a strategy's monolingual share, else X-Y, optionally with each passage's
+here is one policy class per batching rule: :class:`ShareBatches` (X-X on a
+strategy's share of the steps, else X-Y, optionally with each passage's
 translation for a parallel loss term) and :class:`MixedBatches` (languages
 drawn per pair).
 
 Training-set size
     ``train_size`` N counts parallel question *groups*: with L languages that
-    is up to N x L (question, passage) pairs. For one seed, a fixed
-    permutation of all usable groups is drawn from the seed alone, and size N
+    is up to N x L (question, passage) pairs. For one ``data_seed``, a fixed
+    permutation of all usable groups is drawn from that seed alone, and size N
     takes its first N groups, so the subsets are nested (size 500 is inside
     size 1000) and a scaling curve measures data size, not data choice.
+    ``seed`` drives everything else (batch order, languages, the schedule).
 
-Epochs and steps
-    One epoch is ``ceil(N x L / batch_size)`` batches, i.e. as many batches as
-    it takes to show every (group, language) slot once on average. Each batch
-    draws ``batch_size`` distinct groups from a shuffled pass over the subset;
-    when the pass runs out a new shuffled pass is appended. A run takes
-    ``ceil(epochs x steps_per_epoch)`` steps, capped by ``max_steps``.
+Budget
+    The run's number of steps comes from :func:`vocabulary.budget.total_steps`
+    (epochs of the subset, a fixed number of steps or of pairs). Each batch
+    draws ``batch_size`` groups from a shuffled pass over the subset; when the
+    pass runs out a new shuffled pass is appended.
 
-A group never appears twice in a batch: its translations would be false
-negatives. A group only contributes languages it has (``g.languages``).
+The share of monolingual batches is exact, not a coin flip per batch
+    Of a run's S steps exactly ``round(share x S)`` (half up) are X-X, at
+    positions drawn by a stratified schedule: the steps are cut into that
+    many consecutive strata and one X-X step is drawn uniformly inside each,
+    so every stretch of the run has about the right share (a coin flip left
+    a 3-step hybrid run all cross-lingual). The schedule is a function of
+    ``seed`` and S alone (its own random stream), so a resumed run keeps it,
+    and share 0 / 1 draw exactly the batches of ``cross`` / ``mono``. Steps
+    beyond S (inspecting more batches than a run takes) repeat the rule in
+    further blocks of S.
+
+No two pairs of a batch share a positive passage
+    A passage is identified by its source id, and also by its normalised text
+    (:func:`vocabulary.records.content_id`: NFC, whitespace collapsed,
+    casefolded, per language). Groups whose positives are the same passage in
+    one of the run's languages, directly or through a chain of such groups,
+    form one *passage cluster*, and a batch takes at most one group per
+    cluster. So a batch never holds one passage twice as a positive in any
+    language, and never a translation of a pair's own positive either (in
+    cross-lingual batches, in mono ones and among the contrastive
+    translations alike). Clusters rather than pairwise checks make a full
+    batch exist exactly when the subset has ``batch_size`` clusters, which the
+    sampler checks up front (:class:`SamplingError`, one line), so drawing
+    never gets stuck. On XQuAD's 698 training groups (several questions share
+    an answer sentence) there are 370 clusters; a subset of 150 has ~130.
+
+Hard negatives
+    Where the source gives each group a negative passage per language and
+    ``hard_negatives`` is on, each pair carries its group's negative in its
+    passage language (the paper's triplets); a subset where only some groups
+    have them is refused rather than mixing triplets and pairs.
+
 Everything is drawn from :class:`numpy.random.Generator` instances owned by
-the sampler, so a seed fixes the batches, and :meth:`BatchSampler.state_dict`
-lets a resumed run continue with exactly the batches it would have seen.
+the sampler, so the seeds fix the batches, and :meth:`BatchSampler.state_dict`
+(plain JSON values) lets a resumed run continue with exactly the batches it
+would have seen.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from vocabulary.budget import steps_per_epoch, total_steps
+from vocabulary.budget import dev_batch_count, mono_batch_count, steps_per_epoch, total_steps
 from vocabulary.config import RunConfig
-from vocabulary.records import ParallelGroup, TrainingPair, TrainingSet
+from vocabulary.records import ParallelGroup, TrainingPair, TrainingSet, content_id
 from vocabulary.strategies import STRATEGIES
+
+__all__ = [
+    "Batch", "BatchSampler", "SamplingError", "dev_batches", "describe_batches", "passage_clusters",
+    "steps_per_epoch", "training_subset",
+]
 
 BatchKind = Literal["mono", "cross", "multi"]
 
-#: Separate random streams for the subset permutation and the batch draws, so
-#: the subset depends on the seed only and not on how many batches were drawn.
+#: Separate random streams for the subset permutation, the batch draws and the mono/cross
+#: schedule, so the subset depends on the data seed only and none depends on how many batches were drawn.
 _SUBSET_STREAM = 0
 _BATCH_STREAM = 1
+_SCHEDULE_STREAM = 2
+#: The seed of a run's fixed dev batches: the same for every size and seed, so dev losses compare.
+DEV_SEED = 0
 
 
 class SamplingError(ValueError):
@@ -56,17 +96,18 @@ class SamplingError(ValueError):
 
 @dataclass(frozen=True)
 class Batch:
-    """One training batch: pairs from distinct groups, and the batch's kind.
+    """One training batch: pairs from distinct passage clusters, and the batch's kind.
 
     ``translations`` is filled for ``contrastive`` runs only: for pair i, the
     positive passage of the same group in ``translation_languages[i]`` (which
-    differs from the pair's passage language).
+    differs from the pair's passage language), with its id.
     """
 
     kind: BatchKind
     pairs: tuple[TrainingPair, ...]
     translations: tuple[str, ...] = ()
     translation_languages: tuple[str, ...] = ()
+    translation_ids: tuple[str, ...] = ()
 
     @property
     def queries(self) -> list[str]:
@@ -76,6 +117,19 @@ class Batch:
     def passages(self) -> list[str]:
         return [p.passage for p in self.pairs]
 
+    @property
+    def passage_ids(self) -> list[str]:
+        return [p.passage_id for p in self.pairs]
+
+    @property
+    def negatives(self) -> list[str]:
+        """The pairs' hard negatives, in pair order (empty where the run has none)."""
+        return [p.negative for p in self.pairs if p.negative is not None]
+
+    @property
+    def negative_ids(self) -> list[str]:
+        return [p.negative_id for p in self.pairs if p.negative is not None]
+
     def describe(self, index: int) -> dict[str, Any]:
         """A JSON-able summary (what ``hybridscale inspect-batches`` prints)."""
         summary: dict[str, Any] = {
@@ -84,9 +138,13 @@ class Batch:
             "query_langs": [p.query_language for p in self.pairs],
             "passage_langs": [p.passage_language for p in self.pairs],
             "groups": [p.group for p in self.pairs],
+            "passage_ids": self.passage_ids,
         }
         if self.translation_languages:
             summary["translation_langs"] = list(self.translation_languages)
+            summary["translation_ids"] = list(self.translation_ids)
+        if self.negatives:
+            summary["negative_ids"] = self.negative_ids
         return summary
 
 
@@ -97,8 +155,8 @@ def training_subset(
 
     Usable groups have at least ``min_languages`` of ``languages`` (default: the
     set's languages); strategies that pair a query with a passage in another
-    language need 2. The permutation depends on the seed only, which is what
-    makes subsets nested.
+    language need 2. The permutation depends on the (data) seed only, which is
+    what makes subsets nested.
     """
     wanted = set(training_set.languages if languages is None else languages)
     usable = [g for g in training_set.groups if len(wanted.intersection(g.languages)) >= min_languages]
@@ -111,36 +169,98 @@ def training_subset(
     return tuple(usable[i] for i in order[:size])
 
 
+def passage_clusters(groups: Sequence[ParallelGroup], languages: Sequence[Sequence[str]]) -> list[int]:
+    """A cluster number per group: groups sharing a positive passage, directly or through others, share one.
+
+    Two positives are the same passage when, in one language of
+    ``languages[i]`` (the run's languages group i has), they have the same id
+    or the same normalised text. A union-find over those keys.
+    """
+    parent = list(range(len(groups)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[str, str], int] = {}
+    for i, (group, langs) in enumerate(zip(groups, languages)):
+        for lang in langs:
+            for key in ((lang, group.passage_id(lang)), (lang, content_id(lang, group.passages[lang]))):
+                if key in owner:
+                    parent[root(i)] = root(owner[key])
+                else:
+                    owner[key] = i
+    roots = [root(i) for i in range(len(groups))]
+    numbers = {r: n for n, r in enumerate(dict.fromkeys(roots))}
+    return [numbers[r] for r in roots]
+
+
 class _GroupPass:
     """The shuffled pass over a subset's groups that batches are taken from.
 
-    A batch takes the first ``batch_size`` eligible groups of the pass; the
-    ineligible ones (e.g. lacking the batch's language) stay for a later
+    A batch takes the first ``batch_size`` eligible groups of the pass whose
+    passage cluster it does not hold yet; the others (lacking the batch's
+    language, or sharing a positive with a taken group) stay for a later
     batch. When the pass runs short, a new shuffled pass is appended (without
-    a second copy of a group still waiting, so the pass never grows), and a
-    group is never taken twice for one batch.
+    a second copy of a group still waiting, so the pass never grows).
     """
 
-    def __init__(self, num_groups: int, batch_size: int, rng: np.random.Generator):
-        self._num_groups = num_groups
+    def __init__(self, clusters: Sequence[int], batch_size: int, rng: np.random.Generator):
+        self._clusters = clusters
         self._batch_size = batch_size
         self._rng = rng
         self.order: list[int] = []
 
     def take(self, eligible: Callable[[int], bool]) -> list[int]:
         taken: list[int] = []
+        held: set[int] = set()
         position = 0
         while len(taken) < self._batch_size:
             if position == len(self.order):
                 waiting = set(self.order)
-                self.order.extend(int(i) for i in self._rng.permutation(self._num_groups) if i not in waiting)
+                fresh = [int(i) for i in self._rng.permutation(len(self._clusters)) if i not in waiting]
+                if not fresh:  # BatchSampler's up-front check makes this unreachable
+                    raise SamplingError(f"cannot fill a batch of {self._batch_size} without a shared positive passage")
+                self.order.extend(fresh)
             index = self.order[position]
-            if index not in taken and eligible(index):
+            if self._clusters[index] not in held and eligible(index):
                 taken.append(index)
+                held.add(self._clusters[index])
                 del self.order[position]
             else:
                 position += 1
         return taken
+
+
+class _ShareSchedule:
+    """Which steps are monolingual: exactly ``mono_batch_count(share, S)`` per block of S steps, stratified.
+
+    Block b's strata are ``[m S / M, (m + 1) S / M)`` (integer bounds, each at
+    least one step since M <= S); one mono step is drawn uniformly in each,
+    from a stream of (seed, b) alone.
+    """
+
+    def __init__(self, share: float, steps: int, seed: int):
+        self._share = share
+        self._steps = steps
+        self._seed = seed
+        self._block: tuple[int, frozenset[int]] = (-1, frozenset())
+
+    def is_mono(self, index: int) -> bool:
+        block, offset = divmod(index, self._steps)
+        if self._block[0] != block:
+            self._block = (block, self._mono_steps(block))
+        return offset in self._block[1]
+
+    def _mono_steps(self, block: int) -> frozenset[int]:
+        steps, mono = self._steps, mono_batch_count(self._share, self._steps)
+        if mono == 0:
+            return frozenset()
+        rng = np.random.default_rng([_SCHEDULE_STREAM, self._seed, block])
+        bounds = [m * steps // mono for m in range(mono + 1)]
+        return frozenset(int(low + rng.integers(high - low)) for low, high in zip(bounds, bounds[1:]))
 
 
 @dataclass
@@ -153,38 +273,34 @@ class _Subset:
     batch_size: int
     rng: np.random.Generator
     groups_pass: _GroupPass
+    with_negatives: bool
 
     def pair(self, index: int, query_language: str, passage_language: str) -> TrainingPair:
-        return self.groups[index].pair(query_language, passage_language)
+        pair = self.groups[index].pair(query_language, passage_language)
+        if pair.negative is None or self.with_negatives:
+            return pair
+        return dataclasses.replace(pair, negative=None, negative_id=None)
 
 
 class ShareBatches:
-    """``by_share`` batching: each batch X-X with probability ``mono_share`` (one language drawn per batch),
-    else X-Y (per pair a query language and another passage language of its group).
+    """``by_share`` batching: X-X on the schedule's steps (one language drawn per batch), else X-Y
+    (per pair a query language and another passage language of its group).
 
     With ``with_translations``, every X-Y pair also carries its positive passage in a third
     language choice (one differing from the pair's passage language), for a loss term over
     parallel passages.
     """
 
-    def __init__(self, subset: _Subset, mono_share: float, with_translations: bool):
+    def __init__(self, subset: _Subset, schedule: _ShareSchedule, mono_languages: tuple[str, ...],
+                 with_translations: bool):
         self.subset = subset
-        self.mono_share = mono_share
+        self.schedule = schedule
+        self.mono_languages = mono_languages
         self.with_translations = with_translations
-        # A mono batch needs batch_size groups sharing its language.
-        self.mono_languages = tuple(
-            lang for lang in sorted({lang for langs in subset.languages for lang in langs})
-            if sum(lang in langs for langs in subset.languages) >= subset.batch_size
-        )
-        if mono_share and not self.mono_languages:
-            raise SamplingError(
-                f"no language of {subset.name} has {subset.batch_size} question groups in this subset for a "
-                "monolingual batch; lower batch_size or raise train_size"
-            )
 
-    def next_batch(self) -> Batch:
+    def next_batch(self, index: int) -> Batch:
         subset, rng = self.subset, self.subset.rng
-        if rng.random() < self.mono_share:
+        if self.schedule.is_mono(index):
             lang = _choice(rng, self.mono_languages)
             indices = subset.groups_pass.take(lambda i: lang in subset.languages[i])
             return Batch("mono", tuple(subset.pair(i, lang, lang) for i in indices))
@@ -200,8 +316,13 @@ class ShareBatches:
             _choice(rng, [x for x in subset.languages[i] if x != pair.passage_language])
             for i, pair in zip(indices, pairs)
         )
-        translations = tuple(subset.groups[i].passages[lang] for i, lang in zip(indices, translation_langs))
-        return Batch("cross", tuple(pairs), translations, translation_langs)
+        groups = [subset.groups[i] for i in indices]
+        return Batch(
+            "cross", tuple(pairs),
+            translations=tuple(g.passages[lang] for g, lang in zip(groups, translation_langs)),
+            translation_languages=translation_langs,
+            translation_ids=tuple(g.passage_id(lang) for g, lang in zip(groups, translation_langs)),
+        )
 
 
 class MixedBatches:
@@ -210,7 +331,7 @@ class MixedBatches:
     def __init__(self, subset: _Subset):
         self.subset = subset
 
-    def next_batch(self) -> Batch:
+    def next_batch(self, _index: int) -> Batch:
         subset, rng = self.subset, self.subset.rng
         indices = subset.groups_pass.take(lambda i: len(subset.languages[i]) >= 1)
         pairs = []
@@ -237,25 +358,55 @@ class BatchSampler:
         self.batch_size = config.batch_size
         wanted = set(config.train_languages)
         minimum = 2 if entry.needs_two_languages else 1
-        self.groups = training_subset(training_set, config.train_size, config.seed, config.train_languages, minimum)
+        self.groups = training_subset(
+            training_set, config.train_size, config.subset_seed, config.train_languages, minimum
+        )
         languages = [tuple(lang for lang in g.languages if lang in wanted) for g in self.groups]
-        enough = sum(len(langs) >= minimum for langs in languages)
-        if enough < self.batch_size:
-            raise SamplingError(
-                f"batch_size {self.batch_size} needs {self.batch_size} distinct question groups, but "
-                f"train_size {len(self.groups)} of {training_set.name} gives {enough}; lower batch_size or raise train_size"
-            )
+        self.clusters = passage_clusters(self.groups, languages)
+        self._check_fills(training_set.name, languages, lambda langs: len(langs) >= minimum, "")
         self.steps_per_epoch = steps_per_epoch(len(self.groups), len(config.train_languages), config.batch_size)
         self.total_steps = total_steps(config, len(self.groups))
         self._rng = _rng(config.seed, _BATCH_STREAM)
-        self._pass = _GroupPass(len(self.groups), config.batch_size, self._rng)
-        subset = _Subset(training_set.name, self.groups, languages, config.batch_size, self._rng, self._pass)
+        self._pass = _GroupPass(self.clusters, config.batch_size, self._rng)
+        with_negatives = config.hard_negatives and self._check_negatives(training_set.name, languages)
+        subset = _Subset(training_set.name, self.groups, languages, config.batch_size, self._rng, self._pass,
+                         with_negatives)
+        self.uses_negatives = with_negatives
         if entry.batching == "mixed":
             self._policy: ShareBatches | MixedBatches = MixedBatches(subset)
         else:
-            share = config.alpha if entry.uses_alpha else entry.mono_share
-            self._policy = ShareBatches(subset, float(share), entry.needs_translations)
+            share = float(config.alpha if entry.uses_alpha else entry.mono_share)
+            mono_languages = tuple(sorted({lang for langs in languages for lang in langs})) if share else ()
+            for lang in mono_languages:
+                self._check_fills(training_set.name, languages, lambda langs, lang=lang: lang in langs, lang)
+            schedule = _ShareSchedule(share, self.total_steps, config.seed)
+            self._policy = ShareBatches(subset, schedule, mono_languages, entry.needs_translations)
         self._drawn = 0
+
+    def _check_fills(self, name: str, languages: list[tuple[str, ...]], eligible: Callable[[tuple[str, ...]], bool],
+                     language: str) -> None:
+        """Refuse a subset whose eligible groups span fewer passage clusters than a batch needs."""
+        available = len({c for c, langs in zip(self.clusters, languages) if eligible(langs)})
+        if available >= self.batch_size:
+            return
+        where = f" {language} batch" if language else " batch"
+        raise SamplingError(
+            f"batch_size {self.batch_size} needs {self.batch_size} distinct question groups whose positive passages "
+            f"all differ, but train_size {len(self.groups)} of {name} gives {available} for a{where} (questions "
+            f"sharing an answer passage count once); lower batch_size to at most {available} or raise train_size"
+        )
+
+    def _check_negatives(self, name: str, languages: list[tuple[str, ...]]) -> bool:
+        """True when every group has a hard negative in each of its run languages; False when none has one."""
+        if not any(g.negatives for g in self.groups):
+            return False
+        lacking = sum(any(lang not in g.negatives for lang in langs) for g, langs in zip(self.groups, languages))
+        if lacking:
+            raise SamplingError(
+                f"{lacking} of the {len(self.groups)} question groups of {name} lack a hard negative in one of "
+                "the training languages; use a source with a negative for every pair, or set hard_negatives false"
+            )
+        return True
 
     # ---- drawing ----------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:
@@ -263,8 +414,9 @@ class BatchSampler:
             yield self.next_batch()
 
     def next_batch(self) -> Batch:
+        batch = self._policy.next_batch(self._drawn)
         self._drawn += 1
-        return self._policy.next_batch()
+        return batch
 
     # ---- resuming ---------------------------------------------------------
     @property
@@ -289,6 +441,30 @@ def describe_batches(config: RunConfig, training_set: TrainingSet, n: int) -> li
     """The first ``n`` batches a run would train on, as JSON-able dicts."""
     sampler = BatchSampler(config, training_set)
     return [sampler.next_batch().describe(index) for index in range(n)]
+
+
+def dev_batches(config: RunConfig, dev_set: TrainingSet) -> list[Batch]:
+    """A run's fixed dev batches: its batching rule over every usable group of the dev split.
+
+    They depend on the strategy (and alpha), the languages and the batch
+    size, never on the run's size or seeds (:data:`DEV_SEED`), so the dev
+    losses of a study's runs at one batch size are computed on the same
+    batches; :func:`vocabulary.budget.dev_batch_count` of them, with the
+    exact mono share of a hybrid run.
+    """
+    minimum = 2 if STRATEGIES[config.strategy].needs_two_languages else 1
+    wanted = set(config.train_languages)
+    usable = sum(len(wanted.intersection(g.languages)) >= minimum for g in dev_set.groups)
+    count = dev_batch_count(usable, config.batch_size)
+    dev_config = dataclasses.replace(
+        config, train_size=usable, seed=DEV_SEED, data_seed=DEV_SEED, budget="steps", steps=count, pairs=None,
+        max_steps=None,
+    )
+    try:
+        sampler = BatchSampler(dev_config, dev_set)
+    except SamplingError as exc:
+        raise SamplingError(f"the dev split {dev_set.name}: {exc}") from None
+    return [sampler.next_batch() for _ in range(count)]
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:

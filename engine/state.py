@@ -27,8 +27,9 @@ class Cancelled(Exception):
 class Progress:
     """What a piece of work is doing now; ``fraction`` runs from 0 to 1 over that piece.
 
-    Training fills the step fields, the learning rate of the step just taken
-    and its throughput; other work leaves them None.
+    Training fills the step fields, the learning rate of the step just taken,
+    its throughput and the latest dev loss (once one was evaluated); other
+    work leaves them None.
     """
 
     phase: str
@@ -38,6 +39,7 @@ class Progress:
     loss: float | None = None
     learning_rate: float | None = None
     samples_per_second: float | None = None
+    dev_loss: float | None = None
 
 
 class RunState(Protocol):

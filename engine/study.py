@@ -21,6 +21,7 @@ from engine.model import Encoder, load_encoder
 from engine.state import Progress, RunState, Slice, TaskState
 from engine.train import train
 from vocabulary.config import RunConfig
+from vocabulary.datasets import dataset_info
 from vocabulary.records import MetricRow
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,17 @@ def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
            on_checkpoint: Callable[[int, Path], None] | None, context: DistContext | None) -> None:
     state.report(Progress("loading training data", 0.0))
     training_set = load_training_set(config.train_dataset, config.train_languages, "train")
-    log.info("training %s on %d question groups of %s", config.label, config.train_size, training_set.name)
-    result = train(config, training_set, encoder, workdir, state=state, on_checkpoint=on_checkpoint, context=context)
+    dev_set = None
+    if config.dev_every is not None:
+        dev_split = dataset_info(config.train_dataset).dev_split
+        dev_set = load_training_set(config.train_dataset, config.train_languages, dev_split)
+    log.info("training %s (%s) on %d question groups of %s", config.label, config.budget_label, config.train_size,
+             training_set.name)
+    result = train(config, training_set, encoder, workdir, dev_set=dev_set, state=state, on_checkpoint=on_checkpoint,
+                   context=context)
     log.info("trained %d steps in %.1f s, final loss %.4f", result.steps, result.seconds, result.final_loss)
+    if config.select == "best_dev":
+        log.info("kept the weights of step %d of %d (lowest dev loss)", result.selected_step, result.steps)
 
 
 def _evaluate(config: RunConfig, encoder: Encoder, state: RunState) -> list[MetricRow]:

@@ -6,7 +6,14 @@ any HF or sentence-transformers encoder alike: every parameter of the encoder
 (backbone and Dense head) is in the optimiser unless ``freeze`` froze it.
 
 - Optimiser: AdamW (weight decay on matrices only, the usual HF/sentence-transformers
-  split; fused on CUDA), linear warmup then linear decay, gradient clipping.
+  split; fused on CUDA), gradient clipping, and a linear warm-up then linear decay
+  that never runs a step at learning rate 0 (:func:`learning_rate_factor`).
+- Negatives: the loss sees the whole (global) batch's passage ids, so a copy of a
+  row's positive is never its negative, and the pairs' hard negatives where the
+  source has them (see :mod:`engine.losses`).
+- Model selection (:mod:`engine.selection`): with ``dev_every`` the loss on fixed
+  dev batches is evaluated and reported; ``select: best_dev`` keeps the weights
+  of the lowest one.
 - Precision: bf16 autocast on CUDA, fp32 on CPU; logits are always fp32 (see losses).
 - GradCache (Gao et al. 2021, "Scaling Deep Contrastive Learning Batch Size under
   Memory Limited Setup"): with ``grad_cache_chunk`` set, the batch is embedded in
@@ -57,13 +64,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 from torch import Tensor
-from transformers import get_linear_schedule_with_warmup
+from torch.optim.lr_scheduler import LambdaLR
 
 from engine.distributed import DistContext, check_divisible, gather_with_grad, shard_training_batch
 from engine.folders import recover_interrupted_swap, replaced_whole
-from engine.losses import RetrievalLoss
+from engine.losses import PassageIds, RetrievalLoss
 from engine.model import Encoder, right_pad
-from engine.sampling import Batch, BatchSampler
+from engine.sampling import Batch, BatchSampler, dev_batches
+from engine.selection import ModelSelection
 from engine.state import Cancelled, Progress, RunState, TaskState
 from vocabulary.config import RunConfig
 from vocabulary.records import TrainingSet
@@ -79,11 +87,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainResult:
+    """What a finished training did; ``selected_step`` is the step whose weights were kept."""
+
     steps: int
     final_loss: float
     losses: list[float]
     model_dir: Path
     seconds: float
+    dev_losses: list[tuple[int, float]] = field(default_factory=list)
+    selected_step: int = 0
 
 
 class NonFiniteLossError(RuntimeError):
@@ -121,11 +133,17 @@ class _TokenCache:
 
 
 def _batch_texts(batch: Batch, with_translations: bool) -> list[tuple[list[str], str]]:
-    """The text columns of a batch, in the order the loss takes them."""
+    """The text columns of a batch, in the order :meth:`BatchBackward._loss` takes them."""
     columns = [(batch.queries, "query"), (batch.passages, "passage")]
     if with_translations:
         columns.append((list(batch.translations), "passage"))
+    if batch.negatives:
+        columns.append((batch.negatives, "passage"))
     return columns
+
+
+def _passage_ids(batch: Batch) -> PassageIds:
+    return PassageIds(tuple(batch.passage_ids), tuple(batch.negative_ids), tuple(batch.translation_ids))
 
 
 # ---- one step's gradients ------------------------------------------------
@@ -153,8 +171,9 @@ class BatchBackward:
 
     ``chunk_size`` None: one forward pass per text column with a graph.
     Otherwise GradCache, exact up to float rounding (see the module docstring).
-    Under a several-process ``context`` the batch given is this rank's slice,
-    the encoder runs under DDP and the loss sees every rank's embeddings.
+    The batch given is the global one: under a several-process ``context``
+    this rank embeds its slice, the encoder runs under DDP and the loss sees
+    every rank's embeddings (and the global batch's passage ids).
     """
 
     def __init__(
@@ -163,6 +182,7 @@ class BatchBackward:
     ):
         self.device = torch.device(encoder.device)
         self.context = context or DistContext.single(self.device)
+        self.encoder = encoder
         self.loss = loss
         self.chunk_size = chunk_size
         self.tokens = _TokenCache(encoder)
@@ -178,20 +198,42 @@ class BatchBackward:
         return contextlib.nullcontext()
 
     def __call__(self, batch: Batch) -> Tensor:
-        """Backpropagate the batch's loss; return it (detached, still on the device)."""
-        texts = _batch_texts(batch, self.loss.needs_translations)
-        columns = [self.tokens.rows(column, kind) for column, kind in texts]
-        skips = [self._prompt_lengths[kind] for _, kind in texts]
+        """Backpropagate the global batch's loss; return it (detached, still on the device)."""
+        local = shard_training_batch(batch, self.context.rank, self.context.world_size)
+        columns, skips = self._columns(local)
+        ids = _passage_ids(batch)
         if self.chunk_size is None:
             with self._autocast():
                 embeddings = [self._forward(*self.tokens.collate(rows, self.device), skip)
                               for rows, skip in zip(columns, skips)]
-            loss = self.loss(*(gather_with_grad(e) for e in embeddings))
+            loss = self._loss([gather_with_grad(e) for e in embeddings], ids)
             loss.backward()
             return loss.detach()
-        return self._grad_cache(columns, skips, self.chunk_size)
+        return self._grad_cache(columns, skips, self.chunk_size, ids)
 
-    def _grad_cache(self, columns: list[list[np.ndarray]], skips: list[int], size: int) -> Tensor:
+    @torch.no_grad()
+    def loss_only(self, batch: Batch) -> float:
+        """The loss of the whole batch on this process, without gradients or DDP (the dev loss)."""
+        columns, skips = self._columns(batch)
+        with self._autocast():
+            embeddings = [self.encoder(*self.tokens.collate(rows, self.device), skip)
+                          for rows, skip in zip(columns, skips)]
+        return self._loss(embeddings, _passage_ids(batch)).item()
+
+    def _columns(self, batch: Batch) -> tuple[list[list[np.ndarray]], list[int]]:
+        """The batch's token rows per text column, and each column's prompt length (tokens pooling skips)."""
+        texts = _batch_texts(batch, self.loss.needs_translations)
+        return ([self.tokens.rows(column, kind) for column, kind in texts],
+                [self._prompt_lengths[kind] for _, kind in texts])
+
+    def _loss(self, embeddings: list[Tensor], ids: PassageIds) -> Tensor:
+        """The loss of the columns of :func:`_batch_texts`: queries, passages, [translations], [negatives]."""
+        queries, passages, *rest = embeddings
+        translations = rest.pop(0) if self.loss.needs_translations else None
+        negatives = rest.pop(0) if rest else None
+        return self.loss(queries, passages, translations, negatives=negatives, ids=ids)
+
+    def _grad_cache(self, columns: list[list[np.ndarray]], skips: list[int], size: int, ids: PassageIds) -> Tensor:
         """``skips``: each column's prompt length (tokens pooling leaves out)."""
         chunks = [
             [(*self.tokens.collate(rows[i : i + size], self.device), skip) for i in range(0, len(rows), size)]
@@ -211,7 +253,7 @@ class BatchBackward:
         # rank then backpropagates its own rows' gradients, times the world size because DDP
         # averages over ranks (the second recipe of engine.distributed's docstring).
         leaves = [gather_with_grad(e).detach().requires_grad_() for e in embeddings]
-        loss = self.loss(*leaves)
+        loss = self._loss(leaves, ids)
         loss.backward()
         rank, world_size = self.context.rank, self.context.world_size
         local_grads = [leaf.grad.chunk(world_size)[rank] * world_size for leaf in leaves]
@@ -246,6 +288,25 @@ def _optimizer(encoder: Encoder, config: RunConfig, device: torch.device) -> tor
 
 def warmup_steps(config: RunConfig, total_steps: int) -> int:
     return math.ceil(config.warmup_ratio * total_steps)
+
+
+def learning_rate_factor(step: int, total: int, warmup: int) -> float:
+    """The share of the peak learning rate that 1-based ``step`` of ``total`` uses; never 0.
+
+    The peak is step P = max(warmup, 1): a linear warm-up ``step / P`` before it
+    (step 1 at 1/P of the peak, not at 0 as transformers' schedule has it),
+    then a linear decay ``(total - step + 1) / (total - P + 1)`` down to
+    1/(total - P + 1) of the peak at the last step.
+    """
+    peak = max(warmup, 1)
+    if step <= peak:
+        return step / peak
+    return (total - step + 1) / (total - peak + 1)
+
+
+def _schedule(optimizer: torch.optim.Optimizer, total: int, warmup: int) -> LambdaLR:
+    """:func:`learning_rate_factor` as a scheduler (its state is the step count: plain values)."""
+    return LambdaLR(optimizer, lambda index: learning_rate_factor(index + 1, total, warmup))
 
 
 # ---- checkpoints ----------------------------------------------------------
@@ -314,6 +375,7 @@ class _Training:
     scheduler: Any
     context: DistContext
     checkpoint_dir: Path
+    selection: ModelSelection
     step: int = 0
     losses: list[float] = field(default_factory=list)
     seconds_before: float = 0.0
@@ -338,6 +400,7 @@ class _Training:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
+        self.selection.load_state_dict(state.get("selection"))
         rank = self.context.rank
         if rank < len(state["rng"]):
             _restore_rng_states(state["rng"][rank], self.encoder.device)
@@ -360,7 +423,9 @@ class _Training:
             "rng": rng,
             "losses": self.losses,
             "seconds": self.seconds,
+            "selection": self.selection.state_dict(),
         })
+        self.selection.prune()
         if on_checkpoint is not None:
             on_checkpoint(self.step, self.checkpoint_dir)
 
@@ -369,7 +434,7 @@ class _Training:
         learning_rate = self.scheduler.get_last_lr()[0]
         batch = self.sampler.next_batch()
         context = self.context
-        loss = backward(shard_training_batch(batch, context.rank, context.world_size)).item()
+        loss = backward(batch).item()
         if context.any(not math.isfinite(loss)):
             raise NonFiniteLossError(
                 f"loss became {loss} at step {self.step + 1} (lr {learning_rate:g}): lower learning_rate or check the data"
@@ -384,17 +449,21 @@ class _Training:
         return loss, learning_rate, len(batch.pairs)
 
 
-def _prepare(config: RunConfig, training_set: TrainingSet, encoder: Encoder, workdir: Path,
-             context: DistContext) -> _Training:
-    """Seed, sampler, frozen layers, optimiser and schedule of a run (before any checkpoint is read)."""
+def _prepare(config: RunConfig, training_set: TrainingSet, dev_set: TrainingSet | None, encoder: Encoder,
+             workdir: Path, context: DistContext) -> _Training:
+    """Seed, samplers, frozen layers, optimiser and schedule of a run (before any checkpoint is read)."""
     device = torch.device(encoder.device)
     check_divisible(config.batch_size, context.world_size)  # on every rank, before any collective
     _seed(config.seed, context.rank)
     sampler = BatchSampler(config, training_set)
+    if config.dev_every is not None and dev_set is None:
+        raise ValueError(f"{config.label} asks for a dev loss every {config.dev_every} steps, but no dev set was given")
+    batches = dev_batches(config, dev_set) if config.dev_every is not None else []
+    selection = ModelSelection(config, batches, workdir, context.is_main)
     encoder.freeze(config.freeze_embeddings, config.trainable_layers)
     optimizer = _optimizer(encoder, config, device)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(config, sampler.total_steps), sampler.total_steps)
-    return _Training(config, encoder, sampler, optimizer, scheduler, context, workdir / CHECKPOINT_DIR)
+    scheduler = _schedule(optimizer, sampler.total_steps, warmup_steps(config, sampler.total_steps))
+    return _Training(config, encoder, sampler, optimizer, scheduler, context, workdir / CHECKPOINT_DIR, selection)
 
 
 def train(
@@ -403,13 +472,16 @@ def train(
     encoder: Encoder,
     workdir: Path,
     *,
+    dev_set: TrainingSet | None = None,
     state: RunState | None = None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
     context: DistContext | None = None,
 ) -> TrainResult:
     """Train ``encoder`` in place on ``training_set`` as ``config`` says; save it to ``workdir/model``.
 
-    Resumes from ``workdir/checkpoint`` when present. Raises
+    ``dev_set`` (held-out groups of the training source) is needed when the
+    config has ``dev_every``; with ``select: best_dev`` the saved model is the
+    one with the lowest dev loss. Resumes from ``workdir/checkpoint`` when present. Raises
     :class:`engine.state.Cancelled` (after checkpointing) when the state asks
     to stop on any rank, and :class:`NonFiniteLossError` on a NaN/inf loss.
     Under a several-process ``context`` every rank calls this with the same
@@ -419,7 +491,7 @@ def train(
     workdir = Path(workdir)
     state = state or TaskState()
     context = context or DistContext.single(torch.device(encoder.device))
-    run = _prepare(config, training_set, encoder, workdir, context)
+    run = _prepare(config, training_set, dev_set, encoder, workdir, context)
     run.resume()
     backward = BatchBackward(
         encoder, RetrievalLoss.from_config(config), config.grad_cache_chunk, config.compile, context
@@ -430,6 +502,8 @@ def train(
     finally:
         run.optimizer.zero_grad(set_to_none=True)
         encoder.eval()
+    context.barrier()  # rank 0 may have written the best weights at the last step
+    selected = run.selection.restore_best(encoder) or run.step
     model_dir = workdir / MODEL_DIR
     if context.is_main:
         encoder.save(model_dir)
@@ -440,6 +514,8 @@ def train(
         losses=run.losses,
         model_dir=model_dir,
         seconds=run.seconds,
+        dev_losses=list(run.selection.history),
+        selected_step=selected,
     )
 
 
@@ -454,9 +530,12 @@ def _loop(run: _Training, backward: BatchBackward, state: RunState,
             raise Cancelled(f"training cancelled at step {run.step} of {total}; checkpoint in {run.checkpoint_dir}")
         loss, learning_rate, pairs = run.take_step(backward)
         samples += pairs
+        if run.selection.due(run.step, total):
+            run.selection.evaluate(run.step, run.encoder, backward.loss_only)
         if context.is_main:
             rate = samples / max(time.perf_counter() - started, 1e-9)
-            state.report(Progress("training", run.step / total, run.step, total, loss, learning_rate, rate))
+            state.report(Progress("training", run.step / total, run.step, total, loss, learning_rate, rate,
+                                  dev_loss=run.selection.latest))
         if run.step % run.config.checkpoint_every == 0:
             run.checkpoint(on_checkpoint)
             saved_at = run.step

@@ -14,6 +14,9 @@ e5-small, fp32):
   word embeddings train, their AdamW update (``EMBEDDING_UPDATE_S``); it scales
   linearly with batch size and with ``min(max_length, 128) / 64`` (training
   texts are sentences, rarely longer than 128 tokens);
+* a dev-loss evaluation (``dev_every``) is a forward pass (``FORWARD_S``) over each
+  of the run's fixed dev batches (:func:`vocabulary.budget.dev_batch_count`),
+  every ``dev_every`` steps and after the last;
 * evaluation encodes every query (capped by ``max_queries``) and every passage
   of each eval-set language (the registry's ``eval_texts``) at the set's measured rate
   (``ENCODE_PER_SECOND_CPU``: short sentences ~85/s, long passages ~30/s);
@@ -26,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gui.wording import plural
-from vocabulary.budget import total_steps
+from vocabulary.budget import dev_batch_count, total_steps
 from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.datasets import dataset_info
 
@@ -56,13 +59,29 @@ def estimate_steps(config: RunConfig) -> int:
     return total_steps(config, min(config.train_size, max_train_size(config.train_dataset) or config.train_size))
 
 
+def _batch_scale(config: RunConfig) -> float:
+    """How much longer than the measured 32 pairs x 64 tokens a batch of ``config`` takes."""
+    return (config.batch_size / 32) * (min(config.max_length or 128, 128) / 64)  # None: the model's own
+
+
 def step_seconds(config: RunConfig) -> float:
     """Rough CPU seconds of one training step of ``config``."""
     trained = MODEL_LAYERS if config.trainable_layers is None else min(config.trainable_layers, MODEL_LAYERS)
     # trainable_layers freezes everything below the top layers, the embeddings included.
     embeddings_train = not config.freeze_embeddings and config.trainable_layers is None
     step = FORWARD_S + BACKWARD_ALL_LAYERS_S * trained / MODEL_LAYERS + (EMBEDDING_UPDATE_S if embeddings_train else 0.0)
-    return step * (config.batch_size / 32) * (min(config.max_length or 128, 128) / 64)  # None: the model's own
+    return step * _batch_scale(config)
+
+
+def dev_seconds(config: RunConfig) -> float:
+    """Rough CPU seconds of a run's dev-loss evaluations (forward passes over its fixed dev batches)."""
+    if not config.is_training or config.dev_every is None:
+        return 0.0
+    info = dataset_info(config.train_dataset)
+    groups = info.train_groups.get(info.dev_split or "", 0)
+    steps = estimate_steps(config)
+    evaluations = steps // config.dev_every + (1 if steps % config.dev_every else 0)
+    return evaluations * dev_batch_count(groups, config.batch_size) * FORWARD_S * _batch_scale(config)
 
 
 def estimate_seconds(config: RunConfig, device: str = "cpu") -> float:
@@ -74,7 +93,7 @@ def estimate_seconds(config: RunConfig, device: str = "cpu") -> float:
             queries = min(queries, spec.max_queries)
         encoding += len(spec.languages) * (queries + passages) / ENCODE_PER_SECOND_CPU.get(
             spec.dataset, DEFAULT_ENCODE_PER_SECOND)
-    seconds = estimate_steps(config) * step_seconds(config) + encoding
+    seconds = estimate_steps(config) * step_seconds(config) + dev_seconds(config) + encoding
     return seconds / GPU_SPEEDUP if device == "cuda" else seconds
 
 

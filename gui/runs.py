@@ -54,6 +54,11 @@ class Column:
     widest: str = ""
 
 
+def _loss(run: RunView) -> str:
+    text = "" if run.loss is None else f"{run.loss:.4f}"
+    return text if run.dev_loss is None else f"{text} (dev {run.dev_loss:.4f})"
+
+
 def _status(run: RunView, _now: dt.datetime) -> str:
     return f"{run.status} (cancelling)" if run.cancel_requested and run.status == RunStatus.RUNNING else run.status
 
@@ -69,7 +74,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("Progress", lambda r, _: f"{r.progress:.0%}", "", "100% progress"),
     Column("Phase", lambda r, _: r.phase or "", "", "loading training data"),
     Column("Step", _step, "training step / total steps", "10000/10000"),
-    Column("Loss", lambda r, _: "" if r.loss is None else f"{r.loss:.4f}", "latest training loss", "0.0000"),
+    Column("Loss", lambda r, _: _loss(r), "latest training loss (and dev loss on held-out groups, when computed)",
+           "0.0000 (dev 0.0000)"),
     Column("Elapsed", lambda r, now: format_duration(elapsed_seconds(r, now)), "", "10:00:00"),
     Column("ETA", lambda r, now: format_duration(eta_seconds(r, now)), "rough: extrapolated from progress",
            "10:00:00"),

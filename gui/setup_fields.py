@@ -15,7 +15,8 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 
 from gui.form_widgets import CheckableComboBox, ErrorLabel, language_item_text
-from vocabulary.config import POOLINGS, ConfigError, EvalSpec
+from vocabulary.budget import BUDGETS
+from vocabulary.config import POOLINGS, SELECTIONS, ConfigError, EvalSpec
 from vocabulary.datasets import DATASETS
 
 
@@ -46,12 +47,34 @@ MODELS_OWN = "the model's own"
 ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
     AdvancedField("learning_rate", "Learning rate", "float", "AdamW learning rate (paper: 3e-5)"),
     AdvancedField("weight_decay", "Weight decay", "float", "AdamW weight decay on weight matrices (paper: 0.01)"),
-    AdvancedField("batch_size", "Batch size", "int", "pairs per batch; the other pairs of a batch are its negatives",
+    AdvancedField("batch_size", "Batch size", "int",
+                  "pairs per batch; the other pairs of a batch are its negatives (paper: 100; ours 32, for a CPU)",
                   minimum=2),
-    AdvancedField("temperature", "Temperature", "float", "InfoNCE temperature (paper: 0.05)"),
-    AdvancedField("epochs", "Epochs", "float", "passes over the training subset (fractions allowed)"),
-    AdvancedField("max_steps", "Max steps", "optional_int", "stop after this many steps even within an epoch",
+    AdvancedField("temperature", "Temperature", "float",
+                  "InfoNCE temperature (ours 0.05; the paper's cosine without temperature is 1.0)"),
+    AdvancedField("budget", "Training budget", "choice",
+                  "epochs: passes over each size's subset, so steps grow with the data; steps / pairs: the same "
+                  "number of optimiser steps / training pairs at every size, so a curve measures data, not compute",
+                  choices=BUDGETS),
+    AdvancedField("epochs", "Epochs", "float", "passes over the training subset (budget 'epochs'; fractions allowed)"),
+    AdvancedField("steps", "Steps", "optional_int", "optimiser steps of every run (budget 'steps')",
+                  minimum=0, none_text="—"),
+    AdvancedField("pairs", "Pairs", "optional_int", "training pairs every run sees (budget 'pairs')",
+                  minimum=0, none_text="—"),
+    AdvancedField("max_steps", "Max steps", "optional_int", "a cap on any budget",
                   minimum=0, none_text="no limit"),
+    AdvancedField("data_seed", "Data seed", "optional_int",
+                  "which question groups each size draws (nested across sizes); fix it to vary only the batch "
+                  "order and initialisation with the seeds", minimum=-1, none_text="same as seed"),
+    AdvancedField("dev_every", "Dev loss every (steps)", "optional_int",
+                  "the loss on held-out dev groups of the training source, shown beside the training loss",
+                  minimum=0, none_text="off"),
+    AdvancedField("select", "Keep checkpoint", "choice",
+                  "last: the final weights; best_dev: those with the lowest dev loss (the paper's early stopping)",
+                  choices=SELECTIONS),
+    AdvancedField("hard_negatives", "Hard negatives", "bool",
+                  "add each pair's negative passage to the loss where the training source has them "
+                  "(XQuAD and FLORES have none)"),
     AdvancedField("warmup_ratio", "Warm-up ratio", "float", "share of the steps with a linear learning-rate warm-up"),
     AdvancedField("grad_clip", "Gradient clipping", "float", "maximum gradient norm"),
     AdvancedField("max_length", "Max length (tokens)", "optional_int",
@@ -67,8 +90,9 @@ ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
                   "prepended to every passage (E5: 'passage: ', with its space); the model's own: its stored prompt",
                   none_text=MODELS_OWN),
     AdvancedField("symmetric_loss", "Symmetric loss", "bool", "also score passage -> query (both InfoNCE directions)"),
-    AdvancedField("contrastive_weight", "Contrastive weight λ", "float",
-                  "weight λ of the language-contrastive term (strategy 'contrastive' only; default 0.1)"),
+    AdvancedField("contrastive_weight", "Semantic term weight λ", "float",
+                  "weight λ of the semantic contrastive term over parallel passages (strategy cross+semantic only; "
+                  "default 0.1)"),
     AdvancedField("freeze_embeddings", "Freeze word embeddings", "bool",
                   "keep the 96M-parameter embedding matrix fixed (much faster on a CPU)"),
     AdvancedField("trainable_layers", "Trainable layers", "optional_int",

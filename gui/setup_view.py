@@ -1,14 +1,14 @@
 """The study setup page: point-and-click a :class:`StudyConfig`, see it validated and costed, submit it.
 
-Validation is the config's own (:meth:`StudyConfig.validate`): after every
-edit the form builds the study, and a :class:`ConfigError` is shown beside
-the field it names, with Submit disabled until it is fixed. The form adds
-the checks the config cannot make without this machine's files and the
-dataset facts: a training size larger than the chosen training set, and a
-local model folder that does not exist. It warns (without refusing) when a
-language is trained on and evaluated, so its results are not zero-shot; and
-a loaded study file's settings that the form cannot show (a language the
-dataset does not have, an unknown eval set) are named, not dropped silently.
+Validation is the config's own (:meth:`StudyConfig.validate`, which also
+knows each training set's size from the dataset registry): after every edit
+the form builds the study, and a :class:`ConfigError` is shown beside the
+field it names, with Submit disabled until it is fixed. The form adds the
+check the config cannot make without this machine's files: a local model
+folder that does not exist. It warns (without refusing) when a language is
+trained on and evaluated, so its results are not zero-shot; and a loaded
+study file's settings that the form cannot show (a language the dataset
+does not have, an unknown eval set) are named, not dropped silently.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ MODEL_KINDS: tuple[tuple[str, str], ...] = (
 #: Fields a run-level ConfigError names -> the study-level field the form shows it at.
 _RUN_TO_STUDY_FIELD = {"strategy": "strategies", "alpha": "alphas", "train_size": "train_sizes", "seed": "seeds"}
 _VALIDATE_DELAY_MS = 120
-#: What a new study starts from: sizes fit XQuAD's 908 training groups and grow by a factor of 3.
-DEFAULT_STUDY = StudyConfig(name="hybrid scaling sw/yo", train_sizes=(100, 300, 900), seeds=(0, 1, 2))
+#: What a new study starts from: sizes fit XQuAD's 698 training groups and grow by a factor of 3.
+DEFAULT_STUDY = StudyConfig(name="hybrid scaling sw/yo", train_sizes=(75, 225, 675), seeds=(0, 1, 2))
 
 
 def _form(box: QtWidgets.QWidget) -> QtWidgets.QFormLayout:
@@ -169,7 +169,7 @@ class SetupView(QtWidgets.QWidget):
             self.strategy_boxes[entry.name] = check
         strategies.addStretch(1)
         form.addRow("Strategies:", stacked(strategies, self._error("strategies")))
-        self.alphas = QtWidgets.QLineEdit(toolTip="probabilities of a monolingual batch, one hybrid line each; " + LIST_HINT)
+        self.alphas = QtWidgets.QLineEdit(toolTip="shares of monolingual batches, one hybrid line each; " + LIST_HINT)
         form.addRow("Hybrid α values:", stacked(self.alphas, self._error("alphas")))
         self.train_sizes = QtWidgets.QLineEdit(toolTip="question groups per run; " + LIST_HINT)
         self.size_hint = hint_label("")
@@ -199,7 +199,8 @@ class SetupView(QtWidgets.QWidget):
         wrapper = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(wrapper)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.show_advanced = QtWidgets.QToolButton(text="Advanced settings (the paper's defaults)", checkable=True)
+        self.show_advanced = QtWidgets.QToolButton(
+            text="Advanced settings (CPU defaults; the paper's are the README's 'paper' preset)", checkable=True)
         self.show_advanced.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.show_advanced.setArrowType(QtCore.Qt.ArrowType.RightArrow)
         self.advanced = QtWidgets.QGroupBox()
@@ -389,7 +390,6 @@ class SetupView(QtWidgets.QWidget):
         self.zero_shot_warning.show_message("")
         try:
             study = self.study().validate()
-            self._check_sizes(study)
             self._check_model_folder()
         except ConfigError as error:
             self._show_error(error)
@@ -412,18 +412,6 @@ class SetupView(QtWidgets.QWidget):
             raise ConfigError("model", f"{folder}: no such folder; choose a Hugging Face model folder (Browse…)")
         if not (folder / "config.json").is_file():
             raise ConfigError("model", f"{folder} has no config.json: not a Hugging Face model folder")
-
-    def _check_sizes(self, study: StudyConfig) -> None:
-        dataset = study.template.train_dataset
-        maximum = max_train_size(dataset)
-        too_big = [size for size in study.train_sizes if maximum is not None and size > maximum]
-        if too_big:
-            raise ConfigError(
-                "train_sizes",
-                f"size {', '.join(map(str, too_big))} is larger than the {maximum} question groups of {dataset}'s "
-                "training split; "
-                f"use at most {maximum}",
-            )
 
     def _show_error(self, error: ConfigError) -> None:
         field_name = _RUN_TO_STUDY_FIELD.get(error.field, error.field)

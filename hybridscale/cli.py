@@ -50,11 +50,38 @@ def cmd_submit(args: argparse.Namespace) -> int:
     study = StudyConfig.from_json(path.read_text(encoding="utf-8"))
     if args.corpus:
         study = _with_miracl_corpus(study, args.corpus)
+    _check_batches(study)
     if args.slurm:
         return _submit_slurm(args, study)
     result = submit_study(_open(args), study)
     print(result.summary())
     return 0
+
+
+def _check_batches(study) -> None:
+    """Refuse, before anything is queued, a study with a training subset (or dev split) that cannot fill a
+    batch without two pairs sharing a positive passage; one line naming the run and the largest batch it allows."""
+    from engine.data import load_training_set
+    from engine.sampling import BatchSampler, SamplingError, dev_batches
+    from vocabulary.datasets import dataset_info
+
+    sets: dict[tuple[str, tuple[str, ...], str], object] = {}
+
+    def data(run, split: str):
+        key = (run.train_dataset, run.train_languages, split)
+        if key not in sets:
+            sets[key] = load_training_set(run.train_dataset, run.train_languages, split)
+        return sets[key]
+
+    for run in study.validate().expand():
+        if not run.is_training:
+            continue
+        try:
+            BatchSampler(run, data(run, "train"))
+            if run.dev_every is not None:
+                dev_batches(run, data(run, dataset_info(run.train_dataset).dev_split))
+        except SamplingError as exc:
+            raise UserError(f"{run.label}: {exc}") from None
 
 
 def _with_miracl_corpus(study, corpus: str):
@@ -123,6 +150,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"study {study.id} {study.name!r}: {counts}")
         for run in list_runs(db, study.id):
             loss = f" loss={run.loss:.4f}" if run.loss is not None else ""
+            loss += f" dev_loss={run.dev_loss:.4f}" if run.dev_loss is not None else ""
             detail = f" error: {run.error}" if run.error else (f" [{run.phase}]" if run.phase else "")
             print(f"  {run.id} {run.status:<9} {run.progress:5.0%} {run.label}{loss}{detail}")
     return 0
@@ -319,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a much smaller study for smoke tests (a few minutes)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
-    p = add("inspect-batches", cmd_inspect_batches, "print the composition of the first training batches as JSON lines")
+    p = add("inspect-batches", cmd_inspect_batches,
+            "print the composition of the first training batches as JSON lines (kind, languages, groups, passage ids)")
     p.add_argument("config", help="a study or run JSON file")
     p.add_argument("--batches", type=int, default=10, help="how many batches to print")
     p.add_argument("--run-index", type=int, default=0, help="for a study file: which training run (0 = first)")

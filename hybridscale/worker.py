@@ -304,7 +304,7 @@ class _Heartbeat:
                 if queue.heartbeat(
                     self._db, self._claimed.id, self._claimed.worker_id,
                     progress=progress.fraction, phase=progress.phase, step=progress.step,
-                    total_steps=progress.total_steps, loss=progress.loss,
+                    total_steps=progress.total_steps, loss=progress.loss, dev_loss=progress.dev_loss,
                 ):
                     self._cancel.set()
             except queue.RunLost:

@@ -46,8 +46,17 @@ def _widen_user_text(connection: Connection) -> None:
         connection.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT"))
 
 
+def _add_dev_loss(connection: Connection) -> None:
+    """Version 5: runs carry their latest dev loss, shown beside the training loss in the queue.
+
+    Numbered 5 on the main line (versions 3 and 4 are other steps); the
+    column is nullable, so existing rows need no value.
+    """
+    connection.execute(text("ALTER TABLE runs ADD COLUMN dev_loss FLOAT"))
+
+
 #: Step i (1-based) upgrades a database from version i-1 to version i.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_schema, _widen_user_text)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_schema, _widen_user_text, _add_dev_loss)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

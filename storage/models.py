@@ -81,6 +81,8 @@ class Run(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)
     total_steps: Mapped[int] = mapped_column(Integer, default=0)
     loss: Mapped[Optional[float]] = mapped_column(Float)
+    #: The latest loss on held-out dev groups of the training source, when the run computes one (schema version 5).
+    dev_loss: Mapped[Optional[float]] = mapped_column(Float)
     error: Mapped[Optional[str]] = mapped_column(Text)
     log_path: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -21,8 +21,9 @@ from vocabulary.series import series_names
 
 #: RunConfig fields copied next to every metric in the tidy table, in this order.
 CONFIG_COLUMNS: tuple[str, ...] = (
-    "model", "strategy", "alpha", "train_size", "seed", "train_dataset", "train_languages",
-    "learning_rate", "batch_size", "temperature", "epochs", "max_steps", "max_length", "pooling",
+    "model", "strategy", "alpha", "train_size", "seed", "data_seed", "train_dataset", "train_languages",
+    "learning_rate", "batch_size", "temperature", "budget", "epochs", "steps", "pairs", "max_steps",
+    "select", "max_length", "pooling",
 )
 METRIC_COLUMNS: tuple[str, ...] = (
     "eval_set", "setting", "query_language", "passage_language", "metric", "value", "num_queries",
@@ -61,6 +62,7 @@ class RunView:
     step: int
     total_steps: int
     loss: float | None
+    dev_loss: float | None
     worker_id: str | None
     attempts: int
     cancel_requested: bool
@@ -164,8 +166,13 @@ def _study_names(session, study_id: int | None) -> dict[str, str]:
 
 
 def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
+    """The CSV's settings of a run; configs stored before a setting existed get the value they meant."""
     values = {name: config.get(name) for name in CONFIG_COLUMNS}
     values["train_languages"] = "+".join(config.get("train_languages") or ())
+    if config.get("strategy", "none") != "none":
+        values["budget"] = config.get("budget") or "epochs"
+        values["select"] = config.get("select") or "last"
+        values["data_seed"] = config["data_seed"] if config.get("data_seed") is not None else config.get("seed")
     return values
 
 

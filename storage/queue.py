@@ -167,6 +167,7 @@ def heartbeat(
     step: int | None = None,
     total_steps: int | None = None,
     loss: float | None = None,
+    dev_loss: float | None = None,
 ) -> bool:
     """Record liveness and progress; return True when the user asked to cancel.
 
@@ -174,7 +175,9 @@ def heartbeat(
     worker that was presumed dead stops instead of overwriting a successor.
     """
     values: dict[str, object] = {"heartbeat_at": utcnow()}
-    for name, value in (("progress", progress), ("phase", phase), ("step", step), ("total_steps", total_steps), ("loss", loss)):
+    fields = (("progress", progress), ("phase", phase), ("step", step), ("total_steps", total_steps), ("loss", loss),
+              ("dev_loss", dev_loss))
+    for name, value in fields:
         if value is not None:
             values[name] = value
     statement = (

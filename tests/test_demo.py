@@ -17,7 +17,7 @@ TINY_STUDY = StudyConfig(
     train_sizes=(8, 16),
     seeds=(0,),
     template=RunConfig(
-        model="tiny:", train_languages=("de", "en", "es"), batch_size=4, max_length=32, max_steps=2,
+        model="tiny:", train_languages=("de", "en", "es"), batch_size=4, max_length=32, budget="steps", steps=2,
         learning_rate=1e-3, checkpoint_every=1, eval_batch_size=64,
         evaluations=(EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=8),),
     ),
@@ -55,13 +55,15 @@ def test_report_pipeline_writes_database_csv_plots_and_summary(tmp_path, capsys)
     table = [line for line in sections[1].splitlines() if line.startswith("| ")]
     assert table[0] == "| strategy | size | sw | yo |"
     assert [line.split(" | ")[:2] for line in table[1:]] == [
-        ["| untrained tiny:", "0"], ["| mono", "8"], ["| mono", "16"], ["| hybrid α=0.5", "8"], ["| hybrid α=0.5", "16"]]
+        ["| untrained tiny:", "0"], ["| mono (2 steps)", "8"], ["| mono (2 steps)", "16"],
+        ["| hybrid α=0.5 (2 steps)", "8"], ["| hybrid α=0.5 (2 steps)", "16"]]
     by_run = {(r["strategy"], r["train_size"]): float(r["value"]) for r in sw}
     assert float(cells(table[2])[2]) == round(by_run[("mono", "8")], 4)
     assert sections[2].startswith("Language bias") and "| strategy | size | all |" in sections[2]
     bias = {(r["strategy"], r["train_size"]): float(r["value"]) for r in rows
             if (r["setting"], r["query_language"], r["metric"]) == ("multi", "all", "LangBias")}
     bias_rows = [cells(line) for line in sections[2].splitlines() if line.startswith("| hybrid")]
+    assert "2 steps (budget 'steps')" in summary
     assert [(row[1], float(row[2])) for row in bias_rows] == [
         (size, round(bias[("hybrid", size)], 2)) for size in ("8", "16")]
     assert all(value > 0 for value in bias.values())  # a real rank distance, not an empty default
@@ -82,3 +84,14 @@ def test_the_real_demo_is_the_studied_question_at_cpu_size():
     evaluated = {spec.dataset: spec.languages for spec in template.evaluations}
     assert {"sw", "yo"} <= set(evaluated["flores"]) and evaluated["afriqa"] == ("sw", "yo")
     assert len(demo_study(quick=True).expand()) < len(study.expand())
+    # A fixed budget: every size trains 16 steps (a hybrid run exactly 8 of them monolingual), and every
+    # size can fill its batches without two pairs sharing a positive passage.
+    from engine.data import load_training_set
+    from engine.sampling import BatchSampler
+
+    assert (template.budget, template.steps) == ("steps", 16)
+    training_set = load_training_set("xquad", template.train_languages, "train")
+    for run in study.expand()[1:]:
+        sampler = BatchSampler(run, training_set)
+        kinds = [sampler.next_batch().kind for _ in range(sampler.total_steps)]
+        assert len(kinds) == 16 and kinds.count("mono") == {"mono": 16, "cross": 0, "hybrid": 8}[run.strategy]

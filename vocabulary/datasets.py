@@ -27,6 +27,9 @@ class DatasetInfo:
     ``train_groups``: split -> parallel question groups (what a training size
     counts). ``eval_texts``: split -> (queries, passages) per evaluated
     language, about (languages differ a little), for the form's cost estimate.
+    ``dev_split``: the split of held-out training-source groups that the dev
+    loss and ``select: best_dev`` use (never an evaluation split); None when
+    the source has none.
     """
 
     id: str
@@ -37,6 +40,7 @@ class DatasetInfo:
     eval_loader: str | None = None
     train_groups: Mapping[str, int] = field(default_factory=dict)
     eval_texts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    dev_split: str | None = None
 
     def loader_name(self, role: Role) -> str:
         """``module:function`` of the loader for ``role``; ValueError when the dataset has none."""
@@ -62,11 +66,12 @@ DATASETS: dict[str, DatasetInfo] = {
             "xquad",
             "XQuAD (SQuAD v1.1 format, 12 parallel languages): question -> answer sentence",
             _XQUAD_LANGUAGES,
-            ("train", "eval", "all"),
+            ("train", "dev", "eval", "all"),
             train_loader="engine.data.squad:load_training_set",
             eval_loader="engine.data.squad:load_eval_set",
-            train_groups={"train": 908, "eval": 282, "all": 1190},
-            eval_texts={"train": (908, 180), "eval": (282, 60), "all": (1190, 240)},
+            train_groups={"train": 698, "dev": 210, "eval": 282, "all": 1190},
+            eval_texts={"train": (698, 135), "dev": (210, 45), "eval": (282, 60), "all": (1190, 240)},
+            dev_split="dev",
         ),
         DatasetInfo(
             "xquad-r",
@@ -74,7 +79,7 @@ DATASETS: dict[str, DatasetInfo] = {
             _XQUAD_LANGUAGES,
             ("train", "eval", "all"),
             eval_loader="engine.data.xquad_r:load_eval_set",
-            eval_texts={"train": (908, 980), "eval": (282, 326), "all": (1190, 1306)},
+            eval_texts={"train": (698, 732), "eval": (282, 326), "all": (1190, 1306)},
         ),
         DatasetInfo(
             "flores",
@@ -85,6 +90,7 @@ DATASETS: dict[str, DatasetInfo] = {
             eval_loader="engine.data.flores:load_eval_set",
             train_groups={"train": 701, "dev": 99, "test": 204},
             eval_texts={"train": (701, 701), "dev": (99, 99), "test": (204, 204)},
+            dev_split="dev",
         ),
         DatasetInfo(
             "afriqa",

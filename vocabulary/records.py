@@ -8,6 +8,9 @@ other, and so tests can build them by hand.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -37,13 +40,40 @@ class Passage:
     title: str = ""
 
 
+def normalise_passage(text: str) -> str:
+    """The text two passages must share to be the same passage: NFC, whitespace collapsed, casefolded.
+
+    Case and spacing differences do not make a different passage to a reader
+    (nor to a retriever's false-negative problem), so they are folded away;
+    punctuation and diacritics are kept, since they can change what a
+    sentence says.
+    """
+    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def content_id(language: str, text: str) -> str:
+    """A passage id from its normalised text (:func:`normalise_passage`), for sources that give none.
+
+    ``<language>~<16 hex digits of SHA-1>``: per language (a translation is
+    another passage), short enough to print, and 64 bits make an accidental
+    collision among a training set's few thousand passages vanishingly rare.
+    """
+    digest = hashlib.sha1(normalise_passage(text).encode("utf-8")).hexdigest()[:16]
+    return f"{language}~{digest}"
+
+
 @dataclass(frozen=True)
 class TrainingPair:
-    """One (query, positive passage) example, tagged with its parallel group.
+    """One (query, positive passage[, hard negative]) example, tagged with its parallel group.
 
     ``group`` is shared by the translations of the same question/passage, so
     a sampler can find the same example in another language and can refuse
     to put two members of one group into a batch (a false negative).
+    ``passage_id`` names the positive passage (the source's id, else
+    :func:`content_id`): the loss treats two columns with one id as the same
+    passage. ``negative`` is the group's hard negative in the passage
+    language, when the source provides one (the paper's triplets).
     """
 
     query: str
@@ -51,6 +81,9 @@ class TrainingPair:
     query_language: str
     passage_language: str
     group: str
+    passage_id: str = ""
+    negative: str | None = None
+    negative_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,16 +92,32 @@ class ParallelGroup:
 
     ``context`` optionally holds the whole paragraph the positive sentence
     came from (SQuAD-style data), keyed by language like the other fields.
+    ``passage_ids`` optionally holds the source's id of each positive (e.g.
+    XQuAD sentence ids); a language without one is identified by content.
+    ``negatives`` optionally holds one hard-negative passage per language
+    (mMARCO-style triplets), with optional ``negative_ids``.
     """
 
     id: str
     queries: Mapping[str, str]
     passages: Mapping[str, str]
     context: Mapping[str, str] = field(default_factory=dict)
+    passage_ids: Mapping[str, str] = field(default_factory=dict)
+    negatives: Mapping[str, str] = field(default_factory=dict)
+    negative_ids: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def languages(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.queries) & set(self.passages)))
+
+    def passage_id(self, language: str) -> str:
+        """The id of the positive passage in ``language``: the source's, else its content id."""
+        return self.passage_ids.get(language) or content_id(language, self.passages[language])
+
+    def negative_id(self, language: str) -> str | None:
+        if language not in self.negatives:
+            return None
+        return self.negative_ids.get(language) or content_id(language, self.negatives[language])
 
     def pair(self, query_language: str, passage_language: str) -> TrainingPair:
         return TrainingPair(
@@ -77,6 +126,9 @@ class ParallelGroup:
             query_language=query_language,
             passage_language=passage_language,
             group=self.id,
+            passage_id=self.passage_id(passage_language),
+            negative=self.negatives.get(passage_language),
+            negative_id=self.negative_id(passage_language),
         )
 
 

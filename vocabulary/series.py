@@ -14,12 +14,17 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from vocabulary.budget import budget_label
 from vocabulary.strategies import NO_TRAINING, strategy_label
 
 #: Settings that only repeat an experiment: runs differing in these alone are seeds of one series.
 SEED_FIELDS: frozenset[str] = frozenset({"seed", "data_seed"})
 #: Settings that already place a run on a curve (its x) or name its line; never part of a series key.
 POSITION_FIELDS: frozenset[str] = frozenset({"train_size"})
+
+
+#: The budget legends leave unsaid (RunConfig's default: one epoch, no cap).
+DEFAULT_BUDGET = budget_label({})
 
 
 def series_key(identity: Mapping[str, Any]) -> str:
@@ -29,11 +34,15 @@ def series_key(identity: Mapping[str, Any]) -> str:
 
 
 def base_label(identity: Mapping[str, Any]) -> str:
-    """The strategy's label (``untrained MODEL`` for an evaluation-only run)."""
+    """The strategy's label, with the training budget unless it is the default (``untrained MODEL`` for an
+    evaluation-only run), so a legend says how long every line trained."""
     # An evaluation-only run's identity keeps only what evaluation reads: it has no strategy field.
     strategy = identity.get("strategy", NO_TRAINING)
     label = strategy_label(strategy, identity.get("alpha"))
-    return f"{label} {identity.get('model', '')}".strip() if label == "untrained" else label
+    if label == "untrained":
+        return f"{label} {identity.get('model', '')}".strip()
+    budget = budget_label(identity)
+    return label if budget == DEFAULT_BUDGET else f"{label} ({budget})"
 
 
 def series_names(identities: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

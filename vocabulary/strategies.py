@@ -10,8 +10,9 @@ negatives of InfoNCE come from the same batch):
 
 - ``by_share`` batching: each batch is X-X (one language on both sides) or
   X-Y (each query with its positive passage in another language of its group).
-  ``mono_share`` says how often X-X comes up: always, never, or with the run's
-  ``alpha`` (hybrid batch training, arXiv 2408.10536).
+  ``mono_share`` is the share of X-X steps: all, none, or the run's ``alpha``
+  (hybrid batch training, arXiv 2408.10536), exactly, not drawn per batch
+  (see :mod:`engine.sampling`).
 - ``mixed`` batching: each pair draws its query language and passage language
   independently, so one batch mixes X-X and X-Y pairs (the naive baseline).
 
@@ -71,12 +72,14 @@ STRATEGIES: dict[str, Strategy] = {
                  "by_share", 1.0, needs_two_languages=False, needs_translations=False, loss="info_nce"),
         Strategy("cross", "cross", "every batch cross-lingual (X-Y): each query with its passage in another language",
                  "by_share", 0.0, needs_two_languages=True, needs_translations=False, loss="info_nce"),
-        Strategy("hybrid", "hybrid", "each batch X-X with probability α, else X-Y (arXiv 2408.10536)",
+        Strategy("hybrid", "hybrid", "exactly a share α of the steps X-X, the rest X-Y (arXiv 2408.10536)",
                  "by_share", ALPHA, needs_two_languages=True, needs_translations=False, loss="info_nce"),
         Strategy("multi", "multi", "naive multilingual baseline: languages mixed freely inside a batch",
                  "mixed", None, needs_two_languages=False, needs_translations=False, loss="info_nce"),
-        Strategy("contrastive", "contrastive",
-                 "cross-lingual batches plus a language-contrastive loss term (Hu et al. 2022)",
+        Strategy("contrastive", "cross+semantic",
+                 "cross-lingual batches plus a semantic contrastive term pulling each positive passage to its "
+                 "translation (the semantic term of Hu et al. 2023; their language contrastive term is not "
+                 "implemented)",
                  "by_share", 0.0, needs_two_languages=True, needs_translations=True, loss="info_nce+parallel"),
     )
 }
@@ -106,5 +109,5 @@ def strategy_label(name: str, alpha: float | None) -> str:
 def display_order(label: str) -> tuple[int, str]:
     """Sort key of a strategy label (as :func:`strategy_label` builds it): table order, then the label."""
     head = label.split(" ")[0]
-    order = list(STRATEGIES)
-    return (order.index(head) if head in STRATEGIES else len(order), label)
+    heads = [entry.label.split(" ")[0] for entry in STRATEGIES.values()]
+    return (heads.index(head) if head in heads else len(heads), label)

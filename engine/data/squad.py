@@ -20,8 +20,11 @@ question whose answer is not in its context at all is skipped (logged).
 Offsets index the raw text, so texts are NFC-normalised (and stray U+FEFF
 removed) only after cutting.
 
-Train/eval split: by article, the same for every language and for XQuAD-R
-(:func:`article_split`).
+Splits: by article, the same for every language and for XQuAD-R
+(:func:`article_split`): every 4th article by sorted title is ``eval``;
+of the others, every 4th is ``dev`` (the held-out groups of model selection
+and the dev loss) and the rest ``train``, so no dev group is in a training
+subset of any size. A group's ``passage_ids`` are its answer sentences' ids.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ DATASET = "xquad"
 HUB_PREFIX = "hf:"
 #: Every EVAL_EVERY-th article (by sorted title) is held out for evaluation.
 EVAL_EVERY = 4
+#: Of the remaining articles, every DEV_EVERY-th (by sorted title) is held out as the dev split.
+DEV_EVERY = 4
 _FILE_NAME = re.compile(r"^.+\.(?P<lang>[A-Za-z_]+)\.json$")
 
 
@@ -99,25 +104,30 @@ class LanguageIndex:
 
 
 def article_split(titles: Iterable[str], split: str) -> frozenset[str]:
-    """The article titles in ``split``: sorted, every 4th is ``eval``, the rest ``train``, ``all`` both.
+    """The article titles in ``split``: sorted, every 4th is ``eval``, of the rest every 4th ``dev``, else ``train``.
 
-    The one split function of XQuAD and XQuAD-R: train and eval articles
-    never overlap, and the same title lands in the same split for every
-    language (XQuAD and translate-train SQuAD keep English titles everywhere).
+    The one split function of XQuAD and XQuAD-R: train, dev and eval
+    articles never overlap (``all`` is their union), and the same title
+    lands in the same split for every language (XQuAD and translate-train
+    SQuAD keep English titles everywhere).
     """
     ordered = sorted(set(titles))
-    held_out = frozenset(ordered[EVAL_EVERY - 1 :: EVAL_EVERY])
-    if split == "eval":
-        return held_out
-    if split == "train":
-        return frozenset(ordered) - held_out
-    if split == "all":
-        return frozenset(ordered)
-    raise DataError(f"{DATASET}: unknown split {split!r}; use one of train, eval, all")
+    held_out = ordered[EVAL_EVERY - 1 :: EVAL_EVERY]
+    rest = [title for title in ordered if title not in set(held_out)]
+    dev = rest[DEV_EVERY - 1 :: DEV_EVERY]
+    splits = {
+        "eval": frozenset(held_out),
+        "dev": frozenset(dev),
+        "train": frozenset(rest) - frozenset(dev),
+        "all": frozenset(ordered),
+    }
+    if split not in splits:
+        raise DataError(f"{DATASET}: unknown split {split!r}; use one of {', '.join(splits)}")
+    return splits[split]
 
 
 def load_training_set(languages: Sequence[str], split: str = "train", path: str | None = None) -> TrainingSet:
-    """Groups of (question, answer sentence, paragraph) in every language, in file order."""
+    """Groups of (question, answer sentence, paragraph) in every language, in file order, with sentence ids."""
     check_split(DATASET, split)
     codes, indexes = split_indexes(DATASET, languages, split, path)
     groups = tuple(
@@ -126,6 +136,7 @@ def load_training_set(languages: Sequence[str], split: str = "train", path: str 
             queries={lang: indexes[lang].questions[qid].text for lang in codes},
             passages={lang: indexes[lang].questions[qid].sentence.text for lang in codes},
             context={lang: indexes[lang].questions[qid].paragraph.text for lang in codes},
+            passage_ids={lang: indexes[lang].questions[qid].sentence.id for lang in codes},
         )
         for qid in common_questions(indexes, codes)
     )

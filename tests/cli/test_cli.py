@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -115,3 +116,33 @@ def test_submit_corpus_sets_the_miracl_passage_collection(tmp_path, capsys):
     assert "missing.jsonl: no such file or folder" in capsys.readouterr().err
     assert main(["--db", str(db_path), "submit", str(_study_file(tmp_path)), "--corpus", str(corpus)]) == 2
     assert "this study does not evaluate on miracl" in capsys.readouterr().err
+
+
+def test_submit_refuses_a_subset_that_cannot_fill_a_batch_without_a_shared_positive(tmp_path, capsys):
+    # 100 XQuAD groups hold fewer than 100 distinct answer passages: batch 100 cannot avoid a false negative.
+    study = StudyConfig("too-big-batch", strategies=("cross",), train_sizes=(100, 300), include_baseline=True,
+                        template=RunConfig(batch_size=100))
+    path = tmp_path / "study.json"
+    path.write_text(study.to_json(), encoding="utf-8")
+    db_path = tmp_path / "clash.db"
+    assert main(["--db", str(db_path), "submit", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("hybridscale submit: error: cross n=100 seed=0: batch_size 100 needs 100 distinct question "
+                          "groups whose positive passages all differ, but train_size 100 of xquad/train gives ")
+    assert err.endswith("or raise train_size")
+    assert list_runs(open_db(db_path)) == []  # nothing queued, not even the sizes that would work
+
+
+def test_inspect_batches_prints_a_passage_id_per_pair(tmp_path, capsys):
+    config = RunConfig(strategy="hybrid", alpha=0.5, train_size=40, batch_size=8, budget="steps", steps=4)
+    path = tmp_path / "run.json"
+    path.write_text(config.to_json(), encoding="utf-8")
+    assert main(["inspect-batches", str(path), "--batches", "4"]) == 0
+    batches = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [b["kind"] for b in batches].count("mono") == 2  # exactly alpha x 4 steps
+    for batch in batches:
+        assert len(batch["passage_ids"]) == len(batch["groups"]) == 8
+        assert len(set(batch["passage_ids"])) == 8
+        # XQuAD's own ids: the answer sentence in the pair's passage language.
+        assert all(pid.startswith(f"{lang}:") for pid, lang in zip(batch["passage_ids"], batch["passage_langs"]))

@@ -16,7 +16,7 @@ from vocabulary.config import RunConfig, StudyConfig
 
 #: 5 strategy variants (mono, cross, hybrid at 3 alphas) x 4 sizes x 5 seeds = 100 runs.
 HUNDRED = StudyConfig(
-    "sweep", strategies=("mono", "cross", "hybrid"), alphas=(0.25, 0.5, 0.75), train_sizes=(100, 300, 900, 2700),
+    "sweep", strategies=("mono", "cross", "hybrid"), alphas=(0.25, 0.5, 0.75), train_sizes=(75, 150, 300, 600),
     seeds=(0, 1, 2, 3, 4), include_baseline=False, template=RunConfig(),
 )
 NASTY_URL = "postgresql+psycopg://hs:p'a$s;w%40rd`x@db.cluster:5432/hybridscale?sslmode=require"

@@ -10,7 +10,8 @@ import pytest
 
 from engine.data import DataError, DataNotFoundError, squad, xquad_r
 from engine.data.files import DATA_ROOT
-from vocabulary.config import EvalSpec
+from engine.sampling import dev_batches, training_subset
+from vocabulary.config import EvalSpec, RunConfig
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 
 ALL_XQUAD = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
@@ -68,17 +69,48 @@ def test_texts_are_nfc_and_free_of_stray_bom_even_where_upstream_is_not(everythi
             assert unicodedata.is_normalized("NFC", text) and "\ufeff" not in text and text
 
 
-def test_train_and_eval_articles_are_disjoint_and_cover_all_48():
+def test_train_dev_and_eval_articles_are_disjoint_and_cover_all_48():
     titles = [a["title"] for a in _upstream("en")["data"]]
-    train, held_out = squad.article_split(titles, "train"), squad.article_split(titles, "eval")
-    assert len(set(titles)) == 48 and (len(train), len(held_out)) == (36, 12)
-    assert not train & held_out and train | held_out == set(titles)
-    assert sorted(titles)[3] in held_out and sorted(titles)[0] in train  # every 4th by sorted title
+    train, dev, held_out = (squad.article_split(titles, split) for split in ("train", "dev", "eval"))
+    assert len(set(titles)) == 48 and (len(train), len(dev), len(held_out)) == (27, 9, 12)
+    assert not train & held_out and not dev & held_out and not train & dev
+    assert train | dev | held_out == set(titles) == squad.article_split(titles, "all")
+    ordered = sorted(titles)
+    assert ordered[3] in held_out and ordered[0] in train  # every 4th by sorted title is eval
+    rest = [t for t in ordered if t not in held_out]
+    assert rest[3] in dev and rest[7] in dev  # of the others, every 4th is dev
     train_ids = {g.id for g in squad.load_training_set(("en",), "train").groups}
+    dev_ids = {g.id for g in squad.load_training_set(("en",), "dev").groups}
     eval_set = xquad_r.load_eval_set(EvalSpec("xquad-r", ("en",), "eval"))
     eval_ids = {q.id.split(":", 1)[1] for q in eval_set.queries}
-    assert (len(train_ids), len(eval_ids)) == (908, 282)
-    assert not train_ids & eval_ids and len(train_ids | eval_ids) == 1190
+    assert (len(train_ids), len(dev_ids), len(eval_ids)) == (698, 210, 282)
+    assert not train_ids & eval_ids and not dev_ids & eval_ids and not train_ids & dev_ids
+    assert len(train_ids | dev_ids | eval_ids) == 1190
+
+
+def test_the_dev_loss_is_computed_on_groups_in_no_training_subset_of_any_size():
+    languages = PAPER_TRAIN_LANGUAGES
+    train = squad.load_training_set(languages, "train")
+    dev = squad.load_training_set(languages, "dev")
+    trained: set[str] = set()
+    for size in (32, 100, 300, 698):
+        for seed in (0, 1):
+            trained |= {g.id for g in training_subset(train, size, seed, languages)}
+    for strategy in ("mono", "hybrid", "contrastive"):
+        config = RunConfig(strategy=strategy, train_size=100, batch_size=32, dev_every=10)
+        used = {p.group for batch in dev_batches(config, dev) for p in batch.pairs}
+        assert used and not used & trained
+        assert used <= {g.id for g in dev.groups}
+
+
+def test_a_groups_passage_ids_are_its_answer_sentences():
+    groups = squad.load_training_set(("en", "de"), "train").groups
+    spec = EvalSpec("xquad-r", ("en", "de"), "train")
+    sentences = {p.id: p.text for p in xquad_r.load_eval_set(spec).passages}
+    for group in groups[:50]:
+        for lang in ("en", "de"):
+            assert group.passage_id(lang).startswith(f"{lang}:")
+            assert sentences[group.passage_id(lang)] == group.passages[lang]
 
 
 def test_xquad_r_relevant_set_is_the_answer_sentence_in_every_language(answers):

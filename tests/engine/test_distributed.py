@@ -34,18 +34,24 @@ from engine.model import load_encoder
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, NonFiniteLossError, train
-from tests.engine.test_train import assert_same_gradients, config, easy_set, weights
+from tests.engine.test_train import assert_same_gradients, config, easy_set, negatives_set, weights
 
 #: A collective that never completes would otherwise hang until the suite's 600 s timeout.
 pytestmark = pytest.mark.timeout(180)
 
 WORLD = 2
-#: The loss variants whose gradients must match: plain, symmetric, language-contrastive.
+#: The loss variants whose gradients must match: plain, symmetric, semantic contrastive, hard negatives
+#: (some of them another rank's positive, which the loss must mask with the global batch's ids).
 LOSS_CASES = {
     "infonce": config(strategy="hybrid"),
     "symmetric": config(strategy="cross", symmetric_loss=True),
     "contrastive": config(strategy="contrastive"),
+    "negatives": config(strategy="multi"),
 }
+
+
+def loss_data(case: str):
+    return negatives_set() if case == "negatives" else easy_set()
 #: Plain backward, and GradCache in uneven chunks (a rank's 4 rows as 3 + 1).
 CHUNKS = (None, 3)
 TRAIN_CONFIG = config(max_steps=6, checkpoint_every=2, learning_rate=2e-3)
@@ -113,11 +119,10 @@ def _gradient_task(context: DistContext, _out: Path) -> dict[str, Any]:
     base = load_encoder("tiny:").eval()  # no dropout: the gradients must match to float rounding
     results: dict[str, Any] = {"gather": _gather(context)}
     for name, cfg in LOSS_CASES.items():
-        batch = BatchSampler(cfg, easy_set()).next_batch()
-        local = shard_training_batch(batch, context.rank, context.world_size)
+        batch = BatchSampler(cfg, loss_data(name)).next_batch()  # the global batch; each rank embeds its slice
         for chunk in CHUNKS:
             encoder = copy_weights(base)  # a fresh module per DDP wrapper
-            loss = BatchBackward(encoder, RetrievalLoss.from_config(cfg), chunk_size=chunk, context=context)(local)
+            loss = BatchBackward(encoder, RetrievalLoss.from_config(cfg), chunk_size=chunk, context=context)(batch)
             grads = {n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None}
             results[name, chunk] = (loss.item(), grads)
     return results
@@ -182,7 +187,7 @@ def test_gather_with_grad_gives_the_global_loss_and_summed_slice_gradients(ddp_g
 @pytest.mark.parametrize("case", list(LOSS_CASES))
 def test_ddp_loss_and_gradients_equal_the_single_process_global_batch(ddp_gradients, tiny_encoder, case, chunk):
     cfg = LOSS_CASES[case]
-    batch = BatchSampler(cfg, easy_set()).next_batch()
+    batch = BatchSampler(cfg, loss_data(case)).next_batch()
     encoder = copy_weights(tiny_encoder).eval()
     encoder.zero_grad(set_to_none=True)
     backward = BatchBackward(encoder, RetrievalLoss.from_config(cfg))  # one process, no GradCache

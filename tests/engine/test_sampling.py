@@ -1,14 +1,27 @@
-"""Batch sampler: composition statistics, nested subsets, determinism, resuming, bad sizes."""
+"""Batch sampler: composition, exact hybrid share, no shared positives, nested subsets, seeds, resuming."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 
 import pytest
 
-from engine.sampling import BatchSampler, SamplingError, describe_batches, steps_per_epoch, training_subset
+from engine.data import load_training_set
+from engine.sampling import (
+    BatchSampler,
+    SamplingError,
+    dev_batches,
+    describe_batches,
+    passage_clusters,
+    steps_per_epoch,
+    training_subset,
+)
 from vocabulary.config import RunConfig
-from vocabulary.records import ParallelGroup, TrainingSet
+from vocabulary.languages import PAPER_TRAIN_LANGUAGES
+from vocabulary.records import ParallelGroup, TrainingSet, content_id
+from vocabulary.strategies import STRATEGY_NAMES
 
 LANGS = ("ar", "de", "en", "zh")
 
@@ -183,6 +196,205 @@ def test_steps_per_epoch_and_total_steps():
 def test_describe_batches_is_json_able():
     rows = describe_batches(config(), make_set(), 3)
     assert [r["index"] for r in rows] == [0, 1, 2]
-    assert set(rows[0]) == {"index", "kind", "query_langs", "passage_langs", "groups"}
+    assert set(rows[0]) == {"index", "kind", "query_langs", "passage_langs", "groups", "passage_ids"}
+    assert rows[0]["passage_ids"] == [content_id(lang, f"p{g[1:]}-{lang}")
+                                      for g, lang in zip(rows[0]["groups"], rows[0]["passage_langs"])]
     assert json.loads(json.dumps(rows)) == rows
     assert rows == [b.describe(i) for i, b in enumerate(draw(config(), 3))]
+
+
+# ---- no two pairs of a batch share a positive passage ---------------------------------------------
+def shared_positives(batch, groups: dict[str, ParallelGroup]) -> list[tuple[int, int]]:
+    """Pairs (i, j) of a batch where j's passage (or translation) is a positive of i's group in its language.
+
+    Checked independently of the sampler: by normalised text and by passage id, in every language, so a
+    batch holding a translation of a pair's own positive counts too.
+    """
+    def keys(group: ParallelGroup, lang: str) -> tuple[tuple[str, str, str], ...]:
+        return (lang, "id", group.passage_id(lang)), (lang, "text", " ".join(group.passages[lang].split()).casefold())
+
+    columns = [(p.group, p.passage_language) for p in batch.pairs]
+    columns += [(p.group, lang) for p, lang in zip(batch.pairs, batch.translation_languages)]
+    holders: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+    for j, (group_id, lang) in enumerate(columns):
+        for key in keys(groups[group_id], lang):
+            holders.setdefault(key, []).append((j, group_id))
+    clashes = set()
+    for i, pair in enumerate(batch.pairs):
+        own = groups[pair.group]
+        for lang in own.languages:
+            for key in keys(own, lang):
+                clashes.update((i, j) for j, group_id in holders.get(key, ()) if group_id != pair.group)
+    return sorted(clashes)
+
+
+def shared_answer_set() -> TrainingSet:
+    """24 groups in 12 couples; each couple's questions share one answer passage (up to case and spacing)."""
+    groups = tuple(
+        ParallelGroup(
+            id=f"g{i}",
+            queries={lang: f"q{i}-{lang}" for lang in LANGS},
+            passages={lang: (f"P{i // 2}-{lang}" if i % 2 else f"p{i // 2}-{lang}  ") for lang in LANGS},
+        )
+        for i in range(24)
+    )
+    return TrainingSet("shared/train", LANGS, groups)
+
+
+def test_the_check_finds_a_crafted_shared_positive():
+    data = shared_answer_set()
+    groups = {g.id: g for g in data.groups}
+    clash = dataclasses.replace(draw(config(strategy="mono", train_size=24, batch_size=2), 1, data)[0],
+                                pairs=(data.groups[0].pair("en", "en"), data.groups[1].pair("en", "en")))
+    assert shared_positives(clash, groups) == [(0, 1), (1, 0)]
+    # A translation of a pair's own positive in another pair's language counts as well.
+    translated = dataclasses.replace(clash, kind="cross", pairs=(data.groups[0].pair("de", "en"),
+                                                                 data.groups[1].pair("en", "zh")))
+    assert shared_positives(translated, groups) == [(0, 1), (1, 0)]
+    assert shared_positives(dataclasses.replace(clash, pairs=clash.pairs[:1]), groups) == []
+
+
+def test_groups_sharing_a_positive_never_meet_in_a_batch_and_a_full_batch_needs_enough_clusters():
+    data = shared_answer_set()
+    groups = {g.id: g for g in data.groups}
+    assert passage_clusters(data.groups, [LANGS] * 24) == [i // 2 for i in range(24)]
+    for name in STRATEGY_NAMES:
+        for batch in draw(config(strategy=name, train_size=24, batch_size=12), 60, data):
+            assert len(batch.pairs) == 12 and shared_positives(batch, groups) == []
+    with pytest.raises(SamplingError, match=r"^batch_size 13 needs 13 distinct question groups whose positive "
+                                            r"passages all differ, but train_size 24 of shared/train gives 12 for a "
+                                            r"batch .*lower batch_size to at most 12 or raise train_size$"):
+        BatchSampler(config(strategy="cross", train_size=24, batch_size=13), data)
+    # Monolingual batches need enough clusters in every language: here zh only has 8 of them.
+    partial = dataclasses.replace(data, groups=tuple(
+        g if i < 16 else dataclasses.replace(g, queries={k: v for k, v in g.queries.items() if k != "zh"})
+        for i, g in enumerate(data.groups)))
+    BatchSampler(config(strategy="cross", train_size=24, batch_size=10), partial)
+    with pytest.raises(SamplingError, match="gives 8 for a zh batch .*lower batch_size to at most 8"):
+        BatchSampler(config(strategy="mono", train_size=24, batch_size=10), partial)
+
+
+@pytest.fixture(scope="module")
+def xquad_train() -> TrainingSet:
+    return load_training_set("xquad", PAPER_TRAIN_LANGUAGES, "train")
+
+
+@pytest.mark.parametrize("batch_size", [32, 100])
+def test_no_batch_of_any_strategy_shares_a_positive_over_the_whole_xquad_training_set(xquad_train, batch_size):
+    groups = {g.id: g for g in xquad_train.groups}
+    # Several questions share an answer sentence: 698 groups, far fewer distinct English positives.
+    assert len({g.passage_id("en") for g in xquad_train.groups}) == 442 < len(groups) == 698
+    for name in STRATEGY_NAMES:
+        cfg = RunConfig(strategy=name, alpha=0.5, train_size=698, batch_size=batch_size, seed=1)
+        sampler = BatchSampler(cfg, xquad_train)
+        batches = [sampler.next_batch() for _ in range(sampler.steps_per_epoch)]
+        for batch in batches:
+            assert len(batch.pairs) == batch_size
+            assert shared_positives(batch, groups) == [], (name, batch_size)
+        assert {b.kind for b in batches} == {"mono", "cross"} if name == "hybrid" else len(batches) > 0
+
+
+def test_the_old_rule_of_distinct_groups_alone_did_let_shared_positives_in(xquad_train):
+    """What the check above guards against: random batches of distinct groups often share a positive."""
+    import numpy as np
+
+    groups = list(xquad_train.groups)
+    rng = np.random.default_rng(0)
+    clashing = 0
+    for _ in range(50):
+        picked = [groups[i] for i in rng.choice(len(groups), 32, replace=False)]
+        ids = [g.passage_id("en") for g in picked]
+        clashing += len(set(ids)) < len(ids)
+    assert clashing > 15  # about half of batch-32 draws, as issue 15 measured
+
+
+# ---- the exact monolingual share ---------------------------------------------------------------------
+def steps_config(steps: int, **changes) -> RunConfig:
+    return config(budget="steps", steps=steps, epochs=1.0, **changes)
+
+
+@pytest.mark.parametrize("steps", [3, 16, 101])
+@pytest.mark.parametrize("alpha", [0.25, 0.5, 0.75])
+def test_a_hybrid_run_has_exactly_round_alpha_s_mono_batches_in_a_stratified_order(steps, alpha):
+    cfg = steps_config(steps, alpha=alpha)
+    kinds = [b.kind for b in draw(cfg, steps)]
+    mono = math.floor(alpha * steps + 0.5)  # rounded half up: S = 3, alpha 0.5 gives 2
+    assert kinds.count("mono") == mono and kinds.count("cross") == steps - mono
+    bounds = [m * steps // mono for m in range(mono + 1)]
+    assert [kinds[low:high].count("mono") for low, high in zip(bounds, bounds[1:])] == [1] * mono
+
+
+def test_the_schedule_differs_between_seeds_but_not_between_sizes():
+    first = [b.kind for b in draw(steps_config(16), 16)]
+    assert first == [b.kind for b in draw(steps_config(16, train_size=20), 16)]
+    assert any([b.kind for b in draw(steps_config(16, seed=seed), 16)] != first for seed in range(5))
+
+
+@pytest.mark.parametrize("steps", [3, 16, 101])
+def test_resuming_mid_run_keeps_the_schedule_and_the_batches(steps):
+    cfg = steps_config(steps)
+    straight = draw(cfg, steps)
+    sampler = BatchSampler(cfg, make_set())
+    head = [sampler.next_batch() for _ in range(steps // 2)]
+    resumed = BatchSampler(cfg, make_set())
+    resumed.load_state_dict(json.loads(json.dumps(sampler.state_dict())))
+    tail = [resumed.next_batch() for _ in range(steps - steps // 2)]
+    assert head + tail == straight
+
+
+@pytest.mark.parametrize(("alpha", "strategy"), [(0.0, "cross"), (1.0, "mono")])
+def test_alpha_0_and_1_draw_exactly_the_batches_of_cross_and_mono(alpha, strategy):
+    hybrid = draw(config(alpha=alpha), 60)
+    assert hybrid == draw(config(strategy=strategy), 60)
+
+
+# ---- seeds -------------------------------------------------------------------------------------------
+def test_data_seed_chooses_the_subset_and_seed_the_batches():
+    data = make_set(100)
+    subset = {g.id for g in training_subset(data, 20, seed=5)}
+    fixed_data = [BatchSampler(config(train_size=20, seed=seed, data_seed=5), data) for seed in (1, 2)]
+    assert [{g.id for g in s.groups} for s in fixed_data] == [subset, subset]
+    assert fixed_data[0].next_batch() != fixed_data[1].next_batch()
+    other_data = BatchSampler(config(train_size=20, seed=1, data_seed=6), data)
+    assert {g.id for g in other_data.groups} != subset
+    # No data_seed: the subset follows the seed, as before the setting existed.
+    assert {g.id for g in BatchSampler(config(train_size=20, seed=5), data).groups} == subset
+
+
+# ---- hard negatives ----------------------------------------------------------------------------------
+def with_negatives(data: TrainingSet, languages=LANGS) -> TrainingSet:
+    groups = tuple(dataclasses.replace(g, negatives={lang: f"n{g.id[1:]}-{lang}" for lang in languages})
+                   for g in data.groups)
+    return dataclasses.replace(data, groups=groups)
+
+
+def test_each_pair_carries_its_groups_negative_in_the_passage_language():
+    data = with_negatives(make_set())
+    for batch in draw(config(strategy="multi"), 20, data) + draw(config(), 20, data):
+        assert len(batch.negatives) == len(batch.pairs)
+        for pair in batch.pairs:
+            assert pair.negative == f"n{pair.group[1:]}-{pair.passage_language}"
+            assert pair.negative_id == content_id(pair.passage_language, pair.negative)
+    assert "negative_ids" in draw(config(), 1, data)[0].describe(0)
+    assert all(not b.negatives for b in draw(config(hard_negatives=False), 10, data))
+    assert all(not b.negatives for b in draw(config(), 10))  # the source has none: off
+
+
+def test_a_source_with_negatives_for_only_some_pairs_is_refused():
+    partial = with_negatives(make_set(), languages=("en",))
+    with pytest.raises(SamplingError, match="40 question groups of toy/train lack a hard negative in one of the "
+                                            "training languages.*set hard_negatives false"):
+        BatchSampler(config(), partial)
+    assert not BatchSampler(config(hard_negatives=False), partial).uses_negatives
+
+
+# ---- dev batches ------------------------------------------------------------------------------------------
+def test_dev_batches_are_fixed_whatever_the_size_and_seeds_and_keep_the_exact_share():
+    dev = make_set(30, name="toy/dev")
+    batches = dev_batches(config(alpha=0.5), dev)
+    assert len(batches) == 4  # ceil(30 groups / 8)
+    assert [b.kind for b in batches].count("mono") == 2
+    assert batches == dev_batches(config(alpha=0.5, train_size=20, seed=9, data_seed=3), dev)
+    assert {p.group for b in batches for p in b.pairs} <= {g.id for g in dev.groups}
+    with pytest.raises(SamplingError, match="^the dev split toy/dev: batch_size 40 needs 40 distinct"):
+        dev_batches(config(batch_size=40, train_size=40), dev)

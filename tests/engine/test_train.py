@@ -1,4 +1,4 @@
-"""The trainer on the tiny encoder: learning, schedule, cancel, resume, NaN, GradCache, freezing."""
+"""The trainer on the tiny encoder: learning, schedule, cancel, resume, NaN, GradCache, freezing, dev loss."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import torch
 from engine.losses import RetrievalLoss
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, Progress, TaskState
-from engine.train import BatchBackward, CheckpointMismatchError, NonFiniteLossError, train
-from vocabulary.config import RunConfig
+from engine.selection import BEST_PREFIX
+from engine.train import BatchBackward, CheckpointMismatchError, NonFiniteLossError, learning_rate_factor, train
+from vocabulary.budget import total_steps
+from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.records import ParallelGroup, TrainingSet
 
 #: Names spelled the same in both languages: the question and its answer share one rare word.
@@ -24,17 +26,36 @@ NAMES = (
 )
 
 
-def easy_set() -> TrainingSet:
+#: Names for held-out dev groups: none of them is a training group's.
+DEV_NAMES = ("Kampala", "Dodoma", "Timbuktu", "Accra", "Rembrandt", "Chopin", "Fiat", "Kigali")
+
+
+def easy_set(names: tuple[str, ...] = NAMES, split: str = "train") -> TrainingSet:
     """16 groups in en/de that a tiny model learns in a few steps: match the shared name."""
     groups = tuple(
         ParallelGroup(
-            id=f"g{i}",
+            id=f"{split}{i}",
             queries={"en": f"Where is {name}?", "de": f"Wo ist {name}?"},
             passages={"en": f"{name} is over there, near the river.", "de": f"{name} ist dort drüben am Fluss."},
         )
-        for i, name in enumerate(NAMES)
+        for i, name in enumerate(names)
     )
-    return TrainingSet("easy/train", ("de", "en"), groups)
+    return TrainingSet(f"easy/{split}", ("de", "en"), groups)
+
+
+def dev_set() -> TrainingSet:
+    return easy_set(DEV_NAMES, "dev")
+
+
+def negatives_set() -> TrainingSet:
+    """:func:`easy_set` with a hard negative per pair: the next group's positive, so in a batch holding both
+    groups that negative is another row's positive, which the loss must not count against that row."""
+    data = easy_set()
+    groups = tuple(
+        dataclasses.replace(g, negatives=dict(data.groups[(i + 1) % len(data.groups)].passages))
+        for i, g in enumerate(data.groups)
+    )
+    return dataclasses.replace(data, groups=groups)
 
 
 def config(**changes) -> RunConfig:
@@ -72,13 +93,30 @@ def test_loss_goes_down_and_progress_follows_the_schedule(encoder, tmp_path):
     assert last < 0.6 * first, (first, last)
     # ln(8) is chance level for 8 in-batch candidates.
     assert first == pytest.approx(math.log(8), abs=0.6)
-    # Linear warmup over ceil(0.2 * 24) = 5 steps, then linear decay to 0 at step 24.
-    expected = [2e-3 * s / 5 if s < 5 else 2e-3 * (24 - s) / 19 for s in range(24)]
+    # Linear warm-up over ceil(0.2 * 24) = 5 steps (step 1 at 1/5 of the peak, not 0), the peak at step 5,
+    # then linear decay to 1/20 of the peak at step 24.
+    expected = [2e-3 * s / 5 if s <= 5 else 2e-3 * (25 - s) / 20 for s in range(1, 25)]
     assert [p.learning_rate for p in seen] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert min(p.learning_rate for p in seen) == pytest.approx(2e-3 / 20)
     assert all(p.samples_per_second > 0 for p in seen)
     assert (tmp_path / "checkpoint" / "model.safetensors").is_file()
     assert result.model_dir == tmp_path / "model" and any(result.model_dir.iterdir())
     assert not encoder.training  # left in eval mode for the evaluator
+
+
+@pytest.mark.parametrize(("total", "warmup"), [(1, 1), (2, 1), (3, 1), (10, 0), (10, 3), (24, 5), (101, 11)])
+def test_no_step_runs_at_learning_rate_zero(total, warmup):
+    factors = [learning_rate_factor(step, total, warmup) for step in range(1, total + 1)]
+    assert min(factors) > 0 and max(factors) == 1.0
+    peak = factors.index(1.0) + 1
+    assert peak == max(warmup, 1)
+    assert factors[0] == pytest.approx(1 / peak) and factors[-1] == pytest.approx(1 / (total - peak + 1))
+    # Linear up to the peak, linear down after it.
+    assert all(a < b for a, b in zip(factors[:peak], factors[1:peak]))
+    assert all(a > b for a, b in zip(factors[peak - 1 :], factors[peak:]))
+    # The issue's case: 3 steps with warm-up ceil(0.1 x 3) = 1 used to start at 0; now [1, 2/3, 1/3].
+    if (total, warmup) == (3, 1):
+        assert factors == pytest.approx([1.0, 2 / 3, 1 / 3])
 
 
 def test_trained_model_ranks_the_positive_first(encoder, tmp_path):
@@ -169,8 +207,17 @@ def contrastive_batch():
     return cfg, BatchSampler(cfg, easy_set()).next_batch()
 
 
-def test_grad_cache_gradients_equal_full_batch_gradients(encoder):
-    cfg, batch = contrastive_batch()
+def negatives_batch():
+    cfg = config(strategy="multi")
+    batch = BatchSampler(cfg, negatives_set()).next_batch()
+    ids = set(batch.passage_ids)
+    assert len(batch.negatives) == 8 and any(n in ids for n in batch.negative_ids)  # a masked column
+    return cfg, batch
+
+
+@pytest.mark.parametrize("make_batch", [contrastive_batch, negatives_batch], ids=["contrastive", "negatives"])
+def test_grad_cache_gradients_equal_full_batch_gradients(encoder, make_batch):
+    cfg, batch = make_batch()
     loss = RetrievalLoss.from_config(dataclasses.replace(cfg, symmetric_loss=True))
     encoder.eval()  # no dropout: chunks of 3, 3, 2 must give exactly the full-batch gradient
     plain = gradients(encoder, batch, loss, None)
@@ -225,3 +272,89 @@ def test_a_sentence_transformers_model_trains_its_dense_layer_and_saves_its_stac
     for kind, theirs in (("query", model.encode_query(TEXTS)), ("passage", model.encode_document(TEXTS))):
         np.testing.assert_allclose(encoder.encode(TEXTS, kind), theirs, atol=1e-5)
     np.testing.assert_allclose(model[2].linear.weight.detach().numpy(), after["dense.0.linear.weight"].numpy())
+
+
+# ---- budgets ------------------------------------------------------------------------------------------
+def test_a_fixed_step_study_trains_the_same_number_of_steps_at_every_size(tiny_encoder, tmp_path):
+    template = config(budget="steps", steps=3, epochs=1.0, max_steps=None)
+    study = StudyConfig("fixed", strategies=("hybrid",), train_sizes=(8, 16), seeds=(0,), include_baseline=False,
+                        template=template)
+    runs = study.expand()
+    assert [total_steps(run, run.train_size) for run in runs] == [3, 3]
+    results = [train(run, easy_set(), copy.deepcopy(tiny_encoder), tmp_path / str(run.train_size)) for run in runs]
+    assert [r.steps for r in results] == [3, 3]
+    # By epochs the same sizes would train 2 and 4 steps: data and compute would move together.
+    by_epochs = [dataclasses.replace(run, budget="epochs", steps=None) for run in runs]
+    assert [total_steps(run, run.train_size) for run in by_epochs] == [2, 4]
+
+
+# ---- dev loss and model selection ---------------------------------------------------------------------
+def test_the_dev_loss_is_reported_and_changes_nothing_of_the_training(tiny_encoder, tmp_path):
+    seen: list[Progress] = []
+    watched = train(config(dev_every=2, max_steps=5), easy_set(), copy.deepcopy(tiny_encoder), tmp_path / "dev",
+                    dev_set=dev_set(), state=TaskState(seen.append))
+    plain = train(config(max_steps=5), easy_set(), copy.deepcopy(tiny_encoder), tmp_path / "plain")
+    assert watched.losses == plain.losses  # no dropout mask or batch drawn differs
+    assert [step for step, _ in watched.dev_losses] == [2, 4, 5]  # every 2 steps and after the last
+    losses = [loss for _, loss in watched.dev_losses]
+    assert [p.dev_loss for p in seen] == [None, losses[0], losses[0], losses[1], losses[2]]
+    assert all(math.isfinite(loss) and loss > 0 for loss in losses)
+    assert watched.selected_step == 5  # select "last"
+    with pytest.raises(ValueError, match="asks for a dev loss every 2 steps, but no dev set was given"):
+        train(config(dev_every=2), easy_set(), copy.deepcopy(tiny_encoder), tmp_path / "none")
+
+
+def test_best_dev_keeps_the_weights_with_the_lowest_dev_loss_across_a_resume(tiny_encoder, tmp_path):
+    cfg = config(dev_every=2, select="best_dev", checkpoint_every=2, learning_rate=5e-3, max_steps=4)
+    steps: list[int] = []
+    with pytest.raises(Cancelled):
+        train(cfg, easy_set(), copy.deepcopy(tiny_encoder), tmp_path, dev_set=dev_set(),
+              state=TaskState(lambda p: steps.append(p.step), lambda: len(steps) >= 3))
+    encoder = copy.deepcopy(tiny_encoder)
+    result = train(cfg, easy_set(), encoder, tmp_path, dev_set=dev_set())
+    straight = train(cfg, easy_set(), copy.deepcopy(tiny_encoder), tmp_path / "straight", dev_set=dev_set())
+    assert [step for step, _ in result.dev_losses] == [step for step, _ in straight.dev_losses] == [2, 4]
+    assert [loss for _, loss in result.dev_losses] == pytest.approx([loss for _, loss in straight.dev_losses], abs=1e-6)
+    best_step, best_loss = min(result.dev_losses, key=lambda item: item[1])
+    assert result.selected_step == straight.selected_step == best_step
+    assert [p.name for p in tmp_path.glob(BEST_PREFIX + "*")] == [f"{BEST_PREFIX}{best_step:09d}"]
+    # The kept weights really are the best ones: their dev loss, recomputed, is the lowest recorded.
+    from engine.sampling import dev_batches
+
+    backward = BatchBackward(encoder, RetrievalLoss.from_config(cfg))
+    batches = dev_batches(cfg, dev_set())
+    assert sum(backward.loss_only(b) for b in batches) / len(batches) == pytest.approx(best_loss, abs=1e-5)
+
+
+def test_model_selection_restores_the_best_weights_not_the_last(encoder, tmp_path):
+    from engine.sampling import dev_batches
+    from engine.selection import ModelSelection
+
+    cfg = config(dev_every=2, select="best_dev")
+    selection = ModelSelection(cfg, dev_batches(cfg, dev_set()), tmp_path)
+    backward = BatchBackward(encoder, RetrievalLoss.from_config(cfg))
+    original = weights(encoder)
+
+    def zeroed() -> None:  # every text embeds alike: each dev row is at chance, ln(8)
+        with torch.no_grad():
+            for parameter in encoder.parameters():
+                parameter.zero_()
+
+    zeroed()
+    assert selection.evaluate(2, encoder, backward.loss_only) == pytest.approx(math.log(8), abs=1e-5)
+    encoder.load_state_dict(original)
+    middle = selection.evaluate(4, encoder, backward.loss_only)
+    zeroed()
+    selection.evaluate(6, encoder, backward.loss_only)
+    best = 4 if middle < math.log(8) else 2
+    assert selection.best[0] == best and selection.restore_best(encoder) == best
+    restored = weights(encoder)
+    if best == 4:
+        assert all(torch.equal(restored[name], value) for name, value in original.items())
+    else:
+        assert all(not value.any() for value in restored.values())
+    state = selection.state_dict()
+    chance = pytest.approx(math.log(8), abs=1e-5)
+    assert state == {"history": [[2, chance], [4, middle], [6, chance]], "best": [best, selection.best[1]]}
+    selection.prune()
+    assert [p.name for p in tmp_path.glob(BEST_PREFIX + "*")] == [f"{BEST_PREFIX}{best:09d}"]

@@ -15,11 +15,13 @@ from gui.plan import (
     ENCODE_PER_SECOND_CPU,
     FORWARD_S,
     GPU_SPEEDUP,
+    dev_seconds,
     estimate_seconds,
     estimate_steps,
     plan,
     step_seconds,
 )
+from gui.results import row_label
 from gui.runs import RunTable, elapsed_seconds, eta_seconds, format_duration, rows_as_text
 from gui.workers import worker_arguments
 from storage.queries import RunView
@@ -31,7 +33,7 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, 0)
 def view(run_id: str, status: str = "running", progress: float = 0.25, started_minutes_ago: float = 10, **changes) -> RunView:
     values = dict(
         id=run_id, label=run_id, model="tiny:", strategy="mono", alpha=None, train_size=1, seed=0, status=status,
-        progress=progress, phase="training", step=1, total_steps=4, loss=1.0, worker_id="w", attempts=1,
+        progress=progress, phase="training", step=1, total_steps=4, loss=1.0, dev_loss=None, worker_id="w", attempts=1,
         cancel_requested=False, error=None, log_path=None, heartbeat_at=NOW,
         started_at=NOW - dt.timedelta(minutes=started_minutes_ago), finished_at=None, updated_at=NOW,
     )
@@ -58,6 +60,14 @@ def test_run_table_merges_by_id_and_reports_what_changed():
     assert rows_as_text([["a\tb", "c\nd"]]) == "a b\tc d\n"
 
 
+def test_the_loss_column_shows_the_dev_loss_beside_the_training_loss():
+    from gui.runs import COLUMNS
+
+    loss = next(c for c in COLUMNS if c.title == "Loss")
+    assert loss.text(view("a", loss=0.5), NOW) == "0.5000"
+    assert loss.text(view("a", loss=0.5, dev_loss=0.75), NOW) == "0.5000 (dev 0.7500)"
+
+
 def test_the_cost_estimate_counts_steps_and_encoded_texts():
     config = RunConfig(train_size=100, train_languages=("en", "de"), batch_size=32, max_length=64,
                        evaluations=(EvalSpec("flores", ("en", "sw"), max_queries=50),))
@@ -75,6 +85,22 @@ def test_the_cost_estimate_counts_steps_and_encoded_texts():
                         template=RunConfig(batch_size=8))
     summary = plan(study).summary()
     assert summary.startswith("7 runs (6 training + 1 evaluation-only), about ") and "CPU" in summary
+
+
+def test_the_estimate_follows_the_budget_and_counts_the_dev_loss():
+    fixed = RunConfig(budget="steps", steps=50, train_languages=("en", "de"), batch_size=32, max_length=64)
+    assert [estimate_steps(dataclasses.replace(fixed, train_size=n)) for n in (50, 200, 600)] == [50, 50, 50]
+    pairs = dataclasses.replace(fixed, budget="pairs", steps=None, pairs=3200)
+    assert estimate_steps(pairs) == 100
+    assert dev_seconds(fixed) == 0.0
+    # Every 20 of 50 steps and after the last: 3 evaluations of ceil(210 XQuAD dev groups / 32) = 7 batches.
+    watched = dataclasses.replace(fixed, dev_every=20)
+    assert dev_seconds(watched) == pytest.approx(3 * 7 * FORWARD_S)
+    assert estimate_seconds(watched) == pytest.approx(estimate_seconds(fixed) + 21 * FORWARD_S)
+    # A run's label and a row's legend say which budget it trained with.
+    assert fixed.label.endswith("50 steps")
+    assert row_label({"strategy": "mono", "budget": "steps", "steps": 50}) == "mono (50 steps)"
+    assert row_label({"strategy": "mono", "budget": "epochs", "epochs": 1.0, "max_steps": None}) == "mono"
 
 
 def test_worker_command_line_keeps_the_database_url_out_of_sight():

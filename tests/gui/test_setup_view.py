@@ -76,7 +76,7 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     [
         (lambda f: [b.setChecked(False) for b in f.strategy_boxes.values()], "strategies", "choose at least one of"),
         (lambda f: f.train_sizes.setText("100, lots"), "train_sizes", "'lots' is not a whole number"),
-        (lambda f: f.train_sizes.setText("100, 5000"), "train_sizes", "size 5000 is larger than the 908 question groups"),
+        (lambda f: f.train_sizes.setText("100, 5000"), "train_sizes", "size 5000 is larger than the 698 question groups"),
         (lambda f: f.seeds.setText(""), "seeds", "give at least one seed"),
         (lambda f: f.alphas.setText("1.5"), "alphas", "alpha 1.5 is outside [0, 1]"),
         (lambda f: f.train_languages.set_checked(()), "train_languages", "choose at least one language"),
@@ -137,7 +137,7 @@ def test_the_preview_counts_runs_and_the_size_hint_names_the_maximum(form):
     study = form.validate()
     assert study is not None and len(study.expand()) == 28
     assert form.preview.text().startswith("28 runs (27 training + 1 evaluation-only), about ")
-    assert "At most 908 question groups" in form.size_hint.text()
+    assert "At most 698 question groups" in form.size_hint.text()
     form.train_dataset.setCurrentIndex(form.train_dataset.findData("flores"))
     assert "At most 701 question groups" in form.size_hint.text()
     assert set(form.train_languages.checked()) <= {"ar", "de", "en", "es", "hi", "ru", "th", "tr", "zh"}
@@ -172,3 +172,24 @@ def test_a_preset_fills_the_model_and_its_encoder_settings(qtbot, form):
     assert "Not a model we know" in form.model_saw.text()
     form.reset()
     assert form.model_preset.currentData() is None and form.validate().template.pooling is None
+
+
+def test_the_budget_seeds_and_model_selection_fields_reach_every_run(qtbot, form, tmp_path):
+    fill(qtbot, form)
+    form.fields["steps"].widget.setValue(40)  # a step count without the budget that uses it is refused
+    assert form.validate() is None and "is only used with budget 'steps'" in form._errors["steps"].text()
+    form.fields["budget"].widget.setCurrentText("steps")
+    form.fields["data_seed"].widget.setValue(7)
+    form.fields["select"].widget.setCurrentText("best_dev")
+    assert form.validate() is None and "needs a dev loss" in form._errors["dev_every"].text()
+    form.fields["dev_every"].widget.setValue(5)
+    study = form.validate()
+    assert study is not None
+    runs = [run for run in study.expand() if run.is_training]
+    assert {(r.budget, r.steps, r.data_seed, r.dev_every, r.select) for r in runs} == {("steps", 40, 7, 5, "best_dev")}
+    assert {r.subset_seed for r in runs} == {7} and {r.seed for r in runs} == {0, 1}
+    path = tmp_path / "budget.json"
+    form.save_study(path)
+    form.reset()
+    assert form.fields["data_seed"].value() is None and form.fields["budget"].value() == "epochs"
+    assert form.load_study(path) == study and form.validate() == study

@@ -11,7 +11,7 @@ from tests.gui.conftest import make_window
 WORKER_TIMEOUT_MS = 180_000
 
 
-def set_up_tiny_study(form, name: str, max_steps: int) -> None:
+def set_up_tiny_study(form, name: str, steps: int) -> None:
     """A study the tiny random encoder finishes in seconds: one strategy, one size, the baseline."""
     form.name.setText(name)
     form.model_kind.setCurrentIndex(form.model_kind.findData("hub"))
@@ -26,10 +26,10 @@ def set_up_tiny_study(form, name: str, max_steps: int) -> None:
         if row.dataset == "flores":
             row.languages.set_checked(("en", "sw", "yo"))
             row.max_queries.setValue(8)
-    for name_, value in (("batch_size", 4), ("max_length", 32), ("max_steps", max_steps), ("checkpoint_every", 1)):
+    form.fields["budget"].widget.setCurrentText("steps")
+    for name_, value in (("batch_size", 4), ("max_length", 32), ("steps", steps), ("checkpoint_every", 1)):
         form.fields[name_].widget.setValue(value)
     form.fields["learning_rate"].widget.setText("1e-3")
-    form.fields["epochs"].widget.setText("100000")
     form.device.setCurrentText("cpu")
     form.start_worker.setChecked(True)
 
@@ -38,23 +38,24 @@ def test_submit_train_plot_and_cancel_with_a_real_worker(qtbot, tmp_path, settin
     db = open_db(tmp_path / "live.db")
     window = make_window(qtbot, db, settings)
     try:
-        set_up_tiny_study(window.setup, "live", max_steps=3)
+        set_up_tiny_study(window.setup, "live", steps=3)
         assert window.setup.validate() is not None
         qtbot.mouseClick(window.setup.submit_button, QtCore.Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: window.queue.workers.running == 1, timeout=10_000)
         assert window.tabs.currentWidget() is window.queue
         qtbot.waitUntil(lambda: [r.status for r in list_runs(db)] == ["done", "done"], timeout=WORKER_TIMEOUT_MS)
-        # The finished runs reach the plots without any click: untrained baseline + one mono point per language.
+        # The finished runs reach the plots without any click: untrained baseline + one mono point per language,
+        # its legend naming the budget.
         def plotted() -> bool:
             drawn = window.scaling.drawn
-            return set(drawn) == {"sw", "yo"} and all(list(d.curves) == ["mono"] for _p, d in drawn.values())
+            return set(drawn) == {"sw", "yo"} and all(list(d.curves) == ["mono (3 steps)"] for _p, d in drawn.values())
 
         window.tabs.setCurrentWidget(window.scaling)
         qtbot.waitUntil(plotted, timeout=10_000)
         assert all(len(d.baselines) == 1 for _p, d in window.scaling.drawn.values())
 
         # A run that would train for hours, cancelled from the queue page while the worker holds it.
-        set_up_tiny_study(window.setup, "long", max_steps=1_000_000)
+        set_up_tiny_study(window.setup, "long", steps=1_000_000)
         window.setup.submit()
         qtbot.waitUntil(lambda: any(r.status == "running" and r.step > 0 for r in list_runs(db)), timeout=WORKER_TIMEOUT_MS)
         qtbot.waitUntil(lambda: any(r.status == "running" for r in window.queue.model.table.runs), timeout=10_000)

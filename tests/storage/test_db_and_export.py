@@ -42,9 +42,10 @@ def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url):
     create_version_1_database(database_url)
     db = open_db(database_url)
     with db.engine.connect() as connection:
-        assert connection.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all() == [1, 2]
+        versions = connection.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
     (old,) = list_runs(db)
-    assert (old.id, old.status, old.label) == (OLD_RUN_ID, "done", "mono n=250 seed=0")
+    assert (old.id, old.status, old.label, old.dev_loss) == (OLD_RUN_ID, "done", "mono n=250 seed=0", None)
     assert [(r["run_id"], r["value"]) for r in tidy_metrics(db)] == [(OLD_RUN_ID, 0.4375)]
     # What version 1 refused on PostgreSQL (VARCHAR(200) labels, VARCHAR(200) study names):
     study = dataclasses.replace(grid_study(name="n" * 300, sizes=(2,), seeds=(0,), baseline=True),
@@ -55,7 +56,7 @@ def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url):
     db.dispose()
     reopened = open_db(database_url)  # upgrading is done once
     with reopened.engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == 2
+        assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == SCHEMA_VERSION
     reopened.dispose()
 
 

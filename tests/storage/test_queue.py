@@ -181,6 +181,16 @@ def test_release_puts_a_running_run_back_without_counting_the_attempt(db):
     assert next(r for r in list_runs(db) if r.id == run_id).status == "cancelled"
 
 
+def test_heartbeat_carries_the_dev_loss_beside_the_training_loss(db):
+    run_id = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued[0]
+    queue.claim_next(db, "w")
+    queue.heartbeat(db, run_id, "w", step=3, loss=1.25)
+    assert [(r.loss, r.dev_loss) for r in list_runs(db) if r.id == run_id] == [(1.25, None)]
+    queue.heartbeat(db, run_id, "w", step=4, loss=1.0, dev_loss=1.5)
+    queue.heartbeat(db, run_id, "w", step=5, loss=0.75)  # a beat without a new dev loss keeps the last one
+    assert [(r.step, r.loss, r.dev_loss) for r in list_runs(db) if r.id == run_id] == [(5, 0.75, 1.5)]
+
+
 def test_a_finished_run_shows_all_its_steps_whatever_its_last_heartbeat_said(db):
     run_id = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued[0]
     queue.claim_next(db, "w")

@@ -7,9 +7,12 @@ import json
 
 import pytest
 
+from vocabulary.budget import total_steps
 from vocabulary.config import (
     DEFAULT_EVALUATIONS,
+    PAPER_PRESET,
     PLAIN_MODEL_SETTINGS,
+    TRAINING_PROCEDURE,
     ConfigError,
     EncoderSettings,
     EvalSpec,
@@ -19,13 +22,32 @@ from vocabulary.config import (
 )
 
 
-def test_paper_defaults():
+def test_defaults_are_ours_for_a_cpu_and_the_paper_is_a_preset():
     config = RunConfig()
-    assert (config.learning_rate, config.weight_decay, config.alpha, config.temperature) == (3e-5, 0.01, 0.5, 0.05)
-    assert config.batch_size == 32 and config.model == "embedded:e5-small"
+    assert (config.learning_rate, config.weight_decay, config.alpha) == (3e-5, 0.01, 0.5)  # the paper's
+    assert (config.batch_size, config.temperature) == (32, 0.05)  # ours, for a CPU
+    assert (config.budget, config.select) == ("epochs", "last")
     # The encoder settings are the base model's own unless a run sets them.
     assert (config.pooling, config.query_prefix, config.passage_prefix, config.max_length) == (None,) * 4
     assert config.encoder_settings == EncoderSettings(None, True, None, None, None)
+    assert config.model == "embedded:e5-small"
+    paper = RunConfig.from_dict({"preset": "paper"}).validate()
+    assert (paper.batch_size, paper.learning_rate, paper.weight_decay, paper.temperature) == (100, 3e-5, 0.01, 1.0)
+    assert (paper.select, paper.dev_every) == ("best_dev", 50)
+    # Explicit values override the preset's; a preset is expanded, never stored.
+    mine = RunConfig.from_dict({"preset": "paper", "batch_size": 64})
+    assert mine.batch_size == 64 and mine.temperature == 1.0 and "preset" not in mine.to_dict()
+    assert set(PAPER_PRESET) <= set(mine.to_dict())
+    with pytest.raises(ConfigError, match="preset: unknown preset 'huge'; allowed: paper"):
+        RunConfig.from_dict({"preset": "huge"})
+
+
+def test_the_default_study_and_run_fit_the_default_training_set():
+    StudyConfig("defaults").validate()
+    RunConfig().validate()
+    with pytest.raises(ConfigError, match="train_size: size 1000 is larger than the 698 question groups of "
+                                          "xquad's training split; use at most 698"):
+        StudyConfig("old defaults", train_sizes=(250, 500, 1000)).validate()
 
 
 def test_run_config_json_round_trip_keeps_nested_eval_specs():
@@ -198,3 +220,80 @@ def test_a_study_refuses_negative_seeds_and_names_every_size_below_the_batch():
         StudyConfig("s", train_sizes=(16, 24, 100), template=template).validate()
     with pytest.raises(ConfigError, match="seed: seed -3 is negative"):
         RunConfig(seed=-3).validate()
+
+
+def test_old_study_files_still_load_and_train_by_epochs():
+    old = {"name": "old", "strategies": ["mono"], "train_sizes": [100],
+           "template": {"epochs": 2.0, "max_steps": 30, "batch_size": 16}}
+    (run,) = StudyConfig.from_dict(old).validate().expand()[1:]
+    assert (run.budget, run.steps, run.pairs, run.data_seed, run.select) == ("epochs", None, None, None, "last")
+    assert total_steps(run, 100) == 30  # min(2 x ceil(100 x 9 / 16), 30)
+    assert total_steps(dataclasses.replace(run, max_steps=None), 100) == 114
+
+
+def test_budgets_and_their_values():
+    steps = RunConfig(budget="steps", steps=200).validate()
+    pairs = RunConfig(budget="pairs", pairs=6400, batch_size=32).validate()
+    assert total_steps(steps, 75) == total_steps(steps, 675) == 200
+    assert total_steps(pairs, 75) == total_steps(pairs, 675) == 200
+    assert total_steps(dataclasses.replace(steps, max_steps=50), 675) == 50
+    assert steps.budget_label == "200 steps" and pairs.budget_label == "6400 pairs"
+    assert RunConfig(epochs=0.5).budget_label == "0.5 epochs" and RunConfig().budget_label == "1 epoch"
+    assert steps.label.endswith(" 200 steps") and RunConfig().label == "hybrid α=0.5 n=675 seed=0"
+    for changes, field, fragment in [
+        ({"budget": "minutes"}, "budget", "unknown budget 'minutes'; allowed: epochs, steps, pairs"),
+        ({"budget": "steps"}, "steps", "budget 'steps' needs steps"),
+        ({"steps": 10}, "steps", "is only used with budget 'steps' (this run's is 'epochs')"),
+        ({"budget": "pairs", "pairs": 0}, "pairs", "budget 'pairs' needs pairs"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            RunConfig(**changes).validate()
+        assert caught.value.field == field and fragment in str(caught.value)
+
+
+def test_settings_a_run_does_not_use_do_not_split_its_identity():
+    steps = RunConfig(budget="steps", steps=100)
+    assert steps.run_id == dataclasses.replace(steps, epochs=3.0).run_id
+    assert steps.run_id != dataclasses.replace(steps, steps=101).run_id
+    assert RunConfig(seed=3).run_id == RunConfig(seed=3, data_seed=3).run_id
+    assert RunConfig(seed=3).run_id != RunConfig(seed=3, data_seed=0).run_id
+    assert RunConfig(dev_every=20).run_id == RunConfig().run_id  # select "last": the dev loss is only watched
+    best = RunConfig(dev_every=20, select="best_dev")
+    assert best.run_id != RunConfig(dev_every=10, select="best_dev").run_id != RunConfig().run_id
+
+
+def test_training_runs_carry_the_procedure_and_evaluation_only_runs_keep_their_ids():
+    assert RunConfig().identity()["procedure"] == TRAINING_PROCEDURE == 2
+    baseline = RunConfig(strategy="none", train_size=0)
+    assert "procedure" not in baseline.identity()
+    # The untrained model is evaluated as before, so its stored results stay reusable (id before issue 15).
+    assert baseline.run_id == "51b29bcd6b1776aa"
+    # A training run of the same settings trains something else now: a new id (it was 3091f4c6e2f2c7c0).
+    assert RunConfig(strategy="mono", train_size=64).run_id != "3091f4c6e2f2c7c0"
+
+
+def test_model_selection_settings():
+    RunConfig(dev_every=10, select="best_dev").validate()
+    RunConfig(train_dataset="flores", train_size=100, dev_every=10, select="best_dev").validate()
+    for changes, field, fragment in [
+        ({"select": "best_dev"}, "dev_every", "select 'best_dev' needs a dev loss"),
+        ({"select": "best"}, "select", "unknown selection 'best'; allowed: last, best_dev"),
+        ({"dev_every": 0}, "dev_every", "must be at least 1 step"),
+        ({"dev_every": 5, "evaluations": (EvalSpec("xquad", ("en",), "dev"),)}, "evaluations[xquad].split",
+         "xquad/dev is the dev split model selection uses"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            RunConfig(**changes).validate()
+        assert caught.value.field == field and fragment in str(caught.value)
+
+
+def test_data_seeds_cross_the_seeds_so_a_study_separates_data_from_optimisation():
+    study = StudyConfig("spread", strategies=("mono",), train_sizes=(100,), seeds=(0, 1), data_seeds=(0, 1, 2),
+                        include_baseline=False).validate()
+    runs = study.expand()
+    assert sorted((r.seed, r.data_seed) for r in runs) == [(s, d) for s in (0, 1) for d in (0, 1, 2)]
+    assert len({r.run_id for r in runs}) == 6
+    assert "data_seed=2" in next(r.label for r in runs if (r.seed, r.data_seed) == (0, 2))
+    assert StudyConfig.from_json(study.to_json()) == study
+    # Without data_seeds, each run's subset follows its seed (what every older study did).
+    assert {r.subset_seed for r in StudyConfig("s", seeds=(4, 5)).expand()[1:]} == {4, 5}
