@@ -12,8 +12,8 @@ from engine.data import load_training_set
 from engine.sampling import (
     BatchSampler,
     SamplingError,
-    dev_batches,
     describe_batches,
+    dev_batches,
     passage_clusters,
     steps_per_epoch,
     training_subset,

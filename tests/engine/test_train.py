@@ -12,8 +12,8 @@ import torch
 
 from engine.losses import RetrievalLoss
 from engine.sampling import BatchSampler
-from engine.state import Cancelled, Progress, TaskState
 from engine.selection import BEST_PREFIX
+from engine.state import Cancelled, Progress, TaskState
 from engine.train import BatchBackward, CheckpointMismatchError, NonFiniteLossError, learning_rate_factor, train
 from vocabulary.budget import total_steps
 from vocabulary.config import RunConfig, StudyConfig

@@ -21,11 +21,11 @@ from gui.plan import (
     plan,
     step_seconds,
 )
-from gui.results import row_label
 from gui.runs import RunTable, elapsed_seconds, eta_seconds, format_duration, rows_as_text
 from gui.workers import worker_arguments
 from storage.queries import RunView
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
+from vocabulary.series import base_label
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0)
 
@@ -99,8 +99,8 @@ def test_the_estimate_follows_the_budget_and_counts_the_dev_loss():
     assert estimate_seconds(watched) == pytest.approx(estimate_seconds(fixed) + 21 * FORWARD_S)
     # A run's label and a row's legend say which budget it trained with.
     assert fixed.label.endswith("50 steps")
-    assert row_label({"strategy": "mono", "budget": "steps", "steps": 50}) == "mono (50 steps)"
-    assert row_label({"strategy": "mono", "budget": "epochs", "epochs": 1.0, "max_steps": None}) == "mono"
+    assert base_label({"strategy": "mono", "budget": "steps", "steps": 50}) == "mono (50 steps)"
+    assert base_label({"strategy": "mono", "budget": "epochs", "epochs": 1.0, "max_steps": None}) == "mono"
 
 
 def test_worker_command_line_keeps_the_database_url_out_of_sight():
