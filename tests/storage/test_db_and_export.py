@@ -18,9 +18,6 @@ from tests.storage.studies import grid_study
 from tests.storage.test_queue import Value
 from vocabulary.config import RunConfig
 
-#: A local model path deep enough that the label of its untrained run passes 200 characters.
-LONG_MODEL = "/shared/models/" + "e5-small-finetuned/" * 12
-
 
 def test_sqlite_pragmas_are_set(db):
     with db.engine.connect() as connection:
@@ -38,24 +35,25 @@ def test_schema_version_recorded_and_reopen_is_noop(tmp_path):
     assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
-def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url):
+def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url, long_model_folder):
     create_version_1_database(database_url)
     db = open_db(database_url)
     with db.engine.connect() as connection:
-        assert connection.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all() == [1, 2]
+        versions = connection.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
     (old,) = list_runs(db)
     assert (old.id, old.status, old.label) == (OLD_RUN_ID, "done", "mono n=250 seed=0")
     assert [(r["run_id"], r["value"]) for r in tidy_metrics(db)] == [(OLD_RUN_ID, 0.4375)]
     # What version 1 refused on PostgreSQL (VARCHAR(200) labels, VARCHAR(200) study names):
     study = dataclasses.replace(grid_study(name="n" * 300, sizes=(2,), seeds=(0,), baseline=True),
-                                template=RunConfig(model=LONG_MODEL, batch_size=2))
+                                template=RunConfig(model=long_model_folder, batch_size=2))
     assert len(study.expand()[0].label) > 200
     assert len(queue.submit_study(db, study).queued) == 3
     assert max(len(r.label) for r in list_runs(db)) > 200
     db.dispose()
     reopened = open_db(database_url)  # upgrading is done once
     with reopened.engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == 2
+        assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == SCHEMA_VERSION
     reopened.dispose()
 
 
@@ -90,7 +88,7 @@ def test_csv_export_is_tidy_with_config_columns(db, tmp_path):
         queue.complete(db, run.id, "w", cells)
         done.append(run)
 
-    path = tmp_path / "out" / "report.csv"
+    path = tmp_path / "report.csv"
     assert export_csv(db, path) == 3 * len(cells)
     with path.open(encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))

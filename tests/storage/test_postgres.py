@@ -28,7 +28,6 @@ from tests.pg_server import postgres_server, postgres_url  # noqa: F401 - fixtur
 from tests.storage.schema_v1 import create_version_1_database
 from tests.storage.studies import grid_study
 from tests.storage.test_db_and_export import (  # noqa: F401 - collected again, against PostgreSQL
-    LONG_MODEL,
     test_csv_export_is_tidy_with_config_columns,
     test_version_1_database_is_upgraded_and_keeps_its_runs,
 )
@@ -125,8 +124,9 @@ def test_version_2_turns_the_user_text_columns_of_a_version_1_database_into_text
     db.dispose()
 
 
-def test_a_long_local_model_path_can_be_submitted_to_a_new_database(db):
-    study = dataclasses.replace(grid_study(sizes=(2,), seeds=(0,), baseline=True), template=RunConfig(model=LONG_MODEL, batch_size=2))
+def test_a_long_local_model_path_can_be_submitted_to_a_new_database(db, long_model_folder):
+    study = dataclasses.replace(grid_study(sizes=(2,), seeds=(0,), baseline=True),
+                                template=RunConfig(model=long_model_folder, batch_size=2))
     assert len(study.expand()[0].label) > 200
     assert len(queue.submit_study(db, study).queued) == 3
 
