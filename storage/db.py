@@ -79,6 +79,8 @@ def storage_error(exc: DBAPIError, url: str) -> StorageError:
     first = reason[0] if reason else type(exc).__name__
     name = database_name(url)
     if make_url(url).get_backend_name() == "sqlite":
+        if ("unable to open" in first or "readonly" in first) and _read_only(Path(name)):
+            first = "attempt to write a readonly database"
         for fragment, advice in _SQLITE_ADVICE:
             if fragment in first.lower():
                 return StorageError(advice.format(db=name))
@@ -134,6 +136,32 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
         cursor.close()
 
 
+def _read_only(db_file: Path) -> bool:
+    """An existing database file that this process may not change (its bits, its folder, or its filesystem)."""
+    return db_file.is_file() and not (os.access(db_file, os.W_OK) and os.access(db_file.parent, os.W_OK))
+
+
+@contextlib.contextmanager
+def _no_new_companions(url: str) -> Iterator[None]:
+    """When opening fails, remove the empty ``-wal`` and the ``-shm`` SQLite created beside the file."""
+    if make_url(url).get_backend_name() != "sqlite":
+        yield
+        return
+    db_file = _sqlite_file(url)
+    companions = [db_file.with_name(db_file.name + suffix) for suffix in ("-wal", "-shm")]
+    existed = {path for path in companions if path.exists()}
+    try:
+        yield
+    except BaseException:
+        wal = companions[0]
+        if wal not in existed and (not wal.exists() or wal.stat().st_size == 0):
+            for path in companions:
+                if path not in existed:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+        raise
+
+
 def _sqlite_file(url: str) -> Path:
     """The file of a SQLite URL, checked before SQLite sees it (its own message would be 'unable to open')."""
     database = make_url(url).database
@@ -167,15 +195,17 @@ def open_db(location: str | Path | None = None, artifacts_dir: str | Path | None
     """
     url = as_url(location)
     artifacts = Path(artifacts_dir) if artifacts_dir else _default_artifacts(url)
-    if read_only:
-        database = _open_for_reading(url, artifacts)
-        if database is not None:
-            return database
-    try:
+    with _no_new_companions(url):
+        if read_only:
+            database = _open_for_reading(url, artifacts)
+            if database is not None:
+                return database
         engine = _engine(url)
-        migrate(engine)
-    except DBAPIError as exc:
-        raise storage_error(exc, url) from exc
+        try:
+            migrate(engine)
+        except DBAPIError as exc:
+            engine.dispose()
+            raise storage_error(exc, url) from exc
     return Database(url=url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
                     artifacts_dir=artifacts)
 
