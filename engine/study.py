@@ -9,8 +9,8 @@ quickly and its FAISS search is not data-parallel.
 
 Every eval set is loaded before training starts, so a missing corpus or a
 malformed file fails the run in seconds rather than after hours of training.
-Under torchrun rank 0 loads them and every rank learns whether that worked,
-so all ranks stop together.
+Under torchrun rank 0 loads them and, for a training run, every rank learns
+whether that worked, so all ranks stop together.
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ def _load_eval_sets(config: RunConfig, state: RunState,
             loaded = [(spec, load_eval_set(spec)) for spec in config.evaluations]
         except Exception as exc:  # raised below, once every rank knows
             error = exc
-    anywhere = context.any(error is not None) if context is not None else error is not None  # every rank asks
+    # The ranks that are about to train together all ask; an evaluation-only run is rank 0's alone.
+    together = context is not None and config.is_training
+    anywhere = context.any(error is not None) if together else error is not None
     if error is not None:
         raise error
     if anywhere:

@@ -332,8 +332,9 @@ def _record(
         return "cancelled"
     if error is None and not peer_errors:
         try:
-            queue.complete(db, claimed.id, claimed.worker_id, rows or [],
-                           step=final.step if final else None, loss=final.loss if final else None)
+            last = final or Progress("", 1.0)
+            queue.complete(db, claimed.id, claimed.worker_id, rows or [], step=last.step,
+                           total_steps=last.total_steps, loss=last.loss)
         except queue.RunLost as exc:
             log.warning("%s", exc)
             return "lost"

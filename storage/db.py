@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +32,8 @@ from storage.errors import DatabaseMissing, StorageError
 from storage.migrations import SCHEMA_VERSION, current_version, migrate
 
 BUSY_TIMEOUT_MS = 30_000
+#: Less free space than this beside a SQLite file and its WAL index (32 KiB) cannot even be created.
+_SQLITE_PAGES_NEEDED = 64 * 1024
 
 
 #: SQLite's message -> what to tell the user about the database ``{db}``.
@@ -81,6 +84,8 @@ def storage_error(exc: DBAPIError, url: str) -> StorageError:
     if make_url(url).get_backend_name() == "sqlite":
         if ("unable to open" in first or "readonly" in first) and _read_only(Path(name)):
             first = "attempt to write a readonly database"
+        elif "disk i/o error" in first.lower() and _no_space_beside(Path(name)):  # its WAL index could not grow
+            first = "database or disk is full"
         for fragment, advice in _SQLITE_ADVICE:
             if fragment in first.lower():
                 return StorageError(advice.format(db=name))
@@ -139,6 +144,13 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
 def _read_only(db_file: Path) -> bool:
     """An existing database file that this process may not change (its bits, its folder, or its filesystem)."""
     return db_file.is_file() and not (os.access(db_file, os.W_OK) and os.access(db_file.parent, os.W_OK))
+
+
+def _no_space_beside(db_file: Path) -> bool:
+    try:
+        return shutil.disk_usage(db_file.parent).free < _SQLITE_PAGES_NEEDED
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

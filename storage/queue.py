@@ -257,14 +257,14 @@ def record_checkpoint(db: Database, run_id: str, step: int, path: str) -> None:
 
 
 def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[MetricValue], *,
-             step: int | None = None, loss: float | None = None) -> None:
+             step: int | None = None, total_steps: int | None = None, loss: float | None = None) -> None:
     """Mark the run done and store all its metrics in ONE transaction.
 
     A run therefore never has half its metrics: either the worker finished
     and every row is there, or nothing changed and the run can be retried.
-    ``step`` and ``loss`` are the last training step's (the last heartbeat
-    may predate it); without them the run shows all its steps and the loss
-    of its last heartbeat.
+    ``step``, ``total_steps`` and ``loss`` are the last training step's (the
+    last heartbeat may predate it); without them the run shows all its steps
+    and the loss of its last heartbeat.
     """
     rows = [
         {
@@ -280,8 +280,9 @@ def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[Metric
         for m in metrics
     ]
     final: dict[str, Any] = {"step": Run.total_steps if step is None else step}
-    if loss is not None:
-        final["loss"] = loss
+    for name, value in (("total_steps", total_steps), ("loss", loss)):
+        if value is not None:
+            final[name] = value
     with db.session() as session:
         _finish(session, run_id, worker_id, status=RunStatus.DONE, progress=1.0, phase="done", **final)
         session.execute(delete(Metric).where(Metric.run_id == run_id))
