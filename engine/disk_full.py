@@ -57,18 +57,21 @@ def free_bytes(path: Path) -> int:
     return 0
 
 
+def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, most recent first."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` (or an exception it was raised from) reports a full disk or an exhausted quota."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
-            return True
-        if any(text in str(current).lower() for text in _FULL_TEXTS):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(
+        (isinstance(e, OSError) and e.errno in _FULL_ERRNOS) or any(text in str(e).lower() for text in _FULL_TEXTS)
+        for e in exception_chain(exc)
+    )
 
 
 @contextlib.contextmanager

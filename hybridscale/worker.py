@@ -45,8 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.disk_full import MB, DiskFullError, free_bytes, is_disk_full
+from engine.disk_full import MB, DiskFullError, exception_chain, free_bytes, is_disk_full
 from engine.distributed import DistContext
+from engine.folders import partial_prefix
 from engine.model import resolve_device
 from engine.state import Cancelled, Progress
 from engine.study import execute
@@ -179,10 +180,10 @@ def run_folder(artifacts_dir: Path, run_id: str) -> Path:
 
 
 def _remove_leftovers(workdir: Path) -> None:
-    """Work folders of saves and downloads that a killed or starved attempt left behind."""
-    for leftover in workdir.glob(".*.partial-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    shutil.rmtree(workdir / f"{CHECKPOINT_DIR}.download", ignore_errors=True)
+    """Work folders of checkpoint and model saves that a killed attempt left behind (a failed save removes its own)."""
+    for name in (CHECKPOINT_DIR, MODEL_DIR):
+        for leftover in workdir.glob(partial_prefix(workdir / name) + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _fetch_checkpoint(
@@ -368,22 +369,14 @@ def _fail_and_maybe_stop(db: Database, claimed: queue.ClaimedRun, exc: Exception
 
 def _disk_full_line(exc: BaseException, artifacts_dir: Path) -> str:
     """'no space left on <folder>: free N MB or use --artifacts elsewhere', N when the failed write said its size."""
-    full = next((e for e in _chain(exc) if isinstance(e, DiskFullError)), None)
-    named = next((Path(e.filename) for e in _chain(exc) if isinstance(e, OSError) and e.filename), None)
+    full = next((e for e in exception_chain(exc) if isinstance(e, DiskFullError)), None)
+    named = next((Path(e.filename) for e in exception_chain(exc) if isinstance(e, OSError) and e.filename), None)
     where = Path(artifacts_dir)
     if named is not None and not named.is_relative_to(where):  # another disk: the mirror's, a cache's
         where = named if full is not None else named.parent
     shortfall = full.shortfall_mb if full is not None else None
     amount = f"free {shortfall} MB" if shortfall else f"free space ({free_bytes(where) // MB} MB free now)"
     return f"no space left on {where}: {amount} or use --artifacts elsewhere"
-
-
-def _chain(exc: BaseException | None):
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
 
 
 def _tidy_finished(claimed: queue.ClaimedRun, workdir: Path, mirror: ArtifactMirror | None,

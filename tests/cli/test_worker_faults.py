@@ -75,6 +75,9 @@ def test_a_killed_workers_run_is_taken_over_at_once_on_the_same_host(tmp_path):
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=30)
     assert _runs(db)[run_id].status == "running"  # its heartbeat is fresh: the timeout alone would wait 120 s
+    leftover = db.artifacts_dir / "runs" / run_id / ".checkpoint.partial-k1ll3d"  # a save the kill interrupted
+    leftover.mkdir(exist_ok=True)
+    (leftover / "model.safetensors").write_bytes(b"\0" * MB)
 
     started = time.monotonic()
     assert run_worker(db, dataclasses.replace(WORKER, stale_after_s=120.0)) == 1
@@ -84,6 +87,7 @@ def test_a_killed_workers_run_is_taken_over_at_once_on_the_same_host(tmp_path):
         reasons = session.scalars(select(Event.message).where(Event.run_id == run_id, Event.kind == "requeued")).all()
     assert reasons == [f"its worker process {victim.pid} on this host is gone"]
     assert time.monotonic() - started < 100  # far less than --stale-after
+    assert not leftover.exists()
 
 
 # ---- a full disk under the artifacts ----------------------------------------------------

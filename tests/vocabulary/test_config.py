@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from vocabulary.config import DEFAULT_EVALUATIONS, ConfigError, EvalSpec, RunConfig, StudyConfig
+from vocabulary.config import DEFAULT_EVALUATIONS, ConfigError, EvalSpec, RunConfig, StudyConfig, check_run_id, is_run_id
 
 
 def test_paper_defaults():
@@ -154,3 +154,25 @@ def test_a_hand_written_study_with_a_wrong_type_names_the_setting(study, message
 def test_numbers_may_be_written_as_integers_where_floats_are_expected():
     config = RunConfig.from_dict({"learning_rate": 1, "temperature": 1, "max_steps": None})
     assert config.learning_rate == 1 and config.max_steps is None
+
+
+def test_keep_model_is_operational_and_on_by_default():
+    config = RunConfig(train_size=10)
+    assert config.keep_model is True
+    assert dataclasses.replace(config, keep_model=False).run_id == config.run_id
+
+
+def test_run_ids_are_what_run_id_makes_and_nothing_else():
+    assert is_run_id(RunConfig().run_id) and check_run_id(RunConfig().run_id) == RunConfig().run_id
+    for bad in ("../../../x", "0123456789ABCDEF", "0123456789abcdef0", "", None, "0123456789abcde/"):
+        assert not is_run_id(bad)
+        with pytest.raises(ConfigError, match="is not a run id"):
+            check_run_id(bad)
+
+
+@pytest.mark.parametrize("name", ["learning_rate", "temperature", "weight_decay", "epochs", "warmup_ratio"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), float("-inf")])
+def test_no_setting_takes_a_number_that_is_not_finite(name, value):
+    with pytest.raises(ConfigError) as caught:
+        dataclasses.replace(RunConfig(), **{name: value}).validate()
+    assert caught.value.field == name and "must be a finite number" in str(caught.value)
