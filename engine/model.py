@@ -50,13 +50,13 @@ from vocabulary.config import (
     EncoderSettings,
     resolve_encoder_settings,
 )
+from vocabulary.model_specs import is_folder_spec, tiny_options
 from vocabulary.models import base_model
 
 Kind = Literal["query", "passage"]
 KINDS: tuple[str, ...] = ("query", "passage")
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-#: ``tiny:`` defaults; the vocabulary is the real one so the shipped tokenizer works.
-TINY_DEFAULTS: dict[str, int] = {"layers": 2, "hidden": 32, "heads": 2, "seed": 0}
+#: ``tiny:`` models (options in vocabulary.model_specs) use the real vocabulary, so the shipped tokenizer works.
 TINY_VOCAB = 250_037
 TINY_POSITIONS = 512
 #: Written beside the sentence-transformers files of a saved model: the settings used and their sources.
@@ -402,7 +402,7 @@ def load_encoder(spec: str, settings: EncoderSettings = EncoderSettings(), devic
         source = _folder_source(ensure_embedded_model(spec.removeprefix("embedded:")))
     elif Path(spec).expanduser().is_dir():
         source = _folder_source(Path(spec).expanduser())
-    elif spec.startswith((".", "/", "~")):
+    elif is_folder_spec(spec):
         raise ModelNotFoundError(
             f"model folder {spec!r} does not exist; give an existing folder, "
             f"{' or '.join('embedded:' + n for n in EMBEDDED_MODELS)}, tiny: or a hub name"
@@ -537,18 +537,10 @@ def _load_hub(name: str, subfolder: str = "") -> tuple[transformers.PreTrainedMo
 
 
 def _tiny_options(spec: str) -> dict[str, int]:
-    options = dict(TINY_DEFAULTS)
-    body = spec.removeprefix("tiny:")
-    for item in filter(None, (part.strip() for part in body.split(","))):
-        key, _, value = item.partition("=")
-        if key not in TINY_DEFAULTS or not value.strip().lstrip("-").isdigit():
-            raise ModelError(
-                f"model {spec!r}: bad option {item!r}; use tiny: or tiny:layers=2,hidden=32,heads=2,seed=0"
-            )
-        options[key] = int(value)
-    if min(options["layers"], options["hidden"], options["heads"]) < 1 or options["hidden"] % options["heads"]:
-        raise ModelError(f"model {spec!r}: layers, hidden and heads must be positive and heads must divide hidden")
-    return options
+    try:
+        return tiny_options(spec)
+    except ValueError as exc:
+        raise ModelError(f"model {exc}") from None
 
 
 def _tiny(spec: str) -> tuple[BertModel, PreTrainedTokenizerFast]:

@@ -6,6 +6,11 @@ tests drive the same function. Under torchrun every rank calls
 :func:`execute`: all ranks train, rank 0 alone evaluates (the others return
 no rows), since evaluation is one pass over a corpus that one GPU encodes
 quickly and its FAISS search is not data-parallel.
+
+Every eval set is loaded before training starts, so a missing corpus or a
+malformed file fails the run in seconds rather than after hours of training.
+Under torchrun rank 0 loads them and, for a training run, every rank learns
+whether that worked, so all ranks stop together.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from engine.evaluate import EmbeddingCache, evaluate
 from engine.model import Encoder, load_encoder
 from engine.state import Progress, RunState, Slice, TaskState
 from engine.train import train
-from vocabulary.config import RunConfig
+from vocabulary.config import EvalSpec, RunConfig
 from vocabulary.datasets import dataset_info
-from vocabulary.records import MetricRow
+from vocabulary.records import EvalSet, MetricRow
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +58,40 @@ def execute(
     state.report(Progress("loading model", 0.0))
     encoder = load_encoder(config.model, config.encoder_settings, device=device)
     log.info("encoder %s", encoder.describe())  # the settings used and where each came from, in the run log
+    eval_sets = _load_eval_sets(config, state, context)
     if config.is_training:
         _train(config, encoder, workdir, Slice(state, 0.0, TRAINING_SHARE), on_checkpoint, context)
     if context is not None and not context.is_main:
         return []
     start = TRAINING_SHARE if config.is_training else 0.0
-    rows = _evaluate(config, encoder, Slice(state, start, 1.0 - start))
+    rows = _evaluate(config, encoder, eval_sets, Slice(state, start, 1.0 - start))
     state.report(Progress("done", 1.0))
     return rows
+
+
+class EvalSetsUnavailable(RuntimeError):
+    """On a rank other than 0: rank 0 could not load the eval sets, so no rank trains."""
+
+
+def _load_eval_sets(config: RunConfig, state: RunState,
+                    context: DistContext | None) -> list[tuple[EvalSpec, EvalSet]]:
+    """Every eval set of the run (on rank 0; other ranks get []); raises on every rank if one fails to load."""
+    main = context is None or context.is_main
+    loaded, error = [], None
+    if main:
+        state.report(Progress("loading eval sets", 0.0))
+        try:
+            loaded = [(spec, load_eval_set(spec)) for spec in config.evaluations]
+        except Exception as exc:  # raised below, once every rank knows
+            error = exc
+    # The ranks that are about to train together all ask; an evaluation-only run is rank 0's alone.
+    together = context is not None and config.is_training
+    anywhere = context.any(error is not None) if together else error is not None
+    if error is not None:
+        raise error
+    if anywhere:
+        raise EvalSetsUnavailable("rank 0 could not load the eval sets; its error is the run's")
+    return loaded
 
 
 def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
@@ -80,15 +111,15 @@ def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
         log.info("kept the weights of step %d of %d (lowest dev loss)", result.selected_step, result.steps)
 
 
-def _evaluate(config: RunConfig, encoder: Encoder, state: RunState) -> list[MetricRow]:
+def _evaluate(config: RunConfig, encoder: Encoder, eval_sets: list[tuple[EvalSpec, EvalSet]],
+              state: RunState) -> list[MetricRow]:
     """Every eval set in turn, each on an equal share of the progress bar; passages encoded once per corpus."""
     rows: list[MetricRow] = []
     cache = EmbeddingCache()
-    share = 1.0 / len(config.evaluations)
-    for index, spec in enumerate(config.evaluations):
+    share = 1.0 / len(eval_sets)
+    for index, (spec, eval_set) in enumerate(eval_sets):
         part = Slice(state, index * share, share, f"evaluating {spec.label}")
         part.report(Progress("", 0.0))
-        eval_set = load_eval_set(spec)
         rows += evaluate(encoder, eval_set, spec.label, top_k=config.top_k, batch_size=config.eval_batch_size,
                          cache=cache, state=part)
         log.info("evaluated %s: %d metric values", spec.label, len(rows))

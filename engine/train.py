@@ -27,12 +27,16 @@ any HF or sentence-transformers encoder alike: every parameter of the encoder
   composition is the experiment and belongs to the sampler.
 - Host syncs: one per step, reading the loss, which the NaN check and the
   progress callback need anyway.
-- Checkpoints (``workdir/checkpoint``): ``model.safetensors`` holds every weight,
-  ``trainer.pt`` the optimiser, scheduler, sampler, every rank's RNG states,
-  step and loss history, ``step.json`` the step alone (so a mirror can compare
-  checkpoints without loading them). They are replaced whole
-  (:mod:`engine.folders`). A ``train()`` call that finds one resumes from it
-  and reproduces the loss curve of an uninterrupted run.
+- Checkpoints (``workdir/checkpoint``) hold no pickle, since they may come
+  from a shared mirror that others can write: ``model.safetensors`` holds
+  every weight, ``trainer.safetensors`` the optimiser's and the RNG states'
+  tensors, ``trainer.json`` the rest of the trainer state (scheduler, sampler
+  and its numpy bit-generator state, every rank's numpy and Python RNG
+  states, step, loss history; tensors referenced by name), and ``run.json``
+  the run id and step, which is read and checked before anything else (and
+  lets a mirror compare checkpoints without loading them). They are replaced
+  whole (:mod:`engine.folders`). A ``train()`` call that finds one resumes
+  from it and reproduces the loss curve of an uninterrupted run.
 - Progress and cancel go through a :class:`engine.state.RunState`: each step
   is reported, and a cancel request is honoured between steps, after a
   checkpoint, by raising :class:`engine.state.Cancelled`.
@@ -62,10 +66,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors import SafetensorError
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
+from engine.disk_full import disk_full_as_error
 from engine.distributed import DistContext, check_divisible, gather_with_grad, shard_training_batch
 from engine.folders import recover_interrupted_swap, replaced_whole
 from engine.losses import PassageIds, RetrievalLoss
@@ -79,8 +85,13 @@ from vocabulary.records import TrainingSet
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
 _WEIGHTS_FILE = "model.safetensors"
-_STATE_FILE = "trainer.pt"
-_STEP_FILE = "step.json"
+_TENSORS_FILE = "trainer.safetensors"
+_STATE_FILE = "trainer.json"
+_RUN_FILE = "run.json"
+#: The pickled trainer state of hybridscale 0.1; never read (unpickling a file can run any code).
+_LEGACY_STATE_FILE = "trainer.pt"
+#: How trainer.json points at a tensor of trainer.safetensors.
+_TENSOR_KEY = "__tensor__"
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +115,10 @@ class NonFiniteLossError(RuntimeError):
 
 class CheckpointMismatchError(ValueError):
     """The workdir's checkpoint belongs to another run's settings."""
+
+
+class CheckpointError(ValueError):
+    """The workdir's checkpoint is incomplete, damaged, or in a format that is not read any more."""
 
 
 # ---- inputs ---------------------------------------------------------------
@@ -311,10 +326,18 @@ def _schedule(optimizer: torch.optim.Optimizer, total: int, warmup: int) -> Lamb
 
 # ---- checkpoints ----------------------------------------------------------
 def _rng_states(device: torch.device) -> dict[str, Any]:
+    """This process's RNG states as tensors and JSON values (no numpy arrays, no tuples)."""
+    numpy_state = np.random.get_state(legacy=False)
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "numpy": np.random.get_state(),
+        "numpy": {
+            "bit_generator": numpy_state["bit_generator"],
+            "key": numpy_state["state"]["key"].tolist(),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
         "python": random.getstate(),
     }
 
@@ -330,37 +353,111 @@ def _restore_rng_states(states: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(states["torch"])
     if states["cuda"] is not None and device.type == "cuda":
         torch.cuda.set_rng_state(states["cuda"], device)
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
+    numpy_state = states["numpy"]
+    np.random.set_state({
+        "bit_generator": numpy_state["bit_generator"],
+        "state": {"key": np.array(numpy_state["key"], dtype=np.uint32), "pos": numpy_state["pos"]},
+        "has_gauss": numpy_state["has_gauss"],
+        "gauss": numpy_state["gauss"],
+    })
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+def _split_tensors(value: Any, tensors: dict[str, Tensor], key: str) -> Any:
+    """A JSON-able copy of ``value`` whose tensors are moved into ``tensors``, each named by its place."""
+    if isinstance(value, Tensor):
+        tensors[key] = value.detach().cpu().contiguous()
+        return {_TENSOR_KEY: key}
+    if isinstance(value, dict):
+        return {str(k): _split_tensors(v, tensors, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_split_tensors(v, tensors, f"{key}.{i}") for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"trainer state {key}: a {type(value).__name__} has no place in a checkpoint")
+
+
+def _join_tensors(value: Any, tensors: dict[str, Tensor]) -> Any:
+    """The inverse of :func:`_split_tensors` (lists stay lists; the readers convert what they need)."""
+    if isinstance(value, dict):
+        if set(value) == {_TENSOR_KEY}:
+            return tensors[value[_TENSOR_KEY]]
+        return {k: _join_tensors(v, tensors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_join_tensors(v, tensors) for v in value]
+    return value
+
+
+def _nbytes(tensors: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _save_checkpoint(directory: Path, encoder: Encoder, state: dict[str, Any]) -> None:
-    """Write weights + trainer state into a work folder that then replaces ``directory`` whole."""
-    with replaced_whole(directory) as work:
+    """Write weights + trainer state into a work folder that then replaces ``directory`` whole.
+
+    A full disk raises :class:`engine.disk_full.DiskFullError` with the size
+    the checkpoint needs; the work folder is gone by then.
+    """
+    tensors: dict[str, Tensor] = {}
+    document = _split_tensors(state, tensors, "state")
+    needed = _nbytes(tensors.values()) + _nbytes(encoder.state_dict().values())
+    with disk_full_as_error(directory.parent, needed), replaced_whole(directory) as work:
         save_model(encoder, str(work / _WEIGHTS_FILE))
-        torch.save(state, work / _STATE_FILE)
-        (work / _STEP_FILE).write_text(json.dumps({"step": state["step"]}))
+        save_file(tensors, str(work / _TENSORS_FILE))
+        (work / _STATE_FILE).write_text(json.dumps(document), encoding="utf-8")
+        (work / _RUN_FILE).write_text(json.dumps({"run_id": state["run_id"], "step": state["step"]}), encoding="utf-8")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(_damaged(path.parent, f"{path.name}: {exc}")) from None
+
+
+def _damaged(directory: Path, what: str) -> str:
+    return f"checkpoint {directory} is incomplete or damaged ({what}): delete it to train the run from the start"
 
 
 def checkpoint_step(directory: Path) -> int | None:
     """The step of the checkpoint in ``directory`` (None when there is none), without loading it."""
     recover_interrupted_swap(Path(directory))
-    step_file = Path(directory) / _STEP_FILE
-    return int(json.loads(step_file.read_text())["step"]) if step_file.is_file() else None
+    run_file = Path(directory) / _RUN_FILE
+    return int(_read_json(run_file)["step"]) if run_file.is_file() else None
 
 
 def _load_checkpoint(directory: Path, encoder: Encoder, config: RunConfig) -> dict[str, Any] | None:
+    """The trainer state (weights loaded into ``encoder``), or None without a checkpoint.
+
+    ``run.json`` is read and its run id checked first: nothing else of a
+    checkpoint that is not this run's is opened.
+    """
     if not directory.exists():
         return None
-    # Our own file: it holds numpy and Python RNG states, which weights_only refuses.
-    state = torch.load(directory / _STATE_FILE, map_location="cpu", weights_only=False)
-    if state["run_id"] != config.run_id:
-        raise CheckpointMismatchError(
-            f"{directory} belongs to run {state['run_id']}, not {config.run_id}; "
-            "delete it or use another working folder"
+    if not (directory / _RUN_FILE).is_file() and (directory / _LEGACY_STATE_FILE).is_file():
+        raise CheckpointError(
+            f"checkpoint {directory} is in the pickled format of hybridscale 0.1, which is not read (unpickling a "
+            "file can run any code): delete it to train the run from the start"
         )
-    load_model(encoder, str(directory / _WEIGHTS_FILE), device=str(encoder.device))
+    owner = _read_json(directory / _RUN_FILE)
+    if not isinstance(owner, dict) or owner.get("run_id") != config.run_id:
+        found = owner.get("run_id") if isinstance(owner, dict) else owner
+        raise CheckpointMismatchError(
+            f"{directory} belongs to run {found}, not {config.run_id}; delete it or use another working folder"
+        )
+    document = _read_json(directory / _STATE_FILE)
+    try:
+        state = _join_tensors(document, load_file(str(directory / _TENSORS_FILE), device="cpu"))
+        load_model(encoder, str(directory / _WEIGHTS_FILE), device=str(encoder.device))
+    except (OSError, KeyError, RuntimeError, SafetensorError) as exc:
+        raise CheckpointError(_damaged(directory, f"{type(exc).__name__}: {exc}")) from None
     return state
+
+
+def _optimizer_state(saved: dict[str, Any]) -> dict[str, Any]:
+    """The optimiser state as ``load_state_dict`` wants it: JSON made its per-parameter keys strings."""
+    return {"state": {int(k): v for k, v in saved["state"].items()}, "param_groups": saved["param_groups"]}
 
 
 # ---- the loop -------------------------------------------------------------
@@ -397,7 +494,7 @@ class _Training:
         state = _load_checkpoint(self.checkpoint_dir, self.encoder, self.config)
         if state is None:
             return
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(_optimizer_state(state["optimizer"]))
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
         self.selection.load_state_dict(state.get("selection"))

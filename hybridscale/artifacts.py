@@ -11,20 +11,34 @@ goes to ``<location>/runs/<run_id>/model/``, the run log beside it.
 Why a pointer file rather than renaming a folder into place: object stores
 have no atomic folder rename, but a small object is written whole, so a
 reader sees the previous complete checkpoint or the new complete one, never a
-half-uploaded folder.
+half-uploaded folder. A finished run's checkpoints are removed
+(:meth:`ArtifactMirror.remove_checkpoints`); its model and log stay.
+
+The mirror is shared, so what it holds is checked before use: a run id must
+be one (:func:`vocabulary.config.check_run_id`) before it becomes part of a
+URL, and a pointer must name one of the run's own checkpoint folders.
+
+:func:`share_identical_files` keeps one copy of the files every saved model
+repeats (the 17 MB tokenizer): a content-addressed store of hard links beside
+the runs, so each model folder stays complete and loads anywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
 import fsspec
 
 from engine.train import checkpoint_step
+from vocabulary.config import check_run_id
 
 _POINTER = "checkpoint.json"
+_CHECKPOINT_FOLDER = re.compile(r"checkpoints/[0-9]{9}")
 
 
 class ArtifactMirror:
@@ -38,7 +52,7 @@ class ArtifactMirror:
         return self.location
 
     def _run(self, run_id: str) -> str:
-        return f"{self._root.rstrip('/')}/runs/{run_id}"
+        return f"{self._root.rstrip('/')}/runs/{check_run_id(run_id)}"
 
     def url(self, run_id: str, name: str) -> str:
         """Where ``name`` (e.g. ``model``) of a run lives, as a URL other tools can open."""
@@ -65,21 +79,40 @@ class ArtifactMirror:
             return None
         download = Path(checkpoint_dir).with_name(Path(checkpoint_dir).name + ".download")
         shutil.rmtree(download, ignore_errors=True)
-        self._get_tree(f"{run}/{pointer['folder']}", download)
+        try:
+            self._get_tree(f"{run}/{pointer['folder']}", download)
+        except BaseException:
+            shutil.rmtree(download, ignore_errors=True)  # a full disk must not keep half a checkpoint
+            raise
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         download.rename(checkpoint_dir)
         return int(pointer["step"])
 
+    def remove_checkpoints(self, run_id: str) -> None:
+        """Delete the run's mirrored checkpoints and their pointer (its results are stored; nothing resumes)."""
+        run = self._run(run_id)
+        if self._fs.exists(f"{run}/{_POINTER}"):
+            self._fs.rm(f"{run}/{_POINTER}")
+        if self._fs.exists(f"{run}/checkpoints"):
+            self._fs.rm(f"{run}/checkpoints", recursive=True)
+
     def _read_pointer(self, pointer: str) -> dict | None:
         if not self._fs.exists(pointer):
             return None
+        where = self._fs.unstrip_protocol(pointer)
         try:
-            return json.loads(self._fs.cat_file(pointer))
+            content = json.loads(self._fs.cat_file(pointer))
         except ValueError:
             raise ValueError(
-                f"{self._fs.unstrip_protocol(pointer)} is not valid JSON (an interrupted upload?): "
+                f"{where} is not valid JSON (an interrupted upload?): "
                 "delete it to resume from the local checkpoint or from scratch"
             ) from None
+        valid = (isinstance(content, dict) and isinstance(content.get("step"), int)
+                 and isinstance(content.get("folder"), str) and _CHECKPOINT_FOLDER.fullmatch(content["folder"]))
+        if not valid:
+            raise ValueError(f"{where} does not name one of the run's checkpoints (checkpoints/NNNNNNNNN): "
+                             "delete it to resume from the local checkpoint or from scratch")
+        return content
 
     # ---- whole folders and files ---------------------------------------------
     def push_folder(self, run_id: str, local: Path, name: str) -> str:
@@ -112,3 +145,76 @@ class ArtifactMirror:
             target = local / path[len(prefix):]
             target.parent.mkdir(parents=True, exist_ok=True)
             self._fs.get_file(path, str(target))
+
+
+#: Files below this size are not worth a link; model weights differ per run and are never shared.
+_SHARE_MIN_BYTES = 1024 * 1024
+_NEVER_SHARED = (".safetensors", ".bin")
+
+
+def share_identical_files(folder: Path, store: Path) -> int:
+    """Replace ``folder``'s large non-weight files by hard links into a content-addressed ``store``.
+
+    Every run's model carries the same tokenizer; with this it is stored once
+    and each folder keeps a real file under its own name (a hard link), so
+    ``AutoModel.from_pretrained`` and ``SentenceTransformer`` load the folder
+    as before. Shared files are made read-only (an edit through one folder
+    would change them all). Where hard links are impossible (another
+    filesystem, no link support) the copy stays. Store entries no folder
+    links to any more are deleted. Returns the bytes saved.
+    """
+    _prune(store)
+    saved = 0
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_symlink() or not path.is_file() or path.name.endswith(_NEVER_SHARED):
+            continue
+        size = path.stat().st_size
+        if size < _SHARE_MIN_BYTES:
+            continue
+        try:
+            store.mkdir(parents=True, exist_ok=True)
+            if _link_into_store(path, store / _sha256(path)):
+                saved += size
+        except OSError:
+            continue  # keep the copy
+    return saved
+
+
+def _link_into_store(path: Path, shared: Path) -> bool:
+    """Make ``path`` and ``shared`` one file; True when ``path``'s own bytes were given up for the store's."""
+    try:
+        os.link(path, shared)  # the first copy becomes the shared one
+        shared.chmod(0o444)
+        return False
+    except FileExistsError:
+        pass
+    if os.path.samefile(path, shared):
+        return False
+    temporary = path.with_name(f".{path.name}.shared")
+    temporary.unlink(missing_ok=True)
+    os.link(shared, temporary)
+    try:
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _prune(store: Path) -> None:
+    if not store.is_dir():
+        return
+    for entry in store.iterdir():
+        try:
+            if entry.is_file() and entry.stat().st_nlink == 1:
+                entry.unlink()
+        except OSError:
+            continue
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -2,7 +2,9 @@
 
 Each subcommand imports its room lazily, so ``hybridscale --help`` and
 ``hybridscale gui`` never pay for torch, and a broken optional room cannot
-break the others.
+break the others. Every mistake or fault a user can fix (bad input, a
+database that cannot be opened, a full disk) is printed as one line with
+exit status 2; no message shows a database password.
 """
 
 from __future__ import annotations
@@ -31,23 +33,38 @@ def _mirror(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _open(args: argparse.Namespace):
+def _open(args: argparse.Namespace, read_only: bool = False):
+    """The database of ``--db``; ``read_only`` for commands that only read (nothing is created or written)."""
     from storage.db import open_db
 
     artifacts = getattr(args, "artifacts", None)
     local = getattr(args, "workdir", None) or (artifacts if artifacts and not _mirror(args) else None)
-    return open_db(args.db, artifacts_dir=local)
+    return open_db(args.db, artifacts_dir=local, read_only=read_only)
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file; an error names the file and, for undecodable bytes, where they are."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position {exc.start}); "
+                        f"save the {what} as UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 # ---- study and queue ------------------------------------------------------
 def cmd_submit(args: argparse.Namespace) -> int:
     from storage.queue import submit_study
-    from vocabulary.config import StudyConfig
+    from vocabulary.config import ConfigError, StudyConfig
 
     path = Path(args.study)
     if not path.is_file():
         raise UserError(f"{path}: no such study file (write one with the GUI's 'Save study', or see README)")
-    study = StudyConfig.from_json(path.read_text(encoding="utf-8"))
+    try:
+        study = StudyConfig.from_json(_read_text(path, "study file"))
+    except ConfigError as exc:
+        raise UserError(f"{path}: {exc}") from None
     if args.corpus:
         study = _with_miracl_corpus(study, args.corpus)
     _check_batches(study)
@@ -93,6 +110,7 @@ def _with_miracl_corpus(study, corpus: str):
         raise UserError("--corpus gives the MIRACL passage corpus, but this study does not evaluate on miracl")
     if not Path(corpus).expanduser().exists():
         raise UserError(f"--corpus {corpus}: no such file or folder (a MIRACL-style JSONL/TSV file, or a folder)")
+    _check_readable(Path(corpus).expanduser())
     corpus = str(Path(corpus).expanduser().resolve())  # workers may start elsewhere
     evaluations = tuple(
         dataclasses.replace(spec, path=corpus) if spec.dataset == "miracl" else spec for spec in template.evaluations
@@ -100,13 +118,27 @@ def _with_miracl_corpus(study, corpus: str):
     return dataclasses.replace(study, template=dataclasses.replace(template, evaluations=evaluations))
 
 
+def _check_readable(corpus: Path) -> None:
+    """Open the corpus file (every file of a corpus folder) now, not when a worker reaches its evaluation."""
+    try:
+        files = [p for p in corpus.iterdir() if p.is_file()] if corpus.is_dir() else [corpus]
+        for file in files:
+            with file.open("rb") as stream:
+                stream.read(1)
+    except OSError as exc:
+        raise UserError(f"--corpus {corpus}: cannot be read ({exc.strerror}: {exc.filename or corpus}); "
+                        "check its permissions") from None
+
+
 def _submit_slurm(args: argparse.Namespace, study) -> int:
     """Queue the study, then write the sbatch job array that works it off (one task per queued run)."""
-    from hybridscale.slurm import SlurmOptions, check_shared_database, render_array
+    from hybridscale.slurm import SlurmOptions, check_shared_database, check_task_workdir, render_array
+    from storage.db import display_url, url_without_password
     from storage.queue import submit_study
 
     db = _open(args)
     warning = check_shared_database(db.url, allow_sqlite=args.allow_sqlite)  # before queueing anything
+    check_task_workdir(args.task_workdir)
     default_name = "hybridscale-study-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", study.name) + ".sbatch"
     out = Path(args.slurm_out or default_name).resolve()
     log_dir = out.parent / "slurm-logs"
@@ -122,26 +154,36 @@ def _submit_slurm(args: argparse.Namespace, study) -> int:
     if not result.queued:
         print("no job array written: nothing new was queued")
         return 0
+    task_url = url_without_password(db.url)  # no file holds a password
     script = render_array(
-        len(result.queued), db.url, options, artifacts=args.task_artifacts, workdir=args.task_workdir,
+        len(result.queued), task_url, options, artifacts=args.task_artifacts, workdir=args.task_workdir,
         study=study.name,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(exist_ok=True)
-    out.touch(mode=0o700)  # owner only before the text goes in: the database URL may hold a password
+    out.touch(mode=0o700)
     out.chmod(0o700)
     out.write_text(script, encoding="utf-8")
     print(f"wrote {out}: a job array of {len(result.queued)} task(s); submit it with: sbatch {out}")
+    if task_url != db.url:
+        print(f"the script names the database as {display_url(task_url)}, without its password: the tasks read it "
+              f"from ~/.pgpass on the nodes, or submit with PGPASSWORD set in the environment of sbatch")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from storage.db import DatabaseMissing, database_name
     from storage.queries import list_runs, list_studies
 
-    db = _open(args)
+    hint = "submit one with 'hybridscale submit STUDY.json' or run 'hybridscale demo'"
+    try:
+        db = _open(args, read_only=True)
+    except DatabaseMissing as exc:
+        print(f"no studies: {exc}; {hint}")
+        return 0
     studies = list_studies(db)
     if not studies:
-        print(f"no studies in {db.url}: submit one with 'hybridscale submit STUDY.json' or run 'hybridscale demo'")
+        print(f"no studies in {database_name(db.url)}: {hint}")
         return 0
     for study in studies:
         if args.study is not None and study.id != args.study:
@@ -149,10 +191,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(study.status_counts.items()))
         print(f"study {study.id} {study.name!r}: {counts}")
         for run in list_runs(db, study.id):
+            steps = f" step {run.step}/{run.total_steps}" if run.total_steps else ""
             loss = f" loss={run.loss:.4f}" if run.loss is not None else ""
             loss += f" dev_loss={run.dev_loss:.4f}" if run.dev_loss is not None else ""
             detail = f" error: {run.error}" if run.error else (f" [{run.phase}]" if run.phase else "")
-            print(f"  {run.id} {run.status:<9} {run.progress:5.0%} {run.label}{loss}{detail}")
+            print(f"  {run.id} {run.status:<9} {run.progress:5.0%} {run.label}{steps}{loss}{detail}")
     return 0
 
 
@@ -181,7 +224,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from storage.export import export_csv
 
-    count = export_csv(_open(args), args.csv, study_id=args.study)
+    count = export_csv(_open(args, read_only=True), args.csv, study_id=args.study)
     print(f"wrote {count} rows to {args.csv}")
     return 0
 
@@ -196,7 +239,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.nproc_per_node > 1 and not launched_by_torchrun():
         # Start again as N processes under torchrun; each of them reads WORLD_SIZE and joins the group.
         return run_forwarding_signals(torchrun_command(args.nproc_per_node, ["-m", "hybridscale", *args.argv]))
-    from hybridscale.worker import WorkerOptions, run_worker
+    from hybridscale.worker import WorkerOptions, WorkerStopped, run_worker
 
     options = WorkerOptions(
         device=args.device,
@@ -212,6 +255,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         with stop_on_signals("hybridscale worker") as stop:
             executed = run_worker(_open(args) if context.is_main else None, options, context=context, shutdown=stop)
+    except WorkerStopped as exc:
+        raise UserError(f"stopped: {exc}") from None
     finally:
         shutdown()
     if context.is_main:
@@ -221,8 +266,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from hybridscale.demo import run_demo
+    from hybridscale.worker import WorkerStopped
 
-    return run_demo(Path(args.out), quick=args.quick, device=args.device)
+    try:
+        return run_demo(Path(args.out), quick=args.quick, device=args.device)
+    except WorkerStopped as exc:
+        raise UserError(f"stopped: {exc}") from None
 
 
 def cmd_inspect_batches(args: argparse.Namespace) -> int:
@@ -230,7 +279,11 @@ def cmd_inspect_batches(args: argparse.Namespace) -> int:
     from engine.sampling import describe_batches
     from vocabulary.config import ConfigError, RunConfig, StudyConfig
 
-    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    path = Path(args.config)
+    try:
+        data = json.loads(_read_text(path, "study or run file"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix the file") from None
     if "template" in data or "strategies" in data:
         runs = [r for r in StudyConfig.from_dict(data).expand() if r.is_training]
         if not runs:
@@ -369,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = raw  # what a relaunch under torchrun repeats
     try:
         return args.handler(args)
-    except (UserError, ValueError, FileNotFoundError, KeyError) as exc:
+    except (UserError, ValueError, OSError, KeyError) as exc:  # OSError: files, disks and databases
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"hybridscale {args.command}: error: {message}", file=sys.stderr)
         return 2

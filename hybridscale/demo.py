@@ -15,7 +15,8 @@ run's time.
 It writes into ``--out``: the SQLite database (browse it with
 ``hybridscale gui --db OUT/hybridscale.db``), ``report.csv``, PNG scaling
 curves and bias heatmaps drawn by the GUI's own plotting code without a window, and
-``summary.md``. Running it again reuses finished runs.
+``summary.md``. Running it again reuses finished runs. The trained models are
+not kept (``keep_model`` off), so ``artifacts/`` holds only the run logs.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def demo_study(quick: bool = False) -> StudyConfig:
         trainable_layers=4,
         checkpoint_every=10,
         eval_batch_size=32,
+        keep_model=False,  # the demo's results are its metrics; a model per run would fill a laptop's disk
     )
     return StudyConfig(
         name="demo (quick)" if quick else "demo",

@@ -4,9 +4,12 @@ Why a rendered ``sbatch`` script rather than submitit: the script is plain
 text that a researcher can read, edit (modules, constraints, QoS) and keep
 beside the study before running ``sbatch``; it needs no extra dependency and
 no pickled Python on the compute nodes. Each task runs
-``hybridscale --db URL worker --once``: it claims whichever run is next, so
-tasks need no run-to-index mapping, a run already done is never redone, and
-a task that finds the queue empty simply exits.
+``hybridscale worker --once``: it claims whichever run is next, so tasks
+need no run-to-index mapping, a run already done is never redone, and a
+task that finds the queue empty simply exits. The database URL reaches the
+worker in the ``HYBRIDSCALE_DB`` environment variable, not on its command
+line (which ``ps`` shows to everyone on the node); the CLI gives it without
+its password, which the tasks find in ``~/.pgpass`` or ``PGPASSWORD``.
 
 Every task must reach the same database. A SQLite file on a node's local disk
 cannot be shared, and SQLite's WAL locking does not work across machines even
@@ -32,6 +35,10 @@ SHARED_FILESYSTEMS = frozenset({
 })
 #: One #SBATCH value: no spaces or shell characters, so it cannot break or extend the directive.
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_.:,@+=/-]+")
+#: The expansions a task's working folder may use: $NAME and ${NAME} (e.g. $SLURM_TMPDIR), nothing that runs code.
+_VARIABLE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})")
+#: The environment variable the CLI reads when no --db is given.
+DB_ENVIRONMENT = "HYBRIDSCALE_DB"
 
 
 class SlurmError(ValueError):
@@ -109,16 +116,32 @@ def check_shared_database(url: str, *, allow_sqlite: bool, mounts: str | None = 
     return f"warning: SQLite file {path} ({kind} filesystem) is only reachable from this node (--allow-sqlite)"
 
 
-def _worker_command(db_url: str, *, python: str, nproc_per_node: int, artifacts: str | None,
-                    workdir: str | None) -> str:
-    words = [shlex.quote(python), "-m", "hybridscale", "--db", shlex.quote(db_url), "worker", "--once"]
+def check_task_workdir(workdir: str | None) -> None:
+    """Refuse a task working folder whose shell expansion would do more than read variables.
+
+    It is written in double quotes so the task's shell expands ``$SLURM_TMPDIR``;
+    ``$(...)``, backticks and other ``$`` forms would run or compute something.
+    """
+    if workdir is None:
+        return
+    rest = _VARIABLE.sub("", workdir)
+    if "$" in rest or "`" in rest or any(ord(c) < 32 for c in workdir):
+        raise SlurmError(
+            f"--workdir {workdir!r}: only $NAME or ${{NAME}} variables may be expanded (e.g. '$SLURM_TMPDIR/hs'); "
+            "no $(...), backticks or control characters"
+        )
+
+
+def _worker_command(*, python: str, nproc_per_node: int, artifacts: str | None, workdir: str | None) -> str:
+    words = [shlex.quote(python), "-m", "hybridscale", "worker", "--once"]
     words += ["--device", "cuda" if nproc_per_node else "auto"]
     if nproc_per_node > 1:
         words += ["--nproc-per-node", str(nproc_per_node)]
     if artifacts:
         words += ["--artifacts", shlex.quote(artifacts)]
     if workdir:
-        # Double quotes on purpose: the task's shell expands $SLURM_TMPDIR and friends.
+        check_task_workdir(workdir)
+        # Double quotes on purpose: the task's shell expands $SLURM_TMPDIR and friends (and nothing else).
         words += ["--workdir", '"' + re.sub(r'(["\\`])', r"\\\1", workdir) + '"']
     return " ".join(words)
 
@@ -127,7 +150,11 @@ def render_array(
     tasks: int, db_url: str, options: SlurmOptions, *, python: str = sys.executable,
     artifacts: str | None = None, workdir: str | None = None, study: str = "",
 ) -> str:
-    """The sbatch script of a job array of ``tasks`` tasks, each executing one queued run."""
+    """The sbatch script of a job array of ``tasks`` tasks, each executing one queued run.
+
+    ``db_url`` is written into the script as it is given: pass it without a
+    password (:func:`storage.db.url_without_password`), as the CLI does.
+    """
     if tasks < 1:
         raise SlurmError("nothing to run: the study queued no run (all done or already queued)")
     options.validate()
@@ -146,9 +173,8 @@ def render_array(
         value = getattr(options, name)
         if value:
             directives.append(f"--{name}={value}")
-    command = _worker_command(
-        db_url, python=python, nproc_per_node=options.gpus_per_task, artifacts=artifacts, workdir=workdir,
-    )
+    command = _worker_command(python=python, nproc_per_node=options.gpus_per_task, artifacts=artifacts,
+                              workdir=workdir)
     lines = [
         "#!/bin/bash",
         f"# hybridscale study {study!r}: {tasks} queued run(s), one per array task.",
@@ -160,6 +186,7 @@ def render_array(
         "",
         "set -euo pipefail",
         *options.setup,
+        f"export {DB_ENVIRONMENT}={shlex.quote(db_url)}",
         f"exec {command}",
         "",
     ]

@@ -18,12 +18,26 @@ together (an empty queue included). An error that only one rank hits in the
 middle of training leaves the others waiting in a collective; torchrun then
 stops the whole group when that rank's process exits, and the run is requeued
 by the next worker once its heartbeat is stale.
+
+Faults end in one line. A run that fails for lack of disk space is marked
+failed with "no space left on <folder>: free N MB or use --artifacts
+elsewhere" (the half-written checkpoint is already gone), and the worker then
+stops with :class:`WorkerStopped` rather than failing every queued run in
+turn. A database that cannot be written stops the worker the same way, after
+a last attempt to mark the run failed; if even that fails, the run's claim
+names this process, so the next worker on this host requeues it at once.
+
+Once a run's results are stored its checkpoint (local and mirrored) is
+deleted, and its model too unless the run's ``keep_model`` says to keep it;
+a kept model shares its tokenizer files with the other runs' models
+(:func:`hybridscale.artifacts.share_identical_files`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import threading
 import traceback
@@ -31,17 +45,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from engine.disk_full import MB, DiskFullError, exception_chain, free_bytes, is_disk_full
 from engine.distributed import DistContext
+from engine.folders import partial_prefix
 from engine.model import resolve_device
+from engine.selection import BEST_PREFIX
 from engine.state import Cancelled, Progress
 from engine.study import execute
 from engine.train import CHECKPOINT_DIR, MODEL_DIR
-from hybridscale.artifacts import ArtifactMirror
+from hybridscale.artifacts import ArtifactMirror, share_identical_files
 from storage import queue
-from storage.db import Database
+from storage.db import Database, StorageError
+from vocabulary.config import check_run_id
 from vocabulary.status import RunStatus
 
 log = logging.getLogger("hybridscale.worker")
+
+#: The content-addressed store of files every saved model repeats, under the artifacts folder.
+SHARED_DIR = "shared"
+
+
+class WorkerStopped(RuntimeError):
+    """The worker cannot go on (a full disk, a database it cannot write); the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +111,13 @@ def run_worker(
     shutdown = shutdown or threading.Event()
     worker_id = options.worker_id or default_worker_id()
     mirror = ArtifactMirror(options.mirror) if options.mirror and context.is_main else None
-    executed = 0
+    executed, halted = 0, None
     while options.max_runs is None or executed < options.max_runs:
         if context.is_main:
-            task = _STOP if shutdown.is_set() else _next_task(db, worker_id, options, mirror)
+            try:
+                task = _STOP if shutdown.is_set() or halted else _next_task(db, worker_id, options, mirror)
+            except WorkerStopped as exc:
+                task, halted = _STOP, exc
         task = context.broadcast(task if context.is_main else None)
         if task == _STOP:
             break
@@ -100,13 +128,18 @@ def run_worker(
             continue
         claimed, workdir = task
         if context.is_main:
-            _execute_claimed(db, claimed, workdir, context, mirror, heartbeat_s=options.heartbeat_s, listener=listener,
-                             shutdown=shutdown)
+            try:
+                _execute_claimed(db, claimed, workdir, context, mirror, heartbeat_s=options.heartbeat_s,
+                                 listener=listener, shutdown=shutdown)
+            except WorkerStopped as exc:
+                halted = exc  # the other ranks hear it as a stop at the top of the loop
         else:
             _follow(claimed, workdir, context)
         executed += 1
-        if options.once:
+        if options.once and not halted:
             break
+    if halted is not None:
+        raise halted
     return executed
 
 
@@ -114,14 +147,44 @@ def _next_task(
     db: Database, worker_id: str, options: WorkerOptions, mirror: ArtifactMirror | None
 ) -> tuple[queue.ClaimedRun, Path] | None:
     """Claim a run and prepare its working folder (fetching a newer mirrored checkpoint); None: queue empty."""
-    for run_id in queue.requeue_stale(db, options.stale_after_s):
-        log.warning("requeued run %s: its worker stopped sending heartbeats", run_id)
-    while (claimed := queue.claim_next(db, worker_id)) is not None:
-        workdir = db.artifacts_dir / "runs" / claimed.id
-        workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        for run_id in queue.requeue_stale(db, options.stale_after_s):
+            log.warning("requeued run %s: its worker is gone", run_id)
+        claimed = queue.claim_next(db, worker_id)
+    except StorageError as exc:
+        raise WorkerStopped(str(exc)) from exc
+    while claimed is not None:
+        workdir = run_folder(db.artifacts_dir, claimed.id)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            _remove_leftovers(workdir)
+        except OSError as exc:
+            _fail_and_maybe_stop(db, claimed, exc, f"its working folder {workdir} cannot be created")
+            claimed = _claim_next(db, worker_id)
+            continue
         if mirror is None or _fetch_checkpoint(db, claimed, workdir, mirror, options.heartbeat_s):
             return claimed, workdir
+        claimed = _claim_next(db, worker_id)
     return None
+
+
+def _claim_next(db: Database, worker_id: str) -> queue.ClaimedRun | None:
+    try:
+        return queue.claim_next(db, worker_id)
+    except StorageError as exc:
+        raise WorkerStopped(str(exc)) from exc
+
+
+def run_folder(artifacts_dir: Path, run_id: str) -> Path:
+    """``<artifacts>/runs/<run_id>``, once ``run_id`` is known to be a run id (never ``..`` or a path)."""
+    return Path(artifacts_dir) / "runs" / check_run_id(run_id)
+
+
+def _remove_leftovers(workdir: Path) -> None:
+    """Work folders of checkpoint and model saves that a killed attempt left behind (a failed save removes its own)."""
+    for name in (CHECKPOINT_DIR, MODEL_DIR):
+        for leftover in workdir.glob(partial_prefix(workdir / name) + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _fetch_checkpoint(
@@ -129,7 +192,7 @@ def _fetch_checkpoint(
 ) -> bool:
     """Bring a newer mirrored checkpoint into ``workdir``; False (the run failed) when the mirror cannot be read."""
     log_path = workdir / "run.log"
-    queue.set_log_path(db, claimed.id, str(log_path))
+    _set_log_path(db, claimed, log_path)
     pulse = _Heartbeat(db, claimed, heartbeat_s)  # a long download must not look like a dead worker
     pulse.latest = Progress("fetching checkpoint", 0.0)
     with _run_log(log_path):
@@ -139,12 +202,19 @@ def _fetch_checkpoint(
         except Exception as exc:  # an unreachable mirror fails this run, not the worker
             pulse.stop()
             log.error("run %s: fetching its checkpoint from %s failed:\n%s", claimed.id, mirror, traceback.format_exc())
-            _store_failure(db, claimed, f"fetching its checkpoint from {mirror} failed: {one_line_error(exc)}")
+            _fail_and_maybe_stop(db, claimed, exc, f"fetching its checkpoint from {mirror} failed")
             return False
         pulse.stop()
         if step is not None:
             log.info("run %s: fetched the checkpoint of step %d from %s", claimed.id, step, mirror)
     return True
+
+
+def _set_log_path(db: Database, claimed: queue.ClaimedRun, log_path: Path) -> None:
+    try:
+        queue.set_log_path(db, claimed.id, str(log_path))
+    except StorageError as exc:
+        raise WorkerStopped(_unstored(exc, claimed)) from exc
 
 
 def _follow(claimed: queue.ClaimedRun, workdir: Path, context: DistContext) -> None:
@@ -168,10 +238,12 @@ def _execute_claimed(
     """Run one claimed run to its end state; return 'done', 'failed', 'cancelled', 'released' or 'lost'.
 
     Never raises for a problem of the run itself: the error is stored as a
-    one-line message (the traceback goes to the run log) and the queue goes on.
+    one-line message (the traceback goes to the run log) and the queue goes
+    on. Raises :class:`WorkerStopped` after storing a failure caused by a
+    full disk, or when the database cannot be written.
     """
     log_path = workdir / "run.log"
-    queue.set_log_path(db, claimed.id, str(log_path))
+    _set_log_path(db, claimed, log_path)
     pulse = _Heartbeat(db, claimed, heartbeat_s)
     label = claimed.config.label
     state = _RunState(pulse, shutdown, lambda p: listener(claimed.id, label, p) if listener is not None else None)
@@ -181,33 +253,68 @@ def _execute_claimed(
         queue.record_checkpoint(db, claimed.id, step, location)
         log.info("checkpoint at step %d: %s", step, location)
 
-    with _run_log(log_path):
-        log.info("run %s (%s), attempt %d, on %s x %d", claimed.id, label, claimed.attempts, context.device,
-                 context.world_size)
-        pulse.start()
-        rows, error = None, None
-        try:
-            rows = execute(claimed.config, workdir, device=str(context.device), state=state,
-                           on_checkpoint=on_checkpoint, context=context)
-            if mirror is not None and (workdir / MODEL_DIR).is_dir():
-                log.info("model copied to %s", mirror.push_folder(claimed.id, workdir / MODEL_DIR, MODEL_DIR))
-        except Exception as exc:  # stored below, whatever it is: a bad run must not stop the queue
-            error = exc
+    rows, error = None, None
+    try:
+        run_log = _run_log(log_path)
+    except OSError as exc:  # not even the log can be written (a full disk): the run fails, the worker stops
+        run_log, error = None, exc
+    with run_log or _no_log():
+        if error is None:
+            log.info("run %s (%s), attempt %d, on %s x %d", claimed.id, label, claimed.attempts, context.device,
+                     context.world_size)
+            pulse.start()
+            try:
+                rows = execute(claimed.config, workdir, device=str(context.device), state=state,
+                               on_checkpoint=on_checkpoint, context=context)
+                if mirror is not None and claimed.config.keep_model and (workdir / MODEL_DIR).is_dir():
+                    log.info("model copied to %s", mirror.push_folder(claimed.id, workdir / MODEL_DIR, MODEL_DIR))
+            except Exception as exc:  # stored below, whatever it is: a bad run must not stop the queue
+                error = exc
         peer_errors = [e for e in context.gather(None)[1:] if e]  # the other ranks wait here while rank 0 evaluates
         pulse.stop()
         released = shutdown.is_set() and not pulse.stop_requested()  # stopped by us, not cancelled by the user
-        outcome = _store_outcome(db, claimed, rows, error, peer_errors, lost=pulse.lost, released=released)
-    if mirror is not None:
+        outcome = _store_outcome(db, claimed, rows, error, peer_errors, lost=pulse.lost, released=released,
+                                 final=state.trained)
+        if outcome == "done":
+            _tidy_finished(claimed, workdir, mirror, db.artifacts_dir)
+    if mirror is not None and run_log is not None:
         try:
             mirror.push_file(claimed.id, log_path)
         except Exception:
             log.warning("run %s: copying its log to %s failed:\n%s", claimed.id, mirror, traceback.format_exc())
+    if isinstance(error, Exception) and is_disk_full(error):
+        raise WorkerStopped(_disk_full_line(error, db.artifacts_dir) + f" (run {claimed.id} failed; the other "
+                            "queued runs wait)")
     return outcome
 
 
 def _store_outcome(
     db: Database, claimed: queue.ClaimedRun, rows: list | None, error: Exception | None, peer_errors: list[str],
-    *, lost: bool, released: bool,
+    *, lost: bool, released: bool, final: Progress | None,
+) -> str:
+    """Record how the run ended; a database that refuses it stops the worker (after trying to mark it failed)."""
+    try:
+        return _record(db, claimed, rows, error, peer_errors, lost=lost, released=released, final=final)
+    except StorageError as exc:
+        log.error("run %s: storing its outcome failed: %s", claimed.id, exc)
+        try:
+            queue.fail(db, claimed.id, claimed.worker_id, f"storing its outcome failed: {exc}")
+        except queue.RunLost:
+            pass
+        except StorageError:
+            raise WorkerStopped(_unstored(exc, claimed)) from exc
+        raise WorkerStopped(f"{exc}; run {claimed.id} was marked failed: retry it once the database can be written") \
+            from exc
+
+
+def _unstored(exc: StorageError, claimed: queue.ClaimedRun) -> str:
+    return (f"{exc}; run {claimed.id} stays 'running' until a worker requeues it (at once on this host, "
+            "elsewhere after --stale-after)")
+
+
+def _record(
+    db: Database, claimed: queue.ClaimedRun, rows: list | None, error: Exception | None, peer_errors: list[str],
+    *, lost: bool, released: bool, final: Progress | None,
 ) -> str:
     if isinstance(error, Cancelled):
         if lost:
@@ -227,7 +334,9 @@ def _store_outcome(
         return "cancelled"
     if error is None and not peer_errors:
         try:
-            queue.complete(db, claimed.id, claimed.worker_id, rows or [])
+            last = final or Progress("", 1.0)
+            queue.complete(db, claimed.id, claimed.worker_id, rows or [], step=last.step,
+                           total_steps=last.total_steps, loss=last.loss)
         except queue.RunLost as exc:
             log.warning("%s", exc)
             return "lost"
@@ -235,7 +344,7 @@ def _store_outcome(
         return "done"
     if error is not None:
         log.error("run %s failed:\n%s", claimed.id, "".join(traceback.format_exception(error)))
-        message = one_line_error(error)
+        message = _disk_full_line(error, db.artifacts_dir) if is_disk_full(error) else one_line_error(error)
     else:
         log.error("run %s failed on another rank: %s", claimed.id, "; ".join(peer_errors))
         message = peer_errors[0]
@@ -248,6 +357,46 @@ def _store_failure(db: Database, claimed: queue.ClaimedRun, message: str) -> str
     except queue.RunLost:
         return "lost"
     return "failed"
+
+
+def _fail_and_maybe_stop(db: Database, claimed: queue.ClaimedRun, exc: Exception, what: str) -> None:
+    """Fail a run that could not start (``what`` happened); stop the worker when a full disk was the cause."""
+    if is_disk_full(exc):
+        line = _disk_full_line(exc, db.artifacts_dir)
+        _store_failure(db, claimed, line)
+        raise WorkerStopped(f"{line} (run {claimed.id} failed; the other queued runs wait)")
+    _store_failure(db, claimed, f"{what}: {one_line_error(exc)}")
+
+
+def _disk_full_line(exc: BaseException, artifacts_dir: Path) -> str:
+    """'no space left on <folder>: free N MB or use --artifacts elsewhere', N when the failed write said its size."""
+    full = next((e for e in exception_chain(exc) if isinstance(e, DiskFullError)), None)
+    named = next((Path(e.filename) for e in exception_chain(exc) if isinstance(e, OSError) and e.filename), None)
+    where = Path(artifacts_dir)
+    if named is not None and not named.is_relative_to(where):  # another disk: the mirror's, a cache's
+        where = named if full is not None else named.parent
+    shortfall = full.shortfall_mb if full is not None else None
+    amount = f"free {shortfall} MB" if shortfall else f"free space ({free_bytes(where) // MB} MB free now)"
+    return f"no space left on {where}: {amount} or use --artifacts elsewhere"
+
+
+def _tidy_finished(claimed: queue.ClaimedRun, workdir: Path, mirror: ArtifactMirror | None,
+                   artifacts_dir: Path) -> None:
+    """A done run's results are stored: drop its checkpoint and the best dev loss's weights (the model holds
+    them), and its model unless ``keep_model``; share the rest."""
+    try:
+        for folder in (workdir / CHECKPOINT_DIR, *workdir.glob(BEST_PREFIX + "*")):
+            shutil.rmtree(folder, ignore_errors=True)
+        if mirror is not None:
+            mirror.remove_checkpoints(claimed.id)
+        model = workdir / MODEL_DIR
+        if not claimed.config.keep_model:
+            shutil.rmtree(model, ignore_errors=True)
+        elif model.is_dir():
+            saved = share_identical_files(model, Path(artifacts_dir) / SHARED_DIR)
+            log.info("model kept in %s (%.0f MB shared with other runs' models)", model, saved / MB)
+    except Exception:  # the results are stored; a leftover file is not worth failing the run for
+        log.warning("run %s: tidying its artifacts failed:\n%s", claimed.id, traceback.format_exc())
 
 
 def one_line_error(exc: BaseException) -> str:
@@ -265,9 +414,13 @@ class _RunState:
         self._pulse = pulse
         self._shutdown = shutdown
         self._listener = listener
+        #: The last training step's progress (its step and loss are what a finished run shows).
+        self.trained: Progress | None = None
 
     def report(self, progress: Progress) -> None:
         self._pulse.latest = progress
+        if progress.step is not None and progress.loss is not None:
+            self.trained = progress
         self._listener(progress)
 
     def cancelled(self) -> bool:
@@ -298,6 +451,7 @@ class _Heartbeat:
         return self._cancel.is_set()
 
     def _loop(self) -> None:
+        failing: str | None = None
         while not self._halt.wait(self._interval):
             progress = self.latest
             try:
@@ -311,15 +465,36 @@ class _Heartbeat:
                 self.lost = True
                 self._cancel.set()
                 return
-            except Exception:  # a transient DB error must not kill the run; the next beat retries
-                log.warning("heartbeat failed for run %s:\n%s", self._claimed.id, traceback.format_exc())
+            except Exception as exc:  # a transient DB error must not kill the run; the next beat retries
+                if str(exc) != failing:  # once per kind of failure, not every beat
+                    log.warning("heartbeat failed for run %s: %s", self._claimed.id, exc)
+                failing = str(exc)
+            else:
+                failing = None
+
+
+class _RunLogHandler(logging.FileHandler):
+    """A run log that a full disk cannot turn into a crash: a failed write is remembered, not raised or printed."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, encoding="utf-8")
+        self.failure: BaseException | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.failure = self.failure or RuntimeError("a write to the run log failed")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:  # flushing the last lines onto a full disk
+            self.failure = self.failure or exc
 
 
 class _run_log:
     """Attach a file handler for one run's log to the hybridscale and engine loggers."""
 
     def __init__(self, path: Path):
-        self._handler = logging.FileHandler(path, encoding="utf-8")
+        self._handler = _RunLogHandler(path)
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self._loggers = [logging.getLogger("hybridscale"), logging.getLogger("engine")]
 
@@ -332,3 +507,15 @@ class _run_log:
         for logger in self._loggers:
             logger.removeHandler(self._handler)
         self._handler.close()
+        if self._handler.failure is not None:
+            log.warning("the run log %s is incomplete: %s", self._handler.baseFilename, self._handler.failure)
+
+
+class _no_log:
+    """Stands in for the run log when its file cannot even be created."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None

@@ -1,4 +1,11 @@
-"""Tidy CSV export: one row per run x eval set x setting x languages x metric."""
+"""Tidy CSV export: one row per run x eval set x setting x languages x metric.
+
+Text cells are made spreadsheet-safe: a cell a spreadsheet would read as a
+formula (it begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return,
+the characters OWASP's CSV-injection advice lists) gets a leading single quote,
+so a study named ``=HYPERLINK(...)`` is shown as text, not evaluated. Numbers are
+written as numbers.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +13,39 @@ import csv
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from storage.db import Database
 from storage.queries import TIDY_COLUMNS, tidy_metrics
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` as a CSV cell: empty for None, text that would start a formula quoted, anything else as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
 
 def export_csv(db: Database, path: str | Path, study_id: int | None = None) -> int:
-    """Write the tidy metrics table to ``path`` (atomically); return the number of data rows."""
-    rows = tidy_metrics(db, study_id)
+    """Write the tidy metrics table to ``path`` (atomically); return the number of data rows.
+
+    The folder must exist: a mistyped folder is an error, not a new folder somewhere.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"{target}: the folder {target.parent} does not exist; create it or choose another")
+    rows = tidy_metrics(db, study_id)
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
             writer = csv.DictWriter(stream, fieldnames=TIDY_COLUMNS)
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+                writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
         os.chmod(temp_name, 0o644)
         os.replace(temp_name, target)
     except BaseException:

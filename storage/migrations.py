@@ -11,7 +11,7 @@ models.py) and stamped with every version; the later steps only ever run on
 databases created by an older hybridscale. To change the schema: edit
 models.py, then append a step that brings a version-N database to the new
 shape (ALTER TABLE ...), and test it on a database created by the previous
-version (tests/storage/schema_v1.py keeps version 1).
+version (tests/storage/schema_v1.py keeps version 1 and builds version 2 from it).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Callable
 from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
+from storage.errors import StorageError
 from storage.models import Base, SchemaVersion
 
 
@@ -46,22 +47,30 @@ def _widen_user_text(connection: Connection) -> None:
         connection.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT"))
 
 
-def _add_dev_loss(connection: Connection) -> None:
-    """Version 5: runs carry their latest dev loss, shown beside the training loss in the queue.
+def _record_claim_process(connection: Connection) -> None:
+    """Version 3: a claim records the claiming process (host and pid), so a worker on the same host can
+    requeue a run whose worker process is gone at once instead of after the heartbeat timeout."""
+    connection.execute(text("ALTER TABLE runs ADD COLUMN worker_host VARCHAR(255)"))
+    connection.execute(text("ALTER TABLE runs ADD COLUMN worker_pid INTEGER"))
 
-    Numbered 5 on the main line (versions 3 and 4 are other steps); the
-    column is nullable, so existing rows need no value.
+
+def _add_dev_loss(connection: Connection) -> None:
+    """Version 4: runs carry their latest dev loss, shown beside the training loss in the queue.
+
+    The column is nullable, so existing rows need no value.
     """
     connection.execute(text("ALTER TABLE runs ADD COLUMN dev_loss FLOAT"))
 
 
 #: Step i (1-based) upgrades a database from version i-1 to version i.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_schema, _widen_user_text, _add_dev_loss)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _create_schema, _widen_user_text, _record_claim_process, _add_dev_loss,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaError(RuntimeError):
-    pass
+class SchemaError(StorageError):
+    """The database's schema is not one this hybridscale can use."""
 
 
 def current_version(connection: Connection) -> int:

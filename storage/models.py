@@ -75,6 +75,9 @@ class Run(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[Optional[str]] = mapped_column(String(200))
+    # The claiming process (schema version 3): a worker on the same host sees at once that it is gone.
+    worker_host: Mapped[Optional[str]] = mapped_column(String(255))
+    worker_pid: Mapped[Optional[int]] = mapped_column(Integer)
     heartbeat_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     phase: Mapped[str] = mapped_column(String(200), default="")

@@ -7,19 +7,29 @@ come first in each transaction: on SQLite a transaction that reads before it
 writes can fail with "database is locked" instead of waiting its turn.
 On PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED`` so workers do not
 queue up behind one row lock.
+
+A claim records the claiming process (:func:`this_host` and its pid) beside
+the heartbeat: a worker that dies lets its run wait for the heartbeat
+timeout, except for workers on the same host, which see at once that the
+process is gone and requeue the run. A claimed row whose id is not a run id
+or whose settings cannot be read (a row changed outside hybridscale) fails
+in the claim, before a worker turns its id into a folder name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from pathlib import Path
+from typing import Any, Iterable, Protocol
 
 from sqlalchemy import delete, func, insert, select, update
 
 from storage.db import Database
 from storage.models import Checkpoint, Event, Metric, Run, Study, study_runs, utcnow
-from vocabulary.config import RunConfig, StudyConfig
+from vocabulary.config import RunConfig, StudyConfig, check_run_id
 from vocabulary.status import RETRYABLE, RunStatus
 
 #: A worker that died this many times on one run makes it fail instead of looping forever.
@@ -117,10 +127,14 @@ def _new_run(config: RunConfig, position: int) -> Run:
     )
 
 
+#: The claim's columns, emptied whenever a run goes back to the queue.
+_NO_CLAIM = {"worker_id": None, "worker_host": None, "worker_pid": None}
+
+
 def _queued_again(position: object) -> dict[str, object]:
     """The column values of a finished run queued once more (by a new submit or a retry)."""
     return dict(status=RunStatus.QUEUED, position=position, cancel_requested=False, error=None, attempts=0,
-                worker_id=None, progress=0.0, phase="")
+                progress=0.0, phase="", **_NO_CLAIM)
 
 
 def _reset(run: Run, position: int) -> None:
@@ -128,33 +142,75 @@ def _reset(run: Run, position: int) -> None:
         setattr(run, name, value)
 
 
+def this_host() -> str:
+    """This machine, and on Linux its process namespace: pids compare only between equal values."""
+    name = socket.gethostname()
+    try:
+        return f"{name}/pidns:{os.stat('/proc/self/ns/pid').st_ino}"[:255]
+    except OSError:
+        return name[:255]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie does not); True when it cannot be told."""
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def claim_next(db: Database, worker_id: str) -> ClaimedRun | None:
-    """Atomically take the oldest queued run for ``worker_id``; None when the queue is empty."""
-    now = utcnow()
-    candidate = select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.position, Run.id).limit(1)
-    if db.engine.dialect.name == "postgresql":
-        candidate = candidate.with_for_update(skip_locked=True)
-    statement = (
-        update(Run)
-        .where(Run.id == candidate.scalar_subquery(), Run.status == RunStatus.QUEUED)
-        .values(
-            status=RunStatus.RUNNING,
-            worker_id=worker_id,
-            heartbeat_at=now,
-            started_at=now,
-            attempts=Run.attempts + 1,
-            cancel_requested=False,
-            error=None,
-            phase="starting",
+    """Atomically take the oldest queued run for ``worker_id``; None when the queue is empty.
+
+    A row that cannot be a run (an id that is not a run id, settings that do
+    not load) is failed with a one-line message and the next one is taken.
+    """
+    while True:
+        now = utcnow()
+        candidate = select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.position, Run.id).limit(1)
+        if db.engine.dialect.name == "postgresql":
+            candidate = candidate.with_for_update(skip_locked=True)
+        statement = (
+            update(Run)
+            .where(Run.id == candidate.scalar_subquery(), Run.status == RunStatus.QUEUED)
+            .values(
+                status=RunStatus.RUNNING,
+                worker_id=worker_id,
+                worker_host=this_host(),
+                worker_pid=os.getpid(),
+                heartbeat_at=now,
+                started_at=now,
+                attempts=Run.attempts + 1,
+                cancel_requested=False,
+                error=None,
+                phase="starting",
+            )
+            .returning(Run.id, Run.config_json, Run.attempts)
         )
-        .returning(Run.id, Run.config_json, Run.attempts)
-    )
-    with db.session() as session:
-        row = session.execute(statement).first()
-        if row is None:
-            return None
-        session.add(Event(run_id=row.id, kind="claimed", message=f"worker {worker_id}, attempt {row.attempts}"))
-    return ClaimedRun(row.id, RunConfig.from_json(row.config_json), row.attempts, worker_id)
+        with db.session() as session:
+            row = session.execute(statement).first()
+            if row is None:
+                return None
+            try:
+                claimed = ClaimedRun(check_run_id(row.id), RunConfig.from_json(row.config_json), row.attempts,
+                                     worker_id)
+            except (ValueError, TypeError) as exc:
+                message = f"refused by worker {worker_id}: {exc}"
+                session.execute(update(Run).where(Run.id == row.id).values(
+                    status=RunStatus.FAILED, error=message, phase="failed", finished_at=now, **_NO_CLAIM))
+                session.add(Event(run_id=row.id, kind="failed", message=message))
+                continue
+            session.add(Event(run_id=row.id, kind="claimed", message=f"worker {worker_id}, attempt {row.attempts}"))
+        return claimed
 
 
 def heartbeat(
@@ -203,11 +259,15 @@ def record_checkpoint(db: Database, run_id: str, step: int, path: str) -> None:
         session.add(Checkpoint(run_id=run_id, step=step, path=path))
 
 
-def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[MetricValue]) -> None:
+def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[MetricValue], *,
+             step: int | None = None, total_steps: int | None = None, loss: float | None = None) -> None:
     """Mark the run done and store all its metrics in ONE transaction.
 
     A run therefore never has half its metrics: either the worker finished
     and every row is there, or nothing changed and the run can be retried.
+    ``step``, ``total_steps`` and ``loss`` are the last training step's (the
+    last heartbeat may predate it); without them the run shows all its steps
+    and the loss of its last heartbeat.
     """
     rows = [
         {
@@ -222,9 +282,12 @@ def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[Metric
         }
         for m in metrics
     ]
+    final: dict[str, Any] = {"step": Run.total_steps if step is None else step}
+    for name, value in (("total_steps", total_steps), ("loss", loss)):
+        if value is not None:
+            final[name] = value
     with db.session() as session:
-        # The last heartbeat may predate the last step: a finished run shows all its steps.
-        _finish(session, run_id, worker_id, status=RunStatus.DONE, progress=1.0, phase="done", step=Run.total_steps)
+        _finish(session, run_id, worker_id, status=RunStatus.DONE, progress=1.0, phase="done", **final)
         session.execute(delete(Metric).where(Metric.run_id == run_id))
         if rows:
             session.execute(insert(Metric), rows)
@@ -267,7 +330,7 @@ def release(db: Database, run_id: str, worker_id: str) -> str:
             update(Run)
             .where(Run.id == run_id, Run.worker_id == worker_id, Run.status == RunStatus.RUNNING,
                    Run.cancel_requested.is_(False))
-            .values(status=RunStatus.QUEUED, worker_id=None, phase="requeued (worker stopped)",
+            .values(status=RunStatus.QUEUED, phase="requeued (worker stopped)", **_NO_CLAIM,
                     attempts=func.max(Run.attempts - 1, 0) if db.is_sqlite else func.greatest(Run.attempts - 1, 0))
         ).rowcount
         if released:
@@ -303,7 +366,10 @@ def cancel(db: Database, run_id: str) -> str:
 
 
 def retry(db: Database, run_id: str) -> bool:
-    """Queue a failed or cancelled run again (at the end of the queue)."""
+    """Queue a failed or cancelled run again (at the end of the queue); False when it is neither.
+
+    Raises KeyError for an unknown run.
+    """
     next_position = select(func.coalesce(func.max(Run.position), 0) + 1).scalar_subquery()
     with db.session() as session:
         changed = session.execute(
@@ -313,21 +379,43 @@ def retry(db: Database, run_id: str) -> bool:
         ).rowcount
         if changed:
             session.add(Event(run_id=run_id, kind="retried", message="queued again"))
-    return bool(changed)
+            return True
+        known = session.scalar(select(Run.id).where(Run.id == run_id))
+    if known is None:
+        raise KeyError(f"no run {run_id!r} in this database")
+    return False
 
 
 def requeue_stale(db: Database, timeout_s: float) -> list[str]:
-    """Give runs whose worker stopped heartbeating to the next worker.
+    """Give runs whose worker stopped heartbeating, or whose worker process on this host is gone, to the next worker.
 
     A run whose cancel was pending becomes cancelled; a run that has already
     killed :data:`MAX_ATTEMPTS` workers fails with a message saying so, so one
     poisonous run cannot stall the queue.
     """
     cutoff = utcnow() - dt.timedelta(seconds=timeout_s)
-    stale = (Run.status == RunStatus.RUNNING, Run.heartbeat_at < cutoff)
+    requeued = _give_back(db, (Run.status == RunStatus.RUNNING, Run.heartbeat_at < cutoff),
+                          f"no heartbeat for {timeout_s:g} s")
+    host = this_host()
+    with db.session() as session:
+        local = session.execute(
+            select(Run.id, Run.worker_pid).where(Run.status == RunStatus.RUNNING, Run.worker_host == host,
+                                                 Run.worker_pid.is_not(None))
+        ).all()
+    for run_id, pid in local:
+        if not process_alive(pid):
+            requeued += _give_back(
+                db, (Run.id == run_id, Run.status == RunStatus.RUNNING, Run.worker_host == host, Run.worker_pid == pid),
+                f"its worker process {pid} on this host is gone",
+            )
+    return requeued
+
+
+def _give_back(db: Database, claimed: tuple, reason: str) -> list[str]:
+    """Runs matching ``claimed`` whose worker is gone: cancelled, failed after MAX_ATTEMPTS, else queued again."""
     with db.session() as session:
         cancelled = session.execute(
-            update(Run).where(*stale, Run.cancel_requested.is_(True))
+            update(Run).where(*claimed, Run.cancel_requested.is_(True))
             .values(status=RunStatus.CANCELLED, phase="cancelled", finished_at=utcnow()).returning(Run.id)
         ).scalars().all()
         message = (
@@ -335,14 +423,14 @@ def requeue_stale(db: Database, timeout_s: float) -> list[str]:
             "check the run log, then retry"
         )
         failed = session.execute(
-            update(Run).where(*stale, Run.attempts >= MAX_ATTEMPTS)
+            update(Run).where(*claimed, Run.attempts >= MAX_ATTEMPTS)
             .values(status=RunStatus.FAILED, error=message, phase="failed", finished_at=utcnow()).returning(Run.id)
         ).scalars().all()
         requeued = session.execute(
-            update(Run).where(*stale).values(status=RunStatus.QUEUED, worker_id=None, phase="requeued").returning(Run.id)
+            update(Run).where(*claimed).values(status=RunStatus.QUEUED, phase="requeued", **_NO_CLAIM).returning(Run.id)
         ).scalars().all()
         for run_id in requeued:
-            session.add(Event(run_id=run_id, kind="requeued", message=f"no heartbeat for {timeout_s:g} s"))
+            session.add(Event(run_id=run_id, kind="requeued", message=reason))
         for run_id in failed:
             session.add(Event(run_id=run_id, kind="failed", message=message))
         for run_id in cancelled:

@@ -15,11 +15,14 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from vocabulary.budget import BUDGETS, budget_label
 from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.model_specs import check_model_spec
 from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES, strategy, strategy_label
 
 #: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
@@ -48,6 +51,12 @@ PAPER_PRESET: Mapping[str, Any] = {
 #: Named sets of training settings a study file can start from (``"template": {"preset": "paper", ...}``);
 #: the model presets are :data:`vocabulary.models.PRESETS`.
 TRAINING_PRESETS: Mapping[str, Mapping[str, Any]] = {"paper": PAPER_PRESET}
+#: Seeds are stored in a SQL INTEGER column (signed 32 bits on PostgreSQL) and seed numpy (32 bits).
+MAX_SEED = 2**31 - 1
+#: A study name is repeated on every row of the CSV report; longer names are refused at submit.
+MAX_STUDY_NAME = 500
+#: What :attr:`RunConfig.run_id` makes: 16 lowercase hexadecimal digits.
+_RUN_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -136,10 +145,33 @@ def _known_datasets(role: str) -> tuple[str, ...]:
     return dataset_ids(role)
 
 
-def _dataset(dataset_id: str):
+def _dataset_info(dataset: str):
     from vocabulary.datasets import dataset_info
 
-    return dataset_info(dataset_id)
+    return dataset_info(dataset)
+
+
+def _check_finite(cls: type, instance: object) -> None:
+    """Refuse NaN and infinite numbers (JSON gives ``1e400`` as inf), which no range check below would."""
+    for field_info in dataclasses.fields(cls):
+        value = getattr(instance, field_info.name)
+        if str(field_info.type) in ("float", "float | None") and value is not None and not math.isfinite(value):
+            raise ConfigError(field_info.name, f"must be a finite number, got {value!r}")
+
+
+def is_run_id(value: object) -> bool:
+    """Whether ``value`` has the form of a :attr:`RunConfig.run_id` (safe as a folder name or URL part)."""
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+
+
+def check_run_id(value: object) -> str:
+    """``value`` when it is a run id; otherwise ConfigError, before it can become a path or a URL."""
+    if not is_run_id(value):
+        raise ConfigError(
+            "run_id", f"{value!r} is not a run id (16 hexadecimal digits, as hybridscale makes them): "
+            "the database row was changed outside hybridscale; delete that run"
+        )
+    return value
 
 
 def _check_languages(field_name: str, languages: tuple[str, ...]) -> None:
@@ -176,9 +208,19 @@ class EvalSpec:
             raise ConfigError(
                 "evaluations", f"unknown eval set {self.dataset!r}; allowed: {', '.join(known)}"
             )
-        _check_languages(f"evaluations[{self.dataset}].languages", self.languages)
+        where = f"evaluations[{self.dataset}]"
+        _check_languages(f"{where}.languages", self.languages)
+        info = _dataset_info(self.dataset)
+        if self.split not in info.splits:
+            raise ConfigError(f"{where}.split", f"{self.dataset} has no split {self.split!r}; use one of "
+                              f"{', '.join(info.splits)}")
+        # A local copy (``path``) may hold other languages; the loader checks those against the files.
+        missing = [lang for lang in self.languages if lang not in info.languages]
+        if missing and self.path is None:
+            raise ConfigError(f"{where}.languages", f"{self.dataset} has no language {missing[0]!r}; available: "
+                              f"{', '.join(info.languages)}")
         if self.max_queries is not None and self.max_queries < 1:
-            raise ConfigError(f"evaluations[{self.dataset}].max_queries", "must be at least 1")
+            raise ConfigError(f"{where}.max_queries", "must be at least 1")
 
     @property
     def label(self) -> str:
@@ -193,7 +235,7 @@ DEFAULT_EVALUATIONS: tuple[EvalSpec, ...] = (
 )
 
 #: Fields that change how a run is executed or stored, not what it computes.
-_OPERATIONAL_FIELDS = frozenset({"checkpoint_every", "eval_batch_size", "compile"})
+_OPERATIONAL_FIELDS = frozenset({"checkpoint_every", "eval_batch_size", "compile", "keep_model"})
 #: Fields that matter for an evaluation-only run (everything else is training).
 _EVAL_ONLY_FIELDS = frozenset(
     {"model", "pooling", "query_prefix", "passage_prefix", "max_length", "evaluations", "top_k"}
@@ -260,6 +302,8 @@ class RunConfig:
     checkpoint_every: int = 50
     eval_batch_size: int = 64
     compile: bool = False
+    #: Whether a finished run keeps its trained model folder (its checkpoint is always deleted once done).
+    keep_model: bool = True
 
     def __post_init__(self) -> None:
         # Tuples, not lists, whatever the caller passed (JSON gives lists).
@@ -297,8 +341,17 @@ class RunConfig:
     # ---- validation -------------------------------------------------------
     def validate(self) -> "RunConfig":
         """Raise :class:`ConfigError` naming the first bad field; return self."""
+        _check_finite(RunConfig, self)
         if not self.model.strip():
             raise ConfigError("model", "give a model: 'embedded:e5-small', a folder or a hub name")
+        try:
+            check_model_spec(self.model)
+        except ValueError as exc:
+            raise ConfigError("model", str(exc)) from None
+        for name in ("seed", "data_seed"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= MAX_SEED:
+                raise ConfigError(name, f"{value} is outside 0..{MAX_SEED}")
         if self.strategy == NO_TRAINING:
             if self.train_size != 0:
                 raise ConfigError("train_size", "an evaluation-only run (strategy 'none') has size 0")
@@ -309,8 +362,6 @@ class RunConfig:
             )
         elif self.train_size < 1:
             raise ConfigError("train_size", "must be at least 1 for a training run (0 only with strategy 'none')")
-        if self.seed < 0:
-            raise ConfigError("seed", f"seed {self.seed} is negative; seeds are 0 or more")
         if self._strategy_uses("uses_alpha") and not (self.alpha is not None and 0.0 <= self.alpha <= 1.0):
             raise ConfigError("alpha", "must be between 0 and 1 (the share of monolingual batches)")
         if self.strategy != NO_TRAINING:
@@ -332,7 +383,25 @@ class RunConfig:
             raise ConfigError("checkpoint_every", "must be at least 1 step")
         if self.eval_batch_size < 1:
             raise ConfigError("eval_batch_size", "must be at least 1")
+        if self.strategy != NO_TRAINING:
+            self._validate_against_the_data()
         return self
+
+    def _validate_against_the_data(self) -> None:
+        """The training languages and size the registry says the training split has (checked last,
+        so a form shows a plain mistake in another field first)."""
+        info = _dataset_info(self.train_dataset)
+        missing = [lang for lang in self.train_languages if lang not in info.languages]
+        if missing:
+            raise ConfigError("train_languages", f"{self.train_dataset} has no language {missing[0]!r}; available: "
+                              f"{', '.join(info.languages)}")
+        maximum = info.train_groups.get("train")
+        if maximum is not None and self.train_size > maximum:
+            raise ConfigError(
+                "train_size",
+                f"size {self.train_size} is larger than the {maximum} question groups of {self.train_dataset}'s "
+                f"training split; use at most {maximum}",
+            )
 
     def _validate_training(self) -> None:
         known = _known_datasets("train")
@@ -343,8 +412,10 @@ class RunConfig:
         _check_languages("train_languages", self.train_languages)
         if strategy(self.strategy).needs_two_languages and len(self.train_languages) < 2:
             raise ConfigError("train_languages", f"strategy {self.strategy!r} needs at least two languages")
+        if not 0 < self.learning_rate <= 1:
+            raise ConfigError("learning_rate", f"must be greater than 0 and at most 1, got {self.learning_rate:g} "
+                              "(the paper uses 3e-5)")
         positive = {
-            "learning_rate": self.learning_rate,
             "batch_size": self.batch_size,
             "temperature": self.temperature,
             "epochs": self.epochs,
@@ -360,13 +431,6 @@ class RunConfig:
                 "train_size",
                 f"size {self.train_size} is smaller than batch_size {self.batch_size}: a batch needs that many "
                 "distinct question groups; raise the size or lower batch_size",
-            )
-        largest = _dataset(self.train_dataset).train_groups.get("train")
-        if largest is not None and self.train_size > largest:
-            raise ConfigError(
-                "train_size",
-                f"size {self.train_size} is larger than the {largest} question groups of {self.train_dataset}'s "
-                f"training split; use at most {largest}",
             )
         if self.weight_decay < 0:
             raise ConfigError("weight_decay", "must be 0 or more")
@@ -404,7 +468,7 @@ class RunConfig:
             return
         if self.dev_every < 1:
             raise ConfigError("dev_every", "must be at least 1 step, or empty for no dev loss")
-        dev_split = _dataset(self.train_dataset).dev_split
+        dev_split = _dataset_info(self.train_dataset).dev_split
         if dev_split is None:
             raise ConfigError(
                 "dev_every", f"{self.train_dataset} has no dev split to compute a dev loss on; leave dev_every empty")
@@ -534,6 +598,8 @@ class StudyConfig:
     def validate(self) -> "StudyConfig":
         if not self.name.strip():
             raise ConfigError("name", "give the study a name")
+        if len(self.name) > MAX_STUDY_NAME:
+            raise ConfigError("name", f"{len(self.name)} characters; use at most {MAX_STUDY_NAME}")
         if not self.strategies:
             raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGY_NAMES)}")
         for name in self.strategies:
@@ -554,9 +620,9 @@ class StudyConfig:
         if not self.seeds:
             raise ConfigError("seeds", "give at least one seed")
         for name in ("seeds", "data_seeds"):
-            negative = [seed for seed in getattr(self, name) if seed < 0]
-            if negative:
-                raise ConfigError(name, f"seed {', '.join(map(str, negative))} is negative; seeds are 0 or more")
+            outside = [seed for seed in getattr(self, name) if not 0 <= seed <= MAX_SEED]
+            if outside:
+                raise ConfigError(name, f"seed {', '.join(map(str, outside))} is outside 0..{MAX_SEED}")
         for name in ("strategies", "alphas", "train_sizes", "seeds", "data_seeds"):
             values = getattr(self, name)
             if len(set(values)) != len(values):

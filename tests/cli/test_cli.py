@@ -13,6 +13,7 @@ from hybridscale.cli import build_parser, main
 from storage import queue
 from storage.db import open_db
 from storage.queries import list_runs, run_config
+from tests.faults import without_file_override
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
 SUBCOMMANDS = ("submit", "status", "cancel", "retry", "export", "worker", "demo", "inspect-batches", "metrics", "gui")
@@ -146,3 +147,107 @@ def test_inspect_batches_prints_a_passage_id_per_pair(tmp_path, capsys):
         assert len(set(batch["passage_ids"])) == 8
         # XQuAD's own ids: the answer sentence in the pair's passage language.
         assert all(pid.startswith(f"{lang}:") for pid, lang in zip(batch["passage_ids"], batch["passage_langs"]))
+
+
+# ---- refused at submit: what would otherwise fail only after training -----------------
+_TINY_TEMPLATE = {"model": "tiny:", "batch_size": 4, "train_languages": ["en", "de"],
+                  "evaluations": [{"dataset": "flores", "languages": ["en", "sw"], "split": "test"}]}
+
+
+def _submit_text(tmp_path, text: str, capsys) -> tuple[int, str]:
+    path = tmp_path / "study.json"
+    path.write_text(text, encoding="utf-8")
+    db_path = tmp_path / "refused.db"
+    status = main(["--db", str(db_path), "submit", str(path)])
+    captured = capsys.readouterr()
+    if status == 2:
+        assert list_runs(open_db(db_path)) == []  # nothing was queued
+    return status, captured.err.strip()
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"template": {"evaluations": [{"dataset": "flores", "languages": ["en", "el"]}]}},
+         "evaluations[flores].languages: flores has no language 'el'"),
+        ({"template": {"evaluations": [{"dataset": "flores", "languages": ["sw"], "split": "validation"}]}},
+         "evaluations[flores].split: flores has no split 'validation'; use one of train, dev, test"),
+        ({"template": {"train_languages": ["en", "sw"]}}, "train_languages: xquad has no language 'sw'"),
+        ({"train_sizes": [2000]}, "train_size: size 2000 is larger than the 698 question groups of xquad"),
+        ({"template": {"model": "tiny:depth=2"}}, "model: 'tiny:depth=2': bad option 'depth=2'"),
+        ({"template": {"model": "/no/such/model"}}, "model: model folder '/no/such/model' does not exist"),
+        ({"seeds": [-1]}, "seeds: seed -1 is outside 0..2147483647"),
+        ({"seeds": [2**70]}, f"seeds: seed {2**70} is outside 0..2147483647"),
+        ({"template": {"learning_rate": 1e300}}, "learning_rate: must be greater than 0 and at most 1, got 1e+300"),
+        ({"template": {"temperature": "1e400"}}, "temperature: must be a finite number, got inf"),
+    ],
+    ids=["flores-el", "unknown-split", "xquad-sw", "size-beyond-data", "bad-tiny", "missing-folder",
+         "negative-seed", "huge-seed", "huge-lr", "infinite-temperature"],
+)
+def test_submit_refuses_settings_that_would_fail_after_training(tmp_path, capsys, change, fragment):
+    study = {"name": "doomed", "strategies": ["mono", "cross"], "train_sizes": [8], "seeds": [0],
+             "include_baseline": False, "template": dict(_TINY_TEMPLATE)}
+    study["template"].update(change.pop("template", {}))
+    study.update(change)
+    text = json.dumps(study).replace('"1e400"', "1e400")  # a number JSON reads as infinity
+    status, err = _submit_text(tmp_path, text, capsys)
+    assert status == 2 and err.count("\n") == 0, err
+    assert fragment in err
+
+
+def test_the_same_study_with_sane_settings_is_accepted(tmp_path, capsys):
+    study = {"name": "fine", "strategies": ["mono", "cross"], "train_sizes": [8], "seeds": [0, 2**31 - 1],
+             "include_baseline": False, "template": _TINY_TEMPLATE}
+    assert _submit_text(tmp_path, json.dumps(study), capsys)[0] == 0
+
+
+def test_a_study_name_of_megabytes_is_refused_in_one_short_line(tmp_path, capsys):
+    study = StudyConfig("n" * 5_000_000, strategies=("mono",), train_sizes=(4,), template=RunConfig(batch_size=2))
+    status, err = _submit_text(tmp_path, study.to_json(), capsys)
+    assert status == 2 and err == "hybridscale submit: error: name: 5000000 characters; use at most 500"
+
+
+def test_an_unreadable_corpus_is_refused_at_submit(tmp_path):
+    corpus = tmp_path / "miracl-sw.jsonl"
+    corpus.write_text('{"docid": "1#0", "title": "T", "text": "Habari"}\n', encoding="utf-8")
+    corpus.chmod(0o000)
+    study = StudyConfig("m", strategies=("mono",), train_sizes=(4,), include_baseline=True,
+                        template=RunConfig(batch_size=2, evaluations=(EvalSpec("miracl", ("sw",), "dev"),)))
+    path = tmp_path / "study.json"
+    path.write_text(study.to_json(), encoding="utf-8")
+    command = without_file_override([sys.executable, "-m", "hybridscale", "--db", str(tmp_path / "m.db"),
+                                     "submit", str(path), "--corpus", str(corpus)])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (f"hybridscale submit: error: --corpus {corpus}: cannot be read (Permission denied: "
+                                   f"{corpus}); check its permissions")
+
+
+# ---- smaller ones ---------------------------------------------------------------------
+def test_retry_of_an_unknown_run_says_there_is_none(tmp_path, capsys):
+    db_path = tmp_path / "cli.db"
+    main(["--db", str(db_path), "submit", str(_study_file(tmp_path))])
+    capsys.readouterr()
+    assert main(["--db", str(db_path), "retry", "deadbeef"]) == 2
+    assert capsys.readouterr().err.strip() == "hybridscale retry: error: no run 'deadbeef' in this database"
+
+
+def test_export_into_a_missing_folder_is_refused(tmp_path, capsys):
+    db_path = tmp_path / "cli.db"
+    main(["--db", str(db_path), "submit", str(_study_file(tmp_path))])
+    capsys.readouterr()
+    target = tmp_path / "nonexistent" / "dir" / "x.csv"
+    assert main(["--db", str(db_path), "export", "--csv", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"the folder {target.parent} does not exist" in err
+    assert not (tmp_path / "nonexistent").exists()
+
+
+@pytest.mark.parametrize("command", ["submit", "inspect-batches"])
+def test_a_file_that_is_not_utf8_is_named_in_the_error(tmp_path, capsys, command):
+    path = tmp_path / "latin1-study.json"
+    path.write_bytes('{"name": "étude"}'.encode("latin-1"))
+    assert main(["--db", str(tmp_path / "x.db"), command, str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"hybridscale {command}: error: {path}: not UTF-8 text (byte 0xe9 at position 10); save the "
+                   f"{'study file' if command == 'submit' else 'study or run file'} as UTF-8")

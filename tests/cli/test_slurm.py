@@ -31,17 +31,19 @@ def _directives(script: str) -> list[str]:
     return [line.removeprefix("#SBATCH ") for line in script.splitlines() if line.startswith("#SBATCH ")]
 
 
-def _argv_through_bash(script: str, tmp_path: Path) -> list[str]:
-    """Run the script with bash, the worker replaced by a program that prints its arguments, one per line."""
+def _through_bash(script: str, tmp_path: Path) -> tuple[list[str], str]:
+    """Run the script with bash, the worker replaced by a program that prints its arguments, one per line,
+    then the database it finds in its environment: (arguments, HYBRIDSCALE_DB)."""
     show = tmp_path / "show-args"
-    show.write_text('#!/bin/bash\nprintf "%s\\n" "$@"\n')
+    show.write_text('#!/bin/bash\nprintf "%s\\n" "$@"\nprintf "%s" "$HYBRIDSCALE_DB"\n')
     show.chmod(0o755)
     path = tmp_path / "job.sbatch"
     path.write_text(script.replace(shlex.quote(_python(script)), str(show), 1))
     done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=30,
                           env={"PATH": "/usr/bin:/bin", "SLURM_TMPDIR": "/tmp/job42"})
     assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
+    *argv, database = done.stdout.split("\n")
+    return argv, database
 
 
 def _python(script: str) -> str:
@@ -74,20 +76,21 @@ def test_a_study_of_100_runs_becomes_one_array_of_100_tasks(tmp_path, capsys):
         "--account=proj_42", "--mem=64G",
     ]
     assert (tmp_path / "jobs" / "slurm-logs").is_dir()  # Slurm does not create the --output folder
-    assert "\nexport HF_HOME=/scratch/hf\nsource /dev/null\nexec " in script
+    assert f"\nexport HF_HOME=/scratch/hf\nsource /dev/null\nexport HYBRIDSCALE_DB=sqlite:///{db_path}\nexec " in script
     assert out.stat().st_mode & 0o077 == 0  # the database URL may carry a password
-    argv = _argv_through_bash(script, tmp_path)
+    argv, database = _through_bash(script, tmp_path)
     assert argv == [
-        "-m", "hybridscale", "--db", f"sqlite:///{db_path}", "worker", "--once", "--device", "cuda",
+        "-m", "hybridscale", "worker", "--once", "--device", "cuda",
         "--nproc-per-node", "2", "--artifacts", "s3://lab-bucket/hybridscale", "--workdir", "/tmp/job42/hs",
     ]
+    assert database == f"sqlite:///{db_path}"  # in the environment, not on the command line ps shows
     subprocess.run(["bash", "-n", str(out)], check=True)
 
 
 def test_the_database_url_reaches_the_worker_unchanged_through_bash(tmp_path):
     script = render_array(3, NASTY_URL, SlurmOptions(gpus_per_task=1, log_dir="/tmp/logs"), python="/opt/py 3/python")
-    argv = _argv_through_bash(script, tmp_path)
-    assert argv[argv.index("--db") + 1] == NASTY_URL
+    argv, database = _through_bash(script, tmp_path)
+    assert database == NASTY_URL and "--db" not in argv
     assert "--nproc-per-node" not in argv  # one GPU: a plain worker, no torchrun
     assert "--array=0-2" in _directives(script)
 
@@ -134,3 +137,28 @@ def test_resubmitting_writes_no_array_when_nothing_new_is_queued(tmp_path, capsy
     assert main(args) == 0
     assert "nothing new was queued" in capsys.readouterr().out
     assert not (tmp_path / "again.sbatch").exists()
+
+
+@pytest.mark.parametrize("workdir", ["$(touch {marker})", "`touch {marker}`", "${{X:-$(touch {marker})}}",
+                                     "$((1+1))/hs", "/tmp/a\nb"])
+def test_a_workdir_that_would_run_code_is_refused_before_anything_is_queued(tmp_path, capsys, workdir):
+    marker = tmp_path / "ran"
+    workdir = workdir.format(marker=marker)
+    study_file = tmp_path / "sweep.json"
+    study_file.write_text(HUNDRED.to_json(), encoding="utf-8")
+    out = tmp_path / "x.sbatch"
+    status = main(["--db", str(tmp_path / "q.db"), "submit", str(study_file), "--slurm", "--allow-sqlite",
+                   "--slurm-out", str(out), "--workdir", workdir])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert "only $NAME or ${NAME} variables may be expanded" in err[0]
+    assert list_runs(open_db(tmp_path / "q.db")) == [] and not out.exists()
+    with pytest.raises(SlurmError, match="only"):
+        render_array(2, "sqlite:////x.db", SlurmOptions(), workdir=workdir)
+    assert not marker.exists()
+
+
+def test_variables_in_the_workdir_are_still_expanded_by_the_task(tmp_path):
+    script = render_array(1, "sqlite:////x.db", SlurmOptions(), workdir="${SLURM_TMPDIR}/hs-$SLURM_TMPDIR")
+    argv, _ = _through_bash(script, tmp_path)
+    assert argv[argv.index("--workdir") + 1] == "/tmp/job42/hs-/tmp/job42"

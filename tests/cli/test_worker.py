@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hybridscale.worker import WorkerOptions, run_worker
+from hybridscale.worker import ProgressListener, WorkerOptions, run_worker
 from storage import queue
 from storage.db import open_db
 from storage.models import Checkpoint, Event, Metric
@@ -97,7 +97,7 @@ def test_broken_run_fails_with_one_line_and_next_run_executes(tmp_path):
 
 def test_nan_loss_fails_the_run_with_a_clear_message(tmp_path):
     db = open_db(tmp_path / "nan.db")
-    exploding = dataclasses.replace(TINY, learning_rate=1e30, max_steps=5)
+    exploding = dataclasses.replace(TINY, temperature=1e-45, max_steps=5)  # q.p / t overflows to inf, then nan
     run_id = queue.submit_study(db, _study("nan", template=exploding)).queued[0]
     run_worker(db, WORKER)
     (run,) = [r for r in list_runs(db) if r.id == run_id]
@@ -266,30 +266,35 @@ def test_worker_command_with_nproc_per_node_trains_under_torchrun_and_mirrors(tm
         assert session.scalars(select(Checkpoint.step).where(Checkpoint.run_id == run_id)).all() == [1, 2, 3]
     assert Path(run.log_path) == local / "runs" / run_id / "run.log"
     assert "on cpu x 2" in Path(run.log_path).read_text(encoding="utf-8")
-    assert (shared / "runs" / run_id / "checkpoints" / "000000003" / "trainer.pt").is_file()
+    assert not (shared / "runs" / run_id / "checkpoints").exists()  # results stored: checkpoints removed
     assert (shared / "runs" / run_id / "model" / "config.json").is_file()
 
 
 # ---- a shared artifact mirror ---------------------------------------------------
-def _losses(trainer_state: Path) -> list[float]:
-    import torch
-
-    return torch.load(trainer_state, weights_only=False)["losses"]
+def _record_losses(losses: dict[int, float]) -> ProgressListener:
+    def listener(_run_id, _label, progress) -> None:
+        if progress.step is not None and progress.loss is not None:
+            losses[progress.step] = progress.loss
+    return listener
 
 
 def test_run_cancelled_on_one_machine_resumes_from_the_file_mirror_on_another(tmp_path):
     config = dataclasses.replace(TINY, max_steps=8, epochs=100.0, checkpoint_every=2)
     reference_db = open_db(tmp_path / "reference" / "reference.db")
     run_id = queue.submit_study(reference_db, _study("ref", template=config)).queued[0]
-    run_worker(reference_db, WORKER)
-    expected = _losses(reference_db.artifacts_dir / "runs" / run_id / "checkpoint" / "trainer.pt")
+    expected: dict[int, float] = {}
+    run_worker(reference_db, WORKER, listener=_record_losses(expected))
+    assert sorted(expected) == list(range(1, 9))
 
     shared = tmp_path / "shared"
     options = dataclasses.replace(WORKER, mirror=shared.as_uri())
     machine_a = open_db(tmp_path / "queue.db", artifacts_dir=tmp_path / "machine-a")
     queue.submit_study(machine_a, _study("mirror", template=config))
+    losses: dict[int, float] = {}
+    record = _record_losses(losses)
 
-    def cancel_at_step_3(_run_id, _label, progress):
+    def cancel_at_step_3(run, label, progress):
+        record(run, label, progress)
         if progress.step == 3:
             queue.cancel(machine_a, run_id)
             time.sleep(1.0)  # let the heartbeat (every 0.2 s) bring the request before step 4
@@ -300,15 +305,24 @@ def test_run_cancelled_on_one_machine_resumes_from_the_file_mirror_on_another(tm
 
     machine_b = open_db(tmp_path / "queue.db", artifacts_dir=tmp_path / "machine-b")
     steps: list[int] = []
-    run_worker(machine_b, options, listener=lambda _r, _l, p: p.step and steps.append(p.step))
+
+    def on_machine_b(run, label, progress):
+        record(run, label, progress)
+        if progress.step:
+            steps.append(progress.step)
+
+    run_worker(machine_b, options, listener=on_machine_b)
     (run,) = list_runs(machine_b)
     assert run.status == "done", run.error
     assert sorted(set(steps)) == [4, 5, 6, 7, 8]  # resumed from the mirrored step-3 checkpoint
     assert "fetched the checkpoint of step 3" in Path(run.log_path).read_text(encoding="utf-8")
     assert Path(run.log_path).is_relative_to(tmp_path / "machine-b")
+    assert [losses[s] for s in range(1, 9)] == pytest.approx([expected[s] for s in range(1, 9)], abs=1e-6)
     mirrored = shared / "runs" / run_id
-    assert _losses(mirrored / "checkpoints" / "000000008" / "trainer.pt") == pytest.approx(expected, abs=1e-6)
     assert (mirrored / "model" / "config.json").is_file() and (mirrored / "run.log").is_file()
+    # Its results are stored: no checkpoint is kept, here or in the mirror.
+    assert not (mirrored / "checkpoints").exists() and not (mirrored / "checkpoint.json").exists()
+    assert not (tmp_path / "machine-b" / "runs" / run_id / "checkpoint").exists()
     with machine_b.session() as session:
         paths = session.scalars(select(Checkpoint.path).where(Checkpoint.run_id == run_id)).all()
     assert paths[-1] == (mirrored / "checkpoints" / "000000008").as_uri()

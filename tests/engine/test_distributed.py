@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
 import socket
 from pathlib import Path
 from typing import Any, Callable
@@ -69,13 +70,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _entry(rank: int, port: int, task: Callable[[DistContext, Path], Any], out: Path) -> None:
+def _entry(rank: int, port: int, task: Callable[[DistContext, Path], Any], out: Path, results) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     context = init_from_env("cpu")
     try:
-        torch.save(task(context, out), out / f"rank{rank}.pt")
+        # Bytes through a pipe to the parent: nothing is unpickled from disk, not even in tests.
+        results.put((rank, pickle.dumps(task(context, out))))
     finally:
         shutdown()
 
@@ -85,8 +87,19 @@ def run_on_two_ranks(task: Callable[[DistContext, Path], Any], out: Path) -> lis
     out.mkdir(parents=True, exist_ok=True)
     # forkserver, not fork: the pytest process has threads by now (heartbeats, torch's pools), and a
     # fork of a threaded process can deadlock on a lock some thread held; the fork server has none.
-    mp.start_processes(_entry, args=(_free_port(), task, out), nprocs=WORLD, join=True, start_method="forkserver")
-    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    results = mp.get_context("forkserver").SimpleQueue()
+    processes = mp.start_processes(_entry, args=(_free_port(), task, out, results), nprocs=WORLD, join=False,
+                                   start_method="forkserver")
+    received: dict[int, Any] = {}
+    while len(received) < WORLD:  # read while they run: a large result fills the pipe before a rank exits
+        if not results.empty():
+            rank, payload = results.get()
+            received[rank] = pickle.loads(payload)
+        elif processes.join(timeout=0.05) and results.empty():  # join raises if a rank failed
+            raise RuntimeError(f"ranks {sorted(set(range(WORLD)) - set(received))} exited without a result")
+    while not processes.join():
+        pass
+    return [received[r] for r in range(WORLD)]
 
 
 def copy_weights(encoder):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
+import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,14 @@ from engine.losses import RetrievalLoss
 from engine.sampling import BatchSampler
 from engine.selection import BEST_PREFIX
 from engine.state import Cancelled, Progress, TaskState
-from engine.train import BatchBackward, CheckpointMismatchError, NonFiniteLossError, learning_rate_factor, train
+from engine.train import (
+    BatchBackward,
+    CheckpointError,
+    CheckpointMismatchError,
+    NonFiniteLossError,
+    learning_rate_factor,
+    train,
+)
 from vocabulary.budget import total_steps
 from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.records import ParallelGroup, TrainingSet
@@ -140,7 +150,7 @@ def test_cancel_saves_a_checkpoint_then_raises(encoder, tmp_path):
         )
     assert [p.step for p in seen] == [1, 2]
     assert checkpoints == [(2, tmp_path / "checkpoint")]
-    state = torch.load(tmp_path / "checkpoint" / "trainer.pt", weights_only=False)
+    state = json.loads((tmp_path / "checkpoint" / "trainer.json").read_text(encoding="utf-8"))
     assert state["step"] == 2 and state["losses"] == [p.loss for p in seen]
     assert not (tmp_path / "model").exists()
 
@@ -177,6 +187,44 @@ def test_checkpoint_of_another_run_is_refused(encoder, tmp_path):
         train(config(), easy_set(), encoder, tmp_path, state=TaskState(cancelled=lambda: True))
     with pytest.raises(CheckpointMismatchError, match="belongs to run .*delete it or use another working folder"):
         train(config(learning_rate=5e-4), easy_set(), encoder, tmp_path)
+
+
+class _Exploit:
+    """What an attacker plants: unpickling it runs a shell command (here: creating a marker file)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("with_run_file", [False, True], ids=["old-layout", "with-run-json"])
+def test_a_planted_pickle_in_the_checkpoint_is_never_executed(encoder, tmp_path, with_run_file):
+    """Checkpoints come from a shared mirror and run ids are predictable: nothing from disk may be unpickled."""
+    cfg = config()
+    checkpoint, marker = tmp_path / "work" / "checkpoint", tmp_path / "executed"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer.pt").write_bytes(pickle.dumps(_Exploit(marker)))
+    (checkpoint / "step.json").write_text('{"step": 3}')
+    if with_run_file:  # the attacker knows the run id, and writes what a checkpoint's run file holds
+        (checkpoint / "run.json").write_text(json.dumps({"run_id": cfg.run_id, "step": 3}))
+    with pytest.raises(CheckpointError, match="delete it to train the run from the start"):
+        train(cfg, easy_set(), encoder, tmp_path / "work")
+    assert not marker.exists()
+
+
+def test_the_run_id_is_checked_before_any_other_checkpoint_file_is_read(encoder, tmp_path):
+    with pytest.raises(Cancelled):
+        train(config(), easy_set(), encoder, tmp_path, state=TaskState(cancelled=lambda: True))
+    checkpoint = tmp_path / "checkpoint"
+    assert sorted(p.name for p in checkpoint.iterdir()) == [
+        "model.safetensors", "run.json", "trainer.json", "trainer.safetensors"]
+    (checkpoint / "trainer.json").write_text("{damaged")  # would fail if it were read
+    with pytest.raises(CheckpointMismatchError, match="belongs to run"):
+        train(config(learning_rate=5e-4), easy_set(), encoder, tmp_path)
+    with pytest.raises(CheckpointError, match=r"trainer.json: .*delete it to train the run from the start"):
+        train(config(), easy_set(), encoder, tmp_path)
 
 
 def test_non_finite_loss_stops_before_the_optimizer_step(encoder, tmp_path):

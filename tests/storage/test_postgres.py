@@ -28,16 +28,20 @@ from tests.pg_server import postgres_server, postgres_url  # noqa: F401 - fixtur
 from tests.storage.schema_v1 import create_version_1_database
 from tests.storage.studies import grid_study
 from tests.storage.test_db_and_export import (  # noqa: F401 - collected again, against PostgreSQL
-    LONG_MODEL,
+    test_csv_cells_a_spreadsheet_would_evaluate_are_quoted,
     test_csv_export_is_tidy_with_config_columns,
     test_version_1_database_is_upgraded_and_keeps_its_runs,
+    test_version_2_database_gains_the_claiming_process_and_keeps_its_runs,
 )
 from tests.storage.test_queue import (  # noqa: F401 - collected again, against PostgreSQL
+    test_a_row_that_is_not_a_run_fails_in_the_claim_and_the_next_run_is_taken,
+    test_a_run_whose_worker_process_is_gone_is_requeued_at_once_on_the_same_host,
     test_cancel_queued_and_running,
     test_claim_complete_and_resubmit_reuses_done_runs,
     test_claim_returns_none_on_empty_queue,
     test_complete_stores_all_metrics_or_none,
     test_failed_run_keeps_message_and_queue_goes_on,
+    test_retrying_an_unknown_run_says_so,
     test_run_that_kills_every_worker_fails_after_max_attempts,
     test_stale_run_is_requeued_and_dead_worker_cannot_write,
     test_submit_queues_every_run_in_expansion_order,
@@ -125,8 +129,9 @@ def test_version_2_turns_the_user_text_columns_of_a_version_1_database_into_text
     db.dispose()
 
 
-def test_a_long_local_model_path_can_be_submitted_to_a_new_database(db):
-    study = dataclasses.replace(grid_study(sizes=(2,), seeds=(0,), baseline=True), template=RunConfig(model=LONG_MODEL, batch_size=2))
+def test_a_long_local_model_path_can_be_submitted_to_a_new_database(db, long_model_folder):
+    study = dataclasses.replace(grid_study(sizes=(2,), seeds=(0,), baseline=True),
+                                template=RunConfig(model=long_model_folder, batch_size=2))
     assert len(study.expand()[0].label) > 200
     assert len(queue.submit_study(db, study).queued) == 3
 
@@ -151,3 +156,27 @@ def test_worker_processes_train_and_store_each_run_exactly_once(db, postgres_url
         ).all()
     assert dict(claims) == {run_id: 1 for run_id in submitted}
     assert all(_metrics(db, run_id) for run_id in submitted)
+
+
+def test_no_output_or_job_script_holds_the_database_password(postgres_url, tmp_path, capsys):  # noqa: F811
+    from sqlalchemy.engine import make_url
+
+    from hybridscale.cli import main
+
+    url = make_url(postgres_url).set(password="S3cretPW").render_as_string(hide_password=False)
+    assert "S3cretPW" in url  # the server trusts local connections, so the password is only carried along
+    assert main(["--db", url, "status"]) == 0  # an empty database
+    open_db(url).dispose()
+    assert main(["--db", url, "status"]) == 0  # its tables created, still no study
+    study = tmp_path / "study.json"
+    study.write_text(grid_study(name="pw", sizes=(2,), seeds=(0,)).to_json(), encoding="utf-8")
+    script = tmp_path / "job.sbatch"
+    assert main(["--db", url, "submit", str(study), "--slurm", "--slurm-out", str(script)]) == 0
+    assert main(["--db", url, "status"]) == 0
+    printed = capsys.readouterr()
+    assert "S3cretPW" not in printed.out + printed.err
+    assert "no hybridscale tables in postgresql+psycopg://postgres:***@" in printed.out
+    assert "no studies in postgresql+psycopg://postgres:***@" in printed.out
+    assert "without its password" in printed.out and "~/.pgpass" in printed.out
+    text = script.read_text()
+    assert "S3cretPW" not in text and "HYBRIDSCALE_DB=" in text and " --db " not in text

@@ -7,7 +7,7 @@ import multiprocessing
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from storage import queue
 from storage.db import open_db
@@ -198,3 +198,74 @@ def test_a_finished_run_shows_all_its_steps_whatever_its_last_heartbeat_said(db)
     queue.complete(db, run_id, "w", [])
     run = next(r for r in list_runs(db) if r.id == run_id)
     assert (run.status, run.step, run.total_steps, run.progress) == ("done", 9, 9, 1.0)
+
+
+def test_the_final_step_and_loss_replace_the_last_heartbeats(db):
+    run_id = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued[0]
+    queue.claim_next(db, "w")
+    queue.heartbeat(db, run_id, "w", progress=0.7, step=8, total_steps=9, loss=2.5)
+    queue.complete(db, run_id, "w", [], step=9, loss=0.125)
+    run = next(r for r in list_runs(db) if r.id == run_id)
+    assert (run.step, run.loss) == (9, 0.125)
+
+
+def test_retrying_an_unknown_run_says_so(db):
+    queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,)))
+    with pytest.raises(KeyError, match="no run 'deadbeef' in this database"):
+        queue.retry(db, "deadbeef")
+    assert queue.retry(db, list_runs(db)[0].id) is False  # known but queued: left as it is
+
+
+def _plant(db, run_id: str, **columns) -> None:
+    """A row at the head of the queue, written past hybridscale (as anyone with write access could)."""
+    template = grid_study(sizes=(2,), seeds=(0,)).expand()[0]
+    values = dict(id=run_id, config_json=template.to_json(), label="planted", model="tiny:", strategy="mono",
+                  train_size=2, seed=0, status="queued", position=-1)
+    values.update(columns)
+    with db.session() as session:
+        session.execute(insert(Run).values(**values))
+
+
+@pytest.mark.parametrize("bad_id", ["../../../x", "0123456789ABCDEF", "abc"])
+def test_a_row_that_is_not_a_run_fails_in_the_claim_and_the_next_run_is_taken(db, bad_id):
+    queued = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued
+    _plant(db, bad_id)
+    claimed = queue.claim_next(db, "w")
+    assert claimed.id == queued[0]
+    refused = next(r for r in list_runs(db) if r.id == bad_id)
+    assert refused.status == "failed" and refused.worker_id is None
+    assert f"{bad_id!r} is not a run id" in refused.error and "\n" not in refused.error
+
+
+def test_unreadable_settings_fail_in_the_claim(db):
+    queued = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued
+    _plant(db, "00000000000000aa", config_json='{"colour": "red"}')
+    assert queue.claim_next(db, "w").id == queued[0]
+    refused = next(r for r in list_runs(db) if r.id == "00000000000000aa")
+    assert refused.status == "failed" and "colour: is not a run setting" in refused.error
+
+
+def _claim_and_wait(url: str, claimed) -> None:
+    database = open_db(url)
+    claimed.put(queue.claim_next(database, "doomed").id)
+    multiprocessing.Event().wait(600)  # until killed
+
+
+def test_a_run_whose_worker_process_is_gone_is_requeued_at_once_on_the_same_host(database_url):
+    db = open_db(database_url)
+    run_id = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued[0]
+    context = multiprocessing.get_context("spawn")
+    claimed = context.Queue()
+    holder = context.Process(target=_claim_and_wait, args=(database_url, claimed))
+    holder.start()
+    assert claimed.get(timeout=120) == run_id
+    assert queue.requeue_stale(db, timeout_s=120) == []  # its process is alive: left alone
+    holder.kill()
+    holder.join(timeout=30)
+    assert queue.requeue_stale(db, timeout_s=120) == [run_id]  # long before the heartbeat timeout
+    (run, *_rest) = [r for r in list_runs(db) if r.id == run_id]
+    assert (run.status, run.worker_id) == ("queued", None)
+    with db.session() as session:
+        reasons = session.scalars(select(Event.message).where(Event.run_id == run_id, Event.kind == "requeued")).all()
+    assert reasons == [f"its worker process {holder.pid} on this host is gone"]
+    db.dispose()

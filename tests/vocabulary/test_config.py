@@ -18,6 +18,8 @@ from vocabulary.config import (
     EvalSpec,
     RunConfig,
     StudyConfig,
+    check_run_id,
+    is_run_id,
     resolve_encoder_settings,
 )
 
@@ -214,11 +216,11 @@ def test_null_encoder_settings_round_trip_and_validate():
 
 def test_a_study_refuses_negative_seeds_and_names_every_size_below_the_batch():
     template = RunConfig(batch_size=32)
-    with pytest.raises(ConfigError, match="seeds: seed -1, -2 is negative"):
+    with pytest.raises(ConfigError, match="seeds: seed -1, -2 is outside 0..2147483647"):
         StudyConfig("s", seeds=(0, -1, -2), train_sizes=(100,), template=template).validate()
     with pytest.raises(ConfigError, match="batch_size: batch size 32 is larger than training size 16, 24:"):
         StudyConfig("s", train_sizes=(16, 24, 100), template=template).validate()
-    with pytest.raises(ConfigError, match="seed: seed -3 is negative"):
+    with pytest.raises(ConfigError, match="seed: -3 is outside 0..2147483647"):
         RunConfig(seed=-3).validate()
 
 
@@ -266,8 +268,9 @@ def test_training_runs_carry_the_procedure_and_evaluation_only_runs_keep_their_i
     assert RunConfig().identity()["procedure"] == TRAINING_PROCEDURE == 2
     baseline = RunConfig(strategy="none", train_size=0)
     assert "procedure" not in baseline.identity()
-    # The untrained model is evaluated as before, so its stored results stay reusable (id before issue 15).
-    assert baseline.run_id == "51b29bcd6b1776aa"
+    # An evaluation-only run is identified by what it evaluates and how, nothing of training.
+    assert set(baseline.identity()) == {"model", "pooling", "query_prefix", "passage_prefix", "max_length",
+                                        "evaluations", "top_k"}
     # A training run of the same settings trains something else now: a new id (it was 3091f4c6e2f2c7c0).
     assert RunConfig(strategy="mono", train_size=64).run_id != "3091f4c6e2f2c7c0"
 
@@ -297,3 +300,25 @@ def test_data_seeds_cross_the_seeds_so_a_study_separates_data_from_optimisation(
     assert StudyConfig.from_json(study.to_json()) == study
     # Without data_seeds, each run's subset follows its seed (what every older study did).
     assert {r.subset_seed for r in StudyConfig("s", seeds=(4, 5)).expand()[1:]} == {4, 5}
+
+
+def test_keep_model_is_operational_and_on_by_default():
+    config = RunConfig(train_size=10)
+    assert config.keep_model is True
+    assert dataclasses.replace(config, keep_model=False).run_id == config.run_id
+
+
+def test_run_ids_are_what_run_id_makes_and_nothing_else():
+    assert is_run_id(RunConfig().run_id) and check_run_id(RunConfig().run_id) == RunConfig().run_id
+    for bad in ("../../../x", "0123456789ABCDEF", "0123456789abcdef0", "", None, "0123456789abcde/"):
+        assert not is_run_id(bad)
+        with pytest.raises(ConfigError, match="is not a run id"):
+            check_run_id(bad)
+
+
+@pytest.mark.parametrize("name", ["learning_rate", "temperature", "weight_decay", "epochs", "warmup_ratio"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), float("-inf")])
+def test_no_setting_takes_a_number_that_is_not_finite(name, value):
+    with pytest.raises(ConfigError) as caught:
+        dataclasses.replace(RunConfig(), **{name: value}).validate()
+    assert caught.value.field == name and "must be a finite number" in str(caught.value)
