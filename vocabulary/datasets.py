@@ -27,6 +27,10 @@ class DatasetInfo:
     ``train_groups``: split -> parallel question groups (what a training size
     counts). ``eval_texts``: split -> (queries, passages) per evaluated
     language, about (languages differ a little), for the form's cost estimate.
+    ``symmetric``: queries and passages are the same kind of text (bitext
+    sentences), so an eval set encodes both sides alike by default.
+    ``source``: the data its texts come from; an eval split of the same source
+    as the training set must not include the training split.
     """
 
     id: str
@@ -37,6 +41,12 @@ class DatasetInfo:
     eval_loader: str | None = None
     train_groups: Mapping[str, int] = field(default_factory=dict)
     eval_texts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    symmetric: bool = False
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            object.__setattr__(self, "source", self.id)
 
     def loader_name(self, role: Role) -> str:
         """``module:function`` of the loader for ``role``; ValueError when the dataset has none."""
@@ -75,20 +85,22 @@ DATASETS: dict[str, DatasetInfo] = {
             ("train", "eval", "all"),
             eval_loader="engine.data.xquad_r:load_eval_set",
             eval_texts={"train": (908, 980), "eval": (282, 326), "all": (1190, 1306)},
+            source="xquad",
         ),
         DatasetInfo(
             "flores",
-            "FLORES-200 (SIB-200 subset): parallel sentence retrieval",
+            "FLORES-200 (SIB-200 subset): parallel sentence retrieval; split 'all' is train+dev+test",
             _FLORES_LANGUAGES,
-            ("train", "dev", "test"),
+            ("train", "dev", "test", "all"),
             train_loader="engine.data.flores:load_training_set",
             eval_loader="engine.data.flores:load_eval_set",
-            train_groups={"train": 701, "dev": 99, "test": 204},
-            eval_texts={"train": (701, 701), "dev": (99, 99), "test": (204, 204)},
+            train_groups={"train": 701, "dev": 99, "test": 204, "all": 1004},
+            eval_texts={"train": (701, 701), "dev": (99, 99), "test": (204, 204), "all": (1004, 1004)},
+            symmetric=True,
         ),
         DatasetInfo(
             "afriqa",
-            "AfriQA: sw/yo questions -> gold English Wikipedia passages",
+            "AfriQA: sw/yo questions -> English Wikipedia passages (the gold ones, or a collection)",
             ("sw", "yo"),
             ("train", "test"),
             eval_loader="engine.data.afriqa:load_eval_set",
@@ -111,6 +123,7 @@ DATASETS: dict[str, DatasetInfo] = {
             ("test",),
             eval_loader="engine.data.ntrex:load_eval_set",
             eval_texts={"test": (1997, 1997)},
+            symmetric=True,
         ),
     )
 }

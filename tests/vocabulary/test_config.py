@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -154,3 +155,46 @@ def test_a_hand_written_study_with_a_wrong_type_names_the_setting(study, message
 def test_numbers_may_be_written_as_integers_where_floats_are_expected():
     config = RunConfig.from_dict({"learning_rate": 1, "temperature": 1, "max_steps": None})
     assert config.learning_rate == 1 and config.max_steps is None
+
+
+def test_default_evaluations_are_the_hard_pools_and_the_papers_unseen_languages():
+    flores, afriqa, xquad_r = DEFAULT_EVALUATIONS
+    assert (flores.split, len(flores.languages)) == ("all", 11) and flores.symmetric
+    assert {"el", "vi"} <= set(xquad_r.languages) and len(xquad_r.languages) == 11
+    assert all(spec.passage_max_length == 512 for spec in DEFAULT_EVALUATIONS)
+    assert afriqa.label == "afriqa/test (gold passages only)"
+    assert xquad_r.label == "xquad-r/eval (held-out articles, own sentence splitter)"
+    assert EvalSpec("xquad-r", ("en", "de"), "all", path="/data/lareqa/xquad-r").label == "xquad-r/all (LAReQA sentences)"
+    assert EvalSpec("afriqa", ("sw",), corpus="corpus.jsonl").label == "afriqa/test (Wikipedia collection, answer match)"
+    assert flores.label == "flores/all"
+    RunConfig().validate()
+
+
+def test_evaluating_on_the_sentences_a_run_trains_on_is_refused():
+    flores_all = (EvalSpec("flores", ("en", "sw"), "all"),)
+    with pytest.raises(ConfigError, match=r"evaluations\[flores\]\.split: split 'all' holds the flores training "
+                                          r"sentences this run trains on; evaluate on dev, test"):
+        RunConfig(train_dataset="flores", train_languages=("en", "sw"), evaluations=flores_all).validate()
+    RunConfig(train_dataset="flores", train_languages=("en", "sw"),
+              evaluations=(EvalSpec("flores", ("en", "sw"), "test"),)).validate()
+    RunConfig(strategy="none", train_size=0, train_dataset="flores", evaluations=flores_all).validate()  # untrained
+    with pytest.raises(ConfigError, match=r"evaluations\[xquad-r\]\.split: split 'all' holds the xquad training"):
+        RunConfig(evaluations=(EvalSpec("xquad-r", ("en", "de"), "all"),)).validate()
+
+
+@pytest.mark.parametrize(("spec", "field", "fragment"), [
+    (EvalSpec("flores", ("en", "sw"), passage_max_length=4), "evaluations[flores].passage_max_length", "between 8"),
+    (EvalSpec("miracl", ("sw",), "dev", corpus="c.jsonl"), "evaluations[miracl].corpus", "MIRACL takes its corpus as path"),
+])
+def test_eval_spec_settings_are_validated(spec, field, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)) as error:
+        RunConfig(evaluations=(spec,)).validate()
+    assert error.value.field == field
+
+
+def test_eval_spec_settings_round_trip_through_json():
+    spec = EvalSpec("flores", ("en", "sw"), "all", passage_max_length=256, symmetric=False)
+    config = RunConfig(evaluations=(spec,))
+    assert RunConfig.from_json(config.to_json()).evaluations == (spec,)
+    with pytest.raises(ConfigError, match=r"symmetric: must be true, false or null"):
+        RunConfig.from_dict({"evaluations": [{"dataset": "flores", "languages": ["en", "sw"], "symmetric": "yes"}]})
