@@ -21,7 +21,7 @@ from typing import Callable
 from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
-from storage.models import Base, SchemaVersion
+from storage.models import Base, QueryValueSet, SchemaVersion
 
 
 def _create_schema(connection: Connection) -> None:
@@ -46,8 +46,19 @@ def _widen_user_text(connection: Connection) -> None:
         connection.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT"))
 
 
+def _reserved_for_claim_owner(connection: Connection) -> None:
+    """Version 3: reserved for the claim's owner (pid and host), which is merged separately; no change here."""
+
+
+def _add_query_values(connection: Connection) -> None:
+    """Version 4: the per-query values of every metric cell (``query_values``)."""
+    QueryValueSet.__table__.create(connection, checkfirst=True)
+
+
 #: Step i (1-based) upgrades a database from version i-1 to version i.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_schema, _widen_user_text)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _create_schema, _widen_user_text, _reserved_for_claim_owner, _add_query_values,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -10,12 +10,13 @@ import datetime as dt
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import Event, Metric, Run, Study, study_runs
+from storage.models import Event, Metric, QueryValueSet, Run, Study, study_runs
+from storage.packing import unpack_ids, unpack_values
 from vocabulary.config import RunConfig
 
 #: RunConfig fields copied next to every metric in the tidy table, in this order.
@@ -27,6 +28,11 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "eval_set", "setting", "query_language", "passage_language", "metric", "value", "num_queries",
 )
 TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", *CONFIG_COLUMNS, *METRIC_COLUMNS)
+CELL_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "query_language", "passage_language")
+#: The per-query table: one row per run x eval set x setting x languages x query x metric.
+PER_QUERY_COLUMNS: tuple[str, ...] = (
+    "study", "run_id", "label", *CONFIG_COLUMNS, *CELL_COLUMNS, "query_id", "metric", "value",
+)
 #: Metric rows fetched per partition by tidy_metrics.
 _FETCH_PARTITION = 2000
 
@@ -144,6 +150,55 @@ def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, An
             for run_id, *values in partition:
                 table.append({**configs[run_id], **dict(zip(METRIC_COLUMNS, values))})
     return table
+
+
+def per_query_values(db: Database, study_id: int | None = None) -> Iterator[dict[str, Any]]:
+    """One dict per (run, eval set, setting, query language, passage language, query, metric), lazily.
+
+    The values are the ones each cell's metric row averages, with the run's
+    config columns, like :func:`tidy_metrics`. A study has millions of them,
+    so they are yielded one stored cell at a time, never held all at once.
+    """
+    runs = select(Run.id, Run.config_json, Run.label)
+    cells = select(QueryValueSet.run_id, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
+                   QueryValueSet.metric, QueryValueSet.query_ids, QueryValueSet.packed_values)
+    cells = cells.join(Run, Run.id == QueryValueSet.run_id)
+    if study_id is not None:
+        in_study = select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)
+        runs = runs.where(Run.id.in_(in_study))
+        cells = cells.where(Run.id.in_(in_study))
+    cells = cells.order_by(Run.position, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
+                           QueryValueSet.metric).execution_options(yield_per=50)
+    with db.session() as session:
+        names = _study_names(session, study_id)
+        configs = {
+            run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label,
+                     **_config_columns(json.loads(config_json))}
+            for run_id, config_json, label in session.execute(runs)
+        }
+        for run_id, *cell, metric, query_ids, packed in session.execute(cells):
+            columns = {**configs[run_id], **dict(zip(CELL_COLUMNS, cell))}
+            for query_id, value in zip(unpack_ids(query_ids), unpack_values(packed)):
+                yield {**columns, "query_id": query_id, "metric": metric, "value": value}
+
+
+def run_warnings(db: Database, study_id: int | None = None) -> dict[str, list[str]]:
+    """Run id -> the warnings its latest attempt stored (e.g. relevant passages missing from a corpus)."""
+    last_claim = select(Event.run_id, func.max(Event.id).label("claim_id")).where(Event.kind == "claimed")
+    last_claim = last_claim.group_by(Event.run_id).subquery()
+    statement = (
+        select(Event.run_id, Event.message)
+        .join(last_claim, last_claim.c.run_id == Event.run_id)
+        .where(Event.kind == "warning", Event.id > last_claim.c.claim_id)
+        .order_by(Event.id)
+    )
+    if study_id is not None:
+        statement = statement.where(Event.run_id.in_(select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)))
+    warnings: dict[str, list[str]] = defaultdict(list)
+    with db.session() as session:
+        for run_id, message in session.execute(statement):
+            warnings[run_id].append(message)
+    return dict(warnings)
 
 
 def _study_names(session, study_id: int | None) -> dict[str, str]:
