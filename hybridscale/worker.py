@@ -6,8 +6,10 @@ latest progress) even while one long training step or encoding batch runs,
 and it is also how a cancel request from the GUI reaches the engine.
 A run's working folder is ``<artifacts>/runs/<run_id>/`` so a successor
 worker on the same storage resumes from the last checkpoint after a crash;
-with a mirror (:mod:`hybridscale.artifacts`) checkpoints, model and log are also
-copied to a shared location, and a worker on another machine resumes from there.
+its ``eval/`` folder keeps the finished run's TREC run files and qrels. With a
+mirror (:mod:`hybridscale.artifacts`) checkpoints, model, evaluation files and
+log are also copied to a shared location, and a worker on another machine
+resumes from there.
 
 Under torchrun (``hybridscale worker --nproc-per-node N``) every process runs
 :func:`run_worker` with its :class:`engine.distributed.DistContext`. Rank 0
@@ -34,7 +36,8 @@ from typing import Callable
 from engine.distributed import DistContext
 from engine.model import resolve_device
 from engine.state import Cancelled, Progress
-from engine.study import execute
+from engine.evaluate import Evaluation
+from engine.study import EVAL_DIR, execute
 from engine.train import CHECKPOINT_DIR, MODEL_DIR
 from hybridscale.artifacts import ArtifactMirror
 from storage import queue
@@ -185,18 +188,19 @@ def _execute_claimed(
         log.info("run %s (%s), attempt %d, on %s x %d", claimed.id, label, claimed.attempts, context.device,
                  context.world_size)
         pulse.start()
-        rows, error = None, None
+        result, error = None, None
         try:
-            rows = execute(claimed.config, workdir, device=str(context.device), state=state,
-                           on_checkpoint=on_checkpoint, context=context)
-            if mirror is not None and (workdir / MODEL_DIR).is_dir():
-                log.info("model copied to %s", mirror.push_folder(claimed.id, workdir / MODEL_DIR, MODEL_DIR))
+            result = execute(claimed.config, workdir, device=str(context.device), state=state,
+                             on_checkpoint=on_checkpoint, context=context)
+            for folder in (MODEL_DIR, EVAL_DIR):
+                if mirror is not None and (workdir / folder).is_dir():
+                    log.info("%s copied to %s", folder, mirror.push_folder(claimed.id, workdir / folder, folder))
         except Exception as exc:  # stored below, whatever it is: a bad run must not stop the queue
             error = exc
         peer_errors = [e for e in context.gather(None)[1:] if e]  # the other ranks wait here while rank 0 evaluates
         pulse.stop()
         released = shutdown.is_set() and not pulse.stop_requested()  # stopped by us, not cancelled by the user
-        outcome = _store_outcome(db, claimed, rows, error, peer_errors, lost=pulse.lost, released=released)
+        outcome = _store_outcome(db, claimed, result, error, peer_errors, lost=pulse.lost, released=released)
     if mirror is not None:
         try:
             mirror.push_file(claimed.id, log_path)
@@ -206,8 +210,8 @@ def _execute_claimed(
 
 
 def _store_outcome(
-    db: Database, claimed: queue.ClaimedRun, rows: list | None, error: Exception | None, peer_errors: list[str],
-    *, lost: bool, released: bool,
+    db: Database, claimed: queue.ClaimedRun, result: Evaluation | None, error: Exception | None,
+    peer_errors: list[str], *, lost: bool, released: bool,
 ) -> str:
     if isinstance(error, Cancelled):
         if lost:
@@ -226,12 +230,15 @@ def _store_outcome(
         log.info("run %s cancelled by the user", claimed.id)
         return "cancelled"
     if error is None and not peer_errors:
+        result = result or Evaluation()
         try:
-            queue.complete(db, claimed.id, claimed.worker_id, rows or [])
+            queue.complete(db, claimed.id, claimed.worker_id, result.rows, per_query=result.per_query,
+                           warnings=result.warnings)
         except queue.RunLost as exc:
             log.warning("%s", exc)
             return "lost"
-        log.info("run %s done: %d metric values stored", claimed.id, len(rows or []))
+        log.info("run %s done: %d metric values and the per-query values of %d cells stored", claimed.id,
+                 len(result.rows), len(result.per_query))
         return "done"
     if error is not None:
         log.error("run %s failed:\n%s", claimed.id, "".join(traceback.format_exception(error)))
