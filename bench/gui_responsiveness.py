@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         window.tabs.setCurrentWidget(getattr(window, args.page))
         measure(3.0)  # let the first load and draw finish
-        rows = len(window.metrics.rows)
+        rows = len(window.app_model.metrics.rows)
         idle = measure(args.seconds)
         worker = multiprocessing.get_context("spawn").Process(
             target=busy_worker, args=(str(db_path), time.time() + args.seconds + 2, args.finish_every))

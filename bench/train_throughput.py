@@ -58,6 +58,7 @@ def _config(args: argparse.Namespace):
     return RunConfig(
         model=args.model, strategy="hybrid", alpha=0.5, train_size=args.train_size, train_languages=LANGUAGES,
         batch_size=args.batch_size, max_length=args.max_length, max_steps=args.steps, epochs=100.0,
+        query_prefix="query: ", passage_prefix="passage: ",  # spelled out: the peer gets the same texts
         learning_rate=3e-5, warmup_ratio=0.1, checkpoint_every=10**9, compile=args.compile,
         freeze_embeddings=args.freeze_embeddings, trainable_layers=args.trainable_layers,
     )

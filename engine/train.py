@@ -1,7 +1,9 @@
 """The training loop: sampler -> encoder -> InfoNCE -> AdamW, resumable and cancellable.
 
 It only uses the :class:`engine.model.Encoder` API (``tokenize``, ``forward``,
-``freeze``, ``save``), so it trains the embedded e5-small and any HF encoder alike.
+``prompt_length``, ``freeze``, ``save``), so it trains the embedded e5-small and
+any HF or sentence-transformers encoder alike: every parameter of the encoder
+(backbone and Dense head) is in the optimiser unless ``freeze`` froze it.
 
 - Optimiser: AdamW (weight decay on matrices only, the usual HF/sentence-transformers
   split; fused on CUDA), linear warmup then linear decay, gradient clipping.
@@ -164,8 +166,9 @@ class BatchBackward:
         self.loss = loss
         self.chunk_size = chunk_size
         self.tokens = _TokenCache(encoder)
+        self._prompt_lengths = {kind: encoder.prompt_length(kind) for kind in ("query", "passage")}
         self._module = self.context.wrap(encoder)
-        self._forward: Callable[[Tensor, Tensor], Tensor] = (
+        self._forward: Callable[[Tensor, Tensor, int], Tensor] = (
             torch.compile(self._module, dynamic=True) if compile_model else self._module
         )
 
@@ -176,19 +179,23 @@ class BatchBackward:
 
     def __call__(self, batch: Batch) -> Tensor:
         """Backpropagate the batch's loss; return it (detached, still on the device)."""
-        columns = [self.tokens.rows(texts, kind) for texts, kind in _batch_texts(batch, self.loss.needs_translations)]
+        texts = _batch_texts(batch, self.loss.needs_translations)
+        columns = [self.tokens.rows(column, kind) for column, kind in texts]
+        skips = [self._prompt_lengths[kind] for _, kind in texts]
         if self.chunk_size is None:
             with self._autocast():
-                embeddings = [self._forward(*self.tokens.collate(rows, self.device)) for rows in columns]
+                embeddings = [self._forward(*self.tokens.collate(rows, self.device), skip)
+                              for rows, skip in zip(columns, skips)]
             loss = self.loss(*(gather_with_grad(e) for e in embeddings))
             loss.backward()
             return loss.detach()
-        return self._grad_cache(columns, self.chunk_size)
+        return self._grad_cache(columns, skips, self.chunk_size)
 
-    def _grad_cache(self, columns: list[list[np.ndarray]], size: int) -> Tensor:
+    def _grad_cache(self, columns: list[list[np.ndarray]], skips: list[int], size: int) -> Tensor:
+        """``skips``: each column's prompt length (tokens pooling leaves out)."""
         chunks = [
-            [self.tokens.collate(rows[i : i + size], self.device) for i in range(0, len(rows), size)]
-            for rows in columns
+            [(*self.tokens.collate(rows[i : i + size], self.device), skip) for i in range(0, len(rows), size)]
+            for rows, skip in zip(columns, skips)
         ]
         states: list[list[_RngState]] = []
         embeddings: list[Tensor] = []

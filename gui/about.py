@@ -1,9 +1,11 @@
-"""The About box text: what the app is for, and the licences of the data and model it ships."""
+"""The About box text: what the app is for, what its measures mean, and the licences of the data and model it ships."""
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from gui.results import METRIC_HELP
 
 #: (what, licence, where it comes from) for everything shipped in assets/ or converted at first use.
 SHIPPED: tuple[tuple[str, str, str], ...] = (
@@ -41,6 +43,9 @@ def about_html() -> str:
         "retrieval in Swahili and Yoruba, compared with monolingual, cross-lingual and contrastive training? "
         "hybridscale trains dual encoders with each strategy at several sizes and draws the scaling curves "
         "and language-bias heatmaps (hybrid batch training: arXiv 2408.10536).</p>"
+        "<p><b>Measures</b> (the IR measures with trec_eval semantics; engine/metrics.py has every detail):</p><ul>"
+        + "".join(f"<li><b>{name}</b>: {text}</li>" for name, text in METRIC_HELP.items())
+        + "</ul>"
         "<p>hybridscale itself is MIT-licensed. Shipped data and model:</p>"
         f"<table cellspacing='6'><tr><th align='left'>What</th><th align='left'>Licence</th>"
         f"<th align='left'>Source</th></tr>{rows}</table>"

@@ -2,7 +2,7 @@
 
 The database is, in order: ``--db``, the one open when the app last closed
 (QSettings), the per-user default file. Nothing here imports torch, so the
-window paints in about a second (``bench/gui_startup.py`` measures it).
+window paints quickly (``bench/gui_startup.py`` measures it; bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import sys
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.figures import ensure_app
+from gui.display_check import check_display
+from gui.figures import configure_plotting
 from gui.main_window import MainWindow
+from gui.qt_app import ensure_app
 from gui.qt_check import check_qt
 from storage.db import open_db
 
@@ -24,15 +26,17 @@ APPLICATION = "hybridscale"
 def create_window(db: str | None = None) -> MainWindow:
     """The main window on ``db`` (or the remembered / default database), not yet shown.
 
-    Everything built so far (modules, Qt wrappers, ~130k objects) lives as
-    long as the app, so it is moved out of the garbage collector's view with
-    ``gc.freeze()``. Otherwise every full collection walks all of it: 60-70 ms
-    measured, holding the interpreter lock, so a collection triggered by the
-    database thread froze the window as surely as one on the GUI thread.
-    Frozen objects are still freed by reference counting.
+    Everything built so far (modules, Qt wrappers) lives as long as the app,
+    so it is moved out of the garbage collector's view with ``gc.freeze()``.
+    Otherwise every full collection walks all of it while holding the
+    interpreter lock, so a collection triggered by the database thread freezes
+    the window as surely as one on the GUI thread (bench/RESULTS.md has the
+    cost). Frozen objects are still freed by reference counting.
     """
+    check_display()  # before Qt tries the display: it would abort naming no missing library
     check_qt()
     app = ensure_app()
+    configure_plotting()
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     settings = QtCore.QSettings()

@@ -1,21 +1,19 @@
-"""The plotting code: scaling curves and bias heatmaps on pyqtgraph items.
+"""The drawing primitives: scaling curves and bias heatmaps on pyqtgraph items.
 
-The GUI's views and the headless figures of ``hybridscale demo`` call the same
-``draw_*`` functions, so a PNG written by the demo looks like the app. Data
-come ready-made from :mod:`gui.results`; nothing here computes statistics.
-Images are written with pyqtgraph's own exporters (PNG via ImageExporter,
-SVG via SVGExporter).
+The GUI's views and the headless figures of ``hybridscale demo``
+(:mod:`gui.figure_files`) call the same ``draw_*`` functions, so a PNG written
+by the demo looks like the app. Data come ready-made from :mod:`gui.results`;
+nothing here computes statistics. Images are written with pyqtgraph's own
+exporters (PNG via ImageExporter, SVG via SVGExporter).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,36 +24,45 @@ from gui import svg_compat
 from gui.results import (
     LOWER_IS_BETTER,
     Heatmap,
-    HeatmapChoice,
     ScalingPanel,
     Series,
-    heatmap,
-    heatmap_choices,
-    point_tooltip,
-    scaling_panels,
+    better_sign,
+    panel_tooltips,
+    queries_text,
+    series_order,
+    strategy_order,
     value_extent,
 )
 from vocabulary.languages import language_name
+from vocabulary.records import ALL
 
-pg.setConfigOptions(background="w", foreground="k", antialias=True)
-svg_compat.install()
-
-#: Okabe-Ito colours (distinguishable with colour blindness), one per strategy in legend order.
+#: Okabe-Ito colours (distinguishable with colour blindness): one per strategy of the strategy table, in its
+#: order (mono, cross, hybrid, multi, contrastive), then for strategies the table does not know.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+#: What tells apart the series of one strategy (two alphas, two learning rates): a line style and a marker each.
+VARIANT_DASHES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
+                  QtCore.Qt.PenStyle.DashDotLine, QtCore.Qt.PenStyle.DashDotDotLine)
+VARIANT_SYMBOLS = ("o", "t", "s", "d", "star")
 BASELINE_COLOUR = "#555555"
 GRID_COLOUR = "#dcdcdc"
 #: How the band around a mean is drawn: min-max over seeds, or mean +- one sample sd.
 BANDS = ("min–max", "±sd")
+#: Samples of a drawn fit curve (between the smallest and the largest size measured; never extrapolated).
+FIT_SAMPLES = 64
+FIT_FORMULA = "a − b·N^−c"
 
 
-def ensure_app() -> QtWidgets.QApplication:
-    """The running QApplication, or a new one (offscreen when there is no display)."""
-    app = QtWidgets.QApplication.instance()
-    if app is None:
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QtWidgets.QApplication([])
-    return app
+def configure_plotting() -> None:
+    """pyqtgraph's process-wide settings that every drawing here assumes; call once before drawing.
+
+    Dark text on white, like a printed figure, with smooth lines; and SVG
+    export working with this Qt (:mod:`gui.svg_compat`). These change global
+    state, so the app's start and the headless figure writer call this
+    explicitly instead of importing it as a side effect. Calling it again
+    changes nothing.
+    """
+    pg.setConfigOptions(background="w", foreground="k", antialias=True)
+    svg_compat.install()
 
 
 def export_image(item: QtWidgets.QGraphicsItem | QtWidgets.QGraphicsScene, path: Path, width: int | None = None) -> Path:
@@ -75,12 +82,67 @@ def export_image(item: QtWidgets.QGraphicsItem | QtWidgets.QGraphicsScene, path:
     return path
 
 
-def strategy_colours(panels: Sequence[ScalingPanel]) -> dict[str, str]:
-    """One colour per strategy label, the same in every panel."""
-    labels: list[str] = []
-    for panel in panels:
-        labels += [s.label for s in panel.series if s.label not in labels]
-    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+@dataclass(frozen=True)
+class SeriesStyle:
+    """How one series is drawn: its strategy's colour, and the line style and marker of its variant."""
+
+    colour: str
+    dash: QtCore.Qt.PenStyle
+    symbol: str
+
+    def pen(self, width: float = 2) -> QtGui.QPen:
+        return pg.mkPen(self.colour, width=width, style=self.dash)
+
+
+def series_styles(series: Iterable[tuple[str, str]]) -> dict[str, SeriesStyle]:
+    """Series name -> style, for (strategy, series name) pairs: give them all the series of the data shown.
+
+    A strategy always has the same colour (its place in the strategy table),
+    whatever else is plotted. Its variants, in name order, get the line
+    styles and markers of :data:`VARIANT_DASHES` and :data:`VARIANT_SYMBOLS`,
+    then lighter shades of the colour once those run out. Assigned over the
+    whole selection, not one plot, so a series keeps its style when the eval
+    set, metric or languages change.
+    """
+    styles: dict[str, SeriesStyle] = {}
+    variants: dict[str, int] = {}
+    for strategy, name in sorted(set(series), key=lambda pair: series_order(*pair)):
+        index = variants[strategy] = variants.get(strategy, -1) + 1
+        colour = QtGui.QColor(PALETTE[strategy_order(strategy) % len(PALETTE)])
+        shade = index // len(VARIANT_DASHES)
+        styles[name] = SeriesStyle(colour.lighter(100 + 35 * shade).name(), VARIANT_DASHES[index % len(VARIANT_DASHES)],
+                                   VARIANT_SYMBOLS[index % len(VARIANT_SYMBOLS)])
+    return styles
+
+
+class ValueAxis(pg.AxisItem):
+    """An axis whose tick labels are the values plotted, never rescaled by an SI prefix.
+
+    pyqtgraph 0.14 rescales an axis without units whose range lies within
+    [0, 1] (0.62 is written 620, with "(x0.001)" beside the label), and
+    ``enableAutoSIPrefix(False)`` does not undo that: it keeps the scale the
+    axis' range implied at the moment it was called (pyqtgraph issue 2899). A
+    panel redrawn for a metric in [0, 1] after another one therefore showed
+    ticks a thousand times too high, on screen and in exported images. This
+    axis has no SI prefix whatever its range or the order of calls.
+    """
+
+    def __init__(self, orientation: str, **options) -> None:
+        super().__init__(orientation, **options)
+        self.enableAutoSIPrefix(False)
+
+    def updateAutoSIPrefix(self) -> None:  # noqa: N802 - pyqtgraph override
+        """Where pyqtgraph would choose a prefix from the range: always none (scale 1)."""
+        self.autoSIPrefixScale = 1.0
+        self.labelUnitPrefix = ""
+        self._updateLabel()
+
+
+def use_value_axes(plot: pg.PlotItem) -> None:
+    """Give ``plot`` :class:`ValueAxis` items on the sides that show values (left, bottom), once."""
+    for side in ("left", "bottom"):
+        if not isinstance(plot.getAxis(side), ValueAxis):
+            plot.setAxisItems({side: ValueAxis(side)})
 
 
 # ---- scaling curves -----------------------------------------------------------
@@ -92,44 +154,52 @@ class DrawnScaling:
     points: dict[str, pg.ScatterPlotItem] = field(default_factory=dict)
     bands: dict[str, pg.FillBetweenItem] = field(default_factory=dict)
     baselines: dict[str, pg.InfiniteLine] = field(default_factory=dict)
+    fits: dict[str, pg.PlotCurveItem] = field(default_factory=dict)
+    #: (series label, size) -> hover text of that point.
+    tips: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
 def draw_scaling(
-    plot: pg.PlotItem, panel: ScalingPanel, *, metric: str, colours: dict[str, str], band: str = BANDS[0],
-    title_suffix: str = "",
+    plot: pg.PlotItem, panel: ScalingPanel, *, metric: str, styles: Mapping[str, SeriesStyle], band: str = BANDS[0],
 ) -> DrawnScaling:
     """Mean over seeds per size (log x), a shaded band, dashed baselines and hover tooltips (the legend is separate).
 
     x is drawn as log10(size) with ticks labelled by the real sizes: a log
     axis without pyqtgraph's log mode keeps the band and the points aligned.
     """
-    drawn = start_scaling_panel(plot, panel, metric=metric, title_suffix=title_suffix)
+    drawn = start_scaling_panel(plot, panel, metric=metric)
     for series in panel.series:
-        draw_series(plot, drawn, series, metric=metric, colours=colours, band=band)
+        draw_series(plot, drawn, series, metric=metric, style=styles[series.label], band=band)
     return drawn
 
 
-def start_scaling_panel(plot: pg.PlotItem, panel: ScalingPanel, *, metric: str, title_suffix: str = "") -> DrawnScaling:
+def panel_title(query_language: str) -> str:
+    if query_language == ALL:
+        return "All query languages (average)"
+    return f"{language_name(query_language)} ({query_language}) queries"
+
+
+def start_scaling_panel(plot: pg.PlotItem, panel: ScalingPanel, *, metric: str) -> DrawnScaling:
     """An emptied panel with its axes, title, grid and baselines; :func:`draw_series` adds the curves.
 
     The two halves are separate so the GUI can draw a panel a few
     milliseconds at a time while a worker's new results arrive.
     """
-    drawn = DrawnScaling()
+    drawn = DrawnScaling(tips=panel_tooltips(panel, metric))
     plot.clear()
+    use_value_axes(plot)
     for baseline in panel.baselines:
         line = pg.InfiniteLine(pos=baseline.value, angle=0, pen=baseline_pen(), movable=False)
-        line.setToolTip(f"{baseline.label} (size 0)\n{metric}: {baseline.value:.4f}\nruns: {', '.join(baseline.run_ids)}")
+        line.setToolTip(f"{baseline.label} (size 0)\n{metric}: {baseline.value:.4f}\n"
+                        f"queries: {queries_text(baseline.queries)}\nruns: {', '.join(baseline.run_ids)}")
         plot.addItem(line)
         drawn.baselines[baseline.label] = line
     sizes = sorted({p.size for s in panel.series for p in s.points})
     bottom = plot.getAxis("bottom")
     bottom.setTicks([[(math.log10(s), f"{s:g}") for s in sizes], []])
     bottom.setLabel("training size (question groups, log scale)")
-    left = plot.getAxis("left")
-    left.enableAutoSIPrefix(False)
-    left.setLabel(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
-    plot.setTitle(f"{language_name(panel.query_language)} ({panel.query_language}) queries{title_suffix}", size="11pt")
+    plot.getAxis("left").setLabel(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
+    plot.setTitle(panel_title(panel.query_language), size="11pt")
     show_grid(plot)
     if sizes:
         span = math.log10(sizes[-1]) - math.log10(sizes[0])
@@ -139,28 +209,29 @@ def start_scaling_panel(plot: pg.PlotItem, panel: ScalingPanel, *, metric: str, 
     return drawn
 
 
-def draw_series(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metric: str, colours: dict[str, str],
+def draw_series(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metric: str, style: SeriesStyle,
                 band: str = BANDS[0]) -> None:
-    """One strategy's line, its points with tooltips, and its band when it has several seeds."""
+    """One series' line, its points with tooltips, and its band when some point has several seeds."""
     if band not in BANDS:
         raise ValueError(f"band {band!r}: use one of {', '.join(BANDS)}")
-    colour = QtGui.QColor(colours.get(series.label, PALETTE[0]))
+    colour = QtGui.QColor(style.colour)
     x = np.log10([p.size for p in series.points])
     y = np.array(series.means)
     if band == BANDS[0]:
         low, high = [p.minimum for p in series.points], [p.maximum for p in series.points]
     else:
         low, high = y - [p.sd for p in series.points], y + [p.sd for p in series.points]
-    if any(len(p.run_ids) > 1 for p in series.points):
+    if series.has_spread:
         edge_low, edge_high = pg.PlotCurveItem(x, np.asarray(low)), pg.PlotCurveItem(x, np.asarray(high))
         fill = QtGui.QColor(colour)
         fill.setAlpha(50)
         drawn.bands[series.label] = pg.FillBetweenItem(edge_low, edge_high, brush=fill)
         plot.addItem(drawn.bands[series.label])
-    curve = pg.PlotDataItem(x, y, pen=pg.mkPen(colour, width=2), name=series.label)
+    curve = pg.PlotDataItem(x, y, pen=style.pen(), name=series.label)
+    tips = [drawn.tips[(series.label, p.size)] for p in series.points]
     points = pg.ScatterPlotItem(
-        x=x, y=y, data=[point_tooltip(series.label, metric, p) for p in series.points], hoverable=True,
-        tip=_tip, size=8, brush=colour, pen=pg.mkPen(colour), hoverSize=11,
+        x=x, y=y, data=tips, hoverable=True, tip=_tip, size=8, symbol=style.symbol, brush=colour,
+        pen=pg.mkPen(colour), hoverSize=11,
     )
     plot.addItem(curve)
     plot.addItem(points)
@@ -168,13 +239,35 @@ def draw_series(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metri
     drawn.curves[series.label] = curve
 
 
+def draw_fit(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metric: str, style: SeriesStyle) -> str:
+    """The fit a − b·N^−c through the series' plotted means, as a thin line; '' if drawn, else why not (a sentence).
+
+    The curve spans the sizes measured and no further. analysis.fits is
+    imported here, when a fit is first asked for: it brings scipy, which
+    would add about a second to the window's start.
+    """
+    from analysis.fits import FitError, fit_power_law
+
+    try:
+        law = fit_power_law(series.sizes, series.means)
+    except FitError as error:
+        return str(error)
+    sizes = np.geomspace(series.sizes[0], series.sizes[-1], FIT_SAMPLES)
+    line = pg.PlotCurveItem(np.log10(sizes), law(sizes), pen=style.pen(width=1))
+    line.setToolTip(f"{series.label}: fit {metric} = {law.a:.4f} − {law.b:.4g}·N^−{law.c:.3f}\n"
+                    f"through the {len(series.sizes)} plotted means")
+    plot.addItem(line)
+    drawn.fits[series.label] = line
+    return ""
+
+
 def show_grid(plot: pg.PlotItem) -> None:
     """Light grey lines at the labelled ticks, behind the data.
 
     Opaque on purpose: pyqtgraph's own grid is translucent black, and Qt
-    draws translucent lines through a slow path. It took 8 of the 13 ms a
-    two-panel scaling page needs to repaint (measured); opaque lines take
-    well under 1 ms.
+    draws translucent lines through a slow path that made up most of every
+    repaint of a scaling page; opaque lines cost next to nothing
+    (bench/RESULTS.md).
     """
     plot.showGrid(x=True, y=True)
     for side in ("left", "bottom"):
@@ -208,37 +301,53 @@ def baseline_pen() -> QtGui.QPen:
     return pg.mkPen(BASELINE_COLOUR, width=2, style=QtCore.Qt.PenStyle.DashLine)
 
 
-def scaling_legend(colours: dict[str, str], panels: Sequence[ScalingPanel]) -> pg.LegendItem:
+def scaling_legend(styles: Mapping[str, SeriesStyle], panels: Sequence[ScalingPanel],
+                   fits: bool = False) -> pg.LegendItem:
     """One legend for all panels (placed beside them, so it never hides a curve)."""
     legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-2)
-    fill_scaling_legend(legend, colours, panels)
+    fill_scaling_legend(legend, styles, panels, fits)
     return legend
 
 
-def legend_entries(colours: dict[str, str], panels: Sequence[ScalingPanel]) -> tuple[tuple[str, str], ...]:
-    """(kind or colour, text) of every legend line: strategies, baselines, and the band when there are seeds."""
-    entries = [(colour, label) for label, colour in colours.items()]
+def legend_entries(styles: Mapping[str, SeriesStyle], panels: Sequence[ScalingPanel],
+                   fits: bool = False) -> tuple[tuple[SeriesStyle | str, str], ...]:
+    """(style or kind, text) of every legend line: the series drawn, baselines, the band and the fit when shown."""
+    drawn: dict[str, str] = {}
+    for panel in panels:
+        drawn.update((s.label, s.strategy) for s in panel.series)
+    in_order = sorted(drawn.items(), key=lambda item: series_order(item[1], item[0]))
+    entries: list[tuple[SeriesStyle | str, str]] = [(styles[label], label) for label, _strategy in in_order]
     entries += [("baseline", f"{label} (size 0)") for label in sorted({b.label for p in panels for b in p.baselines})]
-    if any(len(p.run_ids) > 1 for panel in panels for s in panel.series for p in s.points):
+    if any(s.has_spread for panel in panels for s in panel.series):
         entries.append(("band", "band: spread over seeds"))
+    if fits:
+        entries.append(("fit", f"thin line: fit {FIT_FORMULA}"))
     return tuple(entries)
 
 
-def fill_scaling_legend(legend: pg.LegendItem, colours: dict[str, str], panels: Sequence[ScalingPanel]) -> None:
+def fill_scaling_legend(legend: pg.LegendItem, styles: Mapping[str, SeriesStyle], panels: Sequence[ScalingPanel],
+                        fits: bool = False) -> None:
     """(Re)write the entries of ``legend``, unless they are already these (a redraw after new data)."""
-    entries = legend_entries(colours, panels)
+    entries = legend_entries(styles, panels, fits)
     if getattr(legend, "hybridscale_entries", None) == entries:
         return
     legend.clear()
     for kind, text in entries:
-        if kind == "baseline":
-            pen = baseline_pen()
+        if isinstance(kind, SeriesStyle):  # one point of data: pyqtgraph styles a sample's marker only then
+            sample = pg.PlotDataItem([0], [0], pen=kind.pen(), symbol=kind.symbol, symbolSize=7,
+                                     symbolBrush=kind.colour, symbolPen=kind.colour)
+        elif kind == "baseline":
+            sample = pg.PlotDataItem(pen=baseline_pen())
         elif kind == "band":
-            pen = pg.mkPen(200, 200, 200, width=8)
+            sample = pg.PlotDataItem(pen=pg.mkPen(200, 200, 200, width=8))
         else:
-            pen = pg.mkPen(kind, width=2)
-        legend.addItem(pg.PlotDataItem(pen=pen), text)
+            sample = pg.PlotDataItem(pen=pg.mkPen("#333333", width=1))
+        legend.addItem(sample, text)
     legend.hybridscale_entries = entries
+    layout = legend.parentLayoutItem()
+    if isinstance(layout, QtWidgets.QGraphicsLayout):  # LegendItem moves itself to (0, 0) when it resizes;
+        layout.invalidate()                             # put it back in its column now, not at the next
+        layout.activate()                               # layout pass (an image exported before would show it there)
 
 
 def add_legend(layout: pg.GraphicsLayout, legend: pg.LegendItem) -> None:
@@ -278,6 +387,7 @@ def heatmap_languages(data: Heatmap) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def draw_heatmap(plot: pg.PlotItem, data: Heatmap, levels: tuple[float, float], colour_map: pg.ColorMap) -> DrawnHeatmap:
     """The matrix as an image (query languages down, passage languages across) with its values written in."""
     plot.clear()
+    use_value_axes(plot)
     image = pg.ImageItem(axisOrder="row-major")
     image.setTransform(QtGui.QTransform().translate(-0.5, -0.5))
     plot.addItem(image)
@@ -309,8 +419,8 @@ def draw_heatmap(plot: pg.PlotItem, data: Heatmap, levels: tuple[float, float], 
 def write_heatmap(drawn: DrawnHeatmap, data: Heatmap, levels: tuple[float, float], colour_map: pg.ColorMap) -> None:
     """Show ``data`` (title, colours, cell values) in a map drawn for the same languages.
 
-    A redraw after new results only changes values: rewriting a 6x6 map's
-    texts takes about 3 ms, building its 36 text items again about 20 ms.
+    A redraw after new results only changes values, and rewriting a map's
+    texts costs a fraction of building its text items again (bench/RESULTS.md).
     """
     if heatmap_languages(data) != drawn.languages:
         raise ValueError(f"{data.title}: its languages {heatmap_languages(data)} differ from the drawn map's "
@@ -319,13 +429,14 @@ def write_heatmap(drawn: DrawnHeatmap, data: Heatmap, levels: tuple[float, float
     drawn.image.setImage(np.where(np.isfinite(data.values), data.values, np.nan), levels=levels)
     drawn.plot.setTitle(data.title, size="11pt")
     decimals = 1 if data.metric in LOWER_IS_BETTER else 3
+    sign = "+" if data.difference else ""
     for (i, j), cell in drawn.cells.items():
         value = data.values[i, j]
         if not np.isfinite(value):  # a pair without a measurement (e.g. a bitext query's own language)
             cell.setText("—", color="#888888")
             continue
         share = min(max((value - levels[0]) / (levels[1] - levels[0]), 0.0), 1.0)
-        cell.setText(f"{value:.{decimals}f}", color=_text_colour(colour_map.mapToQColor(share)))
+        cell.setText(f"{value:{sign}.{decimals}f}", color=_text_colour(colour_map.mapToQColor(share)))
 
 
 def _text_colour(background: QtGui.QColor) -> str:
@@ -343,94 +454,33 @@ def heatmap_colour_map(metric: str) -> pg.ColorMap:
     return colour_map
 
 
+def difference_colour_map(metric: str) -> pg.ColorMap:
+    """A diverging map (blue, light grey at 0, red) turned so that blue always means B better than A."""
+    colour_map = copy.deepcopy(pg.colormap.get("CET-D1"))  # blue at the low end
+    if metric not in LOWER_IS_BETTER:
+        colour_map.reverse()  # B better is positive: put blue at the high end
+    return colour_map
+
+
+def difference_levels(data: Heatmap) -> tuple[float, float]:
+    """A scale symmetric around 0, so the neutral colour is no difference."""
+    values = data.values[np.isfinite(data.values)]
+    reach = float(np.abs(values).max()) if values.size else 0.0
+    return (-reach, reach) if reach > 0 else (-1.0, 1.0)
+
+
+def colour_bar_label(data: Heatmap) -> str:
+    if data.difference:
+        return f"B − A {data.metric} ({better_sign(data.metric)}: B better)"
+    return data.metric + (" (lower is better)" if data.metric in LOWER_IS_BETTER else "")
+
+
 def add_colour_bar(layout: pg.GraphicsLayout, images: Sequence[pg.ImageItem], levels: tuple[float, float],
-                   colour_map: pg.ColorMap, metric: str) -> pg.ColorBarItem:
+                   colour_map: pg.ColorMap, label: str) -> pg.ColorBarItem:
     """One colour bar for all the maps in ``layout`` (placed in its last column)."""
     span = levels[1] - levels[0]
-    bar = pg.ColorBarItem(values=levels, colorMap=colour_map, label=metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""), interactive=False,
+    bar = pg.ColorBarItem(values=levels, colorMap=colour_map, label=label, interactive=False,
                           rounding=10 ** math.floor(math.log10(span / 100)) if span > 0 else 0.01, width=18)
     bar.setImageItem(list(images))
     layout.addItem(bar)
     return bar
-
-
-# ---- headless figures (hybridscale demo) ------------------------------------------
-def _figure(width: int, height: int) -> pg.GraphicsLayoutWidget:
-    ensure_app()
-    widget = pg.GraphicsLayoutWidget()
-    widget.resize(width, height)
-    return widget
-
-
-def _write(widget: pg.GraphicsLayoutWidget, path: Path, width: int) -> Path:
-    widget.ci.setGeometry(QtCore.QRectF(0, 0, widget.width(), widget.height()))
-    QtWidgets.QApplication.processEvents()
-    written = export_image(widget.ci, Path(path), width=width if Path(path).suffix.lower() == ".png" else None)
-    widget.deleteLater()
-    return written
-
-
-def save_scaling_figure(
-    rows: list[dict],
-    path: Path,
-    *,
-    eval_set: str,
-    setting: str,
-    metric: str,
-    passage_language: str = "all",
-    query_languages: Sequence[str] | None = None,
-    width: int = 1200,
-    height: int = 500,
-) -> Path:
-    """Scaling curves, one panel per query language, written to ``path`` (.png or .svg)."""
-    panels = scaling_panels(rows, eval_set=eval_set, setting=setting, metric=metric,
-                            passage_language=passage_language, query_languages=query_languages)
-    if not panels:
-        raise LookupError(f"no {metric} values for {eval_set} {setting} (passages: {passage_language}); nothing to plot")
-    widget = _figure(width, height)
-    widget.ci.addLabel(scaling_title(metric, eval_set, setting, passage_language), colspan=len(panels), size="12pt")
-    widget.ci.nextRow()
-    colours = strategy_colours(panels)
-    plots = []
-    for panel in panels:
-        plots.append(widget.ci.addPlot())
-        draw_scaling(plots[-1], panel, metric=metric, colours=colours)
-    share_y_range(plots, panels)
-    add_legend(widget.ci, scaling_legend(colours, panels))
-    return _write(widget, path, width)
-
-
-def save_heatmap_figure(
-    rows: list[dict],
-    path: Path,
-    *,
-    eval_set: str,
-    strategies: Sequence[tuple[str, int]] | None = None,
-    metric: str = "MeanRank",
-    width: int = 1200,
-    height: int = 480,
-) -> Path:
-    """Side-by-side heatmaps, one per (strategy label, size) averaged over seeds, with one colour bar.
-
-    ``strategies`` default: every (strategy, size) present, up to four (the
-    untrained model first, then the largest size of each strategy).
-    """
-    choices = [HeatmapChoice(label, size) for label, size in strategies] if strategies else _default_choices(
-        heatmap_choices(rows, eval_set=eval_set, metric=metric))
-    if not choices:
-        raise LookupError(f"no {metric} cells on {eval_set}; nothing to plot")
-    maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
-    levels = heatmap_levels(maps)
-    colour_map = heatmap_colour_map(metric)
-    widget = _figure(width, height)
-    images = [draw_heatmap(widget.ci.addPlot(), data, levels, colour_map).image for data in maps]
-    add_colour_bar(widget.ci, images, levels, colour_map, metric)
-    return _write(widget, path, width)
-
-
-def _default_choices(choices: list[HeatmapChoice]) -> list[HeatmapChoice]:
-    picked: dict[str, HeatmapChoice] = {}
-    for choice in choices:  # sorted by size within a strategy, so the last one wins
-        picked[choice.label] = choice
-    ordered = sorted(picked.values(), key=lambda c: c.label != "untrained")
-    return ordered[:4]

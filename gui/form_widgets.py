@@ -14,6 +14,8 @@ from vocabulary.languages import language_name
 
 #: The pattern every number-list field accepts: "250, 500, 1000" (spaces or commas).
 LIST_HINT = "separate values with commas, e.g. 250, 500, 1000"
+#: The colour of a warning: something the form accepts but a reader of the results must know.
+WARNING_COLOUR = "#8a5a00"
 
 
 class ListParseError(ValueError):
@@ -43,19 +45,27 @@ def language_item_text(code: str) -> str:
 
 
 class CheckableItems(QtGui.QStandardItemModel):
-    """Entries (value, text) with a tick box each: the one model behind both checkable widgets below."""
+    """Entries (value, text) with a tick box each: the one model behind both checkable widgets below.
+
+    Changes made in code reach the views through the model's ordinary
+    signals (a reset, an insertion, one ``dataChanged`` for all ticks): a view
+    that is not told keeps painting the old entries and ticks until it happens
+    to repaint. Only ``itemChanged`` stays quiet, so the widgets announce one
+    change per call instead of one per entry.
+    """
 
     def fill(self, entries: Sequence[tuple[str, str]], checked: Iterable[str]) -> None:
         wanted = set(checked)
-        self.blockSignals(True)
-        self.clear()
-        for value, text in entries:
+        items = []
+        for value, text in entries:  # built before they join the model, so no itemChanged fires
             item = QtGui.QStandardItem(text)
             item.setData(value, QtCore.Qt.ItemDataRole.UserRole)
             item.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(_state(value in wanted))
-            self.appendRow(item)
-        self.blockSignals(False)
+            items.append(item)
+        self.clear()  # views are reset
+        if items:
+            self.invisibleRootItem().appendRows(items)  # views are told of the new rows
 
     def values(self) -> tuple[str, ...]:
         return tuple(self.item(i).data(QtCore.Qt.ItemDataRole.UserRole) for i in range(self.rowCount()))
@@ -74,6 +84,9 @@ class CheckableItems(QtGui.QStandardItemModel):
             item = self.item(i)
             item.setCheckState(_state(item.data(QtCore.Qt.ItemDataRole.UserRole) in wanted))
         self.blockSignals(False)
+        if self.rowCount():  # the views repaint every tick box now
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, 0),
+                                  [QtCore.Qt.ItemDataRole.CheckStateRole])
 
 
 def _state(on: bool) -> QtCore.Qt.CheckState:
@@ -134,6 +147,10 @@ class CheckableComboBox(QtWidgets.QComboBox):
     def set_entries(self, entries: Sequence[tuple[str, str]], checked: Iterable[str]) -> None:
         """``entries`` are (value, text) pairs; ``checked`` the values ticked."""
         self.items.fill(entries, checked)
+        # The closed face shows only the ticked values; the list opens wide enough for whole entries.
+        view = self.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 2 * view.frameWidth()
+                             + view.verticalScrollBar().sizeHint().width())
         self._item_changed()
 
     def values(self) -> tuple[str, ...]:
@@ -180,12 +197,12 @@ class CheckableComboBox(QtWidgets.QComboBox):
 
 
 class ErrorLabel(QtWidgets.QLabel):
-    """The red one-line message shown under a form field; hidden when empty."""
+    """The red one-line message shown under a form field (brown for a warning); hidden when empty."""
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, colour: str = "#b00020"):
         super().__init__(parent)
         self.setWordWrap(True)
-        self.setStyleSheet("color: #b00020;")
+        self.setStyleSheet(f"color: {colour};")
         self.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hide()
 

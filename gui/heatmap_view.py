@@ -1,7 +1,9 @@
 """The bias-heatmap page: query language x passage language, for a strategy at a size or for one run.
 
 A second map can be shown beside the first ("Compare with") on one shared
-colour scale, so equal colours mean equal values. ``MeanRank`` (the default)
+colour scale, so equal colours mean equal values, or instead their
+difference B − A (the second minus the first) on a diverging scale centred
+on 0, blue where B is better. ``MeanRank`` (the default)
 is the rank of the best relevant passage of each language in the multilingual
 pool (see :mod:`engine.metrics`); the IR metrics show their mono (diagonal)
 and cross (off-diagonal) cells.
@@ -14,22 +16,28 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
+from gui.app_model import AppModel
+from gui.folders import RememberedFolder
 from gui.figures import (
     DrawnHeatmap,
     add_colour_bar,
+    colour_bar_label,
+    difference_colour_map,
+    difference_levels,
     draw_heatmap,
     heatmap_colour_map,
     heatmap_languages,
     heatmap_levels,
     write_heatmap,
 )
-from gui.metric_rows import MetricRows
-from gui.plot_page import EMPTY_TEXT, PlotPage, refill
+from gui.plot_page import EMPTY_TEXT, PlotPage, fitted, refill
 from gui.results import (
+    METRIC_HELP,
     Heatmap,
     HeatmapChoice,
     heatmap,
     heatmap_choices,
+    heatmap_difference,
     heatmap_table,
     run_choices,
 )
@@ -39,24 +47,28 @@ PREFERRED_METRICS = ("MeanRank", "nDCG@10")
 
 
 class HeatmapView(PlotPage):
-    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
-        super().__init__(metrics, parent)
+    def __init__(self, app_model: AppModel, folder: RememberedFolder, parent: QtWidgets.QWidget | None = None):
+        super().__init__(app_model, folder, parent)
         self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
         self.metric = QtWidgets.QComboBox(toolTip="MeanRank: rank of the best relevant passage per language")
         self.left = QtWidgets.QComboBox(toolTip="a strategy at a size (mean over seeds) or a single run")
         self.compare = QtWidgets.QCheckBox("Compare with:", checked=True)
         self.right = QtWidgets.QComboBox(toolTip="the map drawn beside the first, on the same colour scale")
+        self.difference = QtWidgets.QCheckBox(
+            "Show B − A", toolTip="one map of the second minus the first, on a scale centred on 0 (blue: B better)")
         self.add_control("Eval set:", self.eval_set)
         self.add_control("Metric:", self.metric)
-        self.add_control("Show:", self.left, row=1)
+        self.add_control("Show (A):", self.left, row=1)
         self.toolbar2.addWidget(self.compare)
-        self.toolbar2.addWidget(self.right)
+        self.toolbar2.addWidget(fitted(self.right))
+        self.toolbar2.addWidget(self.difference)
         self.finish_toolbar()
         for combo in (self.eval_set, self.metric):
             combo.currentIndexChanged.connect(lambda _index: self.refresh())
         for combo in (self.left, self.right):
             combo.currentIndexChanged.connect(lambda _index: self.redraw())
         self.compare.toggled.connect(lambda _on: self.redraw())
+        self.difference.toggled.connect(lambda _on: self.redraw())
         self.choices: dict[str, HeatmapChoice] = {}
         self.maps: list[Heatmap] = []
         #: The maps on the canvas, left to right; kept while their number and languages stay the same.
@@ -69,7 +81,7 @@ class HeatmapView(PlotPage):
         return [drawn.image for drawn in self.drawn]
 
     def update_choices(self) -> bool:
-        table = self.metrics.table
+        table = self.app_model.metrics
         eval_sets = table.cell_eval_sets()
         if not eval_sets:
             for combo in (self.eval_set, self.metric, self.left, self.right):
@@ -78,7 +90,7 @@ class HeatmapView(PlotPage):
             return False
         refill(self.eval_set, eval_sets, PREFERRED_EVAL_SETS)
         eval_set = self.eval_set.currentData()
-        refill(self.metric, table.cell_metrics(eval_set), PREFERRED_METRICS)
+        refill(self.metric, table.cell_metrics(eval_set), PREFERRED_METRICS, tip=METRIC_HELP.get)
         metric = self.metric.currentData()
         rows = table.cells(eval_set, metric)
         averaged = heatmap_choices(rows, eval_set=eval_set, metric=metric)
@@ -100,15 +112,20 @@ class HeatmapView(PlotPage):
     def drawing_steps(self) -> list[Callable[[], None]]:
         """One step per map, then the shared colour bar."""
         eval_set, metric = self.eval_set.currentData(), self.metric.currentData()
-        rows = self.metrics.table.cells(eval_set, metric)
+        rows = self.app_model.metrics.cells(eval_set, metric)
         choices = self.shown_choices()
         self.right.setEnabled(self.compare.isChecked())
+        self.difference.setEnabled(self.compare.isChecked())
         if not rows or not choices:
             self.show_message("Nothing to draw for these choices: pick another eval set, metric or run.")
             return []
-        self.maps = maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
-        levels = heatmap_levels(maps)
-        colour_map = heatmap_colour_map(metric)
+        maps = [heatmap(rows, choice, eval_set=eval_set, metric=metric) for choice in choices]
+        if self.difference.isChecked() and len(maps) == 2:
+            maps = [heatmap_difference(*maps)]
+            levels, colour_map = difference_levels(maps[0]), difference_colour_map(metric)
+        else:
+            levels, colour_map = heatmap_levels(maps), heatmap_colour_map(metric)
+        self.maps = maps
         # New results for the same maps (a worker finished a run) only rewrite values; other maps are laid out anew.
         rewrite = [heatmap_languages(data) for data in maps] == [drawn.languages for drawn in self.drawn]
 
@@ -124,7 +141,8 @@ class HeatmapView(PlotPage):
         def finish() -> None:
             if self._colour_bar is not None:
                 self.canvas.ci.removeItem(self._colour_bar)
-            self._colour_bar = add_colour_bar(self.canvas.ci, self.images, levels, colour_map, metric)
+            self._colour_bar = add_colour_bar(self.canvas.ci, self.images, levels, colour_map,
+                                              colour_bar_label(maps[0]))
             self.show_plot()
 
         return [*(lambda index=index, data=data: draw(index, data) for index, data in enumerate(maps)), finish]

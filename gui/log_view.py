@@ -6,9 +6,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.background import Background
-from storage.db import Database
-from storage.queries import run_events
+from gui.app_model import AppModel
 
 #: A long log opens at its end: only this many trailing bytes are shown at first.
 INITIAL_TAIL_BYTES = 256 * 1024
@@ -40,12 +38,12 @@ class LogTail:
 class RunLogDialog(QtWidgets.QDialog):
     """Events on top, the log file below; both refresh every second while open."""
 
-    def __init__(self, db: Database, background: Background, run_id: str, label: str, log_path: str | None,
+    def __init__(self, app_model: AppModel, run_id: str, label: str, log_path: str | None,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle(f"Run {run_id}: {label}")
         self.resize(900, 600)
-        self._db, self._background, self._run_id = db, background, run_id
+        self._app_model, self._run_id = app_model, run_id
         self._tail = LogTail(Path(log_path)) if log_path else None
 
         self.events = QtWidgets.QTableWidget(0, 3)
@@ -86,9 +84,8 @@ class RunLogDialog(QtWidgets.QDialog):
                 self.log.moveCursor(QtGui.QTextCursor.MoveOperation.End)
                 self.log.insertPlainText(text)
                 self.log.moveCursor(QtGui.QTextCursor.MoveOperation.End)
-        if not self._background.busy:
-            db, run_id = self._db, self._run_id
-            self._background.submit(lambda: run_events(db, run_id), self._show_events, lambda _error: None, owner=self)
+        if not self._app_model.busy:  # a read still waiting: ask again at the next refresh, do not pile up
+            self._app_model.run_events(self._run_id, self._show_events, lambda _error: None, owner=self)
 
     def _show_events(self, events: list[tuple]) -> None:
         if len(events) == self.events.rowCount():

@@ -1,29 +1,34 @@
 """The main window: four pages (setup, queue, scaling curves, bias heatmaps), menus, settings.
 
-The window owns the database handle and the one background thread every
-page queries through; pages talk to it with signals (``message`` for the
-status bar, ``submitted`` and ``runs_finished`` to move the others along).
-Window geometry, the last database, page and export folder are remembered
-with QSettings.
+The window owns the one background thread every query runs in and the
+:class:`~gui.app_model.AppModel` every page observes (the database, the study
+chosen in the toolbar, the metric rows); pages talk to the window with
+signals (``message`` for the status bar, ``submitted`` and ``runs_finished``
+to move the others along). Window geometry, the last database, page and
+the folder of every file dialog are remembered with QSettings.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.about import about_html
+from gui.app_model import AppModel, shown_location
 from gui.background import Background
+from gui.folders import RememberedFolder
 from gui.heatmap_view import HeatmapView
-from gui.metric_rows import MetricRows
 from gui.queue_view import QueueView
 from gui.scaling_view import ScalingView
 from gui.setup_view import SetupView
-from storage.db import Database, display_url, open_db, url_without_password
-from storage.export import export_csv
-from storage.queries import list_studies
+from gui.wording import plural
 from vocabulary.config import ConfigError
+
+if TYPE_CHECKING:
+    from storage.db import Database
+    from storage.queries import StudySummary
 
 PAGES = ("Setup", "Queue", "Scaling curves", "Bias heatmaps")
 STUDY_FILTER = "Study results shown on the Queue, Scaling and Heatmap pages"
@@ -32,14 +37,14 @@ STUDY_FILTER = "Study results shown on the Queue, Scaling and Heatmap pages"
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, db: Database, settings: QtCore.QSettings | None = None):
         super().__init__()
-        self.db = db
         self.settings = settings or QtCore.QSettings()
         self.background = Background(self)
-        self.metrics = MetricRows(db, self.background, self)
-        self.setup = SetupView(db, self.background)
-        self.queue = QueueView(db, self.background)
-        self.scaling = ScalingView(self.metrics)
-        self.heatmaps = HeatmapView(self.metrics)
+        self.app_model = AppModel(db, self.background)
+        self.folder = RememberedFolder(self.settings)
+        self.setup = SetupView(self.app_model)
+        self.queue = QueueView(self.app_model)
+        self.scaling = ScalingView(self.app_model, self.folder)
+        self.heatmaps = HeatmapView(self.app_model, self.folder)
         self.tabs = QtWidgets.QTabWidget(documentMode=True)
         for page, title in zip((self.setup, self.queue, self.scaling, self.heatmaps), PAGES):
             self.tabs.addTab(page, title)
@@ -57,7 +62,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         for page in (self.setup, self.queue, self.scaling, self.heatmaps):
             page.message.connect(self.show_message)
-        self.metrics.failed.connect(self.show_message)
+        self.app_model.message.connect(self.show_message)
+        self.app_model.database_changed.connect(self._database_changed)
         self.setup.submitted.connect(self._submitted)
         self.queue.runs_finished.connect(self._runs_finished)
         self.queue.workers.changed.connect(self._workers_changed)
@@ -66,7 +72,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._restore_settings()
         self.queue.start_polling()
         self.reload_studies()
-        self.metrics.reload()
+        self.app_model.reload_metrics()
 
     # ---- menus --------------------------------------------------------------------------------
     def _action(self, menu: QtWidgets.QMenu, text: str, slot, shortcut=None, tip: str = "") -> QtGui.QAction:
@@ -118,93 +124,80 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(help_menu, "About &Qt", QtWidgets.QApplication.aboutQt)
 
     # ---- database -------------------------------------------------------------------------------
-    def set_database(self, db: Database) -> None:
-        """Point every page at another database (the old handle is closed)."""
-        old, self.db = self.db, db
-        self.setup.set_database(db)
-        self.queue.set_database(db)
-        self.metrics.set_database(db)
+    def _database_changed(self, previous_url: str) -> None:
+        """The study list, title and settings follow another database; warn about workers left on the old one."""
         self.study.blockSignals(True)
         self.study.clear()
         self.study.blockSignals(False)
         self.reload_studies()
         self._show_database()
-        self.settings.setValue("database", url_without_password(db.url))
-        if old is not db:
-            elsewhere = self.queue.workers.running_on(old.url)
-            if elsewhere:
-                self.show_message(f"{elsewhere} worker(s) started here still work on {display_url(old.url)}; "
-                                  "Runs → Stop workers stops them")
-            old.dispose()
+        self.settings.setValue("database", self.app_model.remembered_url)
+        elsewhere = self.queue.workers.running_on(previous_url)
+        if elsewhere:
+            self.show_message(f"{elsewhere} worker(s) started here still work on {shown_location(previous_url)}; "
+                              "Runs → Stop workers stops them")
 
     def open_database(self, location: str) -> None:
-        """Open ``location`` in the background (a server may be slow to answer), then switch to it."""
-        self.show_message(f"Opening {display_url(location) if '://' in location else location}…")
-
-        def opened(db: Database) -> None:
-            self.set_database(db)
-            self.show_message(f"Opened {display_url(db.url)}")
-
-        def failed(error: BaseException) -> None:  # any driver or schema error: keep the current database
-            QtWidgets.QMessageBox.warning(self, "Cannot open database", f"{location}: {error}")
-
-        self.background.submit(lambda: open_db(location), opened, failed)
+        """Open ``location`` in the background, then switch every page to it."""
+        self.show_message(f"Opening {shown_location(location)}…")
+        self.app_model.open_database(
+            location,
+            lambda: self.show_message(f"Opened {self.app_model.shown_url}"),
+            lambda error: QtWidgets.QMessageBox.warning(self, "Cannot open database", f"{location}: {error}"),
+        )
 
     def choose_database(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open a hybridscale database", self._folder(), "SQLite databases (*.db *.sqlite);;All files (*)"
+            self, "Open a hybridscale database", self.folder.path(), "SQLite databases (*.db *.sqlite);;All files (*)"
         )
         if path:
-            self._remember_folder(path)
+            self.folder.remember(path)
             self.open_database(path)
 
     def choose_database_url(self) -> None:
         url, ok = QtWidgets.QInputDialog.getText(
             self, "Open database URL", "SQLAlchemy URL (e.g. postgresql+psycopg://user@host/hybridscale):",
-            text=url_without_password(self.db.url),
+            text=self.app_model.remembered_url,
         )
         if ok and url.strip():
             self.open_database(url.strip())
 
     def _show_database(self) -> None:
-        self.setWindowTitle(f"hybridscale — {display_url(self.db.url)}")
+        self.setWindowTitle(f"hybridscale — {self.app_model.shown_url}")
 
     def reload_studies(self) -> None:
-        db = self.db
-        self.background.submit(lambda: list_studies(db), self._show_studies,
-                               lambda error: self.show_message(f"Could not read the studies: {error}"))
+        self.app_model.list_studies(self._show_studies,
+                                    lambda error: self.show_message(f"Could not read the studies: {error}"))
 
-    def _show_studies(self, studies) -> None:
+    def _show_studies(self, studies: list[StudySummary]) -> None:
         current = self.study.currentData()
         self.study.blockSignals(True)
         self.study.clear()
         self.study.addItem("All studies", None)
         for study in studies:
-            self.study.addItem(f"{study.id}: {study.name} ({study.run_count} runs)", study.id)
+            self.study.addItem(f"{study.id}: {study.name} ({plural(study.run_count, 'run')})", study.id)
         self.study.setCurrentIndex(max(0, self.study.findData(current)))
         self.study.blockSignals(False)
 
     def _study_chosen(self) -> None:
-        study_id = self.study.currentData()
-        self.queue.set_study(study_id)
-        self.metrics.set_study(study_id)
+        self.app_model.set_study(self.study.currentData())
 
     def refresh(self) -> None:
         self.reload_studies()
         self.queue.poll()
-        self.metrics.reload()
+        self.app_model.reload_metrics()
 
     # ---- page events ---------------------------------------------------------------------------------
     def _submitted(self, study_id: int, summary: str, start_worker: bool) -> None:
         self.show_message(summary)
         self.reload_studies()
         self.tabs.setCurrentWidget(self.queue)
-        if start_worker and self.queue.workers.running_on(self.db.url) == 0:
+        if start_worker and self.queue.workers.running_on(self.app_model.url) == 0:
             self.queue.set_device(self.setup.device.currentText())
             self.queue.start_local_worker()
 
     def _runs_finished(self) -> None:
-        self.metrics.reload()
+        self.app_model.reload_metrics()
         self.reload_studies()
 
     def _workers_changed(self, running: int) -> None:
@@ -219,26 +212,33 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.setCurrentWidget(self.setup)
 
     def choose_study_to_load(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load study", self._folder(), "Study files (*.json)")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load study", self.folder.path(), "Study files (*.json)")
         if not path:
             return
-        self._remember_folder(path)
+        self.folder.remember(path)
         try:
             self.setup.load_study(Path(path))
         except (ValueError, OSError) as error:  # ConfigError (with the field) and undecodable files are ValueErrors
             QtWidgets.QMessageBox.warning(self, "Cannot load study", f"{Path(path).name}: {error}")
             return
         self.tabs.setCurrentWidget(self.setup)
-        self.show_message(f"Loaded {path}")
+        if self.setup.left_out:
+            left_out = "; ".join(self.setup.left_out)
+            self.show_message(f"Loaded {path}, leaving out what the form cannot hold: {left_out}")
+            QtWidgets.QMessageBox.warning(self, "Study loaded in part",
+                                          f"{Path(path).name}: these settings were left out: {left_out}. "
+                                          "Saving or submitting the form uses the study as shown.")
+        else:
+            self.show_message(f"Loaded {path}")
 
     def choose_study_to_save(self) -> None:
         name = (self.setup.name.text().strip() or "study").replace("/", "-").replace(" ", "_")
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save study", str(Path(self._folder()) / f"{name}.json"), "Study files (*.json)"
+            self, "Save study", self.folder.suggest(f"{name}.json"), "Study files (*.json)"
         )
         if not path:
             return
-        self._remember_folder(path)
+        self.folder.remember(path)
         try:
             self.setup.save_study(Path(path))
         except (ConfigError, OSError) as error:
@@ -248,19 +248,18 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_csv(self, path: Path) -> None:
         """Write the tidy report of the chosen study (or all) in the background."""
-        db, study_id = self.db, self.study.currentData()
-        self.background.submit(
-            lambda: export_csv(db, path, study_id=study_id),
+        self.app_model.export_csv(
+            path,
             lambda count: self.show_message(f"Wrote {count} rows to {path}"),
             lambda error: QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}: {error}"),
         )
 
     def choose_csv_path(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Export CSV report", str(Path(self._folder()) / "report.csv"), "CSV files (*.csv)"
+            self, "Export CSV report", self.folder.suggest("report.csv"), "CSV files (*.csv)"
         )
         if path:
-            self._remember_folder(path)
+            self.folder.remember(path)
             self.export_csv(Path(path))
 
     def export_current_plot(self) -> None:
@@ -279,12 +278,6 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QMessageBox.about(self, "About hybridscale", about_html())
 
     # ---- settings and closing --------------------------------------------------------------------------------
-    def _folder(self) -> str:
-        return str(self.settings.value("folder", str(Path.home())))
-
-    def _remember_folder(self, path: str) -> None:
-        self.settings.setValue("folder", str(Path(path).parent))
-
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")
         if geometry is None or not self.restoreGeometry(geometry):
@@ -293,7 +286,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.tabs.setCurrentIndex(int(self.settings.value("page", 0)))
-        self.settings.setValue("database", url_without_password(self.db.url))
+        self.settings.setValue("database", self.app_model.remembered_url)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
         running = self.queue.workers.running

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gui.wording import plural
 from vocabulary.budget import total_steps
 from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.datasets import dataset_info
@@ -61,7 +62,7 @@ def step_seconds(config: RunConfig) -> float:
     # trainable_layers freezes everything below the top layers, the embeddings included.
     embeddings_train = not config.freeze_embeddings and config.trainable_layers is None
     step = FORWARD_S + BACKWARD_ALL_LAYERS_S * trained / MODEL_LAYERS + (EMBEDDING_UPDATE_S if embeddings_train else 0.0)
-    return step * (config.batch_size / 32) * (min(config.max_length, 128) / 64)
+    return step * (config.batch_size / 32) * (min(config.max_length or 128, 128) / 64)  # None: the model's own
 
 
 def estimate_seconds(config: RunConfig, device: str = "cpu") -> float:
@@ -88,7 +89,7 @@ class StudyPlan:
         baseline = self.runs - self.training_runs
         parts = f"{self.training_runs} training" + (f" + {baseline} evaluation-only" if baseline else "")
         where = "a GPU" if self.device == "cuda" else "this machine's CPU"
-        return f"{self.runs} runs ({parts}), about {_duration(self.minutes)} on {where} (rough estimate)"
+        return f"{plural(self.runs, 'run')} ({parts}), about {_duration(self.minutes)} on {where} (rough estimate)"
 
 
 def plan(study: StudyConfig, device: str = "cpu") -> StudyPlan:
@@ -100,7 +101,7 @@ def plan(study: StudyConfig, device: str = "cpu") -> StudyPlan:
 
 def _duration(minutes: float) -> str:
     if minutes < 90:
-        return f"{max(1, round(minutes))} minutes"
+        return plural(max(1, round(minutes)), "minute")
     if minutes < 48 * 60:
         return f"{minutes / 60:.1f} hours"
     return f"{minutes / 1440:.1f} days"

@@ -8,9 +8,11 @@ from typing import Any, Callable, Sequence
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from gui.app_model import AppModel
+from gui.folders import RememberedFolder
 from gui.figures import export_image
-from gui.metric_rows import MetricRows
 from gui.runs import rows_as_text
+from gui.wording import plural
 
 #: Pause between the steps of a chunked drawing, in which the window repaints and handles input.
 STEP_GAP_MS = 5
@@ -20,23 +22,43 @@ EMPTY_TEXT = (
 )
 
 
-def refill(combo: QtWidgets.QComboBox, values: Sequence[Any], preferred: Sequence[Any] = (), text=str) -> None:
+def refill(combo: QtWidgets.QComboBox, values: Sequence[Any], preferred: Sequence[Any] = (), text=str,
+           tip: Callable[[Any], str | None] | None = None) -> None:
     """Replace a pick list's entries, keeping the current choice if it is still offered.
 
     Otherwise the first of ``preferred`` that is offered is chosen, else the
-    first entry. Signals are blocked: the caller redraws once afterwards.
+    first entry. ``tip`` gives an entry's tooltip. Signals are blocked: the
+    caller redraws once afterwards.
     """
     current = combo.currentData()
     combo.blockSignals(True)
     combo.clear()
     for value in values:
         combo.addItem(text(value), value)
+        if tip is not None and (help_text := tip(value)):
+            combo.setItemData(combo.count() - 1, help_text, QtCore.Qt.ItemDataRole.ToolTipRole)
     for candidate in (current, *preferred):
         index = combo.findData(candidate)
         if candidate is not None and index >= 0:
             combo.setCurrentIndex(index)
             break
     combo.blockSignals(False)
+    view = combo.view()
+    view.setMinimumWidth(view.sizeHintForColumn(0) + view.verticalScrollBar().sizeHint().width())
+
+
+#: The widest a toolbar pick list grows (in average characters), so the window can still be narrow; its open
+#: list always shows whole entries.
+PICK_LIST_CHARACTERS = 30
+
+
+def fitted(widget: QtWidgets.QWidget) -> QtWidgets.QWidget:
+    """A pick list that grows with its entries (they arrive after the first show), up to a limit; others as they are."""
+    policy = QtWidgets.QComboBox.SizeAdjustPolicy
+    if isinstance(widget, QtWidgets.QComboBox) and widget.sizeAdjustPolicy() == policy.AdjustToContentsOnFirstShow:
+        widget.setSizeAdjustPolicy(policy.AdjustToContents)
+        widget.setMaximumWidth(widget.fontMetrics().averageCharWidth() * PICK_LIST_CHARACTERS + 40)
+    return widget
 
 
 class PlotPage(QtWidgets.QWidget):
@@ -44,9 +66,10 @@ class PlotPage(QtWidgets.QWidget):
 
     message = QtCore.Signal(str)
 
-    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, app_model: AppModel, folder: RememberedFolder, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.metrics = metrics
+        self.app_model = app_model
+        self.folder = folder
         # Two rows of controls, so the window can be narrower than all the pick lists side by side.
         self.toolbar = QtWidgets.QHBoxLayout()
         self.toolbar2 = QtWidgets.QHBoxLayout()
@@ -66,13 +89,16 @@ class PlotPage(QtWidgets.QWidget):
         layout.addWidget(self.stack, 1)
         self._stale = False
         self._drawing = 0
-        metrics.changed.connect(self._metrics_changed)
+        # Redraw in a later turn of the event loop, not inside the model's callback: that runs while
+        # the executor hands out answers, which a redraw would hold up. With ``self`` as context, Qt
+        # drops the call if the page is deleted first.
+        app_model.metrics_changed.connect(lambda: QtCore.QTimer.singleShot(0, self, self._metrics_changed))
 
     def add_control(self, label: str, widget: QtWidgets.QWidget, row: int = 0) -> None:
         """A labelled control on the first or second toolbar row."""
         toolbar = self.toolbar2 if row else self.toolbar
         toolbar.addWidget(QtWidgets.QLabel(label))
-        toolbar.addWidget(widget)
+        toolbar.addWidget(fitted(widget))
 
     def finish_toolbar(self) -> None:
         self.toolbar.addStretch(1)
@@ -107,14 +133,15 @@ class PlotPage(QtWidgets.QWidget):
 
         Chunked drawing is for redraws the user did not ask for (a worker
         finished a run): each step (one strategy's curves, one map, a colour
-        bar) takes 2-15 ms while a worker keeps the CPU busy, so the window
+        bar) is short even while a worker keeps the CPU busy, so the window
         never stalls for the whole drawing. A newer drawing cancels the rest of
         an older one.
 
-        The canvas keeps showing the previous drawing until the last step:
-        painting a half-drawn canvas between steps cost 2-3 repaints of
-        10-30 ms each (every panel re-ranges its linked axes), which landed
-        back to back with the next step and blocked the window for 60-90 ms.
+        The canvas keeps showing the previous drawing until the last step: a
+        half-drawn canvas painted between steps costs several repaints (every
+        panel re-ranges its linked axes), which land back to back with the next
+        step and block the window longer than the steps themselves
+        (bench/RESULTS.md has the figures).
         """
         self._drawing += 1
         steps = self.drawing_steps()
@@ -130,7 +157,7 @@ class PlotPage(QtWidgets.QWidget):
         """Settle every view's range now, then repaint the canvas once.
 
         Without it pyqtgraph re-ranges the views inside the first paint and
-        paints again: 14-16 repaints instead of 11 in the same bench run.
+        paints again (bench/RESULTS.md counts the extra repaints).
         """
         self.canvas.scene().prepareForPaint()
         self.canvas.setUpdatesEnabled(True)
@@ -179,7 +206,7 @@ class PlotPage(QtWidgets.QWidget):
             return
         table = self.table()
         QtWidgets.QApplication.clipboard().setText(rows_as_text(table))
-        self.message.emit(f"Copied {len(table) - 1} rows to the clipboard.")
+        self.message.emit(f"Copied {plural(len(table) - 1, 'row')} to the clipboard.")
 
     def export_image(self, path: Path) -> Path:
         """Write the whole canvas (every panel, legend and colour bar) as PNG or SVG, by suffix."""
@@ -191,10 +218,12 @@ class PlotPage(QtWidgets.QWidget):
 
     def choose_export_path(self) -> None:
         path, _filter = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Export plot image", self.default_file_name(), "PNG image (*.png);;SVG drawing (*.svg)"
+            self, "Export plot image", self.folder.suggest(self.default_file_name()),
+            "PNG image (*.png);;SVG drawing (*.svg)"
         )
         if not path:
             return
+        self.folder.remember(path)
         if Path(path).suffix.lower() not in (".png", ".svg"):
             path += ".svg" if "svg" in _filter.lower() else ".png"
         try:

@@ -4,27 +4,31 @@ The table is polled from the database once a second with an incremental
 query (``list_runs(changed_since=...)``) in the background thread, so the
 event loop only merges a handful of changed rows. Cancel and retry are
 database writes, done in the background too (a busy SQLite file may make
-them wait).
+them wait). The page follows the app model's database and study.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.background import Background
+from gui.app_model import AppModel, Done, Failed
 from gui.log_view import RunLogDialog
-from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text, utcnow
+from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text
+from gui.wording import plural
 from gui.workers import DEVICES, WorkerPool
-from storage import queue
-from storage.db import Database, display_url
-from storage.queries import RunView, list_runs
+from storage.models import utcnow
+from vocabulary.status import RunStatus
+
+if TYPE_CHECKING:
+    from storage.queries import RunView
 
 POLL_MS = 1000
 #: One poll in this many reads every run, not only those changed since the last poll.
 FULL_POLL_EVERY = 30
-STATUS_COLOURS = {"done": "#1b7f3b", "failed": "#b00020", "cancelled": "#7a7a7a", "running": "#0b5cad"}
+STATUS_COLOURS = {RunStatus.DONE: "#1b7f3b", RunStatus.FAILED: "#b00020", RunStatus.CANCELLED: "#7a7a7a",
+                  RunStatus.RUNNING: "#0b5cad"}
 
 
 class RunTableModel(QtCore.QAbstractTableModel):
@@ -108,46 +112,61 @@ class QueueView(QtWidgets.QWidget):
     runs_finished = QtCore.Signal()
     message = QtCore.Signal(str)
 
-    def __init__(self, db: Database, background: Background, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.db = db
-        self.background = background
+        self.app_model = app_model
         self.workers = WorkerPool(self)
         self.model = RunTableModel(self)
-        self._study_id: int | None = None
         self._done = 0
         self._polling = False
         self._generation = 0
         self._polls = 0
         self._dialogs: list[RunLogDialog] = []
 
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(self._toolbar())
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        splitter.addWidget(self._run_table())
+        splitter.addWidget(self._worker_output())
+        splitter.setSizes([500, 120])
+        layout.addWidget(splitter)
+
+        self.timer = QtCore.QTimer(self, interval=POLL_MS, timeout=self.poll)
+        app_model.database_changed.connect(lambda _previous_url: self._restart())
+        app_model.study_changed.connect(self._restart)
+
+    # ---- building the page -----------------------------------------------------------
+    @staticmethod
+    def _button(text: str, tip: str, slot: Callable[[], object], **options: object) -> QtWidgets.QPushButton:
+        button = QtWidgets.QPushButton(text, toolTip=tip, **options)
+        button.clicked.connect(lambda _checked=False: slot())
+        return button
+
+    def _toolbar(self) -> QtWidgets.QHBoxLayout:
+        """Worker device and start/stop, the actions on selected runs, and the status counts."""
         self.device = QtWidgets.QComboBox(toolTip="Where new workers train and encode (auto: CUDA if available)")
         self.device.addItems(DEVICES)
-        self.start_worker = QtWidgets.QPushButton("Start worker", toolTip="Start a local worker process on this database")
-        self.start_worker.clicked.connect(self.start_local_worker)
-        self.stop_workers = QtWidgets.QPushButton("Stop workers", enabled=False,
-                                                  toolTip="Stop the workers started here; their runs return to the queue")
-        self.stop_workers.clicked.connect(self.stop_local_workers)
-        self.cancel_button = QtWidgets.QPushButton("Cancel", toolTip="Cancel the selected queued or running runs")
-        self.cancel_button.clicked.connect(self.cancel_selected)
-        self.retry_button = QtWidgets.QPushButton("Retry", toolTip="Queue the selected failed or cancelled runs again")
-        self.retry_button.clicked.connect(self.retry_selected)
-        self.log_button = QtWidgets.QPushButton("Show log…", toolTip="Events and log file of the selected run")
-        self.log_button.clicked.connect(self.show_log)
-        self.copy_button = QtWidgets.QPushButton("Copy table", toolTip="Copy the table as tab-separated text")
-        self.copy_button.clicked.connect(self.copy_table)
+        self.start_worker = self._button("Start worker", "Start a local worker process on this database",
+                                         self.start_local_worker)
+        self.stop_workers = self._button("Stop workers", "Stop the workers started here; their runs return to the queue",
+                                         self.stop_local_workers, enabled=False)
+        self.cancel_button = self._button("Cancel", "Cancel the selected queued or running runs", self.cancel_selected)
+        self.retry_button = self._button("Retry", "Queue the selected failed or cancelled runs again", self.retry_selected)
+        self.log_button = self._button("Show log…", "Events and log file of the selected run", self.show_log)
+        self.copy_button = self._button("Copy table", "Copy the table as tab-separated text", self.copy_table)
         self.counts = QtWidgets.QLabel()
-
         bar = QtWidgets.QHBoxLayout()
-        for widget in (QtWidgets.QLabel("Worker device:"), self.device,
-                       self.start_worker, self.stop_workers):
+        for widget in (QtWidgets.QLabel("Worker device:"), self.device, self.start_worker, self.stop_workers):
             bar.addWidget(widget)
         bar.addSpacing(16)
         for widget in (self.cancel_button, self.retry_button, self.log_button, self.copy_button):
             bar.addWidget(widget)
         bar.addStretch(1)
         bar.addWidget(self.counts)
+        return bar
 
+    def _run_table(self) -> QtWidgets.QTableView:
+        """One row per run, whole rows selected; a double click opens the run's log."""
         self.view = QtWidgets.QTableView()
         self.view.setModel(self.model)
         self.view.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressDelegate(self.view))
@@ -156,23 +175,29 @@ class QueueView(QtWidgets.QWidget):
         self.view.verticalHeader().setVisible(False)
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.doubleClicked.connect(lambda _index: self.show_log())
-        self.view.setColumnWidth(0, 200)
-        self.view.setColumnWidth(PROGRESS_COLUMN, 110)
+        self._fit_columns()
+        return self.view
 
+    def _fit_columns(self) -> None:
+        """Each column as wide as its longest expected text, or the longest it holds: no status or ETA is cut.
+
+        Fitting to the first rows alone made the columns only as wide as a
+        queued run's empty phase, ETA and worker.
+        """
+        metrics = self.view.fontMetrics()
+        padding = 2 * self.view.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin) + 12
+        for index, column in enumerate(COLUMNS):
+            if column.widest:
+                widest = max(metrics.horizontalAdvance(column.widest), metrics.horizontalAdvance(column.title))
+                self.view.setColumnWidth(index, max(self.view.columnWidth(index), widest + padding))
+
+    def _worker_output(self) -> QtWidgets.QPlainTextEdit:
+        """What the workers started here print, and the Stop button following how many run."""
         self.worker_output = QtWidgets.QPlainTextEdit(readOnly=True, placeholderText="Output of the workers started here")
         self.worker_output.setMaximumBlockCount(5000)
         self.workers.output.connect(self.worker_output.appendPlainText)
         self.workers.changed.connect(self._workers_changed)
-        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        splitter.addWidget(self.view)
-        splitter.addWidget(self.worker_output)
-        splitter.setSizes([500, 120])
-
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(splitter)
-
-        self.timer = QtCore.QTimer(self, interval=POLL_MS, timeout=self.poll)
+        return self.worker_output
 
     # ---- polling ------------------------------------------------------------------
     def start_polling(self) -> None:
@@ -191,11 +216,9 @@ class QueueView(QtWidgets.QWidget):
         self._polling = True
         self._polls += 1
         since = None if self._polls % FULL_POLL_EVERY == 0 else self.model.table.changed_since()
-        db, study_id = self.db, self._study_id
         generation = self._generation
-        self.background.submit(lambda: list_runs(db, study_id, changed_since=since),
-                               lambda views: self._polled(views, generation),
-                               lambda error: self._poll_failed(error, generation))
+        self.app_model.poll_runs(since, lambda views: self._polled(views, generation),
+                                 lambda error: self._poll_failed(error, generation))
 
     def _polled(self, views: list[RunView], generation: int) -> None:
         if generation != self._generation:
@@ -205,12 +228,12 @@ class QueueView(QtWidgets.QWidget):
         self.model.merge(views)
         if first_rows:  # fit the columns to the first rows once (on every poll it would cost time)
             self.view.resizeColumnsToContents()
-            self.view.setColumnWidth(PROGRESS_COLUMN, max(self.view.columnWidth(PROGRESS_COLUMN), 110))
+            self._fit_columns()
         self.model.refresh_times()
         counts = self.model.table.counts()
         self.counts.setText(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet")
-        if counts.get("done", 0) != self._done:
-            self._done = counts.get("done", 0)
+        if counts.get(RunStatus.DONE, 0) != self._done:
+            self._done = counts.get(RunStatus.DONE, 0)
             self.runs_finished.emit()
 
     def _poll_failed(self, error: BaseException, generation: int) -> None:
@@ -219,18 +242,8 @@ class QueueView(QtWidgets.QWidget):
         self._polling = False
         self.message.emit(f"Could not read the queue: {error}")
 
-    def set_study(self, study_id: int | None) -> None:
-        """Show the runs of one study (None: every run in the database)."""
-        self._study_id = study_id
-        self._restart()
-
-    def set_database(self, db: Database) -> None:
-        self.db = db
-        self._study_id = None
-        self._restart()
-
     def _restart(self) -> None:
-        # A poll still in flight answers for the old choice; the generation drops it.
+        """Read the table anew for another database or study; a poll still in flight answers for the old one."""
         self._generation += 1
         self.model.reset()
         self._done = 0
@@ -242,32 +255,35 @@ class QueueView(QtWidgets.QWidget):
         rows = sorted({index.row() for index in self.view.selectionModel().selectedRows()})
         return [self.model.run_at(row) for row in rows]
 
-    def _write(self, action: Callable[[Database, str], object], verb: str) -> None:
+    def _write(self, write: Callable[[list[str], Done[list], Failed], None], describe: Callable[[Any], str],
+               verb: str) -> None:
+        """Apply ``write`` to the selected runs; report each run's answer (as ``describe`` words it)."""
         runs = self.selected_runs()
         if not runs:
             self.message.emit(f"Select one or more runs to {verb}.")
             return
-        db, ids = self.db, [r.id for r in runs]
+        ids = [r.id for r in runs]
 
         def report(results: list) -> None:
-            self.message.emit(f"{verb}: " + "; ".join(f"{run_id} {result}" for run_id, result in zip(ids, results)))
+            self.message.emit(f"{verb}: " + "; ".join(f"{run_id} {describe(result)}"
+                                                      for run_id, result in zip(ids, results)))
             self.poll()
 
         def failed(error: BaseException) -> None:
             text = error.args[0] if isinstance(error, KeyError) and error.args else error
             self.message.emit(f"Could not {verb}: {text}")
 
-        self.background.submit(lambda: [action(db, run_id) for run_id in ids], report, failed)
+        write(ids, report, failed)
 
     def cancel_selected(self) -> None:
-        def cancel(db: Database, run_id: str) -> str:
-            status = queue.cancel(db, run_id)
-            return "cancel requested (the worker stops within seconds)" if status == "running" else status
+        def describe(status: RunStatus) -> str:
+            return "cancel requested (the worker stops within seconds)" if status == RunStatus.RUNNING else status
 
-        self._write(cancel, "cancel")
+        self._write(self.app_model.cancel_runs, describe, "cancel")
 
     def retry_selected(self) -> None:
-        self._write(lambda db, run_id: "queued again" if queue.retry(db, run_id) else "not failed or cancelled", "retry")
+        self._write(self.app_model.retry_runs, lambda queued: "queued again" if queued else "not failed or cancelled",
+                    "retry")
 
     def show_log(self) -> RunLogDialog | None:
         runs = self.selected_runs()
@@ -275,7 +291,7 @@ class QueueView(QtWidgets.QWidget):
             self.message.emit("Select a run to see its log.")
             return None
         run = runs[0]
-        dialog = RunLogDialog(self.db, self.background, run.id, run.label, run.log_path, self)
+        dialog = RunLogDialog(self.app_model, run.id, run.label, run.log_path, self)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.destroyed.connect(lambda _=None, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None)
         self._dialogs.append(dialog)
@@ -286,15 +302,15 @@ class QueueView(QtWidgets.QWidget):
         now = utcnow()
         table = [[c.title for c in COLUMNS]] + [[c.text(run, now) for c in COLUMNS] for run in self.model.table.runs]
         QtWidgets.QApplication.clipboard().setText(rows_as_text(table))
-        self.message.emit(f"Copied {len(table) - 1} runs to the clipboard.")
+        self.message.emit(f"Copied {plural(len(table) - 1, 'run')} to the clipboard.")
 
     # ---- workers -----------------------------------------------------------------------
     def set_device(self, device: str) -> None:
         self.device.setCurrentText(device)
 
     def start_local_worker(self, *, exit_when_empty: bool = False) -> QtCore.QProcess:
-        process = self.workers.start(self.db.url, self.device.currentText(), exit_when_empty=exit_when_empty)
-        self.message.emit(f"Started a worker on {self.device.currentText()} for {display_url(self.db.url)}")
+        process = self.workers.start(self.app_model.url, self.device.currentText(), exit_when_empty=exit_when_empty)
+        self.message.emit(f"Started a worker on {self.device.currentText()} for {self.app_model.shown_url}")
         return process
 
     def stop_local_workers(self) -> None:

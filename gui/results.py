@@ -5,7 +5,9 @@ headless figures of ``hybridscale demo`` all draw from these plain objects,
 and the tests check them against hand-computed numbers without a display.
 
 Rows are the dicts of :func:`storage.queries.tidy_metrics` (one per run x eval
-set x setting x query language x passage language x metric).
+set x setting x query language x passage language x metric). Runs are pooled
+by their ``series`` column: only runs that differ in their seeds alone are
+averaged as seeds of one point (:mod:`vocabulary.series`).
 """
 
 from __future__ import annotations
@@ -19,16 +21,38 @@ import numpy as np
 
 from vocabulary.languages import TARGET_LANGUAGES
 from vocabulary.records import ALL
-from vocabulary.strategies import NO_TRAINING, display_order, strategy_label
+from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES
 
 #: Lower is better for these metrics (colour maps and tooltips say so).
 LOWER_IS_BETTER = frozenset({"LangBias", "MeanRank"})
+#: What each metric measures, for the pick lists' tooltips and the About box (engine/metrics.py has the detail).
+METRIC_HELP: dict[str, str] = {
+    "nDCG@10": "normalised discounted cumulative gain of the top 10; higher is better",
+    "RR@10": "reciprocal rank of the first relevant passage within the top 10; higher is better",
+    "R@100": "share of the relevant passages retrieved in the top 100; higher is better",
+    "AP": "average precision of the ranking retrieved (top k); higher is better",
+    "MeanRank": "mean, over a query language's queries, of the rank in the whole multilingual pool of the best "
+                "relevant passage in the passage language; lower is better",
+    "LangBias": "for each query with answers in several languages, the rank of its worst-placed language minus the "
+                "rank of its best-placed one (each by its best relevant passage), averaged; 0: no language is "
+                "preferred; lower is better",
+}
+#: Points of two series closer than this share of a panel's value range hide each other on screen
+#: (markers are 8 pixels on panels a few hundred pixels tall): their tooltips name both.
+COINCIDE_SHARE = 0.02
 
 Row = Mapping[str, Any]
 
 
-def row_label(row: Row) -> str:
-    return strategy_label(row["strategy"], row.get("alpha"))
+def strategy_order(strategy: str) -> int:
+    """Position of a strategy in the strategy table (evaluation-only runs first, unknown ones last)."""
+    if strategy == NO_TRAINING:
+        return -1
+    return STRATEGY_NAMES.index(strategy) if strategy in STRATEGY_NAMES else len(STRATEGY_NAMES)
+
+
+def series_order(strategy: str, name: str) -> tuple[int, str]:
+    return (strategy_order(strategy), name)
 
 
 def _pick_order(values: Iterable[Any]) -> list[Any]:
@@ -44,14 +68,15 @@ class MetricTable:
 
     Built in the background thread right after the rows are read: a study of
     a hundred runs has tens of thousands of rows, and scanning them all on
-    the GUI thread at every choice would block the window for a few hundred
-    milliseconds.
+    the GUI thread at every choice would block the window (bench/RESULTS.md).
     """
 
     def __init__(self, rows: Sequence[Row] = ()):
         self.rows = list(rows)
         self._views: dict[tuple, list[Row]] = defaultdict(list)
         self._cells: dict[tuple[str, str], list[Row]] = defaultdict(list)
+        #: (strategy, series name) of every trained series of the selection, in legend order.
+        self.series = trained_series(self.rows)
         for row in self.rows:
             self._views[tuple(row[c] for c in VIEW_COLUMNS)].append(row)
             if row["query_language"] != ALL and row["passage_language"] != ALL:
@@ -80,6 +105,12 @@ class MetricTable:
         return self._cells.get((eval_set, metric), [])
 
 
+def trained_series(rows: Iterable[Row]) -> list[tuple[str, str]]:
+    """(strategy, series name) of every series of training runs, in table order: what the styles are assigned over."""
+    pairs = {(row["strategy"], row["series"]) for row in rows if row["strategy"] != NO_TRAINING}
+    return sorted(pairs, key=lambda pair: series_order(*pair))
+
+
 def language_order(languages: Iterable[str]) -> list[str]:
     """The research targets (sw, yo) first, then the rest alphabetically, ``all`` last."""
     unique = set(languages)
@@ -91,20 +122,29 @@ def language_order(languages: Iterable[str]) -> list[str]:
 # ---- scaling curves -----------------------------------------------------------
 @dataclass(frozen=True)
 class Point:
-    """One training size of one strategy: the statistics over its seeds."""
+    """One training size of one series: the statistics over its seeds."""
 
     size: int
     mean: float
     minimum: float
     maximum: float
-    sd: float  # sample standard deviation (n - 1); 0 with a single seed
+    sd: float  # sample standard deviation (n - 1); 0 with a single seed, which has no spread to show
     values: tuple[float, ...]  # one per run, in run id order
     run_ids: tuple[str, ...]
+    seeds: tuple[int, ...]  # the seed of each run
+    queries: tuple[int, ...]  # how many queries each run's value averages
+
+    @property
+    def seed_count(self) -> int:
+        return len(self.run_ids)
 
 
 @dataclass(frozen=True)
 class Series:
+    """A line: the runs of one configuration (differing in their seeds only) at each size."""
+
     label: str
+    strategy: str
     points: tuple[Point, ...]  # ascending size
 
     @property
@@ -115,6 +155,11 @@ class Series:
     def means(self) -> list[float]:
         return [p.mean for p in self.points]
 
+    @property
+    def has_spread(self) -> bool:
+        """Whether some point pools several seeds (only then is there a band to draw)."""
+        return any(p.seed_count > 1 for p in self.points)
+
 
 @dataclass(frozen=True)
 class Baseline:
@@ -123,23 +168,34 @@ class Baseline:
     label: str
     value: float
     run_ids: tuple[str, ...]
+    queries: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class ScalingPanel:
-    """One plot: the curves of every strategy for one query language."""
+    """One plot: the curves of every series for one query language."""
 
     query_language: str
     series: tuple[Series, ...]
     baselines: tuple[Baseline, ...]
 
 
-def _point(size: int, by_run: Mapping[str, float]) -> Point:
+@dataclass(frozen=True)
+class _Measured:
+    """One run's value in a panel, with what the tooltip says about it."""
+
+    value: float
+    seed: int
+    queries: int
+
+
+def _point(size: int, by_run: Mapping[str, _Measured]) -> Point:
     run_ids = tuple(sorted(by_run))
-    values = tuple(by_run[r] for r in run_ids)
+    values = tuple(by_run[r].value for r in run_ids)
     array = np.asarray(values, dtype=float)
     sd = float(array.std(ddof=1)) if len(values) > 1 else 0.0
-    return Point(size, float(array.mean()), float(array.min()), float(array.max()), sd, values, run_ids)
+    return Point(size, float(array.mean()), float(array.min()), float(array.max()), sd, values, run_ids,
+                 tuple(by_run[r].seed for r in run_ids), tuple(by_run[r].queries for r in run_ids))
 
 
 def scaling_panels(
@@ -153,35 +209,39 @@ def scaling_panels(
 ) -> list[ScalingPanel]:
     """One panel per query language (default: every one present, sw and yo first).
 
-    Each training strategy becomes a series of points (mean, min, max, sd over
-    seeds); evaluation-only runs become baselines, one per model.
+    Each series of training runs becomes a line of points (mean, min, max, sd
+    over its seeds); evaluation-only runs become baselines, one per series.
     """
-    # (language, label, size) -> run id -> value; a run listed by two studies counts once.
-    cells: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
-    base: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    # (language, strategy, series, size) -> run id -> value; a run listed by two studies counts once.
+    cells: dict[tuple[str, str, str, int], dict[str, _Measured]] = defaultdict(dict)
+    base: dict[tuple[str, str], dict[str, _Measured]] = defaultdict(dict)
     for row in rows:
         if (row["eval_set"], row["setting"], row["metric"], row["passage_language"]) != (
             eval_set, setting, metric, passage_language,
         ):
             continue
+        measured = _Measured(float(row["value"]), int(row["seed"] or 0), int(row["num_queries"]))
         language = row["query_language"]
         if row["strategy"] == NO_TRAINING:
-            base[(language, f"untrained {row['model']}")][row["run_id"]] = float(row["value"])
+            base[(language, row["series"])][row["run_id"]] = measured
         else:
-            cells[(language, row_label(row), int(row["train_size"]))][row["run_id"]] = float(row["value"])
+            cells[(language, row["strategy"], row["series"], int(row["train_size"]))][row["run_id"]] = measured
     present = {key[0] for key in cells} | {key[0] for key in base}
     languages = list(query_languages) if query_languages is not None else language_order(present - {ALL}) or sorted(present)
     panels = []
     for language in languages:
-        labels = sorted({label for lang, label, _ in cells if lang == language}, key=display_order)
+        lines = sorted({(strategy, name) for lang, strategy, name, _ in cells if lang == language},
+                       key=lambda line: series_order(*line))
         series = tuple(
-            Series(label, tuple(_point(size, cells[(language, label, size)])
-                                for size in sorted(s for lang, lab, s in cells if lang == language and lab == label)))
-            for label in labels
+            Series(name, strategy, tuple(
+                _point(size, cells[(language, strategy, name, size)])
+                for size in sorted(s for lang, st, n, s in cells if (lang, st, n) == (language, strategy, name))))
+            for strategy, name in lines
         )
         baselines = tuple(
-            Baseline(label, float(np.mean(list(values.values()))), tuple(sorted(values)))
-            for (lang, label), values in sorted(base.items())
+            Baseline(label, float(np.mean([m.value for m in by_run.values()])), tuple(sorted(by_run)),
+                     tuple(by_run[r].queries for r in sorted(by_run)))
+            for (lang, label), by_run in sorted(base.items())
             if lang == language
         )
         panels.append(ScalingPanel(language, series, baselines))
@@ -199,33 +259,71 @@ def value_extent(panels: Sequence[ScalingPanel]) -> tuple[float, float] | None:
     return (min(finite), max(finite)) if finite else None
 
 
+def queries_text(queries: Sequence[int]) -> str:
+    """How many queries the values average: one number when every run had the same, else one per run."""
+    return str(queries[0]) if len(set(queries)) == 1 else ", ".join(map(str, queries))
+
+
 def series_table(panels: Sequence[ScalingPanel], metric: str) -> list[list[str]]:
-    """The plotted numbers as a table (header first) for 'Copy table' and tooltips."""
-    table = [["query_language", "strategy", "train_size", f"{metric} mean", "min", "max", "sd", "seeds", "run_ids"]]
+    """The plotted numbers as a table (header first) for 'Copy table'; no sd where there is one seed."""
+    table = [["query_language", "strategy", "train_size", f"{metric} mean", "min", "max", "sd", "seeds", "queries",
+              "run_ids"]]
     for panel in panels:
         for baseline in panel.baselines:
             table.append([panel.query_language, baseline.label, "0", f"{baseline.value:.4f}", "", "", "",
-                          str(len(baseline.run_ids)), " ".join(baseline.run_ids)])
+                          str(len(baseline.run_ids)), queries_text(baseline.queries), " ".join(baseline.run_ids)])
         for series in panel.series:
             for p in series.points:
-                table.append([panel.query_language, series.label, str(p.size), f"{p.mean:.4f}", f"{p.minimum:.4f}",
-                              f"{p.maximum:.4f}", f"{p.sd:.4f}", str(len(p.run_ids)), " ".join(p.run_ids)])
+                spread = [f"{p.minimum:.4f}", f"{p.maximum:.4f}", f"{p.sd:.4f}"] if p.seed_count > 1 else ["", "", ""]
+                table.append([panel.query_language, series.label, str(p.size), f"{p.mean:.4f}", *spread,
+                              str(p.seed_count), queries_text(p.queries), " ".join(p.run_ids)])
     return table
 
 
 def point_tooltip(series_label: str, metric: str, point: Point) -> str:
-    """Exact values and run ids of one plotted point (the hover text)."""
-    values = ", ".join(f"{v:.4f}" for v in point.values)
-    return (
-        f"{series_label}, n={point.size}\n{metric}: mean {point.mean:.4f} (min {point.minimum:.4f}, "
-        f"max {point.maximum:.4f}, sd {point.sd:.4f})\nseeds: {values}\nruns: {', '.join(point.run_ids)}"
-    )
+    """Exact values, seeds, query counts and run ids of one plotted point (the hover text).
+
+    A single run says so ("1 seed") instead of showing a spread of zero,
+    which would read as certainty.
+    """
+    if point.seed_count == 1:
+        value = f"{metric}: {point.mean:.4f} from 1 seed (seed {point.seeds[0]}): no spread over seeds"
+    else:
+        per_seed = ", ".join(f"{v:.4f} (seed {seed})" for seed, v in sorted(zip(point.seeds, point.values)))
+        value = (f"{metric}: mean {point.mean:.4f} over {point.seed_count} seeds (min {point.minimum:.4f}, "
+                 f"max {point.maximum:.4f}, sd {point.sd:.4f})\nper seed: {per_seed}")
+    each = " per run" if point.seed_count > 1 and len(set(point.queries)) == 1 else ""
+    return (f"{series_label}, n={point.size}\n{value}\nqueries: {queries_text(point.queries)}{each}\n"
+            f"runs: {', '.join(point.run_ids)}")
+
+
+def panel_tooltips(panel: ScalingPanel, metric: str) -> dict[tuple[str, int], str]:
+    """(series label, size) -> hover text of that point, naming every series whose point coincides with it.
+
+    The topmost of two coinciding markers takes the hover, so its text must
+    speak for the ones it hides.
+    """
+    extent = value_extent([panel])
+    tolerance = COINCIDE_SHARE * (extent[1] - extent[0]) if extent else 0.0
+    points = [(series.label, point) for series in panel.series for point in series.points]
+    texts = {}
+    for label, point in points:
+        here = [(label, point)] + [(other, p) for other, p in points if other != label and p.size == point.size
+                                   and abs(p.mean - point.mean) <= tolerance]
+        blocks = [point_tooltip(name, metric, p) for name, p in here]
+        if len(here) > 1:
+            blocks.insert(0, f"{len(here)} series coincide here: {', '.join(name for name, _ in here)}")
+        texts[(label, point.size)] = "\n\n".join(blocks)
+    return texts
 
 
 # ---- bias heatmaps ------------------------------------------------------------
 @dataclass(frozen=True)
 class Heatmap:
-    """Query language (rows) x passage language (columns); NaN where a pair was not measured."""
+    """Query language (rows) x passage language (columns); NaN where a pair was not measured.
+
+    ``difference``: the values are one map minus another (signed, around 0).
+    """
 
     title: str
     metric: str
@@ -233,11 +331,34 @@ class Heatmap:
     passage_languages: tuple[str, ...]
     values: np.ndarray
     run_ids: tuple[str, ...]
+    difference: bool = False
+
+
+def better_sign(metric: str) -> str:
+    """Which sign of B − A means B is better."""
+    return "negative" if metric in LOWER_IS_BETTER else "positive"
+
+
+def heatmap_difference(a: Heatmap, b: Heatmap) -> Heatmap:
+    """B − A for every language pair both maps hold (in A's order); NaN where either has no value."""
+    queries = tuple(q for q in a.query_languages if q in b.query_languages)
+    passages = tuple(p for p in a.passage_languages if p in b.passage_languages)
+    if not queries or not passages:
+        raise LookupError(f"{a.title} and {b.title} share no language pair; pick maps of one eval set")
+
+    def cut(data: Heatmap) -> np.ndarray:
+        rows = [data.query_languages.index(q) for q in queries]
+        columns = [data.passage_languages.index(p) for p in passages]
+        return data.values[np.ix_(rows, columns)]
+
+    title = f"B − A: {b.title} minus {a.title} ({better_sign(a.metric)}: B better)"
+    return Heatmap(title, a.metric, queries, passages, cut(b) - cut(a), tuple(sorted({*a.run_ids, *b.run_ids})),
+                   difference=True)
 
 
 @dataclass(frozen=True)
 class HeatmapChoice:
-    """What one heatmap shows: a strategy at a size (averaged over seeds) or one run."""
+    """What one heatmap shows: a series at a size (averaged over its seeds) or one run."""
 
     label: str
     train_size: int
@@ -257,16 +378,18 @@ def _is_cell(row: Row, eval_set: str, metric: str) -> bool:
 
 
 def heatmap_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRank") -> list[HeatmapChoice]:
-    """Every (strategy, size) with per-pair cells, in plotting order."""
-    keys = {(row_label(r), int(r["train_size"])) for r in rows if _is_cell(r, eval_set, metric)}
-    return [HeatmapChoice(label, size) for label, size in sorted(keys, key=lambda k: (k[1] > 0, display_order(k[0]), k[1]))]
+    """Every (series, size) with per-pair cells, in plotting order."""
+    keys = {(r["strategy"], r["series"], int(r["train_size"])) for r in rows if _is_cell(r, eval_set, metric)}
+    ordered = sorted(keys, key=lambda k: (k[2] > 0, series_order(k[0], k[1]), k[2]))
+    return [HeatmapChoice(label, size) for _strategy, label, size in ordered]
 
 
 def run_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRank") -> list[HeatmapChoice]:
     """One choice per single run with per-pair cells (to inspect one seed), in plotting order."""
-    keys = {(row_label(r), int(r["train_size"]), r["run_id"]) for r in rows if _is_cell(r, eval_set, metric)}
-    ordered = sorted(keys, key=lambda k: (k[1] > 0, display_order(k[0]), k[1], k[2]))
-    return [HeatmapChoice(label, size, run_id) for label, size, run_id in ordered]
+    keys = {(r["strategy"], r["series"], int(r["train_size"]), r["run_id"])
+            for r in rows if _is_cell(r, eval_set, metric)}
+    ordered = sorted(keys, key=lambda k: (k[2] > 0, series_order(k[0], k[1]), k[2], k[3]))
+    return [HeatmapChoice(label, size, run_id) for _strategy, label, size, run_id in ordered]
 
 
 def heatmap_table(data: Heatmap) -> list[list[str]]:
@@ -288,7 +411,7 @@ def heatmap(rows: Iterable[Row], choice: HeatmapChoice, *, eval_set: str, metric
         if choice.run_id is not None:
             if row["run_id"] != choice.run_id:
                 continue
-        elif (row_label(row), int(row["train_size"])) != (choice.label, choice.train_size):
+        elif (row["series"], int(row["train_size"])) != (choice.label, choice.train_size):
             continue
         cells[(row["query_language"], row["passage_language"])].append(float(row["value"]))
         run_ids.add(row["run_id"])

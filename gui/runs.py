@@ -14,27 +14,23 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from storage.queries import RunView
+from vocabulary.status import RunStatus
 
 POLL_OVERLAP = dt.timedelta(seconds=2)
 
 
-def utcnow() -> dt.datetime:
-    """Naive UTC, like the timestamps storage writes."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
 def elapsed_seconds(run: RunView, now: dt.datetime) -> float | None:
     """Time spent on the current attempt (until now while running)."""
-    if run.started_at is None or run.status == "queued":
+    if run.started_at is None or run.status == RunStatus.QUEUED:
         return None
-    end = now if run.status == "running" else (run.finished_at or run.heartbeat_at or now)
+    end = now if run.status == RunStatus.RUNNING else (run.finished_at or run.heartbeat_at or now)
     return max(0.0, (end - run.started_at).total_seconds())
 
 
 def eta_seconds(run: RunView, now: dt.datetime) -> float | None:
     """Remaining time of a running run, extrapolated linearly from its progress so far."""
     elapsed = elapsed_seconds(run, now)
-    if run.status != "running" or elapsed is None or not 0.0 < run.progress < 1.0:
+    if run.status != RunStatus.RUNNING or elapsed is None or not 0.0 < run.progress < 1.0:
         return None
     return elapsed * (1.0 - run.progress) / run.progress
 
@@ -50,32 +46,37 @@ def format_duration(seconds: float | None) -> str:
 
 @dataclass(frozen=True)
 class Column:
+    """One queue column; ``widest`` is about its longest text, so the column is wide enough before a run says it."""
+
     title: str
     text: Callable[[RunView, dt.datetime], str]
     tooltip: str = ""
+    widest: str = ""
 
 
 def _status(run: RunView, _now: dt.datetime) -> str:
-    return f"{run.status} (cancelling)" if run.cancel_requested and run.status == "running" else run.status
+    return f"{run.status} (cancelling)" if run.cancel_requested and run.status == RunStatus.RUNNING else run.status
 
 
 def _step(run: RunView, _now: dt.datetime) -> str:
     return f"{run.step}/{run.total_steps}" if run.total_steps else ""
 
 
+#: The error comes last: it is the one long text, and the last column takes the width left over.
 COLUMNS: tuple[Column, ...] = (
-    Column("Run", lambda r, _: r.label, "strategy, training size and seed"),
-    Column("Status", _status),
-    Column("Progress", lambda r, _: f"{r.progress:.0%}"),
-    Column("Phase", lambda r, _: r.phase or ""),
-    Column("Step", _step, "training step / total steps"),
-    Column("Loss", lambda r, _: "" if r.loss is None else f"{r.loss:.4f}", "latest training loss"),
-    Column("Elapsed", lambda r, now: format_duration(elapsed_seconds(r, now))),
-    Column("ETA", lambda r, now: format_duration(eta_seconds(r, now)), "rough: extrapolated from progress"),
-    Column("Worker", lambda r, _: r.worker_id or ""),
-    Column("Attempts", lambda r, _: str(r.attempts)),
+    Column("Run", lambda r, _: r.label, "strategy, training size and seed", "hybrid α=0.5 n=1000 seed=0"),
+    Column("Status", _status, "", "running (cancelling)"),
+    Column("Progress", lambda r, _: f"{r.progress:.0%}", "", "100% progress"),
+    Column("Phase", lambda r, _: r.phase or "", "", "loading training data"),
+    Column("Step", _step, "training step / total steps", "10000/10000"),
+    Column("Loss", lambda r, _: "" if r.loss is None else f"{r.loss:.4f}", "latest training loss", "0.0000"),
+    Column("Elapsed", lambda r, now: format_duration(elapsed_seconds(r, now)), "", "10:00:00"),
+    Column("ETA", lambda r, now: format_duration(eta_seconds(r, now)), "rough: extrapolated from progress",
+           "10:00:00"),
+    Column("Worker", lambda r, _: r.worker_id or "", "", "workstation.local:123456"),
+    Column("Attempts", lambda r, _: str(r.attempts), "", "Attempts"),
+    Column("Run id", lambda r, _: r.id, "", "0123456789abcdef"),
     Column("Error", lambda r, _: r.error or ""),
-    Column("Run id", lambda r, _: r.id),
 )
 PROGRESS_COLUMN = 2
 

@@ -1,9 +1,12 @@
-"""The scaling-curves page: metric vs training size, one panel per query language, one line per strategy.
+"""The scaling-curves page: metric vs training size, one panel per query language, one line per series.
 
 The numbers come from :func:`gui.results.scaling_panels` (mean, min, max and
-sd over seeds) and the drawing from :mod:`gui.figures` (``start_scaling_panel``
-and ``draw_series``), the same code the headless demo writes its PNGs with.
-Panels share their y axis, so the sw and yo curves can be compared at a glance.
+sd over the seeds of each series) and the drawing from :mod:`gui.figures`
+(``start_scaling_panel``, ``draw_series`` and ``draw_fit``), the same code the
+headless demo writes its PNGs with. Panels share their y axis, so the sw and
+yo curves can be compared at a glance, unless *Own y ranges* is
+ticked (one language's large MeanRank would flatten the others). *Fit* adds
+each series' saturating power law a − b·N^−c through its plotted means.
 """
 
 from __future__ import annotations
@@ -13,27 +16,24 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
+from gui.app_model import AppModel
+from gui.folders import RememberedFolder
 from gui.figures import (
     BANDS,
+    FIT_FORMULA,
     DrawnScaling,
     add_legend,
+    draw_fit,
     draw_series,
     fill_scaling_legend,
     scaling_title,
+    series_styles,
     share_y_range,
     start_scaling_panel,
-    strategy_colours,
 )
 from gui.form_widgets import CheckableComboBox, language_item_text
-from gui.metric_rows import MetricRows
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import (
-    ScalingPanel,
-    Series,
-    language_order,
-    scaling_panels,
-    series_table,
-)
+from gui.results import METRIC_HELP, ScalingPanel, Series, language_order, scaling_panels, series_table
 from vocabulary.records import ALL
 
 #: First choices when the data offer them: the research question's view.
@@ -50,12 +50,27 @@ def passage_text(code: str) -> str:
 
 
 def query_text(code: str) -> str:
-    return "all queries (average)" if code == ALL else language_item_text(code)
+    return "all query languages (average)" if code == ALL else language_item_text(code)
+
+
+def fit_note(unfitted: dict[tuple[str, str], str], languages: list[str]) -> str:
+    """One line for the series that got no fit ((label, query language) -> why), grouped by the reason.
+
+    A series without a fit in every panel is named alone, else with the
+    panels it lacks one in (``mono (yo)``).
+    """
+    by_reason: dict[str, dict[str, list[str]]] = {}
+    for (label, language), reason in unfitted.items():
+        by_reason.setdefault(reason, {}).setdefault(label, []).append(language)
+    return "; ".join(
+        "no fit for " + ", ".join(label if len(where) == len(languages) else f"{label} ({', '.join(where)})"
+                                  for label, where in labels.items()) + f": {reason}"
+        for reason, labels in by_reason.items())
 
 
 class ScalingView(PlotPage):
-    def __init__(self, metrics: MetricRows, parent: QtWidgets.QWidget | None = None):
-        super().__init__(metrics, parent)
+    def __init__(self, app_model: AppModel, folder: RememberedFolder, parent: QtWidgets.QWidget | None = None):
+        super().__init__(app_model, folder, parent)
         self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
         self.setting = QtWidgets.QComboBox(toolTip="which passages each query searches")
         self.passages = QtWidgets.QComboBox(toolTip="the language of the passages searched")
@@ -64,9 +79,16 @@ class ScalingView(PlotPage):
         self.languages.setToolTip("query languages, one panel each")
         self.band = QtWidgets.QComboBox(toolTip="the shaded band: spread over seeds")
         self.band.addItems(BANDS)
+        self.fit = QtWidgets.QCheckBox(
+            "Fit", toolTip=f"draw each series' saturating power law {FIT_FORMULA} through its plotted means "
+                           "(least squares; needs at least 4 training sizes)")
+        self.own_range = QtWidgets.QCheckBox(
+            "Own y ranges", toolTip="scale each panel to its own values instead of one y range for all panels")
         for label, widget in (("Eval set:", self.eval_set), ("Setting:", self.setting), ("Passages:", self.passages),
                               ("Metric:", self.metric)):
             self.add_control(label, widget)
+        self.toolbar.addWidget(self.fit)
+        self.toolbar.addWidget(self.own_range)
         self.add_control("Query languages:", self.languages, row=1)
         self.add_control("Band over seeds:", self.band, row=1)
         self.finish_toolbar()
@@ -74,12 +96,16 @@ class ScalingView(PlotPage):
             combo.currentIndexChanged.connect(lambda _index: self.refresh())
         self.languages.changed.connect(self.redraw)
         self.band.currentIndexChanged.connect(lambda _index: self.redraw())
+        self.fit.toggled.connect(lambda _on: self.redraw())
+        self.own_range.toggled.connect(lambda _on: self.redraw())
         self.panels: list[ScalingPanel] = []
         #: query language -> (its plot, what was drawn in it); tests and tooltips read it.
         self.drawn: dict[str, tuple[pg.PlotItem, DrawnScaling]] = {}
         self._plots: dict[str, pg.PlotItem] = {}
         self._title: pg.LabelItem | None = None
         self._legend: pg.LegendItem | None = None
+        #: Shown under the title (and exported with it): which series got no fit, and why.
+        self.note = ""
         self.refresh()
 
     def chosen_view(self) -> tuple[str, str, str, str]:
@@ -88,7 +114,7 @@ class ScalingView(PlotPage):
                 self.metric.currentData())
 
     def update_choices(self) -> bool:
-        table = self.metrics.table
+        table = self.app_model.metrics
         if not len(table):
             for combo in (self.eval_set, self.setting, self.passages, self.metric):
                 refill(combo, [])  # an empty database or study offers no choices
@@ -100,7 +126,7 @@ class ScalingView(PlotPage):
         chosen.append(self.setting.currentData())
         refill(self.passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
         chosen.append(self.passages.currentData())
-        refill(self.metric, table.choices(*chosen), PREFERRED_METRICS)
+        refill(self.metric, table.choices(*chosen), PREFERRED_METRICS, tip=METRIC_HELP.get)
         present = language_order({row["query_language"] for row in table.view(*self.chosen_view())})
         if set(present) != set(self.languages.values()):
             chosen = [lang for lang in present if lang in ("sw", "yo")] or present
@@ -112,11 +138,12 @@ class ScalingView(PlotPage):
     def drawing_steps(self) -> list[Callable[[], None]]:
         """Lay out (if the languages changed), then one step per panel and strategy, then the shared range and legend.
 
-        A step per strategy, not per panel: a panel of five strategies with
-        bands took 25-30 ms in one piece while a worker kept the CPU busy.
+        A step per strategy, not per panel: a whole panel of several strategies
+        with bands is too long a step while a worker keeps the CPU busy
+        (bench/RESULTS.md).
         """
         chosen = self.languages.checked()
-        if not len(self.metrics.table):
+        if not len(self.app_model.metrics):
             self.show_message(EMPTY_TEXT)
             return []
         if not chosen:
@@ -124,17 +151,17 @@ class ScalingView(PlotPage):
             return []
         eval_set, setting, passage_language, metric = self.chosen_view()
         self.panels = panels = scaling_panels(
-            self.metrics.table.view(eval_set, setting, passage_language, metric), eval_set=eval_set,
+            self.app_model.metrics.view(eval_set, setting, passage_language, metric), eval_set=eval_set,
             setting=setting, metric=metric, passage_language=passage_language, query_languages=chosen,
         )
-        colours = strategy_colours(panels)
-        band = self.band.currentText()
+        styles = series_styles(self.app_model.metrics.series)
+        band, fit, own_range = self.band.currentText(), self.fit.isChecked(), self.own_range.isChecked()
+        unfitted: dict[tuple[str, str], str] = {}  # (series label, query language) -> why it has no fit
 
         def start() -> None:
             languages = [panel.query_language for panel in panels]
             if languages != list(self._plots):
                 self._lay_out(languages)
-            self._title.setText(self.plot_title(), size="12pt")
             self.drawn = {}
 
         def start_panel(panel: ScalingPanel) -> None:
@@ -143,11 +170,25 @@ class ScalingView(PlotPage):
 
         def draw(panel: ScalingPanel, series: Series) -> None:
             plot, drawn = self.drawn[panel.query_language]
-            draw_series(plot, drawn, series, metric=metric, colours=colours, band=band)
+            draw_series(plot, drawn, series, metric=metric, style=styles[series.label], band=band)
+            if fit and (why := draw_fit(plot, drawn, series, metric=metric, style=styles[series.label])):
+                unfitted[(series.label, panel.query_language)] = why
 
         def finish() -> None:
-            share_y_range(list(self._plots.values()), panels)
-            fill_scaling_legend(self._legend, colours, panels)
+            plots = list(self._plots.values())
+            for plot in plots[1:]:
+                plot.setYLink(None if own_range else plots[0])  # linked, zooming one panel zooms them all
+            if own_range:
+                for plot, panel in zip(plots, panels):
+                    share_y_range([plot], [panel])
+            else:
+                share_y_range(plots, panels)
+            fill_scaling_legend(self._legend, styles, panels, fits=fit)
+            self.note = fit_note(unfitted, [panel.query_language for panel in panels])
+            title = self.plot_title()
+            if self.note:
+                title += f"<br><span style='font-size: 9pt; color: #555555'>{self.note}</span>"
+            self._title.setText(title, size="12pt")
             self.show_plot()
 
         steps = [start]
@@ -175,9 +216,6 @@ class ScalingView(PlotPage):
             if index and index % PANELS_PER_ROW == 0:
                 layout.nextRow()
             self._plots[language] = layout.addPlot()
-        plots = list(self._plots.values())
-        for plot in plots[1:]:
-            plot.setYLink(plots[0])  # zooming one panel zooms them all
         self._legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-2)
         add_legend(layout, self._legend)
 

@@ -25,7 +25,8 @@ class AdvancedField:
 
     ``kind``: ``float`` (a text box, so 3e-5 can be typed), ``int``,
     ``optional_int`` (the lowest value of the spin box means "not set"),
-    ``bool``, ``text`` or ``choice``.
+    ``bool``, ``text``, ``optional_text`` (a "not set" box beside the text)
+    or ``choice`` (with ``none_text``, a first entry meaning "not set").
     """
 
     name: str
@@ -39,6 +40,9 @@ class AdvancedField:
     choices: tuple[str, ...] = ()
 
 
+#: What a "not set" encoder setting means: the base model's own (see vocabulary.config.EncoderSettings).
+MODELS_OWN = "the model's own"
+
 ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
     AdvancedField("learning_rate", "Learning rate", "float", "AdamW learning rate (paper: 3e-5)"),
     AdvancedField("weight_decay", "Weight decay", "float", "AdamW weight decay on weight matrices (paper: 0.01)"),
@@ -50,12 +54,18 @@ ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
                   minimum=0, none_text="no limit"),
     AdvancedField("warmup_ratio", "Warm-up ratio", "float", "share of the steps with a linear learning-rate warm-up"),
     AdvancedField("grad_clip", "Gradient clipping", "float", "maximum gradient norm"),
-    AdvancedField("max_length", "Max length (tokens)", "int", "longer texts are truncated", minimum=8, maximum=512),
-    AdvancedField("pooling", "Pooling", "choice", "how token vectors become one text vector (E5: mean)",
-                  choices=POOLINGS),
-    AdvancedField("query_prefix", "Query prefix", "text", "prepended to every query (E5: 'query: ', with its space)"),
-    AdvancedField("passage_prefix", "Passage prefix", "text",
-                  "prepended to every passage (E5: 'passage: ', with its space)"),
+    AdvancedField("max_length", "Max length (tokens)", "optional_int",
+                  "longer texts are truncated; the model's own: its sentence-transformers setting, else 128",
+                  minimum=7, maximum=512, none_text=MODELS_OWN),
+    AdvancedField("pooling", "Pooling", "choice",
+                  "how token vectors become one text vector; the model's own: its sentence-transformers modules "
+                  "(with their Dense layers), else mean", choices=POOLINGS, none_text=MODELS_OWN),
+    AdvancedField("query_prefix", "Query prefix", "optional_text",
+                  "prepended to every query (E5: 'query: ', with its space); the model's own: its stored prompt",
+                  none_text=MODELS_OWN),
+    AdvancedField("passage_prefix", "Passage prefix", "optional_text",
+                  "prepended to every passage (E5: 'passage: ', with its space); the model's own: its stored prompt",
+                  none_text=MODELS_OWN),
     AdvancedField("symmetric_loss", "Symmetric loss", "bool", "also score passage -> query (both InfoNCE directions)"),
     AdvancedField("contrastive_weight", "Contrastive weight λ", "float",
                   "weight λ of the language-contrastive term (strategy 'contrastive' only; default 0.1)"),
@@ -95,8 +105,19 @@ class FieldWidget:
             self.widget.toggled.connect(on_change)
         elif kind == "choice":
             self.widget = QtWidgets.QComboBox()
-            self.widget.addItems(spec.choices)
+            self.widget.addItems(((spec.none_text,) if spec.none_text else ()) + spec.choices)
             self.widget.currentIndexChanged.connect(on_change)
+        elif kind == "optional_text":
+            self.unset = QtWidgets.QCheckBox(spec.none_text)
+            self.text = QtWidgets.QLineEdit()
+            self.unset.toggled.connect(lambda on: self.text.setEnabled(not on))
+            self.unset.toggled.connect(on_change)
+            self.text.textChanged.connect(on_change)
+            self.widget = QtWidgets.QWidget()
+            row = QtWidgets.QHBoxLayout(self.widget)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(self.unset)
+            row.addWidget(self.text, 1)
         else:
             raise ValueError(f"advanced field {spec.name}: unknown kind {kind!r}")
         self.widget.setToolTip(spec.help)
@@ -118,6 +139,10 @@ class FieldWidget:
             return None if widget.value() == widget.minimum() else widget.value()
         if kind == "bool":
             return widget.isChecked()
+        if kind == "optional_text":
+            return None if self.unset.isChecked() else self.text.text()
+        if self.spec.none_text and widget.currentText() == self.spec.none_text:
+            return None
         return widget.currentText()
 
     def set_value(self, value: Any) -> None:
@@ -132,8 +157,11 @@ class FieldWidget:
             widget.setValue(widget.minimum() if value is None else int(value))
         elif kind == "bool":
             widget.setChecked(bool(value))
+        elif kind == "optional_text":
+            self.unset.setChecked(value is None)
+            self.text.setText(value or "")
         else:
-            widget.setCurrentText(str(value))
+            widget.setCurrentText(self.spec.none_text if value is None else str(value))
 
 
 class EvalRow:
@@ -188,6 +216,14 @@ class EvalRow:
         cap = self.max_queries.value() or None
         return EvalSpec(self.dataset, self.languages.checked(), self.split.currentText(), cap,
                         self.path.text().strip() or None)
+
+    def left_out(self, spec: EvalSpec) -> list[str]:
+        """What of ``spec`` this row cannot show: languages or a split the dataset does not have."""
+        missing = [lang for lang in spec.languages if lang not in self.languages.values()]
+        notes = [f"{self.dataset} language(s) {', '.join(missing)} (not in {self.dataset})"] if missing else []
+        if self.split.findText(spec.split) < 0:
+            notes.append(f"{self.dataset} split {spec.split!r} (it has {', '.join(DATASETS[self.dataset].splits)})")
+        return notes
 
     def set_spec(self, spec: EvalSpec | None) -> None:
         self.use.setChecked(spec is not None)

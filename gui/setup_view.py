@@ -3,8 +3,12 @@
 Validation is the config's own (:meth:`StudyConfig.validate`): after every
 edit the form builds the study, and a :class:`ConfigError` is shown beside
 the field it names, with Submit disabled until it is fixed. The form adds
-the one check the config cannot make without data: a training size larger
-than the chosen training set.
+the checks the config cannot make without this machine's files and the
+dataset facts: a training size larger than the chosen training set, and a
+local model folder that does not exist. It warns (without refusing) when a
+language is trained on and evaluated, so its results are not zero-shot; and
+a loaded study file's settings that the form cannot show (a language the
+dataset does not have, an unknown eval set) are named, not dropped silently.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.background import Background
+from gui.app_model import AppModel
 from gui.form_widgets import (
     LIST_HINT,
+    WARNING_COLOUR,
     ErrorLabel,
     LanguageChecklist,
     ListParseError,
@@ -29,12 +35,18 @@ from gui.form_widgets import (
 from gui.plan import max_train_size, plan
 from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_grid
 from gui.workers import DEVICES
-from storage import queue
-from storage.db import Database
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
 from vocabulary.datasets import DATASETS, dataset_ids
-from vocabulary.languages import PAPER_TRAIN_LANGUAGES
+from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.models import PRESETS, base_model, preset
 from vocabulary.strategies import STRATEGIES
+
+#: Said under the evaluation sets while the embedded model is chosen (it saw Swahili before any of our training).
+EMBEDDED_MODEL_NOTE = ("The embedded multilingual-e5-small was already fine-tuned on MIRACL and Mr. TyDi, Swahili "
+                       "included: zero-shot here means that no run of this study trains on sw or yo.")
+
+if TYPE_CHECKING:
+    from storage.queue import SubmitResult
 
 MODEL_KINDS: tuple[tuple[str, str], ...] = (
     ("embedded", "Embedded multilingual-e5-small (offline)"),
@@ -66,11 +78,12 @@ class SetupView(QtWidgets.QWidget):
     submitted = QtCore.Signal(int, str, bool)
     message = QtCore.Signal(str)
 
-    def __init__(self, db: Database, background: Background, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.db = db
-        self.background = background
+        self.app_model = app_model
         self.current_study: StudyConfig | None = None
+        #: What the last loaded study file held that the form could not show (named in the status bar).
+        self.left_out: list[str] = []
         self._submitting = False
         self._errors: dict[str, ErrorLabel] = {}
         self._validate_timer = QtCore.QTimer(self, singleShot=True, interval=_VALIDATE_DELAY_MS, timeout=self.validate)
@@ -113,7 +126,17 @@ class SetupView(QtWidgets.QWidget):
         model_row.addWidget(self.model_kind)
         model_row.addWidget(self.model_value, 1)
         model_row.addWidget(self.model_browse)
-        form.addRow("Model:", stacked(model_row, self._error("model")))
+        self.model_preset = QtWidgets.QComboBox(toolTip="fill the model and its encoder settings (Advanced) for a "
+                                                "published encoder")
+        self.model_preset.addItem("Choose a preset…", None)
+        for entry in PRESETS:
+            self.model_preset.addItem(entry.label, entry.key)
+            self.model_preset.setItemData(self.model_preset.count() - 1, entry.note, QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.model_preset.activated.connect(self._apply_preset)
+        self.model_saw = hint_label("")
+        form.addRow("Preset:", self.model_preset)
+        form.addRow("Model:", stacked(model_row, self.model_saw, self._error("model")))
+        self.model_value.textChanged.connect(self._show_model_saw)
         self.device = QtWidgets.QComboBox(toolTip="where workers started from this window train (auto: CUDA if present)")
         self.device.addItems(DEVICES)
         form.addRow("Device:", self.device)
@@ -166,6 +189,10 @@ class SetupView(QtWidgets.QWidget):
         self.eval_rows = [EvalRow(dataset, self._changed) for dataset in dataset_ids("eval")]
         layout.addLayout(eval_rows_grid(self.eval_rows))
         layout.addWidget(self._error("evaluations"))
+        self.zero_shot_warning = ErrorLabel(colour=WARNING_COLOUR)
+        self.model_note = hint_label(EMBEDDED_MODEL_NOTE)
+        layout.addWidget(self.zero_shot_warning)
+        layout.addWidget(self.model_note)
         return box
 
     def _advanced_box(self) -> QtWidgets.QWidget:
@@ -209,6 +236,7 @@ class SetupView(QtWidgets.QWidget):
     # ---- reacting to edits ------------------------------------------------------------
     def _changed(self, *_args: object) -> None:
         self.alphas.setEnabled(self.strategy_boxes["hybrid"].isChecked())
+        self.model_note.setVisible(self.model_spec().startswith("embedded:"))
         self._validate_timer.start()
 
     def _toggle_advanced(self, on: bool) -> None:
@@ -227,6 +255,28 @@ class SetupView(QtWidgets.QWidget):
             {"folder": "a folder with config.json and model weights", "hub": "e.g. intfloat/multilingual-e5-base"}.get(kind, "")
         )
         self._changed()
+
+    def _apply_preset(self) -> None:
+        key = self.model_preset.currentData()
+        if key is None:
+            return
+        settings = preset(key).run_settings()
+        model = settings.pop("model")
+        kind = "embedded" if model.startswith("embedded:") else "hub"
+        self.model_kind.setCurrentIndex(self.model_kind.findData(kind))
+        self.model_value.setText(model)
+        for name, value in settings.items():
+            self.fields[name].set_value(value)
+        self._changed()
+
+    def _show_model_saw(self) -> None:
+        """What the base model's own training saw in sw and yo (from vocabulary.models), under the model field."""
+        known = base_model(self.model_spec())
+        if known is None:
+            self.model_saw.setText("Not a model we know: check what its own training saw before calling a "
+                                   "result zero-shot." if self.model_spec() else "")
+            return
+        self.model_saw.setText(f"{known.label}; its own training saw\n{known.summary(TARGET_LANGUAGES)}")
 
     def _choose_model_folder(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a Hugging Face model folder")
@@ -277,17 +327,31 @@ class SetupView(QtWidgets.QWidget):
             template=template,
         )
 
-    def set_study(self, study: StudyConfig) -> None:
-        """Fill every field from ``study`` (Load study, Reset)."""
+    def set_study(self, study: StudyConfig) -> list[str]:
+        """Fill every field from ``study`` (Load study, Reset); return what the form had to leave out, in words.
+
+        The form offers only what the registry knows (each dataset's languages
+        and splits, the known eval sets); anything else in ``study`` is left
+        out, and said so, rather than silently changing the study.
+        """
         template = study.template
+        self.model_preset.setCurrentIndex(0)  # a study's settings are its own, whichever preset began them
         self.name.setText(study.name)
         model = template.model
-        kind = "embedded" if model.startswith("embedded:") else "folder" if Path(model).expanduser().is_dir() else "hub"
+        looks_local = model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir()
+        kind = "embedded" if model.startswith("embedded:") else "folder" if looks_local else "hub"
         self.model_kind.setCurrentIndex(self.model_kind.findData(kind))
         self.model_value.setText(model)
+        left_out = []
+        if self.train_dataset.findData(template.train_dataset) < 0:
+            left_out.append(f"training set {template.train_dataset!r} (not one of {', '.join(dataset_ids('train'))})")
         self.train_dataset.setCurrentIndex(max(0, self.train_dataset.findData(template.train_dataset)))
         self._dataset_changed()
         self.train_languages.set_checked(template.train_languages)
+        missing = [lang for lang in template.train_languages if lang not in self.train_languages.items.values()]
+        if missing:
+            left_out.append(f"training language(s) {', '.join(missing)} ({self.train_dataset.currentData()} has "
+                            "no such language)")
         for strategy, box in self.strategy_boxes.items():
             box.setChecked(strategy in study.strategies)
         self.alphas.setText(format_numbers(study.alphas))
@@ -297,9 +361,15 @@ class SetupView(QtWidgets.QWidget):
         by_dataset = {spec.dataset: spec for spec in template.evaluations}
         for row in self.eval_rows:
             row.set_spec(by_dataset.get(row.dataset))
+            if row.dataset in by_dataset:
+                left_out += row.left_out(by_dataset[row.dataset])
+        unknown = [name for name in by_dataset if name not in {row.dataset for row in self.eval_rows}]
+        if unknown:
+            left_out.append(f"eval set(s) {', '.join(unknown)} (not one of {', '.join(dataset_ids('eval'))})")
         for name, field_widget in self.fields.items():
             field_widget.set_value(getattr(template, name))
         self.validate()
+        return left_out
 
     def reset(self) -> None:
         """The paper's comparison: mono, cross and hybrid(0.5) at three sizes, 3 seeds, zero-shot sw and yo."""
@@ -316,9 +386,11 @@ class SetupView(QtWidgets.QWidget):
         for row in self.eval_rows:
             row.error.show_message("")
         self.general_error.show_message("")
+        self.zero_shot_warning.show_message("")
         try:
             study = self.study().validate()
             self._check_sizes(study)
+            self._check_model_folder()
         except ConfigError as error:
             self._show_error(error)
             self.current_study = None
@@ -326,9 +398,20 @@ class SetupView(QtWidgets.QWidget):
             self.submit_button.setEnabled(False)
             return None
         self.current_study = study
+        self.zero_shot_warning.show_message(zero_shot_warning(study))
         self.preview.setText(plan(study, self._estimate_device()).summary())
         self.submit_button.setEnabled(not self._submitting)
         return study
+
+    def _check_model_folder(self) -> None:
+        """A local folder must exist here, with a model's config.json: a worker would fail on it."""
+        if self.model_kind.currentData() != "folder":
+            return
+        folder = Path(self.model_spec()).expanduser()
+        if not folder.is_dir():
+            raise ConfigError("model", f"{folder}: no such folder; choose a Hugging Face model folder (Browse…)")
+        if not (folder / "config.json").is_file():
+            raise ConfigError("model", f"{folder} has no config.json: not a Hugging Face model folder")
 
     def _check_sizes(self, study: StudyConfig) -> None:
         dataset = study.template.train_dataset
@@ -337,7 +420,8 @@ class SetupView(QtWidgets.QWidget):
         if too_big:
             raise ConfigError(
                 "train_sizes",
-                f"size {too_big[0]} is larger than the {maximum} question groups of {dataset}'s training split; "
+                f"size {', '.join(map(str, too_big))} is larger than the {maximum} question groups of {dataset}'s "
+                "training split; "
                 f"use at most {maximum}",
             )
 
@@ -371,9 +455,9 @@ class SetupView(QtWidgets.QWidget):
             return
         self._submitting = True
         self.submit_button.setEnabled(False)
-        db, start_worker = self.db, self.start_worker.isChecked()
+        start_worker = self.start_worker.isChecked()
 
-        def done(result: queue.SubmitResult) -> None:
+        def done(result: SubmitResult) -> None:
             self._submitting = False
             self.submit_button.setEnabled(True)
             self.submitted.emit(result.study_id, result.summary(), start_worker)
@@ -383,7 +467,7 @@ class SetupView(QtWidgets.QWidget):
             self.submit_button.setEnabled(True)
             self.message.emit(f"Could not submit the study: {error}")
 
-        self.background.submit(lambda: queue.submit_study(db, study), done, failed)
+        self.app_model.submit_study(study, done, failed)
 
     def save_study(self, path: Path) -> None:
         """Write the form's study as JSON (``hybridscale submit`` reads it); raises ConfigError if invalid."""
@@ -393,10 +477,26 @@ class SetupView(QtWidgets.QWidget):
         Path(path).write_text(study.to_json() + "\n", encoding="utf-8")
 
     def load_study(self, path: Path) -> StudyConfig:
-        """Fill the form from a study JSON file; raises ConfigError (with the field) or OSError."""
+        """Fill the form from a study JSON file; raises ConfigError (with the field) or OSError.
+
+        :attr:`left_out` then names what the file held that the form could not show.
+        """
         study = StudyConfig.from_json(Path(path).read_text(encoding="utf-8"))
-        self.set_study(study)
+        self.left_out = self.set_study(study)
         return study
 
-    def set_database(self, db: Database) -> None:
-        self.db = db
+
+def zero_shot_warning(study: StudyConfig) -> str:
+    """A warning when a study trains on a target language (sw, yo) it also evaluates: those results are not zero-shot.
+
+    The training languages are evaluated too (XQuAD-R), but as seen
+    languages; the research question is about the targets, which the
+    strategies must reach without training data in them.
+    """
+    trained = set(study.template.train_languages) & set(TARGET_LANGUAGES)
+    both = {spec.dataset: [lang for lang in spec.languages if lang in trained] for spec in study.template.evaluations}
+    parts = [f"{', '.join(languages)} on {dataset}" for dataset, languages in both.items() if languages]
+    if not parts:
+        return ""
+    return (f"Trained on and evaluated: {'; '.join(parts)}. These results are not zero-shot; untick "
+            f"{', '.join(sorted(trained))} under Training languages for a zero-shot study.")

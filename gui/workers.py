@@ -1,7 +1,7 @@
 """Local worker processes started from the GUI.
 
 Training runs in separate ``python -m hybridscale worker`` processes, never
-in a GUI thread: torch would stall the event loop (and the 2 s start-up),
+in a GUI thread: torch would stall the event loop (and slow the start-up),
 and a crashed or killed worker must not take the window with it. The
 workers talk to the GUI only through the database. The database URL reaches
 them in the environment (``HYBRIDSCALE_DB``), not on the command line, where

@@ -255,16 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hybrid batch training scaling studies for zero-shot cross-lingual retrieval (sw, yo).",
     )
     parser.add_argument("--version", action="version", version=f"hybridscale {__version__}")
-    parser.add_argument(
-        "--db", default=os.environ.get("HYBRIDSCALE_DB") or None,
-        help="database: a SQLite file path or any SQLAlchemy URL (default: $HYBRIDSCALE_DB, else hybridscale.db "
-             "in the user data folder)",
-    )
+    db_help = ("database: a SQLite file path or any SQLAlchemy URL (default: $HYBRIDSCALE_DB, else hybridscale.db "
+               "in the user data folder); before or after the command")
+    parser.add_argument("--db", default=os.environ.get("HYBRIDSCALE_DB") or None, help=db_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(handler=handler)
+        # After the command too; SUPPRESS leaves the value given before it (or the default) when it is not repeated.
+        command.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
         return command
 
     p = add("submit", cmd_submit, "queue the runs of a study file (runs already done are reused)")

@@ -13,13 +13,12 @@ run's time.
 
 It writes into ``--out``: the SQLite database (browse it with
 ``hybridscale gui --db OUT/hybridscale.db``), ``report.csv``, PNG scaling
-curves and bias heatmaps drawn by the GUI's own plotting code offscreen, and
+curves and bias heatmaps drawn by the GUI's own plotting code without a window, and
 ``summary.md``. Running it again reuses finished runs.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -137,8 +136,7 @@ def _work_with_progress_bar(db, todo: int, device: str) -> None:
 
 
 def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from gui.figures import save_heatmap_figure, save_scaling_figure
+    from gui.figure_files import save_heatmap_figure, save_scaling_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     images: list[Path] = []

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import Event, Metric, QueryValueSet, Run, Study, study_runs
 from storage.packing import unpack_ids, unpack_values
-from vocabulary.config import RunConfig
+from vocabulary.config import ConfigError, RunConfig
+from vocabulary.series import series_names
 
 #: RunConfig fields copied next to every metric in the tidy table, in this order.
 CONFIG_COLUMNS: tuple[str, ...] = (
@@ -27,11 +28,13 @@ CONFIG_COLUMNS: tuple[str, ...] = (
 METRIC_COLUMNS: tuple[str, ...] = (
     "eval_set", "setting", "query_language", "passage_language", "metric", "value", "num_queries",
 )
-TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", *CONFIG_COLUMNS, *METRIC_COLUMNS)
+#: ``series``: the line a run belongs to; runs share one only when they differ in their seeds alone
+#: (:mod:`vocabulary.series`), so grouping by it never averages two configurations as seeds.
+TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", "series", *CONFIG_COLUMNS, *METRIC_COLUMNS)
 CELL_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "query_language", "passage_language")
 #: The per-query table: one row per run x eval set x setting x languages x query x metric.
 PER_QUERY_COLUMNS: tuple[str, ...] = (
-    "study", "run_id", "label", *CONFIG_COLUMNS, *CELL_COLUMNS, "query_id", "metric", "value",
+    "study", "run_id", "label", "series", *CONFIG_COLUMNS, *CELL_COLUMNS, "query_id", "metric", "value",
 )
 #: Metric rows fetched per partition by tidy_metrics.
 _FETCH_PARTITION = 2000
@@ -121,7 +124,8 @@ def run_events(db: Database, run_id: str) -> list[tuple[dt.datetime, str, str]]:
 def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, Any]]:
     """One dict per (run, eval set, setting, query language, passage language, metric).
 
-    Each row carries the run's config columns and the names of the studies it
+    Each row carries the run's config columns, its series (named among the
+    runs read, see :data:`TIDY_COLUMNS`) and the names of the studies it
     belongs to, so the table stands alone in a spreadsheet or pandas.
 
     Plain columns, not ORM objects (the GUI reads them in a background thread
@@ -129,22 +133,14 @@ def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, An
     bench/RESULTS.md has the measurement), fetched in partitions so the
     driver's buffers stay small.
     """
-    runs = select(Run.id, Run.config_json, Run.label)
     metrics = select(Metric.run_id, *(getattr(Metric, name) for name in METRIC_COLUMNS)).join(Run, Run.id == Metric.run_id)
     if study_id is not None:
-        in_study = select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)
-        runs = runs.where(Run.id.in_(in_study))
-        metrics = metrics.where(Run.id.in_(in_study))
+        metrics = metrics.where(Run.id.in_(_in_study(study_id)))
     metrics = metrics.order_by(
         Run.position, Metric.eval_set, Metric.setting, Metric.query_language, Metric.passage_language, Metric.metric
     ).execution_options(yield_per=_FETCH_PARTITION)
     with db.session() as session:
-        names = _study_names(session, study_id)
-        configs = {
-            run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label,
-                     **_config_columns(json.loads(config_json))}
-            for run_id, config_json, label in session.execute(runs)
-        }
+        configs = _run_columns(session, study_id)
         table: list[dict[str, Any]] = []
         for partition in session.execute(metrics).partitions():
             for run_id, *values in partition:
@@ -156,26 +152,18 @@ def per_query_values(db: Database, study_id: int | None = None) -> Iterator[dict
     """One dict per (run, eval set, setting, query language, passage language, query, metric), lazily.
 
     The values are the ones each cell's metric row averages, with the run's
-    config columns, like :func:`tidy_metrics`. A study has millions of them,
-    so they are yielded one stored cell at a time, never held all at once.
+    columns as in :func:`tidy_metrics`. A study has millions of them, so they
+    are yielded one stored cell at a time, never held all at once.
     """
-    runs = select(Run.id, Run.config_json, Run.label)
     cells = select(QueryValueSet.run_id, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
                    QueryValueSet.metric, QueryValueSet.query_ids, QueryValueSet.packed_values)
     cells = cells.join(Run, Run.id == QueryValueSet.run_id)
     if study_id is not None:
-        in_study = select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)
-        runs = runs.where(Run.id.in_(in_study))
-        cells = cells.where(Run.id.in_(in_study))
+        cells = cells.where(Run.id.in_(_in_study(study_id)))
     cells = cells.order_by(Run.position, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
                            QueryValueSet.metric).execution_options(yield_per=50)
     with db.session() as session:
-        names = _study_names(session, study_id)
-        configs = {
-            run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label,
-                     **_config_columns(json.loads(config_json))}
-            for run_id, config_json, label in session.execute(runs)
-        }
+        configs = _run_columns(session, study_id)
         for run_id, *cell, metric, query_ids, packed in session.execute(cells):
             columns = {**configs[run_id], **dict(zip(CELL_COLUMNS, cell))}
             for query_id, value in zip(unpack_ids(query_ids), unpack_values(packed)):
@@ -193,12 +181,31 @@ def run_warnings(db: Database, study_id: int | None = None) -> dict[str, list[st
         .order_by(Event.id)
     )
     if study_id is not None:
-        statement = statement.where(Event.run_id.in_(select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)))
+        statement = statement.where(Event.run_id.in_(_in_study(study_id)))
     warnings: dict[str, list[str]] = defaultdict(list)
     with db.session() as session:
         for run_id, message in session.execute(statement):
             warnings[run_id].append(message)
     return dict(warnings)
+
+
+def _in_study(study_id: int):
+    return select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)
+
+
+def _run_columns(session, study_id: int | None) -> dict[str, dict[str, Any]]:
+    """Run id -> its study names, label, series and config columns (the left part of a tidy row)."""
+    runs = select(Run.id, Run.config_json, Run.label)
+    if study_id is not None:
+        runs = runs.where(Run.id.in_(_in_study(study_id)))
+    names = _study_names(session, study_id)
+    read = [(run_id, json.loads(config_json), label) for run_id, config_json, label in session.execute(runs)]
+    series = series_names({run_id: _identity(config) for run_id, config, _label in read})
+    return {
+        run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label, "series": series[run_id],
+                 **_config_columns(config)}
+        for run_id, config, label in read
+    }
 
 
 def _study_names(session, study_id: int | None) -> dict[str, str]:
@@ -216,3 +223,11 @@ def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
     values = {name: config.get(name) for name in CONFIG_COLUMNS}
     values["train_languages"] = "+".join(config.get("train_languages") or ())
     return values
+
+
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The run's identity; a config this version cannot read is taken as it is (still one series per config)."""
+    try:
+        return RunConfig.from_dict(config).identity()
+    except (ConfigError, TypeError):
+        return config

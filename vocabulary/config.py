@@ -16,31 +16,60 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES, strategy, strategy_label
 
-POOLINGS: tuple[str, ...] = ("mean", "cls")
+#: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
+POOLINGS: tuple[str, ...] = ("mean", "cls", "max", "lasttoken", "mean_sqrt_len_tokens", "weightedmean")
 DEFAULT_MODEL = "embedded:e5-small"
+#: Where each encoder setting a run used came from, in the order they are consulted.
+SOURCE_RUN = "run"
+SOURCE_MODEL = "model folder"
+SOURCE_CARD = "model card"
+SOURCE_DEFAULT = "hybridscale default"
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """How texts become vectors; the E5 defaults (mean pooling incl. ``<s>``/``</s>``, L2, prefixes).
+    """How texts become vectors. ``None`` means "the base model's own".
 
-    :class:`RunConfig` takes its encoder defaults from here, so a run and a
-    bare :func:`engine.model.load_encoder` call encode alike.
+    A sentence-transformers model folder defines its own pooling, Dense
+    layers, normalisation, prompts and maximum length; a plain transformers
+    folder gets :data:`PLAIN_MODEL_SETTINGS`. A value set here (by a run)
+    overrides the model's (:func:`resolve_encoder_settings`).
     """
 
-    pooling: str = "mean"
-    normalize: bool = True
-    query_prefix: str = "query: "
-    passage_prefix: str = "passage: "
-    max_length: int = 128
+    pooling: str | None = None
+    normalize: bool | None = None
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+    max_length: int | None = None
 
 
-_ENCODER_DEFAULTS = EncoderSettings()
+#: A model without sentence-transformers files: the E5 recipe (mean pooling incl. ``<s>``/``</s>``,
+#: L2, "query: "/"passage: ", 128 tokens), as every model was encoded before modules were read.
+PLAIN_MODEL_SETTINGS = EncoderSettings("mean", True, "query: ", "passage: ", 128)
+
+
+def resolve_encoder_settings(
+    layers: Sequence[tuple[str, EncoderSettings]],
+) -> tuple[EncoderSettings, dict[str, str]]:
+    """Each setting from the first ``(source, settings)`` layer that sets it, and which source that was.
+
+    Layers are given most authoritative first (the run, the model folder,
+    the model card, the default); a setting no layer sets stays None.
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for field_info in dataclasses.fields(EncoderSettings):
+        for source, settings in layers:
+            value = getattr(settings, field_info.name)
+            if value is not None:
+                values[field_info.name], sources[field_info.name] = value, source
+                break
+    return EncoderSettings(**values), sources
 
 
 class ConfigError(ValueError):
@@ -223,11 +252,11 @@ class RunConfig:
     symmetric_loss: bool = False
     #: lambda of the language-contrastive term; used (and part of the identity) by ``contrastive`` runs only.
     contrastive_weight: float | None = 0.1  # null (older files) means the default
-    # Encoder.
-    max_length: int = _ENCODER_DEFAULTS.max_length
-    pooling: str = _ENCODER_DEFAULTS.pooling
-    query_prefix: str = _ENCODER_DEFAULTS.query_prefix
-    passage_prefix: str = _ENCODER_DEFAULTS.passage_prefix
+    # Encoder: None is the base model's own (sentence-transformers files; else PLAIN_MODEL_SETTINGS).
+    max_length: int | None = None
+    pooling: str | None = None
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
     freeze_embeddings: bool = False
     trainable_layers: int | None = None
     grad_cache_chunk: int | None = None
@@ -277,6 +306,8 @@ class RunConfig:
             )
         elif self.train_size < 1:
             raise ConfigError("train_size", "must be at least 1 for a training run (0 only with strategy 'none')")
+        if self.seed < 0:
+            raise ConfigError("seed", f"seed {self.seed} is negative; seeds are 0 or more")
         if self._strategy_uses("uses_alpha") and not (self.alpha is not None and 0.0 <= self.alpha <= 1.0):
             raise ConfigError("alpha", "must be between 0 and 1 (probability of a monolingual batch)")
         if self.strategy != NO_TRAINING:
@@ -285,10 +316,13 @@ class RunConfig:
             raise ConfigError("evaluations", "choose at least one evaluation set")
         for spec in self.evaluations:
             spec.validate()
-        if self.pooling not in POOLINGS:
-            raise ConfigError("pooling", f"unknown pooling {self.pooling!r}; allowed: {', '.join(POOLINGS)}")
-        if not 8 <= self.max_length <= 512:
-            raise ConfigError("max_length", "must be between 8 and 512 tokens")
+        if self.pooling is not None and self.pooling not in POOLINGS:
+            raise ConfigError(
+                "pooling",
+                f"unknown pooling {self.pooling!r}; allowed: {', '.join(POOLINGS)}, or null for the model's own",
+            )
+        if self.max_length is not None and not 8 <= self.max_length <= 512:
+            raise ConfigError("max_length", "must be between 8 and 512 tokens, or null for the model's own")
         if self.top_k < 1:
             raise ConfigError("top_k", "must be at least 1")
         if self.checkpoint_every < 1:
@@ -361,6 +395,7 @@ class RunConfig:
 
     @property
     def encoder_settings(self) -> EncoderSettings:
+        """The run's overrides; always L2-normalised, since the paper scores with cosine similarity."""
         return EncoderSettings(self.pooling, True, self.query_prefix, self.passage_prefix, self.max_length)
 
     def to_dict(self) -> dict[str, Any]:
@@ -461,10 +496,22 @@ class StudyConfig:
                 raise ConfigError("train_sizes", f"size {size} must be at least 1 (the untrained point is the baseline)")
         if not self.seeds:
             raise ConfigError("seeds", "give at least one seed")
+        negative = [seed for seed in self.seeds if seed < 0]
+        if negative:
+            raise ConfigError("seeds", f"seed {', '.join(map(str, negative))} is negative; seeds are 0 or more")
         for name in ("strategies", "alphas", "train_sizes", "seeds"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise ConfigError(name, "a value is listed twice")
+        # Every size below the batch, named at the batch size (one setting), before the first run refuses its own.
+        smaller = [size for size in self.train_sizes if size < self.template.batch_size]
+        if smaller and self.template.batch_size >= 2:
+            raise ConfigError(
+                "batch_size",
+                f"batch size {self.template.batch_size} is larger than training size "
+                f"{', '.join(map(str, smaller))}: a batch needs that many distinct question groups; use a batch size "
+                f"of at most {min(self.train_sizes)} or larger sizes",
+            )
         for run in self.expand():
             run.validate()
         return self

@@ -140,8 +140,8 @@ def test_truncation_at_max_length(tiny_encoder):
     assert first[:-1] == tiny_encoder.tokenizer("passage: " + TEXTS[4])["input_ids"][:7]
     with pytest.raises(ModelError, match="max_length: 600"):
         with_settings(tiny_encoder, max_length=600)
-    with pytest.raises(ModelError, match="pooling: unknown 'max'"):
-        with_settings(tiny_encoder, pooling="max")
+    with pytest.raises(ModelError, match="pooling: unknown 'attention'"):
+        with_settings(tiny_encoder, pooling="attention")
 
 
 def test_save_then_load_gives_identical_embeddings(tiny_encoder, tmp_path):

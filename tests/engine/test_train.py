@@ -201,3 +201,27 @@ def test_frozen_embeddings_do_not_move(encoder, tmp_path):
     assert any("word_embeddings" in n for n in before)
     assert moved and not any("word_embeddings" in n for n in moved)
     assert any("encoder.layer.0." in n for n in moved)
+
+
+def test_a_sentence_transformers_model_trains_its_dense_layer_and_saves_its_stack(tmp_path):
+    """Pooling without the prefix tokens -> Dense tanh -> Normalize: the Dense layer trains, also when only
+    the top transformer layer does, and the saved folder still encodes as sentence-transformers encodes it."""
+    import numpy as np
+
+    from engine.model import load_encoder
+    from tests.engine.st_models import TEXTS, load_st, st_model
+
+    folder = st_model(tmp_path / "labse", pooling="mean", include_prompt=False,
+                      prompts={"query": "query: ", "document": "passage: "})
+    encoder = load_encoder(str(folder))
+    before = weights(encoder)
+    cfg = config(model=str(folder), max_length=None, trainable_layers=1, learning_rate=1e-2)
+    result = train(cfg, easy_set(), encoder, tmp_path / "run")
+    after = weights(encoder)
+    moved = {n for n in before if not torch.equal(before[n], after[n])}
+    assert {"dense.0.linear.weight", "dense.0.linear.bias"} <= moved
+    assert not any("embeddings" in n for n in moved)  # trainable_layers=1 froze the rest below the top layer
+    model = load_st(result.model_dir)
+    for kind, theirs in (("query", model.encode_query(TEXTS)), ("passage", model.encode_document(TEXTS))):
+        np.testing.assert_allclose(encoder.encode(TEXTS, kind), theirs, atol=1e-5)
+    np.testing.assert_allclose(model[2].linear.weight.detach().numpy(), after["dense.0.linear.weight"].numpy())

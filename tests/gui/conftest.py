@@ -6,14 +6,22 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
+from gui.app_model import AppModel
+from gui.figures import configure_plotting
 from gui.main_window import MainWindow
 from storage.db import Database, open_db
 from tests.gui.seed import seed_database
 
 #: Screenshots of every page land here too, so a person can look at them after a run.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def plotting() -> None:
+    """pyqtgraph's settings, set as the app's start (create_window) sets them."""
+    configure_plotting()
 
 
 @pytest.fixture()
@@ -40,6 +48,20 @@ def empty_db(tmp_path) -> Database:
 
 
 @pytest.fixture()
+def app_model(empty_db, background) -> AppModel:
+    """The model a page observes, on an empty database."""
+    return AppModel(empty_db, background)
+
+
+def show_page(qtbot, page: QtWidgets.QWidget, width: int, height: int) -> QtWidgets.QWidget:
+    """``page`` on screen at this size, closed by qtbot after the test."""
+    qtbot.addWidget(page)
+    page.resize(width, height)
+    page.show()
+    return page
+
+
+@pytest.fixture()
 def seeded(tmp_path):
     """(db, study, study id) of a finished study with known metric values (see tests/gui/seed.py)."""
     db, study, study_id = seed_database(tmp_path / "seeded.db")
@@ -60,7 +82,7 @@ def make_window(qtbot, db: Database, settings: QtCore.QSettings) -> MainWindow:
 def window(qtbot, seeded, settings) -> MainWindow:
     """The main window on the seeded database, with its metrics and queue loaded."""
     window = make_window(qtbot, seeded[0], settings)
-    qtbot.waitUntil(lambda: len(window.metrics.rows) > 0 and window.queue.model.rowCount() == 13, timeout=10_000)
+    qtbot.waitUntil(lambda: len(window.app_model.metrics.rows) > 0 and window.queue.model.rowCount() == 13, timeout=10_000)
     yield window
     window.queue.workers.stop_all()
 

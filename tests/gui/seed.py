@@ -8,6 +8,7 @@ up, from formulas the tests recompute by hand.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from storage import queue
 from storage.db import Database, open_db
@@ -51,11 +52,16 @@ def values_of(config: RunConfig) -> list[MetricRow]:
     return rows
 
 
-def seed_database(path: Path, study: StudyConfig | None = None) -> tuple[Database, StudyConfig, int]:
-    """Submit ``study`` and finish every run with :func:`values_of`; return (db, study, study id)."""
-    db = open_db(path)
+def seed_database(
+    path: Path | Database, study: StudyConfig | None = None, values: Callable[[RunConfig], list[MetricRow]] = values_of,
+) -> tuple[Database, StudyConfig, int]:
+    """Submit ``study`` to a database (a path, or one already open) and finish every run with ``values``.
+
+    Returns (db, study, study id).
+    """
+    db = path if isinstance(path, Database) else open_db(path)
     study = study or seeded_study()
     submitted = queue.submit_study(db, study)
     while (claimed := queue.claim_next(db, "seed-worker")) is not None:
-        queue.complete(db, claimed.id, claimed.worker_id, values_of(claimed.config))
+        queue.complete(db, claimed.id, claimed.worker_id, values(claimed.config))
     return db, study, submitted.study_id

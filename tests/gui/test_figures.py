@@ -7,7 +7,8 @@ import pyqtgraph as pg
 import pytest
 from PySide6 import QtGui
 
-from gui.figures import draw_heatmap, heatmap_colour_map, save_heatmap_figure, save_scaling_figure, write_heatmap
+from gui.figure_files import save_heatmap_figure, save_scaling_figure
+from gui.figures import draw_heatmap, heatmap_colour_map, write_heatmap
 from gui.results import Heatmap
 from storage.queries import tidy_metrics
 from tests.gui.conftest import svg_text
@@ -37,7 +38,7 @@ def test_scaling_figure_png_and_svg(qapp, seeded, tmp_path):
 def test_heatmap_figure_defaults_to_untrained_and_each_strategy_at_its_largest_size(qapp, seeded, tmp_path):
     rows = tidy_metrics(seeded[0])
     svg = svg_text(save_heatmap_figure(rows, tmp_path / "bias.svg", eval_set="flores/test").read_text())
-    for title in ("untrained (size 0): MeanRank", "mono n=64: MeanRank", "cross n=64: MeanRank",
+    for title in ("untrained tiny: (size 0): MeanRank", "mono n=64: MeanRank", "cross n=64: MeanRank",
                   "hybrid α=0.5 n=64: MeanRank"):
         assert title in svg
     assert "mono n=16" not in svg

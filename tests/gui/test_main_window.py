@@ -61,10 +61,10 @@ def test_study_filter_limits_the_queue_and_the_plots(qtbot, window, seeded):
     assert other.reused and not other.queued
     window.reload_studies()
     qtbot.waitUntil(lambda: window.study.count() == 3, timeout=5000)
-    assert window.study.itemText(2) == f"{other.study_id}: only hybrid (1 runs)"
+    assert window.study.itemText(2) == f"{other.study_id}: only hybrid (1 run)"
     window.study.setCurrentIndex(2)
     qtbot.waitUntil(lambda: window.queue.model.rowCount() == 1, timeout=5000)
-    qtbot.waitUntil(lambda: {r["run_id"] for r in window.metrics.rows} == set(other.reused), timeout=5000)
+    qtbot.waitUntil(lambda: {r["run_id"] for r in window.app_model.metrics.rows} == set(other.reused), timeout=5000)
     window.tabs.setCurrentWidget(window.scaling)  # a hidden page redraws when it is shown
     assert list(window.scaling.drawn["sw"][1].curves) == ["hybrid α=0.5"]
     window.study.setCurrentIndex(0)
@@ -76,11 +76,11 @@ def test_open_database_switches_every_page_and_is_remembered(qtbot, window, tmp_
     other = open_db(other_path)
     queue.submit_study(other, dataclasses.replace(seeded_study("second"), seeds=(0,), train_sizes=(16,)))
     window.open_database(str(other_path))
-    qtbot.waitUntil(lambda: str(other_path) in window.db.url, timeout=5000)
+    qtbot.waitUntil(lambda: str(other_path) in window.app_model.db.url, timeout=5000)
     qtbot.waitUntil(lambda: window.queue.model.rowCount() == 4, timeout=5000)
     qtbot.waitUntil(lambda: not window.scaling.has_plot, timeout=5000)  # nothing finished in that one yet
     assert str(other_path) in window.windowTitle()
-    assert settings.value("database") == window.db.url
+    assert settings.value("database") == window.app_model.db.url
     other.dispose()
 
 
@@ -89,10 +89,10 @@ def test_a_broken_database_is_refused_with_a_message(qtbot, window, tmp_path, mo
     bad.write_bytes(b"this is not sqlite" * 100)
     warnings: list[str] = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda _parent, _title, text: warnings.append(text))
-    before = window.db.url
+    before = window.app_model.db.url
     window.open_database(str(bad))
     qtbot.waitUntil(lambda: len(warnings) == 1, timeout=5000)
-    assert window.db.url == before and str(bad) in warnings[0] and "not a database" in warnings[0]
+    assert window.app_model.db.url == before and str(bad) in warnings[0] and "not a database" in warnings[0]
 
 
 def test_passwords_stay_out_of_the_title_and_the_settings(window, settings):
@@ -134,12 +134,12 @@ def test_create_window_reopens_the_remembered_database(qtbot, seeded, tmp_path, 
     finally:
         gc.unfreeze()
     qtbot.addWidget(window)
-    assert window.db.url == db.url
+    assert window.app_model.db.url == db.url
     window.close()
     again = create_window(None)  # no --db: the one open last time
     gc.unfreeze()
     qtbot.addWidget(again)
-    assert again.db.url == db.url
+    assert again.app_model.db.url == db.url
     again.close()
 
 

@@ -42,7 +42,7 @@ def test_scaling_page_draws_one_panel_per_language_and_one_curve_per_strategy(wi
         behind = QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent
         assert axis.grid is not False and axis.flags() & behind  # a grid, painted before (under) the curves
         assert plot.getAxis("left").labelText == "nDCG@10"
-    grab(window, window.db.artifacts_dir.parent / "scaling_page.png")
+    grab(window, window.app_model.db.artifacts_dir.parent / "scaling_page.png")
 
 
 def test_scaling_page_controls_change_what_is_drawn(qtbot, window):
@@ -73,7 +73,7 @@ def test_heatmap_page_matrix_equals_the_stored_values(window, seeded):
     window.tabs.setCurrentWidget(page)
     assert page.metric.currentData() == "MeanRank"
     left, right = page.shown_choices()
-    assert (left.label, left.train_size) == ("untrained", 0)
+    assert (left.label, left.train_size) == ("untrained tiny:", 0)
     assert (right.label, right.train_size) == ("hybrid α=0.5", 64)
     untrained, hybrid = page.maps
     baseline = next(r for r in study.expand() if not r.is_training)
@@ -88,7 +88,7 @@ def test_heatmap_page_matrix_equals_the_stored_values(window, seeded):
     image = page.images[0].image
     assert np.allclose(image, untrained.values, equal_nan=True)  # what the ImageItem shows
     assert page.images[0].getLevels() == pytest.approx(page.images[1].getLevels())  # one colour scale
-    grab(window, window.db.artifacts_dir.parent / "heatmap_page.png")
+    grab(window, window.app_model.db.artifacts_dir.parent / "heatmap_page.png")
 
     page.compare.setChecked(False)
     assert len(page.maps) == 1
@@ -173,7 +173,7 @@ def test_copy_table_puts_the_plotted_numbers_on_the_clipboard(window):
     window.tabs.setCurrentWidget(window.heatmaps)
     window.copy_current_table()
     text = QtWidgets.QApplication.clipboard().text()
-    assert "untrained (size 0): MeanRank" in text and "en\t2.0000\t3.0000\t" in text
+    assert "untrained tiny: (size 0): MeanRank" in text and "en\t2.0000\t3.0000\t" in text
 
 
 def test_pages_say_why_they_are_empty(qtbot, tmp_path, settings, empty_db):
@@ -188,7 +188,7 @@ def test_pages_say_why_they_are_empty(qtbot, tmp_path, settings, empty_db):
 
 def test_a_hidden_page_redraws_when_it_is_shown(qtbot, window):
     window.tabs.setCurrentWidget(window.queue)
-    window.metrics.reload()
+    window.app_model.reload_metrics()
     qtbot.waitUntil(lambda: window.scaling._stale and window.heatmaps._stale, timeout=5000)
     window.scaling.drawn.clear()
     window.tabs.setCurrentWidget(window.scaling)

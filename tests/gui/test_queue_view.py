@@ -10,6 +10,7 @@ from gui.runs import COLUMNS
 from storage import queue
 from storage.db import open_db
 from storage.queries import list_runs
+from tests.gui.conftest import show_page
 from tests.storage.studies import grid_study
 
 STATUS = [c.title for c in COLUMNS].index("Status")
@@ -18,11 +19,8 @@ LOSS = [c.title for c in COLUMNS].index("Loss")
 
 
 @pytest.fixture()
-def page(qtbot, empty_db, background):
-    view = QueueView(empty_db, background)
-    qtbot.addWidget(view)
-    view.resize(1300, 600)
-    view.show()
+def page(qtbot, app_model):
+    view = show_page(qtbot, QueueView(app_model), 1300, 600)
     view.start_polling()
     yield view
     view.timer.stop()
@@ -42,7 +40,7 @@ def select(view: QueueView, run_id: str) -> None:
 
 
 def test_the_table_follows_the_database_as_runs_change(qtbot, page):
-    db = page.db
+    db = page.app_model.db
     submitted = queue.submit_study(db, grid_study(sizes=(2, 3), seeds=(0,)))
     qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=5000)
     assert [cell(page, r, STATUS) for r in range(4)] == ["queued"] * 4
@@ -62,7 +60,7 @@ def test_the_table_follows_the_database_as_runs_change(qtbot, page):
 
 
 def test_cancel_from_the_gui_marks_queued_runs_cancelled_and_asks_running_ones_to_stop(qtbot, page):
-    db = page.db
+    db = page.app_model.db
     submitted = queue.submit_study(db, grid_study(sizes=(2, 3), seeds=(0,)))
     running = queue.claim_next(db, "w1")
     qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=5000)
@@ -84,7 +82,7 @@ def test_cancel_from_the_gui_marks_queued_runs_cancelled_and_asks_running_ones_t
 
 
 def test_copy_table_and_the_run_log(qtbot, page, tmp_path):
-    db = page.db
+    db = page.app_model.db
     queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,)))
     claimed = queue.claim_next(db, "w1")
     log_file = tmp_path / "run.log"
@@ -113,18 +111,18 @@ def test_copy_table_and_the_run_log(qtbot, page, tmp_path):
 
 
 def test_the_study_filter_and_switching_databases(qtbot, page, tmp_path):
-    db = page.db
+    db = page.app_model.db
     first = queue.submit_study(db, grid_study("a", sizes=(2,), seeds=(0,)))
     second = queue.submit_study(db, grid_study("b", sizes=(3, 4), seeds=(0,)))
     qtbot.waitUntil(lambda: page.model.rowCount() == 6, timeout=5000)
-    page.set_study(second.study_id)
+    page.app_model.set_study(second.study_id)
     qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=5000)
     assert {r.id for r in page.model.table.runs} == set(second.queued)
-    page.set_study(first.study_id)
+    page.app_model.set_study(first.study_id)
     qtbot.waitUntil(lambda: {r.id for r in page.model.table.runs} == set(first.queued), timeout=5000)
 
     other = open_db(tmp_path / "other.db")
-    page.set_database(other)
+    page.app_model.set_database(other)
     qtbot.waitUntil(lambda: page.model.rowCount() == 0, timeout=5000)
     queue.submit_study(other, grid_study("c", sizes=(9,), seeds=(0,)))
     qtbot.waitUntil(lambda: page.model.rowCount() == 2, timeout=5000)

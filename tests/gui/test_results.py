@@ -84,7 +84,7 @@ def test_heatmap_of_one_run_and_the_choice_lists(rows, seeded):
     data = heatmap(rows, HeatmapChoice("cross", 16, run.run_id), eval_set="flores/test")
     assert data.values[2, 0] == pytest.approx(mean_rank(run, "en", "sw"))
     averaged = heatmap_choices(rows, eval_set="flores/test")
-    assert averaged[0] == HeatmapChoice("untrained", 0)
+    assert averaged[0] == HeatmapChoice("untrained tiny:", 0)
     assert len(averaged) == 1 + 3 * len(SIZES)
     assert len(run_choices(rows, eval_set="flores/test")) == 1 + 3 * len(SIZES) * len(SEEDS)
     table = MetricTable(rows)
@@ -100,7 +100,7 @@ def test_tables_hold_the_plotted_numbers(rows):
     assert table[0][:4] == ["query_language", "strategy", "train_size", "nDCG@10 mean"]
     assert len(table) == 1 + 2 * (1 + 3 * len(SIZES))  # per language: baseline + strategies x sizes
     assert ["sw", "untrained tiny:", "0", "0.3000"] == table[1][:4]
-    data = heatmap(rows, HeatmapChoice("untrained", 0), eval_set="flores/test")
+    data = heatmap(rows, HeatmapChoice("untrained tiny:", 0), eval_set="flores/test")
     matrix = heatmap_table(data)
     assert matrix[0][1:] == list(LANGUAGES[1:]) + ["en"]
     assert matrix[3] == ["en", "2.0000", "3.0000", ""]

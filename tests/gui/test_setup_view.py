@@ -9,17 +9,13 @@ from PySide6 import QtCore
 
 from gui.setup_view import SetupView
 from storage.queries import list_runs, run_config
-from tests.gui.conftest import grab
+from tests.gui.conftest import grab, show_page
 from vocabulary.config import StudyConfig
 
 
 @pytest.fixture()
-def form(qtbot, empty_db, background):
-    view = SetupView(empty_db, background)
-    qtbot.addWidget(view)
-    view.resize(1200, 900)
-    view.show()
-    return view
+def form(qtbot, app_model):
+    return show_page(qtbot, SetupView(app_model), 1200, 900)
 
 
 def type_into(qtbot, line_edit, text: str) -> None:
@@ -61,9 +57,9 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     study_id, summary, start_worker = signal.args
     assert "16 run(s) queued" in summary and start_worker is False
 
-    runs = list_runs(form.db, study_id)
+    runs = list_runs(form.app_model.db, study_id)
     assert len(runs) == 16 and {r.status for r in runs} == {"queued"}
-    configs = [run_config(form.db, r.id) for r in runs]
+    configs = [run_config(form.app_model.db, r.id) for r in runs]
     assert {(c.strategy, c.alpha) for c in configs} == {
         ("cross", None), ("hybrid", 0.25), ("hybrid", 0.75), ("contrastive", None)}
     assert {c.train_size for c in configs} == {20, 40} and {c.seed for c in configs} == {0, 1}
@@ -72,7 +68,7 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     (flores,) = first.evaluations
     assert (flores.dataset, flores.languages, flores.split, flores.max_queries) == ("flores", ("en", "sw", "yo"), "test", 30)
     assert {c.contrastive_weight for c in configs if c.strategy == "contrastive"} == {0.3}
-    grab(form, form.db.artifacts_dir.parent / "setup_filled.png")
+    grab(form, form.app_model.db.artifacts_dir.parent / "setup_filled.png")
 
 
 @pytest.mark.parametrize(
@@ -145,3 +141,34 @@ def test_the_preview_counts_runs_and_the_size_hint_names_the_maximum(form):
     form.train_dataset.setCurrentIndex(form.train_dataset.findData("flores"))
     assert "At most 701 question groups" in form.size_hint.text()
     assert set(form.train_languages.checked()) <= {"ar", "de", "en", "es", "hi", "ru", "th", "tr", "zh"}
+
+
+def test_a_preset_fills_the_model_and_its_encoder_settings(qtbot, form):
+    # A new study leaves the encoder settings to the model (null in the study file).
+    template = form.validate().template
+    assert (template.pooling, template.query_prefix, template.passage_prefix, template.max_length) == (None,) * 4
+    assert form.fields["query_prefix"].unset.isChecked() and not form.fields["query_prefix"].text.isEnabled()
+    assert "sw: supervised retrieval pairs: MIRACL" in form.model_saw.text()  # the embedded e5-small
+
+    form.model_preset.setCurrentIndex(form.model_preset.findData("paper-labse"))
+    form.model_preset.activated.emit(form.model_preset.currentIndex())
+    template = form.validate().template
+    assert (template.model, template.pooling, template.query_prefix, template.passage_prefix, template.max_length) == (
+        "sentence-transformers/LaBSE", None, "Query: ", "Passage: ", None)
+    assert form.model_kind.currentData() == "hub"
+    saw = form.model_saw.text()
+    assert saw.startswith("LaBSE (Feng et al. 2022); its own training saw") and "yo: translation pairs" in saw
+
+    form.model_preset.setCurrentIndex(form.model_preset.findData("paper-xlmr"))
+    form.model_preset.activated.emit(form.model_preset.currentIndex())
+    template = form.validate().template
+    assert (template.model, template.pooling) == ("FacebookAI/xlm-roberta-base", "mean")
+    assert "yo: none listed" in form.model_saw.text()
+    # An explicit empty prefix is a setting of its own, distinct from the model's own.
+    form.fields["query_prefix"].unset.setChecked(False)
+    form.fields["query_prefix"].text.setText("")
+    assert form.validate().template.query_prefix == ""
+    type_into(qtbot, form.model_value, "someone/unknown-model")
+    assert "Not a model we know" in form.model_saw.text()
+    form.reset()
+    assert form.model_preset.currentData() is None and form.validate().template.pooling is None

@@ -8,14 +8,25 @@ import re
 
 import pytest
 
-from vocabulary.config import DEFAULT_EVALUATIONS, ConfigError, EvalSpec, RunConfig, StudyConfig
+from vocabulary.config import (
+    DEFAULT_EVALUATIONS,
+    PLAIN_MODEL_SETTINGS,
+    ConfigError,
+    EncoderSettings,
+    EvalSpec,
+    RunConfig,
+    StudyConfig,
+    resolve_encoder_settings,
+)
 
 
 def test_paper_defaults():
     config = RunConfig()
     assert (config.learning_rate, config.weight_decay, config.alpha, config.temperature) == (3e-5, 0.01, 0.5, 0.05)
-    assert (config.batch_size, config.max_length, config.pooling) == (32, 128, "mean")
-    assert config.model == "embedded:e5-small"
+    assert config.batch_size == 32 and config.model == "embedded:e5-small"
+    # The encoder settings are the base model's own unless a run sets them.
+    assert (config.pooling, config.query_prefix, config.passage_prefix, config.max_length) == (None,) * 4
+    assert config.encoder_settings == EncoderSettings(None, True, None, None, None)
 
 
 def test_run_config_json_round_trip_keeps_nested_eval_specs():
@@ -84,7 +95,7 @@ def test_baseline_identity_ignores_training_settings():
         ({"train_dataset": "nope"}, "train_dataset", "allowed: xquad"),
         ({"evaluations": (EvalSpec("nope", ("sw",)),)}, "evaluations", "unknown eval set 'nope'"),
         ({"evaluations": ()}, "evaluations", "at least one"),
-        ({"pooling": "max"}, "pooling", "allowed: mean, cls"),
+        ({"pooling": "attention"}, "pooling", "allowed: mean, cls, max, lasttoken"),
         ({"max_length": 4}, "max_length", "between 8 and 512"),
         ({"train_size": 0}, "train_size", "at least 1"),
     ],
@@ -115,7 +126,7 @@ def test_default_evaluations_target_sw_and_yo():
 
 
 def test_a_training_size_smaller_than_the_batch_is_refused_before_any_run_starts():
-    with pytest.raises(ConfigError, match="train_size: size 16 is smaller than batch_size 32: a batch needs"):
+    with pytest.raises(ConfigError, match="batch_size: batch size 32 is larger than training size 16: a batch needs"):
         StudyConfig("s", train_sizes=(16, 64)).validate()
     StudyConfig("s", train_sizes=(16, 64), template=RunConfig(batch_size=16)).validate()
 
@@ -198,3 +209,36 @@ def test_eval_spec_settings_round_trip_through_json():
     assert RunConfig.from_json(config.to_json()).evaluations == (spec,)
     with pytest.raises(ConfigError, match=r"symmetric: must be true, false or null"):
         RunConfig.from_dict({"evaluations": [{"dataset": "flores", "languages": ["en", "sw"], "symmetric": "yes"}]})
+
+
+def test_encoder_settings_come_from_the_first_layer_that_sets_them():
+    run = EncoderSettings(query_prefix="Query: ", max_length=64)
+    model = EncoderSettings("cls", True, None, None, 256)
+    card = EncoderSettings(query_prefix="query: ", passage_prefix="passage: ")
+    settings, sources = resolve_encoder_settings(
+        [("run", run), ("model folder", model), ("model card", card), ("default", PLAIN_MODEL_SETTINGS)]
+    )
+    assert settings == EncoderSettings("cls", True, "Query: ", "passage: ", 64)
+    assert sources == {"pooling": "model folder", "normalize": "model folder", "query_prefix": "run",
+                       "passage_prefix": "model card", "max_length": "run"}
+    # An explicit empty prefix is a setting, not a gap.
+    settings, sources = resolve_encoder_settings([("run", EncoderSettings(query_prefix="")), ("default", card)])
+    assert settings.query_prefix == "" and sources["query_prefix"] == "run"
+
+
+def test_null_encoder_settings_round_trip_and_validate():
+    config = RunConfig.from_json(json.dumps({"pooling": None, "query_prefix": None, "max_length": None}))
+    assert config.validate().pooling is None and RunConfig.from_json(config.to_json()) == config
+    assert RunConfig(pooling="lasttoken", max_length=300).validate().pooling == "lasttoken"
+    with pytest.raises(ConfigError, match="query_prefix: must be text or null"):
+        RunConfig.from_dict({"query_prefix": 3})
+
+
+def test_a_study_refuses_negative_seeds_and_names_every_size_below_the_batch():
+    template = RunConfig(batch_size=32)
+    with pytest.raises(ConfigError, match="seeds: seed -1, -2 is negative"):
+        StudyConfig("s", seeds=(0, -1, -2), train_sizes=(100,), template=template).validate()
+    with pytest.raises(ConfigError, match="batch_size: batch size 32 is larger than training size 16, 24:"):
+        StudyConfig("s", train_sizes=(16, 24, 100), template=template).validate()
+    with pytest.raises(ConfigError, match="seed: seed -3 is negative"):
+        RunConfig(seed=-3).validate()

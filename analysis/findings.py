@@ -1,0 +1,312 @@
+"""The findings of one eval set, setting and metric: tables of means and tests, fits, and plain sentences.
+
+For each query language (and passage language) and training size the
+*leader table* gives every series' mean over seeds with its between-seed
+spread, the best series, and its difference to the runner-up and to each
+reference (the untrained model, BM25), each with its Holm-adjusted
+randomisation p-value. The *hybrid table* compares every hybrid series with
+every other trained series at every size, because that is the research
+question. Holm runs over each table's own tests (its family), for both
+languages and every size together, and the tables say so.
+
+Sentences are generated from those tables alone, and only say what a table
+row supports: "significant" means Holm p < :data:`ALPHA_LEVEL`; everything
+else is reported as not significant, with the smallest p seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from analysis.compare import Comparison, RunValues, compare
+from analysis.fits import MIN_SIZES, FitError, ScalingFit, crossover, fit_with_intervals
+from analysis.stats import holm
+from vocabulary.languages import language_name
+from vocabulary.strategies import display_order
+
+ALPHA_LEVEL = 0.05
+HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class Mean:
+    series: str
+    size: int
+    mean: float
+    spread: float | None  # sd over seeds; None with one seed
+    n_seeds: int
+    n_queries: int
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    size: int
+    means: tuple[Mean, ...]  # every series at this size, display order
+    best: str
+    runner_up: Comparison | None
+    versus_references: tuple[Comparison, ...]
+
+
+@dataclass
+class LanguageFindings:
+    query_language: str
+    passage_language: str
+    references: tuple[Mean, ...]
+    leaders: list[LeaderRow] = field(default_factory=list)
+    hybrid: list[Comparison] = field(default_factory=list)
+    fits: dict[str, ScalingFit | str] = field(default_factory=dict)  # series -> fit, or why there is none
+    sentences: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Findings:
+    eval_set: str
+    setting: str
+    metric: str
+    lower_is_better: bool
+    languages: list[LanguageFindings]
+
+
+def _better(lower_is_better: bool, a: float, b: float) -> bool:
+    return a < b if lower_is_better else a > b
+
+
+def _means(runs: Sequence[RunValues]) -> dict[tuple[str, str, int, str], Mean]:
+    """(x, y, size, series) -> mean over seeds of the per-seed mean over queries."""
+    grouped: dict[tuple[str, str, int, str], dict[str, list[float]]] = {}
+    for run in runs:
+        key = (run.query_language, run.passage_language, run.size, run.series)
+        grouped.setdefault(key, {})[run.seed] = list(run.values.values())
+    result = {}
+    for key, by_seed in grouped.items():
+        seed_means = [float(np.mean(v)) for v in by_seed.values() if v]
+        spread = float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else None
+        queries = max(len(v) for v in by_seed.values())
+        result[key] = Mean(key[3], key[2], float(np.mean(seed_means)), spread, len(seed_means), queries)
+    return result
+
+
+def build_findings(eval_set: str, setting: str, metric: str, runs: Iterable[RunValues], *,
+                   lower_is_better: bool = False, seed: int = 0) -> Findings:
+    runs = list(runs)
+    means = _means(runs)
+    cells = sorted({(x, y) for x, y, _size, _series in means})
+    languages = []
+    leader_tests: list[Comparison] = []
+    hybrid_tests: list[Comparison] = []
+    for x, y in cells:
+        in_cell = [r for r in runs if (r.query_language, r.passage_language) == (x, y)]
+        references = tuple(m for (mx, my, size, _), m in means.items() if (mx, my) == (x, y) and size == 0)
+        found = LanguageFindings(x, y, tuple(sorted(references, key=lambda m: m.series)))
+        pairwise = {(c.strategy, c.baseline, c.size): c for c in compare(in_cell, seed=seed)}
+        for size in sorted({s for (mx, my, s, _) in means if (mx, my) == (x, y) and s > 0}):
+            row = _leader_row(size, [m for (mx, my, s, _), m in means.items() if (mx, my, s) == (x, y, size)],
+                              references, pairwise, lower_is_better)
+            found.leaders.append(row)
+            leader_tests += [c for c in (row.runner_up, *row.versus_references) if c is not None]
+            hybrid_tests += _hybrid_tests(size, [m.series for m in row.means], pairwise, found)
+        found.fits = _fits(in_cell, seed)
+        languages.append(found)
+    adjusted = {**_family_p(leader_tests), **_family_p(hybrid_tests)}
+    for found in languages:
+        found.leaders = [_with_family_p(row, adjusted) for row in found.leaders]
+        found.hybrid = [dataclasses.replace(c, p_holm=adjusted[id(c)]) for c in found.hybrid]
+    findings = Findings(eval_set, setting, metric, lower_is_better, languages)
+    for found in languages:
+        found.sentences = _sentences(findings, found)
+    return findings
+
+
+def _oriented(pairwise: dict, a: str, b: str, size: int) -> Comparison | None:
+    """A new comparison a - b at ``size`` (compare() returns each unordered pair once, in one direction).
+
+    Always a new object: the same pair may sit in two tables, each with its own family's Holm p.
+    """
+    if (a, b, size) in pairwise:
+        return dataclasses.replace(pairwise[(a, b, size)])
+    other = pairwise.get((b, a, size))
+    if other is None:
+        return None
+    return Comparison(a, b, size, other.query_language, other.passage_language, -other.mean_diff, -other.ci_high,
+                      -other.ci_low, other.p_ttest, other.p_randomization, other.p_holm, other.n_queries,
+                      other.n_seeds, other.seed_sd_baseline, other.seed_sd_strategy)
+
+
+def _leader_row(size: int, at_size: list[Mean], references: Sequence[Mean], pairwise: dict,
+                lower_is_better: bool) -> LeaderRow:
+    ordered = sorted(at_size, key=lambda m: display_order(m.series))
+    ranked = sorted(at_size, key=lambda m: m.mean, reverse=not lower_is_better)
+    best = ranked[0].series
+    runner_up = _oriented(pairwise, best, ranked[1].series, size) if len(ranked) > 1 else None
+    versus = tuple(c for ref in references if (c := _oriented(pairwise, best, ref.series, size)) is not None)
+    return LeaderRow(size, tuple(ordered), best, runner_up, versus)
+
+
+def _hybrid_tests(size: int, series: list[str], pairwise: dict, found: LanguageFindings) -> list[Comparison]:
+    tests = []
+    for hybrid in (s for s in series if s.startswith(HYBRID)):
+        for other in sorted((s for s in series if s != hybrid), key=display_order):
+            comparison = _oriented(pairwise, hybrid, other, size)
+            if comparison is not None:
+                found.hybrid.append(comparison)
+                tests.append(comparison)
+    return tests
+
+
+def _family_p(tests: list[Comparison]) -> dict[int, float]:
+    """Holm over one table's family: the adjusted p of each test, by object identity."""
+    return {id(test): p for test, p in zip(tests, holm([t.p_randomization for t in tests]))}
+
+
+def _with_family_p(row: LeaderRow, adjusted: dict[int, float]) -> LeaderRow:
+    def replaced(c: Comparison | None) -> Comparison | None:
+        return None if c is None else dataclasses.replace(c, p_holm=adjusted[id(c)])
+
+    return dataclasses.replace(row, runner_up=replaced(row.runner_up),
+                               versus_references=tuple(replaced(c) for c in row.versus_references))
+
+
+def _fits(runs: Sequence[RunValues], seed: int) -> dict[str, ScalingFit | str]:
+    by_series: dict[str, dict[int, dict[str, dict[str, float]]]] = {}
+    for run in runs:
+        if run.size > 0:
+            by_series.setdefault(run.series, {}).setdefault(run.size, {})[run.seed] = dict(run.values)
+    fits: dict[str, ScalingFit | str] = {}
+    for series, values in sorted(by_series.items(), key=lambda item: display_order(item[0])):
+        if len(values) < MIN_SIZES:
+            fits[series] = f"no fit: {len(values)} training sizes, a fit needs at least {MIN_SIZES}"
+            continue
+        try:
+            fits[series] = fit_with_intervals(values, seed=seed)
+        except FitError as error:
+            fits[series] = f"no fit: {error}"
+    return fits
+
+
+# ---- sentences ------------------------------------------------------------------------------
+def _p(comparison: Comparison) -> str:
+    verdict = "significant" if comparison.p_holm < ALPHA_LEVEL else "not significant"
+    return f"Holm p = {comparison.p_holm:.3g}, {verdict}"
+
+
+def _difference(comparison: Comparison) -> str:
+    return f"{comparison.mean_diff:+.4f} (95% CI {comparison.ci_low:+.4f} to {comparison.ci_high:+.4f}; {_p(comparison)})"
+
+
+def _sentences(findings: Findings, found: LanguageFindings) -> list[str]:
+    where = f"{language_name(found.query_language)} ({found.query_language}) queries"
+    if found.passage_language not in (found.query_language, "all"):
+        where += f" against {language_name(found.passage_language)} passages"
+    if not found.leaders:
+        return [f"{where}: no trained run was measured."]
+    sentences = []
+    last = found.leaders[-1]
+    best = next(m for m in last.means if m.series == last.best)
+    text = f"{where}, {findings.metric}: at the largest size (n={last.size}) {last.best} is best ({best.mean:.4f}"
+    text += f", {best.n_seeds} seed{'s' if best.n_seeds != 1 else ''})"
+    if last.runner_up is not None:
+        text += f"; its lead over {last.runner_up.baseline} is {_difference(last.runner_up)}"
+    sentences.append(text + ".")
+    for ref in last.versus_references:
+        sentences.append(f"Against {ref.baseline} it differs by {_difference(ref)}.")
+    sentences += _hybrid_sentences(findings, found)
+    sentences += _fit_sentences(found, findings.lower_is_better)
+    return sentences
+
+
+def _hybrid_sentences(findings: Findings, found: LanguageFindings) -> list[str]:
+    sentences = []
+    for hybrid in sorted({c.strategy for c in found.hybrid}, key=display_order):
+        for other in sorted({c.baseline for c in found.hybrid if c.strategy == hybrid}, key=display_order):
+            tests = [c for c in found.hybrid if (c.strategy, c.baseline) == (hybrid, other)]
+            better = [c for c in tests if c.p_holm < ALPHA_LEVEL and _better(findings.lower_is_better, c.mean_diff, 0)]
+            worse = [c for c in tests if c.p_holm < ALPHA_LEVEL and not _better(findings.lower_is_better, c.mean_diff, 0)]
+            if not better and not worse:
+                smallest = min(c.p_holm for c in tests)
+                sentences.append(f"{hybrid} is not significantly different from {other} at any size "
+                                 f"(smallest Holm p = {smallest:.3g} over {len(tests)} size{'s' if len(tests) != 1 else ''}).")
+                continue
+            parts = []
+            if better:
+                parts.append(f"significantly better than {other} at n = {', '.join(str(c.size) for c in better)}")
+            if worse:
+                parts.append(f"significantly worse than {other} at n = {', '.join(str(c.size) for c in worse)}")
+            rest = len(tests) - len(better) - len(worse)
+            tail = f"; not significant at the other {rest} size{'s' if rest != 1 else ''}" if rest else ""
+            sentences.append(f"{hybrid} is {' and '.join(parts)} (Holm p < {ALPHA_LEVEL}){tail}.")
+    return sentences
+
+
+def _fit_sentences(found: LanguageFindings, lower_is_better: bool) -> list[str]:
+    fitted = {s: f for s, f in found.fits.items() if isinstance(f, ScalingFit)}
+    if not fitted:
+        reasons = sorted({f for f in found.fits.values() if isinstance(f, str)})
+        return [f"Scaling fits: {reasons[0]}."] if reasons else []
+    parts = []
+    for series, fit in fitted.items():
+        interval = f" (95% CI {fit.c_interval[0]:.2f} to {fit.c_interval[1]:.2f})" if fit.c_interval else ""
+        parts.append(f"{series} c = {fit.curve.c:.2f}{interval}, plateau a = {fit.curve.a:.4f}")
+    sentences = ["Fitted exponents of a - b·N^-c: " + "; ".join(parts) + "."]
+    for hybrid in (s for s in fitted if s.startswith(HYBRID)):
+        for other, fit in fitted.items():
+            if other == hybrid:
+                continue
+            sizes = fitted[hybrid].sizes
+            first, second = (fit.curve, fitted[hybrid].curve) if lower_is_better else (fitted[hybrid].curve, fit.curve)
+            at = crossover(first, second, min(sizes), max(sizes) * 100)
+            if at is None or not math.isfinite(at):
+                continue
+            inside = "within" if at <= max(sizes) else "beyond (an extrapolation of)"
+            sentences.append(f"The fitted {hybrid} curve overtakes {other} at about n = {at:,.0f}, "
+                             f"{inside} the measured sizes; a fit is not a test.")
+    return sentences
+
+
+# ---- markdown ---------------------------------------------------------------------------------------------
+def _cell(mean: Mean) -> str:
+    spread = f" ± {mean.spread:.4f}" if mean.spread is not None else " (1 seed)"
+    return f"{mean.mean:.4f}{spread}"
+
+
+def _brief(comparison: Comparison | None) -> str:
+    if comparison is None:
+        return "–"
+    star = " *" if comparison.p_holm < ALPHA_LEVEL else ""
+    return f"{comparison.mean_diff:+.4f} vs {comparison.baseline} (p {comparison.p_holm:.3g}){star}"
+
+
+def to_markdown(findings: Findings) -> list[str]:
+    direction = "lower is better" if findings.lower_is_better else "higher is better"
+    lines = [f"### {findings.metric} on {findings.eval_set}, {findings.setting} setting ({direction})", ""]
+    for found in findings.languages:
+        lines += [f"**{language_name(found.query_language)} ({found.query_language}) → "
+                  f"{'all languages' if found.passage_language == 'all' else found.passage_language}**", ""]
+        series = sorted({m.series for row in found.leaders for m in row.means}, key=display_order)
+        lines.append("| n | " + " | ".join(series) + " | best | vs runner-up | vs references |")
+        lines.append("|---" * (len(series) + 4) + "|")
+        for ref in found.references:
+            lines.append(f"| 0 ({ref.series}) | " + " | ".join("" for _ in series) + f" | {ref.mean:.4f} | | |")
+        for row in found.leaders:
+            by_series = {m.series: m for m in row.means}
+            values = " | ".join(_cell(by_series[s]) if s in by_series else "–" for s in series)
+            refs = "; ".join(_brief(c) for c in row.versus_references) or "–"
+            lines.append(f"| {row.size} | {values} | {row.best} | {_brief(row.runner_up)} | {refs} |")
+        lines.append("")
+        if found.hybrid:
+            lines += ["Hybrid against each other strategy (difference hybrid − other):", "",
+                      "| n | comparison | difference | 95% CI | Holm p |", "|---|---|---|---|---|"]
+            for c in found.hybrid:
+                star = " *" if c.p_holm < ALPHA_LEVEL else ""
+                lines.append(f"| {c.size} | {c.strategy} − {c.baseline} | {c.mean_diff:+.4f} | "
+                             f"{c.ci_low:+.4f} to {c.ci_high:+.4f} | {c.p_holm:.3g}{star} |")
+            lines.append("")
+        lines += [*(f"- {s}" for s in found.sentences), ""]
+    lines += [f"Means are over seeds of the mean over queries (± the sample sd over seeds). Tests pair "
+              f"queries, each averaged over the seeds both sides share: randomisation test, Holm-adjusted over "
+              f"each table's family (all its rows, both languages); * marks p < {ALPHA_LEVEL}.", ""]
+    return lines

@@ -1,0 +1,154 @@
+"""Saturating power-law fits of a scaling curve, metric(N) = a - b * N**(-c), through scipy.optimize.
+
+The fit is to the seed means at each training size, with intervals from a
+bootstrap that resamples seeds (per size) and queries together, so an
+interval says how much the curve depends on which seeds and which queries
+happened to be measured. ``a`` is the level the curve approaches, ``b`` how
+far below it (above it, for a falling metric) the curve starts, ``c`` how
+fast it gets there.
+
+Three parameters need more than three points to say anything, so a fit is
+refused below :data:`MIN_SIZES` sizes (one line, not a bad fit). Sizes are
+scaled by the largest one before fitting, which keeps ``b`` of order one
+and the optimiser stable; the reported ``b`` is for N in raw units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import optimize
+
+MIN_SIZES = 4
+BOOTSTRAP_FITS = 300
+#: Bounds on the exponent: flatter than N**-0.001 is a line, steeper than N**-3 is a step.
+EXPONENT_BOUNDS = (1e-3, 3.0)
+
+
+class FitError(ValueError):
+    """The points cannot support a fit (too few sizes, or the optimiser did not converge)."""
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    a: float
+    b: float
+    c: float
+
+    def __call__(self, n: np.ndarray | float) -> np.ndarray | float:
+        return self.a - self.b * np.power(n, -self.c)
+
+
+@dataclass(frozen=True)
+class ScalingFit:
+    """A fitted curve with 95 % bootstrap intervals for each parameter (None when no resample converged)."""
+
+    curve: PowerLaw
+    sizes: tuple[int, ...]
+    means: tuple[float, ...]
+    a_interval: tuple[float, float] | None
+    b_interval: tuple[float, float] | None
+    c_interval: tuple[float, float] | None
+    resamples: int
+
+
+def _linear_part(x: np.ndarray, y: np.ndarray, c: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For fixed exponents the model y = a + b z (z = -x**-c) is a line: (a, b, residual sum of squares).
+
+    Vectorised over an array of exponents (one row each), so a whole grid costs one numpy call.
+    """
+    z = -np.power(x[None, :], -np.atleast_1d(c)[:, None])
+    z_mean, y_mean = z.mean(axis=1, keepdims=True), y.mean()
+    b = ((z - z_mean) * (y - y_mean)).sum(axis=1) / ((z - z_mean) ** 2).sum(axis=1)
+    a = y_mean - b * z_mean[:, 0]
+    residual = y[None, :] - a[:, None] - b[:, None] * z
+    return a, b, (residual**2).sum(axis=1)
+
+
+def fit_power_law(sizes: Sequence[int], means: Sequence[float]) -> PowerLaw:
+    """Least-squares fit of ``a - b N**-c`` to (size, mean) points; FitError below MIN_SIZES sizes.
+
+    Variable projection: (a, b) are solved exactly for each exponent, so the
+    search is one-dimensional in c — a log grid over :data:`EXPONENT_BOUNDS`,
+    then scipy's bounded scalar minimiser around the best grid point. It has no
+    starting-point sensitivity and costs well under a millisecond, which keeps
+    hundreds of bootstrap refits cheap.
+    """
+    n = np.asarray(sizes, dtype=float)
+    y = np.asarray(means, dtype=float)
+    if len(set(sizes)) < MIN_SIZES:
+        raise FitError(f"a scaling fit needs at least {MIN_SIZES} training sizes; this curve has {len(set(sizes))}")
+    if not np.isfinite(y).all():
+        raise FitError("a scaling fit needs finite values at every size")
+    scale = n.max()
+    x = n / scale
+    grid = np.geomspace(*EXPONENT_BOUNDS, 64)
+    errors = _linear_part(x, y, grid)[2]
+    best = int(np.argmin(errors))
+    low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    result = optimize.minimize_scalar(lambda c: float(_linear_part(x, y, c)[2][0]), bounds=(low, high),
+                                      method="bounded", options={"xatol": 1e-10})
+    c = float(result.x) if result.success and result.fun <= errors[best] else float(grid[best])
+    a_values, b_values, _ = _linear_part(x, y, c)
+    a, b_scaled = float(a_values[0]), float(b_values[0])
+    if not (math.isfinite(a) and math.isfinite(b_scaled)):
+        raise FitError("the power-law fit did not converge")
+    # a - b_s (N/scale)^-c = a - (b_s scale^c) N^-c
+    return PowerLaw(a, float(b_scaled * scale**c), c)
+
+
+def fit_with_intervals(
+    values: Mapping[int, Mapping[str, Mapping[str, float]]], seed: int = 0, resamples: int = BOOTSTRAP_FITS,
+) -> ScalingFit:
+    """Fit one curve from per-query values: ``values[size][seed][query_id]``.
+
+    The point at a size is the mean over its seeds of the mean over its
+    queries. Each bootstrap resample draws the seeds of every size and the
+    queries (one draw of query ids, shared by all sizes and seeds, so the
+    paired structure is kept) with replacement, and fits again. Queries that
+    some run of the curve lacks are left out of the resamples.
+    """
+    sizes = sorted(values)
+    means = [float(np.mean([np.mean(list(per_query.values())) for per_query in values[size].values()]))
+             for size in sizes]
+    curve = fit_power_law(sizes, means)
+    shared = sorted(set.intersection(*(set(q) for by_seed in values.values() for q in by_seed.values())))
+    if not shared:
+        return ScalingFit(curve, tuple(sizes), tuple(means), None, None, None, 0)
+    # size -> (seeds x shared queries) matrix, so a resample is two index draws and a mean.
+    matrices = [np.array([[per_query[q] for q in shared] for per_query in values[size].values()]) for size in sizes]
+    rng = np.random.default_rng(seed)
+    draws: list[tuple[float, float, float]] = []
+    for _ in range(resamples):
+        queries = rng.integers(len(shared), size=len(shared))
+        resampled = [float(m[rng.integers(len(m), size=len(m))][:, queries].mean()) for m in matrices]
+        try:
+            fitted = fit_power_law(sizes, resampled)
+        except FitError:
+            continue
+        draws.append((fitted.a, fitted.b, fitted.c))
+    intervals: list[tuple[float, float] | None] = [None, None, None]
+    if draws:
+        array = np.array(draws)
+        intervals = [(float(np.percentile(array[:, i], 2.5)), float(np.percentile(array[:, i], 97.5))) for i in range(3)]
+    return ScalingFit(curve, tuple(sizes), tuple(means), intervals[0], intervals[1], intervals[2], len(draws))
+
+
+def crossover(first: PowerLaw, second: PowerLaw, low: float, high: float) -> float | None:
+    """The size in [low, high] beyond which ``first`` stays above ``second``, or None if it never overtakes.
+
+    Found on a log grid and refined with brentq: the last sign change of
+    first - second from negative to positive.
+    """
+    grid = np.geomspace(low, high, 400)
+    gap = first(grid) - second(grid)
+    if gap[-1] <= 0:
+        return None
+    below = np.nonzero(gap <= 0)[0]
+    if len(below) == 0:
+        return float(low)  # ahead from the start
+    left, right = grid[below[-1]], grid[below[-1] + 1]
+    return float(optimize.brentq(lambda n: first(n) - second(n), left, right))

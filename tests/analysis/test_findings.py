@@ -1,0 +1,64 @@
+"""Findings: leader and hybrid tables, families for Holm, and sentences that only say what the tables show."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.compare import RunValues
+from analysis.findings import build_findings, to_markdown
+
+SIZES = (16, 64, 256, 1024)
+QUERIES = [f"q{i:02d}" for i in range(40)]
+
+
+def study(hybrid_gain: float) -> list[RunValues]:
+    """mono / cross / hybrid at four sizes and three seeds, plus the untrained model; hybrid gets
+    ``hybrid_gain`` on half the queries on top of cross."""
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0.2, 0.8, len(QUERIES))
+    runs = [RunValues("untrained m", 0, "", "yo", "en", dict(zip(QUERIES, base - 0.1)))]
+    for size in SIZES:
+        level = 0.05 * np.log10(size)
+        for seed in ("0", "1", "2"):
+            noise = lambda: rng.normal(0, 0.01, len(QUERIES))  # noqa: E731
+            cross = base + level + noise()
+            runs.append(RunValues("cross", size, seed, "yo", "en", dict(zip(QUERIES, cross))))
+            runs.append(RunValues("mono", size, seed, "yo", "en", dict(zip(QUERIES, base + level - 0.03 + noise()))))
+            hybrid = cross + noise() + np.where(np.arange(len(QUERIES)) % 2 == 0, hybrid_gain, 0.0)
+            runs.append(RunValues("hybrid α=0.5", size, seed, "yo", "en", dict(zip(QUERIES, hybrid))))
+    return runs
+
+
+def test_an_injected_gain_is_found_and_reported():
+    findings = build_findings("afriqa/test", "cross", "nDCG@10", study(hybrid_gain=0.1))
+    [yo] = findings.languages
+    assert [row.best for row in yo.leaders] == ["hybrid α=0.5"] * 4
+    assert all(row.runner_up.baseline == "cross" and row.runner_up.p_holm < 0.05 for row in yo.leaders)
+    assert all(abs(row.runner_up.mean_diff - 0.05) < 0.01 for row in yo.leaders)  # +0.1 on half the queries
+    versus_cross = [c for c in yo.hybrid if c.baseline == "cross"]
+    assert len(versus_cross) == 4 and all(c.p_holm < 0.05 for c in versus_cross)
+    text = " ".join(yo.sentences)
+    assert "significantly better than cross at n = 16, 64, 256, 1024" in text
+    assert "Fitted exponents" in text
+    table = "\n".join(to_markdown(findings))
+    assert "| 1024 |" in table and "hybrid α=0.5 − cross" in table
+
+
+def test_no_difference_is_never_called_significant():
+    findings = build_findings("afriqa/test", "cross", "nDCG@10", study(hybrid_gain=0.0))
+    [yo] = findings.languages
+    versus_cross = [c for c in yo.hybrid if c.baseline == "cross"]
+    assert all(c.p_holm >= 0.05 for c in versus_cross)
+    text = " ".join(yo.sentences)
+    assert "hybrid α=0.5 is not significantly different from cross at any size" in text
+    assert "significantly better than cross" not in text
+
+
+def test_the_holm_family_is_each_table_and_fewer_than_four_sizes_give_no_fit():
+    runs = [r for r in study(hybrid_gain=0.1) if r.size in (0, 16, 64)]
+    findings = build_findings("afriqa/test", "cross", "nDCG@10", runs)
+    [yo] = findings.languages
+    raw = [c.p_randomization for c in yo.hybrid]
+    assert max(c.p_holm for c in yo.hybrid) <= min(1.0, len(raw) * max(raw)) + 1e-12
+    assert all(c.p_holm >= c.p_randomization for c in yo.hybrid)
+    assert "Scaling fits: no fit: 2 training sizes, a fit needs at least 4" in " ".join(yo.sentences)

@@ -1,0 +1,45 @@
+"""Runs pool as seeds only when nothing but their seeds differs; other differences name the series."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from vocabulary.config import RunConfig
+from vocabulary.series import series_key, series_names
+
+
+def identity(**changes) -> dict:
+    return RunConfig(strategy="hybrid", alpha=0.5, train_size=16, **changes).identity()
+
+
+def test_seeds_and_sizes_pool_other_settings_split():
+    base = identity()
+    assert series_key(base) == series_key(identity(seed=3))
+    assert series_key(base) == series_key({**base, "train_size": 64})
+    assert series_key(base) != series_key(identity(learning_rate=1e-4))
+
+
+def test_series_sharing_a_label_are_named_by_what_differs():
+    names = series_names({
+        "r1": identity(seed=0), "r2": identity(seed=1), "r3": identity(learning_rate=1e-4),
+        "r4": RunConfig(strategy="mono", train_size=16).identity(),
+    })
+    assert names["r1"] == names["r2"]
+    assert names["r1"] != names["r3"]
+    assert names["r3"] == "hybrid α=0.5 (learning_rate=0.0001)"
+    assert names["r1"] == "hybrid α=0.5 (learning_rate=3e-05)"
+    assert names["r4"] == "mono"
+
+
+def test_nested_differences_are_shown_by_letter():
+    first = RunConfig(strategy="mono", train_size=16)
+    second = dataclasses.replace(first, evaluations=first.evaluations[:1])
+    names = series_names({"a": first.identity(), "b": second.identity()})
+    assert {names["a"], names["b"]} == {"mono (evaluations A)", "mono (evaluations B)"}
+
+
+def test_an_evaluation_only_run_is_named_after_its_model():
+    untrained = RunConfig(strategy="none", alpha=None, train_size=0, model="tiny:").identity()
+    assert "strategy" not in untrained  # its identity keeps only what evaluation reads
+    names = series_names({"u": untrained, "m": identity()})
+    assert names["u"] == "untrained tiny:"

@@ -1,0 +1,68 @@
+"""Which runs may be pooled as seeds of one point, and what each resulting series is called.
+
+Runs are repetitions of one another only when their settings differ in the
+seeds alone: the run identity (:meth:`RunConfig.identity`) minus
+:data:`SEED_FIELDS`. Anything else that differs (a learning rate, the eval
+queries, the model) makes a separate series, so a plot or a comparison never
+averages two configurations as if they were seeds. A series is named by its
+strategy label; where two series share that label, the settings that tell
+them apart are added (``hybrid α=0.5 (learning_rate=0.0001)``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from vocabulary.strategies import NO_TRAINING, strategy_label
+
+#: Settings that only repeat an experiment: runs differing in these alone are seeds of one series.
+SEED_FIELDS: frozenset[str] = frozenset({"seed", "data_seed"})
+#: Settings that already place a run on a curve (its x) or name its line; never part of a series key.
+POSITION_FIELDS: frozenset[str] = frozenset({"train_size"})
+
+
+def series_key(identity: Mapping[str, Any]) -> str:
+    """A stable text key: the identity minus seeds and size (what every seed at every size shares)."""
+    kept = {k: v for k, v in identity.items() if k not in SEED_FIELDS | POSITION_FIELDS}
+    return json.dumps(kept, sort_keys=True, ensure_ascii=False)
+
+
+def base_label(identity: Mapping[str, Any]) -> str:
+    """The strategy's label (``untrained MODEL`` for an evaluation-only run)."""
+    # An evaluation-only run's identity keeps only what evaluation reads: it has no strategy field.
+    strategy = identity.get("strategy", NO_TRAINING)
+    label = strategy_label(strategy, identity.get("alpha"))
+    return f"{label} {identity.get('model', '')}".strip() if label == "untrained" else label
+
+
+def series_names(identities: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Run id -> series name; runs of one series share a name, different series never do."""
+    key_of = {run_id: series_key(identity) for run_id, identity in identities.items()}
+    representative = {key: identities[run_id] for run_id, key in key_of.items()}
+    by_label: dict[str, list[str]] = {}
+    for key, identity in representative.items():
+        by_label.setdefault(base_label(identity), []).append(key)
+    name_of_key: dict[str, str] = {}
+    for label, keys in by_label.items():
+        if len(keys) == 1:
+            name_of_key[keys[0]] = label
+            continue
+        for index, key in enumerate(sorted(keys)):
+            name_of_key[key] = f"{label} ({_difference(representative[key], [representative[k] for k in keys], index)})"
+    return {run_id: name_of_key[key] for run_id, key in key_of.items()}
+
+
+def _difference(identity: Mapping[str, Any], group: list[Mapping[str, Any]], index: int) -> str:
+    """The settings of ``identity`` that differ somewhere in ``group``; nested ones are shown by letter."""
+    fields = sorted({k for other in group for k in set(other) | set(identity)
+                     if k not in SEED_FIELDS | POSITION_FIELDS and other.get(k) != identity.get(k)})
+    parts = []
+    for name in fields:
+        value = identity.get(name)
+        if isinstance(value, (list, tuple, dict)):
+            variants = sorted({json.dumps(other.get(name), sort_keys=True) for other in group})
+            parts.append(f"{name} {chr(ord('A') + variants.index(json.dumps(value, sort_keys=True)))}")
+        else:
+            parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+    return ", ".join(parts) or f"variant {index + 1}"
