@@ -409,16 +409,32 @@ def _encode(
     encoder: Encoder, queries: Sequence[Query], passages: Sequence[Passage], batch_size: int,
     cache: EmbeddingCache | None, state: RunState, encoding: TextEncoding,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Query and passage vectors; the encoding share of the progress bar is split by text count."""
+    """Query and passage vectors; the encoding share of the progress bar is split by text count.
+
+    A symmetric set encodes both sides alike, so a query whose text is a
+    passage's (a bitext sentence) takes that passage's vector instead of
+    being encoded a second time.
+    """
+    reused: dict[int, int] = {}  # query position -> passage position
+    if encoding.symmetric:
+        row_of = {passage_text(p): i for i, p in enumerate(passages)}
+        reused = {i: row_of[q.text] for i, q in enumerate(queries) if q.text in row_of}
+    to_encode = [q.text for i, q in enumerate(queries) if i not in reused]
     share = 1.0 - _SEARCH_SHARE
-    query_share = share * len(queries) / max(len(queries) + len(passages), 1)
-    query_vectors = encode_texts(encoder, [q.text for q in queries], "query", batch_size,
-                                 Slice(state, 0.0, query_share), max_length=encoding.query_max_length)
+    query_share = share * len(to_encode) / max(len(to_encode) + len(passages), 1)
+    encoded = encode_texts(encoder, to_encode, "query", batch_size, Slice(state, 0.0, query_share),
+                           max_length=encoding.query_max_length)
     on_passages = Slice(state, query_share, share - query_share)
     if cache is None:
         passage_vectors = encode_passages(encoder, passages, batch_size, on_passages, encoding)
     else:
         passage_vectors = cache.passage_embeddings(encoder, passages, batch_size, on_passages, encoding)
+    if not reused:
+        return encoded, passage_vectors
+    query_vectors = np.empty((len(queries), passage_vectors.shape[1]), dtype=np.float32)
+    own = [i for i in range(len(queries)) if i not in reused]
+    query_vectors[own] = encoded.reshape(len(own), passage_vectors.shape[1])
+    query_vectors[list(reused)] = passage_vectors[list(reused.values())]
     return query_vectors, passage_vectors
 
 

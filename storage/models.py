@@ -125,10 +125,9 @@ class QueryValueSet(Base):
 
     One row per cell and metric, not per value: a study's per-query values
     run to millions (FLORES with 11 languages gives about 600,000 per run),
-    and a row per value costs SQLite about 3 times, PostgreSQL about 6 times
-    the 8 bytes of the value itself. ``query_ids`` is the cell's query ids
-    joined by newlines; ``packed_values`` their float64 values in that order,
-    little-endian (:mod:`storage.packing`).
+    and a row per value costs SQLite about ten times as much
+    (``bench/per_query_size.py``). ``packed_ids`` holds the cell's query ids,
+    ``packed_values`` their float64 values in that order (:mod:`storage.packing`).
     """
 
     __tablename__ = "query_values"
@@ -140,7 +139,7 @@ class QueryValueSet(Base):
     query_language: Mapped[str] = mapped_column(String(16))
     passage_language: Mapped[str] = mapped_column(String(16))
     metric: Mapped[str] = mapped_column(String(64))
-    query_ids: Mapped[str] = mapped_column(Text)
+    packed_ids: Mapped[bytes] = mapped_column(LargeBinary)
     packed_values: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (

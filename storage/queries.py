@@ -156,7 +156,7 @@ def per_query_values(db: Database, study_id: int | None = None) -> Iterator[dict
     are yielded one stored cell at a time, never held all at once.
     """
     cells = select(QueryValueSet.run_id, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
-                   QueryValueSet.metric, QueryValueSet.query_ids, QueryValueSet.packed_values)
+                   QueryValueSet.metric, QueryValueSet.packed_ids, QueryValueSet.packed_values)
     cells = cells.join(Run, Run.id == QueryValueSet.run_id)
     if study_id is not None:
         cells = cells.where(Run.id.in_(_in_study(study_id)))
@@ -164,9 +164,9 @@ def per_query_values(db: Database, study_id: int | None = None) -> Iterator[dict
                            QueryValueSet.metric).execution_options(yield_per=50)
     with db.session() as session:
         configs = _run_columns(session, study_id)
-        for run_id, *cell, metric, query_ids, packed in session.execute(cells):
+        for run_id, *cell, metric, packed_ids, packed in session.execute(cells):
             columns = {**configs[run_id], **dict(zip(CELL_COLUMNS, cell))}
-            for query_id, value in zip(unpack_ids(query_ids), unpack_values(packed)):
+            for query_id, value in zip(unpack_ids(packed_ids), unpack_values(packed)):
                 yield {**columns, "query_id": query_id, "metric": metric, "value": value}
 
 

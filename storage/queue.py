@@ -245,7 +245,7 @@ def complete(
             "query_language": c.query_language,
             "passage_language": c.passage_language,
             "metric": c.metric,
-            "query_ids": pack_ids(c.query_ids),
+            "packed_ids": pack_ids(c.query_ids),
             "packed_values": pack_values(c.values),
         }
         for c in per_query

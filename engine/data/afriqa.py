@@ -19,8 +19,8 @@ Two corpora (the eval set's label says which):
   added. The collection has no qrels, so relevance is AfriQA's own rule
   (its retrieval scores answer-string top-k accuracy): a passage is relevant
   to a question when its text holds one of the question's English answers
-  (the gold record's ``answer_pivot``) as whole lower-cased word tokens, as
-  DPR's ``has_answer`` matches. ``Success@k`` is then AfriQA's top-k
+  (the gold record's ``answer_pivot``) as a run of whole tokens, matched as
+  DPR's ``has_answer`` does (its tokenizer, lower-cased, NFD). ``Success@k`` is then AfriQA's top-k
   accuracy. A question whose answer no passage holds is judged with nothing
   relevant, so it scores 0 instead of dropping out.
 
@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
+
+import regex
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
@@ -52,7 +55,8 @@ HUB_PREFIX = "hf:"
 HUB_COLLECTION_FILE = "masakhane_wiki_100-english/corpus.jsonl"
 #: The judgement of a question whose answer no passage of the collection holds (judged, nothing relevant).
 NO_ANSWER_PASSAGE = "no-passage-holds-the-answer"
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+#: DPR's SimpleTokenizer (dpr/utils/tokenizers.py), which its has_answer and AfriQA's retrieval scoring use.
+_TOKEN = regex.compile(r"[\p{L}\p{N}\p{M}]+|[^\p{Z}\p{C}]", flags=regex.IGNORECASE | regex.UNICODE | regex.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,8 @@ def _pivot_answers(record: dict, path: Path, number: int) -> tuple[str, ...]:
 
 
 def answer_tokens(text: str) -> tuple[str, ...]:
-    """Lower-cased word and punctuation tokens (DPR's answer matching, on NFC text)."""
-    return tuple(_TOKEN.findall(text.casefold()))
+    """DPR's answer-matching tokens: NFD text cut into letter/number/mark runs and single symbols, lower-cased."""
+    return tuple(token.lower() for token in _TOKEN.findall(unicodedata.normalize("NFD", text)))
 
 
 def answer_holders(passages: Iterable[Passage], answers: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:

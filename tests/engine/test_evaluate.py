@@ -400,3 +400,58 @@ def test_the_encoder_truncates_at_the_length_it_is_given(tiny_encoder):
     assert np.allclose(tiny_encoder.encode([long_text], "passage", max_length=tiny_encoder.settings.max_length), default)
     assert np.allclose(tiny_encoder.encode([long_text], "passage", max_length=10_000),
                        tiny_encoder.encode([long_text], "passage", max_length=512))  # capped at the model's 512
+
+
+def test_a_symmetric_bitext_set_encodes_each_sentence_once(tiny_encoder):
+    eval_set = parallel_set()
+    calls = []
+
+    class Recording:
+        def encode(self, texts, kind, **options):
+            calls.append((kind, options.get("max_length"), len(texts)))
+            return tiny_encoder.encode(texts, kind, **options)
+
+    symmetric = evaluate(Recording(), eval_set, "parallel/test", measures=["RR@10", "AP"], top_k=10, symmetric=True,
+                         passage_max_length=64)
+    assert calls == [("query", 64, 0), ("query", 64, len(eval_set.passages))]  # the 12 queries are 12 of the passages
+
+    class BothSidesAsQueries:  # what symmetric encoding means, done the long way: every text encoded on its own
+        def encode(self, texts, kind, **options):
+            return tiny_encoder.encode(texts, "query", **{**options, "max_length": 64})
+
+    apart = evaluate(BothSidesAsQueries(), eval_set, "parallel/test", measures=["RR@10", "AP"], top_k=10)
+    assert [(r.setting, r.query_language, r.passage_language, r.metric) for r in symmetric.rows] == [
+        (r.setting, r.query_language, r.passage_language, r.metric) for r in apart.rows]
+    assert [r.value for r in symmetric.rows] == pytest.approx([r.value for r in apart.rows], abs=1e-6)
+
+
+# ---- the real model (slow) ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_untrained_e5_small_on_flores_under_the_old_and_the_new_evaluation_defaults():
+    """Prints the numbers bench/RESULTS.md records: prefixes and pool before and after the new defaults."""
+    from engine.data import load_eval_set
+    from engine.model import load_encoder
+    from vocabulary.config import DEFAULT_EVALUATIONS, EvalSpec
+
+    encoder = load_encoder("embedded:e5-small")
+    targets = ("en", "sw", "yo")
+    cases = {
+        "test, 'query: '/'passage: ' (old default)": EvalSpec("flores", targets, "test", symmetric=False),
+        "test, 'query: ' both sides": EvalSpec("flores", targets, "test"),
+        "all, 'query: '/'passage: '": EvalSpec("flores", targets, "all", symmetric=False),
+        "all, 'query: ' both sides": EvalSpec("flores", targets, "all"),
+        "all, 11 languages (new default)": DEFAULT_EVALUATIONS[0],
+    }
+    cells = [("cross", "sw", "en", "nDCG@10"), ("cross", "yo", "en", "nDCG@10"), ("cross", "en", "sw", "nDCG@10"),
+             ("cross", "en", "yo", "nDCG@10"), ("cross", "all", "all", "nDCG@10"), ("cross", "all", "all", "AP"),
+             ("multi", "sw", "all", "nDCG@10"), ("multi", "yo", "all", "nDCG@10"), ("multi", "all", "all", "AP"),
+             ("multi", "all", "all", "LangBias")]
+    print("\n| FLORES, untrained e5-small | " + " | ".join(f"{s} {x}→{y} {m}" for s, x, y, m in cells) + " |")
+    for name, spec in cases.items():
+        result = evaluate(encoder, load_eval_set(spec), spec.label, batch_size=32,
+                          passage_max_length=spec.passage_max_length, symmetric=bool(spec.symmetric))
+        rows = {(r.setting, r.query_language, r.passage_language, r.metric): r.value for r in result.rows}
+        print(f"| {name} | " + " | ".join(f"{rows[c]:.4f}" for c in cells) + " |", flush=True)
+        assert rows[("cross", "sw", "en", "nDCG@10")] >= 0.9 and rows[("cross", "yo", "en", "nDCG@10")] >= 0.7

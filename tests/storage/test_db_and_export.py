@@ -158,13 +158,13 @@ def test_per_query_values_are_stored_with_the_run_and_exported_tidy(db, tmp_path
 
 
 def test_per_query_values_are_stored_compactly(db):
-    """A cell of 1,000 queries is one row of about 8 bytes per value, not a row per value."""
+    """A cell of 1,000 queries is one row of 8 bytes per value and its ids compressed, not a row per value."""
     queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,)))
     run = queue.claim_next(db, "w")
     ids = tuple(f"sw:{i}" for i in range(1000))
     cell = QueryValues("flores/all", "cross", "sw", "en", "nDCG@10", ids, tuple(i / 1000 for i in range(1000)))
     queue.complete(db, run.id, "w", [Value(value=0.4995, num_queries=1000)], per_query=[cell])
     with db.engine.connect() as connection:
-        count, size = connection.execute(
-            text("SELECT count(*), sum(length(packed_values)) FROM query_values")).one()
-    assert (count, size) == (1, 8000)
+        count, size, ids = connection.execute(
+            text("SELECT count(*), sum(length(packed_values)), sum(length(packed_ids)) FROM query_values")).one()
+    assert (count, size) == (1, 8000) and ids < len("\n".join(cell.query_ids)) / 3
