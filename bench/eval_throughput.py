@@ -128,7 +128,7 @@ def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int) -> Sid
     rows = evaluate(
         encoder, eval_set, "bench", measures=["nDCG@10"], top_k=TOP_K, batch_size=batch_size,
         settings=["multi"], state=TaskState(progress),
-    )
+    ).rows
     end = time.perf_counter()
     ndcg = next(r.value for r in rows if r.query_language == "all" and r.metric == "nDCG@10")
     return SideResult(
