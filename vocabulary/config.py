@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from vocabulary.budget import BUDGETS, budget_label
 from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from vocabulary.model_specs import check_model_spec
-from vocabulary.sources import SOURCE_SAMPLINGS, parse_source, zero_shot_note
+from vocabulary.sources import SOURCE_SAMPLINGS, parse_source, trained_eval_languages, zero_shot_note
 from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES, strategy, strategy_label
 
 #: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
@@ -345,14 +345,12 @@ class RunConfig:
         """Evaluated languages that a training source of this run trains on (their results are not zero-shot)."""
         if not self.is_training:
             return ()
-        offered = set()
-        for spec in self.train_sources:
-            try:
-                offered.update(_dataset_info(parse_source(spec)[0]).languages)
-            except ValueError:
-                continue  # an unknown source: validate() names it
-        trained = offered.intersection(self.train_languages)
-        return tuple(sorted(trained.intersection(lang for e in self.evaluations for lang in e.languages)))
+        return trained_eval_languages(self.train_sources, self.train_languages, self.evaluations)
+
+    @property
+    def zero_shot_note(self) -> str:
+        """``not zero-shot: sw`` (or ``ablation: trains on sw``), empty for a zero-shot run."""
+        return zero_shot_note(self.trained_eval_languages, self.ablation)
 
     def train_split(self, source: str) -> str:
         """The split of ``source`` (a name) this run trains on (XQuAD widens when XQuAD-R is not evaluated)."""
@@ -367,11 +365,6 @@ class RunConfig:
             name = parse_source(spec)[0]
             sizes.append(_dataset_info(name).train_groups.get(self.train_split(name)))
         return None if None in sizes else sum(sizes)
-
-    @property
-    def zero_shot_note(self) -> str:
-        """``not zero-shot: sw`` (or ``ablation: trains on sw``), empty for a zero-shot run."""
-        return zero_shot_note(self.trained_eval_languages, self.ablation)
 
     @property
     def subset_seed(self) -> int:

@@ -11,7 +11,10 @@ across sources in proportion to their sizes (:func:`split_size`).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Iterable, Mapping, Sequence
+
+from vocabulary.datasets import DATASETS
+from vocabulary.languages import TARGET_LANGUAGES
 
 #: How each batch picks its source.
 SOURCE_SAMPLINGS: tuple[str, ...] = ("proportional", "round_robin")
@@ -49,3 +52,20 @@ def zero_shot_note(trained_eval_languages: Sequence[str], ablation: bool) -> str
         return ""
     languages = ", ".join(trained_eval_languages)
     return f"ablation: trains on {languages}" if ablation else f"not zero-shot: {languages}"
+
+
+def trained_eval_languages(sources: str | Sequence[str], train_languages: Iterable[str],
+                           evaluations: Iterable[Any]) -> tuple[str, ...]:
+    """Evaluated zero-shot targets (sw, yo) that a training source trains on; ``evaluations``: EvalSpecs or dicts.
+
+    Training on English and evaluating English is the paper's setting, not a
+    zero-shot claim; only the research question's targets are guarded.
+    """
+    offered = set()
+    for spec in [sources] if isinstance(sources, str) else sources:
+        info = DATASETS.get(parse_source(spec)[0])
+        offered.update(info.languages if info else ())
+    evaluated = set()
+    for spec in evaluations:
+        evaluated.update(spec["languages"] if isinstance(spec, Mapping) else spec.languages)
+    return tuple(sorted(offered.intersection(train_languages, evaluated, TARGET_LANGUAGES)))

@@ -14,6 +14,8 @@ size N reads about N groups. Validation is on the lines read, and names the
 first bad line: a missing field, empty text, an unknown language, a
 language twice in a group, a group's lines split apart, or (when the run
 needs cross-lingual batches) a group with only one of the run's languages.
+A file whose first group has one of the run's languages is a monolingual
+source (an English-only QA set): it makes X-X batches only.
 """
 
 from __future__ import annotations
@@ -49,10 +51,15 @@ def load_training_set(languages: Sequence[str], split: str = "train", path: str 
     if not logical_name(file).endswith(FORMATS):
         raise DataError(f"{file.name}: a training file ends in .jsonl or .tsv (optionally .gz/.xz)")
     wanted = tuple(to_iso(code) for code in languages)
+    first = next(read_groups(file, wanted, 1), None)  # reads the first group's lines only
+    if first is None:
+        raise DataError(f"{file.name}: no line in the run's languages ({', '.join(wanted)})")
+    monolingual = len(first.languages) == 1
     return StreamedTrainingSet(
         name=f"file:{file.name}", languages=wanted,
-        read=lambda min_languages: read_groups(file, wanted, min_languages),
+        read=lambda min_languages: read_groups(file, wanted, 1 if monolingual else min_languages),
         count=lambda: sum(1 for _ in read_groups(file, wanted, 1)),
+        monolingual=monolingual,
     )
 
 
