@@ -23,7 +23,9 @@ from typing import Any, Callable, Mapping, Sequence
 from vocabulary.budget import BUDGETS, budget_label
 from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from vocabulary.model_specs import check_model_spec
-from vocabulary.sources import SOURCE_SAMPLINGS, parse_source, trained_eval_languages, zero_shot_note
+from vocabulary.sources import (
+    SOURCE_SAMPLINGS, describe_split, parse_source, split_size, trained_eval_languages, zero_shot_note,
+)
 from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES, strategy, strategy_label
 
 #: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
@@ -626,7 +628,19 @@ class RunConfig:
         label = f"{strategy_label(self.strategy, self.alpha)} n={self.train_size} seed={self.seed}"
         if self.data_seed is not None and self.data_seed != self.seed:
             label += f" data_seed={self.data_seed}"
-        return label if self.budget == "epochs" else f"{label} {self.budget_label}"
+        label = label if self.budget == "epochs" else f"{label} {self.budget_label}"
+        return f"{label} [{self.zero_shot_note}]" if self.zero_shot_note else label
+
+    @property
+    def size_split(self) -> str:
+        """How ``train_size`` is split across several sources (``xquad 47 + miracl-train 53``); empty for one."""
+        if len(self.train_sources) == 1 or not self.is_training:
+            return ""
+        names = [parse_source(spec)[0] for spec in self.train_sources]
+        sizes = [_dataset_info(name).train_groups.get(self.train_split(name)) for name in names]
+        if None in sizes:
+            return "in proportion to the sources' sizes (counted when the run starts)"
+        return describe_split(names, split_size(self.train_size, sizes))
 
 
 def _eval_spec(data: Mapping[str, Any]) -> EvalSpec:
