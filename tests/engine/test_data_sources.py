@@ -209,3 +209,25 @@ def test_a_resumed_multi_source_sampler_continues_exactly(tmp_path):
     second = BatchSampler(config, load_training_sources(config))
     second.load_state_dict(state)
     assert [first.next_batch().describe(0) for _ in range(5)] == [second.next_batch().describe(0) for _ in range(5)]
+
+
+# ---- MIRACL train -----------------------------------------------------------------------------
+def test_miracl_train_gives_sw_triplets_of_judged_passages_and_only_mono_batches(tmp_path):
+    from engine.data import miracl_train
+
+    triplets = miracl_train._triplets("sw")
+    assert len(triplets) == 801  # the registry's size: queries with a judged positive and negative
+    corpus = tmp_path / "corpus.jsonl"
+    docids = {docid for _, _, pos, neg in triplets for docid in (pos, neg)}
+    _write_jsonl(corpus, [{"docid": d, "title": "T", "text": f"maandishi {d}"} for d in sorted(docids)])
+    config = _run(strategy="cross", train_dataset=f"miracl-train:{corpus}", train_languages=("sw",), train_size=40)
+    (source,) = load_training_sources(config)
+    assert source.monolingual
+    sampler = BatchSampler(config, [source])
+    batch = sampler.next_batch()
+    assert batch.kind == "mono" and {p.query_language for p in batch.pairs} == {"sw"}
+    qid = batch.pairs[0].group.split(":", 1)[1]
+    _, query, pos, neg = next(t for t in triplets if t[0] == qid)
+    assert (batch.pairs[0].query, batch.pairs[0].passage, batch.pairs[0].negative) == (
+        query, f"maandishi {pos}", f"maandishi {neg}")
+    assert sampler.notes[0].startswith("miracl-train/train is monolingual")
