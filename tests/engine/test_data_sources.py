@@ -77,10 +77,6 @@ def test_a_tsv_without_a_required_column_is_named(tmp_path):
         list(parallel_file.read_groups(path, ("en",), 1))
 
 
-class _CountingFile:
-    """Counts the lines a reader takes from a real file (to prove a size reads only what it needs)."""
-
-
 def test_a_200k_line_file_streams_in_bounded_memory_and_size_n_reads_only_its_prefix(tmp_path, monkeypatch):
     path = tmp_path / "big.jsonl.xz"
     with lzma.open(path, "wt", encoding="utf-8") as stream:
