@@ -48,6 +48,17 @@ No two pairs of a batch share a positive passage
     never gets stuck. On XQuAD's 698 training groups (several questions share
     an answer sentence) there are 370 clusters; a subset of 150 has ~130.
 
+Several sources
+    A run with several training sources draws each batch from one of them:
+    in proportion to their sizes (exactly: of every block of S steps each
+    source gets its largest-remainder share, at positions drawn from the
+    seed, as sentence-transformers' proportional sampler gives each dataset
+    its number of batches per epoch) or in turn (``round_robin``). The run's
+    size is split across them in proportion (:func:`vocabulary.sources.split_size`).
+    A monolingual source (MIRACL train, or one with a single run language)
+    answers a cross-lingual step with an X-X batch, and the sampler says so
+    (:attr:`BatchSampler.notes`, logged by the trainer) instead of failing.
+
 Hard negatives
     Where the source gives each group a negative passage per language and
     ``hard_negatives`` is on, each pair carries its group's negative in its
@@ -64,15 +75,23 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
+from engine.data.stream import StreamedTrainingSet, TooFewGroups
 from vocabulary.budget import dev_batch_count, mono_batch_count, steps_per_epoch, total_steps
 from vocabulary.config import RunConfig
 from vocabulary.records import ParallelGroup, TrainingPair, TrainingSet, content_id
+from vocabulary.sources import split_size
 from vocabulary.strategies import STRATEGIES
+
+#: A training source: held in memory, or read lazily (mMARCO, MIRACL train, a user's file).
+Source = TrainingSet | StreamedTrainingSet
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Batch", "BatchSampler", "SamplingError", "dev_batches", "describe_batches", "passage_clusters",
@@ -86,6 +105,7 @@ BatchKind = Literal["mono", "cross", "multi"]
 _SUBSET_STREAM = 0
 _BATCH_STREAM = 1
 _SCHEDULE_STREAM = 2
+_SOURCE_STREAM = 3
 #: The seed of a run's fixed dev batches: the same for every size and seed, so dev losses compare.
 DEV_SEED = 0
 
@@ -149,15 +169,22 @@ class Batch:
 
 
 def training_subset(
-    training_set: TrainingSet, size: int, seed: int, languages: Sequence[str] | None = None, min_languages: int = 1
+    training_set: Source, size: int, seed: int, languages: Sequence[str] | None = None, min_languages: int = 1
 ) -> tuple[ParallelGroup, ...]:
     """The first ``size`` groups of the seed's fixed permutation of the usable groups.
 
     Usable groups have at least ``min_languages`` of ``languages`` (default: the
     set's languages); strategies that pair a query with a passage in another
     language need 2. The permutation depends on the (data) seed only, which is
-    what makes subsets nested.
+    what makes subsets nested. A streamed source permutes with a buffered
+    shuffle of its own order (:mod:`engine.data.stream`) and reads only what
+    the size needs.
     """
+    if isinstance(training_set, StreamedTrainingSet):
+        try:
+            return training_set.subset(size, seed, min_languages)
+        except TooFewGroups as exc:
+            raise SamplingError(str(exc)) from None
     wanted = set(training_set.languages if languages is None else languages)
     usable = [g for g in training_set.groups if len(wanted.intersection(g.languages)) >= min_languages]
     if size > len(usable):
@@ -288,19 +315,28 @@ class ShareBatches:
 
     With ``with_translations``, every X-Y pair also carries its positive passage in a third
     language choice (one differing from the pair's passage language), for a loss term over
-    parallel passages.
+    parallel passages. A ``monolingual`` source answers an X-Y step with an X-X batch and
+    counts it in ``mono_for_cross``.
     """
 
     def __init__(self, subset: _Subset, schedule: _ShareSchedule, mono_languages: tuple[str, ...],
-                 with_translations: bool):
+                 with_translations: bool, monolingual: bool = False):
         self.subset = subset
         self.schedule = schedule
         self.mono_languages = mono_languages
         self.with_translations = with_translations
+        self.monolingual = monolingual
+        self.mono_for_cross = 0
 
     def next_batch(self, index: int) -> Batch:
         subset, rng = self.subset, self.subset.rng
-        if self.schedule.is_mono(index):
+        mono = self.schedule.is_mono(index)
+        if not mono and self.monolingual:
+            if not self.mono_for_cross:
+                log.warning("%s is monolingual: its cross-lingual steps get X-X batches", self.subset.name)
+            self.mono_for_cross += 1
+            mono = True
+        if mono:
             lang = _choice(rng, self.mono_languages)
             indices = subset.groups_pass.take(lambda i: lang in subset.languages[i])
             return Batch("mono", tuple(subset.pair(i, lang, lang) for i in indices))
@@ -341,72 +377,149 @@ class MixedBatches:
         return Batch("multi", tuple(pairs))
 
 
-class BatchSampler:
-    """Endless, seeded, resumable stream of batches for one run's strategy (see :mod:`vocabulary.strategies`)."""
+class _SourceSchedule:
+    """Which source each step draws from: ``proportional`` (exact shares per block of S steps, at
+    seeded positions) or ``round_robin``; a function of (seed, step) alone, so a resumed run keeps it."""
 
-    def __init__(self, config: RunConfig, training_set: TrainingSet):
+    def __init__(self, shares: Sequence[int], steps: int, seed: int, policy: str):
+        self._shares = list(shares)
+        self._steps = steps
+        self._seed = seed
+        self._policy = policy
+        self._block: tuple[int, list[int]] = (-1, [])
+
+    def source(self, index: int) -> int:
+        if len(self._shares) == 1:
+            return 0
+        if self._policy == "round_robin":
+            return index % len(self._shares)
+        block, offset = divmod(index, self._steps)
+        if self._block[0] != block:
+            counts = split_size(self._steps, self._shares)
+            order = [source for source, count in enumerate(counts) for _ in range(count)]
+            rng = np.random.default_rng([_SOURCE_STREAM, self._seed, block])
+            self._block = (block, [order[i] for i in rng.permutation(len(order))])
+        return self._block[1][offset]
+
+
+def _is_monolingual(source: Source, wanted: set[str]) -> bool:
+    """Whether the source can only make X-X batches for the run: declared so, or one run language."""
+    declared = isinstance(source, StreamedTrainingSet) and source.monolingual
+    return declared or len(wanted.intersection(source.languages)) < 2
+
+
+def _sources(training_set: Source | Sequence[Source]) -> list[Source]:
+    return [training_set] if isinstance(training_set, (TrainingSet, StreamedTrainingSet)) else list(training_set)
+
+
+def source_sizes(config: RunConfig, sources: Sequence[Source]) -> list[int]:
+    """How many of the run's ``train_size`` groups each source gives (in proportion to the source sizes)."""
+    if len(sources) == 1:
+        return [config.train_size]
+    totals = [source.total() if isinstance(source, StreamedTrainingSet) else len(source.groups) for source in sources]
+    return split_size(config.train_size, totals)
+
+
+class BatchSampler:
+    """Endless, seeded, resumable stream of batches for one run's strategy (see :mod:`vocabulary.strategies`).
+
+    ``training_set`` is one source or the run's list of them (see "Several sources" above).
+    """
+
+    def __init__(self, config: RunConfig, training_set: Source | Sequence[Source]):
         if config.strategy not in STRATEGIES:
             raise SamplingError(f"strategy {config.strategy!r} does not train; there is nothing to sample")
-        missing = [lang for lang in config.train_languages if lang not in training_set.languages]
+        sources = _sources(training_set)
+        offered = {lang for source in sources for lang in source.languages}
+        missing = [lang for lang in config.train_languages if lang not in offered]
         if missing:
+            names = ", ".join(source.name for source in sources)
             raise SamplingError(
-                f"train_languages {', '.join(missing)} are not in {training_set.name} "
-                f"(it has {', '.join(training_set.languages)}); choose among those"
+                f"train_languages {', '.join(missing)} are not in {names} "
+                f"(it has {', '.join(sorted(offered))}); choose among those"
             )
         entry = STRATEGIES[config.strategy]
         self.strategy = config.strategy
         self.batch_size = config.batch_size
-        wanted = set(config.train_languages)
-        minimum = 2 if entry.needs_two_languages else 1
-        self.groups = training_subset(
-            training_set, config.train_size, config.subset_seed, config.train_languages, minimum
-        )
-        languages = [tuple(lang for lang in g.languages if lang in wanted) for g in self.groups]
-        self.clusters = passage_clusters(self.groups, languages)
-        self._check_fills(training_set.name, languages, lambda langs: len(langs) >= minimum, "")
-        self.steps_per_epoch = steps_per_epoch(len(self.groups), len(config.train_languages), config.batch_size)
-        self.total_steps = total_steps(config, len(self.groups))
+        self.names = [source.name for source in sources]
+        self.shares = source_sizes(config, sources)
+        self.steps_per_epoch = steps_per_epoch(config.train_size, len(config.train_languages), config.batch_size)
+        self.total_steps = total_steps(config, config.train_size)
         self._rng = _rng(config.seed, _BATCH_STREAM)
-        self._pass = _GroupPass(self.clusters, config.batch_size, self._rng)
-        with_negatives = config.hard_negatives and self._check_negatives(training_set.name, languages)
-        subset = _Subset(training_set.name, self.groups, languages, config.batch_size, self._rng, self._pass,
-                         with_negatives)
-        self.uses_negatives = with_negatives
-        if entry.batching == "mixed":
-            self._policy: ShareBatches | MixedBatches = MixedBatches(subset)
-        else:
-            share = float(config.alpha if entry.uses_alpha else entry.mono_share)
-            mono_languages = tuple(sorted({lang for langs in languages for lang in langs})) if share else ()
-            for lang in mono_languages:
-                self._check_fills(training_set.name, languages, lambda langs, lang=lang: lang in langs, lang)
-            schedule = _ShareSchedule(share, self.total_steps, config.seed)
-            self._policy = ShareBatches(subset, schedule, mono_languages, entry.needs_translations)
+        share = float(config.alpha if entry.uses_alpha else entry.mono_share) if entry.batching != "mixed" else 0.0
+        schedule = _ShareSchedule(share, self.total_steps, config.seed)
+        self._policies: list[ShareBatches | MixedBatches] = []
+        self._passes: list[_GroupPass] = []
+        #: Every source's subset, in source order, and a passage-cluster number per group (distinct across sources).
+        self.groups: tuple[ParallelGroup, ...] = ()
+        self.clusters: list[int] = []
+        self.uses_negatives = False
+        for source, size in zip(sources, self.shares):
+            policy = self._policy_for(config, source, size, schedule, share)
+            self._policies.append(policy)
+            self.uses_negatives = self.uses_negatives or policy.subset.with_negatives
+        self._sources = _SourceSchedule(self.shares, self.total_steps, config.seed, config.source_sampling)
         self._drawn = 0
 
-    def _check_fills(self, name: str, languages: list[tuple[str, ...]], eligible: Callable[[tuple[str, ...]], bool],
+    def _policy_for(self, config: RunConfig, source: Source, size: int, schedule: _ShareSchedule,
+                    share: float) -> ShareBatches | MixedBatches:
+        """The batching policy of one source: its subset, passage clusters, checks and negatives."""
+        entry = STRATEGIES[config.strategy]
+        wanted = set(config.train_languages)
+        monolingual = _is_monolingual(source, wanted)
+        minimum = 2 if entry.needs_two_languages and not monolingual else 1
+        groups = training_subset(source, size, config.subset_seed, config.train_languages, minimum)
+        languages = [tuple(lang for lang in g.languages if lang in wanted) for g in groups]
+        clusters = passage_clusters(groups, languages)
+        self._check_fills(source.name, groups, clusters, languages, lambda langs: len(langs) >= minimum, "")
+        group_pass = _GroupPass(clusters, config.batch_size, self._rng)
+        with_negatives = config.hard_negatives and self._check_negatives(source.name, groups, languages)
+        subset = _Subset(source.name, groups, languages, config.batch_size, self._rng, group_pass, with_negatives)
+        self._passes.append(group_pass)
+        offset = max(self.clusters, default=-1) + 1
+        self.groups += groups
+        self.clusters += [offset + c for c in clusters]
+        if entry.batching == "mixed":
+            return MixedBatches(subset)
+        mono_languages = tuple(sorted({lang for langs in languages for lang in langs})) if share or monolingual else ()
+        for lang in mono_languages:
+            self._check_fills(source.name, groups, clusters, languages, lambda langs, lang=lang: lang in langs, lang)
+        return ShareBatches(subset, schedule, mono_languages, entry.needs_translations, monolingual)
+
+    def _check_fills(self, name: str, groups: Sequence[ParallelGroup], clusters: Sequence[int],
+                     languages: list[tuple[str, ...]], eligible: Callable[[tuple[str, ...]], bool],
                      language: str) -> None:
         """Refuse a subset whose eligible groups span fewer passage clusters than a batch needs."""
-        available = len({c for c, langs in zip(self.clusters, languages) if eligible(langs)})
+        available = len({c for c, langs in zip(clusters, languages) if eligible(langs)})
         if available >= self.batch_size:
             return
         where = f" {language} batch" if language else " batch"
         raise SamplingError(
             f"batch_size {self.batch_size} needs {self.batch_size} distinct question groups whose positive passages "
-            f"all differ, but train_size {len(self.groups)} of {name} gives {available} for a{where} (questions "
+            f"all differ, but train_size {len(groups)} of {name} gives {available} for a{where} (questions "
             f"sharing an answer passage count once); lower batch_size to at most {available} or raise train_size"
         )
 
-    def _check_negatives(self, name: str, languages: list[tuple[str, ...]]) -> bool:
+    def _check_negatives(self, name: str, groups: Sequence[ParallelGroup], languages: list[tuple[str, ...]]) -> bool:
         """True when every group has a hard negative in each of its run languages; False when none has one."""
-        if not any(g.negatives for g in self.groups):
+        if not any(g.negatives for g in groups):
             return False
-        lacking = sum(any(lang not in g.negatives for lang in langs) for g, langs in zip(self.groups, languages))
+        lacking = sum(any(lang not in g.negatives for lang in langs) for g, langs in zip(groups, languages))
         if lacking:
             raise SamplingError(
-                f"{lacking} of the {len(self.groups)} question groups of {name} lack a hard negative in one of "
+                f"{lacking} of the {len(groups)} question groups of {name} lack a hard negative in one of "
                 "the training languages; use a source with a negative for every pair, or set hard_negatives false"
             )
         return True
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per monolingual source that answered cross-lingual steps with X-X batches so far."""
+        return [
+            f"{policy.subset.name} is monolingual: it answered {policy.mono_for_cross} cross-lingual steps with "
+            "X-X batches"
+            for policy in self._policies if isinstance(policy, ShareBatches) and policy.mono_for_cross
+        ]
 
     # ---- drawing ----------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:
@@ -414,7 +527,7 @@ class BatchSampler:
             yield self.next_batch()
 
     def next_batch(self) -> Batch:
-        batch = self._policy.next_batch(self._drawn)
+        batch = self._policies[self._sources.source(self._drawn)].next_batch(self._drawn)
         self._drawn += 1
         return batch
 
@@ -425,15 +538,23 @@ class BatchSampler:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the stream exactly (plain Python values)."""
-        return {
+        state: dict[str, Any] = {
             "rng": copy.deepcopy(self._rng.bit_generator.state),
-            "pass": list(self._pass.order),
+            "pass": list(self._passes[0].order),
             "drawn": self._drawn,
         }
+        if len(self._passes) > 1:
+            state["passes"] = [list(group_pass.order) for group_pass in self._passes]
+            state["mono_for_cross"] = [getattr(p, "mono_for_cross", 0) for p in self._policies]
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._rng.bit_generator.state = copy.deepcopy(state["rng"])
-        self._pass.order = [int(i) for i in state["pass"]]
+        for group_pass, order in zip(self._passes, state.get("passes", [state["pass"]])):
+            group_pass.order = [int(i) for i in order]
+        for policy, count in zip(self._policies, state.get("mono_for_cross", [])):
+            if isinstance(policy, ShareBatches):
+                policy.mono_for_cross = int(count)
         self._drawn = int(state["drawn"])
 
 

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from engine.data import load_eval_set, load_training_set
+from engine.data import load_dev_set, load_eval_set, load_training_sources
 from engine.distributed import DistContext
 from engine.evaluate import EmbeddingCache, Evaluation, evaluate
 from engine.folders import replaced_whole
@@ -28,7 +28,6 @@ from engine.model import Encoder, load_encoder
 from engine.state import Progress, RunState, Slice, TaskState
 from engine.train import train
 from vocabulary.config import EvalSpec, RunConfig
-from vocabulary.datasets import dataset_info
 from vocabulary.records import EvalSet
 
 log = logging.getLogger(__name__)
@@ -110,13 +109,10 @@ def _load_eval_sets(config: RunConfig, state: RunState,
 def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
            on_checkpoint: Callable[[int, Path], None] | None, context: DistContext | None) -> None:
     state.report(Progress("loading training data", 0.0))
-    training_set = load_training_set(config.train_dataset, config.train_languages, "train")
-    dev_set = None
-    if config.dev_every is not None:
-        dev_split = dataset_info(config.train_dataset).dev_split
-        dev_set = load_training_set(config.train_dataset, config.train_languages, dev_split)
+    training_set = load_training_sources(config)
+    dev_set = load_dev_set(config) if config.dev_every is not None else None
     log.info("training %s (%s) on %d question groups of %s", config.label, config.budget_label, config.train_size,
-             training_set.name)
+             " + ".join(source.name for source in training_set))
     result = train(config, training_set, encoder, workdir, dev_set=dev_set, state=state, on_checkpoint=on_checkpoint,
                    context=context)
     log.info("trained %d steps in %.1f s, final loss %.4f", result.steps, result.seconds, result.final_loss)

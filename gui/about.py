@@ -43,6 +43,10 @@ def about_html() -> str:
         "retrieval in Swahili and Yoruba, compared with monolingual, cross-lingual and contrastive training? "
         "hybridscale trains dual encoders with each strategy at several sizes and draws the scaling curves "
         "and language-bias heatmaps (hybrid batch training: arXiv 2408.10536).</p>"
+        "<p><b>Zero-shot, with a caveat.</b> The embedded multilingual-e5-small was fine-tuned on MIRACL and "
+        "Mr. TyDi train, Swahili included, so its MIRACL-sw numbers are not zero-shot whatever a run trains on. "
+        "A run whose own training source holds an evaluated sw or yo (e.g. MIRACL-sw train) is labelled "
+        "\"not zero-shot\" in the queue, the legends and the CSV, or \"ablation\" when marked as one.</p>"
         "<p><b>Measures</b> (the IR measures with trec_eval semantics; engine/metrics.py has every detail):</p><ul>"
         + "".join(f"<li><b>{name}</b>: {text}</li>" for name, text in METRIC_HELP.items())
         + "</ul>"

@@ -32,6 +32,7 @@ from gui.wording import plural
 from vocabulary.budget import dev_batch_count, total_steps
 from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.datasets import dataset_info
+from vocabulary.sources import parse_source
 
 #: (queries, passages) per language assumed for an eval split the registry has no count for.
 UNKNOWN_EVAL_TEXTS = (300, 300)
@@ -56,7 +57,7 @@ def estimate_steps(config: RunConfig) -> int:
     """Optimiser steps of one run: :func:`vocabulary.budget.total_steps` of its (capped) training size."""
     if not config.is_training:
         return 0
-    return total_steps(config, min(config.train_size, max_train_size(config.train_dataset) or config.train_size))
+    return total_steps(config, min(config.train_size, config.max_train_size or config.train_size))
 
 
 def _batch_scale(config: RunConfig) -> float:
@@ -77,7 +78,7 @@ def dev_seconds(config: RunConfig) -> float:
     """Rough CPU seconds of a run's dev-loss evaluations (forward passes over its fixed dev batches)."""
     if not config.is_training or config.dev_every is None:
         return 0.0
-    info = dataset_info(config.train_dataset)
+    info = dataset_info(parse_source(config.train_sources[0])[0])
     groups = info.train_groups.get(info.dev_split or "", 0)
     steps = estimate_steps(config)
     evaluations = steps // config.dev_every + (1 if steps % config.dev_every else 0)

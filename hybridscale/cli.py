@@ -78,25 +78,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def _check_batches(study) -> None:
     """Refuse, before anything is queued, a study with a training subset (or dev split) that cannot fill a
     batch without two pairs sharing a positive passage; one line naming the run and the largest batch it allows."""
-    from engine.data import load_training_set
+    from engine.data import load_dev_set, load_training_sources
     from engine.sampling import BatchSampler, SamplingError, dev_batches
-    from vocabulary.datasets import dataset_info
 
-    sets: dict[tuple[str, tuple[str, ...], str], object] = {}
+    sets: dict[tuple[object, ...], object] = {}
 
-    def data(run, split: str):
-        key = (run.train_dataset, run.train_languages, split)
+    def data(run, dev: bool):
+        key = (run.train_dataset, run.train_languages, tuple(e.dataset for e in run.evaluations), run.dev_every, dev)
         if key not in sets:
-            sets[key] = load_training_set(run.train_dataset, run.train_languages, split)
+            sets[key] = load_dev_set(run) if dev else load_training_sources(run)
         return sets[key]
 
     for run in study.validate().expand():
         if not run.is_training:
             continue
         try:
-            BatchSampler(run, data(run, "train"))
+            BatchSampler(run, data(run, False))
             if run.dev_every is not None:
-                dev_batches(run, data(run, dataset_info(run.train_dataset).dev_split))
+                dev_batches(run, data(run, True))
         except SamplingError as exc:
             raise UserError(f"{run.label}: {exc}") from None
 
@@ -284,7 +283,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_batches(args: argparse.Namespace) -> int:
-    from engine.data import load_training_set
+    from engine.data import load_training_sources
     from engine.sampling import describe_batches
     from vocabulary.config import ConfigError, RunConfig, StudyConfig
 
@@ -301,8 +300,7 @@ def cmd_inspect_batches(args: argparse.Namespace) -> int:
     else:
         config = RunConfig.from_dict(data)
     config.validate()
-    training_set = load_training_set(config.train_dataset, config.train_languages, "train")
-    for batch in describe_batches(config, training_set, args.batches):
+    for batch in describe_batches(config, load_training_sources(config), args.batches):
         print(json.dumps(batch, ensure_ascii=False))
     return 0
 

@@ -31,11 +31,17 @@ METRIC_COLUMNS: tuple[str, ...] = (
 )
 #: ``series``: the line a run belongs to; runs share one only when they differ in their seeds alone
 #: (:mod:`vocabulary.series`), so grouping by it never averages two configurations as seeds.
-TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", "series", *CONFIG_COLUMNS, *METRIC_COLUMNS)
+#: ``size_split``: how a run's size is split across several training sources; ``zero_shot``: empty, or
+#: "not zero-shot: sw" when a training source trains on an evaluated target ("ablation: ..." if asked for).
+DERIVED_COLUMNS: tuple[str, ...] = ("size_split", "zero_shot")
+TIDY_COLUMNS: tuple[str, ...] = (
+    "study", "run_id", "label", "series", *CONFIG_COLUMNS, *DERIVED_COLUMNS, *METRIC_COLUMNS,
+)
 CELL_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "query_language", "passage_language")
 #: The per-query table: one row per run x eval set x setting x languages x query x metric.
 PER_QUERY_COLUMNS: tuple[str, ...] = (
-    "study", "run_id", "label", "series", *CONFIG_COLUMNS, *CELL_COLUMNS, "query_id", "metric", "value",
+    "study", "run_id", "label", "series", *CONFIG_COLUMNS, *DERIVED_COLUMNS, *CELL_COLUMNS, "query_id", "metric",
+    "value",
 )
 #: Metric rows fetched per partition by tidy_metrics.
 _FETCH_PARTITION = 2000
@@ -225,6 +231,13 @@ def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
     """The CSV's settings of a run; configs stored before a setting existed get the value they meant."""
     values = {name: config.get(name) for name in CONFIG_COLUMNS}
     values["train_languages"] = "+".join(config.get("train_languages") or ())
+    if isinstance(values["train_dataset"], list):
+        values["train_dataset"] = "+".join(values["train_dataset"])
+    try:
+        run = RunConfig.from_dict(config)
+        values["size_split"], values["zero_shot"] = run.size_split, run.zero_shot_note
+    except (ConfigError, TypeError):
+        values["size_split"] = values["zero_shot"] = ""
     if config.get("strategy", "none") != "none":
         values["budget"] = config.get("budget") or "epochs"
         values["select"] = config.get("select") or "last"

@@ -23,6 +23,14 @@ from typing import Any, Callable, Mapping, Sequence
 from vocabulary.budget import BUDGETS, budget_label
 from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from vocabulary.model_specs import check_model_spec
+from vocabulary.sources import (
+    SOURCE_SAMPLINGS,
+    describe_split,
+    parse_source,
+    split_size,
+    trained_eval_languages,
+    zero_shot_note,
+)
 from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES, strategy, strategy_label
 
 #: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
@@ -127,6 +135,9 @@ _TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "float | None": (lambda v: v is None or _is_number(v), "a number or null"),
     "str | None": (lambda v: v is None or isinstance(v, str), "text or null"),
     "bool | None": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    "str | tuple[str, ...]": (lambda v: isinstance(v, str) or (isinstance(v, (list, tuple)) and bool(v)
+                                                               and all(isinstance(x, str) for x in v)),
+                              "a text or a non-empty list of texts"),
     "tuple[str, ...]": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
                         "a list of texts"),
     "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple))
@@ -310,7 +321,13 @@ class RunConfig:
     seed: int = 0
     #: Which groups a size draws (nested across sizes); None: the same as ``seed``, as before it existed.
     data_seed: int | None = None
-    train_dataset: str = "xquad"
+    #: One training source or several, each ``NAME`` or ``NAME:PATH`` (vocabulary.sources); one is kept as text.
+    train_dataset: str | tuple[str, ...] = "xquad"
+    #: How a run with several sources picks each batch's source: ``proportional`` to size, or ``round_robin``.
+    source_sampling: str = "proportional"
+    #: Training on an evaluated language on purpose (the "in-language data" ablation): labelled as such,
+    #: not as "not zero-shot".
+    ablation: bool = False
     train_languages: tuple[str, ...] = PAPER_TRAIN_LANGUAGES
     evaluations: tuple[EvalSpec, ...] = DEFAULT_EVALUATIONS
     # Optimisation. The paper's (arXiv 2408.10536): learning_rate, weight_decay (and AdamW). Ours, for a
@@ -359,6 +376,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         # Tuples, not lists, whatever the caller passed (JSON gives lists).
         object.__setattr__(self, "train_languages", tuple(self.train_languages))
+        if isinstance(self.train_dataset, (list, tuple)):
+            sources = tuple(self.train_dataset)
+            object.__setattr__(self, "train_dataset", sources[0] if len(sources) == 1 else sources)
         object.__setattr__(
             self,
             "evaluations",
@@ -372,6 +392,37 @@ class RunConfig:
             object.__setattr__(self, "alpha", None)
         if self.contrastive_weight is None:  # a saved null means the default
             object.__setattr__(self, "contrastive_weight", 0.1)
+
+    @property
+    def train_sources(self) -> tuple[str, ...]:
+        """The training sources as a tuple, however many there are."""
+        return (self.train_dataset,) if isinstance(self.train_dataset, str) else self.train_dataset
+
+    @property
+    def trained_eval_languages(self) -> tuple[str, ...]:
+        """Evaluated languages that a training source of this run trains on (their results are not zero-shot)."""
+        if not self.is_training:
+            return ()
+        return trained_eval_languages(self.train_sources, self.train_languages, self.evaluations)
+
+    @property
+    def zero_shot_note(self) -> str:
+        """``not zero-shot: sw`` (or ``ablation: trains on sw``), empty for a zero-shot run."""
+        return zero_shot_note(self.trained_eval_languages, self.ablation)
+
+    def train_split(self, source: str) -> str:
+        """The split of ``source`` (a name) this run trains on (XQuAD widens when XQuAD-R is not evaluated)."""
+        evaluated = {spec.dataset for spec in self.evaluations}
+        return _dataset_info(source).train_split(evaluated, self.dev_every is not None)
+
+    @property
+    def max_train_size(self) -> int | None:
+        """The groups the registry declares for the run's training splits, summed (None: a source's is unknown)."""
+        sizes = []
+        for spec in self.train_sources:
+            name = parse_source(spec)[0]
+            sizes.append(_dataset_info(name).train_groups.get(self.train_split(name)))
+        return None if None in sizes else sum(sizes)
 
     @property
     def subset_seed(self) -> int:
@@ -441,27 +492,45 @@ class RunConfig:
     def _validate_against_the_data(self) -> None:
         """The training languages and size the registry says the training split has (checked last,
         so a form shows a plain mistake in another field first)."""
-        info = _dataset_info(self.train_dataset)
-        missing = [lang for lang in self.train_languages if lang not in info.languages]
+        infos = [_dataset_info(parse_source(spec)[0]) for spec in self.train_sources]
+        offered = sorted({lang for info in infos for lang in info.languages})
+        missing = [lang for lang in self.train_languages if lang not in offered]
         if missing:
-            raise ConfigError("train_languages", f"{self.train_dataset} has no language {missing[0]!r}; available: "
-                              f"{', '.join(info.languages)}")
-        maximum = info.train_groups.get("train")
+            names = "+".join(info.id for info in infos)
+            raise ConfigError("train_languages", f"{names} has no language {missing[0]!r}; available: "
+                              f"{', '.join(offered)}")
+        for info in infos:
+            if not set(self.train_languages).intersection(info.languages):
+                raise ConfigError("train_languages", f"none of them is in {info.id} ({', '.join(info.languages)}); "
+                                  "add one of its languages or remove the source")
+        maximum = self.max_train_size
         if maximum is not None and self.train_size > maximum:
+            names = " + ".join(info.id for info in infos)
             raise ConfigError(
                 "train_size",
-                f"size {self.train_size} is larger than the {maximum} question groups of {self.train_dataset}'s "
+                f"size {self.train_size} is larger than the {maximum} question groups of {names}'s "
                 f"training split; use at most {maximum}",
             )
 
-    def _validate_training(self) -> None:
+    def _validate_sources(self) -> None:
         known = _known_datasets("train")
-        if self.train_dataset not in known:
-            raise ConfigError(
-                "train_dataset", f"unknown training set {self.train_dataset!r}; allowed: {', '.join(known)}"
-            )
+        names = [parse_source(spec) for spec in self.train_sources]
+        for name, path in names:
+            if name not in known:
+                raise ConfigError("train_dataset", f"unknown training set {name!r}; allowed: {', '.join(known)}")
+            if path is None and _dataset_info(name).needs_path:
+                raise ConfigError("train_dataset", f"{name} needs a path: write it as '{name}:/path/to/your/file'")
+        if len(set(names)) != len(names):
+            raise ConfigError("train_dataset", "a training source is listed twice")
+        if self.source_sampling not in SOURCE_SAMPLINGS:
+            raise ConfigError("source_sampling", f"unknown policy {self.source_sampling!r}; allowed: "
+                              f"{', '.join(SOURCE_SAMPLINGS)}")
+
+    def _validate_training(self) -> None:
+        self._validate_sources()
         _check_languages("train_languages", self.train_languages)
-        if strategy(self.strategy).needs_two_languages and len(self.train_languages) < 2:
+        all_monolingual = all(_dataset_info(parse_source(spec)[0]).monolingual for spec in self.train_sources)
+        if strategy(self.strategy).needs_two_languages and len(self.train_languages) < 2 and not all_monolingual:
             raise ConfigError("train_languages", f"strategy {self.strategy!r} needs at least two languages")
         if not 0 < self.learning_rate <= 1:
             raise ConfigError("learning_rate", f"must be greater than 0 and at most 1, got {self.learning_rate:g} "
@@ -520,22 +589,29 @@ class RunConfig:
             return
         if self.dev_every < 1:
             raise ConfigError("dev_every", "must be at least 1 step, or empty for no dev loss")
-        dev_split = _dataset_info(self.train_dataset).dev_split
+        first = parse_source(self.train_sources[0])[0]
+        dev_split = _dataset_info(first).dev_split
         if dev_split is None:
             raise ConfigError(
-                "dev_every", f"{self.train_dataset} has no dev split to compute a dev loss on; leave dev_every empty")
+                "dev_every", f"{first} (the first training source, whose dev split the dev loss uses) has no dev "
+                "split; leave dev_every empty or list a source with one first")
         for spec in self.evaluations:
-            if spec.dataset == self.train_dataset and spec.split == dev_split:
+            if spec.dataset == first and spec.split == dev_split:
                 raise ConfigError(
                     f"evaluations[{spec.dataset}].split",
                     f"{spec.label} is the dev split model selection uses; evaluate on another split",
                 )
 
     def _check_no_training_text_in_evaluations(self) -> None:
-        """An eval split of the training source must not hold the sentences trained on (split 'train' or 'all')."""
+        """An eval split of a training source must not hold the sentences trained on (split 'train' or 'all')."""
         from vocabulary.datasets import DATASETS
 
-        trained = DATASETS.get(self.train_dataset)
+        for name in self.train_sources:
+            self._check_not_evaluated_on(DATASETS.get(parse_source(name)[0]))
+
+    def _check_not_evaluated_on(self, trained) -> None:
+        from vocabulary.datasets import DATASETS
+
         for spec in self.evaluations:
             info = DATASETS.get(spec.dataset)
             if trained is not None and info is not None and info.source == trained.source \
@@ -595,6 +671,8 @@ class RunConfig:
         ``data_seed`` = ``seed`` are the same run.
         """
         data = {k: v for k, v in self.to_dict().items() if k not in _OPERATIONAL_FIELDS}
+        data["train_dataset"] = list(data["train_dataset"]) if isinstance(data["train_dataset"], tuple) else (
+            data["train_dataset"])
         if not self._strategy_uses("uses_contrastive_weight"):
             data["contrastive_weight"] = None
         if not self.is_training:
@@ -608,6 +686,14 @@ class RunConfig:
         if self.select == "last":
             data["dev_every"] = None
         data["procedure"] = TRAINING_PROCEDURE
+        # Settings that did not exist when one-source runs got their ids: left out where they change nothing.
+        if isinstance(self.train_dataset, str):
+            del data["source_sampling"]
+        if not self.ablation:
+            del data["ablation"]
+        splits = [self.train_split(parse_source(spec)[0]) for spec in self.train_sources]
+        if any(split != "train" for split in splits):
+            data["train_splits"] = splits
         data["evaluation"] = EVALUATION_PROCEDURE
         return data
 
@@ -624,7 +710,19 @@ class RunConfig:
         label = f"{strategy_label(self.strategy, self.alpha)} n={self.train_size} seed={self.seed}"
         if self.data_seed is not None and self.data_seed != self.seed:
             label += f" data_seed={self.data_seed}"
-        return label if self.budget == "epochs" else f"{label} {self.budget_label}"
+        label = label if self.budget == "epochs" else f"{label} {self.budget_label}"
+        return f"{label} [{self.zero_shot_note}]" if self.zero_shot_note else label
+
+    @property
+    def size_split(self) -> str:
+        """How ``train_size`` is split across several sources (``xquad 47 + miracl-train 53``); empty for one."""
+        if len(self.train_sources) == 1 or not self.is_training:
+            return ""
+        names = [parse_source(spec)[0] for spec in self.train_sources]
+        sizes = [_dataset_info(name).train_groups.get(self.train_split(name)) for name in names]
+        if None in sizes:
+            return "in proportion to the sources' sizes (counted when the run starts)"
+        return describe_split(names, split_size(self.train_size, sizes))
 
 
 def _eval_spec(data: Mapping[str, Any]) -> EvalSpec:

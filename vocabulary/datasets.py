@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
+from vocabulary.languages import LANGUAGE_NAMES
+
 Role = Literal["train", "eval"]
 
 #: The split an eval set uses when none is named: the first of these the dataset has.
@@ -51,6 +53,14 @@ class DatasetInfo:
     def __post_init__(self) -> None:
         if not self.source:
             object.__setattr__(self, "source", self.id)
+    #: Every group has one language: the source can only make X-X (monolingual) batches.
+    monolingual: bool = False
+    #: (split without the dev articles, every split) that training may use when no eval set in
+    #: ``held_out_for`` is evaluated: the dev split stays out while a dev loss is computed on it.
+    wider_train_splits: tuple[str, str] | None = None
+    held_out_for: tuple[str, ...] = ()
+    #: The source has no default copy: a training source names its file or folder (``NAME:PATH``).
+    needs_path: bool = False
 
     def loader_name(self, role: Role) -> str:
         """``module:function`` of the loader for ``role``; ValueError when the dataset has none."""
@@ -58,6 +68,12 @@ class DatasetInfo:
         if target is None:
             raise ValueError(f"dataset {self.id!r} cannot be used for {role}ing")
         return target
+
+    def train_split(self, evaluated: set[str], dev_loss: bool) -> str:
+        """The split a run trains on: ``train``, or a wider one when no eval set needs the held-out articles."""
+        if self.wider_train_splits is None or evaluated.intersection(self.held_out_for):
+            return "train"
+        return self.wider_train_splits[0] if dev_loss else self.wider_train_splits[1]
 
     @property
     def default_eval_split(self) -> str:
@@ -76,12 +92,42 @@ DATASETS: dict[str, DatasetInfo] = {
             "xquad",
             "XQuAD (SQuAD v1.1 format, 12 parallel languages): question -> answer sentence",
             _XQUAD_LANGUAGES,
-            ("train", "dev", "eval", "all"),
+            ("train", "dev", "eval", "nodev", "all"),
             train_loader="engine.data.squad:load_training_set",
             eval_loader="engine.data.squad:load_eval_set",
-            train_groups={"train": 698, "dev": 210, "eval": 282, "all": 1190},
-            eval_texts={"train": (698, 135), "dev": (210, 45), "eval": (282, 60), "all": (1190, 240)},
+            train_groups={"train": 698, "dev": 210, "eval": 282, "nodev": 980, "all": 1190},
+            eval_texts={"train": (698, 135), "dev": (210, 45), "eval": (282, 60), "nodev": (980, 195),
+                        "all": (1190, 240)},
             dev_split="dev",
+            # Its eval articles are XQuAD-R's (and its own eval set's): free for training when neither is evaluated.
+            wider_train_splits=("nodev", "all"),
+            held_out_for=("xquad", "xquad-r"),
+        ),
+        DatasetInfo(
+            "mmarco",
+            "mMARCO v2 (MS MARCO passage triples, 14 languages; streamed from the Hub or a local copy)",
+            ("ar", "de", "en", "es", "fr", "hi", "id", "it", "ja", "nl", "pt", "ru", "vi", "zh"),
+            ("train",),
+            train_loader="engine.data.mmarco:load_training_set",
+            # Groups are query ids; their number is counted from the triples file when needed.
+        ),
+        DatasetInfo(
+            "miracl-train",
+            "MIRACL sw train: queries with a judged positive and negative (monolingual; yo has no train split)",
+            ("sw",),
+            ("train",),
+            train_loader="engine.data.miracl_train:load_training_set",
+            train_groups={"train": 801},
+            monolingual=True,
+            source="miracl",
+        ),
+        DatasetInfo(
+            "file",
+            "your parallel training file (JSONL or TSV: group, language, query, positive[, negative, passage_id])",
+            tuple(LANGUAGE_NAMES),
+            ("train",),
+            train_loader="engine.data.parallel_file:load_training_set",
+            needs_path=True,
         ),
         DatasetInfo(
             "xquad-r",
@@ -150,3 +196,4 @@ def dataset_info(dataset_id: str) -> DatasetInfo:
         raise ValueError(
             f"unknown dataset {dataset_id!r}: use one of {', '.join(DATASETS)}"
         ) from None
+

@@ -7,16 +7,22 @@ load time, so no other module ever sees them.
 
 from __future__ import annotations
 
-#: ISO 639-1 code -> English name, for every language some shipped source has.
+#: ISO 639-1 code -> English name, for every language some shipped or streamed source has.
 LANGUAGE_NAMES: dict[str, str] = {
     "ar": "Arabic",
     "de": "German",
     "el": "Greek",
     "en": "English",
     "es": "Spanish",
+    "fr": "French",
     "hi": "Hindi",
+    "id": "Indonesian",
     "ig": "Igbo",
+    "it": "Italian",
+    "ja": "Japanese",
     "ln": "Lingala",
+    "nl": "Dutch",
+    "pt": "Portuguese",
     "ro": "Romanian",
     "ru": "Russian",
     "rw": "Kinyarwanda",

@@ -15,6 +15,7 @@ import json
 from typing import Any, Mapping
 
 from vocabulary.budget import budget_label
+from vocabulary.sources import trained_eval_languages, zero_shot_note
 from vocabulary.strategies import NO_TRAINING, strategy_label
 
 #: Settings that only repeat an experiment: runs differing in these alone are seeds of one series.
@@ -42,7 +43,18 @@ def base_label(identity: Mapping[str, Any]) -> str:
     if label == "untrained":
         return f"{label} {identity.get('model', '')}".strip()
     budget = budget_label(identity)
-    return label if budget == DEFAULT_BUDGET else f"{label} ({budget})"
+    label = label if budget == DEFAULT_BUDGET else f"{label} ({budget})"
+    note = identity_zero_shot_note(identity)
+    return f"{label} [{note}]" if note else label
+
+
+def identity_zero_shot_note(identity: Mapping[str, Any]) -> str:
+    """:attr:`vocabulary.config.RunConfig.zero_shot_note` from a run identity (empty for an untrained run)."""
+    if "train_dataset" not in identity:
+        return ""
+    trained = trained_eval_languages(identity["train_dataset"], identity.get("train_languages") or (),
+                                     identity.get("evaluations") or ())
+    return zero_shot_note(trained, bool(identity.get("ablation")))
 
 
 def series_names(identities: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

@@ -10,15 +10,39 @@ import importlib
 from typing import Callable, Literal, Sequence
 
 from engine.data.errors import DataError
-from vocabulary.config import EvalSpec
+from engine.data.stream import StreamedTrainingSet
+from vocabulary.config import EvalSpec, RunConfig
 from vocabulary.datasets import DATASETS, Role, dataset_ids
 from vocabulary.records import EvalSet, TrainingSet
+from vocabulary.sources import parse_source
 
 
 def load_training_set(
     dataset: str, languages: Sequence[str], split: str = "train", path: str | None = None
-) -> TrainingSet:
+) -> TrainingSet | StreamedTrainingSet:
     return loader(dataset, "train")(tuple(languages), split, path)
+
+
+def load_training_sources(config: RunConfig) -> list[TrainingSet | StreamedTrainingSet]:
+    """Every training source of a run, each in the run's languages it has and on the split the run trains on.
+
+    Streamed sources (mMARCO, MIRACL train, a user's file) read nothing yet:
+    the sampler asks each for the size it needs.
+    """
+    sources = []
+    for spec in config.train_sources:
+        name, path = parse_source(spec)
+        loader(name, "train")  # an unknown name fails here, before the registry lookup
+        languages = [lang for lang in config.train_languages if lang in DATASETS[name].languages]
+        sources.append(load_training_set(name, languages, config.train_split(name), path))
+    return sources
+
+
+def load_dev_set(config: RunConfig) -> TrainingSet | StreamedTrainingSet:
+    """The dev split of the run's first training source (what the dev loss and ``best_dev`` use)."""
+    name, path = parse_source(config.train_sources[0])
+    languages = [lang for lang in config.train_languages if lang in DATASETS[name].languages]
+    return load_training_set(name, languages, DATASETS[name].dev_split or "dev", path)
 
 
 def load_eval_set(spec: EvalSpec) -> EvalSet:

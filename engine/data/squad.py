@@ -29,7 +29,9 @@ Splits: by article, the same for every language and for XQuAD-R
 (:func:`article_split`): every 4th article by sorted title is ``eval``;
 of the others, every 4th is ``dev`` (the held-out groups of model selection
 and the dev loss) and the rest ``train``, so no dev group is in a training
-subset of any size. A group's ``passage_ids`` are its answer sentences' ids.
+subset of any size. ``nodev`` (train + eval) and ``all`` are what a run trains
+on when it evaluates on neither XQuAD nor XQuAD-R (with and without a dev loss;
+:meth:`vocabulary.datasets.DatasetInfo.train_split`). A group's ``passage_ids`` are its answer sentences' ids.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def article_split(titles: Iterable[str], split: str) -> frozenset[str]:
         "eval": frozenset(held_out),
         "dev": frozenset(dev),
         "train": frozenset(rest) - frozenset(dev),
+        "nodev": frozenset(ordered) - frozenset(dev),
         "all": frozenset(ordered),
     }
     if split not in splits:

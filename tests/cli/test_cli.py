@@ -173,7 +173,7 @@ def _submit_text(tmp_path, text: str, capsys) -> tuple[int, str]:
         ({"template": {"evaluations": [{"dataset": "flores", "languages": ["sw"], "split": "validation"}]}},
          "evaluations[flores].split: flores has no split 'validation'; use one of train, dev, test"),
         ({"template": {"train_languages": ["en", "sw"]}}, "train_languages: xquad has no language 'sw'"),
-        ({"train_sizes": [2000]}, "train_size: size 2000 is larger than the 698 question groups of xquad"),
+        ({"train_sizes": [2000]}, "train_size: size 2000 is larger than the 1190 question groups of xquad"),
         ({"template": {"model": "tiny:depth=2"}}, "model: 'tiny:depth=2': bad option 'depth=2'"),
         ({"template": {"model": "/no/such/model"}}, "model: model folder '/no/such/model' does not exist"),
         ({"seeds": [-1]}, "seeds: seed -1 is outside 0..2147483647"),

@@ -41,7 +41,7 @@ def test_flores_codes_are_accepted_and_mapped():
 def test_unknown_dataset_language_split_and_role_errors():
     with pytest.raises(DataError, match=rf"^unknown eval set 'tatoeba'; use one of {', '.join(dataset_ids('eval'))}$"):
         load("tatoeba", ("sw",))
-    with pytest.raises(DataError, match=r"^unknown training set 'afriqa'; use one of xquad, flores$"):
+    with pytest.raises(DataError, match=r"^unknown training set 'afriqa'; use one of xquad, mmarco, miracl-train, file, flores$"):
         load_training_set("afriqa", ("sw",))
     with pytest.raises(DataError, match=r"^ntrex: no language 'de' in .*; available: en, sw, yo$"):
         load("ntrex", ("en", "de"))

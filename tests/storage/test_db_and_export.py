@@ -207,3 +207,24 @@ def test_per_query_values_are_stored_compactly(db):
         count, size, ids = connection.execute(
             text("SELECT count(*), sum(length(packed_values)), sum(length(packed_ids)) FROM query_values")).one()
     assert (count, size) == (1, 8000) and ids < len("\n".join(cell.query_ids)) / 3
+
+
+def test_csv_says_how_a_size_is_split_and_which_runs_are_not_zero_shot(db, tmp_path):
+    from vocabulary.config import EvalSpec, StudyConfig
+
+    template = RunConfig(train_dataset=["xquad", "miracl-train"], train_languages=("en", "de", "sw"), batch_size=4,
+                         evaluations=(EvalSpec("miracl", ("sw",), "dev"),))
+    study = StudyConfig(name="in-language", strategies=("mono",), train_sizes=(100,), include_baseline=False,
+                        template=template)
+    queue.submit_study(db, study)
+    run = queue.claim_next(db, "w")
+    assert list_runs(db)[0].label.endswith("[not zero-shot: sw]")  # what the queue shows
+    queue.complete(db, run.id, "w", [Value(query_language="sw", metric="nDCG@10", value=0.5)])
+    path = tmp_path / "report.csv"
+    export_csv(db, path)
+    with path.open(encoding="utf-8") as stream:
+        (row,) = list(csv.DictReader(stream))
+    assert row["train_dataset"] == "xquad+miracl-train"
+    assert row["size_split"] == "xquad 60 + miracl-train 40"  # 100 split 1190 : 801 (no XQuAD-R eval: all of XQuAD)
+    assert row["zero_shot"] == "not zero-shot: sw"
+    assert row["series"] == "mono [not zero-shot: sw]"
