@@ -32,7 +32,7 @@ from gui.wording import plural
 from vocabulary.budget import dev_batch_count, total_steps
 from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.datasets import dataset_info
-from vocabulary.sources import parse_source
+from vocabulary.sources import describe_split, parse_source, split_size
 
 #: (queries, passages) per language assumed for an eval split the registry has no count for.
 UNKNOWN_EVAL_TEXTS = (300, 300)
@@ -48,9 +48,33 @@ MODEL_LAYERS = 12
 GPU_SPEEDUP = 40.0
 
 
-def max_train_size(dataset: str, split: str = "train") -> int | None:
-    """The parallel question groups of a training split (None when the registry does not know)."""
-    return dataset_info(dataset).train_groups.get(split)
+def source_sizes(template: RunConfig) -> list[tuple[str, int | None]]:
+    """Each training source's name and the groups of the split a run of ``template`` trains on (None: counted
+    only when read)."""
+    names = [parse_source(spec)[0] for spec in template.train_sources]
+    return [(name, dataset_info(name).train_groups.get(template.train_split(name))) for name in names]
+
+
+def largest_size_text(template: RunConfig, largest: int | None = None) -> str:
+    """The largest valid size of ``template``'s sources, and how a size ``largest`` is split across them."""
+    sizes = source_sizes(template)
+    known = [(name, size) for name, size in sizes if size is not None]
+    unknown = [name for name, size in sizes if size is None]
+    if not sizes:
+        return ""
+    if unknown:
+        counted = f"{describe_split(*zip(*known))}; " if known else ""
+        return (f"{counted}{' and '.join(unknown)}: size known after reading, so a size too large for "
+                "it is refused when a run starts.")
+    total = sum(size for _name, size in known)
+    if len(known) == 1:
+        (name, size), = known
+        return f"At most {total:,} question groups (the {name} {template.train_split(name)} split)."
+    hint = f"At most {total:,} question groups: {describe_split(*zip(*known))}."
+    if largest is not None and 0 < largest <= total:
+        hint += (f" A size is split across them in proportion: {largest:,} is "
+                 f"{describe_split([n for n, _s in known], split_size(largest, [s for _n, s in known]))}.")
+    return hint
 
 
 def estimate_steps(config: RunConfig) -> int:

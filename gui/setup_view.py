@@ -32,13 +32,15 @@ from gui.form_widgets import (
     parse_numbers,
     stacked,
 )
-from gui.plan import max_train_size, plan
+from gui.plan import largest_size_text, plan
 from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_grid
+from gui.training_sources import TrainingSources
 from gui.workers import DEVICES
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
 from vocabulary.datasets import DATASETS, dataset_ids
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from vocabulary.models import PRESETS, base_model, preset
+from vocabulary.sources import SOURCE_SAMPLINGS, parse_source, trained_eval_languages, zero_shot_note
 from vocabulary.strategies import STRATEGIES
 
 #: Said under the evaluation sets while the embedded model is chosen (it saw Swahili before any of our training).
@@ -56,6 +58,9 @@ MODEL_KINDS: tuple[tuple[str, str], ...] = (
 #: Fields a run-level ConfigError names -> the study-level field the form shows it at.
 _RUN_TO_STUDY_FIELD = {"strategy": "strategies", "alpha": "alphas", "train_size": "train_sizes", "seed": "seeds"}
 _VALIDATE_DELAY_MS = 120
+#: How each batch picks its source, in words (vocabulary.sources.SOURCE_SAMPLINGS).
+SAMPLING_TEXT = {"proportional": "one source per batch, drawn in proportion to its size (the paper)",
+                 "round_robin": "one source per batch, taking turns (round robin)"}
 #: What a new study starts from: sizes fit XQuAD's 698 training groups and grow by a factor of 3.
 DEFAULT_STUDY = StudyConfig(name="hybrid scaling sw/yo", train_sizes=(75, 225, 675), seeds=(0, 1, 2))
 
@@ -148,17 +153,25 @@ class SetupView(QtWidgets.QWidget):
     def _training_box(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Training")
         form = _form(box)
-        self.train_dataset = QtWidgets.QComboBox()
-        for dataset in dataset_ids("train"):
-            self.train_dataset.addItem(dataset, dataset)
-            self.train_dataset.setItemData(self.train_dataset.count() - 1, DATASETS[dataset].description,
-                                           QtCore.Qt.ItemDataRole.ToolTipRole)
-        self.train_dataset.currentIndexChanged.connect(self._dataset_changed)
-        form.addRow("Training set:", stacked(self.train_dataset, self._error("train_dataset")))
+        self.train_sources = TrainingSources()
+        self.train_sources.changed.connect(self._sources_changed)
+        form.addRow("Training sources:", stacked(self.train_sources, self._error("train_dataset")))
+        self.source_sampling = QtWidgets.QComboBox(toolTip="how a run with several sources picks each batch's source")
+        for policy in SOURCE_SAMPLINGS:
+            self.source_sampling.addItem(SAMPLING_TEXT[policy], policy)
+        self.source_sampling.currentIndexChanged.connect(self._changed)
+        self.sampling_row = stacked(self.source_sampling, self._error("source_sampling"))
+        form.addRow("Batches:", self.sampling_row)
         self.train_languages = LanguageChecklist()
         self.train_languages.setMaximumHeight(150)
         self.train_languages.changed.connect(self._changed)
         form.addRow("Training languages:", stacked(self.train_languages, self._error("train_languages")))
+        self.ablation = QtWidgets.QCheckBox(
+            "Ablation: train on an evaluated language on purpose",
+            toolTip="runs that train on an evaluated sw or yo are labelled 'ablation: trains on sw' instead of "
+                    "'not zero-shot: sw'")
+        self.ablation.toggled.connect(self._changed)
+        form.addRow("", self.ablation)
 
         strategies = QtWidgets.QHBoxLayout()
         self.strategy_boxes: dict[str, QtWidgets.QCheckBox] = {}
@@ -284,13 +297,23 @@ class SetupView(QtWidgets.QWidget):
         if folder:
             self.model_value.setText(folder)
 
-    def _dataset_changed(self) -> None:
-        dataset = self.train_dataset.currentData()
-        languages = DATASETS[dataset].languages
-        keep = self.train_languages.checked() or PAPER_TRAIN_LANGUAGES
-        self.train_languages.set_languages(languages, [lang for lang in keep if lang in languages])
-        maximum = max_train_size(dataset)
-        self.size_hint.setText(f"At most {maximum} question groups (the {dataset} train split)." if maximum else "")
+    def _sources_changed(self) -> None:
+        """The training languages become those of the ticked sources, keeping the ticks they still offer.
+
+        A source none of whose languages is ticked (MIRACL train: sw) gets its
+        languages ticked, since a run refuses a source it takes nothing from;
+        the zero-shot warning then says what that means.
+        """
+        languages = self.train_sources.languages()
+        if languages and languages != self.train_languages.items.values():  # none ticked: keep the list
+            keep = set(self.train_languages.checked() or PAPER_TRAIN_LANGUAGES)
+            for name in self.train_sources.names():
+                if not keep.intersection(DATASETS[name].languages):
+                    keep.update(DATASETS[name].languages)
+            self.train_languages.set_languages(languages, [lang for lang in languages if lang in keep])
+        # The sampling policy is kept (and saved) with one source, where it changes nothing, but not shown.
+        self.sampling_row.parentWidget().layout().setRowVisible(self.sampling_row, len(self.train_sources.names()) > 1)
+        self._show_sources_facts()
         self._changed()
 
     # ---- form <-> config ------------------------------------------------------------------
@@ -310,10 +333,15 @@ class SetupView(QtWidgets.QWidget):
             except ListParseError as exc:
                 raise ConfigError(name, str(exc)) from None
         values = {name: field_widget.value() for name, field_widget in self.fields.items()}
+        sources = self.train_sources.sources()
+        if not sources:
+            raise ConfigError("train_dataset", "tick at least one training source")
         template = dataclasses.replace(
             RunConfig(),
             model=self.model_spec(),
-            train_dataset=self.train_dataset.currentData(),
+            train_dataset=sources,
+            source_sampling=self.source_sampling.currentData(),
+            ablation=self.ablation.isChecked(),
             train_languages=self.train_languages.checked(),
             evaluations=tuple(spec for row in self.eval_rows if (spec := row.spec()) is not None),
             **values,
@@ -343,15 +371,17 @@ class SetupView(QtWidgets.QWidget):
         kind = "embedded" if model.startswith("embedded:") else "folder" if looks_local else "hub"
         self.model_kind.setCurrentIndex(self.model_kind.findData(kind))
         self.model_value.setText(model)
-        left_out = []
-        if self.train_dataset.findData(template.train_dataset) < 0:
-            left_out.append(f"training set {template.train_dataset!r} (not one of {', '.join(dataset_ids('train'))})")
-        self.train_dataset.setCurrentIndex(max(0, self.train_dataset.findData(template.train_dataset)))
-        self._dataset_changed()
+        left_out = self.train_sources.set_sources(template.train_sources)
+        if not self.train_sources.names():  # none of them could be shown: the form's default source
+            self.train_sources.set_sources(DEFAULT_STUDY.template.train_sources)
+        self.source_sampling.setCurrentIndex(max(0, self.source_sampling.findData(template.source_sampling)))
+        if self.source_sampling.findData(template.source_sampling) < 0:
+            left_out.append(f"source sampling {template.source_sampling!r} (not one of {', '.join(SOURCE_SAMPLINGS)})")
+        self.ablation.setChecked(template.ablation)
         self.train_languages.set_checked(template.train_languages)
         missing = [lang for lang in template.train_languages if lang not in self.train_languages.items.values()]
         if missing:
-            left_out.append(f"training language(s) {', '.join(missing)} ({self.train_dataset.currentData()} has "
+            left_out.append(f"training language(s) {', '.join(missing)} ({'+'.join(self.train_sources.names())} has "
                             "no such language)")
         for strategy, box in self.strategy_boxes.items():
             box.setChecked(strategy in study.strategies)
@@ -388,6 +418,7 @@ class SetupView(QtWidgets.QWidget):
             row.error.show_message("")
         self.general_error.show_message("")
         self.zero_shot_warning.show_message("")
+        self._show_sources_facts()
         try:
             study = self.study().validate()
             self._check_model_folder()
@@ -402,6 +433,22 @@ class SetupView(QtWidgets.QWidget):
         self.preview.setText(plan(study, self._estimate_device()).summary())
         self.submit_button.setEnabled(not self._submitting)
         return study
+
+    def _show_sources_facts(self) -> None:
+        """The largest valid size and each source's evaluated targets; shown whether or not the form is valid."""
+        evaluations = tuple(spec for row in self.eval_rows if (spec := row.spec()) is not None)
+        self.train_sources.show_zero_shot({lang for spec in evaluations for lang in spec.languages})
+        sources = self.train_sources.sources()
+        if not sources:
+            self.size_hint.setText("")
+            return
+        try:
+            sizes = parse_numbers(self.train_sizes.text(), int, "train sizes")
+        except ListParseError:
+            sizes = ()
+        template = RunConfig(train_dataset=sources, evaluations=evaluations,
+                             dev_every=self.fields["dev_every"].value())
+        self.size_hint.setText(largest_size_text(template, max(sizes, default=None)))
 
     def _check_model_folder(self) -> None:
         """A local folder must exist here, with a model's config.json: a worker would fail on it."""
@@ -475,16 +522,35 @@ class SetupView(QtWidgets.QWidget):
 
 
 def zero_shot_warning(study: StudyConfig) -> str:
-    """A warning when a study trains on a target language (sw, yo) it also evaluates: those results are not zero-shot.
+    """A warning when a training source trains on a target language (sw, yo) the study evaluates.
 
     The training languages are evaluated too (XQuAD-R), but as seen
     languages; the research question is about the targets, which the
-    strategies must reach without training data in them.
+    strategies must reach without training data in them. A language counts
+    as trained on only where a ticked source has it (the runs' own rule,
+    :func:`vocabulary.sources.trained_eval_languages`).
     """
-    trained = set(study.template.train_languages) & set(TARGET_LANGUAGES)
-    both = {spec.dataset: [lang for lang in spec.languages if lang in trained] for spec in study.template.evaluations}
-    parts = [f"{', '.join(languages)} on {dataset}" for dataset, languages in both.items() if languages]
-    if not parts:
+    template = study.template
+    trained = trained_eval_languages(template.train_sources, template.train_languages, template.evaluations)
+    if not trained:
         return ""
-    return (f"Trained on and evaluated: {'; '.join(parts)}. These results are not zero-shot; untick "
-            f"{', '.join(sorted(trained))} under Training languages for a zero-shot study.")
+    by_source = "; ".join(
+        f"{lang} from {', '.join(name for name in _source_names(template) if lang in _languages_of(name))}"
+        for lang in trained)
+    both = {spec.dataset: [lang for lang in spec.languages if lang in trained] for spec in template.evaluations}
+    parts = [f"{', '.join(languages)} on {dataset}" for dataset, languages in both.items() if languages]
+    label = zero_shot_note(trained, template.ablation)
+    if template.ablation:
+        return (f"Trained on and evaluated: {'; '.join(parts)} ({by_source}). Ablation: the runs are labelled "
+                f"[{label}].")
+    return (f"Trained on and evaluated: {'; '.join(parts)} ({by_source}). These results are not zero-shot "
+            f"(labelled [{label}]); untick {', '.join(trained)} under Training languages for a zero-shot study, or "
+            "tick Ablation if that is the point.")
+
+
+def _source_names(template: RunConfig) -> list[str]:
+    return [parse_source(spec)[0] for spec in template.train_sources]
+
+
+def _languages_of(name: str) -> tuple[str, ...]:
+    return DATASETS[name].languages

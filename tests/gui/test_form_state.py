@@ -90,11 +90,11 @@ def test_the_form_shows_the_ticks_it_holds_after_load_new_study_and_a_training_s
     grab(form, tmp_path / "setup_after_load_study.png")
     told.clear()
     form.reset()  # File -> New study: XQuAD, the paper's nine languages
-    assert form.train_dataset.currentData() == "xquad" and "ig" not in checklist.items.values()
+    assert form.train_sources.names() == ("xquad",) and "ig" not in checklist.items.values()
     assert told[-2:] == ["reset", "ticks"]
     assert shows_its_model(qtbot, checklist)
     told.clear()
-    form.train_dataset.setCurrentIndex(form.train_dataset.findData("flores"))
+    form.train_sources.set_sources(("flores",))
     assert told == ["reset"]
     assert shows_its_model(qtbot, checklist)
 
@@ -134,7 +134,7 @@ def test_a_batch_larger_than_sizes_is_shown_at_batch_size_naming_every_size(qtbo
 
 
 def test_training_on_an_evaluated_language_warns_that_it_is_not_zero_shot(qtbot, form):
-    form.train_dataset.setCurrentIndex(form.train_dataset.findData("flores"))
+    form.train_sources.set_sources(("flores",))
     form.train_sizes.setText("100, 300")  # FLORES has 701 training groups
     form.train_languages.set_checked(("en", "sw"))
     flores = next(r for r in form.eval_rows if r.dataset == "flores")
@@ -146,8 +146,10 @@ def test_training_on_an_evaluated_language_warns_that_it_is_not_zero_shot(qtbot,
     study = form.validate()
     assert study is not None and form.submit_button.isEnabled(), shown_errors(form)  # allowed, but said
     warning = form.zero_shot_warning
-    assert warning.isVisible() and warning.text().startswith("Trained on and evaluated: sw on flores; sw on afriqa.")
-    assert "not zero-shot; untick sw under Training languages" in warning.text()
+    assert warning.isVisible() and warning.text() == (
+        "Trained on and evaluated: sw on flores; sw on afriqa (sw from flores). These results are not zero-shot "
+        "(labelled [not zero-shot: sw]); untick sw under Training languages for a zero-shot study, or tick Ablation "
+        "if that is the point.")
     grab(form, form.app_model.db.artifacts_dir.parent / "setup_not_zero_shot.png")
     form.train_languages.set_checked(("en", "ig"))
     flores.languages.set_checked(("sw", "yo"))

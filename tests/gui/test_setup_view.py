@@ -138,7 +138,7 @@ def test_the_preview_counts_runs_and_the_size_hint_names_the_maximum(form):
     assert study is not None and len(study.expand()) == 28
     assert form.preview.text().startswith("28 runs (27 training + 1 evaluation-only), about ")
     assert "At most 698 question groups" in form.size_hint.text()
-    form.train_dataset.setCurrentIndex(form.train_dataset.findData("flores"))
+    form.train_sources.set_sources(("flores",))
     assert "At most 701 question groups" in form.size_hint.text()
     assert set(form.train_languages.checked()) <= {"ar", "de", "en", "es", "hi", "ru", "th", "tr", "zh"}
 
