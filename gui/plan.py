@@ -72,7 +72,7 @@ def largest_size_text(template: RunConfig, largest: int | None = None) -> str:
         return f"At most {total:,} question groups (the {name} {template.train_split(name)} split)."
     hint = f"At most {total:,} question groups: {describe_split(*zip(*known))}."
     if largest is not None and 0 < largest <= total:
-        hint += (f" A size is split across them in proportion: {largest:,} is "
+        hint += (f"\nA size is split across them in proportion: {largest:,} is "
                  f"{describe_split([n for n, _s in known], split_size(largest, [s for _n, s in known]))}.")
     return hint
 

@@ -161,7 +161,7 @@ class SetupView(QtWidgets.QWidget):
             self.source_sampling.addItem(SAMPLING_TEXT[policy], policy)
         self.source_sampling.currentIndexChanged.connect(self._changed)
         self.sampling_row = stacked(self.source_sampling, self._error("source_sampling"))
-        form.addRow("Batches:", self.sampling_row)
+        form.addRow("Source per batch:", self.sampling_row)
         self.train_languages = LanguageChecklist()
         self.train_languages.setMaximumHeight(150)
         self.train_languages.changed.connect(self._changed)

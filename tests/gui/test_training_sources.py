@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from gui.setup_view import SetupView
-from tests.gui.conftest import show_page
+from tests.gui.conftest import grab, show_page
 from vocabulary.config import EvalSpec, StudyConfig
 
 
@@ -68,7 +68,7 @@ def test_two_sources_show_their_languages_sampling_and_largest_size(qtbot, form)
     # None of the ticked languages is in MIRACL train, so its one language is ticked with them.
     assert form.train_languages.checked() == tuple(sorted(checked + ("sw",)))
     # 698 + 801 groups; 675 split by largest remainder: 675*698/1499 = 314.3, 675*801/1499 = 360.7.
-    assert form.size_hint.text() == ("At most 1,499 question groups: xquad 698 + miracl-train 801. A size is split "
+    assert form.size_hint.text() == ("At most 1,499 question groups: xquad 698 + miracl-train 801.\nA size is split "
                                      "across them in proportion: 675 is xquad 314 + miracl-train 361.")
     form.train_sizes.setText("100, 1500")
     assert form.validate() is None
@@ -84,7 +84,7 @@ def test_two_sources_show_their_languages_sampling_and_largest_size(qtbot, form)
     assert form.size_hint.text() == "At most 801 question groups (the miracl-train train split)."
 
 
-def test_training_on_sw_from_any_ticked_source_warns_and_ablation_relabels(qtbot, form):
+def test_training_on_sw_from_any_ticked_source_warns_and_ablation_relabels(qtbot, form, tmp_path):
     sources = form.train_sources
     sources.row("miracl-train").use.setChecked(True)
     sources.row("flores").use.setChecked(True)
@@ -99,6 +99,10 @@ def test_training_on_sw_from_any_ticked_source_warns_and_ablation_relabels(qtbot
         "zero-shot (labelled [not zero-shot: sw]); untick sw under Training languages for a zero-shot study, or tick "
         "Ablation if that is the point.")
     assert {run.zero_shot_note for run in study.expand() if run.is_training} == {"not zero-shot: sw"}
+    form.resize(1200, 1250)  # the training and evaluation boxes whole
+    hint = form.size_hint  # two lines: the layout gives them room after a few passes
+    qtbot.waitUntil(lambda: hint.height() >= hint.heightForWidth(hint.width()), timeout=2000)
+    grab(form, tmp_path / "setup_two_sources_not_zero_shot.png")
     form.ablation.setChecked(True)
     study = form.validate()
     assert study.template.ablation and form.zero_shot_warning.text() == (
