@@ -513,6 +513,8 @@ class RunConfig:
             )
 
     def _validate_sources(self) -> None:
+        if not self.train_sources:
+            raise ConfigError("train_dataset", "give at least one training source")
         known = _known_datasets("train")
         names = [parse_source(spec) for spec in self.train_sources]
         for name, path in names:

@@ -32,6 +32,7 @@ def test_several_sources_are_a_list_whose_policy_is_part_of_the_identity():
 @pytest.mark.parametrize("values, field, message", [
     ({"train_dataset": ["xquad", "nope"]}, "train_dataset", "unknown training set 'nope'"),
     ({"train_dataset": "file"}, "train_dataset", "file needs a path"),
+    ({"train_dataset": []}, "train_dataset", "give at least one training source"),
     ({"train_dataset": ["xquad", "xquad"]}, "train_dataset", "listed twice"),
     ({"train_dataset": ["xquad", "mmarco"], "source_sampling": "random"}, "source_sampling", "unknown policy"),
     ({"train_dataset": ["xquad", "miracl-train"], "train_size": 1500, "train_languages": ("en", "sw")},
