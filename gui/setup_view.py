@@ -333,13 +333,10 @@ class SetupView(QtWidgets.QWidget):
             except ListParseError as exc:
                 raise ConfigError(name, str(exc)) from None
         values = {name: field_widget.value() for name, field_widget in self.fields.items()}
-        sources = self.train_sources.sources()
-        if not sources:
-            raise ConfigError("train_dataset", "tick at least one training source")
         template = dataclasses.replace(
             RunConfig(),
             model=self.model_spec(),
-            train_dataset=sources,
+            train_dataset=self.train_sources.sources(),
             source_sampling=self.source_sampling.currentData(),
             ablation=self.ablation.isChecked(),
             train_languages=self.train_languages.checked(),
@@ -373,7 +370,9 @@ class SetupView(QtWidgets.QWidget):
         self.model_value.setText(model)
         left_out = self.train_sources.set_sources(template.train_sources)
         if not self.train_sources.names():  # none of them could be shown: the form's default source
-            self.train_sources.set_sources(DEFAULT_STUDY.template.train_sources)
+            default = DEFAULT_STUDY.template.train_sources
+            self.train_sources.set_sources(default)
+            left_out.append(f"no training source the form can show; {'+'.join(default)} is ticked instead")
         self.source_sampling.setCurrentIndex(max(0, self.source_sampling.findData(template.source_sampling)))
         if self.source_sampling.findData(template.source_sampling) < 0:
             left_out.append(f"source sampling {template.source_sampling!r} (not one of {', '.join(SOURCE_SAMPLINGS)})")
@@ -534,9 +533,9 @@ def zero_shot_warning(study: StudyConfig) -> str:
     trained = trained_eval_languages(template.train_sources, template.train_languages, template.evaluations)
     if not trained:
         return ""
+    names = [parse_source(spec)[0] for spec in template.train_sources]
     by_source = "; ".join(
-        f"{lang} from {', '.join(name for name in _source_names(template) if lang in _languages_of(name))}"
-        for lang in trained)
+        f"{lang} from {', '.join(name for name in names if lang in DATASETS[name].languages)}" for lang in trained)
     both = {spec.dataset: [lang for lang in spec.languages if lang in trained] for spec in template.evaluations}
     parts = [f"{', '.join(languages)} on {dataset}" for dataset, languages in both.items() if languages]
     label = zero_shot_note(trained, template.ablation)
@@ -546,11 +545,3 @@ def zero_shot_warning(study: StudyConfig) -> str:
     return (f"Trained on and evaluated: {'; '.join(parts)} ({by_source}). These results are not zero-shot "
             f"(labelled [{label}]); untick {', '.join(trained)} under Training languages for a zero-shot study, or "
             "tick Ablation if that is the point.")
-
-
-def _source_names(template: RunConfig) -> list[str]:
-    return [parse_source(spec)[0] for spec in template.train_sources]
-
-
-def _languages_of(name: str) -> tuple[str, ...]:
-    return DATASETS[name].languages

@@ -127,7 +127,7 @@ def test_a_source_without_its_required_path_or_none_at_all_is_refused(qtbot, for
     for row in sources.rows:
         row.use.setChecked(False)
     assert form.validate() is None
-    assert form._errors["train_dataset"].text() == "tick at least one training source"
+    assert form._errors["train_dataset"].text() == "give at least one training source"
 
 
 def test_a_source_the_form_cannot_show_is_named_as_left_out(qtbot, form, tmp_path):
@@ -139,5 +139,9 @@ def test_a_source_the_form_cannot_show_is_named_as_left_out(qtbot, form, tmp_pat
     assert form.train_sources.sources() == ("file:/a.jsonl", "xquad")
     assert form.left_out == ["training source 'file:/b.jsonl' (the form shows one file source; edit the study file "
                              "for more)"]
-    assert form.train_sources.set_sources(("tydi",)) == [
-        "training source 'tydi' (not one of xquad, mmarco, miracl-train, file, flores)"]
+    template = dataclasses.replace(study.template, train_dataset=("tydi",))
+    path.write_text(dataclasses.replace(study, template=template).to_json())
+    form.load_study(path)
+    assert form.train_sources.sources() == ("xquad",)
+    assert form.left_out[:2] == ["training source 'tydi' (not one of xquad, mmarco, miracl-train, file, flores)",
+                                 "no training source the form can show; xquad is ticked instead"]
