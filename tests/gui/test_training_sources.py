@@ -145,3 +145,11 @@ def test_a_source_the_form_cannot_show_is_named_as_left_out(qtbot, form, tmp_pat
     assert form.train_sources.sources() == ("xquad",)
     assert form.left_out[:2] == ["training source 'tydi' (not one of xquad, mmarco, miracl-train, file, flores)",
                                  "no training source the form can show; xquad is ticked instead"]
+
+
+def test_xquad_alone_offers_all_its_articles_when_nothing_evaluates_on_them(qtbot, form):
+    xquad_r = next(r for r in form.eval_rows if r.dataset == "xquad-r")
+    assert form.size_hint.text() == "At most 698 question groups (the xquad train split)."
+    xquad_r.use.setChecked(False)
+    assert form.validate() is not None
+    assert form.size_hint.text() == "At most 1,190 question groups (the xquad all split)."
