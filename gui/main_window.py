@@ -143,7 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.app_model.open_database(
             location,
             lambda: self.show_message(f"Opened {self.app_model.shown_url}"),
-            lambda error: QtWidgets.QMessageBox.warning(self, "Cannot open database", f"{location}: {error}"),
+            lambda error: QtWidgets.QMessageBox.warning(self, "Cannot open database", _naming(location, error)),
         )
 
     def choose_database(self) -> None:
@@ -306,3 +306,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue.timer.stop()
         self.background.shutdown()
         super().closeEvent(event)
+
+
+def _naming(location: str, error: object) -> str:
+    """The error's line, led by the database's location unless it already names it (storage errors do)."""
+    text = str(error)
+    return text if shown_location(location) in text or location in text else f"{shown_location(location)}: {text}"

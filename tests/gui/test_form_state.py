@@ -107,15 +107,15 @@ def shown_errors(form: SetupView) -> dict[str, str]:
 def test_a_negative_seed_is_refused_at_the_seeds_field(qtbot, form):
     form.seeds.setText("0, -1")
     assert form.validate() is None and not form.submit_button.isEnabled()
-    assert shown_errors(form) == {"seeds": "seed -1 is negative; seeds are 0 or more"}
+    assert shown_errors(form) == {"seeds": "seed -1 is outside 0..2147483647"}
 
 
 def test_a_local_model_folder_must_exist_and_hold_a_model(qtbot, form, tmp_path):
     form.model_kind.setCurrentIndex(form.model_kind.findData("folder"))
     form.model_value.setText(str(tmp_path / "no-such-model"))
     assert form.validate() is None
-    assert shown_errors(form) == {"model": f"{tmp_path / 'no-such-model'}: no such folder; choose a Hugging Face "
-                                           "model folder (Browse…)"}
+    assert shown_errors(form) == {"model": f"model folder '{tmp_path / 'no-such-model'}' does not exist (or is not a "
+                                           "folder); give an existing folder"}
     (tmp_path / "empty").mkdir()
     form.model_value.setText(str(tmp_path / "empty"))
     assert form.validate() is None and "has no config.json" in shown_errors(form)["model"]

@@ -92,7 +92,8 @@ def test_a_broken_database_is_refused_with_a_message(qtbot, window, tmp_path, mo
     before = window.app_model.db.url
     window.open_database(str(bad))
     qtbot.waitUntil(lambda: len(warnings) == 1, timeout=5000)
-    assert window.app_model.db.url == before and str(bad) in warnings[0] and "not a database" in warnings[0]
+    assert window.app_model.db.url == before and warnings[0].count(str(bad)) == 1
+    assert "is not a SQLite database" in warnings[0]
 
 
 def test_passwords_stay_out_of_the_title_and_the_settings(window, settings):
