@@ -273,6 +273,15 @@ def _column(name: str, value, width: int) -> str:
     return f"{value!s:>16}"
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from hybridscale.report import write_report
+
+    files = write_report(_open(args, read_only=True), args.study, Path(args.out))
+    print(f"wrote {files.summary}, {files.tidy.name}, {files.per_query.name}, {files.comparisons.name}, "
+          f"{files.fits.name} and {len(files.plots)} plot(s) in {files.summary.parent}")
+    return 0
+
+
 # ---- engine ----------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
     from engine.distributed import init_from_env, launched_by_torchrun, shutdown, torchrun_command
@@ -436,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare every series with this one (a series name, or a strategy such as 'hybrid' when one "
                         "series has it); default: every pair")
     p.add_argument("--json", action="store_true", help="a JSON list of objects (the Holm family goes to stderr)")
+
+    p = add("report", cmd_report,
+            "write a study's findings (summary.md), its CSVs (metrics, per-query, comparisons, fits) and plots")
+    p.add_argument("--study", type=int, required=True, help="study id (see 'hybridscale status')")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
 
     p = add("worker", cmd_worker, "take runs from the queue and execute them (train, evaluate, store)")
     p.add_argument("--once", action="store_true", help="execute at most one run, then exit")
