@@ -76,7 +76,8 @@ def compare(runs: Iterable[RunValues], baseline: str | None = None, seed: int = 
     """Every series against ``baseline`` (or every pair of series) in every cell where both were measured.
 
     References (runs without a seed, at size 0) are compared at each size of
-    the series they are paired with. Pairs with no common query are skipped.
+    the series they are paired with, and with each other once, at size 0.
+    Pairs with no common query are skipped.
     """
     cells: dict[tuple[int, str, str], dict[str, dict[str, Mapping[str, float]]]] = {}
     references: dict[tuple[str, str], dict[str, Mapping[str, float]]] = {}
@@ -90,10 +91,15 @@ def compare(runs: Iterable[RunValues], baseline: str | None = None, seed: int = 
     if baseline is not None and baseline not in known:
         raise CompareError(f"no series {baseline!r} in these results; choose one of {', '.join(sorted(known))}")
     pending: list[tuple] = []
-    for (size, x, y), by_series in sorted(cells.items()):
+    # Two references are compared once per language cell, at size 0, not again at every trained size.
+    reference_cells = {(0, x, y): {} for (x, y) in references}
+    for (size, x, y), by_series in sorted({**reference_cells, **cells}.items()):
+        in_cell = references.get((x, y), {})
         sides = {name: seeds for name, seeds in by_series.items()}
-        sides.update({name: {"": values} for name, values in references.get((x, y), {}).items()})
+        sides.update({name: {"": values} for name, values in in_cell.items()})
         for a, b in _pairs(sorted(sides), baseline):
+            if size > 0 and a in in_cell and b in in_cell:
+                continue
             result = _compare_pair(sides[a], sides[b], seed)
             if result is not None:
                 pending.append((a, b, size, x, y, *result))

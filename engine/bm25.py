@@ -14,9 +14,16 @@ plus a combining grave, which has no precomposed form) stay inside their
 word, and there is no stemming or stop list for any language.
 
 Scores are computed densely per query (``get_scores``), not with bm25s'
-top-k selection, which orders tied documents arbitrarily; rankings then
-break ties by passage id descending, as trec_eval does, and exact full-pool
-ranks are available for the language-bias measures.
+top-k selection, which orders tied documents arbitrarily; the evaluator
+(:func:`engine.evaluate.evaluate_lexical`) ranks them like a dense model's,
+ties by passage id descending as trec_eval does. A passage that shares no
+word with the query is not retrieved (score -inf to the evaluator, as Lucene
+returns only matching documents); it is ranked after every retrieved one,
+in id order, only for the full-depth and bias measures.
+
+Each pool searched (one language's passages, or all of them) gets its own
+index, so document frequencies and the average length are those of the
+passages searched, as with one Lucene index per language.
 """
 
 from __future__ import annotations
@@ -42,38 +49,36 @@ def tokenize(text: str) -> list[str]:
 
 @dataclass
 class BM25Pool:
-    """A BM25 index over one pool of passages (ids in pool order)."""
+    """A BM25 index over one pool of passages (ids and texts in pool order); a :class:`engine.evaluate.Pool`."""
 
     ids: list[str]
+    texts: list[str]
     retriever: bm25s.BM25
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str], k1: float = K1, b: float = B) -> "BM25Pool":
-        if len(ids) != len(texts) or not ids:
-            raise ValueError("BM25 needs one text per passage id, and at least one passage")
+        if len(ids) != len(texts):
+            raise ValueError("BM25 needs one text per passage id")
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
-        retriever.index([tokenize(t) for t in texts], show_progress=False)
-        return cls(list(ids), retriever)
+        if ids:  # an empty pool (a language without passages) scores nothing
+            retriever.index([tokenize(t) for t in texts], show_progress=False)
+        return cls(list(ids), list(texts), retriever)
 
-    def scores(self, query: str) -> np.ndarray:
+    def subset(self, keep: np.ndarray) -> "BM25Pool":
+        """A new index over the kept passages (their own document frequencies and average length)."""
+        kept = np.flatnonzero(keep)
+        return BM25Pool.build([self.ids[i] for i in kept], [self.texts[i] for i in kept], self.retriever.k1,
+                              self.retriever.b)
+
+    def score(self, query: str) -> np.ndarray:
         """float64 score of every passage of the pool for ``query`` (0 where no word is shared)."""
         tokens = tokenize(query)
-        if not tokens:
+        if not tokens or not self.ids:
             return np.zeros(len(self.ids))
         return np.asarray(self.retriever.get_scores(tokens), dtype=np.float64)
 
-    def search(self, query_ids: Sequence[str], queries: Sequence[str], k: int) -> dict[str, dict[str, float]]:
-        """Top-k passages per query with a positive score, never the passage whose id is the query's own."""
-        id_rank = np.argsort(np.argsort(np.array(self.ids)))  # position in ascending id order
-        run: dict[str, dict[str, float]] = {}
-        for qid, text in zip(query_ids, queries):
-            row = self.scores(text)
-            order = np.lexsort((-id_rank, -row))  # score descending, then id descending
-            ranking: dict[str, float] = {}
-            for index in order:
-                if len(ranking) == k or row[index] <= 0:
-                    break
-                if self.ids[index] != qid:
-                    ranking[self.ids[index]] = float(row[index])
-            run[qid] = ranking
-        return run
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """(queries x passages) scores, -inf where a passage shares no word with the query (not retrieved)."""
+        block = np.array([self.score(q) for q in queries], dtype=np.float64).reshape(len(queries), len(self.ids))
+        block[block <= 0] = -np.inf
+        return block

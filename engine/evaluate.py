@@ -35,6 +35,11 @@ same id as query and as passage, so a query never retrieves the passage that
 has its own id, and judgements of it are dropped (only there: the eval set
 says it is ``bitext``; MIRACL yo query ids coincide with passage ids).
 
+Lexical pools. :func:`evaluate_lexical` takes a pool that scores query
+texts itself (BM25, :mod:`engine.bm25`) through the same searches, cells,
+measures, run files and per-query values, so BM25 and a dense model are
+scored by identical code.
+
 Encoding. Queries get the ``query`` prefix and the encoder's own length;
 passages the ``passage`` prefix and ``passage_max_length`` tokens (512 by
 default, not the training length). A ``symmetric`` set (bitext) encodes both
@@ -293,15 +298,36 @@ def approximate_recall(queries: np.ndarray, passages: np.ndarray, kind: str, k: 
 # ---- evaluation ---------------------------------------------------------------
 
 
+class Pool(Protocol):
+    """What one search runs over: passage ids, the part of them in one language, every passage's score per query.
+
+    A dense pool scores by inner product (:class:`_Pool`); BM25
+    (:class:`engine.bm25.BM25Pool`) indexes each subset anew, so its document
+    frequencies and lengths are those of the passages searched. A score of
+    -inf means the passage is not retrieved (it still gets a rank, after every
+    retrieved passage, for the full-depth and bias measures).
+    """
+
+    ids: list[str]
+
+    def subset(self, keep: np.ndarray) -> "Pool": ...
+
+    def scores(self, queries: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class _Pool:
-    """The passages one search runs over: their ids and embeddings."""
+    """The passages one dense search runs over: their ids and embeddings."""
 
     ids: list[str]
     embeddings: np.ndarray
 
     def subset(self, keep: np.ndarray) -> "_Pool":
         return _Pool([pid for pid, kept in zip(self.ids, keep) if kept], self.embeddings[keep])
+
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        """(queries x passages) inner products of L2-normalised vectors: cosine similarity."""
+        return queries @ self.embeddings.T
 
 
 @dataclass
@@ -382,15 +408,49 @@ def evaluate(
     queries = [q for q in eval_set.queries if q.id in judged]
     query_vectors, passage_vectors = _encode(encoder, queries, eval_set.passages, batch_size, cache, state, encoding)
     corpus = _Pool([p.id for p in eval_set.passages], passage_vectors)
+    searching = Slice(state, 1.0 - _SEARCH_SHARE, _SEARCH_SHARE)
+    return _search_and_score(corpus, query_vectors, queries, eval_set, label, judged, warnings, parsed, settings,
+                             top_k, index, run_dir, searching)
+
+
+def evaluate_lexical(
+    corpus: Pool,
+    eval_set: EvalSet,
+    label: str,
+    *,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    top_k: int = 100,
+    settings: Sequence[str] = SETTINGS,
+    run_dir: Path | None = None,
+    state: RunState | None = None,
+) -> Evaluation:
+    """As :func:`evaluate`, for a pool that scores query texts itself (BM25), with exact search.
+
+    ``corpus`` holds every passage of ``eval_set``, in its order; its
+    ``scores`` receives an object array of query texts.
+    """
+    parsed = _check_arguments(label, measures, top_k, settings, "flat")
+    judged, warnings = _judgements(eval_set, label)
+    queries = [q for q in eval_set.queries if q.id in judged]
+    texts = np.array([q.text for q in queries], dtype=object)
+    return _search_and_score(corpus, texts, queries, eval_set, label, judged, warnings, parsed, settings, top_k,
+                             "flat", run_dir, state or TaskState())
+
+
+def _search_and_score(
+    corpus: Pool, query_vectors: np.ndarray, queries: Sequence[Query], eval_set: EvalSet, label: str,
+    judged: Judgements, warnings: list[str], parsed: list[Measure], settings: Sequence[str], top_k: int, index: str,
+    run_dir: Path | None, searching: RunState,
+) -> Evaluation:
+    """Every search of the plan over ``corpus``, scored in each cell, with the run files and bias measures."""
     query_language = {q.id: q.language for q in eval_set.queries}
     scorer = _CellScorer(parsed, judged, query_language, Path(run_dir) if run_dir is not None else None)
     query_row = {q.id: i for i, q in enumerate(queries)}
     languages = np.array([p.language for p in eval_set.passages])
     searches = _plan(settings, judged, query_language)
-    searching = Slice(state, 1.0 - _SEARCH_SHARE, _SEARCH_SHARE)
     for done, (y, qids) in enumerate(searches):
         searching.report(Progress("searching", done / len(searches)))
-        check_cancelled(state, f"searching {label}")
+        check_cancelled(searching, f"searching {label}")
         pool = corpus.subset(np.ones(len(corpus.ids), dtype=bool) if y == ALL else languages == y)
         vectors = query_vectors[[query_row[q] for q in qids]]
         relevant = {q: _relevant(judged[q], y) for q in qids}
@@ -444,7 +504,7 @@ def _relevant(judgements: Mapping[str, Mapping[str, int]], pool: str) -> dict[st
     return {pid: lang for lang, by_id in languages.items() for pid, rel in by_id.items() if rel > 0}
 
 
-def _rank(pool: _Pool, vectors: np.ndarray, qids: Sequence[str], relevant: Mapping[str, Mapping[str, str]],
+def _rank(pool: Pool, vectors: np.ndarray, qids: Sequence[str], relevant: Mapping[str, Mapping[str, str]],
           top_k: int, index: str, bitext: bool) -> _Ranked:
     """Score blocks of queries against the whole pool: top ``top_k`` in trec order and exact relevant ranks.
 
@@ -459,7 +519,7 @@ def _rank(pool: _Pool, vectors: np.ndarray, qids: Sequence[str], relevant: Mappi
     rows_per_block = max(1, _SCORE_BLOCK_BYTES // (4 * max(len(pool.ids), 1)))
     for start in range(0, len(qids), rows_per_block):
         block = qids[start : start + rows_per_block]
-        block_scores = vectors[start : start + len(block)] @ pool.embeddings.T
+        block_scores = pool.scores(vectors[start : start + len(block)])
         for qid, row in zip(block, block_scores):
             if bitext and qid in position:
                 row[position[qid]] = -np.inf

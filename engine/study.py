@@ -1,5 +1,8 @@
 """Execute one run: data -> (train -> checkpoint) -> evaluate -> metric rows, per-query values, run files.
 
+A ``bm25`` run has no model: it ranks every eval set with BM25
+(:mod:`engine.bm25`) through the evaluator's own searches and measures.
+
 Pure engine code: no database, no Qt. Progress and cancellation travel
 through one :class:`engine.state.RunState`, so the worker, the demo and
 tests drive the same function. Under torchrun every rank calls
@@ -20,14 +23,16 @@ import re
 from pathlib import Path
 from typing import Callable
 
+from engine.bm25 import BM25Pool
 from engine.data import load_dev_set, load_eval_set, load_training_sources
 from engine.distributed import DistContext
-from engine.evaluate import EmbeddingCache, Evaluation, evaluate
+from engine.evaluate import EmbeddingCache, Evaluation, evaluate, evaluate_lexical, passage_text
 from engine.folders import replaced_whole
 from engine.model import Encoder, load_encoder
 from engine.state import Progress, RunState, Slice, TaskState
 from engine.train import train
 from vocabulary.config import EvalSpec, RunConfig
+from vocabulary.model_specs import bm25_options, is_bm25_spec
 from vocabulary.records import EvalSet
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,8 @@ def execute(
     state = state or TaskState()
     config.validate()
     workdir.mkdir(parents=True, exist_ok=True)
+    if is_bm25_spec(config.model):
+        return _execute_bm25(config, workdir, state, context)
     state.report(Progress("loading model", 0.0))
     encoder = load_encoder(config.model, config.encoder_settings, device=device)
     log.info("encoder %s", encoder.describe())  # the settings used and where each came from, in the run log
@@ -77,6 +84,29 @@ def execute(
     start = TRAINING_SHARE if config.is_training else 0.0
     with replaced_whole(workdir / EVAL_DIR) as files:
         result = _evaluate(config, encoder, eval_sets, Slice(state, start, 1.0 - start), files)
+    state.report(Progress("done", 1.0))
+    return result
+
+
+def _execute_bm25(config: RunConfig, workdir: Path, state: RunState, context: DistContext | None) -> Evaluation:
+    """The BM25 reference: no model, every eval set ranked by :class:`engine.bm25.BM25Pool` on the evaluator's path."""
+    options = bm25_options(config.model)
+    eval_sets = _load_eval_sets(config, state, context)
+    if context is not None and not context.is_main:
+        return Evaluation()
+    log.info("BM25 (bm25s, Lucene scoring) k1=%g b=%g", options["k1"], options["b"])
+    result = Evaluation()
+    share = 1.0 / len(eval_sets)
+    with replaced_whole(workdir / EVAL_DIR) as files:
+        for index, (spec, eval_set) in enumerate(eval_sets):
+            part = Slice(state, index * share, share, f"evaluating {spec.label}")
+            part.report(Progress("indexing", 0.0))
+            corpus = BM25Pool.build([p.id for p in eval_set.passages], [passage_text(p) for p in eval_set.passages],
+                                    k1=options["k1"], b=options["b"])
+            evaluation = evaluate_lexical(corpus, eval_set, spec.label, top_k=config.top_k, state=part,
+                                          run_dir=files / eval_folder_name(spec.label))
+            result.extend(evaluation)
+            log.info("evaluated %s with BM25: %d metric values", spec.label, len(evaluation.rows))
     state.report(Progress("done", 1.0))
     return result
 

@@ -237,6 +237,50 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- analysis --------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    from analysis.compare import FIELDS
+    from hybridscale.analysis_io import comparisons, holm_family
+
+    db = _open(args, read_only=True)
+    found = comparisons(db, args.study, args.eval_set, args.setting, args.metric, args.baseline)
+    if not found:
+        raise UserError(f"{args.eval_set}, {args.setting}, {args.metric}: no two series share a query in any cell")
+    family = holm_family(found, args.eval_set, args.setting, args.metric)
+    if args.json:
+        print(json.dumps([c.as_dict() for c in found], indent=2, ensure_ascii=False))
+        print(family, file=sys.stderr)
+        return 0
+    rows = [c.as_dict() for c in found]
+    width = max(len(str(row[name])) for row in rows for name in ("strategy", "baseline")) + 1
+    print(" ".join(f"{name:<{width}}" if name in ("strategy", "baseline") else f"{name:>16}" for name in FIELDS))
+    for row in rows:
+        print(" ".join(_column(name, value, width) for name, value in row.items()))
+    print(family)
+    return 0
+
+
+def _column(name: str, value, width: int) -> str:
+    if name in ("strategy", "baseline"):
+        return f"{value:<{width}}"
+    if value is None:
+        return f"{'–':>16}"
+    if isinstance(value, float):
+        if name.startswith("p_"):
+            return f"{value:>16.4g}"
+        return f"{value:>16.4f}" if name.startswith("seed_sd") else f"{value:>+16.4f}"
+    return f"{value!s:>16}"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hybridscale.report import write_report
+
+    files = write_report(_open(args, read_only=True), args.study, Path(args.out))
+    print(f"wrote {files.summary}, {files.tidy.name}, {files.per_query.name}, {files.comparisons.name}, "
+          f"{files.fits.name} and {len(files.plots)} plot(s) in {files.summary.parent}")
+    return 0
+
+
 # ---- engine ----------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
     from engine.distributed import init_from_env, launched_by_torchrun, shutdown, torchrun_command
@@ -388,6 +432,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the per-query values behind the metrics: one row per run, eval set, setting, languages, "
                         "query and metric")
     p.add_argument("--study", type=int, default=None, help="only runs of this study id")
+
+    p = add("compare", cmd_compare,
+            "paired comparisons of a study's strategies at every size and language, on stored per-query values")
+    p.add_argument("--study", type=int, required=True, help="study id (see 'hybridscale status')")
+    p.add_argument("--eval-set", required=True, help="eval set label as stored, e.g. 'flores/test'")
+    p.add_argument("--setting", required=True, choices=("mono", "cross", "multi"))
+    p.add_argument("--metric", required=True, help="a stored metric, e.g. nDCG@10")
+    p.add_argument("--baseline", default=None, metavar="STRATEGY",
+                   help="compare every series with this one (a series name, or a strategy such as 'hybrid' when one "
+                        "series has it); default: every pair")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects (the Holm family goes to stderr)")
+
+    p = add("report", cmd_report,
+            "write a study's findings (summary.md), its CSVs (metrics, per-query, comparisons, fits) and plots")
+    p.add_argument("--study", type=int, required=True, help="study id (see 'hybridscale status')")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
 
     p = add("worker", cmd_worker, "take runs from the queue and execute them (train, evaluate, store)")
     p.add_argument("--once", action="store_true", help="execute at most one run, then exit")

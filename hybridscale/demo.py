@@ -27,7 +27,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.state import Progress
-from gui.results import ScalingPanel, scaling_panels
+from hybridscale.analysis_io import RequestError
+from hybridscale.report import findings_markdown, study_findings
 from hybridscale.signals import stop_on_signals
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
@@ -114,7 +115,8 @@ def run_study_report(out: Path, study: StudyConfig, *, device: str = "auto") -> 
     rows = tidy_metrics(db, submitted.study_id)
     export_csv(db, out / "report.csv", study_id=submitted.study_id)
     images = _write_figures(rows, out / "plots")
-    summary = write_summary(out / "summary.md", study, runs, rows, images, time.perf_counter() - started)
+    summary = write_summary(out / "summary.md", study, runs, db, submitted.study_id, images,
+                            time.perf_counter() - started)
     print(summary)
     for run in failed:
         print(f"run {run.id} ({run.label}) {run.status}: {run.error or ''}")
@@ -167,8 +169,8 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
     return images
 
 
-def write_summary(path: Path, study: StudyConfig, runs, rows: list[dict], images: list[Path], seconds: float) -> str:
-    """A short Markdown report: the main metric per strategy and size for sw and yo, and the language bias."""
+def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, images: list[Path], seconds: float) -> str:
+    """A short Markdown report: what ran, then the findings of ``hybridscale report`` (hybridscale.report)."""
     counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in FINISHED
                        if any(r.status == s for r in runs))
     lines = [
@@ -179,43 +181,21 @@ def write_summary(path: Path, study: StudyConfig, runs, rows: list[dict], images
         f"pairs per run; seed(s) {list(study.seeds)} (tables show the mean over seeds).",
         f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: {counts}.",
         "",
+        *_findings(db, study_id),
+        "Plots: " + ", ".join(p.name for p in images),
+        "",
     ]
-    for eval_set in (FLORES, AFRIQA):
-        panels = scaling_panels(rows, eval_set=eval_set, setting="cross", metric=MAIN_METRIC, passage_language="en",
-                                query_languages=TARGET_LANGUAGES)
-        table = _markdown_table(panels, decimals=4)
-        if table:
-            lines += [f"## {MAIN_METRIC}, {eval_set}, cross-lingual (sw / yo queries -> English passages)", "",
-                      *table, ""]
-    bias = scaling_panels(rows, eval_set=FLORES, setting="multi", metric="LangBias", passage_language="all",
-                          query_languages=("all",))
-    table = _markdown_table(bias, decimals=2)
-    if table:
-        lines += ["## Language bias (FLORES, multilingual pool; mean rank distance, lower is better)", "", *table, ""]
-    lines += ["Plots: " + ", ".join(p.name for p in images), ""]
     text = "\n".join(lines)
     path.write_text(text, encoding="utf-8")
     return text
 
 
+def _findings(db, study_id: int) -> list[str]:
+    try:
+        return findings_markdown(study_findings(db, study_id))
+    except RequestError as exc:  # no run finished: the summary says so instead of stopping the demo
+        return [f"No findings: {exc}", ""]
+
+
 def _budget(config: RunConfig) -> str:
     return f"{config.budget_label} (budget '{config.budget}') in batches"
-
-
-def _markdown_table(panels: list[ScalingPanel], decimals: int) -> list[str]:
-    """One row per strategy and size (the untrained baseline first), one column per panel's language."""
-    cells: dict[tuple[str, int], dict[str, float]] = {}
-    for panel in panels:
-        for baseline in panel.baselines:
-            cells.setdefault((baseline.label, 0), {})[panel.query_language] = baseline.value
-        for series in panel.series:
-            for point in series.points:
-                cells.setdefault((series.label, point.size), {})[panel.query_language] = point.mean
-    if not cells:
-        return []
-    languages = [panel.query_language for panel in panels]
-    table = [f"| strategy | size | {' | '.join(languages)} |", "|---|---|" + "---|" * len(languages)]
-    for (label, size), values in cells.items():
-        shown = " | ".join(f"{values[lang]:.{decimals}f}" if lang in values else "–" for lang in languages)
-        table.append(f"| {label} | {size} | {shown} |")
-    return table

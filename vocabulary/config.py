@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from vocabulary.budget import BUDGETS, budget_label
 from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
-from vocabulary.model_specs import check_model_spec
+from vocabulary.model_specs import BM25_SPEC, bm25_label, canonical_bm25_spec, check_model_spec, is_bm25_spec
 from vocabulary.sources import (
     SOURCE_SAMPLINGS,
     describe_split,
@@ -454,6 +454,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= MAX_SEED:
                 raise ConfigError(name, f"{value} is outside 0..{MAX_SEED}")
+        if is_bm25_spec(self.model) and self.strategy != NO_TRAINING:
+            raise ConfigError("model", "bm25 is an evaluation-only reference: use it with strategy 'none' and size 0")
         if self.strategy == NO_TRAINING:
             if self.train_size != 0:
                 raise ConfigError("train_size", "an evaluation-only run (strategy 'none') has size 0")
@@ -680,6 +682,9 @@ class RunConfig:
         if not self.is_training:
             data = {k: v for k, v in data.items() if k in _EVAL_ONLY_FIELDS}
             data["evaluation"] = EVALUATION_PROCEDURE
+            if is_bm25_spec(self.model):  # no encoder: its settings cannot split BM25 runs
+                data.update(model=canonical_bm25_spec(self.model), pooling=None, query_prefix=None,
+                            passage_prefix=None, max_length=None)
             return data
         data["data_seed"] = self.subset_seed
         for name in BUDGETS:
@@ -708,7 +713,7 @@ class RunConfig:
     def label(self) -> str:
         """Short human label: ``hybrid α=0.5 n=1000 seed=0``."""
         if not self.is_training:
-            return f"untrained {self.model}"
+            return bm25_label(self.model) if is_bm25_spec(self.model) else f"untrained {self.model}"
         label = f"{strategy_label(self.strategy, self.alpha)} n={self.train_size} seed={self.seed}"
         if self.data_seed is not None and self.data_seed != self.seed:
             label += f" data_seed={self.data_seed}"
@@ -744,7 +749,9 @@ class StudyConfig:
     """A grid of runs: strategies x alphas (hybrid only) x training sizes x seeds [x data seeds].
 
     ``template`` holds every other setting; ``include_baseline`` adds one
-    evaluation-only run of the untrained model (the size-0 point).
+    evaluation-only run of the untrained model (the size-0 point),
+    ``include_bm25`` one of BM25 (model ``bm25``, the lexical reference) on
+    the template's eval sets.
     ``data_seeds`` empty: each run's subset follows its seed (the template's
     ``data_seed`` decides, null meaning the seed); otherwise every seed is
     crossed with every data seed, so a study can separate the spread due to
@@ -759,6 +766,7 @@ class StudyConfig:
     seeds: tuple[int, ...] = (0,)
     data_seeds: tuple[int, ...] = ()
     include_baseline: bool = True
+    include_bm25: bool = False
     template: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
@@ -813,10 +821,13 @@ class StudyConfig:
         return self
 
     def expand(self) -> list[RunConfig]:
-        """One RunConfig per (strategy, alpha for hybrid, size, seed, data seed), baseline first."""
+        """One RunConfig per (strategy, alpha for hybrid, size, seed, data seed); the references (untrained, BM25) first."""
         runs: list[RunConfig] = []
         if self.include_baseline:
             runs.append(dataclasses.replace(self.template, strategy=NO_TRAINING, train_size=0, alpha=None))
+        if self.include_bm25:
+            runs.append(dataclasses.replace(self.template, model=BM25_SPEC, strategy=NO_TRAINING, train_size=0,
+                                            alpha=None))
         data_seeds = self.data_seeds or (self.template.data_seed,)
         for name, size, seed, data_seed in itertools.product(self.strategies, self.train_sizes, self.seeds, data_seeds):
             alphas = self.alphas if strategy(name).uses_alpha else (None,)

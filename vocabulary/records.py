@@ -26,6 +26,8 @@ DEFAULT_MEASURES: tuple[str, ...] = ("nDCG@10", "R@100", "RR@10", "AP")
 #: Appended to a metric's name in the ``all`` row that averages over queries (micro); the plain name's
 #: ``all`` row is the mean over language pairs (macro), as arXiv 2408.10536 averages.
 MICRO_SUFFIX = " (micro)"
+#: Metrics where a smaller value is the better result (the language-bias measures: ranks and rank distances).
+LOWER_IS_BETTER: frozenset[str] = frozenset({"LangBias", "MeanRank"})
 
 
 def micro_name(metric: str) -> str:

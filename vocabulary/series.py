@@ -15,6 +15,7 @@ import json
 from typing import Any, Mapping
 
 from vocabulary.budget import budget_label
+from vocabulary.model_specs import bm25_label, is_bm25_spec
 from vocabulary.sources import trained_eval_languages, zero_shot_note
 from vocabulary.strategies import NO_TRAINING, strategy_label
 
@@ -36,9 +37,11 @@ def series_key(identity: Mapping[str, Any]) -> str:
 
 def base_label(identity: Mapping[str, Any]) -> str:
     """The strategy's label, with the training budget unless it is the default (``untrained MODEL`` for an
-    evaluation-only run), so a legend says how long every line trained."""
+    evaluation-only run, ``BM25`` for the lexical reference), so a legend says how long every line trained."""
     # An evaluation-only run's identity keeps only what evaluation reads: it has no strategy field.
     strategy = identity.get("strategy", NO_TRAINING)
+    if strategy == NO_TRAINING and is_bm25_spec(str(identity.get("model", ""))):
+        return bm25_label(identity["model"])
     label = strategy_label(strategy, identity.get("alpha"))
     if label == "untrained":
         return f"{label} {identity.get('model', '')}".strip()

@@ -41,6 +41,15 @@ def test_a_reference_pairs_with_every_seed_and_every_size():
     assert [r.mean_diff for r in results] == pytest.approx([0.2, 0.5])
 
 
+def test_two_references_are_compared_once_not_at_every_size():
+    trained = runs("mono", 16, {"0": [0.5] * 20}) + runs("mono", 64, {"0": [0.9] * 20})
+    references = [RunValues(name, 0, "", "sw", "en", dict(zip(QUERIES, [value] * 20)))
+                  for name, value in (("BM25", 0.3), ("untrained m", 0.4))]
+    pairs = [(r.strategy, r.baseline, r.size) for r in compare(trained + references)]
+    assert pairs == [("BM25", "untrained m", 0), ("BM25", "mono", 16), ("mono", "untrained m", 16),
+                     ("BM25", "mono", 64), ("mono", "untrained m", 64)]
+
+
 def test_holm_runs_over_every_comparison_returned():
     rng = np.random.default_rng(1)
     series = []

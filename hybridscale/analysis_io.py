@@ -1,0 +1,97 @@
+"""Stored results in, statistics out: the one place that joins :mod:`storage` and :mod:`analysis`.
+
+``storage`` may not import ``analysis`` (nor the other way round), so the
+shell turns a study's stored per-query values into
+:class:`analysis.compare.RunValues` here, and checks the request first:
+an unknown study, eval set, setting or metric, a study without per-query
+values, or fewer than two series to compare is a :class:`RequestError`, one
+line that says what there is instead.
+"""
+
+from __future__ import annotations
+
+from analysis.compare import Comparison, RunValues, compare
+from analysis.findings import Findings, build_findings
+from storage.db import Database
+from storage.queries import cell_values, list_studies, stored_measurements
+from vocabulary.records import LOWER_IS_BETTER
+
+
+class RequestError(ValueError):
+    """What was asked for is not in the database; the message names what is."""
+
+
+def check_study(db: Database, study_id: int) -> str:
+    """The study's name; RequestError naming the studies there are when ``study_id`` is not one of them."""
+    studies = {s.id: s.name for s in list_studies(db)}
+    if study_id not in studies:
+        known = ", ".join(f"{i} ({name})" for i, name in studies.items()) or "none"
+        raise RequestError(f"no study {study_id} in this database; studies: {known} (see 'hybridscale status')")
+    return studies[study_id]
+
+
+def measurements(db: Database, study_id: int) -> set[tuple[str, str, str]]:
+    """(eval set, setting, metric) of every per-query value the study holds; RequestError when it holds none."""
+    check_study(db, study_id)
+    stored = stored_measurements(db, study_id)
+    if not stored:
+        raise RequestError(f"study {study_id} has no per-query values yet: no run of it has finished "
+                           "(see 'hybridscale status'; runs finished before per-query values were kept have none)")
+    return stored
+
+
+def run_values(db: Database, study_id: int, eval_set: str, setting: str, metric: str) -> list[RunValues]:
+    """The study's per-query values of one eval set, setting and metric, as analysis reads them."""
+    stored = measurements(db, study_id)
+    _check_choice("eval set", eval_set, {e for e, _, _ in stored})
+    _check_choice("setting", setting, {s for e, s, _ in stored if e == eval_set}, f" of {eval_set}")
+    _check_choice("metric", metric, {m for e, s, m in stored if (e, s) == (eval_set, setting)},
+                  f" of {eval_set}, {setting}")
+    return [RunValues(c.series, c.size, c.replicate, c.query_language, c.passage_language, c.values)
+            for c in cell_values(db, study_id, eval_set, setting, metric)]
+
+
+def _check_choice(what: str, value: str, known: set[str], where: str = "") -> None:
+    if value not in known:
+        raise RequestError(f"no {what} {value!r}{where} in this study's per-query values; "
+                           f"choose one of: {', '.join(sorted(known))}")
+
+
+def comparisons(db: Database, study_id: int, eval_set: str, setting: str, metric: str,
+                baseline: str | None = None) -> list[Comparison]:
+    """Paired comparisons of the study's series (see :func:`analysis.compare.compare`); RequestError below two."""
+    runs = run_values(db, study_id, eval_set, setting, metric)
+    series = sorted({r.series for r in runs})
+    if len(series) < 2:
+        raise RequestError(f"{eval_set}, {setting}, {metric}: only {len(series)} series ({', '.join(series)}); "
+                           "a comparison needs at least two")
+    if baseline is not None:
+        baseline = _series_named(baseline, series)
+    return compare(runs, baseline=baseline)
+
+
+def _series_named(name: str, series: list[str]) -> str:
+    """``name`` itself, or the one series it begins (``hybrid`` for ``hybrid α=0.5``)."""
+    if name in series:
+        return name
+    matches = [s for s in series if s.split(" ")[0] == name]
+    if len(matches) == 1:
+        return matches[0]
+    raise RequestError(f"no series {name!r} in these results (or more than one begins with it); "
+                       f"choose one of: {', '.join(series)}")
+
+
+def findings(db: Database, study_id: int, eval_set: str, setting: str, metric: str) -> Findings:
+    """The findings tables, fits and sentences of one eval set, setting and metric."""
+    runs = run_values(db, study_id, eval_set, setting, metric)
+    return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
+
+
+def holm_family(found: list[Comparison], eval_set: str, setting: str, metric: str) -> str:
+    """The sentence that says which tests ``p_holm`` was adjusted over."""
+    pairs = sorted({(c.strategy, c.baseline) for c in found})
+    sizes = sorted({c.size for c in found})
+    cells = sorted({(c.query_language, c.passage_language) for c in found})
+    return (f"Holm family: the {len(found)} comparisons listed ({eval_set}, {setting}, {metric}: {len(pairs)} "
+            f"pair(s) of series x {len(sizes)} size(s) x {len(cells)} language cell(s)), adjusting p_randomization; "
+            f"differences are strategy - baseline on per-query values averaged over the seeds both share")

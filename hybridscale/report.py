@@ -1,0 +1,151 @@
+"""``hybridscale report``: a study's answer, written to a folder from the database alone.
+
+So a study run elsewhere (on a cluster) can be reported here, everything
+comes from stored rows: ``summary.md`` opens with the findings
+(:mod:`analysis.findings`: per eval set and language, each series' mean ±
+seed spread at each size, the best, its difference to the runner-up and to
+the references with Holm p-values, the hybrid comparisons, the fitted
+exponents, then sentences generated from those rows only), followed by the
+CSVs: ``report.csv`` (tidy metrics), ``per_query.csv``, ``comparisons.csv``
+(every pair of series at every size and language cell, the fields of
+``hybridscale compare``) and ``fits.csv``, and the plots (drawn headless by
+the app's own plotting code). The demo's summary uses the same findings
+code (:func:`findings_markdown`).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from analysis.compare import FIELDS, compare
+from analysis.findings import Findings, to_markdown
+from analysis.fits import ScalingFit
+from hybridscale.analysis_io import check_study, findings, measurements, run_values
+from storage.db import Database
+from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
+from storage.queries import tidy_metrics
+from vocabulary.languages import TARGET_LANGUAGES
+
+#: The (setting, metric) pairs the summary reports for each eval set, where the study has them.
+REPORTED: tuple[tuple[str, str], ...] = (("cross", "nDCG@10"), ("mono", "nDCG@10"), ("multi", "nDCG@10"),
+                                          ("multi", "LangBias"))
+MEASUREMENT_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "metric")
+FIT_COLUMNS: tuple[str, ...] = (
+    *MEASUREMENT_COLUMNS, "query_language", "passage_language", "series", "sizes", "a", "a_low", "a_high", "b",
+    "b_low", "b_high", "c", "c_low", "c_high", "resamples", "no_fit",
+)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    summary: Path
+    tidy: Path
+    per_query: Path
+    comparisons: Path
+    fits: Path
+    plots: tuple[Path, ...]
+
+
+def reported(db: Database, study_id: int) -> list[tuple[str, str, str]]:
+    """The (eval set, setting, metric) triples of the summary, in eval-set order, then :data:`REPORTED` order."""
+    stored = measurements(db, study_id)
+    eval_sets = sorted({e for e, _, _ in stored})
+    return [(e, s, m) for e in eval_sets for s, m in REPORTED if (e, s, m) in stored]
+
+
+def study_findings(db: Database, study_id: int) -> list[Findings]:
+    return [findings(db, study_id, *triple) for triple in reported(db, study_id)]
+
+
+def findings_markdown(all_findings: Sequence[Findings]) -> list[str]:
+    lines = ["## Findings", ""]
+    for found in all_findings:
+        lines += to_markdown(found)
+    return lines
+
+
+def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
+    """Write every report file of the study into ``out`` (created if missing)."""
+    name = check_study(db, study_id)
+    out.mkdir(parents=True, exist_ok=True)
+    all_findings = study_findings(db, study_id)
+    files = ReportFiles(out / "summary.md", out / "report.csv", out / "per_query.csv", out / "comparisons.csv",
+                        out / "fits.csv", ())
+    export_csv(db, files.tidy, study_id=study_id)
+    export_per_query_csv(db, files.per_query, study_id=study_id)
+    _write_rows(files.comparisons, (*MEASUREMENT_COLUMNS, *FIELDS), _comparison_rows(db, study_id))
+    _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
+    plots = tuple(write_figures(tidy_metrics(db, study_id), out / "plots"))
+    lines = [f"# {name}: findings", "", *findings_markdown(all_findings),
+             "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
+             "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),
+             ""]
+    files.summary.write_text("\n".join(lines), encoding="utf-8")
+    return ReportFiles(files.summary, files.tidy, files.per_query, files.comparisons, files.fits, plots)
+
+
+def _comparison_rows(db: Database, study_id: int):
+    for eval_set, setting, metric in reported(db, study_id):
+        for comparison in compare(run_values(db, study_id, eval_set, setting, metric)):
+            yield {"eval_set": eval_set, "setting": setting, "metric": metric, **comparison.as_dict()}
+
+
+def _fit_rows(all_findings: Sequence[Findings]):
+    for found in all_findings:
+        for language in found.languages:
+            for series, fit in language.fits.items():
+                row = {"eval_set": found.eval_set, "setting": found.setting, "metric": found.metric,
+                       "query_language": language.query_language, "passage_language": language.passage_language,
+                       "series": series}
+                if isinstance(fit, ScalingFit):
+                    row.update(sizes=" ".join(map(str, fit.sizes)), a=fit.curve.a, b=fit.curve.b, c=fit.curve.c,
+                               resamples=fit.resamples)
+                    for name in ("a", "b", "c"):
+                        interval = getattr(fit, f"{name}_interval")
+                        if interval is not None:
+                            row[f"{name}_low"], row[f"{name}_high"] = interval
+                else:
+                    row["no_fit"] = fit
+                yield row
+
+
+def _write_rows(path: Path, columns: Sequence[str], rows) -> None:
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
+
+
+def write_figures(rows: list[dict], folder: Path) -> list[Path]:
+    """nDCG@10 scaling curves of sw and yo queries per eval set (cross: English passages, else the first
+    other language; multi: the pool), and language-bias heatmaps where MeanRank was measured; headless."""
+    from gui.figure_files import save_heatmap_figure, save_scaling_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    images: list[Path] = []
+    present = {(r["eval_set"], r["setting"], r["metric"]) for r in rows}
+    for eval_set in sorted({e for e, _, _ in present}):
+        stem = eval_set.split("/")[0]
+        targets = tuple(sorted({r["query_language"] for r in rows if r["eval_set"] == eval_set} & set(TARGET_LANGUAGES)))
+        for setting in ("cross", "multi"):
+            if (eval_set, setting, "nDCG@10") not in present or not targets:
+                continue
+            images.append(save_scaling_figure(
+                rows, folder / f"scaling_{stem}_{setting}.png", eval_set=eval_set, setting=setting,
+                metric="nDCG@10", passage_language=_passage_side(rows, eval_set, setting), query_languages=targets,
+            ))
+        if (eval_set, "multi", "MeanRank") in present:
+            images.append(save_heatmap_figure(rows, folder / f"bias_{stem}.png", eval_set=eval_set))
+    return images
+
+
+def _passage_side(rows: list[dict], eval_set: str, setting: str) -> str:
+    if setting == "multi":
+        return "all"
+    sides = sorted({r["passage_language"] for r in rows if (r["eval_set"], r["setting"]) == (eval_set, setting)}
+                   - {"all", *TARGET_LANGUAGES})
+    return "en" if "en" in sides else (sides[0] if sides else "all")
