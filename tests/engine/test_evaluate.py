@@ -423,35 +423,3 @@ def test_a_symmetric_bitext_set_encodes_each_sentence_once(tiny_encoder):
     assert [(r.setting, r.query_language, r.passage_language, r.metric) for r in symmetric.rows] == [
         (r.setting, r.query_language, r.passage_language, r.metric) for r in apart.rows]
     assert [r.value for r in symmetric.rows] == pytest.approx([r.value for r in apart.rows], abs=1e-6)
-
-
-# ---- the real model (slow) ------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_untrained_e5_small_on_flores_under_the_old_and_the_new_evaluation_defaults():
-    """Prints the numbers bench/RESULTS.md records: prefixes and pool before and after the new defaults."""
-    from engine.data import load_eval_set
-    from engine.model import load_encoder
-    from vocabulary.config import DEFAULT_EVALUATIONS, EvalSpec
-
-    encoder = load_encoder("embedded:e5-small")
-    targets = ("en", "sw", "yo")
-    cases = {
-        "test, 'query: '/'passage: ' (old default)": EvalSpec("flores", targets, "test", symmetric=False),
-        "test, 'query: ' both sides": EvalSpec("flores", targets, "test"),
-        "all, 'query: '/'passage: '": EvalSpec("flores", targets, "all", symmetric=False),
-        "all, 'query: ' both sides": EvalSpec("flores", targets, "all"),
-        "all, 11 languages (new default)": DEFAULT_EVALUATIONS[0],
-    }
-    cells = [("cross", "sw", "en", "nDCG@10"), ("cross", "yo", "en", "nDCG@10"), ("cross", "en", "sw", "nDCG@10"),
-             ("cross", "en", "yo", "nDCG@10"), ("cross", "all", "all", "nDCG@10"), ("cross", "all", "all", "AP"),
-             ("multi", "sw", "all", "nDCG@10"), ("multi", "yo", "all", "nDCG@10"), ("multi", "all", "all", "AP"),
-             ("multi", "all", "all", "LangBias")]
-    print("\n| FLORES, untrained e5-small | " + " | ".join(f"{s} {x}→{y} {m}" for s, x, y, m in cells) + " |")
-    for name, spec in cases.items():
-        result = evaluate(encoder, load_eval_set(spec), spec.label, batch_size=32,
-                          passage_max_length=spec.passage_max_length, symmetric=bool(spec.symmetric))
-        rows = {(r.setting, r.query_language, r.passage_language, r.metric): r.value for r in result.rows}
-        print(f"| {name} | " + " | ".join(f"{rows[c]:.4f}" for c in cells) + " |", flush=True)
-        assert rows[("cross", "sw", "en", "nDCG@10")] >= 0.9 and rows[("cross", "yo", "en", "nDCG@10")] >= 0.7
