@@ -66,7 +66,7 @@ def test_a_planted_run_id_that_is_a_path_is_refused_and_nothing_is_written_outsi
 def test_a_killed_workers_run_is_taken_over_at_once_on_the_same_host(tmp_path):
     db_path = tmp_path / "queue.db"
     db = open_db(db_path)
-    run_id = queue.submit_study(db, _study("dead", template=dataclasses.replace(SLOW, max_steps=12))).queued[0]
+    run_id = queue.submit_study(db, _study("dead", template=dataclasses.replace(SLOW, max_steps=40))).queued[0]  # time to be killed, busy machine too
     victim = _worker_process(db_path, "--exit-when-empty")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(r.step >= 2 for r in list_runs(db)):
@@ -79,14 +79,13 @@ def test_a_killed_workers_run_is_taken_over_at_once_on_the_same_host(tmp_path):
     leftover.mkdir(exist_ok=True)
     (leftover / "model.safetensors").write_bytes(b"\0" * MB)
 
-    started = time.monotonic()
-    assert run_worker(db, dataclasses.replace(WORKER, stale_after_s=120.0)) == 1
+    # With an hour's --stale-after, only seeing the process gone can requeue the run within this test.
+    assert run_worker(db, dataclasses.replace(WORKER, stale_after_s=3600.0)) == 1
     run = _runs(db)[run_id]
     assert (run.status, run.attempts) == ("done", 2)
     with db.session() as session:
         reasons = session.scalars(select(Event.message).where(Event.run_id == run_id, Event.kind == "requeued")).all()
     assert reasons == [f"its worker process {victim.pid} on this host is gone"]
-    assert time.monotonic() - started < 100  # far less than --stale-after
     assert not leftover.exists()
 
 

@@ -148,7 +148,7 @@ def test_a_database_that_cannot_be_opened_leaves_the_current_one(seeded, tmp_pat
     bad.write_bytes(b"this is not sqlite" * 100)
     errors: list[BaseException] = []
     model.open_database(str(bad), pytest.fail, errors.append)
-    assert "not a database" in str(errors[0]) and model.db is db and not calls["database"].args
+    assert "is not a SQLite database" in str(errors[0]) and model.db is db and not calls["database"].args
     opened: list[bool] = []
     model.open_database(str(tmp_path / "fresh.db"), lambda: opened.append(True), pytest.fail)
     assert opened == [True] and str(tmp_path / "fresh.db") in model.url and calls["database"].args == [(db.url,)]
