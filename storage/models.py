@@ -130,8 +130,8 @@ class QueryValueSet(Base):
 
     One row per cell and metric, not per value: a study's per-query values
     run to millions (FLORES with 11 languages gives about 600,000 per run),
-    and a row per value costs SQLite about ten times as much
-    (``bench/per_query_size.py``). ``packed_ids`` holds the cell's query ids,
+    and a row per value costs SQLite several times as much
+    (``bench/per_query_size.py`` measures it). ``packed_ids`` holds the cell's query ids,
     ``packed_values`` their float64 values in that order (:mod:`storage.packing`).
     """
 
