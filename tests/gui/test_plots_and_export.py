@@ -136,7 +136,7 @@ def test_a_chunked_redraw_shows_the_old_drawing_until_the_new_one_is_complete(qt
 
 def test_csv_export_writes_the_tidy_report(qtbot, window, tmp_path, seeded):
     db, _study, study_id = seeded
-    path = tmp_path / "exports" / "report.csv"
+    path = tmp_path / "report.csv"  # the file dialog gives an existing folder
     window.export_csv(path)
     qtbot.waitUntil(path.exists, timeout=5000)
     with path.open(newline="") as stream:
