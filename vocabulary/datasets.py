@@ -61,6 +61,8 @@ class DatasetInfo:
     held_out_for: tuple[str, ...] = ()
     #: The source has no default copy: a training source names its file or folder (``NAME:PATH``).
     needs_path: bool = False
+    #: A copy of the source (or of its topics and judgements) ships in assets/; False: Hub or the user's files only.
+    shipped: bool = True
 
     def loader_name(self, role: Role) -> str:
         """``module:function`` of the loader for ``role``; ValueError when the dataset has none."""
@@ -110,6 +112,7 @@ DATASETS: dict[str, DatasetInfo] = {
             ("train",),
             train_loader="engine.data.mmarco:load_training_set",
             # Groups are query ids; their number is counted from the triples file when needed.
+            shipped=False,
         ),
         DatasetInfo(
             "miracl-train",
@@ -128,6 +131,7 @@ DATASETS: dict[str, DatasetInfo] = {
             ("train",),
             train_loader="engine.data.parallel_file:load_training_set",
             needs_path=True,
+            shipped=False,
         ),
         DatasetInfo(
             "xquad-r",
