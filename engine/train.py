@@ -573,6 +573,7 @@ def train(
     state: RunState | None = None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
     context: DistContext | None = None,
+    frozen_cache_dir: Path | None = None,
 ) -> TrainResult:
     """Train ``encoder`` in place on ``training_set`` as ``config`` says; save it to ``workdir/model``.
 
@@ -583,12 +584,17 @@ def train(
     to stop on any rank, and :class:`NonFiniteLossError` on a NaN/inf loss.
     Under a several-process ``context`` every rank calls this with the same
     arguments and the same ``workdir`` (one node); ``state.report`` and
-    ``on_checkpoint`` are called on rank 0 only.
+    ``on_checkpoint`` are called on rank 0 only. With ``frozen_cache`` the
+    encoder keeps serving its frozen layers from the cache in
+    ``frozen_cache_dir`` (memory when None) after training, so evaluating it
+    reuses the cache too.
     """
     workdir = Path(workdir)
     state = state or TaskState()
     context = context or DistContext.single(torch.device(encoder.device))
     run = _prepare(config, training_set, dev_set, encoder, workdir, context)
+    if config.frozen_cache:
+        encoder.cache_frozen_prefix(config.trainable_layers, frozen_cache_dir)
     run.resume()
     backward = BatchBackward(
         encoder, RetrievalLoss.from_config(config), config.grad_cache_chunk, config.compile, context
@@ -599,6 +605,8 @@ def train(
     finally:
         run.optimizer.zero_grad(set_to_none=True)
         encoder.eval()
+        if encoder.frozen_prefix is not None:
+            encoder.frozen_prefix.flush()
     context.barrier()  # rank 0 may have written the best weights at the last step
     selected = run.selection.restore_best(encoder) or run.step
     model_dir = workdir / MODEL_DIR
