@@ -27,6 +27,10 @@ turn. A database that cannot be written stops the worker the same way, after
 a last attempt to mark the run failed; if even that fails, the run's claim
 names this process, so the next worker on this host requeues it at once.
 
+Runs with ``frozen_cache`` share the frozen-prefix caches in
+``<artifacts>/frozen_prefix/`` (:mod:`engine.frozen_prefix`): the study's
+later runs reuse the hidden states its earlier ones computed.
+
 Once a run's results are stored its checkpoint (local and mirrored) is
 deleted, and its model too unless the run's ``keep_model`` says to keep it;
 a kept model shares its tokenizer files with the other runs' models
@@ -48,6 +52,7 @@ from typing import Callable
 from engine.disk_full import MB, DiskFullError, exception_chain, free_bytes, is_disk_full
 from engine.distributed import DistContext
 from engine.folders import partial_prefix
+from engine.frozen_prefix import CACHE_DIR as FROZEN_CACHE_DIR
 from engine.model import resolve_device
 from engine.selection import BEST_PREFIX
 from engine.state import Cancelled, Progress
@@ -180,6 +185,11 @@ def run_folder(artifacts_dir: Path, run_id: str) -> Path:
     return Path(artifacts_dir) / "runs" / check_run_id(run_id)
 
 
+def _frozen_cache_dir(workdir: Path) -> Path:
+    """``<artifacts>/frozen_prefix``, beside ``runs/``: every run of this machine shares its frozen-prefix caches."""
+    return workdir.parent.parent / FROZEN_CACHE_DIR
+
+
 def _remove_leftovers(workdir: Path) -> None:
     """Work folders of checkpoint and model saves that a killed attempt left behind (a failed save removes its own)."""
     for name in (CHECKPOINT_DIR, MODEL_DIR):
@@ -222,7 +232,8 @@ def _follow(claimed: queue.ClaimedRun, workdir: Path, context: DistContext) -> N
     error = None
     try:
         if claimed.config.is_training:  # an evaluation-only run is rank 0's alone
-            execute(claimed.config, workdir, device=str(context.device), context=context)
+            execute(claimed.config, workdir, device=str(context.device), context=context,
+                    frozen_cache_dir=_frozen_cache_dir(workdir))
     except Cancelled:
         pass  # every rank stopped at the same step; rank 0 records it
     except Exception as exc:
@@ -265,7 +276,8 @@ def _execute_claimed(
             pulse.start()
             try:
                 rows = execute(claimed.config, workdir, device=str(context.device), state=state,
-                               on_checkpoint=on_checkpoint, context=context)
+                               on_checkpoint=on_checkpoint, context=context,
+                               frozen_cache_dir=_frozen_cache_dir(workdir))
                 if mirror is not None and claimed.config.keep_model and (workdir / MODEL_DIR).is_dir():
                     log.info("model copied to %s", mirror.push_folder(claimed.id, workdir / MODEL_DIR, MODEL_DIR))
             except Exception as exc:  # stored below, whatever it is: a bad run must not stop the queue
