@@ -109,14 +109,14 @@ class FrozenPrefix:
     # ---- identity and disk ------------------------------------------------
     def _identity(self) -> str:
         """A digest of what the hidden states depend on: architecture, depth and the frozen weights."""
-        digest = hashlib.blake2b(digest_size=12)
+        digest = hashlib.sha256()  # hardware-accelerated on current CPUs: ~0.4 s for e5-small's frozen part
         digest.update(json.dumps({"config": self.backbone.config.to_diff_dict(), "depth": self.depth},
                                  sort_keys=True, default=str).encode())
         for module in (self.embeddings, *self.layers[: self.depth]):
             for name, tensor in module.state_dict().items():
                 digest.update(name.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()
+                digest.update(memoryview(tensor.detach().cpu().contiguous().numpy()).cast("B"))
+        return digest.hexdigest()[:24]
 
     def _read_parts(self) -> None:
         if not self.folder.is_dir():

@@ -36,6 +36,7 @@ import transformers
 from torch import Tensor
 from transformers import AutoModel, AutoTokenizer, BatchEncoding, BertConfig, BertModel, PreTrainedTokenizerFast
 
+from engine.compact import is_compact_folder, load_trained
 from engine.embedded import EMBEDDED_MODELS, TOKENIZER_CONFIG, ensure_embedded_model, make_readable, write_tokenizer
 from engine.folders import replaced_whole
 from engine.frozen_prefix import FrozenPrefix
@@ -409,7 +410,8 @@ def load_encoder(spec: str, settings: EncoderSettings = EncoderSettings(), devic
     """An :class:`Encoder` in eval mode on ``device``.
 
     ``spec`` is ``embedded:<name>``, ``tiny:[layers=2,hidden=32,heads=2,seed=0]``,
-    a local folder, or a Hugging Face hub name. Each setting left None in
+    a local folder (a trained-parameters folder of :mod:`engine.compact` included:
+    its base is loaded and the trained tensors put on top), or a Hugging Face hub name. Each setting left None in
     ``settings`` is the model's own (see the module docstring).
     """
     target = device if isinstance(device, torch.device) else resolve_device(device)
@@ -419,6 +421,8 @@ def load_encoder(spec: str, settings: EncoderSettings = EncoderSettings(), devic
         return encoder.to(target).eval()
     if spec.startswith("embedded:"):
         source = _folder_source(ensure_embedded_model(spec.removeprefix("embedded:")))
+    elif Path(spec).expanduser().is_dir() and is_compact_folder(Path(spec).expanduser()):
+        return load_trained(Path(spec).expanduser(), target)
     elif Path(spec).expanduser().is_dir():
         source = _folder_source(Path(spec).expanduser())
     elif is_folder_spec(spec):

@@ -37,6 +37,9 @@ any HF or sentence-transformers encoder alike: every parameter of the encoder
   lets a mirror compare checkpoints without loading them). They are replaced
   whole (:mod:`engine.folders`). A ``train()`` call that finds one resumes
   from it and reproduces the loss curve of an uninterrupted run.
+- The model (``workdir/model``): a full HF / sentence-transformers folder, or
+  for a run with ``trainable_layers`` only the trained tensors and a reference
+  to the base model (:mod:`engine.compact`; ``load_encoder`` reads either).
 - Progress and cancel go through a :class:`engine.state.RunState`: each step
   is reported, and a cancel request is honoured between steps, after a
   checkpoint, by raising :class:`engine.state.Cancelled`.
@@ -71,6 +74,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
+from engine.compact import save_trained
 from engine.disk_full import disk_full_as_error
 from engine.distributed import DistContext, check_divisible, gather_with_grad, shard_training_batch
 from engine.folders import recover_interrupted_swap, replaced_whole
@@ -611,7 +615,10 @@ def train(
     selected = run.selection.restore_best(encoder) or run.step
     model_dir = workdir / MODEL_DIR
     if context.is_main:
-        encoder.save(model_dir)
+        if config.trainable_layers is not None:  # the frozen rest is the base model's: keep a reference to it
+            save_trained(encoder, model_dir)
+        else:
+            encoder.save(model_dir)
     context.barrier()
     return TrainResult(
         steps=run.step,

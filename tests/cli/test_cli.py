@@ -16,7 +16,7 @@ from storage.queries import list_runs, run_config
 from tests.faults import without_file_override
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
-SUBCOMMANDS = ("submit", "status", "cancel", "retry", "export", "worker", "demo", "inspect-batches", "metrics", "gui")
+SUBCOMMANDS = ("submit", "status", "cancel", "retry", "export", "worker", "demo", "inspect-batches", "metrics", "export-model", "gui")
 
 
 def test_every_subcommand_is_registered():
