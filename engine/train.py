@@ -29,8 +29,9 @@ any HF or sentence-transformers encoder alike: every parameter of the encoder
   progress callback need anyway.
 - Checkpoints (``workdir/checkpoint``) hold no pickle, since they may come
   from a shared mirror that others can write: ``model.safetensors`` holds
-  every weight, ``trainer.safetensors`` the optimiser's and the RNG states'
-  tensors, ``trainer.json`` the rest of the trainer state (scheduler, sampler
+  every weight (only the trainable ones when part of the model is frozen: the
+  rest is the base model's), ``trainer.safetensors`` the optimiser's and the
+  RNG states' tensors, ``trainer.json`` the rest of the trainer state (scheduler, sampler
   and its numpy bit-generator state, every rank's numpy and Python RNG
   states, step, loss history; tensors referenced by name), and ``run.json``
   the run id and step, which is read and checked before anything else (and
@@ -397,6 +398,16 @@ def _nbytes(tensors: Any) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def _trained_tensors(encoder: Encoder) -> dict[str, Tensor] | None:
+    """The trainable tensors when part of the encoder is frozen (the rest is the base model's, loaded again
+    on resume, so a checkpoint need not repeat it); None when everything trains."""
+    trainable = {name for name, p in encoder.named_parameters() if p.requires_grad}
+    state = encoder.state_dict()
+    if trainable >= {name for name, _ in encoder.named_parameters()}:
+        return None
+    return {name: state[name].detach().cpu().contiguous() for name in sorted(trainable)}
+
+
 def _save_checkpoint(directory: Path, encoder: Encoder, state: dict[str, Any]) -> None:
     """Write weights + trainer state into a work folder that then replaces ``directory`` whole.
 
@@ -405,9 +416,13 @@ def _save_checkpoint(directory: Path, encoder: Encoder, state: dict[str, Any]) -
     """
     tensors: dict[str, Tensor] = {}
     document = _split_tensors(state, tensors, "state")
-    needed = _nbytes(tensors.values()) + _nbytes(encoder.state_dict().values())
+    trained = _trained_tensors(encoder)
+    needed = _nbytes(tensors.values()) + _nbytes((trained or encoder.state_dict()).values())
     with disk_full_as_error(directory.parent, needed), replaced_whole(directory) as work:
-        save_model(encoder, str(work / _WEIGHTS_FILE))
+        if trained is None:
+            save_model(encoder, str(work / _WEIGHTS_FILE))
+        else:
+            save_file(trained, str(work / _WEIGHTS_FILE))
         save_file(tensors, str(work / _TENSORS_FILE))
         (work / _STATE_FILE).write_text(json.dumps(document), encoding="utf-8")
         (work / _RUN_FILE).write_text(json.dumps({"run_id": state["run_id"], "step": state["step"]}), encoding="utf-8")
@@ -453,7 +468,14 @@ def _load_checkpoint(directory: Path, encoder: Encoder, config: RunConfig) -> di
     document = _read_json(directory / _STATE_FILE)
     try:
         state = _join_tensors(document, load_file(str(directory / _TENSORS_FILE), device="cpu"))
-        load_model(encoder, str(directory / _WEIGHTS_FILE), device=str(encoder.device))
+        trained = _trained_tensors(encoder)
+        if trained is None:
+            load_model(encoder, str(directory / _WEIGHTS_FILE), device=str(encoder.device))
+        else:
+            weights = load_file(str(directory / _WEIGHTS_FILE), device=str(encoder.device))
+            if set(weights) != set(trained):
+                raise KeyError(f"it holds other tensors than the {len(trained)} this run trains")
+            encoder.load_state_dict(weights, strict=False)
     except (OSError, KeyError, RuntimeError, SafetensorError) as exc:
         raise CheckpointError(_damaged(directory, f"{type(exc).__name__}: {exc}")) from None
     return state
