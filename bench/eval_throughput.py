@@ -164,7 +164,7 @@ def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int, cache:
     rows = evaluate(
         encoder, eval_set, "bench", measures=["nDCG@10"], top_k=TOP_K, batch_size=batch_size,
         settings=["multi"], state=TaskState(progress),
-    )
+    ).rows
     end = time.perf_counter()
     if encoder.frozen_prefix is not None:
         encoder.frozen_prefix.flush()

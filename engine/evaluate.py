@@ -1,4 +1,4 @@
-"""Evaluate an encoder on an EvalSet: encode once, search the FULL corpus with FAISS, score.
+"""Evaluate an encoder on an EvalSet: encode once, rank the FULL corpus, score.
 
 Settings (arXiv 2408.10536):
 
@@ -8,19 +8,47 @@ Settings (arXiv 2408.10536):
   language-bias measures ``LangBias`` and ``MeanRank`` (see
   :mod:`engine.metrics`) come from this setting.
 
-In mono and cross the judgements are restricted to the searched language. A
-cell (X, Y) is scored over the X queries that have a relevant passage in Y,
-and it is skipped (no row, never a NaN) when there are none. The ``all`` row of
-a setting is the micro average: every judged (query, cell) pair counts once.
+Cells. In mono and cross the judgements are restricted to the searched
+language. A cell (X, Y) holds the X queries with a judgement of a Y passage;
+one judged with nothing relevant scores 0 there, as in trec_eval. A cell
+without such queries is skipped (no row, never a NaN). A judged passage that
+the corpus lacks stays judged: a relevant one counts as relevant and never
+retrieved, and the result carries a warning with the count. It belongs to
+the language the eval set's ``absent_languages`` gives, else to the query's
+own (MIRACL, whose corpus can be partial, is monolingual).
 
-The whole corpus is always searched, never only the judged passages. Bitext
-sets (FLORES, NTREX) give a sentence the same id as query and as passage, so
-a query never retrieves the passage that has its own id, and judgements of it
-are dropped. ``top_k`` is the ranking depth for the IR measures; AP is
-computed over that depth too, so use top_k=1000 for MAP on LAReQA-style sets,
-where every query has a relevant answer in each language. Passages are
-encoded once per call, or once per model and corpus with an
-:class:`EmbeddingCache`.
+Averages. The ``all`` row of a metric is the macro average, the mean of the
+setting's cells: over language pairs in mono and cross, over query languages
+in the pool, as the paper averages. ``<metric> (micro)`` is the micro
+average, over every (query, cell) pair.
+
+Ranking. The whole corpus is always searched, never only the judged
+passages. Each query's scores against every passage of the searched pool
+are computed in blocks; its top ``top_k`` in trec_eval's order (score
+descending, then id descending) is the run that the measures with a cutoff
+are computed from (by pytrec_eval), and the exact rank of each relevant
+passage gives the full-depth measures (``AP``, ``RR``, ``nDCG``) and the bias
+measures. An approximate index (``hnsw``, ``ivf``) gives the top ``top_k``
+instead, and its recall against exact search is logged; the full-depth and
+bias measures stay exact. Bitext sets (FLORES, NTREX) give a sentence the
+same id as query and as passage, so a query never retrieves the passage that
+has its own id, and judgements of it are dropped (only there: the eval set
+says it is ``bitext``; MIRACL yo query ids coincide with passage ids).
+
+Encoding. Queries get the ``query`` prefix and the encoder's own length;
+passages the ``passage`` prefix and ``passage_max_length`` tokens (512 by
+default, not the training length). A ``symmetric`` set (bitext) encodes both
+sides as queries at ``passage_max_length``, as the multilingual-e5 card asks
+for bitext mining. Passages are encoded once per call, or once per model,
+encoding and corpus with an :class:`EmbeddingCache`.
+
+Files. With a ``run_dir``, each searched pool gets its judgements
+(``qrels.<Y>.txt``, ``qrels.all.txt`` for the multilingual pool) and each cell
+its top ``top_k`` (``<setting>.<X>-<Y>.run.gz``), so ``hybridscale metrics
+--qrels qrels.<Y>.txt --run <setting>.<X>-<Y>.run.gz`` reproduces the cell's
+measures with a cutoff. The full-depth ones need ranks below ``top_k``, which
+the file does not hold; the per-query values of every measure are in
+:attr:`Evaluation.per_query`.
 """
 
 from __future__ import annotations
@@ -28,22 +56,41 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Protocol, Sequence
 
 import faiss
 import numpy as np
 
-from engine.metrics import best_rank_per_language, compute_per_query, exact_ranks, parse_measure, rank_distance
+from engine.metrics import (
+    Measure,
+    best_rank_per_language,
+    compute_per_query,
+    exact_ranks,
+    full_depth_values,
+    mean,
+    parse_measure,
+    rank_distance,
+)
 from engine.state import Progress, RunState, Slice, TaskState, check_cancelled
 from engine.trec import write_qrels, write_run
-from vocabulary.records import ALL, DEFAULT_MEASURES, SETTINGS, EvalSet, MetricRow, Passage, Query
+from vocabulary.records import (
+    ALL,
+    DEFAULT_MEASURES,
+    SETTINGS,
+    EvalSet,
+    MetricRow,
+    Passage,
+    Query,
+    QueryValues,
+    micro_name,
+)
 
 log = logging.getLogger(__name__)
 
 INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf")
-#: Largest (queries x passages) float32 score block held at once for exact ranks: 64 MiB.
+#: Largest (queries x passages) float32 score block held at once: 64 MiB.
 _SCORE_BLOCK_BYTES = 64 * 2**20
 #: Queries checked by approximate_recall when evaluate uses an approximate index.
 _RECALL_SAMPLE = 200
@@ -51,18 +98,51 @@ _RECALL_SAMPLE = 200
 _PLURAL = {"query": "queries", "passage": "passages"}
 #: Share of an evaluation's progress bar given to the searches (the rest is encoding, by text count).
 _SEARCH_SHARE = 0.1
+#: Judgements: query id -> passage language -> passage id -> relevance.
+Judgements = Mapping[str, Mapping[str, Mapping[str, int]]]
 
 
 class Encoder(Protocol):
     """What the evaluator needs of :class:`engine.model.Encoder`: L2-normalised float32 vectors."""
 
     def encode(
-        self, texts: Sequence[str], kind: str, batch_size: int = ..., progress: Callable[[int, int], None] | None = ...
+        self, texts: Sequence[str], kind: str, batch_size: int = ...,
+        progress: Callable[[int, int], None] | None = ..., max_length: int | None = ...,
     ) -> np.ndarray: ...
 
 
 class EvalSetError(ValueError):
     """An eval set cannot be evaluated as given (no queries, no judgements, duplicate ids)."""
+
+
+@dataclass
+class Evaluation:
+    """What evaluating produces: aggregate rows, the per-query values behind every cell, and warnings."""
+
+    rows: list[MetricRow] = field(default_factory=list)
+    per_query: list[QueryValues] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def extend(self, other: "Evaluation") -> None:
+        self.rows += other.rows
+        self.per_query += other.per_query
+        self.warnings += other.warnings
+
+
+@dataclass(frozen=True)
+class TextEncoding:
+    """How an eval set's texts are encoded (see the module docstring)."""
+
+    passage_max_length: int | None = None
+    symmetric: bool = False
+
+    @property
+    def passage_kind(self) -> str:
+        return "query" if self.symmetric else "passage"
+
+    @property
+    def query_max_length(self) -> int | None:
+        return self.passage_max_length if self.symmetric else None
 
 
 # ---- encoding and the passage cache -----------------------------------------
@@ -74,17 +154,21 @@ def passage_text(passage: Passage) -> str:
 
 
 def encode_texts(
-    encoder: Encoder, texts: Sequence[str], kind: str, batch_size: int, state: RunState | None = None
+    encoder: Encoder, texts: Sequence[str], kind: str, batch_size: int, state: RunState | None = None,
+    max_length: int | None = None, phase: str | None = None,
 ) -> np.ndarray:
-    """float32 vectors in input order; after each batch the state hears the share done and may cancel."""
+    """float32 vectors in input order; after each batch the state hears the share done and may cancel.
+
+    ``phase`` names the work in progress reports (default ``encoding queries`` / ``encoding passages`` by ``kind``).
+    """
     state = state or TaskState()
-    phase = f"encoding {_PLURAL[kind]}"
+    phase = phase or f"encoding {_PLURAL[kind]}"
 
     def after_batch(done: int, total: int) -> None:
         state.report(Progress(phase, done / max(total, 1)))
         check_cancelled(state, phase)
 
-    vectors = encoder.encode(list(texts), kind, batch_size=batch_size, progress=after_batch)
+    vectors = encoder.encode(list(texts), kind, batch_size=batch_size, progress=after_batch, max_length=max_length)
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -115,11 +199,12 @@ def corpus_fingerprint(passages: Sequence[Passage]) -> str:
 
 
 class EmbeddingCache:
-    """Passage embeddings per (model identity, corpus fingerprint), in memory and optionally on disk.
+    """Passage embeddings per (model identity, encoding, corpus fingerprint), in memory and optionally on disk.
 
     Several eval sets, settings and query sets over one corpus then encode it
-    once per model. With a ``directory``, embeddings are also kept there as
-    ``.npy`` files, so a later process with the same model reuses them.
+    once per model and encoding (prefix kind and token length). With a
+    ``directory``, embeddings are also kept there as ``.npy`` files, so a
+    later process with the same model reuses them.
     """
 
     def __init__(self, directory: Path | str | None = None):
@@ -127,16 +212,18 @@ class EmbeddingCache:
         self._memory: dict[str, np.ndarray] = {}
 
     def passage_embeddings(
-        self, encoder: Encoder, passages: Sequence[Passage], batch_size: int, state: RunState | None = None
+        self, encoder: Encoder, passages: Sequence[Passage], batch_size: int, state: RunState | None = None,
+        encoding: TextEncoding = TextEncoding(),
     ) -> np.ndarray:
-        key = f"{model_identity(encoder)}-{corpus_fingerprint(passages)}"
+        key = (f"{model_identity(encoder)}-{encoding.passage_kind}{encoding.passage_max_length or ''}-"
+               f"{corpus_fingerprint(passages)}")
         if key in self._memory:
             return self._memory[key]
         path = self.directory / f"{key}.npy" if self.directory else None
         if path is not None and path.is_file():
             embeddings = np.load(path)
         else:
-            embeddings = encode_texts(encoder, [passage_text(p) for p in passages], "passage", batch_size, state)
+            embeddings = encode_passages(encoder, passages, batch_size, state, encoding)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 partial = path.with_suffix(".partial.npy")
@@ -144,6 +231,13 @@ class EmbeddingCache:
                 partial.replace(path)
         self._memory[key] = embeddings
         return embeddings
+
+
+def encode_passages(
+    encoder: Encoder, passages: Sequence[Passage], batch_size: int, state: RunState | None, encoding: TextEncoding
+) -> np.ndarray:
+    return encode_texts(encoder, [passage_text(p) for p in passages], encoding.passage_kind, batch_size, state,
+                        max_length=encoding.passage_max_length, phase="encoding passages")
 
 
 # ---- FAISS search -------------------------------------------------------------
@@ -169,9 +263,10 @@ def build_index(embeddings: np.ndarray, kind: str = "flat") -> faiss.Index:
 
 
 def search(
-    index: faiss.Index, queries: np.ndarray, query_ids: Sequence[str], passage_ids: Sequence[str], k: int
+    index: faiss.Index, queries: np.ndarray, query_ids: Sequence[str], passage_ids: Sequence[str], k: int,
+    bitext: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Top-k passages per query, never the passage whose id is the query's own (bitext self-match)."""
+    """Top-k passages per query; in a ``bitext`` set never the passage whose id is the query's own."""
     depth = min(k + 1, index.ntotal)
     scores, hits = index.search(queries, depth)
     run: dict[str, dict[str, float]] = {}
@@ -180,7 +275,7 @@ def search(
         for score, hit in zip(row_scores, row_hits):
             if len(ranking) == k:
                 break
-            if hit >= 0 and passage_ids[hit] != qid:
+            if hit >= 0 and not (bitext and passage_ids[hit] == qid):
                 ranking[passage_ids[hit]] = float(score)
         run[qid] = ranking
     return run
@@ -209,28 +304,49 @@ class _Pool:
         return _Pool([pid for pid, kept in zip(self.ids, keep) if kept], self.embeddings[keep])
 
 
+@dataclass
+class _Ranked:
+    """One search: each query's top ``top_k`` (id -> score) and the exact rank of its relevant passages."""
+
+    run: dict[str, dict[str, float]] = field(default_factory=dict)
+    ranks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
 class _Scores:
     """Per-query values of each (setting, query language, passage language, metric) cell."""
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+        self.cells: dict[tuple[str, str, str, str], tuple[list[str], list[float]]] = {}
+        self.all_of: dict[tuple[str, str, str, str], str] = {}
 
-    def add(self, setting: str, x: str, y: str, metric: str, values: list[float], all_y: str = ALL) -> None:
-        """Add to the cell (x, y) and to the setting's all row (all, ``all_y``)."""
-        self.cells[(setting, x, y, metric)] += values
-        self.cells[(setting, ALL, all_y, metric)] += values
+    def add(self, setting: str, x: str, y: str, metric: str, query_ids: Sequence[str], values: Sequence[float],
+            all_y: str = ALL) -> None:
+        """Add to the cell (x, y); its setting's ``all`` rows average it under passage language ``all_y``."""
+        key = (setting, x, y, metric)
+        cell_ids, cell_values = self.cells.setdefault(key, ([], []))
+        cell_ids.extend(query_ids)
+        cell_values.extend(float(v) for v in values)
+        self.all_of[key] = all_y
 
     def rows(self, label: str) -> list[MetricRow]:
-        """Settings in order, languages sorted with 'all' last, metrics in the order they were added."""
+        """Cells, then per setting the macro and micro ``all`` rows; languages sorted, metrics as added."""
+        rows = []
+        groups: dict[tuple[str, str, str], list[tuple[list[str], list[float]]]] = defaultdict(list)
+        for (setting, x, y, metric), (ids, values) in self.cells.items():
+            rows.append(MetricRow(label, setting, x, y, metric, mean(values), len(values)))
+            groups[(setting, self.all_of[(setting, x, y, metric)], metric)].append((ids, values))
+        for (setting, y, metric), cells in groups.items():
+            count = sum(len(values) for _, values in cells)
+            rows.append(MetricRow(label, setting, ALL, y, metric, mean([mean(v) for _, v in cells]), count))
+            rows.append(MetricRow(label, setting, ALL, y, micro_name(metric),
+                                  mean([value for _, values in cells for value in values]), count))
+        order = {name: i for i, name in enumerate(dict.fromkeys(row.metric for row in rows))}
+        return sorted(rows, key=lambda r: (SETTINGS.index(r.setting), r.query_language == ALL, r.query_language,
+                                           r.passage_language == ALL, r.passage_language, order[r.metric]))
 
-        def order(key: tuple[str, str, str, str]) -> tuple:
-            setting, x, y, _metric = key
-            return (SETTINGS.index(setting), x == ALL, x, y == ALL, y)
-
-        return [
-            MetricRow(label, setting, x, y, metric, float(np.mean(values)), len(values))
-            for (setting, x, y, metric), values in sorted(self.cells.items(), key=lambda kv: order(kv[0]))
-        ]
+    def per_query(self, label: str) -> list[QueryValues]:
+        return [QueryValues(label, setting, x, y, metric, tuple(ids), tuple(values))
+                for (setting, x, y, metric), (ids, values) in self.cells.items()]
 
 
 def evaluate(
@@ -246,80 +362,156 @@ def evaluate(
     run_dir: Path | None = None,
     state: RunState | None = None,
     index: str = "flat",
-) -> list[MetricRow]:
-    """Score ``encoder`` on ``eval_set`` in each setting; one row per cell and metric, plus ``all`` rows.
+    passage_max_length: int | None = None,
+    symmetric: bool = False,
+) -> Evaluation:
+    """Score ``encoder`` on ``eval_set`` in each setting: a row per cell and metric, the ``all`` rows,
+    the per-query values of each cell, and warnings (a corpus missing relevant passages).
 
     The state hears the progress after each encoder batch and before each
     search, and may cancel there (:class:`engine.state.Cancelled`).
     ``index`` picks exact search (``flat``) or an approximate one, whose
-    recall@top_k against exact search is logged.
+    recall@top_k against exact search is logged. ``passage_max_length`` and
+    ``symmetric`` choose the encoding (module docstring; None keeps the
+    encoder's own length).
     """
     state = state or TaskState()
-    names = _check_arguments(label, measures, top_k, settings, index)
-    judged = _judgements(eval_set, label)
+    parsed = _check_arguments(label, measures, top_k, settings, index)
+    judged, warnings = _judgements(eval_set, label)
+    encoding = TextEncoding(passage_max_length, symmetric)
     queries = [q for q in eval_set.queries if q.id in judged]
-    query_vectors, passage_vectors = _encode(encoder, queries, eval_set.passages, batch_size, cache, state)
+    query_vectors, passage_vectors = _encode(encoder, queries, eval_set.passages, batch_size, cache, state, encoding)
     corpus = _Pool([p.id for p in eval_set.passages], passage_vectors)
-    scorer = _CellScorer(names, judged, {q.id: q.language for q in eval_set.queries}, run_dir)
+    query_language = {q.id: q.language for q in eval_set.queries}
+    scorer = _CellScorer(parsed, judged, query_language, Path(run_dir) if run_dir is not None else None)
     query_row = {q.id: i for i, q in enumerate(queries)}
     languages = np.array([p.language for p in eval_set.passages])
-    searches = _plan(settings, eval_set.passage_languages, judged, scorer.query_language)
+    searches = _plan(settings, judged, query_language)
     searching = Slice(state, 1.0 - _SEARCH_SHARE, _SEARCH_SHARE)
     for done, (y, qids) in enumerate(searches):
         searching.report(Progress("searching", done / len(searches)))
         check_cancelled(state, f"searching {label}")
         pool = corpus.subset(np.ones(len(corpus.ids), dtype=bool) if y == ALL else languages == y)
         vectors = query_vectors[[query_row[q] for q in qids]]
-        run = search(build_index(pool.embeddings, index), vectors, qids, pool.ids, top_k)
-        if index != "flat":
+        relevant = {q: _relevant(judged[q], y) for q in qids}
+        ranked = _rank(pool, vectors, qids, relevant, top_k, index, eval_set.bitext)
+        if index != "flat" and pool.ids:
             recall = approximate_recall(vectors[:_RECALL_SAMPLE], pool.embeddings, index, top_k)
             log.info("%s, passages %s: %s index recall@%d vs exact search = %.4f", label, y, index, top_k, recall)
-        scorer.score(y, qids, run)
+        scorer.score(y, qids, ranked)
         if y == ALL:
-            _add_bias(scorer.scores, pool, vectors, qids, judged, scorer.query_language)
+            _add_bias(scorer.scores, qids, ranked, judged, query_language)
     searching.report(Progress("searching", 1.0))
-    return scorer.scores.rows(label)
+    return Evaluation(scorer.scores.rows(label), scorer.scores.per_query(label), warnings)
 
 
 def _encode(
     encoder: Encoder, queries: Sequence[Query], passages: Sequence[Passage], batch_size: int,
-    cache: EmbeddingCache | None, state: RunState,
+    cache: EmbeddingCache | None, state: RunState, encoding: TextEncoding,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Query and passage vectors; the encoding share of the progress bar is split by text count."""
-    encoding = 1.0 - _SEARCH_SHARE
-    query_share = encoding * len(queries) / max(len(queries) + len(passages), 1)
-    query_vectors = encode_texts(encoder, [q.text for q in queries], "query", batch_size,
-                                 Slice(state, 0.0, query_share))
-    on_passages = Slice(state, query_share, encoding - query_share)
+    """Query and passage vectors; the encoding share of the progress bar is split by text count.
+
+    A symmetric set encodes both sides alike, so a query whose text is a
+    passage's (a bitext sentence) takes that passage's vector instead of
+    being encoded a second time.
+    """
+    reused: dict[int, int] = {}  # query position -> passage position
+    if encoding.symmetric:
+        row_of = {passage_text(p): i for i, p in enumerate(passages)}
+        reused = {i: row_of[q.text] for i, q in enumerate(queries) if q.text in row_of}
+    to_encode = [q.text for i, q in enumerate(queries) if i not in reused]
+    share = 1.0 - _SEARCH_SHARE
+    query_share = share * len(to_encode) / max(len(to_encode) + len(passages), 1)
+    encoded = encode_texts(encoder, to_encode, "query", batch_size, Slice(state, 0.0, query_share),
+                           max_length=encoding.query_max_length)
+    on_passages = Slice(state, query_share, share - query_share)
     if cache is None:
-        passage_vectors = encode_texts(encoder, [passage_text(p) for p in passages], "passage", batch_size,
-                                       on_passages)
+        passage_vectors = encode_passages(encoder, passages, batch_size, on_passages, encoding)
     else:
-        passage_vectors = cache.passage_embeddings(encoder, passages, batch_size, on_passages)
+        passage_vectors = cache.passage_embeddings(encoder, passages, batch_size, on_passages, encoding)
+    if not reused:
+        return encoded, passage_vectors
+    query_vectors = np.empty((len(queries), passage_vectors.shape[1]), dtype=np.float32)
+    own = [i for i in range(len(queries)) if i not in reused]
+    query_vectors[own] = encoded.reshape(len(own), passage_vectors.shape[1])
+    query_vectors[list(reused)] = passage_vectors[list(reused.values())]
     return query_vectors, passage_vectors
 
 
-class _CellScorer:
-    """Scores one search's ranking in every (query language, passage language) cell it covers."""
+def _relevant(judgements: Mapping[str, Mapping[str, int]], pool: str) -> dict[str, str]:
+    """Relevant judged passage id -> its language, among the passages of ``pool``."""
+    languages = judgements if pool == ALL else {pool: judgements.get(pool, {})}
+    return {pid: lang for lang, by_id in languages.items() for pid, rel in by_id.items() if rel > 0}
 
-    def __init__(self, measures: list[str], judged: Mapping[str, Mapping[str, Mapping[str, int]]],
-                 query_language: Mapping[str, str], run_dir: Path | None):
-        self.measures = measures
+
+def _rank(pool: _Pool, vectors: np.ndarray, qids: Sequence[str], relevant: Mapping[str, Mapping[str, str]],
+          top_k: int, index: str, bitext: bool) -> _Ranked:
+    """Score blocks of queries against the whole pool: top ``top_k`` in trec order and exact relevant ranks.
+
+    In a bitext set a query's own id is masked (self-match). Relevant passages
+    the pool lacks (missing from the corpus) get no rank.
+    """
+    ranked = _Ranked()
+    if index != "flat" and pool.ids:
+        ranked.run = search(build_index(pool.embeddings, index), vectors, qids, pool.ids, top_k, bitext)
+    position = {pid: i for i, pid in enumerate(pool.ids)}
+    id_order = np.argsort(np.argsort(np.array(pool.ids, dtype=str)))
+    rows_per_block = max(1, _SCORE_BLOCK_BYTES // (4 * max(len(pool.ids), 1)))
+    for start in range(0, len(qids), rows_per_block):
+        block = qids[start : start + rows_per_block]
+        block_scores = vectors[start : start + len(block)] @ pool.embeddings.T
+        for qid, row in zip(block, block_scores):
+            if bitext and qid in position:
+                row[position[qid]] = -np.inf
+            if index == "flat":
+                ranked.run[qid] = {pool.ids[i]: float(row[i]) for i in _top_k(row, id_order, top_k)}
+            present = [pid for pid in relevant[qid] if pid in position]
+            ranks = exact_ranks(row, id_order, np.array([position[pid] for pid in present], dtype=int))
+            ranked.ranks[qid] = dict(zip(present, ranks.tolist()))
+    return ranked
+
+
+def _top_k(row: np.ndarray, id_order: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` best scores in trec order (score, then id, descending), masked (-inf) ones left out."""
+    n = len(row)
+    if k < n:
+        threshold = np.partition(row, n - k)[n - k]
+        candidates = np.flatnonzero(row >= threshold)  # every tie at the threshold, so trec order decides the cut
+    else:
+        candidates = np.arange(n)
+    candidates = candidates[np.isfinite(row[candidates])]
+    order = np.lexsort((-id_order[candidates], -row[candidates]))
+    return candidates[order[:k]]
+
+
+class _CellScorer:
+    """Scores one search in every (query language, passage language) cell it covers, and writes its files."""
+
+    def __init__(self, measures: list[Measure], judged: Judgements, query_language: Mapping[str, str],
+                 run_dir: Path | None):
+        self.names = [m.name for m in measures]
+        self.cutoff = [m.name for m in measures if not m.full_depth]
+        self.full_depth = [m for m in measures if m.full_depth]
         self.judged = judged
         self.query_language = query_language
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.run_dir = run_dir
         self.scores = _Scores()
 
-    def score(self, y: str, qids: Sequence[str], run: Mapping[str, Mapping[str, float]]) -> None:
-        for x, cell_qids in _by_language(qids, self.query_language).items():
+    def score(self, y: str, qids: Sequence[str], ranked: _Ranked) -> None:
+        qrels = {q: _restrict(self.judged[q], y) for q in qids}
+        run = {q: ranked.run.get(q, {}) for q in qids}  # every judged query ranked (trec_eval -c)
+        values = compute_per_query(qrels, run, self.cutoff) if self.cutoff else {q: {} for q in qids}
+        for q in qids:
+            values[q].update(full_depth_values(qrels[q], ranked.ranks[q], self.full_depth))
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_qrels(self.run_dir / f"qrels.{y}.txt", qrels)
+        for x, cell in _by_language(qids, self.query_language).items():
             setting = _setting(x, y)
-            cell_qrels = {q: _restrict(self.judged[q], y) for q in cell_qids}
-            cell_run = {q: run[q] for q in cell_qids}
-            per_query = compute_per_query(cell_qrels, cell_run, self.measures)
-            for name in self.measures:
-                self.scores.add(setting, x, y, name, [per_query[q][name] for q in cell_qids])
+            for name in self.names:
+                self.scores.add(setting, x, y, name, cell, [values[q][name] for q in cell])
             if self.run_dir is not None:
-                _write_cell(self.run_dir, setting, x, y, cell_qrels, cell_run)
+                write_run(self.run_dir / f"{setting}.{x}-{y}.run.gz", {q: run[q] for q in cell}, f"hybridscale-{setting}")
 
 
 def _by_language(qids: Sequence[str], query_language: Mapping[str, str]) -> dict[str, list[str]]:
@@ -331,8 +523,8 @@ def _by_language(qids: Sequence[str], query_language: Mapping[str, str]) -> dict
 
 def _check_arguments(
     label: str, measures: Sequence[str], top_k: int, settings: Sequence[str], index: str
-) -> list[str]:
-    """Validate the options; return the measures' canonical names."""
+) -> list[Measure]:
+    """Validate the options; return the measures, parsed."""
     if top_k < 1:
         raise ValueError(f"{label}: top_k must be at least 1")
     for setting in settings:
@@ -341,20 +533,24 @@ def _check_arguments(
     if index not in INDEX_KINDS:
         raise ValueError(f"{label}: unknown index {index!r}; use one of {', '.join(INDEX_KINDS)}")
     parsed = [parse_measure(name) for name in measures]
+    if not parsed:
+        raise ValueError(f"{label}: no measures asked for: give at least one, e.g. nDCG@10")
     for measure in parsed:
         if measure.cutoff is not None and measure.cutoff > top_k:
             raise ValueError(
                 f"{label}: {measure.name} needs a ranking of depth {measure.cutoff}, but top_k is {top_k}; raise top_k"
             )
-    return [measure.name for measure in parsed]
+    return list({m.name: m for m in parsed}.values())
 
 
-def _judgements(eval_set: EvalSet, label: str) -> dict[str, dict[str, dict[str, int]]]:
-    """Query id -> passage language -> passage id -> relevance, for queries with a relevant passage.
+def _judgements(eval_set: EvalSet, label: str) -> tuple[dict[str, dict[str, dict[str, int]]], list[str]]:
+    """Query id -> passage language -> passage id -> relevance for every judged query, and warnings.
 
-    Judgements of the query's own id (bitext self-match) are dropped, and so
-    are judgements of passages missing from the corpus (logged): nothing can
-    retrieve them.
+    In a bitext set, judgements of the query's own id (self-match) are dropped.
+    Judgements of passages missing from the corpus are kept (under the
+    language ``absent_languages`` gives, else the query's own): a relevant one
+    is never retrieved and lowers the scores, and the warning says how many
+    there are.
     """
     if not eval_set.queries:
         raise EvalSetError(f"{label}: the eval set has no queries; check its languages and max_queries")
@@ -364,25 +560,31 @@ def _judgements(eval_set: EvalSet, label: str) -> dict[str, dict[str, dict[str, 
             raise EvalSetError(f"{label}: {kind} id {duplicates[0]!r} appears more than once; ids must be unique")
     passage_language = {p.id: p.language for p in eval_set.passages}
     judged: dict[str, dict[str, dict[str, int]]] = {}
-    missing = 0
+    relevant = missing = 0
     for query in eval_set.queries:
         by_language: dict[str, dict[str, int]] = defaultdict(dict)
         for pid, relevance in eval_set.qrels.get(query.id, {}).items():
-            if pid == query.id:
+            if eval_set.bitext and pid == query.id:
                 continue
-            if pid not in passage_language:
-                missing += 1
-                continue
-            by_language[passage_language[pid]][pid] = relevance
-        if any(rel > 0 for judgements in by_language.values() for rel in judgements.values()):
+            language = passage_language.get(pid)
+            if relevance > 0:
+                relevant += 1
+                missing += language is None
+            by_language[language or eval_set.absent_languages.get(pid, query.language)][pid] = int(relevance)
+        if by_language:
             judged[query.id] = dict(by_language)
-    if missing:
-        log.warning("%s: %d judgements name passages that are not in the corpus; they are ignored", label, missing)
-    if not judged:
+    if not relevant:
         raise EvalSetError(
-            f"{label}: no query has a relevant passage (relevance > 0) in the corpus; check the loader's qrels and passages"
+            f"{label}: no query has a relevant passage (relevance > 0); check the loader's qrels and passages"
         )
-    return judged
+    warnings = []
+    if missing:
+        warnings.append(
+            f"{label}: {missing} of {relevant} relevant judgements name passages missing from the corpus; they count "
+            "as relevant and never retrieved, so every score is a lower bound: give the whole corpus"
+        )
+        log.warning("%s", warnings[-1])
+    return judged, warnings
 
 
 def _setting(query_language: str, pool: str) -> str:
@@ -391,24 +593,16 @@ def _setting(query_language: str, pool: str) -> str:
     return "mono" if query_language == pool else "cross"
 
 
-def _plan(
-    settings: Sequence[str],
-    passage_languages: Sequence[str],
-    judged: Mapping[str, Mapping[str, Mapping[str, int]]],
-    query_language: Mapping[str, str],
-) -> list[tuple[str, list[str]]]:
+def _plan(settings: Sequence[str], judged: Judgements, query_language: Mapping[str, str]) -> list[tuple[str, list[str]]]:
     """The searches to run: (passage language, or 'all' for the pool; the judged query ids).
 
-    Mono and cross share one index per passage language, searched once with
-    every query judged against that language (its own-language queries for
-    mono, the others for cross).
+    Mono and cross share one search per passage language, with every query
+    judged against that language (its own-language queries for mono, the
+    others for cross).
     """
     plan = []
-    for y in passage_languages:
-        qids = [
-            q for q, by_language in judged.items()
-            if _setting(query_language[q], y) in settings and any(r > 0 for r in by_language.get(y, {}).values())
-        ]
+    for y in sorted({lang for by_language in judged.values() for lang in by_language}):
+        qids = [q for q, by_language in judged.items() if y in by_language and _setting(query_language[q], y) in settings]
         if qids:
             plan.append((y, qids))
     if "multi" in settings:
@@ -422,37 +616,16 @@ def _restrict(judgements: Mapping[str, Mapping[str, int]], language: str) -> dic
     return dict(judgements.get(language, {}))
 
 
-def _write_cell(run_dir: Path, setting: str, x: str, y: str, qrels: Mapping, run: Mapping) -> None:
-    """``<setting>.<X>-<Y>.run`` and its judgements, so ``hybridscale metrics`` reproduces the row."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_run(run_dir / f"{setting}.{x}-{y}.run", run, f"hybridscale-{setting}")
-    write_qrels(run_dir / f"{setting}.{x}-{y}.qrels", qrels)
-
-
-def _add_bias(
-    scores: _Scores,
-    pool: _Pool,
-    query_vectors: np.ndarray,
-    qids: Sequence[str],
-    judged: Mapping[str, Mapping[str, Mapping[str, int]]],
-    query_language: Mapping[str, str],
-) -> None:
-    """LangBias and MeanRank from exact full-pool ranks (relevant passages beyond top_k included)."""
-    position = {pid: i for i, pid in enumerate(pool.ids)}
-    id_order = np.argsort(np.argsort(np.array(pool.ids)))
-    rows_per_block = max(1, _SCORE_BLOCK_BYTES // (4 * len(pool.ids)))
-    for start in range(0, len(qids), rows_per_block):
-        block = qids[start : start + rows_per_block]
-        block_scores = query_vectors[start : start + len(block)] @ pool.embeddings.T
-        for qid, row in zip(block, block_scores):
-            if qid in position:
-                row[position[qid]] = -np.inf
-            relevant = [(pid, lang) for lang, by_id in judged[qid].items() for pid, rel in by_id.items() if rel > 0]
-            ranks = exact_ranks(row, id_order, np.array([position[pid] for pid, _ in relevant]))
-            best = best_rank_per_language(ranks.tolist(), [lang for _, lang in relevant])
-            x = query_language[qid]
-            for y, rank in best.items():
-                scores.add("multi", x, y, "MeanRank", [rank], all_y=y)
-            distance = rank_distance(best)
-            if distance is not None:
-                scores.add("multi", x, ALL, "LangBias", [distance])
+def _add_bias(scores: _Scores, qids: Sequence[str], ranked: _Ranked, judged: Judgements,
+              query_language: Mapping[str, str]) -> None:
+    """LangBias and MeanRank from the exact full-pool ranks (relevant passages beyond top_k included)."""
+    for qid in qids:
+        relevant = _relevant(judged[qid], ALL)
+        ranks = ranked.ranks[qid]
+        best = best_rank_per_language([ranks[p] for p in ranks], [relevant[p] for p in ranks])
+        x = query_language[qid]
+        for y, rank in best.items():
+            scores.add("multi", x, y, "MeanRank", [qid], [rank], all_y=y)
+        distance = rank_distance(best)
+        if distance is not None:
+            scores.add("multi", x, ALL, "LangBias", [qid], [distance])

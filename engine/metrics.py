@@ -1,54 +1,63 @@
-"""Retrieval measures with trec_eval semantics, and the language-bias measures.
+"""Retrieval measures with trec_eval's semantics, computed by trec_eval's own code, and the bias measures.
 
 IR measures (names as in ir_measures): ``nDCG`` / ``nDCG@k``, ``R@k``, ``RR`` /
-``RR@k``, ``AP`` / ``AP@k``, ``P@k``, ``Success@k``. The tests check every one
-against ir_measures 0.4.3 (pytrec_eval-terrier 0.5.11) on hundreds of random
-runs. The semantics, spelled out because each one changes numbers:
+``RR@k``, ``AP`` / ``AP@k``, ``P@k``, ``Success@k``. Every one with a cutoff
+is computed by pytrec_eval (trec_eval's C code): ``ndcg_cut.k``, ``recall.k``,
+``map_cut.k``, ``P.k``, ``success.k``. trec_eval has no cutoff for the
+reciprocal rank, so ``RR@k`` is its ``recip_rank`` on the run cut to its top
+k in trec_eval's own order. The semantics, spelled out because each one
+changes numbers:
 
-* Order: score descending, ties broken by document id descending (trec_eval's
-  order, which pytrec_eval keeps). The rank column of a run file is ignored,
-  as trec_eval ignores it.
-* Relevance: a judgement > 0 is relevant, <= 0 is judged non-relevant. The
-  nDCG gain is the relevance itself (a negative one counts as 0), discounted by
-  log2(rank + 1); the ideal ranking holds every relevant judged document of the
-  query, retrieved or not.
+* Which queries count: every query that is in both the qrels and the run.
+  A query judged with nothing relevant scores 0 on every measure and counts
+  in the mean; a query the qrels do not judge is skipped. A judged query
+  that the run lacks is skipped too (trec_eval without ``-c``): the
+  evaluator always gives every judged query a ranking (possibly empty), so
+  its means are trec_eval ``-c`` means; ``complete_run`` does the same for
+  run files.
+* Order: score descending, ties broken by document id descending (string
+  order), as trec_eval sorts; the rank column of a run file is ignored.
+* Relevance: a judgement >= 1 is relevant. The nDCG gain is the judgement
+  itself (a negative one counts 0), discounted by log2(rank + 1); the ideal
+  ranking holds every relevant judged document, retrieved or not. Negative
+  judgements reach pytrec_eval as 0, which every measure here treats alike:
+  trec_eval indexes its relevance-level table by the judgement, so a
+  negative one reads outside it (we saw nDCG hang on it, depending on what
+  the process had evaluated before).
 * P@k divides by k even when fewer than k documents were retrieved; R@k and
-  AP / AP@k divide by the number of relevant documents of the query.
-* Which queries are averaged: every query of the qrels with at least one
-  relevant document. If the run has no ranking for one, it scores 0 on every
-  measure (ir_measures' default, like ``trec_eval -c``). Queries that the run
-  ranks but the qrels do not judge are ignored.
-* Two deliberate differences from ir_measures:
-  - Queries whose judgements are all <= 0 are left out. ir_measures averages
-    them in as 0. Nothing can answer such a query, so it says nothing about the
-    system, and counting it would make a mean depend on how many unanswerable
-    queries a loader kept. The per-query values of every other query are
-    identical.
-  - ir_measures computes ``RR@k`` with its msmarco provider, which breaks ties
-    by document id *ascending*. Here every measure uses the trec_eval order, so
-    RR@k is RR when the first relevant rank is <= k, else 0.
+  AP divide by the number of relevant judged documents of the query.
 
-Language bias (arXiv 2408.10536). The paper measures language bias in the
-multilingual pool, where all languages' passages share one index, by a rank
-distance. The paper's text could not be read from this machine, so this is
-the definition implemented here, and the GUI and CSVs use it:
+Measures without a cutoff (``AP``, ``RR``, ``nDCG``) are at full depth.
+Given a run, pytrec_eval computes them over the run as far as it goes. The
+evaluator ranks the whole pool but keeps only the top ``top_k`` of it, so it
+computes them with :func:`full_depth_values` from the exact rank of every
+relevant passage instead: the same numbers trec_eval gives on the complete
+ranking (the tests check that), without materialising it. This is the
+paper's mAP (arXiv 2408.10536 scores XQuAD-R over the whole candidate pool,
+as LAReQA does); ``AP@100`` is trec_eval's ``map_cut.100``.
+
+Language bias (arXiv 2408.10536, §4.1 and footnote 6, after Huang et al.
+2023): measured in the multilingual pool, where all languages' passages
+share one index.
 
 * ``MeanRank`` (the heatmap): for query language X and passage language Y, the
   mean over X's queries of the exact 1-based rank, in the FULL ranking of the
   pool, of the best-ranked relevant passage in language Y. Passages below the
   top_k cut get their exact rank from the scores; they are not dropped.
-* ``LangBias``: for each query with relevant passages in at least two
-  languages, the rank of its worst-placed language minus the rank of its
-  best-placed language (each language represented by its best-ranked relevant
-  passage), averaged over those queries. 0 means that every language's copy of
-  the answer is ranked side by side. Lower means less language bias.
+* ``LangBias``: the paper's rank distance. For each query with relevant
+  passages in at least two languages, the rank of its worst-placed language
+  minus the rank of its best-placed language (each language represented by
+  its best-ranked relevant passage; XQuAD-R has one per language), averaged
+  over those queries. 0 means that every language's copy of the answer is
+  ranked side by side. Lower means less language bias.
 * Ranks use the same tie order as the IR measures (higher document id first).
 * Whether the query's own language takes part depends on the judgements. In
   XQuAD-R (LAReQA) the answer sentence in the query's own language is a
   different passage and is relevant, so it is included. In bitext sets
   (FLORES, NTREX) the query's own-language copy is the query itself: the
   evaluator removes it from the pool, so it is not ranked and takes no part
-  in either measure.
+  in either measure. A relevant passage missing from the corpus has no rank
+  and takes no part either.
 """
 
 from __future__ import annotations
@@ -58,24 +67,23 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+import pytrec_eval
 
 from vocabulary.records import Qrels
 
 #: Run: query id -> document id -> score (higher is better).
 Run = Mapping[str, Mapping[str, float]]
 
-#: Measure family -> whether it needs a cutoff (``P@k``) or may go without (``AP``).
-_FAMILIES: dict[str, bool] = {
-    "nDCG": False,
-    "R": True,
-    "RR": False,
-    "AP": False,
-    "P": True,
-    "Success": True,
+#: Measure family -> (needs a cutoff, trec_eval measure with a cutoff, trec_eval measure without one).
+_FAMILIES: dict[str, tuple[bool, str | None, str | None]] = {
+    "nDCG": (False, "ndcg_cut", "ndcg"),
+    "R": (True, "recall", None),
+    "RR": (False, None, "recip_rank"),
+    "AP": (False, "map_cut", "map"),
+    "P": (True, "P", None),
+    "Success": (True, "success", None),
 }
 _SUPPORTED = "nDCG, nDCG@k, R@k, RR, RR@k, AP, AP@k, P@k, Success@k (k a whole number >= 1)"
-#: Queries scored per block, to bound the (queries x depth) matrices.
-_BLOCK = 2048
 
 
 class UnknownMeasureError(ValueError):
@@ -83,7 +91,7 @@ class UnknownMeasureError(ValueError):
 
 
 class NoJudgedQueriesError(ValueError):
-    """No query of the qrels has a relevant document, so there is nothing to average."""
+    """No query is both judged in the qrels and ranked in the run, so there is nothing to average."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,23 @@ class Measure:
     def name(self) -> str:
         return self.family if self.cutoff is None else f"{self.family}@{self.cutoff}"
 
+    @property
+    def full_depth(self) -> bool:
+        return self.cutoff is None
+
+    @property
+    def trec_measure(self) -> str:
+        """The pytrec_eval measure that computes it (``RR@k``: ``recip_rank``, on the run cut to k)."""
+        _, with_cutoff, without = _FAMILIES[self.family]
+        if self.cutoff is None or with_cutoff is None:
+            return without
+        return f"{with_cutoff}.{self.cutoff}"
+
+    @property
+    def trec_key(self) -> str:
+        """The key of its value in pytrec_eval's output (``ndcg_cut.10`` -> ``ndcg_cut_10``)."""
+        return self.trec_measure.replace(".", "_")
+
 
 def parse_measure(name: str) -> Measure:
     """``'nDCG@10'`` -> Measure('nDCG', 10). Families match case-insensitively."""
@@ -103,7 +128,7 @@ def parse_measure(name: str) -> Measure:
     if family is None:
         raise UnknownMeasureError(f"unknown measure {name!r}: supported are {_SUPPORTED}")
     if not cutoff_text:
-        if _FAMILIES[family]:
+        if _FAMILIES[family][0]:
             raise UnknownMeasureError(f"measure {name!r} needs a cutoff, e.g. {family}@10")
         return Measure(family)
     if not cutoff_text.isdigit() or int(cutoff_text) < 1:
@@ -111,82 +136,95 @@ def parse_measure(name: str) -> Measure:
     return Measure(family, int(cutoff_text))
 
 
+def mean(values: Sequence[float]) -> float:
+    """The arithmetic mean, summed exactly (so it does not depend on the order of the values)."""
+    return math.fsum(values) / len(values)
+
+
 def compute(qrels: Qrels, run: Run, measures: Sequence[str]) -> dict[str, float]:
-    """Mean of each measure over the judged queries (see the module docstring)."""
-    per_query = _score(qrels, run, [parse_measure(m) for m in measures])
-    return {name: float(values.mean()) for name, values in per_query[1].items()}
+    """Mean of each measure over the queries in both the qrels and the run (see the module docstring)."""
+    per_query = compute_per_query(qrels, run, measures)
+    names = [parse_measure(m).name for m in measures]
+    return {name: mean([values[name] for values in per_query.values()]) for name in names}
 
 
 def compute_per_query(qrels: Qrels, run: Run, measures: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Query id -> measure name -> value, for every query that is averaged."""
-    query_ids, values = _score(qrels, run, [parse_measure(m) for m in measures])
-    return {qid: {name: float(v[i]) for name, v in values.items()} for i, qid in enumerate(query_ids)}
-
-
-def _score(qrels: Qrels, run: Run, measures: list[Measure]) -> tuple[list[str], dict[str, np.ndarray]]:
-    if not measures:
+    """Query id -> measure name -> value, for every query in both the qrels and the run, in qrels order."""
+    parsed = [parse_measure(m) for m in measures]
+    if not parsed:
         raise ValueError("no measures asked for: give at least one, e.g. nDCG@10")
-    query_ids = [qid for qid, judged in qrels.items() if any(rel > 0 for rel in judged.values())]
-    if not query_ids:
-        raise NoJudgedQueriesError("no query in the qrels has a relevant document (relevance > 0): nothing to average")
-    cutoffs = [m.cutoff for m in measures]
-    depth = None if None in cutoffs else max(c for c in cutoffs if c is not None)
-    values = {m.name: np.empty(len(query_ids)) for m in measures}
-    for start in range(0, len(query_ids), _BLOCK):
-        block = query_ids[start : start + _BLOCK]
-        gains, ideal, num_rel = _gain_matrices(qrels, run, block, depth)
-        for m in measures:
-            values[m.name][start : start + len(block)] = _measure(m, gains, ideal, num_rel)
-    return query_ids, values
+    judged = {str(q): {str(d): max(int(rel), 0) for d, rel in docs.items()} for q, docs in qrels.items() if docs}
+    ranked = {str(q): _scores(q, docs) for q, docs in run.items()}
+    scored = [q for q in judged if q in ranked]
+    if not scored:
+        raise NoJudgedQueriesError("no query is both judged in the qrels and ranked in the run: nothing to average")
+    values: dict[str, dict[str, float]] = {q: {} for q in scored}
+    plain = [m for m in parsed if not (m.family == "RR" and m.cutoff is not None)]
+    if plain:
+        results = pytrec_eval.RelevanceEvaluator(judged, {m.trec_measure for m in plain}).evaluate(ranked)
+        for q in scored:
+            for m in plain:
+                values[q][m.name] = float(results[q][m.trec_key])
+    cut_rr = sorted({m.cutoff for m in parsed if m.family == "RR" and m.cutoff is not None})
+    if cut_rr:
+        reciprocal = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"})
+        for k in cut_rr:
+            results = reciprocal.evaluate(cut_like_trec_eval(ranked, k))
+            for q in scored:
+                values[q][f"RR@{k}"] = float(results[q]["recip_rank"])
+    names = list(dict.fromkeys(m.name for m in parsed))
+    return {q: {name: by_name[name] for name in names} for q, by_name in values.items()}
 
 
-def _ranked_gains(judged: Mapping[str, int], ranking: Mapping[str, float], query_id: str) -> list[float]:
+def _scores(query_id: object, ranking: Mapping[str, float]) -> dict[str, float]:
+    """Python floats (pytrec_eval refuses float32), with NaN refused by name."""
+    scores = {}
     for doc, score in ranking.items():
-        if math.isnan(score):
+        value = float(score)
+        if math.isnan(value):
             raise ValueError(f"query {query_id!r}, document {doc!r}: the score is NaN; fix the run")
-    ordered = sorted(ranking.items(), key=lambda item: (item[1], item[0]), reverse=True)
-    return [max(judged.get(doc, 0), 0) for doc, _ in ordered]
+        scores[str(doc)] = value
+    return scores
 
 
-def _gain_matrices(
-    qrels: Qrels, run: Run, query_ids: list[str], depth: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gains in rank order, ideal gains and relevant counts, zero-padded to one width."""
-    ranked = [_ranked_gains(qrels[q], run.get(q, {}), q)[:depth] for q in query_ids]
-    ideal_rows = [sorted((rel for rel in qrels[q].values() if rel > 0), reverse=True) for q in query_ids]
-    gains = np.zeros((len(query_ids), max(1, max(map(len, ranked)))))
-    ideal = np.zeros((len(query_ids), max(map(len, ideal_rows))))
-    for i, (row, ideal_row) in enumerate(zip(ranked, ideal_rows)):
-        gains[i, : len(row)] = row
-        ideal[i, : len(ideal_row)] = ideal_row
-    num_rel = np.array([len(row) for row in ideal_rows], dtype=float)
-    return gains, ideal, num_rel
+def trec_order(ranking: Mapping[str, float]) -> list[tuple[str, float]]:
+    """(document, score) in trec_eval's order: score descending, then document id descending."""
+    return sorted(ranking.items(), key=lambda item: (item[1], item[0]), reverse=True)
 
 
-def _discounts(width: int) -> np.ndarray:
-    return 1.0 / np.log2(np.arange(2, width + 2))
+def cut_like_trec_eval(run: Run, k: int) -> dict[str, dict[str, float]]:
+    """Each query's top ``k`` in trec_eval's order (a naive cut would keep other tied documents)."""
+    return {q: dict(trec_order(ranking)[:k]) for q, ranking in run.items()}
 
 
-def _measure(measure: Measure, gains: np.ndarray, ideal: np.ndarray, num_rel: np.ndarray) -> np.ndarray:
-    top = gains[:, : measure.cutoff] if measure.cutoff else gains
-    relevant = top > 0
-    family = measure.family
-    if family == "P":
-        return relevant.sum(axis=1) / measure.cutoff
-    if family == "R":
-        return relevant.sum(axis=1) / num_rel
-    if family == "Success":
-        return relevant.any(axis=1).astype(float)
-    if family == "RR":
-        first = relevant.argmax(axis=1)
-        return np.where(relevant.any(axis=1), 1.0 / (first + 1), 0.0)
-    if family == "AP":
-        precision = np.cumsum(relevant, axis=1) / np.arange(1, top.shape[1] + 1)
-        return (precision * relevant).sum(axis=1) / num_rel
-    # nDCG
-    best = ideal[:, : measure.cutoff] if measure.cutoff else ideal
-    dcg = (top * _discounts(top.shape[1])).sum(axis=1)
-    return dcg / (best * _discounts(best.shape[1])).sum(axis=1)
+def complete_run(qrels: Qrels, run: Run) -> dict[str, dict[str, float]]:
+    """``run`` plus an empty ranking for every judged query it lacks (trec_eval ``-c``: those score 0)."""
+    return {**{q: {} for q, docs in qrels.items() if docs}, **run}
+
+
+def full_depth_values(judged: Mapping[str, int], ranks: Mapping[str, int], measures: Sequence[Measure]) -> dict[str, float]:
+    """AP, RR and nDCG of one query over its complete ranking, from its relevant passages' ranks.
+
+    ``judged`` holds the query's judgements, ``ranks`` the exact 1-based rank
+    of each relevant judged passage that the ranked pool holds; a relevant
+    passage missing from it counts as never retrieved. These are trec_eval's
+    ``map``, ``recip_rank`` and ``ndcg`` on the whole ranking.
+    """
+    gains = {doc: rel for doc, rel in judged.items() if rel > 0}
+    found = sorted((ranks[doc], gains[doc]) for doc in gains if doc in ranks)
+    values = {}
+    for measure in measures:
+        if not measure.full_depth:
+            raise ValueError(f"{measure.name} has a cutoff: compute it from the top-k run")
+        if measure.family == "AP":
+            value = sum((i + 1) / rank for i, (rank, _) in enumerate(found)) / len(gains) if gains else 0.0
+        elif measure.family == "RR":
+            value = 1.0 / found[0][0] if found else 0.0
+        else:  # nDCG
+            ideal = sum(gain / math.log2(i + 2) for i, gain in enumerate(sorted(gains.values(), reverse=True)))
+            value = sum(gain / math.log2(rank + 1) for rank, gain in found) / ideal if ideal else 0.0
+        values[measure.name] = value
+    return values
 
 
 # ---- language bias ----------------------------------------------------------

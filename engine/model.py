@@ -176,17 +176,26 @@ class Encoder(torch.nn.Module):
         return f"{self.spec}: " + ", ".join(parts)
 
     # ---- tokens ----------------------------------------------------------
-    def _token_ids(self, texts: Sequence[str], kind: Kind) -> list[list[int]]:
-        """Prefixed, truncated token ids with ``<s>``/``</s>``, unpadded."""
+    def _token_ids(self, texts: Sequence[str], kind: Kind, max_length: int | None = None) -> list[list[int]]:
+        """Prefixed, truncated token ids with ``<s>``/``</s>``, unpadded.
+
+        ``max_length`` overrides the settings' length, capped at what the model takes.
+        """
         if isinstance(texts, str):
             raise ModelError("texts: give a list of strings, not a single string")
         prefix = self.prefix(kind)
         if not texts:
             return []
+        if max_length is None:
+            length = self.settings.max_length
+        elif max_length >= 2:
+            length = min(max_length, _max_tokens(self.backbone, self.tokenizer))
+        else:
+            raise ModelError(f"max_length: must be at least 2, got {max_length}")
         encoded = self.tokenizer(
             [prefix + text for text in texts],
             truncation=True,
-            max_length=self.settings.max_length,
+            max_length=length,
             return_attention_mask=False,
             return_token_type_ids=False,
         )
@@ -233,18 +242,21 @@ class Encoder(torch.nn.Module):
         batch_size: int = 64,
         precision: str = "auto",
         progress: Callable[[int, int], None] | None = None,
+        max_length: int | None = None,
     ) -> np.ndarray:
         """float32 ``[N, H]`` vectors in input order, without gradients.
 
         Texts are batched by token length (longest first, so a memory
         problem shows at once and padding is minimal); ``progress(done,
-        total)`` is called after each batch. The module's train/eval mode is
-        restored afterwards.
+        total)`` is called after each batch. ``max_length`` truncates at that
+        many tokens instead of the settings' (the evaluator's passage length),
+        at most the model's limit. The module's train/eval mode is restored
+        afterwards.
         """
         if batch_size < 1:
             raise ModelError(f"batch_size: must be at least 1, got {batch_size}")
         autocast = self._autocast(precision)
-        ids = self._token_ids(texts, kind)
+        ids = self._token_ids(texts, kind, max_length)
         out = np.empty((len(ids), self.dimension), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         was_training = self.training

@@ -1,4 +1,4 @@
-"""Execute one run: data -> (train -> checkpoint) -> evaluate -> metric rows.
+"""Execute one run: data -> (train -> checkpoint) -> evaluate -> metric rows, per-query values, run files.
 
 Pure engine code: no database, no Qt. Progress and cancellation travel
 through one :class:`engine.state.RunState`, so the worker, the demo and
@@ -16,23 +16,34 @@ whether that worked, so all ranks stop together.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Callable
 
 from engine.data import load_eval_set, load_training_set
 from engine.distributed import DistContext
-from engine.evaluate import EmbeddingCache, evaluate
+from engine.evaluate import EmbeddingCache, Evaluation, evaluate
+from engine.folders import replaced_whole
 from engine.model import Encoder, load_encoder
 from engine.state import Progress, RunState, Slice, TaskState
 from engine.train import train
 from vocabulary.config import EvalSpec, RunConfig
 from vocabulary.datasets import dataset_info
-from vocabulary.records import EvalSet, MetricRow
+from vocabulary.records import EvalSet
 
 log = logging.getLogger(__name__)
 
 #: Share of a training run's progress bar given to training (the rest is evaluation).
 TRAINING_SHARE = 0.8
+#: The folder of a run's working directory that holds its evaluation files: one folder per eval set
+#: with the qrels of each searched pool and the top-k run of each cell (see engine.evaluate).
+EVAL_DIR = "eval"
+
+
+def eval_folder_name(label: str) -> str:
+    """A file-system-safe folder name for an eval set's label: ``afriqa/test (gold passages only)`` ->
+    ``afriqa-test-gold-passages-only``."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", label).strip("-")
 
 
 def execute(
@@ -44,7 +55,7 @@ def execute(
     on_checkpoint: Callable[[int, Path], None] | None = None,
     context: DistContext | None = None,
     frozen_cache_dir: Path | None = None,
-) -> list[MetricRow]:
+) -> Evaluation:
     """Train (unless the config is evaluation-only), then evaluate on every eval set.
 
     ``frozen_cache_dir`` holds the frozen-prefix caches of ``frozen_cache``
@@ -52,9 +63,10 @@ def execute(
 
     A ``workdir`` holding a checkpoint from an interrupted attempt is resumed
     by the trainer, so a requeued run continues rather than starting over.
-    Raises :class:`engine.state.Cancelled` when the state asks to stop. With a
-    several-process ``context`` (``device`` then being that rank's device)
-    ranks other than 0 return ``[]`` after training.
+    The evaluation files go to ``workdir/eval`` (:data:`EVAL_DIR`), replaced
+    as a whole. Raises :class:`engine.state.Cancelled` when the state asks to
+    stop. With a several-process ``context`` (``device`` then being that
+    rank's device) ranks other than 0 return an empty Evaluation after training.
     """
     state = state or TaskState()
     config.validate()
@@ -67,13 +79,14 @@ def execute(
         _train(config, encoder, workdir, Slice(state, 0.0, TRAINING_SHARE), on_checkpoint, context,
                frozen_cache_dir)
     if context is not None and not context.is_main:
-        return []
+        return Evaluation()
     start = TRAINING_SHARE if config.is_training else 0.0
-    rows = _evaluate(config, encoder, eval_sets, Slice(state, start, 1.0 - start))
+    with replaced_whole(workdir / EVAL_DIR) as files:
+        result = _evaluate(config, encoder, eval_sets, Slice(state, start, 1.0 - start), files)
     if encoder.frozen_prefix is not None:
         encoder.frozen_prefix.flush()  # the eval texts' hidden states, for the study's next runs
     state.report(Progress("done", 1.0))
-    return rows
+    return result
 
 
 class EvalSetsUnavailable(RuntimeError):
@@ -123,16 +136,21 @@ def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
         log.info("kept the weights of step %d of %d (lowest dev loss)", result.selected_step, result.steps)
 
 
-def _evaluate(config: RunConfig, encoder: Encoder, eval_sets: list[tuple[EvalSpec, EvalSet]],
-              state: RunState) -> list[MetricRow]:
+def _evaluate(config: RunConfig, encoder: Encoder, eval_sets: list[tuple[EvalSpec, EvalSet]], state: RunState,
+              files: Path) -> Evaluation:
     """Every eval set in turn, each on an equal share of the progress bar; passages encoded once per corpus."""
-    rows: list[MetricRow] = []
+    result = Evaluation()
     cache = EmbeddingCache()
     share = 1.0 / len(eval_sets)
     for index, (spec, eval_set) in enumerate(eval_sets):
         part = Slice(state, index * share, share, f"evaluating {spec.label}")
         part.report(Progress("", 0.0))
-        rows += evaluate(encoder, eval_set, spec.label, top_k=config.top_k, batch_size=config.eval_batch_size,
-                         cache=cache, state=part)
-        log.info("evaluated %s: %d metric values", spec.label, len(rows))
-    return rows
+        evaluation = evaluate(
+            encoder, eval_set, spec.label, top_k=config.top_k, batch_size=config.eval_batch_size, cache=cache,
+            state=part, run_dir=files / eval_folder_name(spec.label), passage_max_length=spec.passage_max_length,
+            symmetric=bool(spec.symmetric),
+        )
+        result.extend(evaluation)
+        log.info("evaluated %s: %d metric values, %d per-query cells", spec.label, len(evaluation.rows),
+                 len(evaluation.per_query))
+    return result

@@ -3,20 +3,29 @@
 Rankings written in the TREC format can be checked with trec_eval,
 ir_measures or the ``metrics`` command. Reading is strict: a malformed line
 raises an error that names the file and the line, because a skipped line
-would quietly change every number that comes after it.
+would quietly change every number that comes after it. A file whose name
+ends in ``.gz`` is read and written gzip-compressed (the evaluator's run
+files are; ``zcat`` them for trec_eval).
 """
 
 from __future__ import annotations
 
+import gzip
+import re
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import IO, Iterator, Mapping
 
-from engine.metrics import NoJudgedQueriesError, Run, compute, compute_per_query
+from engine.metrics import NoJudgedQueriesError, Run, complete_run, compute_per_query, mean, parse_measure, trec_order
 
 #: Measures of the ``metrics`` command when none are given.
 DEFAULT_COMMAND_MEASURES: tuple[str, ...] = ("nDCG@10", "R@100", "RR@10", "AP")
-#: Decimal places of printed values (trec_eval prints 4).
-PRINTED_DECIMALS = 4
+#: Decimal places of trec_eval's printed values (``--format trec``); JSON keeps every digit.
+TREC_DECIMALS = 4
+#: Width trec_eval pads measure names to.
+_TREC_NAME_WIDTH = 22
+#: gzip level of written files: level 3 is 6 times faster than the default 9 on our run files and 9 % larger.
+_GZIP_LEVEL = 3
+_WHITESPACE = re.compile(r"\s")
 
 
 class TrecFormatError(ValueError):
@@ -27,7 +36,7 @@ def _lines(path: Path, expected: str, width: int) -> Iterator[tuple[int, list[st
     """Yield (line number, fields) of each non-blank line that has ``width`` fields."""
     if not path.is_file():
         raise FileNotFoundError(f"{path.name}: no such file in {path.parent.resolve()}")
-    with path.open(encoding="utf-8") as handle:
+    with _open(path, "r") as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
@@ -38,6 +47,12 @@ def _lines(path: Path, expected: str, width: int) -> Iterator[tuple[int, list[st
                     f"got {len(fields)}: {line.strip()!r}"
                 )
             yield number, fields
+
+
+def _open(path: Path, mode: str) -> IO[str]:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, mode + "t", encoding="utf-8", compresslevel=_GZIP_LEVEL)
+    return path.open(mode, encoding="utf-8")
 
 
 def _add(table: dict[str, dict], path: Path, number: int, qid: str, doc: str, value: object) -> None:
@@ -76,7 +91,7 @@ def read_run(path: Path | str) -> dict[str, dict[str, float]]:
 
 
 def _check_token(what: str, value: str) -> None:
-    if not value or any(ch.isspace() for ch in value):
+    if not value or _WHITESPACE.search(value):
         raise ValueError(f"{what} {value!r} cannot be written to a TREC file: it must be one word without spaces")
 
 
@@ -89,11 +104,10 @@ def write_run(path: Path | str, run: Run, tag: str) -> None:
     lines = []
     for qid, ranking in run.items():
         _check_token("query id", qid)
-        ordered = sorted(ranking.items(), key=lambda item: (item[1], item[0]), reverse=True)
-        for rank, (doc, score) in enumerate(ordered, start=1):
+        for rank, (doc, score) in enumerate(trec_order(ranking), start=1):
             _check_token("document id", doc)
             lines.append(f"{qid} Q0 {doc} {rank} {float(score)!r} {tag}\n")
-    Path(path).write_text("".join(lines), encoding="utf-8")
+    _write(Path(path), lines)
 
 
 def write_qrels(path: Path | str, qrels: Mapping[str, Mapping[str, int]]) -> None:
@@ -104,28 +118,53 @@ def write_qrels(path: Path | str, qrels: Mapping[str, Mapping[str, int]]) -> Non
         for doc, relevance in judged.items():
             _check_token("document id", doc)
             lines.append(f"{qid} 0 {doc} {int(relevance)}\n")
-    Path(path).write_text("".join(lines), encoding="utf-8")
+    _write(Path(path), lines)
 
 
-def metrics_command(
-    qrels_path: Path | str, run_path: Path | str, measures: list[str], per_query: bool
-) -> dict:
-    """The JSON the CLI prints: ``{"nDCG@10": 0.5123, ...}`` or ``{"q1": {"nDCG@10": ...}, ...}``.
+def _write(path: Path, lines: list[str]) -> None:
+    with _open(path, "w") as handle:
+        handle.write("".join(lines))
 
-    Values are rounded to 4 decimals, as trec_eval prints them; per-query keys
-    are sorted. Which queries count is documented in :mod:`engine.metrics`.
+
+def score_files(
+    qrels_path: Path | str, run_path: Path | str, measures: list[str], complete: bool = False
+) -> dict[str, dict[str, float]]:
+    """Query id -> measure -> value for the queries trec_eval scores (``complete``: ``trec_eval -c``).
+
+    Which queries count is documented in :mod:`engine.metrics`; queries are
+    in the order of the qrels file.
     """
     qrels = read_qrels(qrels_path)
     run = read_run(run_path)
     chosen = measures or list(DEFAULT_COMMAND_MEASURES)
     try:
-        if per_query:
-            table = compute_per_query(qrels, run, chosen)
-            return {qid: _rounded(table[qid]) for qid in sorted(table)}
-        return _rounded(compute(qrels, run, chosen))
+        return compute_per_query(qrels, complete_run(qrels, run) if complete else run, chosen)
     except NoJudgedQueriesError as exc:
-        raise NoJudgedQueriesError(f"{Path(qrels_path).name}: {exc}") from None
+        raise NoJudgedQueriesError(f"{Path(qrels_path).name} and {Path(run_path).name}: {exc}") from None
 
 
-def _rounded(values: Mapping[str, float]) -> dict[str, float]:
-    return {name: round(value, PRINTED_DECIMALS) for name, value in values.items()}
+def means(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Each measure's mean over the scored queries."""
+    names = next(iter(per_query.values())).keys()
+    return {name: mean([values[name] for values in per_query.values()]) for name in names}
+
+
+def as_json(per_query: Mapping[str, Mapping[str, float]], by_query: bool) -> dict:
+    """``{"nDCG@10": 0.512..., ...}``, or with ``by_query`` ``{"q1": {...}, ...}`` with sorted keys; every digit kept."""
+    if by_query:
+        return {qid: dict(per_query[qid]) for qid in sorted(per_query)}
+    return means(per_query)
+
+
+def as_trec(per_query: Mapping[str, Mapping[str, float]], by_query: bool) -> str:
+    """trec_eval's layout: ``measure<TAB>all<TAB>value`` lines, after one line per query and measure with ``by_query`` (-q)."""
+    lines = []
+    if by_query:
+        for qid, values in per_query.items():
+            lines += [_trec_line(name, qid, value) for name, value in values.items()]
+    lines += [_trec_line(name, "all", value) for name, value in means(per_query).items()]
+    return "\n".join(lines)
+
+
+def _trec_line(name: str, qid: str, value: float) -> str:
+    return f"{parse_measure(name).name:<{_TREC_NAME_WIDTH}}\t{qid}\t{value:.{TREC_DECIMALS}f}"

@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gui.form_widgets import CheckableComboBox, ErrorLabel, language_item_text
 from vocabulary.budget import BUDGETS
-from vocabulary.config import POOLINGS, SELECTIONS, ConfigError, EvalSpec
+from vocabulary.config import DEFAULT_EVALUATIONS, POOLINGS, SELECTIONS, ConfigError, EvalSpec
 from vocabulary.datasets import DATASETS
 
 
@@ -188,6 +188,10 @@ class FieldWidget:
             widget.setCurrentText(self.spec.none_text if value is None else str(value))
 
 
+#: EvalSpec settings set in a study file, not in the form; a loaded study keeps them.
+_UNSHOWN_SPEC_FIELDS = ("passage_max_length", "symmetric", "corpus")
+
+
 class EvalRow:
     """One evaluation set in the form: use it or not, its languages, split, query cap and local files."""
 
@@ -199,7 +203,10 @@ class EvalRow:
         self.languages.set_entries([(code, language_item_text(code)) for code in info.languages], ())
         self.split = QtWidgets.QComboBox(toolTip="which split's queries and passages")
         self.split.addItems(info.splits)
-        self.split.setCurrentText(info.default_eval_split)
+        default = next((spec for spec in DEFAULT_EVALUATIONS if spec.dataset == dataset), None)
+        self.split.setCurrentText(default.split if default is not None else info.default_eval_split)
+        #: A loaded spec's settings the row has no widget for (passage length, symmetric, corpus), kept as they were.
+        self._unshown: dict[str, object] = {}
         self.max_queries = QtWidgets.QSpinBox(
             toolTip="evaluate a fixed, deterministic subset of queries (the passage corpus is never cut)"
         )
@@ -239,7 +246,7 @@ class EvalRow:
             return None
         cap = self.max_queries.value() or None
         return EvalSpec(self.dataset, self.languages.checked(), self.split.currentText(), cap,
-                        self.path.text().strip() or None)
+                        self.path.text().strip() or None, **self._unshown)
 
     def left_out(self, spec: EvalSpec) -> list[str]:
         """What of ``spec`` this row cannot show: languages or a split the dataset does not have."""
@@ -257,6 +264,7 @@ class EvalRow:
         self.split.setCurrentText(spec.split)
         self.max_queries.setValue(spec.max_queries or 0)
         self.path.setText(spec.path or "")
+        self._unshown = {name: getattr(spec, name) for name in _UNSHOWN_SPEC_FIELDS}
 
 
 def eval_rows_grid(rows: list[EvalRow]) -> QtWidgets.QGridLayout:

@@ -173,7 +173,7 @@ def _submit_slurm(args: argparse.Namespace, study) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from storage.db import DatabaseMissing, database_name
-    from storage.queries import list_runs, list_studies
+    from storage.queries import list_runs, list_studies, run_warnings
 
     hint = "submit one with 'hybridscale submit STUDY.json' or run 'hybridscale demo'"
     try:
@@ -185,6 +185,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not studies:
         print(f"no studies in {database_name(db.url)}: {hint}")
         return 0
+    warnings = run_warnings(db, args.study)
     for study in studies:
         if args.study is not None and study.id != args.study:
             continue
@@ -196,6 +197,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             loss += f" dev_loss={run.dev_loss:.4f}" if run.dev_loss is not None else ""
             detail = f" error: {run.error}" if run.error else (f" [{run.phase}]" if run.phase else "")
             print(f"  {run.id} {run.status:<9} {run.progress:5.0%} {run.label}{steps}{loss}{detail}")
+            for warning in warnings.get(run.id, []):
+                print(f"    warning: {warning}")
     return 0
 
 
@@ -222,10 +225,16 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from storage.export import export_csv
+    from storage.export import export_csv, export_per_query_csv
 
-    count = export_csv(_open(args, read_only=True), args.csv, study_id=args.study)
-    print(f"wrote {count} rows to {args.csv}")
+    if not (args.csv or args.per_query):
+        raise UserError("say what to write: --csv FILE (the metrics) and/or --per-query FILE (per-query values)")
+    db = _open(args, read_only=True)
+    if args.csv:
+        print(f"wrote {export_csv(db, args.csv, study_id=args.study)} rows to {args.csv}")
+    if args.per_query:
+        print(f"wrote {export_per_query_csv(db, args.per_query, study_id=args.study)} per-query values to "
+              f"{args.per_query}")
     return 0
 
 
@@ -299,11 +308,14 @@ def cmd_inspect_batches(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from engine.trec import metrics_command
+    from engine.trec import as_json, as_trec, score_files
 
     measures = [m.strip() for m in args.measures.split(",") if m.strip()]
-    result = metrics_command(Path(args.qrels), Path(args.run), measures, per_query=args.per_query)
-    print(json.dumps(result, indent=2 if args.per_query else None, ensure_ascii=False))
+    per_query = score_files(Path(args.qrels), Path(args.run), measures, complete=args.complete)
+    if args.format == "trec":
+        print(as_trec(per_query, args.per_query))
+    else:
+        print(json.dumps(as_json(per_query, args.per_query), indent=2 if args.per_query else None, ensure_ascii=False))
     return 0
 
 
@@ -394,8 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("retry", cmd_retry, "queue failed or cancelled runs again")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
 
-    p = add("export", cmd_export, "write the tidy metrics table as CSV")
-    p.add_argument("--csv", required=True, metavar="FILE", help="output CSV file")
+    p = add("export", cmd_export, "write the tidy metrics table and/or the per-query values as CSV")
+    p.add_argument("--csv", metavar="FILE", help="the metrics: one row per run, eval set, setting, languages, metric")
+    p.add_argument("--per-query", metavar="FILE",
+                   help="the per-query values behind the metrics: one row per run, eval set, setting, languages, "
+                        "query and metric")
     p.add_argument("--study", type=int, default=None, help="only runs of this study id")
 
     p = add("worker", cmd_worker, "take runs from the queue and execute them (train, evaluate, store)")
@@ -428,11 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=int, default=10, help="how many batches to print")
     p.add_argument("--run-index", type=int, default=0, help="for a study file: which training run (0 = first)")
 
-    p = add("metrics", cmd_metrics, "score a TREC run file against TREC qrels (like trec_eval), JSON out")
-    p.add_argument("--qrels", required=True, help="TREC qrels file: qid iter docid rel")
-    p.add_argument("--run", required=True, help="TREC run file: qid Q0 docid rank score tag")
+    p = add("metrics", cmd_metrics, "score a TREC run file against TREC qrels with trec_eval's code (pytrec_eval)")
+    p.add_argument("--qrels", required=True, help="TREC qrels file: qid iter docid rel (.gz is read as gzip)")
+    p.add_argument("--run", required=True, help="TREC run file: qid Q0 docid rank score tag (.gz is read as gzip)")
     p.add_argument("--measures", default=",".join(DEFAULT_MEASURES), help="comma-separated ir_measures names")
-    p.add_argument("--per-query", action="store_true", help="one object per query instead of the mean")
+    p.add_argument("--per-query", "-q", action="store_true", help="the value of every query (and, for trec, the means)")
+    p.add_argument("--complete", "-c", action="store_true",
+                   help="score judged queries the run lacks as 0 (trec_eval -c); by default they are skipped")
+    p.add_argument("--format", choices=("json", "trec"), default="json",
+                   help="json (every digit) or trec (trec_eval's layout: measure, query or 'all', value)")
 
     p = add("export-model", cmd_export_model,
             "write a run's trained model as a full Hugging Face / sentence-transformers folder")

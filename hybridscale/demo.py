@@ -40,6 +40,11 @@ from vocabulary.status import FINISHED, RunStatus
 
 #: The main metric of the summary table and the curves.
 MAIN_METRIC = "nDCG@10"
+#: The names the demo's eval sets are stored under (an eval set's label says what it is: AfriQA's
+#: gold passages only, XQuAD-R's held-out articles with our own sentence splitter).
+FLORES = EvalSpec("flores", ("en", "sw", "yo"), "test").label
+AFRIQA = EvalSpec("afriqa", TARGET_LANGUAGES, "test").label
+XQUAD_R = EvalSpec("xquad-r", ("ar", "de", "en", "zh"), "eval").label
 
 
 def demo_study(quick: bool = False) -> StudyConfig:
@@ -145,9 +150,9 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
     images: list[Path] = []
     present = {(r["eval_set"], r["setting"], r["metric"]) for r in rows}
     for eval_set, setting, passage_language in (
-        ("flores/test", "cross", "en"),
-        ("flores/test", "multi", "all"),
-        ("afriqa/test", "cross", "en"),
+        (FLORES, "cross", "en"),
+        (FLORES, "multi", "all"),
+        (AFRIQA, "cross", "en"),
     ):
         if (eval_set, setting, MAIN_METRIC) in present:
             name = f"scaling_{eval_set.split('/')[0]}_{setting}.png"
@@ -155,7 +160,7 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
                 rows, folder / name, eval_set=eval_set, setting=setting, metric=MAIN_METRIC,
                 passage_language=passage_language, query_languages=("sw", "yo"),
             ))
-    for eval_set in ("flores/test", "xquad-r/eval"):
+    for eval_set in (FLORES, XQUAD_R):
         if (eval_set, "multi", "MeanRank") in present:
             name = f"bias_{eval_set.split('/')[0]}.png"
             images.append(save_heatmap_figure(rows, folder / name, eval_set=eval_set))
@@ -175,14 +180,14 @@ def write_summary(path: Path, study: StudyConfig, runs, rows: list[dict], images
         f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: {counts}.",
         "",
     ]
-    for eval_set in ("flores/test", "afriqa/test"):
+    for eval_set in (FLORES, AFRIQA):
         panels = scaling_panels(rows, eval_set=eval_set, setting="cross", metric=MAIN_METRIC, passage_language="en",
                                 query_languages=TARGET_LANGUAGES)
         table = _markdown_table(panels, decimals=4)
         if table:
             lines += [f"## {MAIN_METRIC}, {eval_set}, cross-lingual (sw / yo queries -> English passages)", "",
                       *table, ""]
-    bias = scaling_panels(rows, eval_set="flores/test", setting="multi", metric="LangBias", passage_language="all",
+    bias = scaling_panels(rows, eval_set=FLORES, setting="multi", metric="LangBias", passage_language="all",
                           query_languages=("all",))
     table = _markdown_table(bias, decimals=2)
     if table:

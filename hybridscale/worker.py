@@ -6,8 +6,10 @@ latest progress) even while one long training step or encoding batch runs,
 and it is also how a cancel request from the GUI reaches the engine.
 A run's working folder is ``<artifacts>/runs/<run_id>/`` so a successor
 worker on the same storage resumes from the last checkpoint after a crash;
-with a mirror (:mod:`hybridscale.artifacts`) checkpoints, model and log are also
-copied to a shared location, and a worker on another machine resumes from there.
+its ``eval/`` folder keeps the finished run's TREC run files and qrels. With a
+mirror (:mod:`hybridscale.artifacts`) checkpoints, model, evaluation files and
+log are also copied to a shared location, and a worker on another machine
+resumes from there.
 
 Under torchrun (``hybridscale worker --nproc-per-node N``) every process runs
 :func:`run_worker` with its :class:`engine.distributed.DistContext`. Rank 0
@@ -51,17 +53,18 @@ from typing import Callable
 
 from engine.disk_full import MB, DiskFullError, exception_chain, free_bytes, is_disk_full
 from engine.distributed import DistContext
+from engine.evaluate import Evaluation
 from engine.folders import partial_prefix
 from engine.frozen_prefix import CACHE_DIR as FROZEN_CACHE_DIR
 from engine.model import resolve_device
 from engine.selection import BEST_PREFIX
 from engine.state import Cancelled, Progress
-from engine.study import execute
+from engine.study import EVAL_DIR, execute
 from engine.train import CHECKPOINT_DIR, MODEL_DIR
 from hybridscale.artifacts import ArtifactMirror, share_identical_files
 from storage import queue
 from storage.db import Database, StorageError
-from vocabulary.config import check_run_id
+from vocabulary.config import RunConfig, check_run_id
 from vocabulary.status import RunStatus
 
 log = logging.getLogger("hybridscale.worker")
@@ -191,8 +194,8 @@ def _frozen_cache_dir(workdir: Path) -> Path:
 
 
 def _remove_leftovers(workdir: Path) -> None:
-    """Work folders of checkpoint and model saves that a killed attempt left behind (a failed save removes its own)."""
-    for name in (CHECKPOINT_DIR, MODEL_DIR):
+    """Work folders of checkpoint, model and evaluation-file saves that a killed attempt left behind (a failed save removes its own)."""
+    for name in (CHECKPOINT_DIR, MODEL_DIR, EVAL_DIR):
         for leftover in workdir.glob(partial_prefix(workdir / name) + "*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
@@ -264,7 +267,7 @@ def _execute_claimed(
         queue.record_checkpoint(db, claimed.id, step, location)
         log.info("checkpoint at step %d: %s", step, location)
 
-    rows, error = None, None
+    result, error = None, None
     try:
         run_log = _run_log(log_path)
     except OSError as exc:  # not even the log can be written (a full disk): the run fails, the worker stops
@@ -275,17 +278,18 @@ def _execute_claimed(
                      context.world_size)
             pulse.start()
             try:
-                rows = execute(claimed.config, workdir, device=str(context.device), state=state,
-                               on_checkpoint=on_checkpoint, context=context,
-                               frozen_cache_dir=_frozen_cache_dir(workdir))
-                if mirror is not None and claimed.config.keep_model and (workdir / MODEL_DIR).is_dir():
-                    log.info("model copied to %s", mirror.push_folder(claimed.id, workdir / MODEL_DIR, MODEL_DIR))
+                result = execute(claimed.config, workdir, device=str(context.device), state=state,
+                                 on_checkpoint=on_checkpoint, context=context,
+                                 frozen_cache_dir=_frozen_cache_dir(workdir))
+                for folder in _mirrored_folders(claimed.config):
+                    if mirror is not None and (workdir / folder).is_dir():
+                        log.info("%s copied to %s", folder, mirror.push_folder(claimed.id, workdir / folder, folder))
             except Exception as exc:  # stored below, whatever it is: a bad run must not stop the queue
                 error = exc
         peer_errors = [e for e in context.gather(None)[1:] if e]  # the other ranks wait here while rank 0 evaluates
         pulse.stop()
         released = shutdown.is_set() and not pulse.stop_requested()  # stopped by us, not cancelled by the user
-        outcome = _store_outcome(db, claimed, rows, error, peer_errors, lost=pulse.lost, released=released,
+        outcome = _store_outcome(db, claimed, result, error, peer_errors, lost=pulse.lost, released=released,
                                  final=state.trained)
         if outcome == "done":
             _tidy_finished(claimed, workdir, mirror, db.artifacts_dir)
@@ -301,12 +305,13 @@ def _execute_claimed(
 
 
 def _store_outcome(
-    db: Database, claimed: queue.ClaimedRun, rows: list | None, error: Exception | None, peer_errors: list[str],
+    db: Database, claimed: queue.ClaimedRun, result: Evaluation | None, error: Exception | None,
+    peer_errors: list[str],
     *, lost: bool, released: bool, final: Progress | None,
 ) -> str:
     """Record how the run ended; a database that refuses it stops the worker (after trying to mark it failed)."""
     try:
-        return _record(db, claimed, rows, error, peer_errors, lost=lost, released=released, final=final)
+        return _record(db, claimed, result, error, peer_errors, lost=lost, released=released, final=final)
     except StorageError as exc:
         log.error("run %s: storing its outcome failed: %s", claimed.id, exc)
         try:
@@ -325,7 +330,8 @@ def _unstored(exc: StorageError, claimed: queue.ClaimedRun) -> str:
 
 
 def _record(
-    db: Database, claimed: queue.ClaimedRun, rows: list | None, error: Exception | None, peer_errors: list[str],
+    db: Database, claimed: queue.ClaimedRun, result: Evaluation | None, error: Exception | None,
+    peer_errors: list[str],
     *, lost: bool, released: bool, final: Progress | None,
 ) -> str:
     if isinstance(error, Cancelled):
@@ -345,14 +351,16 @@ def _record(
         log.info("run %s cancelled by the user", claimed.id)
         return "cancelled"
     if error is None and not peer_errors:
+        result = result or Evaluation()
         try:
             last = final or Progress("", 1.0)
-            queue.complete(db, claimed.id, claimed.worker_id, rows or [], step=last.step,
-                           total_steps=last.total_steps, loss=last.loss)
+            queue.complete(db, claimed.id, claimed.worker_id, result.rows, per_query=result.per_query,
+                           warnings=result.warnings, step=last.step, total_steps=last.total_steps, loss=last.loss)
         except queue.RunLost as exc:
             log.warning("%s", exc)
             return "lost"
-        log.info("run %s done: %d metric values stored", claimed.id, len(rows or []))
+        log.info("run %s done: %d metric values and the per-query values of %d cells stored", claimed.id,
+                 len(result.rows), len(result.per_query))
         return "done"
     if error is not None:
         log.error("run %s failed:\n%s", claimed.id, "".join(traceback.format_exception(error)))
@@ -390,6 +398,11 @@ def _disk_full_line(exc: BaseException, artifacts_dir: Path) -> str:
     shortfall = full.shortfall_mb if full is not None else None
     amount = f"free {shortfall} MB" if shortfall else f"free space ({free_bytes(where) // MB} MB free now)"
     return f"no space left on {where}: {amount} or use --artifacts elsewhere"
+
+
+def _mirrored_folders(config: RunConfig) -> tuple[str, ...]:
+    """What a finished run shares through the mirror: its evaluation files, and its model when it keeps one."""
+    return (MODEL_DIR, EVAL_DIR) if config.keep_model else (EVAL_DIR,)
 
 
 def _tidy_finished(claimed: queue.ClaimedRun, workdir: Path, mirror: ArtifactMirror | None,

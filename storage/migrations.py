@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from storage.errors import StorageError
-from storage.models import Base, SchemaVersion
+from storage.models import Base, QueryValueSet, SchemaVersion
 
 
 def _create_schema(connection: Connection) -> None:
@@ -54,8 +54,13 @@ def _record_claim_process(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE runs ADD COLUMN worker_pid INTEGER"))
 
 
+def _add_query_values(connection: Connection) -> None:
+    """Version 4: the per-query values of every metric cell (``query_values``)."""
+    QueryValueSet.__table__.create(connection, checkfirst=True)
+
+
 def _add_dev_loss(connection: Connection) -> None:
-    """Version 4: runs carry their latest dev loss, shown beside the training loss in the queue.
+    """Version 5: runs carry their latest dev loss, shown beside the training loss in the queue.
 
     The column is nullable, so existing rows need no value.
     """
@@ -64,7 +69,7 @@ def _add_dev_loss(connection: Connection) -> None:
 
 #: Step i (1-based) upgrades a database from version i-1 to version i.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
-    _create_schema, _widen_user_text, _record_claim_process, _add_dev_loss,
+    _create_schema, _widen_user_text, _record_claim_process, _add_query_values, _add_dev_loss,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

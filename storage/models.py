@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -95,6 +96,7 @@ class Run(Base):
 
     studies: Mapped[list[Study]] = relationship(secondary=study_runs, back_populates="runs")
     metrics: Mapped[list["Metric"]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    query_values: Mapped[list["QueryValueSet"]] = relationship(cascade="all, delete-orphan")
     checkpoints: Mapped[list["Checkpoint"]] = relationship(cascade="all, delete-orphan")
 
     __table_args__ = (Index("ix_runs_queue", "status", "position"),)
@@ -119,6 +121,36 @@ class Metric(Base):
         UniqueConstraint(
             "run_id", "eval_set", "setting", "query_language", "passage_language", "metric",
             name="uq_metric_cell",
+        ),
+    )
+
+
+class QueryValueSet(Base):
+    """The per-query values of one metric cell (the ones its ``metrics`` row averages), packed (schema version 4).
+
+    One row per cell and metric, not per value: a study's per-query values
+    run to millions (FLORES with 11 languages gives about 600,000 per run),
+    and a row per value costs SQLite about ten times as much
+    (``bench/per_query_size.py``). ``packed_ids`` holds the cell's query ids,
+    ``packed_values`` their float64 values in that order (:mod:`storage.packing`).
+    """
+
+    __tablename__ = "query_values"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    eval_set: Mapped[str] = mapped_column(String(100))
+    setting: Mapped[str] = mapped_column(String(16))
+    query_language: Mapped[str] = mapped_column(String(16))
+    passage_language: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(64))
+    packed_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    packed_values: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "run_id", "eval_set", "setting", "query_language", "passage_language", "metric",
+            name="uq_query_values_cell",
         ),
     )
 

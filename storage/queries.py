@@ -10,12 +10,13 @@ import datetime as dt
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import Event, Metric, Run, Study, study_runs
+from storage.models import Event, Metric, QueryValueSet, Run, Study, study_runs
+from storage.packing import unpack_ids, unpack_values
 from vocabulary.config import ConfigError, RunConfig
 from vocabulary.series import series_names
 
@@ -31,6 +32,11 @@ METRIC_COLUMNS: tuple[str, ...] = (
 #: ``series``: the line a run belongs to; runs share one only when they differ in their seeds alone
 #: (:mod:`vocabulary.series`), so grouping by it never averages two configurations as seeds.
 TIDY_COLUMNS: tuple[str, ...] = ("study", "run_id", "label", "series", *CONFIG_COLUMNS, *METRIC_COLUMNS)
+CELL_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "query_language", "passage_language")
+#: The per-query table: one row per run x eval set x setting x languages x query x metric.
+PER_QUERY_COLUMNS: tuple[str, ...] = (
+    "study", "run_id", "label", "series", *CONFIG_COLUMNS, *CELL_COLUMNS, "query_id", "metric", "value",
+)
 #: Metric rows fetched per partition by tidy_metrics.
 _FETCH_PARTITION = 2000
 
@@ -129,29 +135,79 @@ def tidy_metrics(db: Database, study_id: int | None = None) -> list[dict[str, An
     bench/RESULTS.md has the measurement), fetched in partitions so the
     driver's buffers stay small.
     """
-    runs = select(Run.id, Run.config_json, Run.label)
     metrics = select(Metric.run_id, *(getattr(Metric, name) for name in METRIC_COLUMNS)).join(Run, Run.id == Metric.run_id)
     if study_id is not None:
-        in_study = select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)
-        runs = runs.where(Run.id.in_(in_study))
-        metrics = metrics.where(Run.id.in_(in_study))
+        metrics = metrics.where(Run.id.in_(_in_study(study_id)))
     metrics = metrics.order_by(
         Run.position, Metric.eval_set, Metric.setting, Metric.query_language, Metric.passage_language, Metric.metric
     ).execution_options(yield_per=_FETCH_PARTITION)
     with db.session() as session:
-        names = _study_names(session, study_id)
-        read = [(run_id, json.loads(config_json), label) for run_id, config_json, label in session.execute(runs)]
-        series = series_names({run_id: _identity(config) for run_id, config, _label in read})
-        configs = {
-            run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label, "series": series[run_id],
-                     **_config_columns(config)}
-            for run_id, config, label in read
-        }
+        configs = _run_columns(session, study_id)
         table: list[dict[str, Any]] = []
         for partition in session.execute(metrics).partitions():
             for run_id, *values in partition:
                 table.append({**configs[run_id], **dict(zip(METRIC_COLUMNS, values))})
     return table
+
+
+def per_query_values(db: Database, study_id: int | None = None) -> Iterator[dict[str, Any]]:
+    """One dict per (run, eval set, setting, query language, passage language, query, metric), lazily.
+
+    The values are the ones each cell's metric row averages, with the run's
+    columns as in :func:`tidy_metrics`. A study has millions of them, so they
+    are yielded one stored cell at a time, never held all at once.
+    """
+    cells = select(QueryValueSet.run_id, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
+                   QueryValueSet.metric, QueryValueSet.packed_ids, QueryValueSet.packed_values)
+    cells = cells.join(Run, Run.id == QueryValueSet.run_id)
+    if study_id is not None:
+        cells = cells.where(Run.id.in_(_in_study(study_id)))
+    cells = cells.order_by(Run.position, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
+                           QueryValueSet.metric).execution_options(yield_per=50)
+    with db.session() as session:
+        configs = _run_columns(session, study_id)
+        for run_id, *cell, metric, packed_ids, packed in session.execute(cells):
+            columns = {**configs[run_id], **dict(zip(CELL_COLUMNS, cell))}
+            for query_id, value in zip(unpack_ids(packed_ids), unpack_values(packed)):
+                yield {**columns, "query_id": query_id, "metric": metric, "value": value}
+
+
+def run_warnings(db: Database, study_id: int | None = None) -> dict[str, list[str]]:
+    """Run id -> the warnings its latest attempt stored (e.g. relevant passages missing from a corpus)."""
+    last_claim = select(Event.run_id, func.max(Event.id).label("claim_id")).where(Event.kind == "claimed")
+    last_claim = last_claim.group_by(Event.run_id).subquery()
+    statement = (
+        select(Event.run_id, Event.message)
+        .join(last_claim, last_claim.c.run_id == Event.run_id)
+        .where(Event.kind == "warning", Event.id > last_claim.c.claim_id)
+        .order_by(Event.id)
+    )
+    if study_id is not None:
+        statement = statement.where(Event.run_id.in_(_in_study(study_id)))
+    warnings: dict[str, list[str]] = defaultdict(list)
+    with db.session() as session:
+        for run_id, message in session.execute(statement):
+            warnings[run_id].append(message)
+    return dict(warnings)
+
+
+def _in_study(study_id: int):
+    return select(study_runs.c.run_id).where(study_runs.c.study_id == study_id)
+
+
+def _run_columns(session, study_id: int | None) -> dict[str, dict[str, Any]]:
+    """Run id -> its study names, label, series and config columns (the left part of a tidy row)."""
+    runs = select(Run.id, Run.config_json, Run.label)
+    if study_id is not None:
+        runs = runs.where(Run.id.in_(_in_study(study_id)))
+    names = _study_names(session, study_id)
+    read = [(run_id, json.loads(config_json), label) for run_id, config_json, label in session.execute(runs)]
+    series = series_names({run_id: _identity(config) for run_id, config, _label in read})
+    return {
+        run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label, "series": series[run_id],
+                 **_config_columns(config)}
+        for run_id, config, label in read
+    }
 
 
 def _study_names(session, study_id: int | None) -> dict[str, str]:

@@ -23,12 +23,13 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Protocol, Sequence
 
 from sqlalchemy import delete, func, insert, select, update
 
 from storage.db import Database
-from storage.models import Checkpoint, Event, Metric, Run, Study, study_runs, utcnow
+from storage.models import Checkpoint, Event, Metric, QueryValueSet, Run, Study, study_runs, utcnow
+from storage.packing import pack_ids, pack_values
 from vocabulary.config import RunConfig, StudyConfig, check_run_id
 from vocabulary.status import RETRYABLE, RunStatus
 
@@ -48,6 +49,18 @@ class MetricValue(Protocol):
     metric: str
     value: float
     num_queries: int
+
+
+class QueryValuesOfCell(Protocol):
+    """The per-query values behind one metric cell (vocabulary.records.QueryValues)."""
+
+    eval_set: str
+    setting: str
+    query_language: str
+    passage_language: str
+    metric: str
+    query_ids: Sequence[str]
+    values: Sequence[float]
 
 
 @dataclass(frozen=True)
@@ -259,15 +272,20 @@ def record_checkpoint(db: Database, run_id: str, step: int, path: str) -> None:
         session.add(Checkpoint(run_id=run_id, step=step, path=path))
 
 
-def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[MetricValue], *,
-             step: int | None = None, total_steps: int | None = None, loss: float | None = None) -> None:
-    """Mark the run done and store all its metrics in ONE transaction.
+def complete(
+    db: Database, run_id: str, worker_id: str, metrics: Iterable[MetricValue],
+    per_query: Iterable[QueryValuesOfCell] = (), warnings: Iterable[str] = (), *,
+    step: int | None = None, total_steps: int | None = None, loss: float | None = None,
+) -> None:
+    """Mark the run done and store all its metrics, per-query values and warnings in ONE transaction.
 
-    A run therefore never has half its metrics: either the worker finished
+    A run therefore never has half its results: either the worker finished
     and every row is there, or nothing changed and the run can be retried.
     ``step``, ``total_steps`` and ``loss`` are the last training step's (the
     last heartbeat may predate it); without them the run shows all its steps
     and the loss of its last heartbeat.
+    Warnings (e.g. relevant passages missing from a corpus) become events of
+    kind ``warning``.
     """
     rows = [
         {
@@ -286,12 +304,31 @@ def complete(db: Database, run_id: str, worker_id: str, metrics: Iterable[Metric
     for name, value in (("total_steps", total_steps), ("loss", loss)):
         if value is not None:
             final[name] = value
+    cells = [
+        {
+            "run_id": run_id,
+            "eval_set": c.eval_set,
+            "setting": c.setting,
+            "query_language": c.query_language,
+            "passage_language": c.passage_language,
+            "metric": c.metric,
+            "packed_ids": pack_ids(c.query_ids),
+            "packed_values": pack_values(c.values),
+        }
+        for c in per_query
+    ]
     with db.session() as session:
         _finish(session, run_id, worker_id, status=RunStatus.DONE, progress=1.0, phase="done", **final)
         session.execute(delete(Metric).where(Metric.run_id == run_id))
+        session.execute(delete(QueryValueSet).where(QueryValueSet.run_id == run_id))
         if rows:
             session.execute(insert(Metric), rows)
-        session.add(Event(run_id=run_id, kind="done", message=f"{len(rows)} metric values"))
+        if cells:
+            session.execute(insert(QueryValueSet), cells)
+        for message in warnings:
+            session.add(Event(run_id=run_id, kind="warning", message=message))
+        session.add(Event(run_id=run_id, kind="done", message=f"{len(rows)} metric values, "
+                                                               f"per-query values of {len(cells)} cells"))
 
 
 def fail(db: Database, run_id: str, worker_id: str, message: str) -> None:

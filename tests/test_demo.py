@@ -6,7 +6,7 @@ import csv
 
 from PySide6 import QtGui
 
-from hybridscale.demo import demo_study, run_study_report
+from hybridscale.demo import AFRIQA, FLORES, XQUAD_R, demo_study, run_study_report
 from storage.db import open_db
 from storage.queries import list_runs
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
@@ -95,3 +95,8 @@ def test_the_real_demo_is_the_studied_question_at_cpu_size():
         sampler = BatchSampler(run, training_set)
         kinds = [sampler.next_batch().kind for _ in range(sampler.total_steps)]
         assert len(kinds) == 16 and kinds.count("mono") == {"mono": 16, "cross": 0, "hybrid": 8}[run.strategy]
+
+
+def test_the_demos_figures_and_summary_find_its_eval_sets_by_their_labels():
+    assert [spec.label for spec in demo_study().template.evaluations] == [FLORES, AFRIQA, XQUAD_R]
+    assert AFRIQA == "afriqa/test (gold passages only)"

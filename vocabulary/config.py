@@ -40,6 +40,10 @@ SELECTIONS: tuple[str, ...] = ("last", "best_dev")
 #: without shared positives, an exact hybrid share, no step at learning rate 0, XQuAD's dev articles
 #: held out of its training split.
 TRAINING_PROCEDURE = 2
+#: Part of every run's identity, for the same reason: bumped when the same eval settings start to measure
+#: something else. 2: trec_eval's own measures and query rule, full-depth AP, passages at their own length,
+#: symmetric bitext encoding, macro "all" rows.
+EVALUATION_PROCEDURE = 2
 
 #: arXiv 2408.10536 as stated (§2.1 Eq. 1, §3.1): batch 100, AdamW lr 3e-5 and weight decay 0.01,
 #: cosine similarity with no temperature (t = 1 in our InfoNCE), and the checkpoint with the lowest
@@ -122,6 +126,7 @@ _TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "int | None": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "a whole number or null"),
     "float | None": (lambda v: v is None or _is_number(v), "a number or null"),
     "str | None": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "bool | None": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
     "tuple[str, ...]": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
                         "a list of texts"),
     "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple))
@@ -193,7 +198,17 @@ class EvalSpec:
 
     ``max_queries`` keeps a deterministic subset of queries (for CPU demos);
     the passage corpus is never cut. ``path`` points a loader at local files
-    (e.g. a MIRACL passage corpus) instead of the shipped or online copy.
+    (e.g. a MIRACL passage corpus, the LAReQA XQuAD-R files) instead of the
+    shipped or online copy. ``corpus`` is AfriQA's Wikipedia passage
+    collection (a ``corpus.jsonl`` file or folder, or ``hf:NAME``) to search
+    instead of its gold passages alone.
+
+    ``passage_max_length`` is the token length passages are cut to when
+    evaluating, independent of the training ``max_length``. ``symmetric``
+    encodes queries and passages alike (the ``query: `` prefix and
+    ``passage_max_length`` on both sides), as the multilingual-e5 card asks
+    for bitext mining; ``None`` takes the dataset's default (on for the
+    bitext sets FLORES and NTREX), resolved when the spec is made.
     """
 
     dataset: str
@@ -201,6 +216,17 @@ class EvalSpec:
     split: str = "test"
     max_queries: int | None = None
     path: str | None = None
+    passage_max_length: int = 512
+    symmetric: bool | None = None
+    corpus: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.symmetric is None:
+            from vocabulary.datasets import DATASETS
+
+            info = DATASETS.get(self.dataset)
+            if info is not None:
+                object.__setattr__(self, "symmetric", info.symmetric)
 
     def validate(self) -> None:
         known = _known_datasets("eval")
@@ -221,17 +247,42 @@ class EvalSpec:
                               f"{', '.join(info.languages)}")
         if self.max_queries is not None and self.max_queries < 1:
             raise ConfigError(f"{where}.max_queries", "must be at least 1")
+        if not 8 <= self.passage_max_length <= 512:
+            raise ConfigError(f"{where}.passage_max_length", "must be between 8 and 512 tokens")
+        if self.corpus is not None and self.dataset != "afriqa":
+            hint = "; MIRACL takes its corpus as path" if self.dataset == "miracl" else ""
+            raise ConfigError(f"{where}.corpus", f"only AfriQA takes a passage collection{hint}")
 
     @property
     def label(self) -> str:
-        """The name metrics are stored under, e.g. ``flores/test``."""
-        return f"{self.dataset}/{self.split}"
+        """The name metrics are stored under, e.g. ``flores/test``; it says what a plot shows.
 
+        AfriQA says whether its corpus is the gold passages alone (a closed,
+        easy set) or a Wikipedia collection; XQuAD-R says whose sentence
+        boundaries it uses (ours are not the published LAReQA pool).
+        """
+        return f"{self.dataset}/{self.split}{_label_qualifier(self)}"
+
+
+def _label_qualifier(spec: EvalSpec) -> str:
+    if spec.dataset == "afriqa":
+        return " (gold passages only)" if spec.corpus is None else " (Wikipedia collection, answer match)"
+    if spec.dataset == "xquad-r":
+        if spec.path is not None:
+            return " (LAReQA sentences)"
+        articles = "held-out articles, " if spec.split == "eval" else ""
+        return f" ({articles}own sentence splitter)"
+    return ""
+
+
+#: The languages of the paper's XQuAD-R pool (el and vi are its unseen-language check).
+XQUAD_R_LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
 DEFAULT_EVALUATIONS: tuple[EvalSpec, ...] = (
-    EvalSpec("flores", ("en", "sw", "yo"), "test"),
+    # Every shipped sentence (train+dev+test) of the targets and the training languages: one hard pool.
+    EvalSpec("flores", TARGET_LANGUAGES + PAPER_TRAIN_LANGUAGES, "all"),
     EvalSpec("afriqa", TARGET_LANGUAGES, "test"),
-    EvalSpec("xquad-r", PAPER_TRAIN_LANGUAGES, "eval"),
+    EvalSpec("xquad-r", XQUAD_R_LANGUAGES, "eval"),
 )
 
 #: Fields that change how a run is executed or stored, not what it computes.
@@ -449,6 +500,7 @@ class RunConfig:
         if self.grad_cache_chunk is not None and self.grad_cache_chunk < 1:
             raise ConfigError("grad_cache_chunk", "must be at least 1, or empty to disable gradient caching")
         self._validate_selection()
+        self._check_no_training_text_in_evaluations()
 
     def _validate_budget(self) -> None:
         if self.budget not in BUDGETS:
@@ -482,6 +534,23 @@ class RunConfig:
                 raise ConfigError(
                     f"evaluations[{spec.dataset}].split",
                     f"{spec.label} is the dev split model selection uses; evaluate on another split",
+                )
+
+    def _check_no_training_text_in_evaluations(self) -> None:
+        """An eval split of the training source must not hold the sentences trained on (split 'train' or 'all')."""
+        from vocabulary.datasets import DATASETS
+
+        trained = DATASETS.get(self.train_dataset)
+        for spec in self.evaluations:
+            info = DATASETS.get(spec.dataset)
+            if trained is not None and info is not None and info.source == trained.source \
+                    and spec.split in ("train", "all"):
+                selection = info.dev_split if self.dev_every is not None else None
+                others = ", ".join(s for s in info.splits if s not in ("train", "all", selection))
+                raise ConfigError(
+                    f"evaluations[{spec.dataset}].split",
+                    f"split {spec.split!r} holds the {trained.id} training sentences this run trains on; "
+                    f"evaluate on {others}",
                 )
 
     # ---- identity and JSON ------------------------------------------------
@@ -534,7 +603,9 @@ class RunConfig:
         if not self._strategy_uses("uses_contrastive_weight"):
             data["contrastive_weight"] = None
         if not self.is_training:
-            return {k: v for k, v in data.items() if k in _EVAL_ONLY_FIELDS}
+            data = {k: v for k, v in data.items() if k in _EVAL_ONLY_FIELDS}
+            data["evaluation"] = EVALUATION_PROCEDURE
+            return data
         data["data_seed"] = self.subset_seed
         for name in BUDGETS:
             if name != self.budget:
@@ -544,6 +615,7 @@ class RunConfig:
         if not self.frozen_cache:  # off is how every run trained before the setting existed: same ids
             del data["frozen_cache"]
         data["procedure"] = TRAINING_PROCEDURE
+        data["evaluation"] = EVALUATION_PROCEDURE
         return data
 
     @property

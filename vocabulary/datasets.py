@@ -30,6 +30,10 @@ class DatasetInfo:
     ``dev_split``: the split of held-out training-source groups that the dev
     loss and ``select: best_dev`` use (never an evaluation split); None when
     the source has none.
+    ``symmetric``: queries and passages are the same kind of text (bitext
+    sentences), so an eval set encodes both sides alike by default.
+    ``source``: the data its texts come from; an eval split of the same source
+    as the training set must not include the training split.
     """
 
     id: str
@@ -41,6 +45,12 @@ class DatasetInfo:
     train_groups: Mapping[str, int] = field(default_factory=dict)
     eval_texts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     dev_split: str | None = None
+    symmetric: bool = False
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            object.__setattr__(self, "source", self.id)
 
     def loader_name(self, role: Role) -> str:
         """``module:function`` of the loader for ``role``; ValueError when the dataset has none."""
@@ -80,21 +90,23 @@ DATASETS: dict[str, DatasetInfo] = {
             ("train", "eval", "all"),
             eval_loader="engine.data.xquad_r:load_eval_set",
             eval_texts={"train": (698, 732), "eval": (282, 326), "all": (1190, 1306)},
+            source="xquad",
         ),
         DatasetInfo(
             "flores",
-            "FLORES-200 (SIB-200 subset): parallel sentence retrieval",
+            "FLORES-200 (SIB-200 subset): parallel sentence retrieval; split 'all' is train+dev+test",
             _FLORES_LANGUAGES,
-            ("train", "dev", "test"),
+            ("train", "dev", "test", "all"),
             train_loader="engine.data.flores:load_training_set",
             eval_loader="engine.data.flores:load_eval_set",
-            train_groups={"train": 701, "dev": 99, "test": 204},
-            eval_texts={"train": (701, 701), "dev": (99, 99), "test": (204, 204)},
+            train_groups={"train": 701, "dev": 99, "test": 204, "all": 1004},
+            eval_texts={"train": (701, 701), "dev": (99, 99), "test": (204, 204), "all": (1004, 1004)},
             dev_split="dev",
+            symmetric=True,
         ),
         DatasetInfo(
             "afriqa",
-            "AfriQA: sw/yo questions -> gold English Wikipedia passages",
+            "AfriQA: sw/yo questions -> English Wikipedia passages (the gold ones, or a collection)",
             ("sw", "yo"),
             ("train", "test"),
             eval_loader="engine.data.afriqa:load_eval_set",
@@ -117,6 +129,7 @@ DATASETS: dict[str, DatasetInfo] = {
             ("test",),
             eval_loader="engine.data.ntrex:load_eval_set",
             eval_texts={"test": (1997, 1997)},
+            symmetric=True,
         ),
     )
 }

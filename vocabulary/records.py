@@ -21,8 +21,16 @@ Qrels = Mapping[str, Mapping[str, int]]
 SETTINGS: tuple[str, ...] = ("mono", "cross", "multi")
 #: The language value of a setting-wide average (query side) or of the multilingual pool (passage side).
 ALL = "all"
-#: What a run is scored with unless told otherwise (ir_measures names).
+#: What a run is scored with unless told otherwise (ir_measures names; ``AP`` is at full depth).
 DEFAULT_MEASURES: tuple[str, ...] = ("nDCG@10", "R@100", "RR@10", "AP")
+#: Appended to a metric's name in the ``all`` row that averages over queries (micro); the plain name's
+#: ``all`` row is the mean over language pairs (macro), as arXiv 2408.10536 averages.
+MICRO_SUFFIX = " (micro)"
+
+
+def micro_name(metric: str) -> str:
+    """The name of ``metric``'s micro-averaged ``all`` row: ``nDCG@10 (micro)``."""
+    return metric + MICRO_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -151,13 +159,21 @@ class EvalSet:
 
     ``passages`` must be the whole collection a real system would search,
     never only the judged passages: ranking against judged passages alone
-    inflates every metric.
+    inflates every metric. Judgements may name passages that ``passages``
+    lacks (a partial corpus): a relevant one counts as never retrieved.
+    ``absent_languages`` gives the language of such a passage where it is not
+    the query's own. ``bitext``: every query is also a passage under its own
+    id (FLORES, NTREX), which the evaluator keeps out of its ranking and its
+    judgements; elsewhere a query and a passage may share an id by chance
+    (MIRACL yo) and are unrelated.
     """
 
     name: str
     queries: tuple[Query, ...]
     passages: tuple[Passage, ...]
     qrels: Qrels
+    absent_languages: Mapping[str, str] = field(default_factory=dict)
+    bitext: bool = False
 
     @property
     def query_languages(self) -> tuple[str, ...]:
@@ -174,8 +190,21 @@ class MetricRow:
 
     eval_set: str  # EvalSpec.label, e.g. "flores/test"
     setting: str  # one of SETTINGS
-    query_language: str  # ISO code, or ALL for the average over all queries of the setting
+    query_language: str  # ISO code, or ALL for the average over the setting's cells
     passage_language: str  # ISO code; ALL for the multilingual pool (MeanRank keeps the ISO code)
-    metric: str  # ir_measures name, or LangBias / MeanRank
+    metric: str  # ir_measures name, or LangBias / MeanRank; micro_name(...) in a micro-averaged all row
     value: float
     num_queries: int
+
+
+@dataclass(frozen=True)
+class QueryValues:
+    """The per-query values behind one cell's MetricRow (whose value is their mean), in query order."""
+
+    eval_set: str
+    setting: str
+    query_language: str
+    passage_language: str
+    metric: str
+    query_ids: tuple[str, ...]
+    values: tuple[float, ...]

@@ -30,10 +30,13 @@ def build_eval_set(
     qrels: Mapping[str, Mapping[str, int]],
     groups: Mapping[str, str] | None = None,
     max_queries: int | None = None,
+    absent_languages: Mapping[str, str] | None = None,
+    bitext: bool = False,
 ) -> EvalSet:
     """The EvalSet, after checking ids and keeping the first ``max_queries`` groups.
 
-    ``groups`` maps a query id to its group key (default: the query id).
+    ``groups`` maps a query id to its group key (default: the query id);
+    ``absent_languages`` and ``bitext`` are passed on (see :class:`vocabulary.records.EvalSet`).
     """
     _check_unique(name, "query", [q.id for q in queries])
     _check_unique(name, "passage", [p.id for p in passages])
@@ -51,6 +54,8 @@ def build_eval_set(
         queries=tuple(queries),
         passages=tuple(passages),
         qrels={qid: dict(judged) for qid, judged in qrels.items() if qid in kept},
+        absent_languages=dict(absent_languages or {}),
+        bitext=bitext,
     )
 
 
@@ -59,8 +64,8 @@ def bitext_eval_set(spec: EvalSpec, codes: tuple[str, ...], sentences: Mapping[s
 
     Every sentence is both a query and a passage under the SAME id
     (``sw:1523``); its relevant set is its translations in the OTHER chosen
-    languages. The evaluator relies on this: it never retrieves a passage
-    whose id equals the query id. ``sentences`` maps language -> item key ->
+    languages. The set is marked ``bitext``, so the evaluator never retrieves
+    the passage whose id equals the query id. ``sentences`` maps language -> item key ->
     text with the same keys in every language; the key is the group.
     """
     if len(codes) < 2:
@@ -75,7 +80,7 @@ def bitext_eval_set(spec: EvalSpec, codes: tuple[str, ...], sentences: Mapping[s
             passages.append(Passage(item_id, sentences[lang][key], lang))
             qrels[item_id] = {f"{other}:{key}": 1 for other in codes if other != lang}
             groups[item_id] = key
-    return build_eval_set(spec.label, queries, passages, qrels, groups, spec.max_queries)
+    return build_eval_set(spec.label, queries, passages, qrels, groups, spec.max_queries, bitext=True)
 
 
 def subset_queries(queries: Sequence[Query], groups: Mapping[str, str], max_queries: int) -> list[Query]:

@@ -148,6 +148,17 @@ def field(record: dict[str, Any], name: str, path: Path, number: int) -> Any:
         raise DataError(f"{label(path)} line {number}: missing field {name!r}") from None
 
 
+def text_field(record: dict[str, Any], name: str, path: Path, number: int, *, optional: bool = False) -> str:
+    """``record[name]`` as text: a string, or a number (an id); null is an error unless ``optional`` (then "")."""
+    value = record.get(name) if optional else field(record, name, path, number)
+    if value is None and optional:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        shown = "null" if value is None else type(value).__name__
+        raise DataError(f"{label(path)} line {number}: field {name!r} is {shown}, not text; fix or re-download the file")
+    return str(value)
+
+
 def _iterate(path: Path) -> Iterator[str]:
     with open_text(path) as stream:
         try:

@@ -4,7 +4,9 @@ Layout (shipped, or a SIB-200 ``data/annotated`` folder as ``path``):
 ``<flores code>/<split>.tsv`` with header ``index_id, category, text``,
 written by pandas so quoted fields are CSV-quoted. ``index_id`` is the same
 sentence in every language, so it is the group key and, prefixed by the
-language, the id: ``sw:1523``.
+language, the id: ``sw:1523``. Split ``all`` is the three shipped splits
+together (1,004 sentences per language): the hardest pool for a model that
+did not train on FLORES (config validation refuses it for one that did).
 
 Bitext convention (the evaluator relies on it): a sentence is both a query
 and a passage under the SAME id; its relevant set is its translations in the
@@ -26,6 +28,8 @@ from vocabulary.records import EvalSet, ParallelGroup, TrainingSet
 
 DATASET = "flores"
 COLUMNS = ("index_id", "text")
+#: The files of split ``all``, in order.
+ALL_SPLITS = ("train", "dev", "test")
 
 
 def load_eval_set(spec: EvalSpec) -> EvalSet:
@@ -58,7 +62,7 @@ def read_parallel(
         except ValueError:
             continue  # not a language folder
     codes = check_languages(DATASET, languages, folders, where=f" in {root}")
-    sentences = {lang: _read_split(find_file(folders[lang], f"{split}.tsv")) for lang in codes}
+    sentences = {lang: _read_splits(folders[lang], ALL_SPLITS if split == "all" else (split,)) for lang in codes}
     reference = codes[0]
     for lang in codes[1:]:
         if set(sentences[lang]) != set(sentences[reference]):
@@ -68,6 +72,19 @@ def read_parallel(
                 "the files must be parallel"
             )
     return codes, sentences
+
+
+def _read_splits(folder: Path, splits: Sequence[str]) -> dict[str, str]:
+    """index_id -> text over the split files of one language; an index_id in two of them is an error."""
+    sentences: dict[str, str] = {}
+    for split in splits:
+        path = find_file(folder, f"{split}.tsv")
+        part = _read_split(path)
+        twice = sorted(set(part) & set(sentences), key=int)
+        if twice:
+            raise DataError(f"{label(path)}: index_id {twice[0]} is also in another split; the splits must not overlap")
+        sentences.update(part)
+    return sentences
 
 
 def _read_split(path: Path) -> dict[str, str]:

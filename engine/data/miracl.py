@@ -16,8 +16,10 @@ The corpus (~132k sw, ~49k yo passages) is not shipped. ``spec.path`` gives it:
   ``miracl-corpus-v1.0-sw``).
 
 Without a path, ``datasets.load_dataset("miracl/miracl-corpus", lang)`` is
-tried (it needs the internet or the datasets cache). Queries whose relevant
-passages are absent from a partial local corpus are kept: they score 0.
+tried (it needs the internet or the datasets cache). Judgements of passages
+that a partial local corpus lacks are kept: the evaluator counts a relevant
+one as relevant and never retrieved, and warns with the count. A passage
+whose ``docid`` or ``text`` is null is an error naming its file and line.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Iterable, Iterator
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import field, find_file, label, logical_name, nfc, read_jsonl, read_lines, source_root
+from engine.data.files import find_file, label, logical_name, nfc, read_jsonl, read_lines, source_root, text_field
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
 
@@ -98,7 +100,13 @@ def _hub_corpus(lang: str) -> Iterator[tuple[str, str, str]]:
             f"{DATASET} {lang}: {OFFLINE_HINT} (a MIRACL-style JSONL/TSV file or folder); "
             f"datasets.load_dataset({HUB_CORPUS!r}, {lang!r}) failed: {cause}"
         ) from None
-    return ((str(row["docid"]), nfc(row.get("title") or ""), nfc(row["text"])) for row in rows)
+    return (_hub_row(row, number) for number, row in enumerate(rows, start=1))
+
+
+def _hub_row(row: dict, number: int) -> tuple[str, str, str]:
+    where = Path(f"{HUB_CORPUS} row")  # named like a file line in messages: "miracl-corpus row line N"
+    return (text_field(row, "docid", where, number), nfc(text_field(row, "title", where, number, optional=True)),
+            nfc(text_field(row, "text", where, number)))
 
 
 def _corpus_files(path: Path, lang: str, language_count: int) -> list[Path]:
@@ -123,7 +131,8 @@ def _corpus_files(path: Path, lang: str, language_count: int) -> list[Path]:
 def _read_corpus_file(path: Path) -> Iterator[tuple[str, str, str]]:
     if logical_name(path).endswith(".jsonl"):
         for number, record in read_jsonl(path):
-            yield str(field(record, "docid", path, number)), record.get("title") or "", str(field(record, "text", path, number))
+            yield (text_field(record, "docid", path, number), text_field(record, "title", path, number, optional=True),
+                   text_field(record, "text", path, number))
         return
     for number, line in _numbered(path):
         parts = line.split("\t")

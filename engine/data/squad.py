@@ -4,7 +4,9 @@ Sources, by ``path``:
 
 * ``None``: the shipped XQuAD (``assets/data/xquad/xquad.<lang>.json.xz``).
 * a folder: one SQuAD-format file per language named ``<anything>.<lang>.json``
-  (optionally ``.xz``/``.gz``), e.g. a translate-train SQuAD.
+  or ``<lang>.json`` (optionally ``.xz``/``.gz``), e.g. a translate-train
+  SQuAD, or LAReQA's ``xquad-r`` folder, whose paragraphs also hold
+  ``sentence_breaks`` (``[start, end)`` character offsets of each sentence).
 * ``hf:NAME`` or ``hf:NAME:CONFIG``: a Hugging Face dataset with SQuAD fields
   (``id, question, context, answers``; ``title`` optional), loaded per
   language with ``CONFIG`` (default ``{lang}``; e.g. ``hf:google/xquad:xquad.{lang}``),
@@ -17,6 +19,9 @@ question is the sentence of its context that holds the answer (first answer,
 ``answer_start`` offset; see :mod:`engine.data.sentences`). An offset that
 does not point at the answer text is moved to the nearest occurrence; a
 question whose answer is not in its context at all is skipped (logged).
+A paragraph with ``sentence_breaks`` is cut at those breaks instead of by
+our splitter (they are LAReQA's answer candidates; one sentence may answer
+several questions).
 Offsets index the raw text, so texts are NFC-normalised (and stray U+FEFF
 removed) only after cutting.
 
@@ -51,7 +56,7 @@ HUB_PREFIX = "hf:"
 EVAL_EVERY = 4
 #: Of the remaining articles, every DEV_EVERY-th (by sorted title) is held out as the dev split.
 DEV_EVERY = 4
-_FILE_NAME = re.compile(r"^.+\.(?P<lang>[A-Za-z_]+)\.json$")
+_FILE_NAME = re.compile(r"^(?:.+\.)?(?P<lang>[A-Za-z_]+)\.json$")
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,12 @@ class SquadQuestion:
 class SquadParagraph:
     context: str  # raw, not normalised: answer offsets index it
     questions: tuple[SquadQuestion, ...]
+    breaks: tuple[Span, ...] | None = None  # LAReQA's sentence_breaks, when the file has them
 
     def sentences(self, language: str) -> list[Span]:
-        """Sentence spans of the context, merged so that no answer crosses a boundary."""
+        """LAReQA's sentence breaks, or our splitter's spans merged so that no answer crosses a boundary."""
+        if self.breaks is not None:
+            return list(self.breaks)
         answers = [(q.start, q.start + len(q.answer)) for q in self.questions]
         return merge_across(sentence_spans(self.context, language), answers)
 
@@ -204,7 +212,11 @@ def index_language(articles: Sequence[SquadArticle], language: str, titles: froz
             units = [Unit(f"{language}:{a}.{p}.{s}", _clean(paragraph.context[start:end])) for s, (start, end) in enumerate(spans)]
             sentences.extend(units)
             for question in paragraph.questions:
-                sentence = units[containing(spans, question.start)]
+                try:
+                    sentence = units[containing(spans, question.start)]
+                except ValueError:
+                    raise DataError(f"{language}: question {question.id}: its answer starts at {question.start}, "
+                                    "outside every sentence break of its paragraph") from None
                 questions[question.id] = IndexedQuestion(_clean(question.text), paragraph_unit, sentence)
     return LanguageIndex(tuple(paragraphs), tuple(sentences), questions)
 
@@ -243,13 +255,31 @@ def parse_squad(data: Any, where: str) -> list[SquadArticle]:
                     skipped += 1
                 else:
                     questions.append(question)
-            paragraphs.append(SquadParagraph(context, tuple(questions)))
+            breaks = _breaks(paragraph, len(context), f"{at}.paragraphs[{p}]")
+            paragraphs.append(SquadParagraph(context, tuple(questions), breaks))
         articles.append(SquadArticle(str(_get(article, "title", at)), tuple(paragraphs)))
     if skipped:
         log.warning("%s: skipped %d questions whose answer is not in their context", where, skipped)
     if not any(p.questions for article in articles for p in article.paragraphs):
         raise DataError(f"{where} is empty: no question with an answer; check that it is SQuAD v1.1 format")
     return articles
+
+
+def _breaks(paragraph: dict, length: int, where: str) -> tuple[Span, ...] | None:
+    """LAReQA's ``sentence_breaks`` of a paragraph, checked to be ordered spans inside its context."""
+    if "sentence_breaks" not in paragraph:
+        return None
+    raw = paragraph["sentence_breaks"]
+    spans = []
+    previous_end = 0
+    for item in raw if isinstance(raw, list) else [None]:
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) for v in item)
+                and previous_end <= item[0] < item[1] <= length):
+            raise DataError(f"{where}: sentence_breaks must be ordered [start, end] offsets inside the context, "
+                            f"got {item!r}")
+        spans.append((item[0], item[1]))
+        previous_end = item[1]
+    return tuple(spans)
 
 
 def _question(qa: Any, context: str, where: str) -> SquadQuestion | None:

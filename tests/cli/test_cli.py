@@ -251,3 +251,51 @@ def test_a_file_that_is_not_utf8_is_named_in_the_error(tmp_path, capsys, command
     err = capsys.readouterr().err.strip()
     assert err == (f"hybridscale {command}: error: {path}: not UTF-8 text (byte 0xe9 at position 10); save the "
                    f"{'study file' if command == 'submit' else 'study or run file'} as UTF-8")
+
+
+def test_export_per_query_and_warnings_in_status(tmp_path, capsys):
+    from vocabulary.records import QueryValues
+
+    db_path = tmp_path / "cli.db"
+    main(["--db", str(db_path), "submit", str(_study_file(tmp_path))])
+    db = open_db(db_path)
+    run = queue.claim_next(db, "w")
+
+    class Cell:
+        eval_set, setting, query_language, passage_language, metric, value, num_queries = (
+            "miracl/dev", "mono", "yo", "yo", "nDCG@10", 0.5, 2)
+
+    values = QueryValues("miracl/dev", "mono", "yo", "yo", "nDCG@10", ("yo:1#0", "yo:2#0"), (0.25, 0.75))
+    queue.complete(db, run.id, "w", [Cell()], per_query=[values], warnings=["miracl/dev: 5 of 9 relevant ..."])
+    capsys.readouterr()
+    out = tmp_path / "per-query.csv"
+    assert main(["--db", str(db_path), "export", "--per-query", str(out), "--csv", str(tmp_path / "m.csv")]) == 0
+    assert f"wrote 2 per-query values to {out}" in capsys.readouterr().out
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["run_id"], r["query_id"], r["metric"], r["value"]) for r in rows] == [
+        (run.id, "yo:1#0", "nDCG@10", "0.25"), (run.id, "yo:2#0", "nDCG@10", "0.75")]
+    assert main(["--db", str(db_path), "export"]) == 2
+    assert "--csv FILE (the metrics) and/or --per-query FILE" in capsys.readouterr().err
+    assert main(["--db", str(db_path), "status"]) == 0
+    assert f"  {run.id} done" in (status := capsys.readouterr().out)
+    assert "    warning: miracl/dev: 5 of 9 relevant ..." in status
+
+
+def _trec_files(tmp_path):
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 d1 1\nq2 0 d5 0\nq3 0 d7 1\n")
+    run = tmp_path / "run.txt"
+    run.write_text("q1 Q0 d1 1 0.9 t\nq1 Q0 d2 2 0.3 t\nq2 Q0 d3 1 0.8 t\n")
+    return str(qrels), str(run)
+
+
+def test_metrics_scores_like_trec_eval_with_full_precision_and_its_layout(tmp_path, capsys):
+    qrels, run = _trec_files(tmp_path)
+    # The example: q2 is judged with nothing relevant and scores 0; q3 is not in the run (skipped, no -c).
+    assert main(["metrics", "--qrels", qrels, "--run", run, "--measures", "nDCG@10,RR"]) == 0
+    assert capsys.readouterr().out.strip() == '{"nDCG@10": 0.5, "RR": 0.5}'
+    assert main(["metrics", "--qrels", qrels, "--run", run, "--measures", "nDCG@10", "-c"]) == 0
+    assert capsys.readouterr().out.strip() == '{"nDCG@10": 0.3333333333333333}'  # with -c q3 counts as 0
+    assert main(["metrics", "--qrels", qrels, "--run", run, "--measures", "nDCG@10", "--format", "trec", "-q"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "nDCG@10               \tq1\t1.0000", "nDCG@10               \tq2\t0.0000", "nDCG@10               \tall\t0.5000"]

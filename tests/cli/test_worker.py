@@ -340,3 +340,48 @@ def test_a_mirror_that_cannot_be_read_fails_the_run_not_the_worker(tmp_path):
     assert run.status == "failed"
     assert run.error.startswith(f"fetching its checkpoint from {(tmp_path / 'shared').as_uri()} failed: ValueError:")
     assert "Traceback" in Path(run.log_path).read_text(encoding="utf-8")  # the details the message points to
+
+
+def test_a_finished_run_keeps_its_rankings_and_per_query_values_and_they_reproduce_its_rows(tmp_path, capsys):
+    import json as json_module
+
+    from hybridscale.cli import main
+    from storage.queries import per_query_values, run_warnings, tidy_metrics
+
+    corpus = tmp_path / "one-passage.jsonl"
+    corpus.write_text(json_module.dumps({"docid": "10020#1", "text": "Idije Olympiiki"}) + "\n")
+    evaluations = FAST_EVAL + (EvalSpec("miracl", ("yo",), "dev", max_queries=20, path=str(corpus)),)
+    template = dataclasses.replace(TINY, evaluations=evaluations)
+    db = open_db(tmp_path / "files.db")
+    run_id = queue.submit_study(db, _study("files", template=template, include_baseline=True)).queued[0]  # untrained
+    assert run_worker(db, dataclasses.replace(WORKER, max_runs=1)) == 1
+    files = db.artifacts_dir / "runs" / run_id / "eval"
+    flores = files / "flores-test"
+    assert sorted(p.name for p in flores.glob("qrels.*")) == ["qrels.all.txt", "qrels.en.txt", "qrels.sw.txt", "qrels.yo.txt"]
+    assert (flores / "cross.sw-en.run.gz").is_file() and (files / "miracl-dev" / "mono.yo-yo.run.gz").is_file()
+
+    rows = {(r["eval_set"], r["setting"], r["query_language"], r["passage_language"], r["metric"]): r
+            for r in tidy_metrics(db) if r["run_id"] == run_id}
+    per_query: dict[tuple, list[float]] = {}
+    for value in per_query_values(db):
+        key = (value["eval_set"], value["setting"], value["query_language"], value["passage_language"], value["metric"])
+        per_query.setdefault(key, []).append(value["value"])
+    assert set(per_query) == {key for key in rows if key[2] != "all"}
+    for key, values in per_query.items():  # each cell's per-query values average to its row
+        assert len(values) == rows[key]["num_queries"]
+        assert sum(values) / len(values) == pytest.approx(rows[key]["value"], abs=1e-12)
+
+    # `hybridscale metrics` on the stored files reproduces the rows (the measures with a cutoff; AP is full depth).
+    for setting, x, y in (("cross", "sw", "en"), ("multi", "yo", "all")):
+        capsys.readouterr()
+        assert main(["metrics", "--qrels", str(flores / f"qrels.{y}.txt"), "--run",
+                     str(flores / f"{setting}.{x}-{y}.run.gz"), "--measures", "nDCG@10,R@100,RR@10"]) == 0
+        printed = json_module.loads(capsys.readouterr().out)
+        for metric, value in printed.items():
+            assert value == rows[("flores/test", setting, x, y, metric)]["value"]
+    # The partial MIRACL corpus: a warning in the run log and the result, and no perfect score.
+    (warning,) = run_warnings(db)[run_id]
+    assert warning.startswith("miracl/dev: ") and "missing from the corpus" in warning
+    log_text = Path(next(r for r in list_runs(db) if r.id == run_id).log_path).read_text(encoding="utf-8")
+    assert warning in log_text
+    assert rows[("miracl/dev", "mono", "yo", "yo", "nDCG@10")]["value"] < 0.5

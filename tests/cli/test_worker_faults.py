@@ -226,7 +226,8 @@ def test_a_finished_run_keeps_no_checkpoint_and_its_model_only_if_asked(tmp_path
                                             seeds=(2,))).queued[0]
     assert run_worker(db, WORKER) == 3
     assert {r.status for r in list_runs(db)} == {"done"}
-    assert _files(artifacts / "runs" / dropped) == ["run.log"]
+    # Only the log and the evaluation files (qrels and rankings, kept for per-query analysis) stay.
+    assert {path.split("/")[0] for path in _files(artifacts / "runs" / dropped)} == {"run.log", "eval"}
     models = [artifacts / "runs" / run_id / "model" for run_id in kept]
     for run_id in kept:
         assert not (artifacts / "runs" / run_id / "checkpoint").exists()

@@ -114,3 +114,30 @@ def test_ntrex_rejects_unaligned_files(tmp_path):
     (tmp_path / "newstest2019-ref.swa.txt").write_bytes(b"a\r\n")
     with pytest.raises(DataError, match=r"ntrex: the files are not line-parallel \(lines: en 2, sw 1\)"):
         ntrex.load_eval_set(EvalSpec("ntrex", ("en", "sw"), "test", path=str(tmp_path)))
+
+
+def test_flores_all_is_every_shipped_sentence_and_a_bitext_set():
+    eval_set = flores.load_eval_set(EvalSpec("flores", ("en", "sw", "yo"), "all"))
+    assert eval_set.name == "flores/all" and eval_set.bitext
+    assert len(eval_set.queries) == len(eval_set.passages) == 3 * (701 + 99 + 204)
+    ids = {q.id.split(":")[1] for q in eval_set.queries}
+    assert {row[0] for split in ("train", "dev", "test") for row in _raw_rows("swh_Latn", split)} == ids
+    assert eval_set.qrels["sw:1523"] == {"en:1523": 1, "yo:1523": 1}
+
+
+def test_flores_all_refuses_overlapping_split_files(tmp_path):
+    for lang in ("eng_Latn", "swh_Latn"):
+        (tmp_path / lang).mkdir()
+        for split, ids in (("train", "1 2"), ("dev", "3"), ("test", "2 4")):
+            rows = "".join(f"{i}\tx\t{lang} {i}\n" for i in ids.split())
+            (tmp_path / lang / f"{split}.tsv").write_text("index_id\tcategory\ttext\n" + rows)
+    with pytest.raises(DataError, match=r"eng_Latn/test\.tsv: index_id 2 is also in another split"):
+        flores.load_eval_set(EvalSpec("flores", ("en", "sw"), "all", path=str(tmp_path)))
+
+
+def test_bitext_sets_encode_symmetrically_by_default():
+    assert EvalSpec("flores", ("en", "sw"), "all").symmetric is True
+    assert EvalSpec("ntrex", ("en", "sw")).symmetric is True
+    assert EvalSpec("afriqa", ("sw",)).symmetric is False
+    assert EvalSpec("flores", ("en", "sw"), symmetric=False).symmetric is False  # a setting per eval set
+    assert ntrex.load_eval_set(EvalSpec("ntrex", ("en", "sw"), "test", max_queries=3)).bitext

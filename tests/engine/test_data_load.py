@@ -26,8 +26,8 @@ def test_default_evaluations_load():
 
 def test_load_dispatches_with_per_dataset_default_splits():
     assert load("flores", ("en", "sw")).name == "flores/test"
-    assert load("xquad-r", ("en", "de")).name == "xquad-r/eval"
-    assert load("afriqa", ("yo",)).name == "afriqa/test"
+    assert load("xquad-r", ("en", "de")).name == "xquad-r/eval (held-out articles, own sentence splitter)"
+    assert load("afriqa", ("yo",)).name == "afriqa/test (gold passages only)"
     training = load("xquad", ("en", "de"), role="train")
     assert isinstance(training, TrainingSet) and training.name == "xquad/train" and len(training.groups) == 698
     assert isinstance(load("ntrex", ("en", "sw"), max_queries=3), EvalSet)

@@ -107,3 +107,33 @@ def test_offline_hub_corpus_says_pass_a_corpus(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(DataNotFoundError, match=r"^miracl yo: corpus not available offline: pass --corpus PATH"):
         miracl.load_eval_set(EvalSpec("miracl", ("yo",), "dev"))
+
+
+def test_a_null_text_is_an_error_naming_the_file_and_line(tmp_path):
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text('{"docid": "10020#1", "title": "T", "text": "Idije"}\n{"docid": "10020#2", "text": null}\n')
+    with pytest.raises(DataError, match=r"docs\.jsonl line 2: field 'text' is null, not text"):
+        miracl.load_eval_set(_dev(corpus))
+    corpus.write_text('{"docid": null, "text": "Idije"}\n')
+    with pytest.raises(DataError, match=r"docs\.jsonl line 1: field 'docid' is null"):
+        miracl.load_eval_set(_dev(corpus))
+    corpus.write_text('{"docid": "10020#1", "title": null, "text": "Idije"}\n')  # a null title is an empty one
+    assert miracl.load_eval_set(_dev(corpus)).passages[0].title == ""
+
+
+def test_a_one_line_corpus_does_not_make_a_perfect_score(tmp_path, tiny_encoder):
+    """Issue 14 item 9: the missing relevant passages count as never retrieved, and the result says how many."""
+    from engine.evaluate import evaluate
+
+    corpus = tmp_path / "one.jsonl"
+    corpus.write_text(json.dumps({"docid": "10020#1", "title": "Olympiiki", "text": "Idije Olympiiki"}) + "\n")
+    eval_set = miracl.load_eval_set(_dev(corpus))
+    result = evaluate(tiny_encoder, eval_set, "miracl/dev", measures=["nDCG@10", "R@100"], settings=["mono"])
+    rows = {r.metric: r for r in result.rows if r.query_language == "yo"}
+    # All 119 judged queries score, not just the one whose positive is the corpus line (its only positive).
+    assert rows["nDCG@10"].num_queries == 119 and rows["nDCG@10"].value < 0.01
+    assert eval_set.qrels["yo:10020#0"]["yo:10020#1"] == 1
+    assert rows["R@100"].value == pytest.approx(1 / 119)
+    assert result.warnings == [
+        "miracl/dev: 143 of 144 relevant judgements name passages missing from the corpus; they count as relevant "
+        "and never retrieved, so every score is a lower bound: give the whole corpus"]

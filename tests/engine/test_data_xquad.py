@@ -116,7 +116,7 @@ def test_a_groups_passage_ids_are_its_answer_sentences():
 def test_xquad_r_relevant_set_is_the_answer_sentence_in_every_language(answers):
     languages = ("ar", "en", "th", "zh")
     eval_set = xquad_r.load_eval_set(EvalSpec("xquad-r", languages, "eval"))
-    assert eval_set.name == "xquad-r/eval"
+    assert eval_set.name == "xquad-r/eval (held-out articles, own sentence splitter)"
     assert len(eval_set.queries) == 4 * 282
     passages = {p.id: p for p in eval_set.passages}
     assert eval_set.passage_languages == languages
@@ -218,3 +218,64 @@ def test_hf_source_offline_says_what_to_do(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(DataNotFoundError, match=r"hf:google/xquad:xquad\.\{lang\}: cannot load 'google/xquad' config 'xquad\.en'.*go online once.*pass a folder"):
         squad.load_training_set(("en",), path="hf:google/xquad:xquad.{lang}")
+
+
+# ---- LAReQA's xquad-r files: SQuAD JSON with sentence_breaks per paragraph -----------------------------------
+
+LAREQA_CONTEXT = {
+    "en": "The river floods in spring. Farmers plant rice then. Harvest comes in autumn.",
+    "de": "Der Fluss tritt im Frühling über die Ufer. Dann pflanzen Bauern Reis. Die Ernte kommt im Herbst.",
+}
+#: Question id -> answer text per language; q1 and q2 share their answer sentence (the second one).
+LAREQA_ANSWERS = {"q0": {"en": "spring", "de": "Frühling"}, "q1": {"en": "rice", "de": "Reis"},
+                  "q2": {"en": "Farmers", "de": "Bauern"}, "q3": {"en": "autumn", "de": "Herbst"}}
+
+
+def _lareqa_file(lang: str, titles: list[str]) -> dict:
+    """A file as LAReQA ships it: each sentence's [start, end) offsets, and the sentences themselves."""
+    context = LAREQA_CONTEXT[lang]
+    starts = [0] + [i + 2 for i, ch in enumerate(context) if ch == "." and i + 2 < len(context)]
+    breaks = [[start, context.index(".", start) + 1] for start in starts]
+
+
+    def paragraph(title: str) -> dict:  # question ids unique per article, parallel across languages
+        qas = [{"id": f"{title}-{qid}", "question": f"{lang} question {qid}?",
+                "answers": [{"text": a[lang], "answer_start": context.index(a[lang])}]}
+               for qid, a in LAREQA_ANSWERS.items()]
+        return {"context": context, "qas": qas, "sentence_breaks": breaks, "sentences": [context[s:e] for s, e in breaks]}
+
+    return {"version": "1.1", "data": [{"title": title, "paragraphs": [paragraph(title)]} for title in titles]}
+
+
+def test_lareqa_files_use_their_sentence_breaks_and_a_sentence_may_answer_several_questions(tmp_path):
+    # Four articles (the same paragraph): split "all" is every one, as in the published pool.
+    for lang in ("en", "de"):
+        (tmp_path / f"{lang}.json").write_text(json.dumps(_lareqa_file(lang, ["A", "B", "C", "D"]), ensure_ascii=False))
+    eval_set = xquad_r.load_eval_set(EvalSpec("xquad-r", ("en", "de"), "all", path=str(tmp_path)))
+    assert eval_set.name == "xquad-r/all (LAReQA sentences)"
+    assert len(eval_set.passages) == 2 * 4 * 3 and len(eval_set.queries) == 2 * 4 * 4
+    texts = {p.id: p.text for p in eval_set.passages}
+    assert texts["en:0.0.1"] == "Farmers plant rice then." and texts["de:0.0.2"] == "Die Ernte kommt im Herbst."
+    assert eval_set.qrels["en:A-q1"] == eval_set.qrels["en:A-q2"] == {"en:0.0.1": 1, "de:0.0.1": 1}
+    assert eval_set.qrels["de:A-q0"] == {"en:0.0.0": 1, "de:0.0.0": 1}
+
+
+def test_a_folder_without_sentence_breaks_is_not_taken_for_lareqa(tmp_path):
+    for lang in ("en", "de"):
+        data = _lareqa_file(lang, ["A"])
+        if lang == "de":
+            del data["data"][0]["paragraphs"][0]["sentence_breaks"]
+        (tmp_path / f"xquad.{lang}.json").write_text(json.dumps(data, ensure_ascii=False))
+    with pytest.raises(DataError, match=r"^xquad-r: the de file in .* has paragraphs without sentence_breaks; give "
+                                        r"LAReQA's xquad-r folder"):
+        xquad_r.load_eval_set(EvalSpec("xquad-r", ("en", "de"), "all", path=str(tmp_path)))
+    broken = _lareqa_file("en", ["A"])
+    broken["data"][0]["paragraphs"][0]["sentence_breaks"] = [[0, 27], [20, 40]]
+    (tmp_path / "xquad.en.json").write_text(json.dumps(broken))
+    with pytest.raises(DataError, match=r"sentence_breaks must be ordered \[start, end\] offsets .* got \[20, 40\]"):
+        xquad_r.load_eval_set(EvalSpec("xquad-r", ("en",), "all", path=str(tmp_path)))
+
+
+def test_xquad_r_evaluates_the_papers_unseen_languages():
+    eval_set = xquad_r.load_eval_set(EvalSpec("xquad-r", ("el", "vi", "en"), "eval", max_queries=5))
+    assert eval_set.query_languages == ("el", "en", "vi") and len(eval_set.queries) == 15

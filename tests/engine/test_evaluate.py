@@ -8,12 +8,16 @@ for every passage is set by hand). The model-dependent paths run on the real
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import pytrec_eval
 
 from engine.evaluate import EmbeddingCache, EvalSetError, approximate_recall, build_index, evaluate, search
+from engine.metrics import trec_order
 from engine.state import TaskState
-from engine.trec import metrics_command, read_run
+from engine.trec import as_json, read_qrels, read_run, score_files
 from vocabulary.records import EvalSet, Passage, Query
 
 
@@ -24,7 +28,7 @@ class HandEncoder:
         self.dim = dim
         self.vectors = {"query": query_vectors, "passage": passage_vectors}
 
-    def encode(self, texts, kind, batch_size=64, progress=None):
+    def encode(self, texts, kind, batch_size=64, progress=None, max_length=None):
         rows = np.array([self.vectors[kind].get(t, [1.0] + [0.0] * (self.dim - 1)) for t in texts], dtype=np.float32)
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
@@ -53,7 +57,7 @@ def test_an_unjudged_distractor_counts_against_the_judged_passage():
         tuple(Passage(p, p, "en") for p in passages),
         {"q": {"rel": 1, "non": 0}},
     )
-    rows = evaluate(encoder, eval_set, "toy/test", measures=["RR@10", "nDCG@10"], top_k=10, settings=["mono"])
+    rows = evaluate(encoder, eval_set, "toy/test", measures=["RR@10", "nDCG@10"], top_k=10, settings=["mono"]).rows
     values = {(r.query_language, r.metric): r.value for r in rows}
     assert values[("en", "RR@10")] == pytest.approx(1 / 2)
     assert values[("en", "nDCG@10")] == pytest.approx(1 / np.log2(3))  # gain 1 at rank 2, ideal 1 at rank 1
@@ -75,12 +79,12 @@ BITEXT_WEIGHTS = {
 def bitext_set() -> EvalSet:
     queries = tuple(Query(q, q, q[:2]) for q in BITEXT_WEIGHTS)
     qrels = {q: {other: 1 for other in BITEXT_WEIGHTS if other != q} for q in BITEXT_WEIGHTS}
-    return EvalSet("bitext", queries, tuple(Passage(p, p, p[:2]) for p in BITEXT_PASSAGES), qrels)
+    return EvalSet("bitext", queries, tuple(Passage(p, p, p[:2]) for p in BITEXT_PASSAGES), qrels, bitext=True)
 
 
 def test_bias_measures_use_exact_ranks_beyond_top_k_and_mask_the_query_itself(tmp_path):
     encoder = one_hot_encoder(BITEXT_PASSAGES, BITEXT_WEIGHTS)
-    rows = evaluate(encoder, bitext_set(), "bitext/test", measures=["RR@2"], top_k=2, run_dir=tmp_path)
+    rows = evaluate(encoder, bitext_set(), "bitext/test", measures=["RR@2"], top_k=2, run_dir=tmp_path).rows
     multi = {(r.query_language, r.passage_language, r.metric): r.value for r in rows if r.setting == "multi"}
     # Best rank of each language's relevant passage (computed in BITEXT_WEIGHTS' comments):
     # en:1 -> sw 1, yo 4 (beyond top_k=2, still exact);  sw:1 -> en 2, yo 1;  yo:1 -> en 6, sw 5.
@@ -95,17 +99,31 @@ def test_bias_measures_use_exact_ranks_beyond_top_k_and_mask_the_query_itself(tm
     # RR@2 in the pool: en:1 finds sw:1 first (1), sw:1 finds yo:1 first (1), yo:1 nothing in its top 2 (0).
     assert multi[("all", "all", "RR@2")] == pytest.approx(2 / 3)
     # Masking: no query's ranking holds its own id, and the own-language passage never counts.
-    for path in tmp_path.glob("*.run"):
+    assert sorted(p.name for p in tmp_path.glob("*.run.gz")) == [
+        "cross.en-sw.run.gz", "cross.en-yo.run.gz", "cross.sw-en.run.gz", "cross.sw-yo.run.gz",
+        "cross.yo-en.run.gz", "cross.yo-sw.run.gz", "multi.en-all.run.gz", "multi.sw-all.run.gz", "multi.yo-all.run.gz"]
+    assert sorted(p.name for p in tmp_path.glob("qrels.*")) == ["qrels.all.txt", "qrels.en.txt", "qrels.sw.txt",
+                                                                 "qrels.yo.txt"]
+    for path in tmp_path.glob("*.run.gz"):
         for qid, ranking in read_run(path).items():
             assert qid not in ranking
     assert not [r for r in rows if r.setting == "mono"]  # nothing in a query's own language is relevant
     assert ("en", "en", "MeanRank") not in multi
 
 
+def test_outside_bitext_sets_a_query_may_retrieve_the_passage_that_shares_its_id():
+    # MIRACL yo: query "yo:10020#0" and passage "yo:10020#0" are different texts; 32 yo dev positives are like that.
+    passages = ["yo:10020#0", "yo:10020#1"]
+    encoder = one_hot_encoder(passages, {"yo:10020#0": {"yo:10020#0": 0.9, "yo:10020#1": 0.1}})
+    eval_set = toy_set({"yo:10020#0": {"yo:10020#0": 1}}, {p: "yo" for p in passages}, passages)
+    result = evaluate(encoder, eval_set, "miracl/dev", measures=["RR@10"], top_k=10, settings=["mono"])
+    assert [r.value for r in result.rows if r.query_language == "yo"] == [1.0]
+
+
 def test_cross_cells_search_one_language_and_skip_cells_without_judgements():
     encoder = one_hot_encoder(BITEXT_PASSAGES, BITEXT_WEIGHTS)
-    rows = evaluate(encoder, bitext_set(), "bitext/test", measures=["RR@2"], top_k=2, settings=["cross"])
-    cross = {(r.query_language, r.passage_language): (r.value, r.num_queries) for r in rows}
+    rows = evaluate(encoder, bitext_set(), "bitext/test", measures=["RR@2"], top_k=2, settings=["cross"]).rows
+    cross = {(r.query_language, r.passage_language): (r.value, r.num_queries) for r in rows if r.metric == "RR@2"}
     # yo:1 against the sw passages only: sw:2 (8) then sw:1 (0) -> RR@2 = 1/2.
     # yo:1 against en only: en:2, en:9, en:1 -> rank 3 -> 0.  en:1 against yo only: yo:2, yo:1 -> 1/2.
     assert cross[("yo", "sw")] == (0.5, 1)
@@ -114,6 +132,7 @@ def test_cross_cells_search_one_language_and_skip_cells_without_judgements():
     assert cross[("en", "sw")] == (1.0, 1) and cross[("sw", "en")] == (1.0, 1) and cross[("sw", "yo")] == (1.0, 1)
     assert cross[("all", "all")] == (pytest.approx((0.5 + 0 + 0.5 + 1 + 1 + 1) / 6), 6)
     assert len(cross) == 7  # six ordered pairs + the all row; no (X, X) cell, no NaN rows
+    assert len(rows) == 8  # and the micro all row (equal here: one query per cell)
 
 
 def test_flat_search_equals_numpy_brute_force_top_k():
@@ -146,6 +165,8 @@ def test_clear_errors_name_the_eval_set():
     no_relevant = EvalSet("x", (Query("q", "q", "en"),), passages, {"q": {"p": 0}, "other": {"p": 1}})
     with pytest.raises(EvalSetError, match="flores/test: no query has a relevant passage"):
         evaluate(encoder, no_relevant, "flores/test")
+    with pytest.raises(ValueError, match="flores/test: no measures"):
+        evaluate(encoder, EvalSet("x", (Query("q", "q", "en"),), passages, {"q": {"p": 1}}), "flores/test", measures=[])
     twice = EvalSet("x", (Query("q", "q", "en"), Query("q", "r", "en")), passages, {"q": {"p": 1}})
     with pytest.raises(EvalSetError, match="query id 'q' appears more than once"):
         evaluate(encoder, twice, "flores/test")
@@ -177,6 +198,7 @@ def parallel_set() -> EvalSet:
         tuple(Query(i, t, lang) for i, t, lang in items),
         tuple(Passage(i, t, lang) for i, t, lang in items) + (Passage("en:x", "An unrelated distractor.", "en"),),
         qrels,
+        bitext=True,
     )
 
 
@@ -188,18 +210,19 @@ class CountingEncoder:
         self.corpus = corpus
         self.passages_encoded = 0
 
-    def encode(self, texts, kind, batch_size=64, progress=None):
+    def encode(self, texts, kind, batch_size=64, progress=None, max_length=None):
         if kind == "passage":
             self.passages_encoded += sum(t in self.corpus for t in texts)
-        return self.encoder.encode(texts, kind, batch_size=batch_size, progress=progress)
+        return self.encoder.encode(texts, kind, batch_size=batch_size, progress=progress, max_length=max_length)
 
 
 def test_end_to_end_rows_with_the_tiny_encoder(tiny_encoder, tmp_path):
     stages = []
-    rows = evaluate(
-        tiny_encoder, parallel_set(), "parallel/test", measures=["nDCG@10", "RR@10"], top_k=10,
+    result = evaluate(
+        tiny_encoder, parallel_set(), "parallel/test", measures=["nDCG@10", "RR@10", "AP"], top_k=10,
         run_dir=tmp_path, state=TaskState(lambda progress: stages.append(progress.phase)),
     )
+    rows = result.rows
     assert {"encoding queries", "encoding passages", "searching"} <= set(stages)
     keys = {(r.setting, r.query_language, r.passage_language, r.metric): r for r in rows}
     languages = ("en", "sw", "yo")
@@ -214,11 +237,18 @@ def test_end_to_end_rows_with_the_tiny_encoder(tiny_encoder, tmp_path):
     assert keys[("multi", "all", "all", "LangBias")].num_queries == 12
     assert all(0.0 <= r.value <= 1.0 for r in rows if r.metric in ("nDCG@10", "RR@10"))
     assert all(1 <= r.value <= 12 for r in rows if r.metric == "MeanRank")  # 13 passages minus the query itself
-    # The written run and qrels reproduce the rows through the metrics command.
-    for (setting, x, y, metric), row in keys.items():
-        if metric == "RR@10" and x != "all":
-            got = metrics_command(tmp_path / f"{setting}.{x}-{y}.qrels", tmp_path / f"{setting}.{x}-{y}.run", ["RR@10"], False)
-            assert got["RR@10"] == pytest.approx(row.value, abs=5e-5)
+    # The written run and qrels reproduce the cells' measures with a cutoff through the metrics command, exactly.
+    cutoff_cells = [key for key in keys if key[1] != "all" and key[3] in ("nDCG@10", "RR@10")]
+    assert len(cutoff_cells) == (6 + 3) * 2
+    for setting, x, y, metric in cutoff_cells:
+        got = score_files(tmp_path / f"qrels.{y}.txt", tmp_path / f"{setting}.{x}-{y}.run.gz", [metric])
+        assert as_json(got, by_query=False)[metric] == keys[(setting, x, y, metric)].value
+    # Every cell's per-query values average to its row.
+    cells = {(c.setting, c.query_language, c.passage_language, c.metric): c for c in result.per_query}
+    assert set(cells) == {key for key in keys if key[1] != "all"}
+    for key, cell in cells.items():
+        assert len(cell.query_ids) == len(cell.values) == keys[key].num_queries
+        assert math.fsum(cell.values) / len(cell.values) == pytest.approx(keys[key].value, abs=1e-15)
 
 
 def test_passages_are_encoded_once_across_settings_and_calls(tiny_encoder, tmp_path):
@@ -235,3 +265,193 @@ def test_passages_are_encoded_once_across_settings_and_calls(tiny_encoder, tmp_p
     assert fresh.passages_encoded == 0
     assert again == first
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    # Another passage length is another encoding, cached apart.
+    evaluate(fresh, eval_set, "parallel/test", measures=["RR@10"], top_k=10, cache=EmbeddingCache(tmp_path / "cache"),
+             passage_max_length=16)
+    assert fresh.passages_encoded == len(eval_set.passages)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+
+
+# ---- trec_eval semantics in cells, partial corpora, full depth, averages --------------------------------------
+
+
+def toy_set(qrels: dict, languages: dict[str, str] | None = None, passages: list[str] | None = None) -> EvalSet:
+    """Queries and passages whose ids are their texts; languages from ``languages`` (default English)."""
+    languages = languages or {}
+    query_ids = sorted(qrels)
+    passage_ids = passages or sorted({p for judged in qrels.values() for p in judged})
+    return EvalSet(
+        "toy",
+        tuple(Query(q, q, languages.get(q, "en")) for q in query_ids),
+        tuple(Passage(p, p, languages.get(p, "en")) for p in passage_ids),
+        qrels,
+    )
+
+
+def test_a_query_judged_with_nothing_relevant_scores_zero_and_counts():
+    # The issue's example: q1 finds its relevant p1 first, q2 is judged (p2: 0) with nothing relevant.
+    eval_set = toy_set({"q1": {"p1": 1}, "q2": {"p2": 0}})
+    encoder = one_hot_encoder(["p1", "p2"], {"q1": {"p1": 0.9, "p2": 0.1}, "q2": {"p2": 0.9, "p1": 0.1}})
+    result = evaluate(encoder, eval_set, "toy/test", measures=["nDCG@10", "AP"], top_k=10, settings=["mono"])
+    cell = {(r.query_language, r.metric): (r.value, r.num_queries) for r in result.rows}
+    assert cell[("en", "nDCG@10")] == (0.5, 2) and cell[("en", "AP")] == (0.5, 2)
+    (ndcg,) = [c for c in result.per_query if c.metric == "nDCG@10"]
+    assert (ndcg.query_ids, ndcg.values) == (("q1", "q2"), (1.0, 0.0))
+
+
+def test_relevant_passages_missing_from_the_corpus_count_as_never_retrieved_with_a_warning():
+    eval_set = toy_set({"q1": {"p1": 1, "gone": 1}, "q2": {"p2": 1}}, passages=["p1", "p2"])
+    encoder = one_hot_encoder(["p1", "p2"], {"q1": {"p1": 0.9}, "q2": {"p2": 0.9}})
+    result = evaluate(encoder, eval_set, "toy/test", measures=["nDCG@10", "R@10", "AP"], top_k=10, settings=["mono"])
+    q1 = {c.metric: dict(zip(c.query_ids, c.values))["q1"] for c in result.per_query}
+    assert q1["R@10"] == 0.5 and q1["AP"] == 0.5
+    assert q1["nDCG@10"] == pytest.approx(1 / (1 + 1 / math.log2(3)))  # found at rank 1; ideal holds both
+    assert result.warnings == [
+        "toy/test: 1 of 3 relevant judgements name passages missing from the corpus; they count as relevant and "
+        "never retrieved, so every score is a lower bound: give the whole corpus"]
+
+
+def test_ap_rr_and_ndcg_without_cutoff_are_at_full_depth_and_equal_trec_eval_on_the_complete_ranking(tmp_path):
+    # 30 passages in two languages; q's relevant passages sit at ranks 3, 15 and 27 of the pool, top_k is 10.
+    pool = [f"{lang}:{i:02d}" for lang in ("en", "sw") for i in range(15)]
+    scores = {pid: 1.0 - n / 40 for n, pid in enumerate(sorted(pool, key=lambda p: (int(p[3:]), p)))}
+    order = [pid for pid, _ in trec_order(scores)]
+    relevant = {order[2]: 1, order[14]: 2, order[26]: 1}
+    qrels = {"q": relevant | {order[0]: 0}}
+    eval_set = EvalSet("deep", (Query("q", "q", "en"),), tuple(Passage(p, p, p[:2]) for p in pool), qrels)
+    encoder = one_hot_encoder(pool, {"q": scores})
+    result = evaluate(encoder, eval_set, "deep/test", measures=["AP", "AP@10", "RR", "nDCG", "nDCG@10"], top_k=10,
+                      settings=["multi"], run_dir=tmp_path)
+    got = {r.metric: r.value for r in result.rows if r.query_language == "en"}
+    assert got["AP"] == pytest.approx((1 / 3 + 2 / 15 + 3 / 27) / 3)
+    assert got["AP@10"] == pytest.approx((1 / 3) / 3)
+    complete = pytrec_eval.RelevanceEvaluator(qrels, {"map", "recip_rank", "ndcg", "map_cut.10", "ndcg_cut.10"})
+    theirs = complete.evaluate({"q": scores})["q"]
+    assert got["AP"] == pytest.approx(theirs["map"], abs=1e-12)
+    assert got["RR"] == pytest.approx(theirs["recip_rank"], abs=1e-12) and got["RR"] == pytest.approx(1 / 3)
+    assert got["nDCG"] == pytest.approx(theirs["ndcg"], abs=1e-12)
+    assert got["AP@10"] == pytest.approx(theirs["map_cut_10"], abs=1e-12)
+    assert got["nDCG@10"] == pytest.approx(theirs["ndcg_cut_10"], abs=1e-12)
+    # The stored top 10 is the complete ranking's top 10, and it reproduces AP@10 (not AP, which needs depth 27).
+    stored = read_run(tmp_path / "multi.en-all.run.gz")["q"]
+    assert list(stored) == order[:10]
+    from_file = as_json(score_files(tmp_path / "qrels.all.txt", tmp_path / "multi.en-all.run.gz", ["AP@10", "AP"]), False)
+    assert from_file["AP@10"] == pytest.approx(got["AP@10"]) and from_file["AP"] < got["AP"]
+    assert read_qrels(tmp_path / "qrels.all.txt") == qrels
+
+
+def test_ties_are_cut_in_trec_order(tmp_path):
+    # Every passage scores the same: trec_eval ranks by id descending, and so must the top_k that is kept.
+    pool = [f"p{i}" for i in range(12)]
+    encoder = one_hot_encoder(pool, {"q": {p: 1.0 for p in pool}})
+    eval_set = toy_set({"q": {"p0": 1, "p5": 1}}, passages=pool)
+    result = evaluate(encoder, eval_set, "ties/test", measures=["RR@10", "R@5", "R@10", "AP"], top_k=10,
+                      settings=["mono"], run_dir=tmp_path)
+    got = {r.metric: r.value for r in result.rows if r.query_language == "en"}
+    order = sorted(pool, reverse=True)  # p9, p8, p7, p6, p5, p4, p3, p2, p11, p10, p1, p0 (string order)
+    assert list(read_run(tmp_path / "mono.en-en.run.gz")["q"]) == order[:10]
+    assert got["R@5"] == 0.5 and got["R@10"] == 0.5 and got["RR@10"] == 1 / 5  # p5 5th, p0 12th: beyond the cut
+    assert got["AP"] == pytest.approx((1 / 5 + 2 / 12) / 2)
+
+
+def test_all_rows_are_macro_over_language_pairs_and_micro_over_queries():
+    # Cross cells (en, yo) with three queries (RR@1: 1, 0, 0) and (sw, yo) with one (RR@1: 1).
+    qrels = {"en:a": {"yo:a": 1}, "en:b": {"yo:b": 1}, "en:c": {"yo:c": 1}, "sw:a": {"yo:a": 1}}
+    passages = ["yo:a", "yo:b", "yo:c"]
+    languages = {pid: pid[:2] for pid in list(qrels) + passages}
+    weights = {"en:a": {"yo:a": 1.0}, "en:b": {"yo:a": 1.0}, "en:c": {"yo:a": 1.0}, "sw:a": {"yo:a": 1.0}}
+    result = evaluate(one_hot_encoder(passages, weights), toy_set(qrels, languages, passages), "pairs/test",
+                      measures=["RR@1"], top_k=1, settings=["cross"])
+    rows = {(r.query_language, r.passage_language, r.metric): (r.value, r.num_queries) for r in result.rows}
+    assert rows[("en", "yo", "RR@1")] == (pytest.approx(1 / 3), 3) and rows[("sw", "yo", "RR@1")] == (1.0, 1)
+    assert rows[("all", "all", "RR@1")] == (pytest.approx((1 / 3 + 1) / 2), 4)  # the paper's macro average
+    assert rows[("all", "all", "RR@1 (micro)")] == (pytest.approx(2 / 4), 4)
+
+
+class RecordingEncoder(HandEncoder):
+    """A HandEncoder that records the prefix kind and token length of every call."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.calls: list[tuple[str, int | None, int]] = []
+
+    def encode(self, texts, kind, batch_size=64, progress=None, max_length=None):
+        self.calls.append((kind, max_length, len(texts)))
+        return super().encode(texts, kind if kind in self.vectors else "query", batch_size, progress, max_length)
+
+
+@pytest.mark.parametrize(("symmetric", "queries", "passages"), [(False, ("query", None), ("passage", 512)),
+                                                                 (True, ("query", 512), ("query", 512))])
+def test_passages_are_encoded_at_their_own_length_and_bitext_symmetrically(symmetric, queries, passages):
+    base = one_hot_encoder(["p1", "p2"], {"q": {"p1": 1.0}})
+    encoder = RecordingEncoder(base.dim, base.vectors["query"], base.vectors["passage"])
+    if symmetric:  # passages are encoded as queries: they need query vectors of their own
+        encoder.vectors["query"].update(base.vectors["passage"])
+    eval_set = toy_set({"q": {"p1": 1}}, passages=["p1", "p2"])
+    evaluate(encoder, eval_set, "toy/test", measures=["RR@10"], top_k=10, settings=["mono"], passage_max_length=512,
+             symmetric=symmetric)
+    assert encoder.calls == [(*queries, 1), (*passages, 2)]
+
+
+def test_the_encoder_truncates_at_the_length_it_is_given(tiny_encoder):
+    long_text = "Mvua ilinyesha usiku kucha na mto ukafurika. " * 30  # far beyond the settings' 128 tokens
+    default = tiny_encoder.encode([long_text], "passage")
+    assert not np.allclose(tiny_encoder.encode([long_text], "passage", max_length=512), default)
+    assert np.allclose(tiny_encoder.encode([long_text], "passage", max_length=tiny_encoder.settings.max_length), default)
+    assert np.allclose(tiny_encoder.encode([long_text], "passage", max_length=10_000),
+                       tiny_encoder.encode([long_text], "passage", max_length=512))  # capped at the model's 512
+
+
+def test_a_symmetric_bitext_set_encodes_each_sentence_once(tiny_encoder):
+    eval_set = parallel_set()
+    calls = []
+
+    class Recording:
+        def encode(self, texts, kind, **options):
+            calls.append((kind, options.get("max_length"), len(texts)))
+            return tiny_encoder.encode(texts, kind, **options)
+
+    symmetric = evaluate(Recording(), eval_set, "parallel/test", measures=["RR@10", "AP"], top_k=10, symmetric=True,
+                         passage_max_length=64)
+    assert calls == [("query", 64, 0), ("query", 64, len(eval_set.passages))]  # the 12 queries are 12 of the passages
+
+    class BothSidesAsQueries:  # what symmetric encoding means, done the long way: every text encoded on its own
+        def encode(self, texts, kind, **options):
+            return tiny_encoder.encode(texts, "query", **{**options, "max_length": 64})
+
+    apart = evaluate(BothSidesAsQueries(), eval_set, "parallel/test", measures=["RR@10", "AP"], top_k=10)
+    assert [(r.setting, r.query_language, r.passage_language, r.metric) for r in symmetric.rows] == [
+        (r.setting, r.query_language, r.passage_language, r.metric) for r in apart.rows]
+    assert [r.value for r in symmetric.rows] == pytest.approx([r.value for r in apart.rows], abs=1e-6)
+
+
+# ---- the real model (slow) ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_untrained_e5_small_on_flores_under_the_old_and_the_new_evaluation_defaults():
+    """Prints the numbers bench/RESULTS.md records: prefixes and pool before and after the new defaults."""
+    from engine.data import load_eval_set
+    from engine.model import load_encoder
+    from vocabulary.config import DEFAULT_EVALUATIONS, EvalSpec
+
+    encoder = load_encoder("embedded:e5-small")
+    targets = ("en", "sw", "yo")
+    cases = {
+        "test, 'query: '/'passage: ' (old default)": EvalSpec("flores", targets, "test", symmetric=False),
+        "test, 'query: ' both sides": EvalSpec("flores", targets, "test"),
+        "all, 'query: '/'passage: '": EvalSpec("flores", targets, "all", symmetric=False),
+        "all, 'query: ' both sides": EvalSpec("flores", targets, "all"),
+        "all, 11 languages (new default)": DEFAULT_EVALUATIONS[0],
+    }
+    cells = [("cross", "sw", "en", "nDCG@10"), ("cross", "yo", "en", "nDCG@10"), ("cross", "en", "sw", "nDCG@10"),
+             ("cross", "en", "yo", "nDCG@10"), ("cross", "all", "all", "nDCG@10"), ("cross", "all", "all", "AP"),
+             ("multi", "sw", "all", "nDCG@10"), ("multi", "yo", "all", "nDCG@10"), ("multi", "all", "all", "AP"),
+             ("multi", "all", "all", "LangBias")]
+    print("\n| FLORES, untrained e5-small | " + " | ".join(f"{s} {x}→{y} {m}" for s, x, y, m in cells) + " |")
+    for name, spec in cases.items():
+        result = evaluate(encoder, load_eval_set(spec), spec.label, batch_size=32,
+                          passage_max_length=spec.passage_max_length, symmetric=bool(spec.symmetric))
+        rows = {(r.setting, r.query_language, r.passage_language, r.metric): r.value for r in result.rows}
+        print(f"| {name} | " + " | ".join(f"{rows[c]:.4f}" for c in cells) + " |", flush=True)
+        assert rows[("cross", "sw", "en", "nDCG@10")] >= 0.9 and rows[("cross", "yo", "en", "nDCG@10")] >= 0.7

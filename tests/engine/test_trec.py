@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 
 import pytest
 
 from engine.metrics import NoJudgedQueriesError, UnknownMeasureError
-from engine.trec import TrecFormatError, metrics_command, read_qrels, read_run, write_qrels, write_run
+from engine.trec import TrecFormatError, as_json, as_trec, read_qrels, read_run, score_files, write_qrels, write_run
 
 
 def test_run_round_trip_keeps_exact_scores_and_writes_trec_order(tmp_path):
@@ -22,6 +23,15 @@ def test_run_round_trip_keeps_exact_scores_and_writes_trec_order(tmp_path):
         "q1 Q0 b 2 0.5 mytag",
         f"q1 Q0 a 3 {1 / 3!r} mytag",
     ]
+
+
+def test_gz_files_are_written_and_read_compressed(tmp_path):
+    run = {"q1": {"a": 0.25, "b": 0.5}}
+    write_run(tmp_path / "run.gz", run, "t")
+    assert gzip.decompress((tmp_path / "run.gz").read_bytes()).decode().splitlines()[0] == "q1 Q0 b 1 0.5 t"
+    assert read_run(tmp_path / "run.gz") == run
+    write_qrels(tmp_path / "qrels.gz", {"q1": {"a": 1}})
+    assert read_qrels(tmp_path / "qrels.gz") == {"q1": {"a": 1}}
 
 
 def test_qrels_round_trip_and_tab_separated_input(tmp_path):
@@ -62,34 +72,47 @@ def test_missing_file_and_unwritable_ids(tmp_path):
 
 def _files(tmp_path):
     qrels = tmp_path / "qrels.txt"
-    qrels.write_text("q1 0 a 1\nq1 0 c 2\nq1 0 b 0\nq2 0 x 1\nq3 0 m 0\n")
+    qrels.write_text("q1 0 a 1\nq1 0 c 2\nq1 0 b 0\nq2 0 x 1\nq3 0 m 0\nq4 0 n 1\n")
     run = tmp_path / "run.trec"
     # Ranks in the file are deliberately wrong: trec_eval ignores them and orders by score.
     run.write_text(
         "q1 Q0 a 9 0.9 t\nq1 Q0 b 1 0.5 t\nq1 Q0 c 1 0.5 t\n"
-        "q2 Q0 x 1 0.7 t\nq2 Q0 y 2 0.7 t\n"
+        "q2 Q0 x 1 0.7 t\nq2 Q0 y 2 0.7 t\nq3 Q0 m 1 0.2 t\n"
     )
     return qrels, run
 
 
-def test_metrics_command_aggregate_and_per_query(tmp_path):
+ND_Q1 = (1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3))  # ranking a, c, b; ideal gains 2, 1
+ND_Q2 = 1 / math.log2(3)  # ranking y, x
+
+
+def test_score_files_like_trec_eval_and_with_complete(tmp_path):
     qrels, run = _files(tmp_path)
-    got = metrics_command(qrels, run, ["RR", "nDCG@2"], per_query=False)
-    # q1 ranking a, c, b -> RR 1; nDCG@2 = (1 + 2/log2 3) / (2 + 1/log2 3).
-    # q2 ranking y, x -> RR 1/2; nDCG@2 = (1/log2 3) / 1.  q3 has no relevant document.
-    nd_q1 = (1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3))
-    nd_q2 = 1 / math.log2(3)
-    assert got == {"RR": 0.75, "nDCG@2": round((nd_q1 + nd_q2) / 2, 4)}
-    per_query = metrics_command(qrels, run, ["RR"], per_query=True)
-    assert per_query == {"q1": {"RR": 1.0}, "q2": {"RR": 0.5}}
-    assert list(metrics_command(qrels, run, [], per_query=False)) == ["nDCG@10", "R@100", "RR@10", "AP"]
+    per_query = score_files(qrels, run, ["RR", "nDCG@2"])
+    # q3 is judged with nothing relevant: it scores 0 and counts. q4 is judged but not ranked: skipped (no -c).
+    assert per_query == {"q1": {"RR": 1.0, "nDCG@2": ND_Q1}, "q2": {"RR": 0.5, "nDCG@2": ND_Q2},
+                         "q3": {"RR": 0.0, "nDCG@2": 0.0}}
+    assert as_json(per_query, by_query=False) == {"RR": 0.5, "nDCG@2": (ND_Q1 + ND_Q2) / 3}  # every digit kept
+    completed = score_files(qrels, run, ["RR"], complete=True)
+    assert completed["q4"] == {"RR": 0.0} and as_json(completed, False) == {"RR": 1.5 / 4}
+    assert list(as_json(score_files(qrels, run, []), False)) == ["nDCG@10", "R@100", "RR@10", "AP"]
 
 
-def test_metrics_command_errors(tmp_path):
+def test_trec_format_is_trec_eval_layout(tmp_path):
+    qrels, run = _files(tmp_path)
+    per_query = score_files(qrels, run, ["RR", "nDCG@2"])
+    assert as_trec(per_query, by_query=False).splitlines() == [
+        f"{'RR':<22}\tall\t0.5000", f"{'nDCG@2':<22}\tall\t{(ND_Q1 + ND_Q2) / 3:.4f}"]
+    lines = as_trec(per_query, by_query=True).splitlines()
+    assert lines[:2] == [f"{'RR':<22}\tq1\t1.0000", f"{'nDCG@2':<22}\tq1\t{ND_Q1:.4f}"]
+    assert len(lines) == 3 * 2 + 2 and lines[-1].split("\t")[1] == "all"
+
+
+def test_metrics_errors(tmp_path):
     qrels, run = _files(tmp_path)
     with pytest.raises(UnknownMeasureError, match="unknown measure 'MAP'"):
-        metrics_command(qrels, run, ["MAP"], per_query=False)
-    empty = tmp_path / "zeros.txt"
-    empty.write_text("q1 0 a 0\n")
-    with pytest.raises(NoJudgedQueriesError, match="zeros.txt: no query in the qrels has a relevant document"):
-        metrics_command(empty, run, ["AP"], per_query=False)
+        score_files(qrels, run, ["MAP"])
+    other = tmp_path / "other.txt"
+    other.write_text("q9 0 a 1\n")
+    with pytest.raises(NoJudgedQueriesError, match="other.txt and run.trec: no query is both judged"):
+        score_files(other, run, ["AP"])

@@ -66,7 +66,7 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     first = configs[0]
     assert (first.model, first.train_languages, first.batch_size, first.learning_rate) == ("tiny:", ("de", "en", "es"), 8, 1e-4)
     (flores,) = first.evaluations
-    assert (flores.dataset, flores.languages, flores.split, flores.max_queries) == ("flores", ("en", "sw", "yo"), "test", 30)
+    assert (flores.dataset, flores.languages, flores.split, flores.max_queries) == ("flores", ("en", "sw", "yo"), "all", 30)
     assert {c.contrastive_weight for c in configs if c.strategy == "contrastive"} == {0.3}
     grab(form, form.app_model.db.artifacts_dir.parent / "setup_filled.png")
 

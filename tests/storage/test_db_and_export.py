@@ -11,14 +11,15 @@ from sqlalchemy import inspect, select, text
 
 from storage import queue
 from storage.db import as_url, open_db
-from storage.export import export_csv
+from storage.export import export_csv, export_per_query_csv
 from storage.migrations import SCHEMA_VERSION, SchemaError
 from storage.models import Run
-from storage.queries import TIDY_COLUMNS, list_runs, tidy_metrics
+from storage.queries import PER_QUERY_COLUMNS, TIDY_COLUMNS, list_runs, per_query_values, run_warnings, tidy_metrics
 from tests.storage.schema_v1 import OLD_RUN_ID, create_version_1_database, create_version_2_database
 from tests.storage.studies import grid_study
 from tests.storage.test_queue import Value
 from vocabulary.config import RunConfig
+from vocabulary.records import QueryValues
 
 
 def test_sqlite_pragmas_are_set(db):
@@ -56,7 +57,15 @@ def test_version_1_database_is_upgraded_and_keeps_its_runs(database_url, long_mo
     reopened = open_db(database_url)  # upgrading is done once
     with reopened.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM schema_version")).scalar() == SCHEMA_VERSION
+    # Version 4 added the per-query table: a run finished after the upgrade stores its per-query values.
+    run = queue.claim_next(reopened, "w")
+    queue.complete(reopened, run.id, "w", [Value(value=0.5, num_queries=2)], per_query=[CELL])
+    assert [(r["query_id"], r["value"]) for r in per_query_values(reopened)] == [("sw:1", 0.25), ("sw:2", 0.75)]
     reopened.dispose()
+
+
+#: The per-query values behind Value(value=0.5, num_queries=2).
+CELL = QueryValues("flores/test", "cross", "sw", "en", "nDCG@10", ("sw:1", "sw:2"), (0.25, 0.75))
 
 
 def test_version_2_database_gains_the_claiming_process_and_keeps_its_runs(database_url):
@@ -150,3 +159,51 @@ def test_export_into_a_missing_folder_is_refused_and_creates_nothing(db, tmp_pat
     with pytest.raises(FileNotFoundError, match="the folder .*nowhere.* does not exist"):
         export_csv(db, tmp_path / "nowhere" / "deeper" / "report.csv")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_per_query_values_are_stored_with_the_run_and_exported_tidy(db, tmp_path):
+    queue.submit_study(db, grid_study(name="one", sizes=(2, 3), seeds=(0,)))
+    first, second = queue.claim_next(db, "w"), queue.claim_next(db, "w")
+    values = (1 / 3, 0.1 + 0.2, 1e-300, 0.0)  # digits a rounding export would lose
+    cells = [QueryValues("miracl/dev", "mono", "yo", "yo", "nDCG@10", ("yo:10020#0", "yo:5#1", "yo:7#0", "yo:8#0"), values),
+             QueryValues("miracl/dev", "mono", "yo", "yo", "R@100", ("yo:10020#0", "yo:5#1", "yo:7#0", "yo:8#0"),
+                         (1.0, 0.5, 0.0, 1.0))]
+    rows = [Value(eval_set=c.eval_set, setting=c.setting, query_language=c.query_language, passage_language="yo",
+                  metric=c.metric, value=sum(c.values) / 4, num_queries=4) for c in cells]
+    queue.complete(db, first.id, "w", rows, per_query=cells, warnings=["miracl/dev: 3 of 9 relevant ... missing"])
+    queue.complete(db, second.id, "w", rows[:1], per_query=cells[:1])
+
+    path = tmp_path / "per-query.csv"
+    assert export_per_query_csv(db, path) == 4 * 3
+    with path.open(encoding="utf-8") as stream:
+        exported = list(csv.DictReader(stream))
+    assert tuple(exported[0]) == PER_QUERY_COLUMNS
+    mine = [r for r in exported if r["run_id"] == first.id and r["metric"] == "nDCG@10"]
+    assert [r["query_id"] for r in mine] == ["yo:10020#0", "yo:5#1", "yo:7#0", "yo:8#0"]
+    assert tuple(float(r["value"]) for r in mine) == values  # every digit survives
+    assert {(r["study"], r["strategy"], r["eval_set"], r["setting"], r["passage_language"]) for r in mine} == {
+        ("one", first.config.strategy, "miracl/dev", "mono", "yo")}
+    # The mean of a cell's per-query values is its metric row.
+    metric_rows = {(r["run_id"], r["metric"]): r["value"] for r in tidy_metrics(db)}
+    for run_id, metric in metric_rows:
+        cell = [float(r["value"]) for r in exported if (r["run_id"], r["metric"]) == (run_id, metric)]
+        assert sum(cell) / len(cell) == pytest.approx(metric_rows[(run_id, metric)], abs=1e-15)
+    assert run_warnings(db) == {first.id: ["miracl/dev: 3 of 9 relevant ... missing"]}
+    # Completing again (a retried run) replaces the values, not adds to them.
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE runs SET status = 'running' WHERE id = :id"), {"id": second.id})
+    queue.complete(db, second.id, "w", rows[:1], per_query=cells[:1])
+    assert sum(1 for r in per_query_values(db) if r["run_id"] == second.id) == 4
+
+
+def test_per_query_values_are_stored_compactly(db):
+    """A cell of 1,000 queries is one row of 8 bytes per value and its ids compressed, not a row per value."""
+    queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,)))
+    run = queue.claim_next(db, "w")
+    ids = tuple(f"sw:{i}" for i in range(1000))
+    cell = QueryValues("flores/all", "cross", "sw", "en", "nDCG@10", ids, tuple(i / 1000 for i in range(1000)))
+    queue.complete(db, run.id, "w", [Value(value=0.4995, num_queries=1000)], per_query=[cell])
+    with db.engine.connect() as connection:
+        count, size, ids = connection.execute(
+            text("SELECT count(*), sum(length(packed_values)), sum(length(packed_ids)) FROM query_values")).one()
+    assert (count, size) == (1, 8000) and ids < len("\n".join(cell.query_ids)) / 3

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
 from vocabulary.budget import total_steps
 from vocabulary.config import (
     DEFAULT_EVALUATIONS,
+    EVALUATION_PROCEDURE,
     PAPER_PRESET,
     PLAIN_MODEL_SETTINGS,
     TRAINING_PROCEDURE,
@@ -191,6 +193,49 @@ def test_numbers_may_be_written_as_integers_where_floats_are_expected():
     assert config.learning_rate == 1 and config.max_steps is None
 
 
+def test_default_evaluations_are_the_hard_pools_and_the_papers_unseen_languages():
+    flores, afriqa, xquad_r = DEFAULT_EVALUATIONS
+    assert (flores.split, len(flores.languages)) == ("all", 11) and flores.symmetric
+    assert {"el", "vi"} <= set(xquad_r.languages) and len(xquad_r.languages) == 11
+    assert all(spec.passage_max_length == 512 for spec in DEFAULT_EVALUATIONS)
+    assert afriqa.label == "afriqa/test (gold passages only)"
+    assert xquad_r.label == "xquad-r/eval (held-out articles, own sentence splitter)"
+    assert EvalSpec("xquad-r", ("en", "de"), "all", path="/data/lareqa/xquad-r").label == "xquad-r/all (LAReQA sentences)"
+    assert EvalSpec("afriqa", ("sw",), corpus="corpus.jsonl").label == "afriqa/test (Wikipedia collection, answer match)"
+    assert flores.label == "flores/all"
+    RunConfig().validate()
+
+
+def test_evaluating_on_the_sentences_a_run_trains_on_is_refused():
+    flores_all = (EvalSpec("flores", ("en", "sw"), "all"),)
+    with pytest.raises(ConfigError, match=r"evaluations\[flores\]\.split: split 'all' holds the flores training "
+                                          r"sentences this run trains on; evaluate on dev, test"):
+        RunConfig(train_dataset="flores", train_languages=("en", "sw"), evaluations=flores_all).validate()
+    RunConfig(train_dataset="flores", train_languages=("en", "sw"),
+              evaluations=(EvalSpec("flores", ("en", "sw"), "test"),)).validate()
+    RunConfig(strategy="none", train_size=0, train_dataset="flores", evaluations=flores_all).validate()  # untrained
+    with pytest.raises(ConfigError, match=r"evaluations\[xquad-r\]\.split: split 'all' holds the xquad training"):
+        RunConfig(evaluations=(EvalSpec("xquad-r", ("en", "de"), "all"),)).validate()
+
+
+@pytest.mark.parametrize(("spec", "field", "fragment"), [
+    (EvalSpec("flores", ("en", "sw"), passage_max_length=4), "evaluations[flores].passage_max_length", "between 8"),
+    (EvalSpec("miracl", ("sw",), "dev", corpus="c.jsonl"), "evaluations[miracl].corpus", "MIRACL takes its corpus as path"),
+])
+def test_eval_spec_settings_are_validated(spec, field, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)) as error:
+        RunConfig(evaluations=(spec,)).validate()
+    assert error.value.field == field
+
+
+def test_eval_spec_settings_round_trip_through_json():
+    spec = EvalSpec("flores", ("en", "sw"), "all", passage_max_length=256, symmetric=False)
+    config = RunConfig(evaluations=(spec,))
+    assert RunConfig.from_json(config.to_json()).evaluations == (spec,)
+    with pytest.raises(ConfigError, match=r"symmetric: must be true, false or null"):
+        RunConfig.from_dict({"evaluations": [{"dataset": "flores", "languages": ["en", "sw"], "symmetric": "yes"}]})
+
+
 def test_encoder_settings_come_from_the_first_layer_that_sets_them():
     run = EncoderSettings(query_prefix="Query: ", max_length=64)
     model = EncoderSettings("cls", True, None, None, 256)
@@ -264,20 +309,23 @@ def test_settings_a_run_does_not_use_do_not_split_its_identity():
     assert best.run_id != RunConfig(dev_every=10, select="best_dev").run_id != RunConfig().run_id
 
 
-def test_training_runs_carry_the_procedure_and_evaluation_only_runs_keep_their_ids():
+def test_runs_carry_the_procedures_that_made_their_results():
     assert RunConfig().identity()["procedure"] == TRAINING_PROCEDURE == 2
     baseline = RunConfig(strategy="none", train_size=0)
     assert "procedure" not in baseline.identity()
     # An evaluation-only run is identified by what it evaluates and how, nothing of training.
     assert set(baseline.identity()) == {"model", "pooling", "query_prefix", "passage_prefix", "max_length",
-                                        "evaluations", "top_k"}
+                                        "evaluations", "top_k", "evaluation"}
+    # Both carry the evaluation procedure: results measured the old way are never reused as today's.
+    assert baseline.identity()["evaluation"] == RunConfig().identity()["evaluation"] == EVALUATION_PROCEDURE == 2
     # A training run of the same settings trains something else now: a new id (it was 3091f4c6e2f2c7c0).
     assert RunConfig(strategy="mono", train_size=64).run_id != "3091f4c6e2f2c7c0"
 
 
 def test_model_selection_settings():
     RunConfig(dev_every=10, select="best_dev").validate()
-    RunConfig(train_dataset="flores", train_size=100, dev_every=10, select="best_dev").validate()
+    flores_test = (EvalSpec("flores", ("en", "sw"), "test"),)
+    RunConfig(train_dataset="flores", train_size=100, dev_every=10, select="best_dev", evaluations=flores_test).validate()
     for changes, field, fragment in [
         ({"select": "best_dev"}, "dev_every", "select 'best_dev' needs a dev loss"),
         ({"select": "best"}, "select", "unknown selection 'best'; allowed: last, best_dev"),
