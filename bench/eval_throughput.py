@@ -258,12 +258,21 @@ def _child(side: str, args: tuple, queue: multiprocessing.Queue) -> None:
     queue.put(_SIDES[side](*args))
 
 
-def in_child(side: str, *args) -> SideResult:
+def in_child(side: str, *args):
+    """``side``'s function run in a fresh spawned process; its error (or death) ends the bench, not a hang."""
+    import queue as queues
+
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_child, args=(side, args, queue))
     process.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except queues.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"the {side!r} process ended (status {process.exitcode}) without a result") from None
     process.join()
     return result
 
@@ -294,7 +303,8 @@ def main_demo(args: argparse.Namespace) -> int:
           f"(top {DEMO_TRAINABLE_LAYERS} layers), batch {args.batch_size}, top_k {TOP_K}; each side in its own process")
     with tempfile.TemporaryDirectory() as folder:
         model = in_child("fine-tune", args.model, folder)
-        for index, eval_set in enumerate((flores_set(None, None), afriqa_set())):
+        chosen = {"flores": lambda: flores_set(None, None), "afriqa": afriqa_set}
+        for index, eval_set in enumerate(chosen[name]() for name in args.demo_sets):
             cache = str(Path(folder) / f"cache-{index}")  # cold for this set's first evaluation
             print(f"\n{eval_set.name}: {len(eval_set.passages)} passages, {len(eval_set.queries)} queries "
                   "(total s ratio: how many times faster than the peer)")
@@ -312,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus.add_argument("--synthetic", action="store_true", help="synthetic corpus of --passages passages")
     corpus.add_argument("--miracl-synthetic", action="store_true", help="MIRACL-sw shape: 131,924 passages, 482 queries")
     corpus.add_argument("--demo", action="store_true", help="re-evaluating a demo run's model on the demo's sw / yo sets")
+    parser.add_argument("--demo-sets", nargs="+", choices=("flores", "afriqa"), default=["flores", "afriqa"],
+                        help="with --demo: which of the demo's eval sets")
     parser.add_argument("--passages", type=int, help="corpus size (default: all FLORES / 2000 synthetic / 131,924)")
     parser.add_argument("--queries", type=int, help="number of queries (default: all / 200 / 482)")
     parser.add_argument("--batch-size", type=int, default=64)
