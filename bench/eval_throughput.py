@@ -18,8 +18,20 @@ Corpora:
       multilingual-e5-small encodes about 12 sentences/s, so pass a smaller
       ``--passages`` here (the printed rates carry over).
 
+  --demo: the demo's re-evaluation. A model fine-tuned as the demo trains (top 4 of 12 layers,
+      2 steps; kept as trained tensors + base reference) is evaluated on the demo's sw / yo sets
+      (FLORES test English -> sw + yo, and AfriQA sw / yo -> English, 120 queries) three times:
+      ours with a cold frozen-prefix cache (a study's first run), ours with the warm cache (every
+      later run), and sentence-transformers on the model exported as a full folder.
+
+GFLOP/s: each side is credited with the forward passes it has to compute, per text of n tokens
+and per layer 2 P n + 4 h n^2 (P the Linear weights of a layer, h the hidden size): every layer for
+the peer and a cold cache, the trainable ones for a warm cache; shown as a share of this machine's
+fp32 GEMM rate (bench/train_throughput.py's 2048 x 2048 torch.mm) measured in the same invocation.
+
 Examples:
   python bench/eval_throughput.py                                   # tiny: model, FLORES subset
+  python bench/eval_throughput.py --model embedded:e5-small --demo
   python bench/eval_throughput.py --model embedded:e5-small --passages 600 --queries 200
   python bench/eval_throughput.py --miracl-synthetic --passages 5000 --device cuda
 """
@@ -44,6 +56,7 @@ from vocabulary.records import EvalSet, Passage, Query  # noqa: E402
 MIRACL_SW_PASSAGES = 131_924
 MIRACL_SW_QUERIES = 482
 TOP_K = 100
+DEMO_TRAINABLE_LAYERS = 4
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class SideResult:
     total_s: float
     peak_rss_mib: float
     ndcg10: float
+    #: FLOPs of the forward passes this side had to compute (see the module docstring).
+    flops: float = 0.0
 
     @property
     def passages_per_s(self) -> float:
@@ -113,12 +128,33 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int) -> SideResult:
+def _forward_flops(encoder, eval_set: EvalSet, layers: int) -> float:
+    """FLOPs of ``layers`` transformer layers' forward passes over every query and passage."""
+    import torch
+
+    from engine.evaluate import passage_text
+
+    block = encoder._transformer_layers()[0]
+    linear = sum(m.weight.numel() for m in block.modules() if isinstance(m, torch.nn.Linear))
+    texts = [(q.text, "query") for q in eval_set.queries] + [(passage_text(p), "passage") for p in eval_set.passages]
+    lengths = [len(ids) for kind in ("query", "passage")
+               for ids in encoder._token_ids([t for t, k in texts if k == kind], kind)]
+    return float(sum(layers * (2 * linear * n + 4 * encoder.hidden_size * n * n) for n in lengths))
+
+
+def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int, cache: str | None = None,
+             trainable_layers: int | None = None, warm: bool = False) -> SideResult:
+    """Our evaluator; with ``cache`` the frozen layers below ``trainable_layers`` come from that cache folder,
+    which an earlier call filled when ``warm``."""
     from engine.evaluate import evaluate
     from engine.model import load_encoder
     from engine.state import TaskState
 
     encoder = load_encoder(model, device=device)
+    layers = encoder.num_layers
+    if cache is not None:
+        encoder.cache_frozen_prefix(trainable_layers, Path(cache))
+        layers = trainable_layers if warm else layers
     last: dict[str, float] = {}  # stage -> time of its latest progress call
 
     def progress(report) -> None:
@@ -130,11 +166,15 @@ def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int) -> Sid
         settings=["multi"], state=TaskState(progress),
     ).rows
     end = time.perf_counter()
+    if encoder.frozen_prefix is not None:
+        encoder.frozen_prefix.flush()
     ndcg = next(r.value for r in rows if r.query_language == "all" and r.metric == "nDCG@10")
+    name = "ours" if cache is None else f"ours, {'warm' if warm else 'cold'} cache"
     return SideResult(
-        "ours", len(eval_set.passages), len(eval_set.queries),
+        name, len(eval_set.passages), len(eval_set.queries),
         encode_passages_s=last["encoding passages"] - last["encoding queries"],
         search_s=end - last["encoding passages"], total_s=end - start, peak_rss_mib=_peak_rss_mib(), ndcg10=ndcg,
+        flops=_forward_flops(encoder, eval_set, layers),
     )
 
 
@@ -143,10 +183,13 @@ def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> S
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
+    from engine.evaluate import passage_text
     from engine.model import load_encoder
 
     with tempfile.TemporaryDirectory() as folder:
-        load_encoder(model).save(Path(folder) / "model")
+        ours = load_encoder(model)
+        flops = _forward_flops(ours, eval_set, ours.num_layers)
+        ours.save(Path(folder) / "model")
         peer = SentenceTransformer(str(Path(folder) / "model"), device=device)
     timings = {"query": 0.0, "document": 0.0}
     for kind, method in (("query", "encode_query"), ("document", "encode_document")):
@@ -161,7 +204,7 @@ def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> S
         setattr(peer, method, timed)
     evaluator = InformationRetrievalEvaluator(
         queries={q.id: q.text for q in eval_set.queries},
-        corpus={p.id: p.text for p in eval_set.passages},
+        corpus={p.id: passage_text(p) for p in eval_set.passages},
         relevant_docs={q: {pid for pid, rel in judged.items() if rel > 0} for q, judged in eval_set.qrels.items()},
         query_prompt_name="query", corpus_prompt_name="passage", batch_size=batch_size, ndcg_at_k=[10],
         mrr_at_k=[10], accuracy_at_k=[1], precision_recall_at_k=[TOP_K], map_at_k=[TOP_K], show_progress_bar=False,
@@ -173,22 +216,102 @@ def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> S
     return SideResult(
         "sentence-transformers", len(eval_set.passages), len(eval_set.queries),
         encode_passages_s=timings["document"], search_s=total - timings["document"] - timings["query"],
-        total_s=total, peak_rss_mib=_peak_rss_mib(), ndcg10=ndcg,
+        total_s=total, peak_rss_mib=_peak_rss_mib(), ndcg10=ndcg, flops=flops,
     )
 
 
+def fine_tune(model: str, folder: str) -> str:
+    """A model trained as the demo trains (top 4 layers, batch 16, 64 tokens), 2 steps: its run's model folder."""
+    from engine.data import load_training_set
+    from engine.model import load_encoder
+    from engine.train import train
+    from vocabulary.config import RunConfig
+    from vocabulary.languages import PAPER_TRAIN_LANGUAGES
+
+    config = RunConfig(model=model, train_languages=PAPER_TRAIN_LANGUAGES, train_size=64, batch_size=16,
+                       max_length=64, learning_rate=1e-4, budget="steps", steps=2, freeze_embeddings=True,
+                       trainable_layers=DEMO_TRAINABLE_LAYERS, frozen_cache=True, checkpoint_every=100)
+    encoder = load_encoder(model, config.encoder_settings)
+    result = train(config, load_training_set("xquad", config.train_languages, "train"), encoder, Path(folder) / "run")
+    return str(result.model_dir)
+
+
+def afriqa_set() -> EvalSet:
+    """The demo's AfriQA set: Swahili and Yoruba questions against English passages, 120 queries."""
+    from engine.data import load_eval_set
+    from vocabulary.config import EvalSpec
+
+    return load_eval_set(EvalSpec("afriqa", ("sw", "yo"), "test", max_queries=120))
+
+
+def _gemm_flops() -> float:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from train_throughput import gemm_flops
+
+    return gemm_flops()
+
+
+_SIDES = {"ours": run_ours, "theirs": run_theirs, "fine-tune": fine_tune, "gemm": _gemm_flops}
+
+
 def _child(side: str, args: tuple, queue: multiprocessing.Queue) -> None:
-    queue.put((run_ours if side == "ours" else run_theirs)(*args))
+    queue.put(_SIDES[side](*args))
 
 
-def in_child(side: str, *args) -> SideResult:
+def in_child(side: str, *args):
+    """``side``'s function run in a fresh spawned process; its error (or death) ends the bench, not a hang."""
+    import queue as queues
+
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_child, args=(side, args, queue))
     process.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except queues.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"the {side!r} process ended (status {process.exitcode}) without a result") from None
     process.join()
     return result
+
+
+def _table(results: list[SideResult], peak: float) -> None:
+    """One column per side (the peer last) and the ratios of each of ours to the peer."""
+    print(f"{'':22}" + "".join(f"{r.name:>22}" for r in results) + "".join(
+        f"{r.name + ' / peer':>28}" for r in results[:-1]))
+    rows = [
+        ("passages encoded/s", [r.passages_per_s for r in results]),
+        ("queries searched/s", [r.queries_per_s for r in results]),
+        ("total s", [r.total_s for r in results]),
+        ("GFLOP/s (encoding)", [r.flops / 1e9 / (r.total_s - r.search_s) for r in results]),
+        ("share of GEMM peak", [r.flops / (r.total_s - r.search_s) / peak for r in results]),
+        ("peak RSS MiB", [r.peak_rss_mib for r in results]),
+        ("nDCG@10", [r.ndcg10 for r in results]),
+    ]
+    for name, values in rows:
+        ratios = [v / values[-1] for v in values[:-1]]
+        if name == "total s":
+            ratios = [values[-1] / v for v in values[:-1]]  # speed-up: how many times faster
+        print(f"{name:22}" + "".join(f"{v:22.4g}" for v in values) + "".join(f"{x:28.3f}" for x in ratios))
+
+
+def main_demo(args: argparse.Namespace) -> int:
+    peak = in_child("gemm")
+    print(f"fp32 GEMM peak of this machine: {peak / 1e9:.1f} GFLOP/s; model {args.model} fine-tuned for 2 steps "
+          f"(top {DEMO_TRAINABLE_LAYERS} layers), batch {args.batch_size}, top_k {TOP_K}; each side in its own process")
+    with tempfile.TemporaryDirectory() as folder:
+        model = in_child("fine-tune", args.model, folder)
+        chosen = {"flores": lambda: flores_set(None, None), "afriqa": afriqa_set}
+        for index, eval_set in enumerate(chosen[name]() for name in args.demo_sets):
+            cache = str(Path(folder) / f"cache-{index}")  # cold for this set's first evaluation
+            print(f"\n{eval_set.name}: {len(eval_set.passages)} passages, {len(eval_set.queries)} queries "
+                  "(total s ratio: how many times faster than the peer)")
+            side = (model, args.device, eval_set, args.batch_size)
+            results = [in_child("ours", *side, cache, DEMO_TRAINABLE_LAYERS, warm) for warm in (False, True)]
+            _table([*results, in_child("theirs", *side)], peak)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,10 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     corpus = parser.add_mutually_exclusive_group()
     corpus.add_argument("--synthetic", action="store_true", help="synthetic corpus of --passages passages")
     corpus.add_argument("--miracl-synthetic", action="store_true", help="MIRACL-sw shape: 131,924 passages, 482 queries")
+    corpus.add_argument("--demo", action="store_true", help="re-evaluating a demo run's model on the demo's sw / yo sets")
+    parser.add_argument("--demo-sets", nargs="+", choices=("flores", "afriqa"), default=["flores", "afriqa"],
+                        help="with --demo: which of the demo's eval sets")
     parser.add_argument("--passages", type=int, help="corpus size (default: all FLORES / 2000 synthetic / 131,924)")
     parser.add_argument("--queries", type=int, help="number of queries (default: all / 200 / 482)")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
+    if args.demo:
+        return main_demo(args)
 
     if args.miracl_synthetic:
         eval_set = synthetic_set(args.passages or MIRACL_SW_PASSAGES, args.queries or MIRACL_SW_QUERIES)
@@ -214,18 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         f"model {args.model} on {args.device}, batch {args.batch_size}, top_k {TOP_K}; each side in its own process"
     )
     side_args = (args.model, args.device, eval_set, args.batch_size)
-    ours = in_child("ours", *side_args)
-    theirs = in_child("theirs", *side_args)
-    rows = [
-        ("passages encoded/s", ours.passages_per_s, theirs.passages_per_s),
-        ("queries searched/s", ours.queries_per_s, theirs.queries_per_s),
-        ("total s", ours.total_s, theirs.total_s),
-        ("peak RSS MiB", ours.peak_rss_mib, theirs.peak_rss_mib),
-        ("nDCG@10", ours.ndcg10, theirs.ndcg10),
-    ]
-    print(f"{'':22}{'ours':>14}{'sentence-transformers':>24}{'ours/theirs':>14}")
-    for name, mine, peer in rows:
-        print(f"{name:22}{mine:14.4g}{peer:24.4g}{mine / peer:14.3f}")
+    peak = in_child("gemm")
+    _table([in_child("ours", *side_args), in_child("theirs", *side_args)], peak)
     return 0
 
 

@@ -3,6 +3,7 @@
     python bench/train_throughput.py --model tiny: --batch-size 32 --max-length 64 --steps 10
     python bench/train_throughput.py --model embedded:e5-small --batch-size 128 --max-length 128 \
         --steps 60 --device cuda
+    python bench/train_throughput.py --model embedded:e5-small --demo --steps 8
 
 The peer is ``SentenceTransformerTrainer`` with ``MultipleNegativesRankingLoss``
 (scale = 1 / temperature) and ``BatchSamplers.NO_DUPLICATES``, starting from
@@ -23,15 +24,21 @@ clash to avoid: the old distinct-groups rule), and the loss with the passage ids
 passage mask) against without, on unit vectors of the batch's shape; each as a share of our
 measured step time.
 
-Model FLOP utilisation (GPU only), per (query, passage) pair:
+The demo's configuration (``--demo``: batch 16, 64 tokens, the embeddings and the lower 8 of 12
+layers frozen): the peer freezes the same parameters (``requires_grad=False``, so autograd
+stops below the trainable layers and AdamW holds only their state); ours runs with
+``frozen_cache``, twice in one process on the same batches: a cold run (the frozen layers run
+for each new text) and a warm one reading the cache the cold one wrote, which is every run
+after the first of a study whose runs draw the same texts.
 
-    FLOPs = sum over its two texts of  6 * P * n  +  12 * layers * hidden * n^2
-
-with n the text's token count (no padding), P the parameters of the
-backbone's Linear layers (embedding tables excluded: they are lookups), the
-second term the attention score and value matmuls (2 matmuls x 2 FLOPs per
-multiply-add x 3 for forward + backward). MFU = pairs/s x FLOPs per pair /
-peak, with the H100 bf16 dense peak of 989 TFLOP/s.
+Work done, per text of n tokens (no padding), per transformer layer with P Linear weights and
+hidden size h: a forward pass costs 2 P n + 4 h n^2 FLOPs (the Linear layers, then the
+attention scores and their weighted sum), a backward pass twice that. Each side is credited
+with what it has to compute: the peer and our cold run the forward of every layer and the
+backward of the trainable ones, our warm run forward and backward of the trainable ones only.
+GFLOP/s = that x pairs/s; it is shown as a fraction of this machine's fp32 GEMM rate
+(a 2048 x 2048 ``torch.mm``, best of 5, timed in the same invocation), or on a GPU of the
+H100 bf16 dense peak of 989 TFLOP/s.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class Measurement:
     peak_memory_mib: float
     memory_kind: str
     mfu: float | None
+    gflops: float = 0.0
 
 
 def _config(args: argparse.Namespace):
@@ -68,6 +76,7 @@ def _config(args: argparse.Namespace):
         query_prefix="query: ", passage_prefix="passage: ",  # spelled out: the peer gets the same texts
         learning_rate=3e-5, warmup_ratio=0.1, checkpoint_every=10**9, compile=args.compile,
         freeze_embeddings=args.freeze_embeddings, trainable_layers=args.trainable_layers,
+        frozen_cache=args.frozen_cache,
     )
 
 
@@ -139,17 +148,41 @@ def _pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
     return [(config.query_prefix + p.query, config.passage_prefix + p.passage) for b in batches for p in b.pairs]
 
 
-def _flops_per_pair(encoder, pairs: list[tuple[str, str]], max_length: int) -> float:
+def _flops_per_pair(encoder, pairs: list[tuple[str, str]], max_length: int, forward_layers: int,
+                    backward_layers: int) -> float:
+    """FLOPs per pair of forward passes through ``forward_layers`` layers and backward through ``backward_layers``."""
     import torch
 
-    linear = sum(m.weight.numel() for m in encoder.backbone.modules() if isinstance(m, torch.nn.Linear))
-    tokenizer = encoder.tokenizer
+    layers = encoder._transformer_layers()
+    linear = sum(m.weight.numel() for m in layers[0].modules() if isinstance(m, torch.nn.Linear))
+    tokenizer, hidden = encoder.tokenizer, encoder.hidden_size
     total = 0.0
     for query, passage in pairs:
         for text in (query, passage):
             n = len(tokenizer(text, truncation=True, max_length=max_length)["input_ids"])
-            total += 6 * linear * n + 12 * encoder.num_layers * encoder.hidden_size * n * n
+            total += (forward_layers + 2 * backward_layers) * (2 * linear * n + 4 * hidden * n * n)
     return total / len(pairs)
+
+
+def _work(encoder, args: argparse.Namespace, pairs, cached: bool) -> float:
+    """FLOPs per pair this side computes (see the module docstring)."""
+    layers = encoder.num_layers
+    trained = layers if args.trainable_layers is None else args.trainable_layers
+    return _flops_per_pair(encoder, pairs, args.max_length, trained if cached else layers, trained)
+
+
+def gemm_flops(size: int = 2048, rounds: int = 5) -> float:
+    """This machine's fp32 matrix-multiply rate (FLOP/s), the best of ``rounds`` products of two size x size matrices."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
 
 
 def _memory(device: str) -> tuple[float, str]:
@@ -164,27 +197,33 @@ def _finish(name: str, args: argparse.Namespace, stamps: list[float], flops_per_
     rate = (len(stamps) - 1) * args.batch_size / (stamps[-1] - stamps[0])
     memory, kind = _memory(args.device)
     mfu = rate * flops_per_pair / H100_BF16_PEAK_FLOPS if args.device.startswith("cuda") else None
-    return Measurement(name, rate, memory, kind, mfu)
+    return Measurement(name, rate, memory, kind, mfu, rate * flops_per_pair / 1e9)
 
 
-def run_ours(args: argparse.Namespace) -> Measurement:
+def run_ours(args: argparse.Namespace) -> list[Measurement]:
+    """One run; with ``frozen_cache`` a cold run and then a warm one on the cache it wrote."""
     import torch
 
     from engine.state import TaskState
     from engine.train import train
 
-    encoder = _load(args)
-    flops = _flops_per_pair(encoder, _pairs(args), args.max_length)
-    stamps: list[float] = []
+    pairs, config, data = _pairs(args), _config(args), _training_set()
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("hybridscale, cold cache", "hybridscale, warm cache") if args.frozen_cache else ("hybridscale",):
+            encoder = _load(args)
+            warm = name.endswith("warm cache")
+            stamps: list[float] = []
 
-    def on_progress(_progress) -> None:
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        stamps.append(time.perf_counter())
+            def on_progress(_progress, stamps=stamps) -> None:
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                stamps.append(time.perf_counter())
 
-    with tempfile.TemporaryDirectory() as workdir:
-        train(_config(args), _training_set(), encoder, Path(workdir), state=TaskState(on_progress))
-    return _finish("hybridscale", args, stamps, flops)
+            train(config, data, encoder, Path(folder) / name, state=TaskState(on_progress),
+                  frozen_cache_dir=Path(folder) / "cache")
+            results.append(_finish(name, args, stamps, _work(encoder, args, pairs, cached=warm)))
+    return results
 
 
 def run_sentence_transformers(args: argparse.Namespace) -> Measurement:
@@ -201,7 +240,9 @@ def run_sentence_transformers(args: argparse.Namespace) -> Measurement:
     config = _config(args)
     encoder = _load(args)
     pairs = _pairs(args)
-    flops = _flops_per_pair(encoder, pairs, args.max_length)
+    flops = _work(encoder, args, pairs, cached=False)
+    encoder.freeze(config.freeze_embeddings, config.trainable_layers)
+    frozen = {name for name, p in encoder.named_parameters() if not p.requires_grad}
     stamps: list[float] = []
 
     class Stamp(TrainerCallback):
@@ -215,6 +256,8 @@ def run_sentence_transformers(args: argparse.Namespace) -> Measurement:
         del encoder
         model = SentenceTransformer(str(Path(folder) / "model"), device=args.device)
         model.max_seq_length = args.max_length
+        for name, parameter in model[0].auto_model.named_parameters():  # the same parameters as ours
+            parameter.requires_grad_(f"backbone.{name}" not in frozen)
         dataset = Dataset.from_dict({"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]})
         training_args = SentenceTransformerTrainingArguments(
             output_dir=str(Path(folder) / "out"), per_device_train_batch_size=args.batch_size,
@@ -234,9 +277,9 @@ def run_sentence_transformers(args: argparse.Namespace) -> Measurement:
     return _finish("sentence-transformers", args, stamps, flops)
 
 
-def _in_own_process(function, args: argparse.Namespace) -> Measurement:
+def _in_own_process(function, *args):
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(function, args).result()
+        return pool.submit(function, *args).result()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,34 +291,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--train-size", type=int, default=675, help="question groups to sample from")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
-    parser.add_argument("--freeze-embeddings", action="store_true",
-                        help="ours only (the peer has no such switch): keep the word embeddings fixed")
+    parser.add_argument("--freeze-embeddings", action="store_true", help="keep the word embeddings fixed (both sides)")
     parser.add_argument("--trainable-layers", type=int, default=None, metavar="N",
-                        help="ours only: train just the top N transformer layers")
+                        help="train just the top N transformer layers (both sides)")
+    parser.add_argument("--frozen-cache", action="store_true",
+                        help="ours: serve the frozen layers from the cache (a cold and a warm run); needs --trainable-layers")
+    parser.add_argument("--demo", action="store_true",
+                        help="the demo's shapes: batch 16, 64 tokens, top 4 layers trained, --frozen-cache")
     args = parser.parse_args(argv)
-    ours_only = args.freeze_embeddings or args.trainable_layers is not None
+    if args.demo:
+        args.batch_size, args.max_length, args.trainable_layers = 16, 64, 4
+        args.freeze_embeddings = args.frozen_cache = True
+    if args.frozen_cache and args.trainable_layers is None:
+        parser.error("--frozen-cache needs --trainable-layers")
     if args.steps < 2:
         parser.error("--steps must be at least 2 (step 1 is the untimed warm-up)")
 
     print(f"model {args.model}, batch {args.batch_size}, max length {args.max_length}, "
-          f"{args.steps} steps, device {args.device}, compile {args.compile}", flush=True)
+          f"{args.steps} steps, device {args.device}, compile {args.compile}, trainable layers "
+          f"{args.trainable_layers or 'all'}, frozen cache {args.frozen_cache}", flush=True)
+    peak = H100_BF16_PEAK_FLOPS if args.device.startswith("cuda") else _in_own_process(gemm_flops)
+    print(f"{'fp32 GEMM peak':>26}: {peak / 1e9:8.1f} GFLOP/s (2048 x 2048 torch.mm, best of 5)"
+          if not args.device.startswith("cuda") else "peak: H100 bf16 dense 989 TFLOP/s")
     ours = _in_own_process(run_ours, args)
-    step = args.batch_size / ours.samples_per_second
+    step = args.batch_size / ours[-1].samples_per_second
     overheads = _in_own_process(run_overheads, args)
-    print(f"{'our step':>22}: {step * 1e3:10.1f} ms")
+    print(f"{'our step':>26}: {step * 1e3:10.1f} ms")
     for name, seconds in overheads.items():
-        print(f"{name:>22}: {seconds * 1e3:10.3f} ms per batch ({100 * seconds / step:.3f} % of a step)")
-    print(f"{'clash-free draw / plain':>22}: {overheads['draw clash-free'] / overheads['draw, nothing to avoid']:8.2f}x, "
+        print(f"{name:>26}: {seconds * 1e3:10.3f} ms per batch ({100 * seconds / step:.3f} % of a step)")
+    print(f"{'clash-free draw / plain':>26}: {overheads['draw clash-free'] / overheads['draw, nothing to avoid']:8.2f}x, "
           f"{'masked loss / plain':>20}: {overheads['loss, one masked copy'] / overheads['loss without ids']:8.2f}x")
-    if ours_only:  # a setting the peer cannot match: no ratio
-        print(f"{ours.name:>22}: {ours.samples_per_second:8.2f} pairs/s, "
-              f"{args.batch_size / ours.samples_per_second:.2f} s/step, peak {ours.peak_memory_mib:8.0f} MiB")
-        return 0
     peer = _in_own_process(run_sentence_transformers, args)
-    for m in (ours, peer):
-        mfu = f", MFU {100 * m.mfu:.1f}%" if m.mfu is not None else ""
-        print(f"{m.name:>22}: {m.samples_per_second:8.2f} pairs/s, peak {m.peak_memory_mib:8.0f} MiB ({m.memory_kind}){mfu}")
-    print(f"{'ratio (ours / peer)':>22}: {ours.samples_per_second / peer.samples_per_second:8.2f}x")
+    for m in (*ours, peer):
+        print(f"{m.name:>26}: {m.samples_per_second:8.2f} pairs/s, {args.batch_size / m.samples_per_second:6.2f} s/step, "
+              f"{m.gflops:7.1f} GFLOP/s ({100 * m.gflops * 1e9 / peak:.0f} % of peak), "
+              f"peak {m.peak_memory_mib:6.0f} MiB ({m.memory_kind})")
+    for m in ours:
+        print(f"{'ratio ' + m.name.removeprefix('hybridscale').strip(', ') + ' / peer':>26}: "
+              f"{m.samples_per_second / peer.samples_per_second:8.2f}x")
     return 0
 
 

@@ -36,8 +36,10 @@ import transformers
 from torch import Tensor
 from transformers import AutoModel, AutoTokenizer, BatchEncoding, BertConfig, BertModel, PreTrainedTokenizerFast
 
+from engine.compact import is_compact_folder, load_trained
 from engine.embedded import EMBEDDED_MODELS, TOKENIZER_CONFIG, ensure_embedded_model, make_readable, write_tokenizer
 from engine.folders import replaced_whole
+from engine.frozen_prefix import FrozenPrefix
 from engine.heads import DenseLayer, exclude_prompt, pool
 from engine.st_folder import Files, ModelFolderError, ModuleStack, dense_layer, read_stack, write_stack
 from vocabulary.config import (
@@ -122,6 +124,8 @@ class Encoder(torch.nn.Module):
         if lowercase_inputs:
             _lowercase_inputs(tokenizer)
         self.sources = dict(sources or {})
+        #: Set by :meth:`cache_frozen_prefix`: the layers below the trainable ones are then served from a cache.
+        self.frozen_prefix: FrozenPrefix | None = None
         self._prompt_lengths = {kind: self._measure_prompt(kind) for kind in KINDS}
 
     # ---- properties ------------------------------------------------------
@@ -211,7 +215,12 @@ class Encoder(torch.nn.Module):
     # ---- vectors ---------------------------------------------------------
     def forward(self, input_ids: Tensor, attention_mask: Tensor, prompt_length: int = 0) -> Tensor:
         """``[B, D]`` float32 vectors: pooled (skipping ``prompt_length`` leading tokens), Dense, L2 if set."""
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
+        prefix = self.frozen_prefix
+        if prefix is None:
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        else:
+            hidden = prefix.top_layers(prefix.hidden(input_ids, attention_mask), attention_mask)
+        hidden = hidden.float()
         mask = exclude_prompt(attention_mask, prompt_length) if prompt_length else attention_mask
         vectors = pool(hidden, mask, self.settings.pooling)
         for layer in self.dense:
@@ -310,6 +319,17 @@ class Encoder(torch.nn.Module):
             if id(parameter) not in keep:
                 parameter.requires_grad_(False)
 
+    def cache_frozen_prefix(self, trainable_layers: int, directory: Path | None) -> FrozenPrefix:
+        """Serve the layers below the top ``trainable_layers`` (and the embeddings) from a cache from now on.
+
+        See :mod:`engine.frozen_prefix` for what changes (no dropout there, float16
+        hidden states) and where the cache lives (``directory``; None: memory).
+        """
+        if not 1 <= trainable_layers <= self.num_layers:
+            raise ModelError(f"trainable_layers: {trainable_layers} is outside 1..{self.num_layers}")
+        self.frozen_prefix = FrozenPrefix(self.backbone, self.num_layers - trainable_layers, directory)
+        return self.frozen_prefix
+
     # ---- saving ----------------------------------------------------------
     def save(self, path: Path) -> None:
         """A HF folder that is also a sentence-transformers model of the same stack; replaces ``path`` whole.
@@ -402,7 +422,8 @@ def load_encoder(spec: str, settings: EncoderSettings = EncoderSettings(), devic
     """An :class:`Encoder` in eval mode on ``device``.
 
     ``spec`` is ``embedded:<name>``, ``tiny:[layers=2,hidden=32,heads=2,seed=0]``,
-    a local folder, or a Hugging Face hub name. Each setting left None in
+    a local folder (a trained-parameters folder of :mod:`engine.compact` included:
+    its base is loaded and the trained tensors put on top), or a Hugging Face hub name. Each setting left None in
     ``settings`` is the model's own (see the module docstring).
     """
     target = device if isinstance(device, torch.device) else resolve_device(device)
@@ -412,6 +433,8 @@ def load_encoder(spec: str, settings: EncoderSettings = EncoderSettings(), devic
         return encoder.to(target).eval()
     if spec.startswith("embedded:"):
         source = _folder_source(ensure_embedded_model(spec.removeprefix("embedded:")))
+    elif Path(spec).expanduser().is_dir() and is_compact_folder(Path(spec).expanduser()):
+        return load_trained(Path(spec).expanduser(), target)
     elif Path(spec).expanduser().is_dir():
         source = _folder_source(Path(spec).expanduser())
     elif is_folder_spec(spec):

@@ -58,8 +58,12 @@ def execute(
     state: RunState | None = None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
     context: DistContext | None = None,
+    frozen_cache_dir: Path | None = None,
 ) -> Evaluation:
     """Train (unless the config is evaluation-only), then evaluate on every eval set.
+
+    ``frozen_cache_dir`` holds the frozen-prefix caches of ``frozen_cache``
+    runs (:mod:`engine.frozen_prefix`), shared by the runs that use it.
 
     A ``workdir`` holding a checkpoint from an interrupted attempt is resumed
     by the trainer, so a requeued run continues rather than starting over.
@@ -78,12 +82,15 @@ def execute(
     log.info("encoder %s", encoder.describe())  # the settings used and where each came from, in the run log
     eval_sets = _load_eval_sets(config, state, context)
     if config.is_training:
-        _train(config, encoder, workdir, Slice(state, 0.0, TRAINING_SHARE), on_checkpoint, context)
+        _train(config, encoder, workdir, Slice(state, 0.0, TRAINING_SHARE), on_checkpoint, context,
+               frozen_cache_dir)
     if context is not None and not context.is_main:
         return Evaluation()
     start = TRAINING_SHARE if config.is_training else 0.0
     with replaced_whole(workdir / EVAL_DIR) as files:
         result = _evaluate(config, encoder, eval_sets, Slice(state, start, 1.0 - start), files)
+    if encoder.frozen_prefix is not None:
+        encoder.frozen_prefix.flush()  # the eval texts' hidden states, for the study's next runs
     state.report(Progress("done", 1.0))
     return result
 
@@ -137,14 +144,19 @@ def _load_eval_sets(config: RunConfig, state: RunState,
 
 
 def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
-           on_checkpoint: Callable[[int, Path], None] | None, context: DistContext | None) -> None:
+           on_checkpoint: Callable[[int, Path], None] | None, context: DistContext | None,
+           frozen_cache_dir: Path | None) -> None:
     state.report(Progress("loading training data", 0.0))
     training_set = load_training_sources(config)
     dev_set = load_dev_set(config) if config.dev_every is not None else None
     log.info("training %s (%s) on %d question groups of %s", config.label, config.budget_label, config.train_size,
              " + ".join(source.name for source in training_set))
     result = train(config, training_set, encoder, workdir, dev_set=dev_set, state=state, on_checkpoint=on_checkpoint,
-                   context=context)
+                   context=context, frozen_cache_dir=frozen_cache_dir)
+    if encoder.frozen_prefix is not None:
+        prefix = encoder.frozen_prefix
+        log.info("frozen-prefix cache %s: %d texts computed, the rest read", prefix.folder or "in memory",
+                 prefix.computed)
     log.info("trained %d steps in %.1f s, final loss %.4f", result.steps, result.seconds, result.final_loss)
     if config.select == "best_dev":
         log.info("kept the weights of step %d of %d (lowest dev loss)", result.selected_step, result.steps)

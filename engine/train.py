@@ -29,14 +29,18 @@ any HF or sentence-transformers encoder alike: every parameter of the encoder
   progress callback need anyway.
 - Checkpoints (``workdir/checkpoint``) hold no pickle, since they may come
   from a shared mirror that others can write: ``model.safetensors`` holds
-  every weight, ``trainer.safetensors`` the optimiser's and the RNG states'
-  tensors, ``trainer.json`` the rest of the trainer state (scheduler, sampler
+  every weight (only the trainable ones when part of the model is frozen: the
+  rest is the base model's), ``trainer.safetensors`` the optimiser's and the
+  RNG states' tensors, ``trainer.json`` the rest of the trainer state (scheduler, sampler
   and its numpy bit-generator state, every rank's numpy and Python RNG
   states, step, loss history; tensors referenced by name), and ``run.json``
   the run id and step, which is read and checked before anything else (and
   lets a mirror compare checkpoints without loading them). They are replaced
   whole (:mod:`engine.folders`). A ``train()`` call that finds one resumes
   from it and reproduces the loss curve of an uninterrupted run.
+- The model (``workdir/model``): a full HF / sentence-transformers folder, or
+  for a run with ``trainable_layers`` only the trained tensors and a reference
+  to the base model (:mod:`engine.compact`; ``load_encoder`` reads either).
 - Progress and cancel go through a :class:`engine.state.RunState`: each step
   is reported, and a cancel request is honoured between steps, after a
   checkpoint, by raising :class:`engine.state.Cancelled`.
@@ -71,6 +75,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
+from engine.compact import save_trained
 from engine.disk_full import disk_full_as_error
 from engine.distributed import DistContext, check_divisible, gather_with_grad, shard_training_batch
 from engine.folders import recover_interrupted_swap, replaced_whole
@@ -393,6 +398,16 @@ def _nbytes(tensors: Any) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def _trained_tensors(encoder: Encoder) -> dict[str, Tensor] | None:
+    """The trainable tensors when part of the encoder is frozen (the rest is the base model's, loaded again
+    on resume, so a checkpoint need not repeat it); None when everything trains."""
+    trainable = {name for name, p in encoder.named_parameters() if p.requires_grad}
+    state = encoder.state_dict()
+    if trainable >= {name for name, _ in encoder.named_parameters()}:
+        return None
+    return {name: state[name].detach().cpu().contiguous() for name in sorted(trainable)}
+
+
 def _save_checkpoint(directory: Path, encoder: Encoder, state: dict[str, Any]) -> None:
     """Write weights + trainer state into a work folder that then replaces ``directory`` whole.
 
@@ -401,9 +416,13 @@ def _save_checkpoint(directory: Path, encoder: Encoder, state: dict[str, Any]) -
     """
     tensors: dict[str, Tensor] = {}
     document = _split_tensors(state, tensors, "state")
-    needed = _nbytes(tensors.values()) + _nbytes(encoder.state_dict().values())
+    trained = _trained_tensors(encoder)
+    needed = _nbytes(tensors.values()) + _nbytes((trained or encoder.state_dict()).values())
     with disk_full_as_error(directory.parent, needed), replaced_whole(directory) as work:
-        save_model(encoder, str(work / _WEIGHTS_FILE))
+        if trained is None:
+            save_model(encoder, str(work / _WEIGHTS_FILE))
+        else:
+            save_file(trained, str(work / _WEIGHTS_FILE))
         save_file(tensors, str(work / _TENSORS_FILE))
         (work / _STATE_FILE).write_text(json.dumps(document), encoding="utf-8")
         (work / _RUN_FILE).write_text(json.dumps({"run_id": state["run_id"], "step": state["step"]}), encoding="utf-8")
@@ -449,7 +468,14 @@ def _load_checkpoint(directory: Path, encoder: Encoder, config: RunConfig) -> di
     document = _read_json(directory / _STATE_FILE)
     try:
         state = _join_tensors(document, load_file(str(directory / _TENSORS_FILE), device="cpu"))
-        load_model(encoder, str(directory / _WEIGHTS_FILE), device=str(encoder.device))
+        trained = _trained_tensors(encoder)
+        if trained is None:
+            load_model(encoder, str(directory / _WEIGHTS_FILE), device=str(encoder.device))
+        else:
+            weights = load_file(str(directory / _WEIGHTS_FILE), device=str(encoder.device))
+            if set(weights) != set(trained):
+                raise KeyError(f"it holds other tensors than the {len(trained)} this run trains")
+            encoder.load_state_dict(weights, strict=False)
     except (OSError, KeyError, RuntimeError, SafetensorError) as exc:
         raise CheckpointError(_damaged(directory, f"{type(exc).__name__}: {exc}")) from None
     return state
@@ -573,6 +599,7 @@ def train(
     state: RunState | None = None,
     on_checkpoint: Callable[[int, Path], None] | None = None,
     context: DistContext | None = None,
+    frozen_cache_dir: Path | None = None,
 ) -> TrainResult:
     """Train ``encoder`` in place on ``training_set`` as ``config`` says; save it to ``workdir/model``.
 
@@ -583,12 +610,17 @@ def train(
     to stop on any rank, and :class:`NonFiniteLossError` on a NaN/inf loss.
     Under a several-process ``context`` every rank calls this with the same
     arguments and the same ``workdir`` (one node); ``state.report`` and
-    ``on_checkpoint`` are called on rank 0 only.
+    ``on_checkpoint`` are called on rank 0 only. With ``frozen_cache`` the
+    encoder keeps serving its frozen layers from the cache in
+    ``frozen_cache_dir`` (memory when None) after training, so evaluating it
+    reuses the cache too.
     """
     workdir = Path(workdir)
     state = state or TaskState()
     context = context or DistContext.single(torch.device(encoder.device))
     run = _prepare(config, training_set, dev_set, encoder, workdir, context)
+    if config.frozen_cache:
+        encoder.cache_frozen_prefix(config.trainable_layers, frozen_cache_dir)
     run.resume()
     backward = BatchBackward(
         encoder, RetrievalLoss.from_config(config), config.grad_cache_chunk, config.compile, context
@@ -599,11 +631,16 @@ def train(
     finally:
         run.optimizer.zero_grad(set_to_none=True)
         encoder.eval()
+        if encoder.frozen_prefix is not None:
+            encoder.frozen_prefix.flush()
     context.barrier()  # rank 0 may have written the best weights at the last step
     selected = run.selection.restore_best(encoder) or run.step
     model_dir = workdir / MODEL_DIR
     if context.is_main:
-        encoder.save(model_dir)
+        if config.trainable_layers is not None:  # the frozen rest is the base model's: keep a reference to it
+            save_trained(encoder, model_dir)
+        else:
+            encoder.save(model_dir)
     context.barrier()
     return TrainResult(
         steps=run.step,

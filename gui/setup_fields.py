@@ -97,6 +97,9 @@ ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
                   "keep the 96M-parameter embedding matrix fixed (much faster on a CPU)"),
     AdvancedField("trainable_layers", "Trainable layers", "optional_int",
                   "train only the top N transformer layers", minimum=0, maximum=48, none_text="all layers"),
+    AdvancedField("frozen_cache", "Cache the frozen layers", "bool",
+                  "with trainable layers: run the layers below them once per text, without dropout, and reuse "
+                  "their float16 output in every run of this machine (much faster on a CPU; changes results)"),
     AdvancedField("grad_cache_chunk", "GradCache chunk", "optional_int",
                   "embed the batch in chunks of this size to fit large batches in GPU memory",
                   minimum=0, none_text="off"),

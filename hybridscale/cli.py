@@ -361,6 +361,28 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from engine.model import load_encoder
+    from engine.train import MODEL_DIR
+    from hybridscale.worker import run_folder
+    from vocabulary.config import is_run_id
+
+    run_id = args.run_id
+    if not is_run_id(run_id):
+        raise UserError(f"{run_id!r} is not a run id (16 hexadecimal digits; 'hybridscale status' lists them)")
+    db = _open(args, read_only=True)
+    model = run_folder(db.artifacts_dir, run_id) / MODEL_DIR
+    if not model.is_dir():
+        raise UserError(f"run {run_id} has no model in {model} (not finished, or it ran with keep_model off); "
+                        "run it again with keep_model on")
+    target = Path(args.dir)
+    if target.exists() and any(target.iterdir()):
+        raise UserError(f"{target} exists and is not empty; give a new folder")
+    load_encoder(str(model), device="cpu").save(target)
+    print(f"wrote the model of run {run_id} to {target} (a Hugging Face and sentence-transformers folder)")
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from gui.app import main as gui_main
     from gui.qt_check import BrokenQtError
@@ -488,6 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score judged queries the run lacks as 0 (trec_eval -c); by default they are skipped")
     p.add_argument("--format", choices=("json", "trec"), default="json",
                    help="json (every digit) or trec (trec_eval's layout: measure, query or 'all', value)")
+
+    p = add("export-model", cmd_export_model,
+            "write a run's trained model as a full Hugging Face / sentence-transformers folder")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("dir", metavar="DIR", help="a new (or empty) folder")
+    p.add_argument("--artifacts", default=None, metavar="DIR",
+                   help="the artifacts folder the run was executed in (default: 'artifacts' beside a SQLite file)")
 
     p = add("gui", cmd_gui, "open the desktop app")
     return parser

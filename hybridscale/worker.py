@@ -29,6 +29,10 @@ turn. A database that cannot be written stops the worker the same way, after
 a last attempt to mark the run failed; if even that fails, the run's claim
 names this process, so the next worker on this host requeues it at once.
 
+Runs with ``frozen_cache`` share the frozen-prefix caches in
+``<artifacts>/frozen_prefix/`` (:mod:`engine.frozen_prefix`): the study's
+later runs reuse the hidden states its earlier ones computed.
+
 Once a run's results are stored its checkpoint (local and mirrored) is
 deleted, and its model too unless the run's ``keep_model`` says to keep it;
 a kept model shares its tokenizer files with the other runs' models
@@ -51,6 +55,7 @@ from engine.disk_full import MB, DiskFullError, exception_chain, free_bytes, is_
 from engine.distributed import DistContext
 from engine.evaluate import Evaluation
 from engine.folders import partial_prefix
+from engine.frozen_prefix import CACHE_DIR as FROZEN_CACHE_DIR
 from engine.model import resolve_device
 from engine.selection import BEST_PREFIX
 from engine.state import Cancelled, Progress
@@ -183,6 +188,11 @@ def run_folder(artifacts_dir: Path, run_id: str) -> Path:
     return Path(artifacts_dir) / "runs" / check_run_id(run_id)
 
 
+def _frozen_cache_dir(workdir: Path) -> Path:
+    """``<artifacts>/frozen_prefix``, beside ``runs/``: every run of this machine shares its frozen-prefix caches."""
+    return workdir.parent.parent / FROZEN_CACHE_DIR
+
+
 def _remove_leftovers(workdir: Path) -> None:
     """Work folders of checkpoint, model and evaluation-file saves that a killed attempt left behind (a failed save removes its own)."""
     for name in (CHECKPOINT_DIR, MODEL_DIR, EVAL_DIR):
@@ -225,7 +235,8 @@ def _follow(claimed: queue.ClaimedRun, workdir: Path, context: DistContext) -> N
     error = None
     try:
         if claimed.config.is_training:  # an evaluation-only run is rank 0's alone
-            execute(claimed.config, workdir, device=str(context.device), context=context)
+            execute(claimed.config, workdir, device=str(context.device), context=context,
+                    frozen_cache_dir=_frozen_cache_dir(workdir))
     except Cancelled:
         pass  # every rank stopped at the same step; rank 0 records it
     except Exception as exc:
@@ -268,7 +279,8 @@ def _execute_claimed(
             pulse.start()
             try:
                 result = execute(claimed.config, workdir, device=str(context.device), state=state,
-                                 on_checkpoint=on_checkpoint, context=context)
+                                 on_checkpoint=on_checkpoint, context=context,
+                                 frozen_cache_dir=_frozen_cache_dir(workdir))
                 for folder in _mirrored_folders(claimed.config):
                     if mirror is not None and (workdir / folder).is_dir():
                         log.info("%s copied to %s", folder, mirror.push_folder(claimed.id, workdir / folder, folder))

@@ -363,6 +363,9 @@ class RunConfig:
     passage_prefix: str | None = None
     freeze_embeddings: bool = False
     trainable_layers: int | None = None
+    #: Run the layers below ``trainable_layers`` without dropout, their output rounded to float16, computed once
+    #: per text and cached for every run of the machine (engine.frozen_prefix). Part of the identity when on.
+    frozen_cache: bool = False
     grad_cache_chunk: int | None = None
     # Evaluation.
     top_k: int = 100
@@ -565,6 +568,8 @@ class RunConfig:
             raise ConfigError("contrastive_weight", "must be 0 or more")
         if self.trainable_layers is not None and self.trainable_layers < 1:
             raise ConfigError("trainable_layers", "must be at least 1 (a run needs something to train), or empty for every layer")
+        if self.frozen_cache and self.trainable_layers is None:
+            raise ConfigError("frozen_cache", "caches the layers below trainable_layers: set trainable_layers too")
         if self.grad_cache_chunk is not None and self.grad_cache_chunk < 1:
             raise ConfigError("grad_cache_chunk", "must be at least 1, or empty to disable gradient caching")
         self._validate_selection()
@@ -692,6 +697,8 @@ class RunConfig:
                 data[name] = None
         if self.select == "last":
             data["dev_every"] = None
+        if not self.frozen_cache:  # off is how every run trained before the setting existed: same ids
+            del data["frozen_cache"]
         data["procedure"] = TRAINING_PROCEDURE
         # Settings that did not exist when one-source runs got their ids: left out where they change nothing.
         if isinstance(self.train_dataset, str):

@@ -300,7 +300,8 @@ def test_frozen_embeddings_do_not_move(encoder, tmp_path):
 
 def test_a_sentence_transformers_model_trains_its_dense_layer_and_saves_its_stack(tmp_path):
     """Pooling without the prefix tokens -> Dense tanh -> Normalize: the Dense layer trains, also when only
-    the top transformer layer does, and the saved folder still encodes as sentence-transformers encodes it."""
+    the top transformer layer does, and the model exported from the run's trained tensors still encodes as
+    sentence-transformers encodes it."""
     import numpy as np
 
     from engine.model import load_encoder
@@ -316,7 +317,8 @@ def test_a_sentence_transformers_model_trains_its_dense_layer_and_saves_its_stac
     moved = {n for n in before if not torch.equal(before[n], after[n])}
     assert {"dense.0.linear.weight", "dense.0.linear.bias"} <= moved
     assert not any("embeddings" in n for n in moved)  # trainable_layers=1 froze the rest below the top layer
-    model = load_st(result.model_dir)
+    load_encoder(str(result.model_dir)).save(tmp_path / "full")  # the run kept its trained tensors only
+    model = load_st(tmp_path / "full")
     for kind, theirs in (("query", model.encode_query(TEXTS)), ("passage", model.encode_document(TEXTS))):
         np.testing.assert_allclose(encoder.encode(TEXTS, kind), theirs, atol=1e-5)
     np.testing.assert_allclose(model[2].linear.weight.detach().numpy(), after["dense.0.linear.weight"].numpy())
