@@ -33,7 +33,7 @@ from gui.figures import (
 from gui.folders import RememberedFolder
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import METRIC_HELP, ScalingPanel, Series, language_order, scaling_panels, series_table
+from gui.results import METRIC_HELP, MetricTable, ScalingPanel, Series, language_order, scaling_panels, series_table
 from vocabulary.records import ALL
 
 #: First choices when the data offer them: the research question's view.
@@ -66,6 +66,37 @@ def fit_note(unfitted: dict[tuple[str, str], str], languages: list[str]) -> str:
         "no fit for " + ", ".join(label if len(where) == len(languages) else f"{label} ({', '.join(where)})"
                                   for label, where in labels.items()) + f": {reason}"
         for reason, labels in by_reason.items())
+
+
+
+def fill_view_choices(table: MetricTable, eval_set: QtWidgets.QComboBox, setting: QtWidgets.QComboBox,
+                      passages: QtWidgets.QComboBox, metric: QtWidgets.QComboBox,
+                      languages: CheckableComboBox) -> bool:
+    """Refill the pick lists of one view (eval set, setting, passages, metric, query languages) from ``table``.
+
+    Each list keeps its choice while it is offered; the query languages tick
+    sw and yo when present. False (every list emptied) when there are no rows.
+    The scaling and Findings pages choose what they show with these.
+    """
+    if not len(table):
+        for combo in (eval_set, setting, passages, metric):
+            refill(combo, [])  # an empty database or study offers no choices
+        return False
+    refill(eval_set, table.choices(), PREFERRED_EVAL_SETS)
+    chosen = [eval_set.currentData()]
+    refill(setting, table.choices(*chosen), PREFERRED_SETTINGS, text=lambda s: SETTING_TEXT.get(s, s))
+    chosen.append(setting.currentData())
+    refill(passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
+    chosen.append(passages.currentData())
+    refill(metric, table.choices(*chosen), PREFERRED_METRICS, tip=METRIC_HELP.get)
+    chosen.append(metric.currentData())
+    present = language_order({row["query_language"] for row in table.view(*chosen)})
+    if set(present) != set(languages.values()):
+        ticked = [lang for lang in present if lang in ("sw", "yo")] or present
+        languages.blockSignals(True)
+        languages.set_entries([(lang, query_text(lang)) for lang in present], ticked)
+        languages.blockSignals(False)
+    return True
 
 
 class ScalingView(PlotPage):
@@ -114,25 +145,10 @@ class ScalingView(PlotPage):
                 self.metric.currentData())
 
     def update_choices(self) -> bool:
-        table = self.app_model.metrics
-        if not len(table):
-            for combo in (self.eval_set, self.setting, self.passages, self.metric):
-                refill(combo, [])  # an empty database or study offers no choices
+        if not fill_view_choices(self.app_model.metrics, self.eval_set, self.setting, self.passages, self.metric,
+                                 self.languages):
             self.show_message(EMPTY_TEXT)
             return False
-        refill(self.eval_set, table.choices(), PREFERRED_EVAL_SETS)
-        chosen = [self.eval_set.currentData()]
-        refill(self.setting, table.choices(*chosen), PREFERRED_SETTINGS, text=lambda s: SETTING_TEXT.get(s, s))
-        chosen.append(self.setting.currentData())
-        refill(self.passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
-        chosen.append(self.passages.currentData())
-        refill(self.metric, table.choices(*chosen), PREFERRED_METRICS, tip=METRIC_HELP.get)
-        present = language_order({row["query_language"] for row in table.view(*self.chosen_view())})
-        if set(present) != set(self.languages.values()):
-            chosen = [lang for lang in present if lang in ("sw", "yo")] or present
-            self.languages.blockSignals(True)
-            self.languages.set_entries([(lang, query_text(lang)) for lang in present], chosen)
-            self.languages.blockSignals(False)
         return True
 
     def drawing_steps(self) -> list[Callable[[], None]]:
