@@ -25,6 +25,7 @@ from gui.figures import (
     draw_fit,
     draw_series,
     fill_scaling_legend,
+    reference_labels,
     scaling_title,
     series_styles,
     share_y_range,
@@ -171,6 +172,7 @@ class ScalingView(PlotPage):
             setting=setting, metric=metric, passage_language=passage_language, query_languages=chosen,
         )
         styles = series_styles(self.app_model.metrics.series)
+        references = reference_labels(panels)
         band, fit, own_range = self.band.currentText(), self.fit.isChecked(), self.own_range.isChecked()
         unfitted: dict[tuple[str, str], str] = {}  # (series label, query language) -> why it has no fit
 
@@ -182,7 +184,8 @@ class ScalingView(PlotPage):
 
         def start_panel(panel: ScalingPanel) -> None:
             plot = self._plots[panel.query_language]
-            self.drawn[panel.query_language] = (plot, start_scaling_panel(plot, panel, metric=metric))
+            drawn = start_scaling_panel(plot, panel, metric=metric, references=references)
+            self.drawn[panel.query_language] = (plot, drawn)
 
         def draw(panel: ScalingPanel, series: Series) -> None:
             plot, drawn = self.drawn[panel.query_language]
