@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from gui.app_model import AppModel
 from gui.figures import (
@@ -31,6 +31,7 @@ from gui.figures import (
     share_y_range,
     start_scaling_panel,
 )
+from gui.drill_down import DrillDownPanel
 from gui.folders import RememberedFolder
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
@@ -124,6 +125,15 @@ class ScalingView(PlotPage):
         self.add_control("Query languages:", self.languages, row=1)
         self.add_control("Band over seeds:", self.band, row=1)
         self.finish_toolbar()
+        #: Opened by clicking a point: that series' per-query values against another's.
+        self.drill_down = DrillDownPanel(app_model)
+        self.drill_down.hide()
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, childrenCollapsible=False)
+        self.layout().removeWidget(self.stack)
+        split.addWidget(self.stack)
+        split.addWidget(self.drill_down)
+        split.setSizes([520, 420])
+        self.layout().addWidget(split, 1)
         for combo in (self.eval_set, self.setting, self.passages, self.metric):
             combo.currentIndexChanged.connect(lambda _index: self.refresh())
         self.languages.changed.connect(self.redraw)
@@ -190,6 +200,9 @@ class ScalingView(PlotPage):
         def draw(panel: ScalingPanel, series: Series) -> None:
             plot, drawn = self.drawn[panel.query_language]
             draw_series(plot, drawn, series, metric=metric, style=styles[series.label], band=band)
+            drawn.points[series.label].sigClicked.connect(
+                lambda _item, points, _event, series=series, language=panel.query_language:
+                self.open_drill_down(series, points[0].index(), language) if len(points) else None)
             if fit and (why := draw_fit(plot, drawn, series, metric=metric, style=styles[series.label])):
                 unfitted[(series.label, panel.query_language)] = why
 
@@ -215,6 +228,12 @@ class ScalingView(PlotPage):
             steps.append(lambda panel=panel: start_panel(panel))
             steps += [lambda panel=panel, series=series: draw(panel, series) for series in panel.series]
         return [*steps, finish]
+
+    def open_drill_down(self, series: Series, index: int, query_language: str) -> None:
+        """The per-query panel for the clicked point (the ``index``-th size of ``series``)."""
+        eval_set, setting, passage_language, metric = self.chosen_view()
+        self.drill_down.open(eval_set, setting, query_language, passage_language, metric, series.label,
+                             series.points[index].size)
 
     def _lay_out(self, languages: list[str]) -> None:
         """Title, one plot per language and the legend; kept while the languages stay the same.
