@@ -7,8 +7,8 @@ the two should become one in ``analysis`` or ``storage`` once both are merged.
 
 The drill-down reads a run's files under ``<artifacts>/runs/<run_id>/eval/``
 (names in :mod:`vocabulary.run_files`). The TREC reader of the engine
-(:mod:`engine.trec`) cannot be imported here (the app never imports the
-engine, which pulls in torch and FAISS), so :func:`read_top` reads the six
+(:mod:`engine.trec`) cannot be imported here (the layering contracts keep the
+engine, with torch and FAISS, out of the app), so :func:`read_top` reads the six
 columns itself; it needs only each query's first few lines, which the
 evaluator writes in trec_eval's order, and it is as strict as the engine's
 reader about what a line holds.
