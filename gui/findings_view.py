@@ -59,17 +59,20 @@ class FindingsView(QtWidgets.QWidget):
         self.metric = QtWidgets.QComboBox(toolTip="the measure compared")
         self.languages = CheckableComboBox(empty_text="no language")
         self.languages.setToolTip("query languages, one table each")
-        toolbar = QtWidgets.QHBoxLayout()
-        for label, widget in (("Eval set:", self.eval_set), ("Setting:", self.setting), ("Passages:", self.passages),
-                              ("Metric:", self.metric), ("Query languages:", self.languages)):
-            toolbar.addWidget(QtWidgets.QLabel(label))
-            toolbar.addWidget(fitted(widget))
+        toolbar, toolbar2 = QtWidgets.QHBoxLayout(), QtWidgets.QHBoxLayout()  # two rows, so the window can be narrow
+        for row, label, widget in ((toolbar, "Eval set:", self.eval_set), (toolbar, "Setting:", self.setting),
+                                   (toolbar, "Passages:", self.passages), (toolbar, "Metric:", self.metric),
+                                   (toolbar2, "Query languages:", self.languages)):
+            row.addWidget(QtWidgets.QLabel(label))
+            row.addWidget(fitted(widget))
         toolbar.addStretch(1)
+        toolbar2.addStretch(1)
         self.status = QtWidgets.QLabel("")
         self.status.setStyleSheet("color: #555555;")
         self.text = QtWidgets.QTextBrowser(openExternalLinks=False)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(toolbar)
+        layout.addLayout(toolbar2)
         layout.addWidget(self.status)
         layout.addWidget(self.text, 1)
         for combo in (self.eval_set, self.setting, self.passages, self.metric):
