@@ -21,7 +21,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from analysis.compare import RunValues
 from storage.queries import QueryValueCell
@@ -110,46 +110,44 @@ def eval_folder(artifacts_dir: Path, run_id: str, eval_set: str) -> Path:
     return Path(artifacts_dir) / "runs" / run_id / EVAL_DIR / eval_folder_name(eval_set)
 
 
-def read_top(path: Path, query_id: str, depth: int = SHOWN_DEPTH) -> list[tuple[str, float]]:
-    """(passage id, score) of the first ``depth`` lines of ``query_id`` in a TREC run file (6 columns)."""
-    top: list[tuple[str, float]] = []
+def _fields(path: Path, width: int, expected: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank line; a line without ``width`` fields is an error naming it."""
     with _open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
                 continue
-            if len(fields) != 6:
-                raise RunFileError(f"{path.name}, line {number}: expected 6 fields 'qid Q0 docid rank score tag', "
-                                   f"got {len(fields)}")
-            if fields[0] != query_id:
-                if top:  # the evaluator writes each query's lines together
-                    break
-                continue
-            try:
-                top.append((fields[2], float(fields[4])))
-            except ValueError:
-                raise RunFileError(f"{path.name}, line {number}: score {fields[4]!r} is not a number") from None
-            if len(top) == depth:
+            if len(fields) != width:
+                raise RunFileError(f"{path.name}, line {number}: expected {width} fields '{expected}', got {len(fields)}")
+            yield number, fields
+
+
+def read_top(path: Path, query_id: str, depth: int = SHOWN_DEPTH) -> list[tuple[str, float]]:
+    """(passage id, score) of the first ``depth`` lines of ``query_id`` in a TREC run file (6 columns)."""
+    top: list[tuple[str, float]] = []
+    for number, fields in _fields(path, 6, "qid Q0 docid rank score tag"):
+        if fields[0] != query_id:
+            if top:  # the evaluator writes each query's lines together
                 break
+            continue
+        try:
+            top.append((fields[2], float(fields[4])))
+        except ValueError:
+            raise RunFileError(f"{path.name}, line {number}: score {fields[4]!r} is not a number") from None
+        if len(top) == depth:
+            break
     return top
 
 
 def read_judgements(path: Path, query_id: str) -> dict[str, int]:
     """Passage id -> relevance of ``query_id`` in a qrels file (4 columns)."""
     judged = {}
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 4:
-                raise RunFileError(f"{path.name}, line {number}: expected 4 fields 'qid iter docid relevance', "
-                                   f"got {len(fields)}")
-            if fields[0] == query_id:
-                try:
-                    judged[fields[2]] = int(fields[3])
-                except ValueError:
-                    raise RunFileError(f"{path.name}, line {number}: relevance {fields[3]!r} is not a whole number") from None
+    for number, fields in _fields(path, 4, "qid iter docid relevance"):
+        if fields[0] == query_id:
+            try:
+                judged[fields[2]] = int(fields[3])
+            except ValueError:
+                raise RunFileError(f"{path.name}, line {number}: relevance {fields[3]!r} is not a whole number") from None
     return judged
 
 
