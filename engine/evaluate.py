@@ -53,12 +53,16 @@ its top ``top_k`` (``<setting>.<X>-<Y>.run.gz``), so ``hybridscale metrics
 --qrels qrels.<Y>.txt --run <setting>.<X>-<Y>.run.gz`` reproduces the cell's
 measures with a cutoff. The full-depth ones need ranks below ``top_k``, which
 the file does not hold; the per-query values of every measure are in
-:attr:`Evaluation.per_query`.
+:attr:`Evaluation.per_query`. ``texts.jsonl.gz`` holds the text of every
+query and of each passage that is relevant or in some cell's top 5, so the
+app can show a query beside what each model found without the eval set.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -77,6 +81,7 @@ from engine.metrics import (
     mean,
     parse_measure,
     rank_distance,
+    trec_order,
 )
 from engine.state import Progress, RunState, Slice, TaskState, check_cancelled
 from engine.trec import write_qrels, write_run
@@ -91,6 +96,7 @@ from vocabulary.records import (
     QueryValues,
     micro_name,
 )
+from vocabulary.run_files import SHOWN_DEPTH, TEXTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -462,6 +468,8 @@ def _search_and_score(
         if y == ALL:
             _add_bias(scorer.scores, qids, ranked, judged, query_language)
     searching.report(Progress("searching", 1.0))
+    if run_dir is not None:
+        write_texts(Path(run_dir) / TEXTS_FILE, queries, eval_set.passages, judged, scorer.shown)
     return Evaluation(scorer.scores.rows(label), scorer.scores.per_query(label), warnings)
 
 
@@ -556,6 +564,8 @@ class _CellScorer:
         self.query_language = query_language
         self.run_dir = run_dir
         self.scores = _Scores()
+        #: Passages in some query's top SHOWN_DEPTH of a written run file (their texts are written too).
+        self.shown: set[str] = set()
 
     def score(self, y: str, qids: Sequence[str], ranked: _Ranked) -> None:
         qrels = {q: _restrict(self.judged[q], y) for q in qids}
@@ -566,12 +576,25 @@ class _CellScorer:
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_qrels(self.run_dir / f"qrels.{y}.txt", qrels)
+            self.shown.update(pid for q in qids for pid, _score in trec_order(run[q])[:SHOWN_DEPTH])
         for x, cell in _by_language(qids, self.query_language).items():
             setting = _setting(x, y)
             for name in self.names:
                 self.scores.add(setting, x, y, name, cell, [values[q][name] for q in cell])
             if self.run_dir is not None:
                 write_run(self.run_dir / f"{setting}.{x}-{y}.run.gz", {q: run[q] for q in cell}, f"hybridscale-{setting}")
+
+
+def write_texts(path: Path, queries: Sequence[Query], passages: Sequence[Passage], judged: Judgements,
+                shown: set[str]) -> None:
+    """One JSON line per query (``{"query": id, "language", "text"}``) and per passage that is relevant
+    to one of them or in ``shown`` (``{"passage": id, "language", "text"}``, the text it was encoded from)."""
+    wanted = shown | {pid for q in queries for by_id in judged[q.id].values() for pid, rel in by_id.items() if rel > 0}
+    lines = [{"query": q.id, "language": q.language, "text": q.text} for q in queries]
+    lines += [{"passage": p.id, "language": p.language, "text": passage_text(p)} for p in passages if p.id in wanted]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=3) as handle:
+        handle.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
 
 
 def _by_language(qids: Sequence[str], query_language: Mapping[str, str]) -> dict[str, list[str]]:

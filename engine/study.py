@@ -19,7 +19,6 @@ whether that worked, so all ranks stop together.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -34,22 +33,12 @@ from engine.train import train
 from vocabulary.config import EvalSpec, RunConfig
 from vocabulary.model_specs import bm25_options, is_bm25_spec
 from vocabulary.records import EvalSet
+from vocabulary.run_files import EVAL_DIR, eval_folder_name
 
 log = logging.getLogger(__name__)
 
 #: Share of a training run's progress bar given to training (the rest is evaluation).
 TRAINING_SHARE = 0.8
-#: The folder of a run's working directory that holds its evaluation files: one folder per eval set
-#: with the qrels of each searched pool and the top-k run of each cell (see engine.evaluate).
-EVAL_DIR = "eval"
-
-
-def eval_folder_name(label: str) -> str:
-    """A file-system-safe folder name for an eval set's label: ``afriqa/test (gold passages only)`` ->
-    ``afriqa-test-gold-passages-only``."""
-    return re.sub(r"[^A-Za-z0-9._]+", "-", label).strip("-")
-
-
 def execute(
     config: RunConfig,
     workdir: Path,

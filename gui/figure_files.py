@@ -22,6 +22,7 @@ from gui.figures import (
     export_image,
     heatmap_colour_map,
     heatmap_levels,
+    reference_labels,
     scaling_legend,
     scaling_title,
     series_styles,
@@ -71,7 +72,7 @@ def save_scaling_figure(
     plots = []
     for panel in panels:
         plots.append(widget.ci.addPlot())
-        draw_scaling(plots[-1], panel, metric=metric, styles=styles)
+        draw_scaling(plots[-1], panel, metric=metric, styles=styles, references=reference_labels(panels))
     share_y_range(plots, panels)
     add_legend(widget.ci, scaling_legend(styles, panels))
     return _write(widget, path, width)

@@ -44,6 +44,10 @@ VARIANT_DASHES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtC
                   QtCore.Qt.PenStyle.DashDotLine, QtCore.Qt.PenStyle.DashDotDotLine)
 VARIANT_SYMBOLS = ("o", "t", "s", "d", "star")
 BASELINE_COLOUR = "#555555"
+#: One dash pattern per evaluation-only reference (the untrained model, BM25), in label order, so each has
+#: its own line and legend entry.
+REFERENCE_DASHES = (QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine, QtCore.Qt.PenStyle.DashDotLine,
+                    QtCore.Qt.PenStyle.DashDotDotLine)
 GRID_COLOUR = "#dcdcdc"
 #: How the band around a mean is drawn: min-max over seeds, or mean +- one sample sd.
 BANDS = ("min–max", "±sd")
@@ -161,13 +165,14 @@ class DrawnScaling:
 
 def draw_scaling(
     plot: pg.PlotItem, panel: ScalingPanel, *, metric: str, styles: Mapping[str, SeriesStyle], band: str = BANDS[0],
+    references: Sequence[str] = (),
 ) -> DrawnScaling:
     """Mean over seeds per size (log x), a shaded band, dashed baselines and hover tooltips (the legend is separate).
 
     x is drawn as log10(size) with ticks labelled by the real sizes: a log
     axis without pyqtgraph's log mode keeps the band and the points aligned.
     """
-    drawn = start_scaling_panel(plot, panel, metric=metric)
+    drawn = start_scaling_panel(plot, panel, metric=metric, references=references)
     for series in panel.series:
         draw_series(plot, drawn, series, metric=metric, style=styles[series.label], band=band)
     return drawn
@@ -179,17 +184,22 @@ def panel_title(query_language: str) -> str:
     return f"{language_name(query_language)} ({query_language}) queries"
 
 
-def start_scaling_panel(plot: pg.PlotItem, panel: ScalingPanel, *, metric: str) -> DrawnScaling:
+def start_scaling_panel(plot: pg.PlotItem, panel: ScalingPanel, *, metric: str,
+                        references: Sequence[str] = ()) -> DrawnScaling:
     """An emptied panel with its axes, title, grid and baselines; :func:`draw_series` adds the curves.
+
+    ``references`` are the labels of every reference line of the figure
+    (:func:`reference_labels`), so a reference has the same dashes in every panel.
 
     The two halves are separate so the GUI can draw a panel a few
     milliseconds at a time while a worker's new results arrive.
     """
     drawn = DrawnScaling(tips=panel_tooltips(panel, metric))
+    references = references or reference_labels([panel])
     plot.clear()
     use_value_axes(plot)
     for baseline in panel.baselines:
-        line = pg.InfiniteLine(pos=baseline.value, angle=0, pen=baseline_pen(), movable=False)
+        line = pg.InfiniteLine(pos=baseline.value, angle=0, pen=baseline_pen(baseline.label, references), movable=False)
         line.setToolTip(f"{baseline.label} (size 0)\n{metric}: {baseline.value:.4f}\n"
                         f"queries: {queries_text(baseline.queries)}\nruns: {', '.join(baseline.run_ids)}")
         plot.addItem(line)
@@ -297,8 +307,15 @@ def _tip(x: float, y: float, data: str) -> str:
     return data
 
 
-def baseline_pen() -> QtGui.QPen:
-    return pg.mkPen(BASELINE_COLOUR, width=2, style=QtCore.Qt.PenStyle.DashLine)
+def reference_labels(panels: Sequence[ScalingPanel]) -> tuple[str, ...]:
+    """The labels of the evaluation-only references drawn in any panel, in the order their dashes are assigned."""
+    return tuple(sorted({b.label for panel in panels for b in panel.baselines}))
+
+
+def baseline_pen(label: str, references: Sequence[str]) -> QtGui.QPen:
+    """The dashed line of reference ``label`` among ``references`` (each its own dash pattern)."""
+    index = references.index(label) if label in references else 0
+    return pg.mkPen(BASELINE_COLOUR, width=2, style=REFERENCE_DASHES[index % len(REFERENCE_DASHES)])
 
 
 def scaling_legend(styles: Mapping[str, SeriesStyle], panels: Sequence[ScalingPanel],
@@ -317,7 +334,7 @@ def legend_entries(styles: Mapping[str, SeriesStyle], panels: Sequence[ScalingPa
         drawn.update((s.label, s.strategy) for s in panel.series)
     in_order = sorted(drawn.items(), key=lambda item: series_order(item[1], item[0]))
     entries: list[tuple[SeriesStyle | str, str]] = [(styles[label], label) for label, _strategy in in_order]
-    entries += [("baseline", f"{label} (size 0)") for label in sorted({b.label for p in panels for b in p.baselines})]
+    entries += [(f"baseline:{label}", f"{label} (size 0)") for label in reference_labels(panels)]
     if any(s.has_spread for panel in panels for s in panel.series):
         entries.append(("band", "band: spread over seeds"))
     if fits:
@@ -336,8 +353,8 @@ def fill_scaling_legend(legend: pg.LegendItem, styles: Mapping[str, SeriesStyle]
         if isinstance(kind, SeriesStyle):  # one point of data: pyqtgraph styles a sample's marker only then
             sample = pg.PlotDataItem([0], [0], pen=kind.pen(), symbol=kind.symbol, symbolSize=7,
                                      symbolBrush=kind.colour, symbolPen=kind.colour)
-        elif kind == "baseline":
-            sample = pg.PlotDataItem(pen=baseline_pen())
+        elif kind.startswith("baseline:"):
+            sample = pg.PlotDataItem(pen=baseline_pen(kind.removeprefix("baseline:"), reference_labels(panels)))
         elif kind == "band":
             sample = pg.PlotDataItem(pen=pg.mkPen(200, 200, 200, width=8))
         else:

@@ -1,4 +1,4 @@
-"""The main window: four pages (setup, queue, scaling curves, bias heatmaps), menus, settings.
+"""The main window: five pages (setup, queue, scaling curves, bias heatmaps, findings), menus, settings.
 
 The window owns the one background thread every query runs in and the
 :class:`~gui.app_model.AppModel` every page observes (the database, the study
@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from gui.about import about_html
 from gui.app_model import AppModel, shown_location
 from gui.background import Background
+from gui.findings_view import FindingsView
 from gui.folders import RememberedFolder
 from gui.heatmap_view import HeatmapView
 from gui.queue_view import QueueView
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     from storage.db import Database
     from storage.queries import StudySummary
 
-PAGES = ("Setup", "Queue", "Scaling curves", "Bias heatmaps")
-STUDY_FILTER = "Study results shown on the Queue, Scaling and Heatmap pages"
+PAGES = ("Setup", "Queue", "Scaling curves", "Bias heatmaps", "Findings")
+STUDY_FILTER = "Study results shown on the Queue, Scaling, Heatmap and Findings pages"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -45,8 +46,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.queue = QueueView(self.app_model)
         self.scaling = ScalingView(self.app_model, self.folder)
         self.heatmaps = HeatmapView(self.app_model, self.folder)
+        self.findings = FindingsView(self.app_model)
         self.tabs = QtWidgets.QTabWidget(documentMode=True)
-        for page, title in zip((self.setup, self.queue, self.scaling, self.heatmaps), PAGES):
+        for page, title in zip((self.setup, self.queue, self.scaling, self.heatmaps, self.findings), PAGES):
             self.tabs.addTab(page, title)
         self.setCentralWidget(self.tabs)
 
@@ -60,7 +62,7 @@ class MainWindow(QtWidgets.QMainWindow):
         toolbar.addWidget(self.study)
 
         self._build_menus()
-        for page in (self.setup, self.queue, self.scaling, self.heatmaps):
+        for page in (self.setup, self.queue, self.scaling, self.heatmaps, self.findings):
             page.message.connect(self.show_message)
         self.app_model.message.connect(self.show_message)
         self.app_model.database_changed.connect(self._database_changed)

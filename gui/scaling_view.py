@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Callable
 
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from gui.app_model import AppModel
+from gui.drill_down import DrillDownPanel
 from gui.figures import (
     BANDS,
     FIT_FORMULA,
@@ -25,6 +26,7 @@ from gui.figures import (
     draw_fit,
     draw_series,
     fill_scaling_legend,
+    reference_labels,
     scaling_title,
     series_styles,
     share_y_range,
@@ -33,7 +35,7 @@ from gui.figures import (
 from gui.folders import RememberedFolder
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import METRIC_HELP, ScalingPanel, Series, language_order, scaling_panels, series_table
+from gui.results import METRIC_HELP, MetricTable, ScalingPanel, Series, language_order, scaling_panels, series_table
 from vocabulary.records import ALL
 
 #: First choices when the data offer them: the research question's view.
@@ -68,6 +70,37 @@ def fit_note(unfitted: dict[tuple[str, str], str], languages: list[str]) -> str:
         for reason, labels in by_reason.items())
 
 
+
+def fill_view_choices(table: MetricTable, eval_set: QtWidgets.QComboBox, setting: QtWidgets.QComboBox,
+                      passages: QtWidgets.QComboBox, metric: QtWidgets.QComboBox,
+                      languages: CheckableComboBox) -> bool:
+    """Refill the pick lists of one view (eval set, setting, passages, metric, query languages) from ``table``.
+
+    Each list keeps its choice while it is offered; the query languages tick
+    sw and yo when present. False (every list emptied) when there are no rows.
+    The scaling and Findings pages choose what they show with these.
+    """
+    if not len(table):
+        for combo in (eval_set, setting, passages, metric):
+            refill(combo, [])  # an empty database or study offers no choices
+        return False
+    refill(eval_set, table.choices(), PREFERRED_EVAL_SETS)
+    chosen = [eval_set.currentData()]
+    refill(setting, table.choices(*chosen), PREFERRED_SETTINGS, text=lambda s: SETTING_TEXT.get(s, s))
+    chosen.append(setting.currentData())
+    refill(passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
+    chosen.append(passages.currentData())
+    refill(metric, table.choices(*chosen), PREFERRED_METRICS, tip=METRIC_HELP.get)
+    chosen.append(metric.currentData())
+    present = language_order({row["query_language"] for row in table.view(*chosen)})
+    if set(present) != set(languages.values()):
+        ticked = [lang for lang in present if lang in ("sw", "yo")] or present
+        languages.blockSignals(True)
+        languages.set_entries([(lang, query_text(lang)) for lang in present], ticked)
+        languages.blockSignals(False)
+    return True
+
+
 class ScalingView(PlotPage):
     def __init__(self, app_model: AppModel, folder: RememberedFolder, parent: QtWidgets.QWidget | None = None):
         super().__init__(app_model, folder, parent)
@@ -92,6 +125,15 @@ class ScalingView(PlotPage):
         self.add_control("Query languages:", self.languages, row=1)
         self.add_control("Band over seeds:", self.band, row=1)
         self.finish_toolbar()
+        #: Opened by clicking a point: that series' per-query values against another's.
+        self.drill_down = DrillDownPanel(app_model)
+        self.drill_down.hide()
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, childrenCollapsible=False)
+        self.layout().removeWidget(self.stack)
+        split.addWidget(self.stack)
+        split.addWidget(self.drill_down)
+        split.setSizes([520, 420])
+        self.layout().addWidget(split, 1)
         for combo in (self.eval_set, self.setting, self.passages, self.metric):
             combo.currentIndexChanged.connect(lambda _index: self.refresh())
         self.languages.changed.connect(self.redraw)
@@ -114,25 +156,10 @@ class ScalingView(PlotPage):
                 self.metric.currentData())
 
     def update_choices(self) -> bool:
-        table = self.app_model.metrics
-        if not len(table):
-            for combo in (self.eval_set, self.setting, self.passages, self.metric):
-                refill(combo, [])  # an empty database or study offers no choices
+        if not fill_view_choices(self.app_model.metrics, self.eval_set, self.setting, self.passages, self.metric,
+                                 self.languages):
             self.show_message(EMPTY_TEXT)
             return False
-        refill(self.eval_set, table.choices(), PREFERRED_EVAL_SETS)
-        chosen = [self.eval_set.currentData()]
-        refill(self.setting, table.choices(*chosen), PREFERRED_SETTINGS, text=lambda s: SETTING_TEXT.get(s, s))
-        chosen.append(self.setting.currentData())
-        refill(self.passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
-        chosen.append(self.passages.currentData())
-        refill(self.metric, table.choices(*chosen), PREFERRED_METRICS, tip=METRIC_HELP.get)
-        present = language_order({row["query_language"] for row in table.view(*self.chosen_view())})
-        if set(present) != set(self.languages.values()):
-            chosen = [lang for lang in present if lang in ("sw", "yo")] or present
-            self.languages.blockSignals(True)
-            self.languages.set_entries([(lang, query_text(lang)) for lang in present], chosen)
-            self.languages.blockSignals(False)
         return True
 
     def drawing_steps(self) -> list[Callable[[], None]]:
@@ -155,6 +182,7 @@ class ScalingView(PlotPage):
             setting=setting, metric=metric, passage_language=passage_language, query_languages=chosen,
         )
         styles = series_styles(self.app_model.metrics.series)
+        references = reference_labels(panels)
         band, fit, own_range = self.band.currentText(), self.fit.isChecked(), self.own_range.isChecked()
         unfitted: dict[tuple[str, str], str] = {}  # (series label, query language) -> why it has no fit
 
@@ -166,11 +194,15 @@ class ScalingView(PlotPage):
 
         def start_panel(panel: ScalingPanel) -> None:
             plot = self._plots[panel.query_language]
-            self.drawn[panel.query_language] = (plot, start_scaling_panel(plot, panel, metric=metric))
+            drawn = start_scaling_panel(plot, panel, metric=metric, references=references)
+            self.drawn[panel.query_language] = (plot, drawn)
 
         def draw(panel: ScalingPanel, series: Series) -> None:
             plot, drawn = self.drawn[panel.query_language]
             draw_series(plot, drawn, series, metric=metric, style=styles[series.label], band=band)
+            drawn.points[series.label].sigClicked.connect(
+                lambda _item, points, _event, series=series, language=panel.query_language:
+                self.open_drill_down(series, points[0].index(), language) if len(points) else None)
             if fit and (why := draw_fit(plot, drawn, series, metric=metric, style=styles[series.label])):
                 unfitted[(series.label, panel.query_language)] = why
 
@@ -196,6 +228,12 @@ class ScalingView(PlotPage):
             steps.append(lambda panel=panel: start_panel(panel))
             steps += [lambda panel=panel, series=series: draw(panel, series) for series in panel.series]
         return [*steps, finish]
+
+    def open_drill_down(self, series: Series, index: int, query_language: str) -> None:
+        """The per-query panel for the clicked point (the ``index``-th size of ``series``)."""
+        eval_set, setting, passage_language, metric = self.chosen_view()
+        self.drill_down.open(eval_set, setting, query_language, passage_language, metric, series.label,
+                             series.points[index].size)
 
     def _lay_out(self, languages: list[str]) -> None:
         """Title, one plot per language and the legend; kept while the languages stay the same.

@@ -163,19 +163,44 @@ def per_query_values(db: Database, study_id: int | None = None) -> Iterator[dict
     columns as in :func:`tidy_metrics`. A study has millions of them, so they
     are yielded one stored cell at a time, never held all at once.
     """
+    for cell in query_value_cells(db, study_id):
+        for query_id, value in zip(cell.query_ids, cell.values):
+            yield {**cell.columns, "query_id": query_id, "metric": cell.metric, "value": value}
+
+
+@dataclass(frozen=True)
+class QueryValueCell:
+    """One run's per-query values in one cell and metric; ``columns`` are the run's and the cell's (as in a tidy row)."""
+
+    columns: dict[str, Any]
+    metric: str
+    query_ids: list[str]
+    values: list[float]
+
+
+def query_value_cells(db: Database, study_id: int | None = None, *, eval_set: str | None = None,
+                      setting: str | None = None, metric: str | None = None) -> Iterator[QueryValueCell]:
+    """The stored cells of per-query values, one run and cell at a time, optionally of one eval set, setting, metric.
+
+    What the app's Findings page and drill-down read: a cell keeps its
+    values together, which is what a paired comparison needs.
+    """
     cells = select(QueryValueSet.run_id, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
                    QueryValueSet.metric, QueryValueSet.packed_ids, QueryValueSet.packed_values)
     cells = cells.join(Run, Run.id == QueryValueSet.run_id)
     if study_id is not None:
         cells = cells.where(Run.id.in_(_in_study(study_id)))
+    for column, wanted in ((QueryValueSet.eval_set, eval_set), (QueryValueSet.setting, setting),
+                           (QueryValueSet.metric, metric)):
+        if wanted is not None:
+            cells = cells.where(column == wanted)
     cells = cells.order_by(Run.position, *(getattr(QueryValueSet, name) for name in CELL_COLUMNS),
                            QueryValueSet.metric).execution_options(yield_per=50)
     with db.session() as session:
         configs = _run_columns(session, study_id)
         for run_id, *cell, metric, packed_ids, packed in session.execute(cells):
-            columns = {**configs[run_id], **dict(zip(CELL_COLUMNS, cell))}
-            for query_id, value in zip(unpack_ids(packed_ids), unpack_values(packed)):
-                yield {**columns, "query_id": query_id, "metric": metric, "value": value}
+            yield QueryValueCell({**configs[run_id], **dict(zip(CELL_COLUMNS, cell))}, metric,
+                                 unpack_ids(packed_ids), unpack_values(packed))
 
 
 @dataclass(frozen=True)

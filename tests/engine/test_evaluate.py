@@ -8,6 +8,8 @@ for every passage is set by hand). The model-dependent paths run on the real
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 
 import numpy as np
@@ -423,3 +425,20 @@ def test_a_symmetric_bitext_set_encodes_each_sentence_once(tiny_encoder):
     assert [(r.setting, r.query_language, r.passage_language, r.metric) for r in symmetric.rows] == [
         (r.setting, r.query_language, r.passage_language, r.metric) for r in apart.rows]
     assert [r.value for r in symmetric.rows] == pytest.approx([r.value for r in apart.rows], abs=1e-6)
+
+
+def test_the_texts_file_holds_every_query_and_the_relevant_and_top_5_passages_only(tmp_path):
+    # q1's top 5 are p11..p7 and p0 is relevant to it; q2's top 5 are p0..p4. p5 and p6 are neither in a top 5
+    # nor relevant (p6 is judged not relevant), so their texts are left out.
+    pool = [f"p{i}" for i in range(12)]
+    encoder = one_hot_encoder(pool, {"q1": {p: 0.05 * int(p[1:]) + 0.01 for p in pool},
+                                     "q2": {p: 0.9 - 0.1 * int(p[1:]) for p in pool[:5]}})
+    eval_set = toy_set({"q1": {"p0": 1}, "q2": {"p1": 1, "p6": 0}}, passages=pool)
+    evaluate(encoder, eval_set, "toy/test", measures=["RR@10"], top_k=10, settings=["mono"], run_dir=tmp_path)
+    with gzip.open(tmp_path / "texts.jsonl.gz", "rt", encoding="utf-8") as handle:
+        lines = [json.loads(line) for line in handle]
+    queries = {line["query"]: line["text"] for line in lines if "query" in line}
+    passages = {line["passage"]: line["text"] for line in lines if "passage" in line}
+    assert queries == {"q1": "q1", "q2": "q2"}
+    assert set(passages) == {"p11", "p10", "p9", "p8", "p7", "p0", "p1", "p2", "p3", "p4"}
+    assert all(passages[p] == p for p in passages)  # toy passages' texts are their ids

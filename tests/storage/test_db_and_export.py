@@ -14,7 +14,15 @@ from storage.db import as_url, open_db
 from storage.export import export_csv, export_per_query_csv
 from storage.migrations import SCHEMA_VERSION, SchemaError
 from storage.models import Run
-from storage.queries import PER_QUERY_COLUMNS, TIDY_COLUMNS, list_runs, per_query_values, run_warnings, tidy_metrics
+from storage.queries import (
+    PER_QUERY_COLUMNS,
+    TIDY_COLUMNS,
+    list_runs,
+    per_query_values,
+    query_value_cells,
+    run_warnings,
+    tidy_metrics,
+)
 from tests.storage.schema_v1 import OLD_RUN_ID, create_version_1_database, create_version_2_database
 from tests.storage.studies import grid_study
 from tests.storage.test_queue import Value
@@ -194,6 +202,11 @@ def test_per_query_values_are_stored_with_the_run_and_exported_tidy(db, tmp_path
         connection.execute(text("UPDATE runs SET status = 'running' WHERE id = :id"), {"id": second.id})
     queue.complete(db, second.id, "w", rows[:1], per_query=cells[:1])
     assert sum(1 for r in per_query_values(db) if r["run_id"] == second.id) == 4
+    # One cell's values stay together, and the filters keep only the cells asked for.
+    recall = list(query_value_cells(db, eval_set="miracl/dev", setting="mono", metric="R@100"))
+    assert [(c.columns["run_id"], c.metric, c.values) for c in recall] == [(first.id, "R@100", [1.0, 0.5, 0.0, 1.0])]
+    assert recall[0].query_ids == list(cells[1].query_ids) and recall[0].columns["passage_language"] == "yo"
+    assert list(query_value_cells(db, setting="cross")) == []
 
 
 def test_per_query_values_are_stored_compactly(db):

@@ -1,0 +1,244 @@
+"""The Findings page: for one eval set, setting, passage language and metric, what the numbers support.
+
+Per query language it shows the tables of :func:`analysis.findings.build_findings`
+(each series' mean ± between-seed spread at each size, the best series, its
+difference to the runner-up and to each reference with the Holm-adjusted
+randomisation p-value, marked when below 0.05; hybrid against every other
+strategy; the fitted exponents) and the sentences generated from them, the
+same ones ``summary.md`` opens with.
+
+The per-query values are read and tested in the background thread: a study
+holds millions of them and a randomisation test takes 10,000 sign flips per
+comparison, so the window only ever waits for the HTML to be set.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6 import QtCore, QtWidgets
+
+from analysis.compare import Comparison
+from analysis.findings import ALPHA_LEVEL, Findings, LanguageFindings, Mean, build_findings
+from analysis.fits import ScalingFit
+from gui.app_model import AppModel
+from gui.form_widgets import CheckableComboBox
+from gui.per_query import run_values
+from gui.plot_page import EMPTY_TEXT, fitted
+from gui.results import LOWER_IS_BETTER
+from gui.scaling_view import fill_view_choices
+from storage.queries import query_value_cells
+from vocabulary.languages import language_name
+from vocabulary.records import ALL
+from vocabulary.strategies import display_order
+
+SIGNIFICANT_COLOUR = "#d8f0d8"
+NO_VALUES_TEXT = ("No per-query values for these choices: the runs were stored before per-query results were "
+                  "kept, or did not measure this metric. Run them again to test their differences.")
+
+
+def compute_findings(db, study_id: int | None, eval_set: str, setting: str, passage_language: str, metric: str,
+                     query_languages: tuple[str, ...]) -> Findings | None:
+    """The findings of one choice from the database (None when no per-query values are stored for it)."""
+    cells = query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric)
+    runs = [r for r in run_values(cells, passage_language) if r.query_language in query_languages]
+    if not runs:
+        return None
+    return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
+
+
+class FindingsView(QtWidgets.QWidget):
+    message = QtCore.Signal(str)
+
+    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.app_model = app_model
+        self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
+        self.setting = QtWidgets.QComboBox(toolTip="which passages each query searches")
+        self.passages = QtWidgets.QComboBox(toolTip="the language of the passages searched")
+        self.metric = QtWidgets.QComboBox(toolTip="the measure compared")
+        self.languages = CheckableComboBox(empty_text="no language")
+        self.languages.setToolTip("query languages, one table each")
+        toolbar, toolbar2 = QtWidgets.QHBoxLayout(), QtWidgets.QHBoxLayout()  # two rows, so the window can be narrow
+        for row, label, widget in ((toolbar, "Eval set:", self.eval_set), (toolbar, "Setting:", self.setting),
+                                   (toolbar, "Passages:", self.passages), (toolbar, "Metric:", self.metric),
+                                   (toolbar2, "Query languages:", self.languages)):
+            row.addWidget(QtWidgets.QLabel(label))
+            row.addWidget(fitted(widget))
+        toolbar.addStretch(1)
+        toolbar2.addStretch(1)
+        self.status = QtWidgets.QLabel("")
+        self.status.setStyleSheet("color: #555555;")
+        self.text = QtWidgets.QTextBrowser(openExternalLinks=False)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(toolbar)
+        layout.addLayout(toolbar2)
+        layout.addWidget(self.status)
+        layout.addWidget(self.text, 1)
+        for combo in (self.eval_set, self.setting, self.passages, self.metric):
+            combo.currentIndexChanged.connect(lambda _index: self.refresh())
+        self.languages.changed.connect(self.compute)
+        #: The findings shown (None: none yet, or nothing to test); tests read it.
+        self.findings: Findings | None = None
+        self._generation = 0
+        self._stale = True
+        app_model.metrics_changed.connect(self._metrics_changed)
+
+    def chosen(self) -> tuple[str, str, str, str]:
+        return (self.eval_set.currentData(), self.setting.currentData(), self.passages.currentData(),
+                self.metric.currentData())
+
+    def refresh(self) -> None:
+        if not fill_view_choices(self.app_model.metrics, self.eval_set, self.setting, self.passages, self.metric,
+                                 self.languages):
+            self._show_text(EMPTY_TEXT)
+            return
+        self.compute()
+
+    def compute(self) -> None:
+        """Read and test the current choice in the background; a newer choice drops an older answer."""
+        self._generation += 1
+        generation, study_id = self._generation, self.app_model.study_id
+        eval_set, setting, passage_language, metric = self.chosen()
+        languages = self.languages.checked()
+        if not languages:
+            self._show_text("Tick at least one query language.")
+            return
+        self.status.setText(f"Testing {metric} on {eval_set} ({setting}) over every query…")
+
+        def done(findings: Findings | None) -> None:
+            if generation != self._generation:
+                return
+            self.findings = findings
+            self.status.setText("")
+            if findings is None:
+                self._show_text(NO_VALUES_TEXT)
+            else:
+                self.text.setHtml(findings_html(findings))
+
+        def failed(error: BaseException) -> None:
+            if generation == self._generation:
+                self.status.setText("")
+                self.message.emit(f"Could not compute the findings: {error}")
+
+        self.app_model.executor.submit(
+            lambda db=self.app_model.db: compute_findings(db, study_id, eval_set, setting, passage_language, metric,
+                                                          languages), done, failed)
+
+    def _show_text(self, text: str) -> None:
+        self._generation += 1  # an answer still on its way is for choices no longer shown
+        self.findings = None
+        self.status.setText("")
+        self.text.setPlainText(text)
+
+    def _metrics_changed(self) -> None:
+        if self.isVisible():
+            QtCore.QTimer.singleShot(0, self, self.refresh)
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._stale:
+            self._stale = False
+            self.refresh()
+        super().showEvent(event)
+
+
+# ---- HTML ------------------------------------------------------------------------------------
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _mean(mean: Mean | None) -> str:
+    if mean is None:
+        return "–"
+    spread = f" ± {mean.spread:.4f}" if mean.spread is not None else " <small>(1 seed)</small>"
+    return f"{mean.mean:.4f}{spread}"
+
+
+def _test(comparison: Comparison | None, name_other: bool = True) -> str:
+    """A difference with its interval and Holm p; bold with a star when significant."""
+    if comparison is None:
+        return "–"
+    other = f" vs {_e(comparison.baseline)}" if name_other else ""
+    text = (f"{comparison.mean_diff:+.4f}{other} <small>[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]</small> "
+            f"p<sub>Holm</sub> {comparison.p_holm:.3g}")
+    return f"<b>{text} *</b>" if comparison.p_holm < ALPHA_LEVEL else text
+
+
+def _cell(content: str, significant: bool = False) -> str:
+    colour = f" bgcolor='{SIGNIFICANT_COLOUR}'" if significant else ""
+    return f"<td{colour}>{content}</td>"
+
+
+def _significant(comparison: Comparison | None) -> bool:
+    return comparison is not None and comparison.p_holm < ALPHA_LEVEL
+
+
+def _title(found: LanguageFindings) -> str:
+    passages = "all languages (pool)" if found.passage_language == ALL else (
+        f"{language_name(found.passage_language)} ({found.passage_language}) passages")
+    return f"{language_name(found.query_language)} ({found.query_language}) queries → {passages}"
+
+
+def _leader_table(found: LanguageFindings) -> str:
+    series = sorted({m.series for row in found.leaders for m in row.means}, key=display_order)
+    head = "".join(f"<th>{_e(s)}</th>" for s in series)
+    rows = [f"<tr><th>n</th>{head}<th>best</th><th>best − runner-up</th><th>best − reference</th></tr>"]
+    for ref in found.references:
+        rows.append(f"<tr><td>0</td><td colspan='{len(series)}'><i>{_e(ref.series)}</i> (reference): "
+                    f"{_mean(ref)}</td><td></td><td></td><td></td></tr>")
+    for row in found.leaders:
+        by_series = {m.series: m for m in row.means}
+        values = "".join(_cell(_mean(by_series.get(s)) if s != row.best else f"<b>{_mean(by_series.get(s))}</b>")
+                         for s in series)
+        versus = "<br>".join(_test(c) for c in row.versus_references) or "–"
+        rows.append(f"<tr><td>{row.size}</td>{values}<td>{_e(row.best)}</td>"
+                    f"{_cell(_test(row.runner_up), _significant(row.runner_up))}"
+                    f"{_cell(versus, any(_significant(c) for c in row.versus_references))}</tr>")
+    return _table(rows)
+
+
+def _hybrid_table(found: LanguageFindings) -> str:
+    if not found.hybrid:
+        return ""
+    rows = ["<tr><th>n</th><th>comparison</th><th>difference [95% CI], Holm p</th><th>queries</th><th>seeds</th></tr>"]
+    for c in found.hybrid:
+        rows.append(f"<tr><td>{c.size}</td><td>{_e(c.strategy)} − {_e(c.baseline)}</td>"
+                    f"{_cell(_test(c, name_other=False), _significant(c))}<td>{c.n_queries}</td><td>{c.n_seeds}</td></tr>")
+    return "<p>Hybrid against each other strategy:</p>" + _table(rows)
+
+
+def _fit_table(found: LanguageFindings) -> str:
+    if not found.fits:
+        return ""
+    rows = ["<tr><th>series</th><th>a (plateau)</th><th>b</th><th>c (exponent)</th></tr>"]
+    for series, fit in found.fits.items():
+        if isinstance(fit, ScalingFit):
+            rows.append(f"<tr><td>{_e(series)}</td><td>{fit.curve.a:.4f}{_interval(fit.a_interval, 4)}</td>"
+                        f"<td>{fit.curve.b:.4g}</td><td>{fit.curve.c:.3f}{_interval(fit.c_interval, 3)}</td></tr>")
+        else:
+            rows.append(f"<tr><td>{_e(series)}</td><td colspan='3'>{_e(fit)}</td></tr>")
+    return "<p>Fits of a − b·N<sup>−c</sup> to the seed means (95% bootstrap intervals over seeds and queries):</p>" + _table(rows)
+
+
+def _interval(bounds: tuple[float, float] | None, digits: int) -> str:
+    return f" <small>[{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]</small>" if bounds else ""
+
+
+def _table(rows: list[str]) -> str:
+    return "<table border='1' cellspacing='0' cellpadding='4'>" + "".join(rows) + "</table>"
+
+
+def findings_html(findings: Findings) -> str:
+    direction = "lower is better" if findings.lower_is_better else "higher is better"
+    parts = [f"<h3>{_e(findings.metric)} on {_e(findings.eval_set)}, {_e(findings.setting)} setting ({direction})</h3>"]
+    for found in findings.languages:
+        parts.append(f"<h4>{_e(_title(found))}</h4>")
+        parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in found.sentences) + "</ul>")
+        parts += [_leader_table(found), _hybrid_table(found), _fit_table(found)]
+    parts.append(f"<p><small>Means are over seeds of the mean over queries (± the sample sd over seeds). Differences "
+                 f"pair queries, each averaged over the seeds both sides share, with a 95% bootstrap interval; p is "
+                 f"the randomisation test's, Holm-adjusted over each table's family (all its rows, every language "
+                 f"shown). <b>*</b> and green: p<sub>Holm</sub> &lt; {ALPHA_LEVEL}.</small></p>")
+    return "".join(parts)

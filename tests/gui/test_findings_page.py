@@ -1,0 +1,50 @@
+"""The Findings page on a finished study's per-query values: a difference injected on half the queries is
+flagged, none is never called significant, and the page stays usable while the tests run in the background."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.findings import ALPHA_LEVEL
+from gui.findings_view import FindingsView
+from tests.gui.conftest import grab, make_window
+from tests.gui.per_query_seed import per_query_study
+
+
+def findings_page(qtbot, tmp_path, settings, gain: bool) -> FindingsView:
+    db, study_id = per_query_study(tmp_path / "study.db", gain)
+    window = make_window(qtbot, db, settings)
+    window.tabs.setCurrentWidget(window.findings)
+    qtbot.waitUntil(lambda: window.study.findData(study_id) >= 0, timeout=10_000)
+    window.study.setCurrentIndex(window.study.findData(study_id))
+    page = window.findings
+    qtbot.waitUntil(lambda: page.findings is not None, timeout=60_000)
+    return page
+
+
+def test_a_gain_on_half_the_queries_is_flagged_in_both_languages(qtbot, tmp_path, settings):
+    page = findings_page(qtbot, tmp_path, settings, gain=True)
+    assert page.chosen() == ("flores/test", "cross", "en", "nDCG@10")
+    assert [(f.query_language, f.passage_language) for f in page.findings.languages] == [("sw", "en"), ("yo", "en")]
+    for found in page.findings.languages:
+        assert [row.size for row in found.leaders] == [16, 64]
+        assert all(row.best == "hybrid α=0.5" for row in found.leaders)
+        assert all(row.runner_up.baseline == "cross" and row.runner_up.p_holm < ALPHA_LEVEL for row in found.leaders)
+        assert [m.series for m in found.references] == ["untrained tiny:"]
+    text = page.text.toPlainText()
+    assert "hybrid α=0.5 is significantly better than cross at n = 16, 64" in text
+    assert "Swahili (sw) queries → English (en) passages" in text and "Yoruba (yo) queries" in text
+    assert "no fit: 2 training sizes, a fit needs at least 4" in text
+    assert " *" in text  # the significant rows are marked
+    grab(page.window(), tmp_path / "findings_gain.png")
+
+
+def test_no_difference_is_never_called_significant(qtbot, tmp_path, settings):
+    page = findings_page(qtbot, tmp_path, settings, gain=False)
+    for found in page.findings.languages:
+        versus_cross = [c for c in found.hybrid if c.baseline == "cross"]
+        assert versus_cross and all(c.mean_diff == pytest.approx(0.0) and c.p_holm >= ALPHA_LEVEL for c in versus_cross)
+    text = page.text.toPlainText()
+    assert "hybrid α=0.5 is not significantly different from cross at any size" in text
+    assert "significantly better than cross" not in text
+    grab(page.window(), tmp_path / "findings_none.png")
