@@ -19,9 +19,9 @@ def bm25_values(config):
 
 def test_two_evaluation_only_runs_of_different_models_draw_two_dashed_lines(qtbot, tmp_path, settings):
     db, study, _ = seed_database(tmp_path / "refs.db")
-    # A study needs a strategy: its one training run is cancelled, so only the reference is measured.
+    # A study needs a strategy: its one training run is failed, so only the BM25 reference is measured.
     second = dataclasses.replace(seeded_study("second reference"), strategies=("hybrid",), train_sizes=(16,),
-                                 seeds=(0,), template=dataclasses.replace(study.template, model="bm25"))
+                                 seeds=(0,), include_baseline=False, include_bm25=True, template=study.template)
     queue.submit_study(db, second)
     while (claimed := queue.claim_next(db, "seed-worker")) is not None:
         if claimed.config.is_training:
@@ -40,14 +40,14 @@ def test_two_evaluation_only_runs_of_different_models_draw_two_dashed_lines(qtbo
         qtbot.wait(100)  # the legend is filled by the drawing's last step
         for language in ("sw", "yo"):
             lines = window.scaling.drawn[language][1].baselines
-            assert set(lines) == {"untrained bm25", "untrained tiny:"}
+            assert set(lines) == {"BM25", "untrained tiny:"}
             untrained = ndcg(dataclasses.replace(study.template, strategy="none"), language)
             assert lines["untrained tiny:"].value() == untrained
-            assert abs(lines["untrained bm25"].value() - (untrained - 0.05)) < 1e-12
+            assert abs(lines["BM25"].value() - (untrained - 0.05)) < 1e-12
             styles = {label: line.pen.style() for label, line in lines.items()}
-            assert styles == {"untrained bm25": REFERENCE_DASHES[0], "untrained tiny:": REFERENCE_DASHES[1]}
+            assert styles == {"BM25": REFERENCE_DASHES[0], "untrained tiny:": REFERENCE_DASHES[1]}
         legend = {label.text: sample.item.opts["pen"].style() for sample, label in window.scaling._legend.items}
-        assert legend["untrained bm25 (size 0)"] == REFERENCE_DASHES[0]
+        assert legend["BM25 (size 0)"] == REFERENCE_DASHES[0]
         assert legend["untrained tiny: (size 0)"] == REFERENCE_DASHES[1]
         grab(window, tmp_path / "scaling_two_references.png")
     finally:
