@@ -24,7 +24,7 @@ from analysis.fits import ScalingFit
 from gui.app_model import AppModel
 from gui.form_widgets import CheckableComboBox
 from gui.per_query import run_values
-from gui.plot_page import EMPTY_TEXT, fitted
+from gui.plot_page import EMPTY_TEXT, FollowsMetrics, fitted
 from gui.results import LOWER_IS_BETTER
 from gui.scaling_view import fill_view_choices
 from storage.queries import query_value_cells
@@ -47,7 +47,7 @@ def compute_findings(db, study_id: int | None, eval_set: str, setting: str, pass
     return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
 
 
-class FindingsView(QtWidgets.QWidget):
+class FindingsView(FollowsMetrics):
     message = QtCore.Signal(str)
 
     def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
@@ -131,17 +131,8 @@ class FindingsView(QtWidgets.QWidget):
         self.status.setText("")
         self.text.setPlainText(text)
 
-    def _metrics_changed(self) -> None:
-        if self.isVisible():
-            QtCore.QTimer.singleShot(0, self, self.refresh)
-        else:
-            self._stale = True
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self._stale:
-            self._stale = False
-            self.refresh()
-        super().showEvent(event)
+    def _refresh_on_change(self) -> None:
+        QtCore.QTimer.singleShot(0, self, self.refresh)
 
 
 # ---- HTML ------------------------------------------------------------------------------------

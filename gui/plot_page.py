@@ -61,7 +61,32 @@ def fitted(widget: QtWidgets.QWidget) -> QtWidgets.QWidget:
     return widget
 
 
-class PlotPage(QtWidgets.QWidget):
+class FollowsMetrics(QtWidgets.QWidget):
+    """A page drawn from the metric table: redrawn when the table changes while it is on screen, else when it
+    is next shown (drawing a hidden page would take time from the one on screen)."""
+
+    _stale = False
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def _refresh_on_change(self) -> None:
+        self.refresh()
+
+    def _metrics_changed(self) -> None:
+        if self.isVisible():
+            self._refresh_on_change()
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._stale:
+            self._stale = False
+            self.refresh()
+        super().showEvent(event)
+
+
+class PlotPage(FollowsMetrics):
     """A toolbar above either a plot canvas or a message saying why there is nothing to plot."""
 
     message = QtCore.Signal(str)
@@ -170,18 +195,8 @@ class PlotPage(QtWidgets.QWidget):
             # With ``self`` as context, Qt drops the call if the page is deleted first (a closed window).
             QtCore.QTimer.singleShot(STEP_GAP_MS, self, lambda: self._run_steps(steps[1:], drawing))
 
-    def _metrics_changed(self) -> None:
-        """Redraw (chunked) if on screen; a hidden page redraws when it is next shown."""
-        if self.isVisible():
-            self.refresh(chunked=True)
-        else:
-            self._stale = True
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self._stale:
-            self._stale = False
-            self.refresh()
-        super().showEvent(event)
+    def _refresh_on_change(self) -> None:
+        self.refresh(chunked=True)  # new values arrive while the user looks: keep the window responsive
 
     # ---- subclasses ------------------------------------------------------------------------
     def update_choices(self) -> bool:
