@@ -102,30 +102,37 @@ class Run(Base):
     __table_args__ = (Index("ix_runs_queue", "status", "position"),)
 
 
-class Metric(Base):
+class _MetricCell:
+    """The columns that name one metric cell of a run, shared by its aggregate row and its per-query values
+    (``sort_order`` keeps them first, as the tables were created before they were shared)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-7)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True, sort_order=-6)
+    eval_set: Mapped[str] = mapped_column(String(100), sort_order=-5)
+    setting: Mapped[str] = mapped_column(String(16), sort_order=-4)
+    query_language: Mapped[str] = mapped_column(String(16), sort_order=-3)
+    passage_language: Mapped[str] = mapped_column(String(16), sort_order=-2)
+    metric: Mapped[str] = mapped_column(String(64), sort_order=-1)
+
+
+#: The columns a cell is unique on, in both tables.
+_CELL_KEY = ("run_id", "eval_set", "setting", "query_language", "passage_language", "metric")
+
+
+class Metric(_MetricCell, Base):
     __tablename__ = "metrics"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    eval_set: Mapped[str] = mapped_column(String(100))
-    setting: Mapped[str] = mapped_column(String(16))
-    query_language: Mapped[str] = mapped_column(String(16))
-    passage_language: Mapped[str] = mapped_column(String(16))
-    metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     num_queries: Mapped[int] = mapped_column(Integer, default=0)
 
     run: Mapped[Run] = relationship(back_populates="metrics")
 
     __table_args__ = (
-        UniqueConstraint(
-            "run_id", "eval_set", "setting", "query_language", "passage_language", "metric",
-            name="uq_metric_cell",
-        ),
+        UniqueConstraint(*_CELL_KEY, name="uq_metric_cell"),
     )
 
 
-class QueryValueSet(Base):
+class QueryValueSet(_MetricCell, Base):
     """The per-query values of one metric cell (the ones its ``metrics`` row averages), packed (schema version 4).
 
     One row per cell and metric, not per value: a study's per-query values
@@ -137,21 +144,11 @@ class QueryValueSet(Base):
 
     __tablename__ = "query_values"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    eval_set: Mapped[str] = mapped_column(String(100))
-    setting: Mapped[str] = mapped_column(String(16))
-    query_language: Mapped[str] = mapped_column(String(16))
-    passage_language: Mapped[str] = mapped_column(String(16))
-    metric: Mapped[str] = mapped_column(String(64))
     packed_ids: Mapped[bytes] = mapped_column(LargeBinary)
     packed_values: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (
-        UniqueConstraint(
-            "run_id", "eval_set", "setting", "query_language", "passage_language", "metric",
-            name="uq_query_values_cell",
-        ),
+        UniqueConstraint(*_CELL_KEY, name="uq_query_values_cell"),
     )
 
 
