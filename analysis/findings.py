@@ -189,13 +189,20 @@ def _fits(runs: Sequence[RunValues], seed: int) -> dict[str, ScalingFit | str]:
 
 
 # ---- sentences ------------------------------------------------------------------------------
+def signed(value: float) -> str:
+    """A difference with its sign and 4 decimals; one that rounds to zero is written 0.0000 (never -0.0000)."""
+    text = f"{value:+.4f}"
+    return "0.0000" if float(text) == 0 else text
+
+
 def _p(comparison: Comparison) -> str:
     verdict = "significant" if comparison.p_holm < ALPHA_LEVEL else "not significant"
     return f"Holm p = {comparison.p_holm:.3g}, {verdict}"
 
 
 def _difference(comparison: Comparison) -> str:
-    return f"{comparison.mean_diff:+.4f} (95% CI {comparison.ci_low:+.4f} to {comparison.ci_high:+.4f}; {_p(comparison)})"
+    return (f"{signed(comparison.mean_diff)} (95% CI {signed(comparison.ci_low)} to {signed(comparison.ci_high)}; "
+            f"{_p(comparison)})")
 
 
 def _sentences(findings: Findings, found: LanguageFindings) -> list[str]:
@@ -277,7 +284,7 @@ def _brief(comparison: Comparison | None) -> str:
     if comparison is None:
         return "–"
     star = " *" if comparison.p_holm < ALPHA_LEVEL else ""
-    return f"{comparison.mean_diff:+.4f} vs {comparison.baseline} (p {comparison.p_holm:.3g}){star}"
+    return f"{signed(comparison.mean_diff)} vs {comparison.baseline} (p {comparison.p_holm:.3g}){star}"
 
 
 def to_markdown(findings: Findings) -> list[str]:
@@ -302,8 +309,8 @@ def to_markdown(findings: Findings) -> list[str]:
                       "| n | comparison | difference | 95% CI | Holm p |", "|---|---|---|---|---|"]
             for c in found.hybrid:
                 star = " *" if c.p_holm < ALPHA_LEVEL else ""
-                lines.append(f"| {c.size} | {c.strategy} − {c.baseline} | {c.mean_diff:+.4f} | "
-                             f"{c.ci_low:+.4f} to {c.ci_high:+.4f} | {c.p_holm:.3g}{star} |")
+                lines.append(f"| {c.size} | {c.strategy} − {c.baseline} | {signed(c.mean_diff)} | "
+                             f"{signed(c.ci_low)} to {signed(c.ci_high)} | {c.p_holm:.3g}{star} |")
             lines.append("")
         lines += [*(f"- {s}" for s in found.sentences), ""]
     lines += [f"Means are over seeds of the mean over queries (± the sample sd over seeds). Tests pair "

@@ -19,7 +19,7 @@ import html
 from PySide6 import QtCore, QtWidgets
 
 from analysis.compare import Comparison
-from analysis.findings import ALPHA_LEVEL, Findings, LanguageFindings, Mean, build_findings
+from analysis.findings import ALPHA_LEVEL, Findings, LanguageFindings, Mean, build_findings, signed
 from analysis.fits import ScalingFit
 from gui.app_model import AppModel
 from gui.form_widgets import CheckableComboBox
@@ -152,7 +152,7 @@ def _test(comparison: Comparison | None, name_other: bool = True) -> str:
     if comparison is None:
         return "–"
     other = f" vs {_e(comparison.baseline)}" if name_other else ""
-    text = (f"{comparison.mean_diff:+.4f}{other} <small>[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]</small> "
+    text = (f"{signed(comparison.mean_diff)}{other} <small>[{signed(comparison.ci_low)}, {signed(comparison.ci_high)}]</small> "
             f"p<sub>Holm</sub> {comparison.p_holm:.3g}")
     return f"<b>{text} *</b>" if comparison.p_holm < ALPHA_LEVEL else text
 
