@@ -1,9 +1,8 @@
 """Per-query values and run files shaped for the Findings page and the drill-down; Qt-free.
 
-:func:`run_values` is the app's adapter from stored cells
-(:func:`storage.queries.query_value_cells`) to :class:`analysis.compare.RunValues`.
-The shell's ``compare`` and ``report`` commands have their own (branch rep19);
-the two should become one in ``analysis`` or ``storage`` once both are merged.
+:func:`run_values` is the one adapter from stored cells
+(:func:`storage.queries.query_value_cells`) to :class:`analysis.compare.RunValues`,
+for the app and for the shell's ``compare`` and ``report`` commands alike.
 
 The drill-down reads a run's files under ``<artifacts>/runs/<run_id>/eval/``
 (names in :mod:`vocabulary.run_files`). The TREC reader of the engine

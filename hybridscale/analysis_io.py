@@ -2,7 +2,8 @@
 
 ``storage`` may not import ``analysis`` (nor the other way round), so the
 shell turns a study's stored per-query values into
-:class:`analysis.compare.RunValues` here, and checks the request first:
+:class:`analysis.compare.RunValues` here, with the app's converter
+(:func:`gui.per_query.run_values`, Qt-free), and checks the request first:
 an unknown study, eval set, setting or metric, a study without per-query
 values, or fewer than two series to compare is a :class:`RequestError`, one
 line that says what there is instead.
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 from analysis.compare import Comparison, RunValues, compare
 from analysis.findings import Findings, build_findings
+from gui.per_query import run_values as stored_run_values
 from storage.db import Database
-from storage.queries import cell_values, list_studies, stored_measurements
+from storage.queries import list_studies, query_value_cells, stored_measurements
 from vocabulary.records import LOWER_IS_BETTER
 
 
@@ -47,8 +49,7 @@ def run_values(db: Database, study_id: int, eval_set: str, setting: str, metric:
     _check_choice("setting", setting, {s for e, s, _ in stored if e == eval_set}, f" of {eval_set}")
     _check_choice("metric", metric, {m for e, s, m in stored if (e, s) == (eval_set, setting)},
                   f" of {eval_set}, {setting}")
-    return [RunValues(c.series, c.size, c.replicate, c.query_language, c.passage_language, c.values)
-            for c in cell_values(db, study_id, eval_set, setting, metric)]
+    return stored_run_values(query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric))
 
 
 def _check_choice(what: str, value: str, known: set[str], where: str = "") -> None:

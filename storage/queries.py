@@ -203,51 +203,12 @@ def query_value_cells(db: Database, study_id: int | None = None, *, eval_set: st
                                  unpack_ids(packed_ids), unpack_values(packed))
 
 
-@dataclass(frozen=True)
-class CellValues:
-    """One run's per-query values of one metric in one (query language, passage language) cell.
-
-    ``series`` is named among the runs of the study (:mod:`vocabulary.series`);
-    ``replicate`` is the run's seeds as text (``"0/0"``: seed/data seed), empty
-    for an evaluation-only run, which has none.
-    """
-
-    run_id: str
-    series: str
-    size: int
-    replicate: str
-    query_language: str
-    passage_language: str
-    values: dict[str, float]
-
-
 def stored_measurements(db: Database, study_id: int) -> set[tuple[str, str, str]]:
     """The (eval set, setting, metric) triples a study holds per-query values of."""
     statement = select(QueryValueSet.eval_set, QueryValueSet.setting, QueryValueSet.metric).distinct()
     statement = statement.where(QueryValueSet.run_id.in_(_in_study(study_id)))
     with db.session() as session:
         return {tuple(row) for row in session.execute(statement)}
-
-
-def cell_values(db: Database, study_id: int, eval_set: str, setting: str, metric: str) -> list[CellValues]:
-    """Every run's per-query values of ``metric`` in every cell of ``eval_set`` / ``setting``, in queue order."""
-    cells = select(QueryValueSet.run_id, QueryValueSet.query_language, QueryValueSet.passage_language,
-                   QueryValueSet.packed_ids, QueryValueSet.packed_values)
-    cells = cells.join(Run, Run.id == QueryValueSet.run_id).where(
-        Run.id.in_(_in_study(study_id)), QueryValueSet.eval_set == eval_set, QueryValueSet.setting == setting,
-        QueryValueSet.metric == metric,
-    ).order_by(Run.position, QueryValueSet.query_language, QueryValueSet.passage_language)
-    with db.session() as session:
-        columns = _run_columns(session, study_id)
-        rows = session.execute(cells).all()
-    result = []
-    for run_id, x, y, packed_ids, packed in rows:
-        run = columns[run_id]
-        training = run.get("strategy", "none") != "none"
-        replicate = f"{run['seed']}/{run['data_seed']}" if training else ""
-        result.append(CellValues(run_id, run["series"], int(run.get("train_size") or 0), replicate, x, y,
-                                 dict(zip(unpack_ids(packed_ids), unpack_values(packed)))))
-    return result
 
 
 def run_warnings(db: Database, study_id: int | None = None) -> dict[str, list[str]]:
