@@ -130,8 +130,8 @@ def _compare_pair(a: Mapping[str, Mapping[str, float]], b: Mapping[str, Mapping[
     queries = sorted(set.intersection(*(set(a[s]) for s in seeds_a), *(set(b[s]) for s in seeds_b)))
     if not queries:
         return None
-    mean_a = np.array([np.mean([a[s][q] for s in seeds_a]) for q in queries])
-    mean_b = np.array([np.mean([b[s][q] for s in seeds_b]) for q in queries])
+    mean_a = np.array([[a[s][q] for q in queries] for s in seeds_a]).mean(axis=0)
+    mean_b = np.array([[b[s][q] for q in queries] for s in seeds_b]).mean(axis=0)
     test = paired_test(mean_a, mean_b, seed)
     n_seeds = max(len(seeds_a), len(seeds_b))
     return test, n_seeds, _seed_spread(a, seeds_a, queries), _seed_spread(b, seeds_b, queries), test.p_randomization

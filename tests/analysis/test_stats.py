@@ -36,6 +36,31 @@ def test_exact_randomisation_equals_brute_force_enumeration():
     assert result.exact and result.p_randomization == pytest.approx(brute)
 
 
+def _scipy_flip_p(d: np.ndarray, resamples: float, seed: int) -> float:
+    return stats.permutation_test((d,), lambda v, axis: np.mean(v, axis=axis), permutation_type="samples",
+                                  n_resamples=resamples, alternative="two-sided",
+                                  rng=np.random.default_rng(seed)).pvalue
+
+
+@pytest.mark.parametrize("n", [2, 6, 13])
+def test_exact_randomisation_p_equals_scipys_permutation_test(n):
+    rng = np.random.default_rng(n)
+    a, b = rng.random(n), rng.random(n)
+    b[0] = a[0]  # a zero difference, as tied queries give
+    result = paired_test(a, b)
+    assert result.exact and result.p_randomization == pytest.approx(_scipy_flip_p(a - b, np.inf, 0), abs=1e-12)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.02, 0.05])
+def test_drawn_randomisation_p_agrees_with_scipys_within_monte_carlo_error(shift):
+    rng = np.random.default_rng(11)
+    a = rng.random(40)
+    b = a - shift + rng.normal(0, 0.12, 40)
+    ours, theirs = paired_test(a, b, seed=4).p_randomization, _scipy_flip_p(a - b, 10_000, 5)
+    error = 4 * math.sqrt(max(theirs * (1 - theirs), 1e-4) / 10_000) * math.sqrt(2)
+    assert abs(ours - theirs) <= error, (ours, theirs)
+
+
 def test_many_queries_draw_sign_flips_and_find_a_real_shift():
     rng = np.random.default_rng(3)
     a = rng.random(200)
@@ -45,6 +70,16 @@ def test_many_queries_draw_sign_flips_and_find_a_real_shift():
     assert result.p_randomization < 0.001 and result.p_ttest < 0.001
     assert 0 < result.ci_low < 0.05 < result.ci_high  # the interval covers the true shift and excludes 0
     assert paired_test(a, b, seed=1) == result  # seeded
+
+
+def test_the_interval_is_scipys_paired_bca_bootstrap():
+    rng = np.random.default_rng(5)
+    a = rng.random(60)
+    b = a - 0.02 + rng.normal(0, 0.05, 60)
+    expected = stats.bootstrap((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), paired=True,
+                               n_resamples=10_000, method="BCa", rng=np.random.default_rng(2)).confidence_interval
+    result = paired_test(a, b, seed=2)
+    assert (result.ci_low, result.ci_high) == pytest.approx((expected.low, expected.high), abs=1e-12)
 
 
 def test_degenerate_inputs_have_defined_answers():
