@@ -70,6 +70,8 @@ def execute(
     encoder = load_encoder(config.model, config.encoder_settings, device=device)
     log.info("encoder %s", encoder.describe())  # the settings used and where each came from, in the run log
     eval_sets = _load_eval_sets(config, state, context)
+    if config.evaluates_through_frozen_cache:
+        encoder.cache_frozen_prefix(config.trainable_layers, frozen_cache_dir)
     if config.is_training:
         _train(config, encoder, workdir, Slice(state, 0.0, TRAINING_SHARE), on_checkpoint, context,
                frozen_cache_dir)

@@ -302,6 +302,8 @@ _OPERATIONAL_FIELDS = frozenset({"checkpoint_every", "eval_batch_size", "compile
 _EVAL_ONLY_FIELDS = frozenset(
     {"model", "pooling", "query_prefix", "passage_prefix", "max_length", "evaluations", "top_k"}
 )
+#: Fields that also matter for an evaluation-only run that evaluates through the frozen-prefix cache.
+_FROZEN_CACHE_FIELDS = frozenset({"frozen_cache", "trainable_layers"})
 
 
 @dataclass(frozen=True)
@@ -639,6 +641,18 @@ class RunConfig:
         return self.strategy != NO_TRAINING
 
     @property
+    def evaluates_through_frozen_cache(self) -> bool:
+        """An evaluation-only run that computes its frozen layers as the study's ``frozen_cache`` runs do.
+
+        The untrained reference of a frozen-cache study then differs from the
+        trained runs by their training alone (not also by the float16 rounding
+        of the frozen output), and it fills the cache with every eval text, so
+        the first trained run does not pay for the frozen layers again.
+        """
+        return (not self.is_training and self.frozen_cache and self.trainable_layers is not None
+                and not is_bm25_spec(self.model))
+
+    @property
     def encoder_settings(self) -> EncoderSettings:
         """The run's overrides; always L2-normalised, since the paper scores with cosine similarity."""
         return EncoderSettings(self.pooling, True, self.query_prefix, self.passage_prefix, self.max_length)
@@ -685,7 +699,8 @@ class RunConfig:
         if not self._strategy_uses("uses_contrastive_weight"):
             data["contrastive_weight"] = None
         if not self.is_training:
-            data = {k: v for k, v in data.items() if k in _EVAL_ONLY_FIELDS}
+            cached = self.evaluates_through_frozen_cache
+            data = {k: v for k, v in data.items() if k in _EVAL_ONLY_FIELDS or (cached and k in _FROZEN_CACHE_FIELDS)}
             data["evaluation"] = EVALUATION_PROCEDURE
             if is_bm25_spec(self.model):  # no encoder: its settings cannot split BM25 runs
                 data.update(model=canonical_bm25_spec(self.model), pooling=None, query_prefix=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -17,7 +18,7 @@ from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, train
 from tests.engine.test_train import config as train_config
 from tests.engine.test_train import easy_set
-from vocabulary.config import ConfigError, RunConfig
+from vocabulary.config import ConfigError, EvalSpec, RunConfig
 
 MODEL = "tiny:layers=3"
 TEXTS = ["Where is Zanzibar?", "Mvua ilinyesha usiku kucha huko Mombasa na Lagos.", "Ẹ káàárọ̀", "x"]
@@ -150,3 +151,34 @@ def test_frozen_cache_is_part_of_the_identity_only_when_on():
     assert train_config(trainable_layers=1, frozen_cache=True).run_id != off.run_id
     with pytest.raises(ConfigError, match="frozen_cache.*trainable_layers"):
         train_config(frozen_cache=True).validate()
+
+
+def test_the_untrained_reference_of_a_frozen_cache_study_is_evaluated_through_the_cache(tmp_path):
+    """Its numbers are the cached model's (what the trained runs start from), and it leaves every eval text cached."""
+    from engine.study import execute
+    from vocabulary.strategies import NO_TRAINING
+
+    evaluations = (EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=6),)
+    reference_run = dataclasses.replace(config(evaluations=evaluations), strategy=NO_TRAINING, train_size=0,
+                                        alpha=None).validate()
+    plain = dataclasses.replace(reference_run, frozen_cache=False)
+    assert reference_run.evaluates_through_frozen_cache and not plain.evaluates_through_frozen_cache
+    assert {"frozen_cache", "trainable_layers"} <= reference_run.identity().keys()
+    assert reference_run.run_id != plain.run_id
+    bm25 = dataclasses.replace(reference_run, model="bm25")  # no encoder: the setting cannot split its runs
+    assert not bm25.evaluates_through_frozen_cache
+    assert bm25.run_id == dataclasses.replace(bm25, frozen_cache=False, trainable_layers=None).run_id
+
+    cache = tmp_path / "cache"
+    first = execute(reference_run, tmp_path / "first", frozen_cache_dir=cache)
+    parts = sorted(cache.glob("*/part-*.npy"))
+    assert parts
+    again = execute(reference_run, tmp_path / "again", frozen_cache_dir=cache)
+    assert sorted(cache.glob("*/part-*.npy")) == parts  # every text was read back, none computed again
+    values = {(r.setting, r.query_language, r.passage_language, r.metric): r.value for r in first.rows}
+    assert values == {(r.setting, r.query_language, r.passage_language, r.metric): r.value for r in again.rows}
+    uncached = execute(plain, tmp_path / "plain")
+    assert not (tmp_path / "plain" / "frozen_prefix").exists()
+    for row in uncached.rows:  # the float16 rounding of one layer's output moves the numbers little
+        assert values[(row.setting, row.query_language, row.passage_language, row.metric)] == pytest.approx(
+            row.value, rel=0.01, abs=0.05)
