@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from analysis.compare import Comparison, RunValues, compare
-from analysis.fits import MIN_SIZES, FitError, ScalingFit, crossover, fit_with_intervals
+from analysis.fits import MIN_SIZES, FitError, ScalingFit, crossover, fit_with_intervals, saturates
 from analysis.stats import holm
 from vocabulary.languages import language_name
 from vocabulary.strategies import display_order
@@ -256,6 +256,10 @@ def _fit_sentences(found: LanguageFindings, lower_is_better: bool) -> list[str]:
         return [f"Scaling fits: {reasons[0]}."] if reasons else []
     parts = []
     for series, fit in fitted.items():
+        if not saturates(fit.curve):
+            parts.append(f"{series}: no levelling off (c = {fit.curve.c:.3g}: a logarithmic trend or a step, "
+                         "so no plateau is given)")
+            continue
         interval = f" (95% CI {fit.c_interval[0]:.2f} to {fit.c_interval[1]:.2f})" if fit.c_interval else ""
         parts.append(f"{series} c = {fit.curve.c:.2f}{interval}, plateau a = {fit.curve.a:.4f}")
     sentences = ["Fitted exponents of a - b·N^-c: " + "; ".join(parts) + "."]
@@ -267,6 +271,10 @@ def _fit_sentences(found: LanguageFindings, lower_is_better: bool) -> list[str]:
             first, second = (fit.curve, fitted[hybrid].curve) if lower_is_better else (fitted[hybrid].curve, fit.curve)
             at = crossover(first, second, min(sizes), max(sizes) * 100)
             if at is None or not math.isfinite(at):
+                continue
+            if at <= min(sizes):
+                sentences.append(f"The fitted {hybrid} curve is above {other} from the smallest size (n = "
+                                 f"{min(sizes)}) on; a fit is not a test.")
                 continue
             inside = "within" if at <= max(sizes) else "beyond (an extrapolation of)"
             sentences.append(f"The fitted {hybrid} curve overtakes {other} at about n = {at:,.0f}, "

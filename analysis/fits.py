@@ -100,6 +100,30 @@ def fit_power_law(sizes: Sequence[int], means: Sequence[float]) -> PowerLaw:
     return PowerLaw(a, float(b_scaled * scale**c), c)
 
 
+#: Exponents the bootstrap refits choose from: a log grid over EXPONENT_BOUNDS, 0.4 % apart.
+_REFIT_GRID = np.geomspace(*EXPONENT_BOUNDS, 2000)
+
+
+def _refit_many(sizes: Sequence[int], points: np.ndarray) -> np.ndarray:
+    """``(a, b, c)`` rows, one least-squares fit per row of ``points``, the exponent chosen on :data:`_REFIT_GRID`.
+
+    For a fixed exponent the residual sum of squares of the line y = a + b z is
+    Syy - Szy**2 / Szz, so every (resample, exponent) pair is one matrix product.
+    """
+    n = np.asarray(sizes, dtype=float)
+    scale = n.max()
+    z = -np.power((n / scale)[None, :], -_REFIT_GRID[:, None])  # grid x sizes
+    z_centred = z - z.mean(axis=1, keepdims=True)
+    szz = (z_centred**2).sum(axis=1)
+    y_centred = points - points.mean(axis=1, keepdims=True)
+    szy = y_centred @ z_centred.T  # resamples x grid
+    best = np.argmin((y_centred**2).sum(axis=1, keepdims=True) - szy**2 / szz[None, :], axis=1)
+    c = _REFIT_GRID[best]
+    b_scaled = szy[np.arange(len(points)), best] / szz[best]
+    a = points.mean(axis=1) - b_scaled * z.mean(axis=1)[best]
+    return np.column_stack([a, b_scaled * scale**c, c])
+
+
 def fit_with_intervals(
     values: Mapping[int, Mapping[str, Mapping[str, float]]], seed: int = 0, resamples: int = BOOTSTRAP_FITS,
 ) -> ScalingFit:
@@ -108,7 +132,9 @@ def fit_with_intervals(
     The point at a size is the mean over its seeds of the mean over its
     queries. Each bootstrap resample draws the seeds of every size and the
     queries (one draw of query ids, shared by all sizes and seeds, so the
-    paired structure is kept) with replacement, and fits again. Queries that
+    paired structure is kept) with replacement, and fits again, the exponent
+    on a fine grid (:func:`_refit_many`: all resamples in one array operation,
+    where :func:`fit_power_law` refines its one fit with scipy). Queries that
     some run of the curve lacks are left out of the resamples.
     """
     sizes = sorted(values)
@@ -121,20 +147,27 @@ def fit_with_intervals(
     # size -> (seeds x shared queries) matrix, so a resample is two index draws and a mean.
     matrices = [np.array([[per_query[q] for q in shared] for per_query in values[size].values()]) for size in sizes]
     rng = np.random.default_rng(seed)
-    draws: list[tuple[float, float, float]] = []
-    for _ in range(resamples):
+    points = np.empty((resamples, len(sizes)))
+    for row in range(resamples):
         queries = rng.integers(len(shared), size=len(shared))
-        resampled = [float(m[rng.integers(len(m), size=len(m))][:, queries].mean()) for m in matrices]
-        try:
-            fitted = fit_power_law(sizes, resampled)
-        except FitError:
-            continue
-        draws.append((fitted.a, fitted.b, fitted.c))
+        points[row] = [m[rng.integers(len(m), size=len(m))][:, queries].mean() for m in matrices]
+    draws = _refit_many(sizes, points)
+    draws = draws[np.isfinite(draws).all(axis=1)]
     intervals: list[tuple[float, float] | None] = [None, None, None]
-    if draws:
-        array = np.array(draws)
-        intervals = [(float(np.percentile(array[:, i], 2.5)), float(np.percentile(array[:, i], 97.5))) for i in range(3)]
+    if len(draws):
+        intervals = [(float(np.percentile(draws[:, i], 2.5)), float(np.percentile(draws[:, i], 97.5))) for i in range(3)]
     return ScalingFit(curve, tuple(sizes), tuple(means), intervals[0], intervals[1], intervals[2], len(draws))
+
+
+#: Below this exponent N**-c is close to linear in log N over any measured range (1 - c ln N), so a fit
+#: says "a logarithmic trend" and its plateau ``a`` lies far past the data; at the upper bound it says "a step".
+MIN_SATURATING_EXPONENT = 0.05
+
+
+def saturates(curve: PowerLaw) -> bool:
+    """Whether the fit describes a curve that levels off: its exponent is neither near zero (a logarithmic
+    trend, where ``a`` and ``b`` grow large and cancel) nor at the upper bound (a step)."""
+    return MIN_SATURATING_EXPONENT <= curve.c < EXPONENT_BOUNDS[1] * 0.99
 
 
 def crossover(first: PowerLaw, second: PowerLaw, low: float, high: float) -> float | None:

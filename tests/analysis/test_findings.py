@@ -62,3 +62,21 @@ def test_the_holm_family_is_each_table_and_fewer_than_four_sizes_give_no_fit():
     assert max(c.p_holm for c in yo.hybrid) <= min(1.0, len(raw) * max(raw)) + 1e-12
     assert all(c.p_holm >= c.p_randomization for c in yo.hybrid)
     assert "Scaling fits: no fit: 2 training sizes, a fit needs at least 4" in " ".join(yo.sentences)
+
+
+def test_flat_curves_get_no_exponent_or_plateau_and_an_early_lead_is_no_crossing():
+    """A flat and a log-linear curve fit exponents near zero (a and b then cancel): no plateau is quoted."""
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0.3, 0.7, len(QUERIES))
+    runs = [RunValues("untrained m", 0, "", "yo", "en", dict(zip(QUERIES, base)))]
+    for size in SIZES:
+        for seed in ("0", "1", "2"):
+            mono = base - 0.02 * np.log10(size) + rng.normal(0, 0.001, len(QUERIES))
+            runs.append(RunValues("mono", size, seed, "yo", "en", dict(zip(QUERIES, mono))))
+            runs.append(RunValues("hybrid α=0.5", size, seed, "yo", "en",
+                                  dict(zip(QUERIES, base + 0.05 + rng.normal(0, 0.001, len(QUERIES))))))
+    [yo] = build_findings("afriqa/test", "cross", "nDCG@10", runs).languages
+    text = " ".join(yo.sentences)
+    assert "mono: no levelling off" in text and "hybrid α=0.5: no levelling off" in text and "plateau a" not in text
+    assert "The fitted hybrid α=0.5 curve is above mono from the smallest size (n = 16) on" in text
+    assert "overtakes mono" not in text
