@@ -23,7 +23,9 @@ or a hub name.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import functools
 import json
 import tempfile
 from dataclasses import dataclass
@@ -122,7 +124,7 @@ class Encoder(torch.nn.Module):
         self.include_prompt = include_prompt
         self.lowercase_inputs = lowercase_inputs
         if lowercase_inputs:
-            _lowercase_inputs(tokenizer)
+            self.tokenizer = tokenizer = _lowercased(tokenizer)
         self.sources = dict(sources or {})
         #: Set by :meth:`cache_frozen_prefix`: the layers below the trainable ones are then served from a cache.
         self.frozen_prefix: FrozenPrefix | None = None
@@ -483,6 +485,7 @@ def _sentence_transformers_encoder(
         raise ModelError(f"{where}: its Pooling expects {stack.embedding_dimension}-d token vectors but the "
                          f"transformer gives {backbone.config.hidden_size}")
     if stack.max_seq_length is not None and stack.max_seq_length > tokenizer.model_max_length:
+        tokenizer = copy.deepcopy(tokenizer)  # the loaded one is shared (_read_tokenizer)
         tokenizer.model_max_length = stack.max_seq_length  # as sentence-transformers does with the legacy value
     try:
         dense = [dense_layer(spec_, where) for spec_ in stack.dense]
@@ -498,20 +501,42 @@ def _sentence_transformers_encoder(
                    lowercase_inputs=stack.do_lower_case, sources=sources)
 
 
-def _lowercase_inputs(tokenizer: PreTrainedTokenizerFast) -> None:
-    """sentence-transformers' ``do_lower_case``: a Lowercase step first in the tokenizer's normaliser.
+def _lowercased(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """sentence-transformers' ``do_lower_case``: a copy with a Lowercase step first in its normaliser.
 
     transformers rebuilds a BERT tokenizer's normaliser from its config on
     loading, so a saved model keeps the flag in ``sentence_bert_config.json``
-    instead, where every sentence-transformers version reads it.
+    instead, where every sentence-transformers version reads it. A copy,
+    because the loaded tokenizer is shared (:func:`_read_tokenizer`).
     """
     from tokenizers import normalizers
 
-    backend = tokenizer.backend_tokenizer
-    current = backend.normalizer
+    current = tokenizer.backend_tokenizer.normalizer
     steps = list(current) if isinstance(current, normalizers.Sequence) else [current] if current is not None else []
-    if not any(isinstance(step, normalizers.Lowercase) for step in steps):
-        backend.normalizer = normalizers.Sequence([normalizers.Lowercase(), *steps])
+    if any(isinstance(step, normalizers.Lowercase) for step in steps):
+        return tokenizer
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.backend_tokenizer.normalizer = normalizers.Sequence([normalizers.Lowercase(), *steps])
+    return tokenizer
+
+
+#: Tokenizers read in this process, by folder and the state of its files. Reading a multilingual
+#: vocabulary is most of the cost of loading a small model, and a worker builds the same base model
+#: for every run of a study. Encoders share them: code that changes one works on a copy.
+_TOKENIZERS: dict[tuple, PreTrainedTokenizerFast] = {}
+_TOKENIZERS_KEPT = 4
+_WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx"})
+
+
+def _read_tokenizer(folder: Path, read: Callable[[], PreTrainedTokenizerFast]) -> PreTrainedTokenizerFast:
+    """``read()``'s tokenizer of ``folder``, read again only when a file of the folder changed."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix not in _WEIGHT_SUFFIXES)
+    key = (str(folder.resolve()), tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    if key not in _TOKENIZERS:
+        while len(_TOKENIZERS) >= _TOKENIZERS_KEPT:
+            _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
+        _TOKENIZERS[key] = read()
+    return _TOKENIZERS[key]
 
 
 def _folder_source(folder: Path) -> _Source:
@@ -523,7 +548,8 @@ def _folder_source(folder: Path) -> _Source:
 
 
 def _load_folder(folder: Path) -> tuple[transformers.PreTrainedModel, PreTrainedTokenizerFast]:
-    return AutoModel.from_pretrained(folder, use_safetensors=True), AutoTokenizer.from_pretrained(folder)
+    return (AutoModel.from_pretrained(folder, use_safetensors=True),
+            _read_tokenizer(folder, lambda: AutoTokenizer.from_pretrained(folder)))
 
 
 def _not_downloaded(name: str, exc: BaseException) -> ModelNotFoundError:
@@ -598,8 +624,9 @@ def _tiny(spec: str) -> tuple[BertModel, PreTrainedTokenizerFast]:
     return backbone, shipped_tokenizer()
 
 
+@functools.cache
 def shipped_tokenizer() -> PreTrainedTokenizerFast:
-    """The shipped XLM-R tokenizer, configured exactly as in a converted model folder."""
+    """The shipped XLM-R tokenizer, configured exactly as in a converted model folder (shared: see _TOKENIZERS)."""
     with tempfile.TemporaryDirectory() as folder:
         write_tokenizer(Path(folder))
         options = {k: v for k, v in TOKENIZER_CONFIG.items() if k != "tokenizer_class"}

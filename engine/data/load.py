@@ -20,7 +20,21 @@ from vocabulary.sources import parse_source
 def load_training_set(
     dataset: str, languages: Sequence[str], split: str = "train", path: str | None = None
 ) -> TrainingSet | StreamedTrainingSet:
-    return loader(dataset, "train")(tuple(languages), split, path)
+    """A shipped, fully read set is read once per process: its files are part of the package, the set is
+    immutable, and a worker trains every run of a study on it (a streamed or user-supplied one is read anew)."""
+    key = (dataset, tuple(languages), split)
+    if path is None and key in _SHIPPED_TRAINING_SETS:
+        return _SHIPPED_TRAINING_SETS[key]
+    loaded = loader(dataset, "train")(tuple(languages), split, path)
+    if path is None and DATASETS[dataset].shipped and isinstance(loaded, TrainingSet):
+        while len(_SHIPPED_TRAINING_SETS) >= _SHIPPED_KEPT:
+            _SHIPPED_TRAINING_SETS.pop(next(iter(_SHIPPED_TRAINING_SETS)))
+        _SHIPPED_TRAINING_SETS[key] = loaded
+    return loaded
+
+
+_SHIPPED_TRAINING_SETS: dict[tuple[str, tuple[str, ...], str], TrainingSet] = {}
+_SHIPPED_KEPT = 8
 
 
 def load_training_sources(config: RunConfig) -> list[TrainingSet | StreamedTrainingSet]:

@@ -76,3 +76,10 @@ def test_max_queries_groups_afriqa_native_and_english_together():
     assert len(small.queries) == 14
     natives = {q.id for q in small.queries if q.language != "en"}
     assert {q.id for q in small.queries if q.language == "en"} == {f"{qid}:en" for qid in natives}
+
+
+def test_a_shipped_training_set_is_read_once_per_process():
+    first = load_training_set("xquad", ("en", "de"), "train")
+    assert load_training_set("xquad", ["en", "de"], "train") is first  # every run of a study shares it
+    assert load_training_set("xquad", ("en", "es"), "train") is not first
+    assert load_training_set("xquad", ("en", "de"), "all") is not first

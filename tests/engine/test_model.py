@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import stat
 import unicodedata
 from pathlib import Path
@@ -155,6 +156,19 @@ def test_save_then_load_gives_identical_embeddings(tiny_encoder, tmp_path):
     assert json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
     pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
     assert pooling["pooling_mode_mean_tokens"] and not pooling["pooling_mode_cls_token"]
+
+
+def test_a_folders_tokenizer_is_read_once_and_again_after_a_file_changes(tiny_encoder, tmp_path):
+    folder = tmp_path / "saved"
+    tiny_encoder.save(folder)
+    first, second = load_encoder(str(folder)), load_encoder(str(folder))
+    assert first.tokenizer is second.tokenizer  # one read for every run of a study
+    config = folder / "tokenizer_config.json"
+    later = config.stat().st_mtime_ns + 10**9
+    os.utime(config, ns=(later, later))
+    third = load_encoder(str(folder))
+    assert third.tokenizer is not first.tokenizer
+    np.testing.assert_array_equal(third.encode(TEXTS, "query"), first.encode(TEXTS, "query"))
 
 
 def test_sentence_transformers_loads_the_saved_folder(tiny_encoder, tmp_path):
