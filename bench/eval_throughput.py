@@ -18,7 +18,7 @@ Corpora:
       multilingual-e5-small encodes about 12 sentences/s, so pass a smaller
       ``--passages`` here (the printed rates carry over).
 
-  --demo: the demo's re-evaluation. A model fine-tuned as the demo trains (top 4 of 12 layers,
+  --demo: the demo's re-evaluation. A model fine-tuned as the demo trains (top 2 of 12 layers,
       2 steps; kept as trained tensors + base reference) is evaluated on the demo's sw / yo sets
       (FLORES test English -> sw + yo, and AfriQA sw / yo -> English, 120 queries) three times:
       ours with a cold frozen-prefix cache (a study's first run), ours with the warm cache (every
@@ -56,7 +56,6 @@ from vocabulary.records import EvalSet, Passage, Query  # noqa: E402
 MIRACL_SW_PASSAGES = 131_924
 MIRACL_SW_QUERIES = 482
 TOP_K = 100
-DEMO_TRAINABLE_LAYERS = 4
 
 
 @dataclass(frozen=True)
@@ -220,8 +219,15 @@ def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> S
     )
 
 
+def demo_trainable_layers() -> int:
+    """The layers the demo trains (hybridscale.demo's template), so the bench follows the demo."""
+    from hybridscale.demo import demo_study
+
+    return demo_study().template.trainable_layers
+
+
 def fine_tune(model: str, folder: str) -> str:
-    """A model trained as the demo trains (top 4 layers, batch 16, 64 tokens), 2 steps: its run's model folder."""
+    """A model trained as the demo trains (its template's layers, batch and length), 2 steps: its run's model folder."""
     from engine.data import load_training_set
     from engine.model import load_encoder
     from engine.train import train
@@ -230,7 +236,7 @@ def fine_tune(model: str, folder: str) -> str:
 
     config = RunConfig(model=model, train_languages=PAPER_TRAIN_LANGUAGES, train_size=64, batch_size=16,
                        max_length=64, learning_rate=1e-4, budget="steps", steps=2, freeze_embeddings=True,
-                       trainable_layers=DEMO_TRAINABLE_LAYERS, frozen_cache=True, checkpoint_every=100)
+                       trainable_layers=demo_trainable_layers(), frozen_cache=True, checkpoint_every=100)
     encoder = load_encoder(model, config.encoder_settings)
     result = train(config, load_training_set("xquad", config.train_languages, "train"), encoder, Path(folder) / "run")
     return str(result.model_dir)
@@ -300,7 +306,7 @@ def _table(results: list[SideResult], peak: float) -> None:
 def main_demo(args: argparse.Namespace) -> int:
     peak = in_child("gemm")
     print(f"fp32 GEMM peak of this machine: {peak / 1e9:.1f} GFLOP/s; model {args.model} fine-tuned for 2 steps "
-          f"(top {DEMO_TRAINABLE_LAYERS} layers), batch {args.batch_size}, top_k {TOP_K}; each side in its own process")
+          f"(top {demo_trainable_layers()} layers), batch {args.batch_size}, top_k {TOP_K}; each side in its own process")
     with tempfile.TemporaryDirectory() as folder:
         model = in_child("fine-tune", args.model, folder)
         chosen = {"flores": lambda: flores_set(None, None), "afriqa": afriqa_set}
@@ -309,7 +315,7 @@ def main_demo(args: argparse.Namespace) -> int:
             print(f"\n{eval_set.name}: {len(eval_set.passages)} passages, {len(eval_set.queries)} queries "
                   "(total s ratio: how many times faster than the peer)")
             side = (model, args.device, eval_set, args.batch_size)
-            results = [in_child("ours", *side, cache, DEMO_TRAINABLE_LAYERS, warm) for warm in (False, True)]
+            results = [in_child("ours", *side, cache, demo_trainable_layers(), warm) for warm in (False, True)]
             _table([*results, in_child("theirs", *side)], peak)
     return 0
 

@@ -24,8 +24,8 @@ clash to avoid: the old distinct-groups rule), and the loss with the passage ids
 passage mask) against without, on unit vectors of the batch's shape; each as a share of our
 measured step time.
 
-The demo's configuration (``--demo``: batch 16, 64 tokens, the embeddings and the lower 8 of 12
-layers frozen): the peer freezes the same parameters (``requires_grad=False``, so autograd
+The demo's configuration (``--demo``, read from hybridscale.demo: batch 16, 64 tokens, the
+embeddings and the lower 10 of 12 layers frozen): the peer freezes the same parameters (``requires_grad=False``, so autograd
 stops below the trainable layers and AdamW holds only their state); ours runs with
 ``frozen_cache``, twice in one process on the same batches: a cold run (the frozen layers run
 for each new text) and a warm one reading the cache the cold one wrote, which is every run
@@ -297,10 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frozen-cache", action="store_true",
                         help="ours: serve the frozen layers from the cache (a cold and a warm run); needs --trainable-layers")
     parser.add_argument("--demo", action="store_true",
-                        help="the demo's shapes: batch 16, 64 tokens, top 4 layers trained, --frozen-cache")
+                        help="the demo's shapes (its template's batch, length and trainable layers), --frozen-cache")
     args = parser.parse_args(argv)
     if args.demo:
-        args.batch_size, args.max_length, args.trainable_layers = 16, 64, 4
+        from hybridscale.demo import demo_study
+
+        demo = demo_study().template
+        args.batch_size, args.max_length, args.trainable_layers = demo.batch_size, demo.max_length, demo.trainable_layers
         args.freeze_embeddings = args.frozen_cache = True
     if args.frozen_cache and args.trainable_layers is None:
         parser.error("--frozen-cache needs --trainable-layers")

@@ -316,12 +316,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hybridscale.demo import run_demo
     from hybridscale.worker import WorkerStopped
 
     try:
-        return run_demo(Path(args.out), quick=args.quick, device=args.device)
+        return run_demo(Path(args.out), quick=args.quick, device=args.device, workers=args.workers)
     except WorkerStopped as exc:
         raise UserError(f"stopped: {exc}") from None
 
@@ -494,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="hybridscale-demo", help="output folder (database, report.csv, plots, summary.md)")
     p.add_argument("--quick", action="store_true", help="a much smaller study for smoke tests (a few minutes)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="worker processes sharing the CPU cores (default 2, or 1 on a 1-core machine; "
+                        "a GPU always gets one)")
 
     p = add("inspect-batches", cmd_inspect_batches,
             "print the composition of the first training batches as JSON lines (kind, languages, groups, passage ids)")

@@ -1,34 +1,41 @@
 """``hybridscale demo``: a real, small study on the embedded model, headless.
 
 The demo is designed for a 2-core laptop CPU from measured costs
-(bench/RESULTS.md, "The demo"): the embeddings and the lower 8 of 12 layers
-frozen and served from the frozen-prefix cache (``frozen_cache``), so after
-the study's first runs each run pays only for its top 4 layers, in training
-and in evaluation; batches of 16 pairs of at most 64 tokens; a fixed budget of
-8 optimiser steps per run at every size (budget ``steps``: every run gets the
-same compute, so a curve measures what more distinct training data buys, not
-more updates); evaluated zero-shot on sw and yo only (FLORES and AfriQA, full
-corpora, passages at their own length). What it cannot hold in about 15
-minutes there, measured: three seeds at four sizes (48 runs); it runs the
-four strategies at three sizes with one seed, so it shows curves, not spread
-or significance (see the README).
+(bench/RESULTS.md, "The demo"; bench/demo_costs.py): the embeddings and the
+lower 10 of 12 layers frozen and served from the frozen-prefix cache
+(``frozen_cache``), which the untrained reference fills with every eval text,
+so each run pays only for its top 2 layers, in training and in evaluation;
+batches of 16 pairs of at most 64 tokens; a fixed budget of 8 optimiser steps
+per run at every size (budget ``steps``: every run gets the same compute, so a
+curve measures what more distinct training data buys, not more updates); sizes
+up to the budget's 128 pairs, since a fixed-step run would never see the groups
+of a larger size; mono, cross, hybrid (alpha 0.5) and contrastive at four sizes
+with three seeds, the untrained model and BM25 as references; evaluated
+zero-shot on sw and yo only (FLORES and AfriQA, full corpora, passages at their
+own length). On a CPU the runs are shared by worker processes
+(:mod:`hybridscale.parallel`).
 
 It writes into ``--out``: the SQLite database (browse it with
 ``hybridscale gui --db OUT/hybridscale.db``), ``report.csv``, PNG scaling
 curves and bias heatmaps drawn by the GUI's own plotting code without a window, and
-``summary.md``. Running it again reuses finished runs. The trained models are
-not kept (``keep_model`` off), so ``artifacts/`` holds only the run logs.
+``summary.md`` with the findings of ``hybridscale report`` (significance and
+fits). Running it again reuses finished runs. The trained models are not kept
+(``keep_model`` off), so ``artifacts/`` holds the run logs, evaluation files
+and the frozen-prefix cache.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
+from engine.model import resolve_device
 from engine.state import Progress
 from hybridscale.analysis_io import RequestError
+from hybridscale.parallel import cpu_layout, helper_workers
 from hybridscale.report import findings_markdown, study_findings
 from hybridscale.signals import stop_on_signals
 from hybridscale.worker import WorkerOptions, run_worker
@@ -49,19 +56,21 @@ AFRIQA = EvalSpec("afriqa", TARGET_LANGUAGES, "test").label
 XQUAD_R = EvalSpec("xquad-r", ("ar", "de", "en", "zh"), "eval").label
 
 
-#: The demo's training sizes (question groups); XQuAD's training split has 698.
-DEMO_SIZES = (16, 64, 256)
+#: The demo's training sizes (question groups): up to the budget's DEMO_STEPS x 16 = 128 pairs, so every
+#: group of every size can be seen (XQuAD's 1,190 groups, all of them: no XQuAD-R is evaluated).
+DEMO_SIZES = (16, 32, 64, 128)
 DEMO_STEPS = 8
+DEMO_SEEDS = (0, 1, 2)
 
 
 def demo_study(quick: bool = False) -> StudyConfig:
-    """The demo's study: mono / cross / hybrid(0.5) / contrastive at three sizes, one seed, the untrained model and BM25.
+    """The demo's study: mono, cross, hybrid(0.5), contrastive at four sizes and three seeds, and two references.
 
     Every run takes :data:`DEMO_STEPS` steps of 16 pairs whatever its size
     (budget ``steps``), so a curve compares data, not compute; a hybrid run's
-    steps are exactly half monolingual. ``quick`` keeps three strategies, two
-    sizes, 2 steps, a few queries and AfriQA's passages cut at 128 tokens, for
-    a smoke test of a few minutes.
+    steps are exactly half monolingual. ``quick`` keeps two strategies, two
+    sizes, one seed, 2 steps, a few queries and AfriQA's passages cut at 128
+    tokens, for a smoke test of a few minutes.
     """
     if quick:
         evaluations = (
@@ -85,46 +94,49 @@ def demo_study(quick: bool = False) -> StudyConfig:
         steps=2 if quick else DEMO_STEPS,
         warmup_ratio=0.1,
         freeze_embeddings=True,
-        trainable_layers=4,
+        trainable_layers=2,
         frozen_cache=True,
         checkpoint_every=10,
-        eval_batch_size=32,
+        eval_batch_size=16,
         keep_model=False,  # the demo's results are its metrics; a model per run would fill a laptop's disk
     )
     return StudyConfig(
         name="demo (quick)" if quick else "demo",
-        strategies=("mono", "cross", "hybrid") if quick else ("mono", "cross", "hybrid", "contrastive"),
+        strategies=("mono", "hybrid") if quick else ("mono", "cross", "hybrid", "contrastive"),
         alphas=(0.5,),
-        train_sizes=(16, 64) if quick else DEMO_SIZES,
-        seeds=(0,),
+        train_sizes=(16, 32) if quick else DEMO_SIZES,
+        seeds=(0,) if quick else DEMO_SEEDS,
         include_baseline=True,
-        include_bm25=not quick,  # the lexical floor: seconds on these pools
+        include_bm25=True,  # the lexical floor: seconds on these pools
         template=template,
     )
 
 
-def run_demo(out: Path, *, quick: bool = False, device: str = "auto") -> int:
+def run_demo(out: Path, *, quick: bool = False, device: str = "auto", workers: int | None = None) -> int:
     """Run (or resume) the demo study and write the report files; return an exit status."""
-    return run_study_report(out, demo_study(quick), device=device)
+    return run_study_report(out, demo_study(quick), device=device, workers=workers)
 
 
-def run_study_report(out: Path, study: StudyConfig, *, device: str = "auto") -> int:
-    """Queue ``study`` in ``out``'s database, execute it here, write CSV, plots and summary; 1 if a run failed."""
+def run_study_report(out: Path, study: StudyConfig, *, device: str = "auto", workers: int | None = None) -> int:
+    """Queue ``study`` in ``out``'s database, execute it here, write CSV, plots and summary; 1 if a run failed.
+
+    On a CPU the runs are shared by ``workers`` worker processes (default
+    :func:`hybridscale.parallel.cpu_layout`'s); on a GPU one worker runs them.
+    """
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     db = open_db(out / "hybridscale.db", artifacts_dir=out / "artifacts")
     submitted = queue.submit_study(db, study)
     print(f"hybridscale demo: {submitted.summary()}; results in {out}/")
 
-    _work_with_progress_bar(db, len(submitted.queued) + len(submitted.pending), device)
+    _work_with_progress_bar(db, submitted.study_id, len(submitted.queued) + len(submitted.pending), device, workers)
 
     runs = list_runs(db, submitted.study_id)
     failed = [r for r in runs if r.status != RunStatus.DONE]
     rows = tidy_metrics(db, submitted.study_id)
     export_csv(db, out / "report.csv", study_id=submitted.study_id)
     images = _write_figures(rows, out / "plots")
-    summary = write_summary(out / "summary.md", study, runs, db, submitted.study_id, images,
-                            time.perf_counter() - started)
+    summary = write_summary(out / "summary.md", study, runs, db, submitted.study_id, images, started)
     print(summary)
     for run in failed:
         print(f"run {run.id} ({run.label}) {run.status}: {run.error or ''}")
@@ -132,25 +144,53 @@ def run_study_report(out: Path, study: StudyConfig, *, device: str = "auto") -> 
     return 1 if failed else 0
 
 
-def _work_with_progress_bar(db, todo: int, device: str) -> None:
-    """Execute the queued runs in this process, with one bar advancing through every run's phases."""
+def _work_with_progress_bar(db, study_id: int, todo: int, device: str, workers: int | None) -> None:
+    """Execute the queued runs with this process's worker (and helpers on a CPU), one bar over every run.
+
+    The first run (the untrained reference, queued first) runs alone: it fills
+    the frozen-prefix cache with every eval text, which the helpers that join
+    afterwards then read instead of computing it again.
+    """
     if todo == 0:
         return
     bar = tqdm(total=todo, unit="run", bar_format="{l_bar}{bar}| {n:.1f}/{total} runs [{elapsed}<{remaining}] {postfix}")
-    seen: list[str] = []
+    finished = _FinishedRuns(db, study_id)
 
-    def listener(run_id: str, label: str, progress: Progress) -> None:
-        if run_id not in seen:
-            seen.append(run_id)
-        bar.n = min(len(seen) - 1 + progress.fraction, todo)
+    def listener(_run_id: str, label: str, progress: Progress) -> None:
+        bar.n = min(finished.count() + progress.fraction, todo)
         bar.set_postfix_str(f"{label}: {progress.phase}", refresh=False)
         bar.refresh()
 
+    count, threads = cpu_layout(workers)
+    helpers = count - 1 if resolve_device(device).type == "cpu" else 0
     try:
         with stop_on_signals("hybridscale demo") as stop:
-            run_worker(db, WorkerOptions(device=device, exit_when_empty=True), listener=listener, shutdown=stop)
+            options = WorkerOptions(device=device, exit_when_empty=True)
+            run_worker(db, dataclasses.replace(options, max_runs=1), listener=listener, shutdown=stop)
+            if not stop.is_set():
+                with helper_workers(db, device, helpers, threads, stop):
+                    run_worker(db, options, listener=listener, shutdown=stop)
     finally:
+        bar.n = min(finished.count(fresh=True), todo)
         bar.close()
+
+
+class _FinishedRuns:
+    """How many of the study's runs finished since the demo started, read from the database every few seconds
+    (helper workers report through it, not to this process)."""
+
+    def __init__(self, db, study_id: int, every_s: float = 2.0):
+        self._db, self._study_id, self._every_s = db, study_id, every_s
+        self._before = self._read()
+        self._count, self._read_at = 0, time.monotonic()
+
+    def _read(self) -> int:
+        return sum(run.status in FINISHED for run in list_runs(self._db, self._study_id))
+
+    def count(self, fresh: bool = False) -> int:
+        if fresh or time.monotonic() - self._read_at >= self._every_s:
+            self._count, self._read_at = self._read() - self._before, time.monotonic()
+        return self._count
 
 
 def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
@@ -177,10 +217,16 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
     return images
 
 
-def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, images: list[Path], seconds: float) -> str:
-    """A short Markdown report: what ran, then the findings of ``hybridscale report`` (hybridscale.report)."""
+def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, images: list[Path], started: float) -> str:
+    """A short Markdown report: what ran, then the findings of ``hybridscale report`` (hybridscale.report).
+
+    The wall time is read once the findings are computed (``started`` is a
+    ``time.perf_counter()`` reading), so it covers everything but writing the file.
+    """
     counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in FINISHED
                        if any(r.status == s for r in runs))
+    findings = _findings(db, study_id)
+    seconds = time.perf_counter() - started
     lines = [
         f"# {study.name}: hybrid batch training, zero-shot sw / yo",
         "",
@@ -189,7 +235,7 @@ def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, image
         f"pairs per run; seed(s) {list(study.seeds)} (tables show the mean over seeds).",
         f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: {counts}.",
         "",
-        *_findings(db, study_id),
+        *findings,
         "Plots: " + ", ".join(p.name for p in images),
         "",
     ]

@@ -77,13 +77,17 @@ def test_the_real_demo_is_the_studied_question_at_cpu_size():
     study = demo_study().validate()
     template = study.template
     assert (study.strategies, study.alphas, study.seeds, study.include_baseline, study.include_bm25) == (
-        ("mono", "cross", "hybrid", "contrastive"), (0.5,), (0,), True, True)
-    assert len(study.train_sizes) == 3 and template.model == "embedded:e5-small"
-    assert (template.trainable_layers, template.frozen_cache) == (4, True)
+        ("mono", "cross", "hybrid", "contrastive"), (0.5,), (0, 1, 2), True, True)
+    assert len(study.train_sizes) == 4 and template.model == "embedded:e5-small"
+    # Every size is a different amount of data the budget can see: none beyond its steps x batch pairs.
+    assert max(study.train_sizes) == template.steps * template.batch_size
+    assert (template.trainable_layers, template.frozen_cache) == (2, True)
+    reference = study.expand()[0]  # queued first, evaluated through the cache it fills for every later run
+    assert not reference.is_training and reference.evaluates_through_frozen_cache
     assert template.train_languages == ("ar", "de", "en", "es", "hi", "ru", "th", "tr", "zh")
     evaluated = {spec.dataset: spec.languages for spec in template.evaluations}
     assert {"sw", "yo"} <= set(evaluated["flores"]) and evaluated["afriqa"] == ("sw", "yo")
-    assert len(demo_study(quick=True).expand()) < len(study.expand())
+    assert len(demo_study(quick=True).expand()) < len(study.expand()) == 2 + 4 * 4 * 3
     # A fixed budget: every size trains 8 steps (a hybrid run exactly 4 of them monolingual), and every
     # size can fill its batches without two pairs sharing a positive passage.
     from engine.data import load_training_set
