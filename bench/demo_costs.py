@@ -17,6 +17,7 @@ Examples:
   python bench/demo_costs.py --runs 4 --layouts 1x2 2x1
   python bench/demo_costs.py --runs 4 --layouts 1x2 2x1 --trainable-layers 4
   python bench/demo_costs.py --runs 2 --layouts 1x2 --eval-batch-size 64 --evaluations flores
+  python bench/demo_costs.py --eval-batches 4 8 16 32 64 128
 """
 
 from __future__ import annotations
@@ -95,6 +96,30 @@ def _in_children(layout: tuple[int, int], runs: list, cache: Path, workdir: Path
     return time.perf_counter() - started, [times for share in results for times in share]
 
 
+def eval_batch_sizes(batch_sizes: list[int], trainable_layers: int | None, rounds: int = 2) -> None:
+    """Seconds to encode the demo's AfriQA passages through the cached top layers, per evaluation batch size."""
+    from engine.data import load_eval_set
+    from engine.evaluate import passage_text
+    from engine.model import load_encoder
+    from hybridscale.demo import demo_study
+
+    template = demo_study().template
+    layers = trainable_layers or template.trainable_layers
+    (spec,) = [spec for spec in template.evaluations if spec.dataset == "afriqa"]
+    texts = [passage_text(p) for p in load_eval_set(spec).passages]
+    encoder = load_encoder(template.model, template.encoder_settings)
+    encoder.cache_frozen_prefix(layers, None)
+    encoder.encode(texts, "passage", batch_size=64, max_length=spec.passage_max_length)  # fills the cache
+    for size in batch_sizes:
+        seconds = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            encoder.encode(texts, "passage", batch_size=size, max_length=spec.passage_max_length)
+            seconds.append(time.perf_counter() - started)
+        print(f"AfriQA's {len(texts)} passages, top {layers} layers, eval batch {size}: best of {rounds} "
+              f"{min(seconds):.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=4, help="training runs per layout (default 4)")
@@ -104,7 +129,12 @@ def main() -> None:
     parser.add_argument("--eval-batch-size", type=int, default=None, help="default: the demo's")
     parser.add_argument("--evaluations", nargs="*", default=None, help="keep these of the demo's eval sets")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--eval-batches", nargs="+", type=int, default=None, metavar="B",
+                        help="instead: time encoding AfriQA's passages (warm cache) at these evaluation batch sizes")
     args = parser.parse_args()
+    if args.eval_batches:
+        eval_batch_sizes(args.eval_batches, args.trainable_layers)
+        return
     layouts = [tuple(int(n) for n in text.split("x")) for text in args.layouts]
     reference, per_layout = _runs(args)
     with tempfile.TemporaryDirectory(prefix="demo-costs-") as folder:
