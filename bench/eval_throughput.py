@@ -18,7 +18,7 @@ Corpora:
       multilingual-e5-small encodes about 12 sentences/s, so pass a smaller
       ``--passages`` here (the printed rates carry over).
 
-  --demo: the demo's re-evaluation. A model fine-tuned as the demo trains (top 2 of 12 layers,
+  --demo: the demo's re-evaluation. A model fine-tuned as the demo trains (its trainable top layers,
       2 steps; kept as trained tensors + base reference) is evaluated on the demo's sw / yo sets
       (FLORES test English -> sw + yo, and AfriQA sw / yo -> English, 120 queries) three times:
       ours with a cold frozen-prefix cache (a study's first run), ours with the warm cache (every

@@ -25,11 +25,11 @@ passage mask) against without, on unit vectors of the batch's shape; each as a s
 measured step time.
 
 The demo's configuration (``--demo``, read from hybridscale.demo: batch 16, 64 tokens, the
-embeddings and the lower 10 of 12 layers frozen): the peer freezes the same parameters (``requires_grad=False``, so autograd
-stops below the trainable layers and AdamW holds only their state); ours runs with
-``frozen_cache``, twice in one process on the same batches: a cold run (the frozen layers run
-for each new text) and a warm one reading the cache the cold one wrote, which is every run
-after the first of a study whose runs draw the same texts.
+embeddings and every layer below the demo's trainable ones frozen): the peer freezes the same
+parameters (``requires_grad=False``, so autograd stops below the trainable layers and AdamW
+holds only their state); ours runs with ``frozen_cache``, twice in one process on the same
+batches: a cold run (the frozen layers run for each new text) and a warm one reading the cache
+the cold one wrote, which is every run after the first of a study whose runs draw the same texts.
 
 Work done, per text of n tokens (no padding), per transformer layer with P Linear weights and
 hidden size h: a forward pass costs 2 P n + 4 h n^2 FLOPs (the Linear layers, then the

@@ -2,9 +2,9 @@
 
 The demo is designed for a 2-core laptop CPU from measured costs
 (bench/RESULTS.md, "The demo"; bench/demo_costs.py): the embeddings and the
-lower 10 of 12 layers frozen and served from the frozen-prefix cache
+lower 11 of 12 layers frozen and served from the frozen-prefix cache
 (``frozen_cache``), which the untrained reference fills with every eval text,
-so each run pays only for its top 2 layers, in training and in evaluation;
+so each run pays only for its top layer, in training and in evaluation;
 batches of 16 pairs of at most 64 tokens; a fixed budget of 8 optimiser steps
 per run at every size (budget ``steps``: every run gets the same compute, so a
 curve measures what more distinct training data buys, not more updates); sizes
@@ -94,7 +94,7 @@ def demo_study(quick: bool = False) -> StudyConfig:
         steps=2 if quick else DEMO_STEPS,
         warmup_ratio=0.1,
         freeze_embeddings=True,
-        trainable_layers=2,
+        trainable_layers=1,
         frozen_cache=True,
         checkpoint_every=10,
         eval_batch_size=16,
