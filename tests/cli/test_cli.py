@@ -35,6 +35,14 @@ def test_help_of_each_subcommand(command, capsys):
     assert out.startswith(f"usage: hybridscale {command}")
 
 
+@pytest.mark.parametrize(("value", "message"), [("0", "must be at least 1, got 0"), ("two", "'two' is not a whole number")])
+def test_a_demo_needs_at_least_one_worker(value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--workers", value])
+    assert exit_info.value.code == 2
+    assert f"argument --workers: {message}" in capsys.readouterr().err
+
+
 def test_console_script_help_runs_in_a_fresh_process():
     result = subprocess.run([sys.executable, "-m", "hybridscale", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
