@@ -76,8 +76,8 @@ def _flip_p(d: np.ndarray, seed: int) -> tuple[float, bool]:
     smaller tail share, counting null values within 100 ulp of the observed
     mean as reaching it, with the observed pattern added to a drawn null. The
     null means are one matrix product of the sign patterns with ``d``, since
-    scipy's generic resampler takes about 0.1 s a test and a study's findings
-    run hundreds of tests.
+    scipy's generic resampler is slow for this one-sample case and a study's
+    findings run a thousand tests.
     """
     n = len(d)
     if n == 1:  # +d and -d are equally extreme
@@ -102,7 +102,8 @@ def _bootstrap_interval(d: np.ndarray, seed: int) -> tuple[float, float]:
     """95 % BCa interval of the mean difference, resampling queries; percentile where BCa degenerates.
 
     Resampling the differences is resampling the query pairs (scipy draws the
-    same indices either way, so the interval is the paired one) at half the cost.
+    same indices either way, so the interval is the paired one) with one array
+    to index instead of two.
     """
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
