@@ -6,7 +6,7 @@ import csv
 
 from PySide6 import QtGui
 
-from hybridscale.demo import AFRIQA, FLORES, XQUAD_R, demo_study, run_study_report
+from hybridscale.demo import AFRIQA, FLORES, XQUAD_R, _base_model_exposure, demo_study, run_study_report
 from storage.db import open_db
 from storage.queries import list_runs
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
@@ -106,3 +106,10 @@ def test_the_demos_figures_and_summary_find_its_eval_sets_by_their_labels():
     assert [spec.label for spec in demo_study().template.evaluations] == [FLORES, AFRIQA]
     assert XQUAD_R == "xquad-r/eval (held-out articles, own sentence splitter)"  # drawn when a study has it
     assert AFRIQA == "afriqa/test (gold passages only)"
+
+
+def test_the_summary_says_what_the_base_model_already_saw_in_swahili():
+    (line, _) = _base_model_exposure(demo_study().template.model)
+    assert "MIRACL train (sw" in line and "Mr. TyDi" in line and "**yo**: none listed" in line
+    assert "not zero-shot in the strict sense" in line
+    assert _base_model_exposure("tiny:") == []  # a model we know nothing about gets no claim either way
