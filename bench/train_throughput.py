@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         from hybridscale.demo import demo_study
 
         demo = demo_study().template
-        args.batch_size, args.max_length, args.trainable_layers = demo.batch_size, demo.max_length, demo.trainable_layers
+        args.batch_size, args.max_length = demo.batch_size, demo.max_length
+        args.trainable_layers = args.trainable_layers or demo.trainable_layers  # an explicit count wins
         args.freeze_embeddings = args.frozen_cache = True
     if args.frozen_cache and args.trainable_layers is None:
         parser.error("--frozen-cache needs --trainable-layers")
