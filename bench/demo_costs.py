@@ -18,6 +18,7 @@ Examples:
   python bench/demo_costs.py --runs 4 --layouts 1x2 2x1 --trainable-layers 4
   python bench/demo_costs.py --runs 2 --layouts 1x2 --eval-batch-size 64 --evaluations flores
   python bench/demo_costs.py --eval-batches 4 8 16 32 64 128
+  python bench/demo_costs.py --eval-batches 16 --attention sdpa eager
 """
 
 from __future__ import annotations
@@ -96,8 +97,17 @@ def _in_children(layout: tuple[int, int], runs: list, cache: Path, workdir: Path
     return time.perf_counter() - started, [times for share in results for times in share]
 
 
-def eval_batch_sizes(batch_sizes: list[int], trainable_layers: int | None, rounds: int = 2) -> None:
-    """Seconds to encode the demo's AfriQA passages through the cached top layers, per evaluation batch size."""
+def eval_batch_sizes(batch_sizes: list[int], trainable_layers: int | None, attentions: list[str],
+                     rounds: int = 2) -> None:
+    """Seconds to encode the demo's AfriQA passages through the cached top layers, per batch size and attention.
+
+    ``attentions`` are transformers' attention implementations (``sdpa``, the
+    model's default, and ``eager``, its plain matrix products); each one's
+    embeddings are compared with the first one's, so a faster path is only
+    taken if it gives the same vectors.
+    """
+    import numpy as np
+
     from engine.data import load_eval_set
     from engine.evaluate import passage_text
     from engine.model import load_encoder
@@ -110,14 +120,19 @@ def eval_batch_sizes(batch_sizes: list[int], trainable_layers: int | None, round
     encoder = load_encoder(template.model, template.encoder_settings)
     encoder.cache_frozen_prefix(layers, None)
     encoder.encode(texts, "passage", batch_size=64, max_length=spec.passage_max_length)  # fills the cache
-    for size in batch_sizes:
-        seconds = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            encoder.encode(texts, "passage", batch_size=size, max_length=spec.passage_max_length)
-            seconds.append(time.perf_counter() - started)
-        print(f"AfriQA's {len(texts)} passages, top {layers} layers, eval batch {size}: best of {rounds} "
-              f"{min(seconds):.2f} s")
+    first = None
+    for attention in attentions:
+        encoder.backbone.set_attn_implementation(attention)
+        for size in batch_sizes:
+            seconds = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                vectors = encoder.encode(texts, "passage", batch_size=size, max_length=spec.passage_max_length)
+                seconds.append(time.perf_counter() - started)
+            first = vectors if first is None else first
+            print(f"AfriQA's {len(texts)} passages, top {layers} layers, {attention} attention, eval batch {size}: "
+                  f"best of {rounds} {min(seconds):.2f} s; largest difference from the first line's vectors "
+                  f"{float(np.abs(np.asarray(vectors) - np.asarray(first)).max()):.1e}")
 
 
 def main() -> None:
@@ -131,9 +146,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--eval-batches", nargs="+", type=int, default=None, metavar="B",
                         help="instead: time encoding AfriQA's passages (warm cache) at these evaluation batch sizes")
+    parser.add_argument("--attention", nargs="+", default=["sdpa"], choices=("sdpa", "eager"),
+                        help="with --eval-batches: the attention implementations to time (default sdpa)")
     args = parser.parse_args()
     if args.eval_batches:
-        eval_batch_sizes(args.eval_batches, args.trainable_layers)
+        eval_batch_sizes(args.eval_batches, args.trainable_layers, args.attention)
         return
     layouts = [tuple(int(n) for n in text.split("x")) for text in args.layouts]
     reference, per_layout = _runs(args)

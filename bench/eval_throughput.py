@@ -20,9 +20,12 @@ Corpora:
 
   --demo: the demo's re-evaluation. A model fine-tuned as the demo trains (its trainable top layers,
       2 steps; kept as trained tensors + base reference) is evaluated on the demo's sw / yo sets
-      (FLORES test English -> sw + yo, and AfriQA sw / yo -> English, 120 queries) three times:
-      ours with a cold frozen-prefix cache (a study's first run), ours with the warm cache (every
-      later run), and sentence-transformers on the model exported as a full folder.
+      (FLORES test English -> sw + yo; AfriQA's 120 sw / yo questions and their English
+      translations -> the English gold passages) three times: ours with a cold frozen-prefix cache
+      (a study's first run), ours with the warm cache (every later run), and sentence-transformers
+      on the model exported as a full folder. Both sides encode as the demo's eval spec says
+      (passages cut at its ``passage_max_length``, FLORES symmetric: the query prefix on both
+      sides), and both report nDCG@10 as the mean over queries.
 
 GFLOP/s: each side is credited with the forward passes it has to compute, per text of n tokens
 and per layer 2 P n + 4 h n^2 (P the Linear weights of a layer, h the hidden size): every layer for
@@ -31,7 +34,8 @@ fp32 GEMM rate (bench/train_throughput.py's 2048 x 2048 torch.mm) measured in th
 
 Examples:
   python bench/eval_throughput.py                                   # tiny: model, FLORES subset
-  python bench/eval_throughput.py --model embedded:e5-small --demo
+  python bench/eval_throughput.py --model embedded:e5-small --demo --batch-size 16
+  python bench/eval_throughput.py --model embedded:e5-small --demo --batch-size 16 --trainable-layers 4
   python bench/eval_throughput.py --model embedded:e5-small --passages 600 --queries 200
   python bench/eval_throughput.py --miracl-synthetic --passages 5000 --device cuda
 """
@@ -46,12 +50,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vocabulary.records import EvalSet, Passage, Query  # noqa: E402
+from vocabulary.records import ALL, EvalSet, Passage, Query, micro_name  # noqa: E402
+
+if TYPE_CHECKING:
+    from engine.evaluate import TextEncoding
 
 MIRACL_SW_PASSAGES = 131_924
 MIRACL_SW_QUERIES = 482
@@ -127,24 +135,26 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _forward_flops(encoder, eval_set: EvalSet, layers: int) -> float:
-    """FLOPs of ``layers`` transformer layers' forward passes over every query and passage."""
+def _forward_flops(encoder, eval_set: EvalSet, layers: int, encoding: TextEncoding) -> float:
+    """FLOPs of ``layers`` transformer layers' forward passes over every query and passage, as ``encoding`` cuts them."""
     import torch
 
     from engine.evaluate import passage_text
 
     block = encoder._transformer_layers()[0]
     linear = sum(m.weight.numel() for m in block.modules() if isinstance(m, torch.nn.Linear))
-    texts = [(q.text, "query") for q in eval_set.queries] + [(passage_text(p), "passage") for p in eval_set.passages]
-    lengths = [len(ids) for kind in ("query", "passage")
-               for ids in encoder._token_ids([t for t, k in texts if k == kind], kind)]
+    queries = encoder._token_ids([q.text for q in eval_set.queries], "query", encoding.query_max_length)
+    passages = encoder._token_ids([passage_text(p) for p in eval_set.passages], encoding.passage_kind,
+                                  encoding.passage_max_length)
+    lengths = [len(ids) for ids in [*queries, *passages]]
     return float(sum(layers * (2 * linear * n + 4 * encoder.hidden_size * n * n) for n in lengths))
 
 
-def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int, cache: str | None = None,
-             trainable_layers: int | None = None, warm: bool = False) -> SideResult:
+def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int, encoding: TextEncoding,
+             cache: str | None = None, trainable_layers: int | None = None, warm: bool = False) -> SideResult:
     """Our evaluator; with ``cache`` the frozen layers below ``trainable_layers`` come from that cache folder,
-    which an earlier call filled when ``warm``."""
+    which an earlier call filled when ``warm``. Its nDCG@10 is the mean over queries (the micro ``all`` row),
+    what sentence-transformers reports."""
     from engine.evaluate import evaluate
     from engine.model import load_encoder
     from engine.state import TaskState
@@ -162,23 +172,28 @@ def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int, cache:
     start = time.perf_counter()
     rows = evaluate(
         encoder, eval_set, "bench", measures=["nDCG@10"], top_k=TOP_K, batch_size=batch_size,
-        settings=["multi"], state=TaskState(progress),
+        settings=["multi"], state=TaskState(progress), passage_max_length=encoding.passage_max_length,
+        symmetric=encoding.symmetric,
     ).rows
     end = time.perf_counter()
     if encoder.frozen_prefix is not None:
         encoder.frozen_prefix.flush()
-    ndcg = next(r.value for r in rows if r.query_language == "all" and r.metric == "nDCG@10")
+    ndcg = next(r.value for r in rows if r.query_language == ALL and r.metric == micro_name("nDCG@10"))
     name = "ours" if cache is None else f"ours, {'warm' if warm else 'cold'} cache"
     return SideResult(
         name, len(eval_set.passages), len(eval_set.queries),
         encode_passages_s=last["encoding passages"] - last["encoding queries"],
         search_s=end - last["encoding passages"], total_s=end - start, peak_rss_mib=_peak_rss_mib(), ndcg10=ndcg,
-        flops=_forward_flops(encoder, eval_set, layers),
+        flops=_forward_flops(encoder, eval_set, layers, encoding),
     )
 
 
-def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> SideResult:
-    """The same weights, saved by engine.model as a sentence-transformers folder (prompts included)."""
+def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int, encoding: TextEncoding) -> SideResult:
+    """The same weights, saved by engine.model as a sentence-transformers folder (prompts included).
+
+    Each kind of text is cut where ours cuts it (``max_seq_length`` set before
+    each encoding call) and a symmetric set's passages get the query prompt.
+    """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
@@ -187,7 +202,9 @@ def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> S
 
     with tempfile.TemporaryDirectory() as folder:
         ours = load_encoder(model)
-        flops = _forward_flops(ours, eval_set, ours.num_layers)
+        flops = _forward_flops(ours, eval_set, ours.num_layers, encoding)
+        lengths = {"query": encoding.query_max_length or ours.settings.max_length,
+                   "document": encoding.passage_max_length or ours.settings.max_length}
         ours.save(Path(folder) / "model")
         peer = SentenceTransformer(str(Path(folder) / "model"), device=device)
     timings = {"query": 0.0, "document": 0.0}
@@ -195,6 +212,7 @@ def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> S
         original = getattr(peer, method)
 
         def timed(*args, _original=original, _kind=kind, **kwargs):
+            peer.max_seq_length = lengths[_kind]
             t0 = time.perf_counter()
             out = _original(*args, **kwargs)
             timings[_kind] += time.perf_counter() - t0
@@ -205,7 +223,7 @@ def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int) -> S
         queries={q.id: q.text for q in eval_set.queries},
         corpus={p.id: passage_text(p) for p in eval_set.passages},
         relevant_docs={q: {pid for pid, rel in judged.items() if rel > 0} for q, judged in eval_set.qrels.items()},
-        query_prompt_name="query", corpus_prompt_name="passage", batch_size=batch_size, ndcg_at_k=[10],
+        query_prompt_name="query", corpus_prompt_name=encoding.passage_kind, batch_size=batch_size, ndcg_at_k=[10],
         mrr_at_k=[10], accuracy_at_k=[1], precision_recall_at_k=[TOP_K], map_at_k=[TOP_K], show_progress_bar=False,
     )
     start = time.perf_counter()
@@ -226,8 +244,8 @@ def demo_trainable_layers() -> int:
     return demo_study().template.trainable_layers
 
 
-def fine_tune(model: str, folder: str) -> str:
-    """A model trained as the demo trains (its template's layers, batch and length), 2 steps: its run's model folder."""
+def fine_tune(model: str, folder: str, trainable_layers: int) -> str:
+    """A model trained as the demo trains (batch, length; ``trainable_layers``), 2 steps: its run's model folder."""
     from engine.data import load_training_set
     from engine.model import load_encoder
     from engine.train import train
@@ -236,10 +254,19 @@ def fine_tune(model: str, folder: str) -> str:
 
     config = RunConfig(model=model, train_languages=PAPER_TRAIN_LANGUAGES, train_size=64, batch_size=16,
                        max_length=64, learning_rate=1e-4, budget="steps", steps=2, freeze_embeddings=True,
-                       trainable_layers=demo_trainable_layers(), frozen_cache=True, checkpoint_every=100)
+                       trainable_layers=trainable_layers, frozen_cache=True, checkpoint_every=100)
     encoder = load_encoder(model, config.encoder_settings)
     result = train(config, load_training_set("xquad", config.train_languages, "train"), encoder, Path(folder) / "run")
     return str(result.model_dir)
+
+
+def demo_encoding(dataset: str) -> TextEncoding:
+    """How the demo encodes ``dataset``'s texts (its template's eval spec: passage length, symmetric or not)."""
+    from engine.evaluate import TextEncoding
+    from hybridscale.demo import demo_study
+
+    (spec,) = [spec for spec in demo_study().template.evaluations if spec.dataset == dataset]
+    return TextEncoding(spec.passage_max_length, bool(spec.symmetric))
 
 
 def afriqa_set() -> EvalSet:
@@ -304,18 +331,21 @@ def _table(results: list[SideResult], peak: float) -> None:
 
 
 def main_demo(args: argparse.Namespace) -> int:
+    layers = args.trainable_layers or demo_trainable_layers()
     peak = in_child("gemm")
     print(f"fp32 GEMM peak of this machine: {peak / 1e9:.1f} GFLOP/s; model {args.model} fine-tuned for 2 steps "
-          f"(top {demo_trainable_layers()} layers), batch {args.batch_size}, top_k {TOP_K}; each side in its own process")
+          f"(top {layers} layers), batch {args.batch_size}, top_k {TOP_K}; each side in its own process")
     with tempfile.TemporaryDirectory() as folder:
-        model = in_child("fine-tune", args.model, folder)
+        model = in_child("fine-tune", args.model, folder, layers)
         chosen = {"flores": lambda: flores_set(None, None), "afriqa": afriqa_set}
-        for index, eval_set in enumerate(chosen[name]() for name in args.demo_sets):
+        for index, name in enumerate(args.demo_sets):
+            eval_set, encoding = chosen[name](), demo_encoding(name)
             cache = str(Path(folder) / f"cache-{index}")  # cold for this set's first evaluation
-            print(f"\n{eval_set.name}: {len(eval_set.passages)} passages, {len(eval_set.queries)} queries "
+            print(f"\n{eval_set.name}: {len(eval_set.passages)} passages, {len(eval_set.queries)} queries, "
+                  f"passages cut at {encoding.passage_max_length} tokens, symmetric {encoding.symmetric} "
                   "(total s ratio: how many times faster than the peer)")
-            side = (model, args.device, eval_set, args.batch_size)
-            results = [in_child("ours", *side, cache, demo_trainable_layers(), warm) for warm in (False, True)]
+            side = (model, args.device, eval_set, args.batch_size, encoding)
+            results = [in_child("ours", *side, cache, layers, warm) for warm in (False, True)]
             _table([*results, in_child("theirs", *side)], peak)
     return 0
 
@@ -330,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus.add_argument("--demo", action="store_true", help="re-evaluating a demo run's model on the demo's sw / yo sets")
     parser.add_argument("--demo-sets", nargs="+", choices=("flores", "afriqa"), default=["flores", "afriqa"],
                         help="with --demo: which of the demo's eval sets")
+    parser.add_argument("--trainable-layers", type=int, default=None, metavar="N",
+                        help="with --demo: train and cache-serve the top N layers (default: the demo's)")
     parser.add_argument("--passages", type=int, help="corpus size (default: all FLORES / 2000 synthetic / 131,924)")
     parser.add_argument("--queries", type=int, help="number of queries (default: all / 200 / 482)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -347,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         f"corpus {eval_set.name}: {len(eval_set.passages)} passages, {len(eval_set.queries)} queries; "
         f"model {args.model} on {args.device}, batch {args.batch_size}, top_k {TOP_K}; each side in its own process"
     )
-    side_args = (args.model, args.device, eval_set, args.batch_size)
+    from engine.evaluate import TextEncoding
+
+    side_args = (args.model, args.device, eval_set, args.batch_size, TextEncoding())  # the model's own length
     peak = in_child("gemm")
     _table([in_child("ours", *side_args), in_child("theirs", *side_args)], peak)
     return 0
