@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import json
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Mapping, Sequence
@@ -43,6 +44,7 @@ from engine.embedded import EMBEDDED_MODELS, TOKENIZER_CONFIG, ensure_embedded_m
 from engine.folders import replaced_whole
 from engine.frozen_prefix import FrozenPrefix
 from engine.heads import DenseLayer, exclude_prompt, pool
+from engine.memo import KeptValues
 from engine.st_folder import Files, ModelFolderError, ModuleStack, dense_layer, read_stack, write_stack
 from vocabulary.config import (
     PLAIN_MODEL_SETTINGS,
@@ -188,20 +190,27 @@ class Encoder(torch.nn.Module):
         prefix = self.prefix(kind)
         if not texts:
             return []
-        if max_length is None:
-            length = self.settings.max_length
-        elif max_length >= 2:
-            length = min(max_length, _max_tokens(self.backbone, self.tokenizer))
-        else:
-            raise ModelError(f"max_length: must be at least 2, got {max_length}")
         encoded = self.tokenizer(
             [prefix + text for text in texts],
             truncation=True,
-            max_length=length,
+            max_length=self._token_length(max_length),
             return_attention_mask=False,
             return_token_type_ids=False,
         )
         return encoded["input_ids"]
+
+    def _token_length(self, max_length: int | None) -> int:
+        if max_length is None:
+            return self.settings.max_length
+        if max_length < 2:
+            raise ModelError(f"max_length: must be at least 2, got {max_length}")
+        return min(max_length, _max_tokens(self.backbone, self.tokenizer))
+
+    def _kept_token_ids(self, texts: Sequence[str], kind: Kind, max_length: int | None) -> list[list[int]]:
+        """:meth:`_token_ids`, kept per tokenizer for the lists this process encodes again (see _ENCODED)."""
+        kept = _ENCODED.setdefault(self.tokenizer, KeptValues(_ENCODED_LISTS_KEPT))
+        key = (self.prefix(kind), self._token_length(max_length), tuple(texts))
+        return kept.get(key, lambda: self._token_ids(texts, kind, max_length))
 
     def _pad(self, ids: Sequence[Sequence[int]]) -> BatchEncoding:
         input_ids, attention_mask = right_pad(ids, self.tokenizer.pad_token_id)
@@ -258,7 +267,7 @@ class Encoder(torch.nn.Module):
         if batch_size < 1:
             raise ModelError(f"batch_size: must be at least 1, got {batch_size}")
         autocast = self._autocast(precision)
-        ids = self._token_ids(texts, kind, max_length)
+        ids = self._kept_token_ids(texts, kind, max_length)
         out = np.empty((len(ids), self.dimension), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         was_training = self.training
@@ -523,8 +532,7 @@ def _lowercased(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
 #: Tokenizers read in this process, by folder and the state of its files. Reading a multilingual
 #: vocabulary is most of the cost of loading a small model, and a worker builds the same base model
 #: for every run of a study. Encoders share them: code that changes one works on a copy.
-_TOKENIZERS: dict[tuple, PreTrainedTokenizerFast] = {}
-_TOKENIZERS_KEPT = 4
+_TOKENIZERS: KeptValues[PreTrainedTokenizerFast] = KeptValues(4)
 _WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx"})
 
 
@@ -532,11 +540,15 @@ def _read_tokenizer(folder: Path, read: Callable[[], PreTrainedTokenizerFast]) -
     """``read()``'s tokenizer of ``folder``, read again only when a file of the folder changed."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix not in _WEIGHT_SUFFIXES)
     key = (str(folder.resolve()), tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
-    if key not in _TOKENIZERS:
-        while len(_TOKENIZERS) >= _TOKENIZERS_KEPT:
-            _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
-        _TOKENIZERS[key] = read()
-    return _TOKENIZERS[key]
+    return _TOKENIZERS.get(key, read)
+
+
+#: Token ids of the text lists this process encodes, by tokenizer (gone with it), prefix, length and
+#: the texts themselves: a worker encodes a study's eval sets (queries, passages) once per run with
+#: the same base tokenizer. Shared lists: :meth:`Encoder.encode` only reads them.
+_ENCODED: weakref.WeakKeyDictionary[PreTrainedTokenizerFast, KeptValues[list[list[int]]]] = (
+    weakref.WeakKeyDictionary())
+_ENCODED_LISTS_KEPT = 8
 
 
 def _folder_source(folder: Path) -> _Source:

@@ -11,6 +11,7 @@ from typing import Callable, Literal, Sequence
 
 from engine.data.errors import DataError
 from engine.data.stream import StreamedTrainingSet
+from engine.memo import KeptValues
 from vocabulary.config import EvalSpec, RunConfig
 from vocabulary.datasets import DATASETS, Role, dataset_ids
 from vocabulary.records import EvalSet, TrainingSet
@@ -27,14 +28,11 @@ def load_training_set(
         return _SHIPPED_TRAINING_SETS[key]
     loaded = loader(dataset, "train")(tuple(languages), split, path)
     if path is None and DATASETS[dataset].shipped and isinstance(loaded, TrainingSet):
-        while len(_SHIPPED_TRAINING_SETS) >= _SHIPPED_KEPT:
-            _SHIPPED_TRAINING_SETS.pop(next(iter(_SHIPPED_TRAINING_SETS)))
-        _SHIPPED_TRAINING_SETS[key] = loaded
+        _SHIPPED_TRAINING_SETS.put(key, loaded)
     return loaded
 
 
-_SHIPPED_TRAINING_SETS: dict[tuple[str, tuple[str, ...], str], TrainingSet] = {}
-_SHIPPED_KEPT = 8
+_SHIPPED_TRAINING_SETS: KeptValues[TrainingSet] = KeptValues(8)
 
 
 def load_training_sources(config: RunConfig) -> list[TrainingSet | StreamedTrainingSet]:

@@ -171,6 +171,17 @@ def test_a_folders_tokenizer_is_read_once_and_again_after_a_file_changes(tiny_en
     np.testing.assert_array_equal(third.encode(TEXTS, "query"), first.encode(TEXTS, "query"))
 
 
+def test_an_eval_list_is_tokenised_once_per_tokenizer_length_and_prefix(tiny_encoder):
+    texts = [f"{text} {n}" for n, text in enumerate(TEXTS)]  # a list no other test encodes
+    first = tiny_encoder._kept_token_ids(texts, "passage", 16)
+    assert tiny_encoder._kept_token_ids(list(texts), "passage", 16) is first  # the next run's equal list
+    assert first == tiny_encoder._token_ids(texts, "passage", 16)
+    assert tiny_encoder._kept_token_ids(texts, "passage", 8) is not first
+    assert tiny_encoder._kept_token_ids(texts, "query", 16) == tiny_encoder._token_ids(texts, "query", 16) != first
+    np.testing.assert_array_equal(tiny_encoder.encode(texts, "passage", max_length=16),
+                                  tiny_encoder.encode(texts, "passage", max_length=16))
+
+
 def test_sentence_transformers_loads_the_saved_folder(tiny_encoder, tmp_path):
     from sentence_transformers import SentenceTransformer
 
