@@ -56,6 +56,9 @@ def loss_data(case: str):
 #: Plain backward, and GradCache in uneven chunks (a rank's 4 rows as 3 + 1).
 CHUNKS = (None, 3)
 TRAIN_CONFIG = config(max_steps=6, checkpoint_every=2, learning_rate=2e-3)
+#: The top layer of the tiny encoder's two trains; the ranks share one frozen-prefix cache folder, as the
+#: ranks of a worker on one machine share its artifacts.
+CACHED_CONFIG = config(max_steps=6, learning_rate=2e-3, trainable_layers=1, frozen_cache=True)
 SAMPLER_CONFIGS = {
     "hybrid": config(strategy="hybrid", alpha=0.5, seed=3),
     "mono": config(strategy="mono"),
@@ -162,9 +165,13 @@ def _training_task(context: DistContext, out: Path) -> dict[str, Any]:
         nan_error = str(exc)
     sampler = BatchSampler(SAMPLER_CONFIGS["hybrid"], easy_set())
     slices = [shard_training_batch(sampler.next_batch(), context.rank, context.world_size) for _ in range(8)]
+    cached_encoder = copy_weights(base)
+    cached = train(CACHED_CONFIG, easy_set(), cached_encoder, out / f"cached-{context.rank}", context=context,
+                   frozen_cache_dir=out / "frozen-prefix")
     return {
         "stopped": stopped, "progress": [p.step for p in seen], "checkpoints": saved,
         "losses": result.losses, "weights": weights(encoder), "nan_error": nan_error, "slices": slices,
+        "cached_losses": cached.losses, "cached_weights": weights(cached_encoder),
     }
 
 
@@ -262,6 +269,20 @@ def test_two_process_training_follows_the_one_process_curve(ddp_training, tiny_e
         assert torch.allclose(value, reference[name], atol=1e-4), name
         assert torch.equal(value, rank1["weights"][name]), name
     assert (out / "work" / "model" / "config.json").is_file()
+
+
+def test_two_process_training_through_the_frozen_prefix_cache_follows_the_one_process_curve(
+        ddp_training, tiny_encoder, tmp_path):
+    out, (rank0, rank1) = ddp_training
+    encoder = no_dropout(copy_weights(tiny_encoder))
+    straight = train(CACHED_CONFIG, easy_set(), encoder, tmp_path / "run", frozen_cache_dir=tmp_path / "cache")
+    assert rank0["cached_losses"] == pytest.approx(straight.losses, abs=1e-4)
+    assert rank1["cached_losses"] == rank0["cached_losses"]
+    reference = weights(encoder)
+    for name, value in rank0["cached_weights"].items():
+        assert torch.allclose(value, reference[name], atol=1e-4), name
+        assert torch.equal(value, rank1["cached_weights"][name]), name
+    assert any((out / "frozen-prefix").rglob("*.npy"))  # the ranks wrote their shared cache
 
 
 def test_cancel_on_rank_zero_stops_every_rank_and_the_run_resumes(ddp_training):
