@@ -31,6 +31,8 @@ from vocabulary.strategies import display_order
 
 ALPHA_LEVEL = 0.05
 HYBRID = "hybrid"
+#: Means are shown to this many decimals; series whose means agree to them tie for best.
+DECIMALS = 4
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class LeaderRow:
     best: str
     runner_up: Comparison | None
     versus_references: tuple[Comparison, ...]
+    #: Every series whose mean equals the best's to DECIMALS, in display order (the best first).
+    tied: tuple[str, ...] = ()
+
+    @property
+    def best_label(self) -> str:
+        """The best series, or "tie: A, B, ..." when several share its shown mean."""
+        return self.best if len(self.tied) < 2 else "tie: " + ", ".join(self.tied)
 
 
 @dataclass
@@ -141,10 +150,13 @@ def _leader_row(size: int, at_size: list[Mean], references: Sequence[Mean], pair
                 lower_is_better: bool) -> LeaderRow:
     ordered = sorted(at_size, key=lambda m: display_order(m.series))
     ranked = sorted(at_size, key=lambda m: m.mean, reverse=not lower_is_better)
-    best = ranked[0].series
-    runner_up = _oriented(pairwise, best, ranked[1].series, size) if len(ranked) > 1 else None
+    top = round(ranked[0].mean, DECIMALS)
+    tied = tuple(m.series for m in ordered if round(m.mean, DECIMALS) == top)
+    best = tied[0]  # of a tie, the first in display order, so the tests beside it do not depend on rounding noise
+    others = [m for m in ranked if m.series != best]
+    runner_up = _oriented(pairwise, best, others[0].series, size) if others else None
     versus = tuple(c for ref in references if (c := _oriented(pairwise, best, ref.series, size)) is not None)
-    return LeaderRow(size, tuple(ordered), best, runner_up, versus)
+    return LeaderRow(size, tuple(ordered), best, runner_up, versus, tied)
 
 
 def _hybrid_tests(size: int, series: list[str], pairwise: dict, found: LanguageFindings) -> list[Comparison]:
@@ -214,13 +226,21 @@ def _sentences(findings: Findings, found: LanguageFindings) -> list[str]:
     sentences = []
     last = found.leaders[-1]
     best = next(m for m in last.means if m.series == last.best)
-    text = f"{where}, {findings.metric}: at the largest size (n={last.size}) {last.best} is best ({best.mean:.4f}"
-    text += f", {best.n_seeds} seed{'s' if best.n_seeds != 1 else ''})"
-    if last.runner_up is not None:
-        text += f"; its lead over {last.runner_up.baseline} is {_difference(last.runner_up)}"
+    seeds = f"{best.n_seeds} seed{'s' if best.n_seeds != 1 else ''}"
+    if len(last.tied) > 1:
+        names = last.tied
+        text = (f"{where}, {findings.metric}: at the largest size (n={last.size}) {', '.join(names[:-1])} and "
+                f"{names[-1]} tie for best ({best.mean:.{DECIMALS}f}, {seeds})")
+        subject = f"{last.best}, the first of them,"
+    else:
+        text = f"{where}, {findings.metric}: at the largest size (n={last.size}) {last.best} is best " \
+               f"({best.mean:.{DECIMALS}f}, {seeds})"
+        if last.runner_up is not None:
+            text += f"; its lead over {last.runner_up.baseline} is {_difference(last.runner_up)}"
+        subject = "it"
     sentences.append(text + ".")
     for ref in last.versus_references:
-        sentences.append(f"Against {ref.baseline} it differs by {_difference(ref)}.")
+        sentences.append(f"Against {ref.baseline} {subject} differs by {_difference(ref)}.")
     sentences += _hybrid_sentences(findings, found)
     sentences += _fit_sentences(found, findings.lower_is_better)
     return sentences
@@ -310,7 +330,7 @@ def to_markdown(findings: Findings) -> list[str]:
             by_series = {m.series: m for m in row.means}
             values = " | ".join(_cell(by_series[s]) if s in by_series else "–" for s in series)
             refs = "; ".join(_brief(c) for c in row.versus_references) or "–"
-            lines.append(f"| {row.size} | {values} | {row.best} | {_brief(row.runner_up)} | {refs} |")
+            lines.append(f"| {row.size} | {values} | {row.best_label} | {_brief(row.runner_up)} | {refs} |")
         lines.append("")
         if found.hybrid:
             lines += ["Hybrid against each other strategy (difference hybrid − other):", "",

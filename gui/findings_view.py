@@ -181,10 +181,10 @@ def _leader_table(found: LanguageFindings) -> str:
                     f"{_mean(ref)}</td><td></td><td></td><td></td></tr>")
     for row in found.leaders:
         by_series = {m.series: m for m in row.means}
-        values = "".join(_cell(_mean(by_series.get(s)) if s != row.best else f"<b>{_mean(by_series.get(s))}</b>")
+        values = "".join(_cell(f"<b>{_mean(by_series.get(s))}</b>" if s in row.tied else _mean(by_series.get(s)))
                          for s in series)
         versus = "<br>".join(_test(c) for c in row.versus_references) or "–"
-        rows.append(f"<tr><td>{row.size}</td>{values}<td>{_e(row.best)}</td>"
+        rows.append(f"<tr><td>{row.size}</td>{values}<td>{_e(row.best_label)}</td>"
                     f"{_cell(_test(row.runner_up), _significant(row.runner_up))}"
                     f"{_cell(versus, any(_significant(c) for c in row.versus_references))}</tr>")
     return _table(rows)

@@ -80,3 +80,24 @@ def test_flat_curves_get_no_exponent_or_plateau_and_an_early_lead_is_no_crossing
     assert "mono: no levelling off" in text and "hybrid α=0.5: no levelling off" in text and "plateau a" not in text
     assert "The fitted hybrid α=0.5 curve is above mono from the smallest size (n = 16) on" in text
     assert "overtakes mono" not in text
+
+
+def ceiling_study() -> list[RunValues]:
+    """mono, cross and hybrid with every query perfect at every size (FLORES cross at 1.0000), two seeds."""
+    ones = dict.fromkeys(QUERIES, 1.0)
+    runs = [RunValues("untrained m", 0, "", "yo", "en", dict(zip(QUERIES, np.linspace(0.9, 1.0, len(QUERIES)))))]
+    for size in SIZES:
+        for seed in ("0", "1"):
+            runs += [RunValues(series, size, seed, "yo", "en", ones) for series in ("mono", "cross", "hybrid α=0.5")]
+    return runs
+
+
+def test_series_at_the_ceiling_tie_for_best_instead_of_one_being_named():
+    findings = build_findings("flores/test", "cross", "nDCG@10", ceiling_study())
+    [yo] = findings.languages
+    assert all(set(row.tied) == {"mono", "cross", "hybrid α=0.5"} and row.tied[0] == row.best for row in yo.leaders)
+    first = yo.sentences[0]
+    assert "mono, cross and hybrid α=0.5 tie for best (1.0000, 2 seeds)" in first
+    assert "is best" not in first and "lead over" not in first
+    assert yo.sentences[1].startswith(f"Against untrained m {yo.leaders[-1].best}, the first of them, differs by +")
+    assert "| tie: " in "\n".join(to_markdown(findings))

@@ -162,3 +162,14 @@ def test_background_delivers_in_order_on_the_gui_thread_and_ignores_work_after_s
     runner.submit(lambda: 2, results.append)  # a late timer: ignored, not an error
     qtbot.wait(50)
     assert len(results) == 20
+
+
+def test_the_leader_table_bolds_every_tied_best_and_names_the_tie():
+    from analysis.findings import build_findings
+    from gui.findings_view import _leader_table
+    from tests.analysis.test_findings import SIZES, ceiling_study
+
+    [yo] = build_findings("flores/test", "cross", "nDCG@10", ceiling_study()).languages
+    html = _leader_table(yo)
+    assert html.count("<b>1.0000") == 3 * len(SIZES)  # mono, cross and hybrid at every size
+    assert html.count("tie: mono, cross, hybrid α=0.5") == len(SIZES)
