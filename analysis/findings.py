@@ -293,8 +293,10 @@ def _fit_sentences(found: LanguageFindings, lower_is_better: bool) -> list[str]:
             if at is None or not math.isfinite(at):
                 continue
             if at <= min(sizes):
-                sentences.append(f"The fitted {hybrid} curve is above {other} from the smallest size (n = "
-                                 f"{min(sizes)}) on; a fit is not a test.")
+                side = "below" if lower_is_better else "above"
+                better = " (lower is better)" if lower_is_better else ""
+                sentences.append(f"The fitted {hybrid} curve is {side} {other}{better} from the smallest size "
+                                 f"(n = {min(sizes)}) on; a fit is not a test.")
                 continue
             inside = "within" if at <= max(sizes) else "beyond (an extrapolation of)"
             sentences.append(f"The fitted {hybrid} curve overtakes {other} at about n = {at:,.0f}, "

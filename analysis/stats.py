@@ -108,6 +108,9 @@ def _bootstrap_interval(d: np.ndarray, seed: int) -> tuple[float, float]:
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+            # BCa's acceleration is 0/0 when the differences vary only by float rounding: the
+            # interval comes out NaN, and the percentile one below is used instead.
+            warnings.simplefilter("ignore", RuntimeWarning)
             result = stats.bootstrap(
                 (d,), _mean, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE, method=method,
                 rng=np.random.default_rng(seed),

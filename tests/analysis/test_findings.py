@@ -82,6 +82,22 @@ def test_flat_curves_get_no_exponent_or_plateau_and_an_early_lead_is_no_crossing
     assert "overtakes mono" not in text
 
 
+def test_a_curve_ahead_on_a_lower_is_better_measure_is_said_to_be_below():
+    """LangBias-like: hybrid lower (better) than mono at every size; the fit sentence must not say 'above'."""
+    rng = np.random.default_rng(3)
+    base = rng.uniform(100, 140, len(QUERIES))
+    runs = [RunValues("untrained m", 0, "", "yo", "all", dict(zip(QUERIES, base)))]
+    for size in SIZES:
+        for seed in ("0", "1", "2"):
+            mono = base - 2 * np.log10(size) + rng.normal(0, 0.1, len(QUERIES))
+            runs.append(RunValues("mono", size, seed, "yo", "all", dict(zip(QUERIES, mono))))
+            runs.append(RunValues("hybrid α=0.5", size, seed, "yo", "all", dict(zip(QUERIES, mono - 5))))
+    [yo] = build_findings("flores/test", "multi", "LangBias", runs, lower_is_better=True).languages
+    text = " ".join(yo.sentences)
+    assert "The fitted hybrid α=0.5 curve is below mono (lower is better) from the smallest size (n = 16) on" in text
+    assert "is above mono" not in text
+
+
 def ceiling_study() -> list[RunValues]:
     """mono, cross and hybrid with every query perfect at every size (FLORES cross at 1.0000), two seeds."""
     ones = dict.fromkeys(QUERIES, 1.0)

@@ -175,9 +175,11 @@ def test_an_eval_list_is_tokenised_once_per_tokenizer_length_and_prefix(tiny_enc
     texts = [f"{text} {n}" for n, text in enumerate(TEXTS)]  # a list no other test encodes
     first = tiny_encoder._kept_token_ids(texts, "passage", 16)
     assert tiny_encoder._kept_token_ids(list(texts), "passage", 16) is first  # the next run's equal list
-    assert first == tiny_encoder._token_ids(texts, "passage", 16)
+    assert [ids.tolist() for ids in first] == tiny_encoder._token_ids(texts, "passage", 16)
     assert tiny_encoder._kept_token_ids(texts, "passage", 8) is not first
-    assert tiny_encoder._kept_token_ids(texts, "query", 16) == tiny_encoder._token_ids(texts, "query", 16) != first
+    assert tiny_encoder._kept_token_ids(texts[:-1] + ["other"], "passage", 16) is not first
+    as_query = [ids.tolist() for ids in tiny_encoder._kept_token_ids(texts, "query", 16)]
+    assert as_query == tiny_encoder._token_ids(texts, "query", 16) != [ids.tolist() for ids in first]  # prefixes
     np.testing.assert_array_equal(tiny_encoder.encode(texts, "passage", max_length=16),
                                   tiny_encoder.encode(texts, "passage", max_length=16))
 
