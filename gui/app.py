@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import sys
 
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6 import QtCore, QtWidgets
 
 from gui.display_check import check_display
@@ -32,6 +33,13 @@ def create_window(db: str | None = None) -> MainWindow:
     interpreter lock, so a collection triggered by the database thread freezes
     the window as surely as one on the GUI thread (bench/RESULTS.md has the
     cost). Frozen objects are still freed by reference counting.
+
+    Cycles are collected in the GUI thread only (pyqtgraph's
+    ``GarbageCollector``: automatic collection off, a timer collecting by the
+    same thresholds). A collection that starts on the database thread may free
+    a widget's Python wrapper there, and its C++ destructor then waits for the
+    interpreter lock while holding a Qt lock the GUI thread wants: the window
+    hangs for good (seen in the test suite).
     """
     check_display()  # before Qt tries the display: it would abort naming no missing library
     check_qt()
@@ -49,6 +57,7 @@ def create_window(db: str | None = None) -> MainWindow:
         print(f"hybridscale gui: could not reopen {location} ({error}); opening the default database", file=sys.stderr)
         database = open_db(None)
     window = MainWindow(database, settings)
+    window.garbage_collector = GarbageCollector()  # kept with the window: its timer must live as long
     gc.freeze()
     return window
 

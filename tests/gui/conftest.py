@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from pathlib import Path
 
@@ -16,6 +17,24 @@ from tests.gui.seed import seed_database
 
 #: Screenshots of every page land here too, so a person can look at them after a run.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+
+
+@pytest.fixture(autouse=True)
+def collection_in_the_gui_thread():
+    """Cycles are collected in this (the GUI) thread only, as the app does (gui.app.create_window).
+
+    Otherwise a collection that the database thread happens to start frees an
+    earlier test's widgets there, and Qt deadlocks (a destructor on that thread
+    waits for the interpreter lock while holding a Qt lock). Restored after
+    the test, so the rest of the suite collects as usual.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
 
 
 @pytest.fixture(autouse=True, scope="session")
