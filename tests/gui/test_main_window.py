@@ -132,6 +132,8 @@ def test_create_window_reopens_the_remembered_database(qtbot, seeded, tmp_path, 
         window = create_window(db.url)
         # The app's long-lived objects are out of the collector's view (a full collection stalled the window).
         assert gc.get_freeze_count() > 10_000
+        # Cycles are collected by a timer of the GUI thread, never by the database thread (a Qt deadlock).
+        assert window.garbage_collector.timer.isActive() and not gc.isenabled()
     finally:
         gc.unfreeze()
     qtbot.addWidget(window)
