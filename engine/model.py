@@ -210,10 +210,9 @@ class Encoder(torch.nn.Module):
     def _kept_token_ids(self, texts: Sequence[str], kind: Kind, max_length: int | None) -> tuple[np.ndarray, ...]:
         """:meth:`_token_ids` as int32 arrays, kept per tokenizer for the lists this process encodes again.
 
-        See :data:`_ENCODED`; the key holds a digest of the texts, not the texts.
+        See :data:`_ENCODED`; the key holds a digest of the texts, not the texts. A single string is
+        refused by :meth:`_token_ids`, and nothing is kept then.
         """
-        if isinstance(texts, str):
-            raise ModelError("texts: give a list of strings, not a single string")
         kept = _ENCODED.setdefault(self.tokenizer, KeptValues(_ENCODED_LISTS_KEPT))
         digest = hashlib.blake2b(json.dumps(list(texts), ensure_ascii=False).encode(), digest_size=16).digest()
         key = (self.prefix(kind), self._token_length(max_length), digest)
