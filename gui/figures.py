@@ -30,11 +30,11 @@ from gui.results import (
     panel_tooltips,
     queries_text,
     series_order,
-    strategy_order,
     value_extent,
 )
 from vocabulary.languages import language_name
 from vocabulary.records import ALL
+from vocabulary.strategies import strategy_position
 
 #: Okabe-Ito colours (distinguishable with colour blindness): one per strategy of the strategy table, in its
 #: order (mono, cross, hybrid, multi, contrastive), then for strategies the table does not know.
@@ -112,7 +112,7 @@ def series_styles(series: Iterable[tuple[str, str]]) -> dict[str, SeriesStyle]:
     variants: dict[str, int] = {}
     for strategy, name in sorted(set(series), key=lambda pair: series_order(*pair)):
         index = variants[strategy] = variants.get(strategy, -1) + 1
-        colour = QtGui.QColor(PALETTE[strategy_order(strategy) % len(PALETTE)])
+        colour = QtGui.QColor(PALETTE[strategy_position(strategy) % len(PALETTE)])
         shade = index // len(VARIANT_DASHES)
         styles[name] = SeriesStyle(colour.lighter(100 + 35 * shade).name(), VARIANT_DASHES[index % len(VARIANT_DASHES)],
                                    VARIANT_SYMBOLS[index % len(VARIANT_SYMBOLS)])

@@ -19,7 +19,7 @@ import html
 from PySide6 import QtCore, QtWidgets
 
 from analysis.compare import Comparison
-from analysis.findings import ALPHA_LEVEL, Findings, LanguageFindings, Mean, build_findings, signed
+from analysis.findings import SIGNIFICANCE, Findings, LanguageFindings, Mean, build_findings, signed
 from analysis.fits import ScalingFit
 from gui.app_model import AppModel
 from gui.form_widgets import CheckableComboBox
@@ -30,7 +30,7 @@ from gui.scaling_view import fill_view_choices
 from storage.queries import query_value_cells
 from vocabulary.languages import language_name
 from vocabulary.records import ALL
-from vocabulary.strategies import display_order
+from vocabulary.series import series_order
 
 SIGNIFICANT_COLOUR = "#d8f0d8"
 NO_VALUES_TEXT = ("No per-query values for these choices: the runs were stored before per-query results were "
@@ -154,7 +154,7 @@ def _test(comparison: Comparison | None, name_other: bool = True) -> str:
     other = f" vs {_e(comparison.baseline)}" if name_other else ""
     text = (f"{signed(comparison.mean_diff)}{other} <small>[{signed(comparison.ci_low)}, {signed(comparison.ci_high)}]</small> "
             f"p<sub>Holm</sub> {comparison.p_holm:.3g}")
-    return f"<b>{text} *</b>" if comparison.p_holm < ALPHA_LEVEL else text
+    return f"<b>{text} *</b>" if comparison.p_holm < SIGNIFICANCE else text
 
 
 def _cell(content: str, significant: bool = False) -> str:
@@ -163,7 +163,7 @@ def _cell(content: str, significant: bool = False) -> str:
 
 
 def _significant(comparison: Comparison | None) -> bool:
-    return comparison is not None and comparison.p_holm < ALPHA_LEVEL
+    return comparison is not None and comparison.p_holm < SIGNIFICANCE
 
 
 def _title(found: LanguageFindings) -> str:
@@ -173,7 +173,7 @@ def _title(found: LanguageFindings) -> str:
 
 
 def _leader_table(found: LanguageFindings) -> str:
-    series = sorted({m.series for row in found.leaders for m in row.means}, key=display_order)
+    series = sorted({m.series for row in found.leaders for m in row.means}, key=series_order)
     head = "".join(f"<th>{_e(s)}</th>" for s in series)
     rows = [f"<tr><th>n</th>{head}<th>best</th><th>best − runner-up</th><th>best − reference</th></tr>"]
     for ref in found.references:
@@ -231,5 +231,5 @@ def findings_html(findings: Findings) -> str:
     parts.append(f"<p><small>Means are over seeds of the mean over queries (± the sample sd over seeds). Differences "
                  f"pair queries, each averaged over the seeds both sides share, with a 95% bootstrap interval; p is "
                  f"the randomisation test's, Holm-adjusted over each table's family (all its rows, every language "
-                 f"shown). <b>*</b> and green: p<sub>Holm</sub> &lt; {ALPHA_LEVEL}.</small></p>")
+                 f"shown). <b>*</b> and green: p<sub>Holm</sub> &lt; {SIGNIFICANCE}.</small></p>")
     return "".join(parts)

@@ -98,7 +98,7 @@ class HeatmapView(PlotPage):
         self.choices = {choice_key(c): c for c in averaged + run_choices(rows, eval_set=eval_set, metric=metric)}
         keys = list(self.choices)
         refill(self.left, keys, [choice_key(c) for c in averaged[:1]], text=lambda k: choice_text(self.choices[k]))
-        largest = sorted(averaged, key=lambda c: (c.train_size, c.label.startswith("hybrid")))[-1:]
+        largest = sorted(averaged, key=lambda c: (c.train_size, c.label.uses_alpha))[-1:]
         refill(self.right, keys, [choice_key(c) for c in largest], text=lambda k: choice_text(self.choices[k]))
         return True
 

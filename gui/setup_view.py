@@ -249,9 +249,14 @@ class SetupView(QtWidgets.QWidget):
 
     # ---- reacting to edits ------------------------------------------------------------
     def _changed(self, *_args: object) -> None:
-        self.alphas.setEnabled(self.strategy_boxes["hybrid"].isChecked())
+        self.alphas.setEnabled(self._uses_alpha(tuple(s for s, box in self.strategy_boxes.items() if box.isChecked())))
         self.model_note.setVisible(self.model_spec().startswith("embedded:"))
         self._validate_timer.start()
+
+    @staticmethod
+    def _uses_alpha(strategies: tuple[str, ...]) -> bool:
+        """Whether the alphas field counts: some chosen strategy trains with a share alpha (the strategy table says)."""
+        return any(STRATEGIES[name].uses_alpha for name in strategies)
 
     def _toggle_advanced(self, on: bool) -> None:
         self.advanced.setVisible(on)
@@ -324,7 +329,7 @@ class SetupView(QtWidgets.QWidget):
         """The study the form describes; raises ConfigError naming the first unreadable field."""
         strategies = tuple(s for s, box in self.strategy_boxes.items() if box.isChecked())
         lists = [("train_sizes", self.train_sizes, int), ("seeds", self.seeds, int)]
-        if "hybrid" in strategies:  # the alpha field is greyed out otherwise, so it is not read
+        if self._uses_alpha(strategies):  # the alpha field is greyed out otherwise, so it is not read
             lists.append(("alphas", self.alphas, float))
         numbers = {"alphas": ()}
         for name, widget, kind in lists:

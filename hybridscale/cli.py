@@ -252,21 +252,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(family, file=sys.stderr)
         return 0
     rows = [c.as_dict() for c in found]
-    width = max(len(str(row[name])) for row in rows for name in ("strategy", "baseline")) + 1
-    print(" ".join(f"{name:<{width}}" if name in ("strategy", "baseline") else f"{name:>16}" for name in FIELDS))
+    width = max(len(str(row[name])) for row in rows for name in _NAMED) + 1
+    print(" ".join(f"{name:<{width}}" if name in _NAMED else f"{name:>16}" for name in FIELDS))
     for row in rows:
         print(" ".join(_column(name, value, width) for name, value in row.items()))
     print(family)
     return 0
 
 
+#: The text columns of a comparison (strategy keys and series labels), left-aligned.
+_NAMED = ("strategy", "series", "baseline", "baseline_series")
+
+
 def _column(name: str, value, width: int) -> str:
-    if name in ("strategy", "baseline"):
+    if name in _NAMED:
         return f"{value:<{width}}"
     if value is None:
         return f"{'–':>16}"
     if isinstance(value, float):
-        if name.startswith("p_"):
+        if name.startswith("p_") or name.endswith("alpha"):
             return f"{value:>16.4g}"
         return f"{value:>16.4f}" if name.startswith("seed_sd") else f"{value:>+16.4f}"
     return f"{value!s:>16}"
@@ -472,8 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", required=True, choices=("mono", "cross", "multi"))
     p.add_argument("--metric", required=True, help="a stored metric, e.g. nDCG@10")
     p.add_argument("--baseline", default=None, metavar="STRATEGY",
-                   help="compare every series with this one (a series name, or a strategy such as 'hybrid' when one "
-                        "series has it); default: every pair")
+                   help="compare every series with this one (a series name, or a strategy key such as 'hybrid' when "
+                        "one series has it); default: every pair")
     p.add_argument("--json", action="store_true", help="a JSON list of objects (the Holm family goes to stderr)")
 
     p = add("report", cmd_report,

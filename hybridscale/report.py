@@ -34,7 +34,8 @@ REPORTED: tuple[tuple[str, str], ...] = (("cross", "nDCG@10"), ("mono", "nDCG@10
                                           ("multi", "LangBias"))
 MEASUREMENT_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "metric")
 FIT_COLUMNS: tuple[str, ...] = (
-    *MEASUREMENT_COLUMNS, "query_language", "passage_language", "series", "sizes", "a", "a_low", "a_high", "b",
+    *MEASUREMENT_COLUMNS, "query_language", "passage_language", "strategy", "alpha", "series", "sizes", "a", "a_low",
+    "a_high", "b",
     "b_low", "b_high", "c", "c_low", "c_high", "resamples", "no_fit",
 )
 
@@ -99,7 +100,7 @@ def _fit_rows(all_findings: Sequence[Findings]):
             for series, fit in language.fits.items():
                 row = {"eval_set": found.eval_set, "setting": found.setting, "metric": found.metric,
                        "query_language": language.query_language, "passage_language": language.passage_language,
-                       "series": series}
+                       "strategy": series.strategy, "alpha": series.alpha, "series": series}
                 if isinstance(fit, ScalingFit):
                     row.update(sizes=" ".join(map(str, fit.sizes)), a=fit.curve.a, b=fit.curve.b, c=fit.curve.c,
                                resamples=fit.resamples)

@@ -106,8 +106,8 @@ def strategy_label(name: str, alpha: float | None) -> str:
     return entry.label
 
 
-def display_order(label: str) -> tuple[int, str]:
-    """Sort key of a strategy label (as :func:`strategy_label` builds it): table order, then the label."""
-    head = label.split(" ")[0]
-    heads = [entry.label.split(" ")[0] for entry in STRATEGIES.values()]
-    return (heads.index(head) if head in heads else len(heads), label)
+def strategy_position(name: str) -> int:
+    """Place of a strategy in the table (evaluation-only runs first, unknown ones last): the display order."""
+    if name == NO_TRAINING:
+        return -1
+    return STRATEGY_NAMES.index(name) if name in STRATEGY_NAMES else len(STRATEGY_NAMES)

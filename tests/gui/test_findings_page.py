@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.findings import ALPHA_LEVEL
+from analysis.findings import SIGNIFICANCE
 from gui.findings_view import FindingsView
 from tests.gui.conftest import grab, make_window
 from tests.gui.per_query_seed import per_query_study
@@ -29,7 +29,7 @@ def test_a_gain_on_half_the_queries_is_flagged_in_both_languages(qtbot, tmp_path
     for found in page.findings.languages:
         assert [row.size for row in found.leaders] == [16, 64]
         assert all(row.best == "hybrid α=0.5" for row in found.leaders)
-        assert all(row.runner_up.baseline == "cross" and row.runner_up.p_holm < ALPHA_LEVEL for row in found.leaders)
+        assert all(row.runner_up.baseline == "cross" and row.runner_up.p_holm < SIGNIFICANCE for row in found.leaders)
         assert [m.series for m in found.references] == ["untrained tiny:"]
     text = page.text.toPlainText()
     assert "hybrid α=0.5 is significantly better than cross at n = 16, 64" in text
@@ -43,7 +43,8 @@ def test_no_difference_is_never_called_significant(qtbot, tmp_path, settings):
     page = findings_page(qtbot, tmp_path, settings, gain=False)
     for found in page.findings.languages:
         versus_cross = [c for c in found.hybrid if c.baseline == "cross"]
-        assert versus_cross and all(c.mean_diff == pytest.approx(0.0) and c.p_holm >= ALPHA_LEVEL for c in versus_cross)
+        assert versus_cross
+        assert all(c.mean_diff == pytest.approx(0.0) and c.p_holm >= SIGNIFICANCE for c in versus_cross)
     text = page.text.toPlainText()
     assert "hybrid α=0.5 is not significantly different from cross at any size" in text
     assert "significantly better than cross" not in text
