@@ -80,6 +80,7 @@ def _check_batches(study) -> None:
     batch without two pairs sharing a positive passage; one line naming the run and the largest batch it allows."""
     from engine.data import load_dev_set, load_training_sources
     from engine.sampling import BatchSampler, SamplingError, dev_batches
+    from vocabulary.batching import batch_plan
 
     sets: dict[tuple[object, ...], object] = {}
 
@@ -93,9 +94,9 @@ def _check_batches(study) -> None:
         if not run.is_training:
             continue
         try:
-            BatchSampler(run, data(run, False))
+            BatchSampler(batch_plan(run), data(run, False))
             if run.dev_every is not None:
-                dev_batches(run, data(run, True))
+                dev_batches(batch_plan(run), data(run, True))
         except SamplingError as exc:
             raise UserError(f"{run.label}: {exc}") from None
 
@@ -343,6 +344,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_inspect_batches(args: argparse.Namespace) -> int:
     from engine.data import load_training_sources
     from engine.sampling import describe_batches
+    from vocabulary.batching import batch_plan
     from vocabulary.config import ConfigError, RunConfig, StudyConfig
 
     path = Path(args.config)
@@ -358,7 +360,7 @@ def cmd_inspect_batches(args: argparse.Namespace) -> int:
     else:
         config = RunConfig.from_dict(data)
     config.validate()
-    for batch in describe_batches(config, load_training_sources(config), args.batches):
+    for batch in describe_batches(batch_plan(config), load_training_sources(config), args.batches):
         print(json.dumps(batch, ensure_ascii=False))
     return 0
 

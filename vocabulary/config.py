@@ -31,7 +31,7 @@ from vocabulary.sources import (
     trained_eval_languages,
     zero_shot_note,
 )
-from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES, strategy, strategy_label
+from vocabulary.strategies import NO_TRAINING, STRATEGIES, strategy, strategy_label
 
 #: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
 POOLINGS: tuple[str, ...] = ("mean", "cls", "max", "lasttoken", "mean_sqrt_len_tokens", "weightedmean")
@@ -464,10 +464,10 @@ class RunConfig:
         if self.strategy == NO_TRAINING:
             if self.train_size != 0:
                 raise ConfigError("train_size", "an evaluation-only run (strategy 'none') has size 0")
-        elif self.strategy not in STRATEGY_NAMES:
+        elif self.strategy not in STRATEGIES:
             raise ConfigError(
                 "strategy",
-                f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGY_NAMES)}",
+                f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGIES)}",
             )
         elif self.train_size < 1:
             raise ConfigError("train_size", "must be at least 1 for a training run (0 only with strategy 'none')")
@@ -803,11 +803,11 @@ class StudyConfig:
         if len(self.name) > MAX_STUDY_NAME:
             raise ConfigError("name", f"{len(self.name)} characters; use at most {MAX_STUDY_NAME}")
         if not self.strategies:
-            raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGY_NAMES)}")
+            raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGIES)}")
         for name in self.strategies:
-            if name not in STRATEGY_NAMES:
+            if name not in STRATEGIES:
                 raise ConfigError(
-                    "strategies", f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}"
+                    "strategies", f"unknown strategy {name!r}; allowed: {', '.join(STRATEGIES)}"
                 )
         if not self.alphas and any(strategy(name).uses_alpha for name in self.strategies):
             raise ConfigError("alphas", "hybrid needs at least one alpha")

@@ -18,6 +18,7 @@ from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, train
 from tests.engine.test_train import config as train_config
 from tests.engine.test_train import easy_set
+from vocabulary.batching import batch_plan
 from vocabulary.config import ConfigError, EvalSpec, RunConfig
 
 MODEL = "tiny:layers=3"
@@ -66,7 +67,7 @@ def test_cached_vectors_equal_the_full_model_with_a_float16_frozen_output(three_
 def test_a_cached_training_step_equals_the_uncached_one(three_layers):
     """Same loss and gradients as the full model whose frozen layers run without dropout (dropout above stays)."""
     cfg = config()
-    batch = BatchSampler(cfg, easy_set()).next_batch()
+    batch = BatchSampler(batch_plan(cfg), easy_set()).next_batch()
     cached = copy.deepcopy(three_layers)
     cached.cache_frozen_prefix(1, None)
     results = []
