@@ -16,6 +16,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
+from gui.latest import Latest
 from gui.results import MetricTable
 from storage import queue
 from storage.db import Database, display_url, open_db, url_without_password
@@ -75,7 +76,7 @@ class AppModel:
         self.study_changed = Event()
         self.metrics_changed = Event()
         self.message = Event()
-        self._metrics_generation = 0
+        self._metrics_requests = Latest()
 
     # ---- the database and the study ---------------------------------------------------------
     @property
@@ -140,12 +141,9 @@ class AppModel:
 
     def reload_metrics(self) -> None:
         """Read the chosen study's metric rows again; an answer overtaken by a newer request is dropped."""
-        self._metrics_generation += 1
-        generation, study_id = self._metrics_generation, self.study_id
+        if_latest, study_id = self._metrics_requests.request(), self.study_id
 
         def loaded(table: MetricTable) -> None:
-            if generation != self._metrics_generation:
-                return
             old, self.metrics = self.metrics, table
             # Freeing tens of thousands of rows is slow: the background thread does it.
             self.executor.submit(old.rows.clear, lambda _none: None)
@@ -154,7 +152,7 @@ class AppModel:
         def failed(error: BaseException) -> None:
             self.message.emit(f"Could not read the metrics: {error}")
 
-        self._run(lambda db: MetricTable(tidy_metrics(db, study_id)), loaded, failed)
+        self._run(lambda db: MetricTable(tidy_metrics(db, study_id)), if_latest(loaded), failed)
 
     # ---- writes -----------------------------------------------------------------------------
     def submit_study(self, study: StudyConfig, done: Done[queue.SubmitResult], failed: Failed) -> None:

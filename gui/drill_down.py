@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gui.app_model import AppModel
 from gui.figures import use_value_axes
+from gui.latest import Latest
 from gui.per_query import QueryDetail, QueryDifference, Side, differences, query_detail, sides
 from storage.queries import query_value_cells
 
@@ -71,14 +72,13 @@ class DrillDownPanel(QtWidgets.QWidget):
         self.query: QueryDetail | None = None
         self._where: tuple[str, str, str, str, str] = ("", "", "", "", "")  # eval set, setting, x, y, metric
         self._clicked: tuple[str, int] = ("", 0)
-        self._generation = 0
+        self._requests = Latest()  # opening a cell and choosing a query: the latest of either wins
 
     # ---- opening -----------------------------------------------------------------------------
     def open(self, eval_set: str, setting: str, query_language: str, passage_language: str, metric: str,
              series: str, size: int) -> None:
         """Show the queries of ``series`` at ``size`` in one cell, once their values are read."""
-        self._generation += 1
-        generation, study_id = self._generation, self.app_model.study_id
+        if_latest, study_id = self._requests.request(), self.app_model.study_id
         self._where = (eval_set, setting, query_language, passage_language, metric)
         self._clicked = (series, size)
         self.heading.setText(f"Reading the per-query {metric} of {series}, n={size}…")
@@ -88,11 +88,7 @@ class DrillDownPanel(QtWidgets.QWidget):
             cells = query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric)
             return sides(cells, query_language, passage_language)
 
-        def done(found: dict[tuple[str, int], Side]) -> None:
-            if generation == self._generation:
-                self._opened(found)
-
-        self.app_model.executor.submit(lambda db=self.app_model.db: read(db), done, self._failed)
+        self.app_model.executor.submit(lambda db=self.app_model.db: read(db), if_latest(self._opened), self._failed)
 
     def _opened(self, found: dict[tuple[str, int], Side]) -> None:
         self.sides = found
@@ -168,16 +164,14 @@ class DrillDownPanel(QtWidgets.QWidget):
                  for name, side in (("A", a), ("B", b))]
         eval_set, setting, x, y, _metric = self._where
         artifacts = self.app_model.db.artifacts_dir
-        self._generation += 1
-        generation = self._generation
+        if_latest = self._requests.request()
 
         def done(found: QueryDetail) -> None:
-            if generation == self._generation:
-                self.query = found
-                self.detail.setHtml(detail_html(found))
+            self.query = found
+            self.detail.setHtml(detail_html(found))
 
         self.app_model.executor.submit(lambda: query_detail(artifacts, eval_set, setting, x, y, query_id, shown),
-                                       done, self._failed)
+                                       if_latest(done), self._failed)
 
 
 def _text(text: str | None) -> str:

@@ -23,6 +23,7 @@ from analysis.findings import SIGNIFICANCE, Findings, LanguageFindings, Mean, bu
 from analysis.fits import ScalingFit
 from gui.app_model import AppModel
 from gui.form_widgets import CheckableComboBox
+from gui.latest import Latest
 from gui.per_query import run_values
 from gui.plot_page import EMPTY_TEXT, FollowsMetrics, fitted
 from gui.results import LOWER_IS_BETTER
@@ -80,7 +81,7 @@ class FindingsView(FollowsMetrics):
         self.languages.changed.connect(self.compute)
         #: The findings shown (None: none yet, or nothing to test); tests read it.
         self.findings: Findings | None = None
-        self._generation = 0
+        self._requests = Latest()
         self._stale = True
         app_model.metrics_changed.connect(self._metrics_changed)
 
@@ -97,8 +98,7 @@ class FindingsView(FollowsMetrics):
 
     def compute(self) -> None:
         """Read and test the current choice in the background; a newer choice drops an older answer."""
-        self._generation += 1
-        generation, study_id = self._generation, self.app_model.study_id
+        if_latest, study_id = self._requests.request(), self.app_model.study_id
         eval_set, setting, passage_language, metric = self.chosen()
         languages = self.languages.checked()
         if not languages:
@@ -107,8 +107,6 @@ class FindingsView(FollowsMetrics):
         self.status.setText(f"Testing {metric} on {eval_set} ({setting}) over every query…")
 
         def done(findings: Findings | None) -> None:
-            if generation != self._generation:
-                return
             self.findings = findings
             self.status.setText("")
             if findings is None:
@@ -117,16 +115,15 @@ class FindingsView(FollowsMetrics):
                 self.text.setHtml(findings_html(findings))
 
         def failed(error: BaseException) -> None:
-            if generation == self._generation:
-                self.status.setText("")
-                self.message.emit(f"Could not compute the findings: {error}")
+            self.status.setText("")
+            self.message.emit(f"Could not compute the findings: {error}")
 
         self.app_model.executor.submit(
             lambda db=self.app_model.db: compute_findings(db, study_id, eval_set, setting, passage_language, metric,
-                                                          languages), done, failed)
+                                                          languages), if_latest(done), if_latest(failed))
 
     def _show_text(self, text: str) -> None:
-        self._generation += 1  # an answer still on its way is for choices no longer shown
+        self._requests.drop()  # an answer still on its way is for choices no longer shown
         self.findings = None
         self.status.setText("")
         self.text.setPlainText(text)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.app_model import AppModel, Done, Failed
+from gui.latest import Latest
 from gui.log_view import RunLogDialog
 from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text
 from gui.wording import plural
@@ -119,7 +120,7 @@ class QueueView(QtWidgets.QWidget):
         self.model = RunTableModel(self)
         self._done = 0
         self._polling = False
-        self._generation = 0
+        self._requests = Latest()
         self._polls = 0
         self._dialogs: list[RunLogDialog] = []
 
@@ -216,13 +217,10 @@ class QueueView(QtWidgets.QWidget):
         self._polling = True
         self._polls += 1
         since = None if self._polls % FULL_POLL_EVERY == 0 else self.model.table.changed_since()
-        generation = self._generation
-        self.app_model.poll_runs(since, lambda views: self._polled(views, generation),
-                                 lambda error: self._poll_failed(error, generation))
+        if_latest = self._requests.request()  # one poll in flight at a time: a newer one means a restart
+        self.app_model.poll_runs(since, if_latest(self._polled), if_latest(self._poll_failed))
 
-    def _polled(self, views: list[RunView], generation: int) -> None:
-        if generation != self._generation:
-            return
+    def _polled(self, views: list[RunView]) -> None:
         self._polling = False
         first_rows = not self.model.table.runs and views
         self.model.merge(views)
@@ -236,15 +234,13 @@ class QueueView(QtWidgets.QWidget):
             self._done = counts.get(RunStatus.DONE, 0)
             self.runs_finished.emit()
 
-    def _poll_failed(self, error: BaseException, generation: int) -> None:
-        if generation != self._generation:  # an answer about the previous database or study
-            return
+    def _poll_failed(self, error: BaseException) -> None:
         self._polling = False
         self.message.emit(f"Could not read the queue: {error}")
 
     def _restart(self) -> None:
         """Read the table anew for another database or study; a poll still in flight answers for the old one."""
-        self._generation += 1
+        self._requests.drop()
         self.model.reset()
         self._done = 0
         self._polling = False

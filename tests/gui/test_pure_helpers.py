@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from gui.form_widgets import ListParseError, format_numbers, parse_numbers
+from gui.latest import Latest
 from gui.log_view import INITIAL_TAIL_BYTES, LogTail
 from gui.plan import (
     BACKWARD_ALL_LAYERS_S,
@@ -173,3 +174,16 @@ def test_the_leader_table_bolds_every_tied_best_and_names_the_tie():
     html = _leader_table(yo)
     assert html.count("<b>1.0000") == 3 * len(SIZES)  # mono, cross and hybrid at every size
     assert html.count("tie: mono, cross, hybrid α=0.5") == len(SIZES)
+
+
+def test_the_latest_request_wins_and_a_drop_silences_every_answer_on_its_way():
+    latest, shown = Latest(), []
+    older = latest.request()(shown.append)
+    newer = latest.request()(shown.append)
+    newer("new")
+    older("old")  # it arrives last, but its choices are no longer shown
+    assert shown == ["new"]
+    pending = latest.request()(shown.append)
+    latest.drop()
+    pending("dropped")
+    assert shown == ["new"]
