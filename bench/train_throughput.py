@@ -134,7 +134,7 @@ def run_overheads(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _load(args: argparse.Namespace):
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
 
     return load_encoder(args.model, _config(args).encoder_settings, device=args.device)
 

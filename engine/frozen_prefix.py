@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engine.padding import right_pad
+
 log = logging.getLogger(__name__)
 
 #: The cache folder's name under a machine's artifacts folder.
@@ -180,8 +182,6 @@ class FrozenPrefix:
 
     @torch.no_grad()
     def _compute(self, keys: list[bytes], rows: list[np.ndarray], device: torch.device) -> None:
-        from engine.model import right_pad  # engine.model imports this module
-
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
         pad = int(getattr(self.backbone.config, "pad_token_id", None) or 0)
         with self._prefix_only(), torch.autocast(device.type, enabled=False):

@@ -80,7 +80,8 @@ from engine.disk_full import disk_full_as_error
 from engine.distributed import DistContext, check_divisible, gather_with_grad, shard_training_batch
 from engine.folders import recover_interrupted_swap, replaced_whole
 from engine.losses import PassageIds, RetrievalLoss
-from engine.model import Encoder, right_pad
+from engine.model import Encoder
+from engine.padding import right_pad
 from engine.sampling import Batch, BatchSampler, dev_batches
 from engine.selection import ModelSelection
 from engine.state import Cancelled, Progress, RunState, TaskState

@@ -378,7 +378,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_export_model(args: argparse.Namespace) -> int:
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
     from engine.train import MODEL_DIR
     from hybridscale.worker import run_folder
     from vocabulary.config import is_run_id

@@ -28,6 +28,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder():
     """A 2-layer random BERT with the real tokenizer: fast, deterministic, real code paths."""
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
 
     return load_encoder("tiny:")

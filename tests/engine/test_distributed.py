@@ -31,7 +31,7 @@ from engine.distributed import (
     shutdown,
 )
 from engine.losses import RetrievalLoss, info_nce
-from engine.model import load_encoder
+from engine.loading import load_encoder
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, NonFiniteLossError, train

@@ -12,7 +12,7 @@ import torch
 
 from engine.frozen_prefix import FrozenPrefix
 from engine.losses import RetrievalLoss
-from engine.model import load_encoder
+from engine.loading import load_encoder
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, train

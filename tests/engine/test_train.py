@@ -305,7 +305,7 @@ def test_a_sentence_transformers_model_trains_its_dense_layer_and_saves_its_stac
     sentence-transformers encodes it."""
     import numpy as np
 
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
     from tests.engine.st_models import TEXTS, load_st, st_model
 
     folder = st_model(tmp_path / "labse", pooling="mean", include_prompt=False,
