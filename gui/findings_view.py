@@ -22,12 +22,11 @@ from analysis.compare import Comparison
 from analysis.findings import SIGNIFICANCE, Findings, LanguageFindings, Mean, build_findings, signed
 from analysis.fits import ScalingFit
 from gui.app_model import AppModel
-from gui.form_widgets import CheckableComboBox
 from gui.latest import Latest
 from gui.per_query import run_values
 from gui.plot_page import EMPTY_TEXT, FollowsMetrics, fitted
 from gui.results import LOWER_IS_BETTER
-from gui.scaling_view import fill_view_choices
+from gui.view_choices import ViewChoices
 from storage.queries import query_value_cells
 from vocabulary.languages import language_name
 from vocabulary.records import ALL
@@ -54,16 +53,10 @@ class FindingsView(FollowsMetrics):
     def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.app_model = app_model
-        self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
-        self.setting = QtWidgets.QComboBox(toolTip="which passages each query searches")
-        self.passages = QtWidgets.QComboBox(toolTip="the language of the passages searched")
-        self.metric = QtWidgets.QComboBox(toolTip="the measure compared")
-        self.languages = CheckableComboBox(empty_text="no language")
-        self.languages.setToolTip("query languages, one table each")
+        self.choices = ViewChoices("the measure compared", "query languages, one table each", self)
         toolbar, toolbar2 = QtWidgets.QHBoxLayout(), QtWidgets.QHBoxLayout()  # two rows, so the window can be narrow
-        for row, label, widget in ((toolbar, "Eval set:", self.eval_set), (toolbar, "Setting:", self.setting),
-                                   (toolbar, "Passages:", self.passages), (toolbar, "Metric:", self.metric),
-                                   (toolbar2, "Query languages:", self.languages)):
+        placed = [(toolbar, label, widget) for label, widget in self.choices.pick_lists()]
+        for row, label, widget in placed + [(toolbar2, "Query languages:", self.choices.languages)]:
             row.addWidget(QtWidgets.QLabel(label))
             row.addWidget(fitted(widget))
         toolbar.addStretch(1)
@@ -76,22 +69,16 @@ class FindingsView(FollowsMetrics):
         layout.addLayout(toolbar2)
         layout.addWidget(self.status)
         layout.addWidget(self.text, 1)
-        for combo in (self.eval_set, self.setting, self.passages, self.metric):
-            combo.currentIndexChanged.connect(lambda _index: self.refresh())
-        self.languages.changed.connect(self.compute)
+        self.choices.changed.connect(self.refresh)
+        self.choices.languages.changed.connect(self.compute)
         #: The findings shown (None: none yet, or nothing to test); tests read it.
         self.findings: Findings | None = None
         self._requests = Latest()
         self._stale = True
         app_model.metrics_changed.connect(self._metrics_changed)
 
-    def chosen(self) -> tuple[str, str, str, str]:
-        return (self.eval_set.currentData(), self.setting.currentData(), self.passages.currentData(),
-                self.metric.currentData())
-
     def refresh(self) -> None:
-        if not fill_view_choices(self.app_model.metrics, self.eval_set, self.setting, self.passages, self.metric,
-                                 self.languages):
+        if not self.choices.refill(self.app_model.metrics):
             self._show_text(EMPTY_TEXT)
             return
         self.compute()
@@ -99,8 +86,8 @@ class FindingsView(FollowsMetrics):
     def compute(self) -> None:
         """Read and test the current choice in the background; a newer choice drops an older answer."""
         if_latest, study_id = self._requests.request(), self.app_model.study_id
-        eval_set, setting, passage_language, metric = self.chosen()
-        languages = self.languages.checked()
+        eval_set, setting, passage_language, metric = self.choices.chosen()
+        languages = self.choices.languages.checked()
         if not languages:
             self._show_text("Tick at least one query language.")
             return

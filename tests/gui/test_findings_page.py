@@ -24,7 +24,7 @@ def findings_page(qtbot, tmp_path, settings, gain: bool) -> FindingsView:
 
 def test_a_gain_on_half_the_queries_is_flagged_in_both_languages(qtbot, tmp_path, settings):
     page = findings_page(qtbot, tmp_path, settings, gain=True)
-    assert page.chosen() == ("flores/test", "cross", "en", "nDCG@10")
+    assert page.choices.chosen() == ("flores/test", "cross", "en", "nDCG@10")
     assert [(f.query_language, f.passage_language) for f in page.findings.languages] == [("sw", "en"), ("yo", "en")]
     for found in page.findings.languages:
         assert [row.size for row in found.leaders] == [16, 64]

@@ -77,14 +77,14 @@ def test_tick_labels_are_on_the_data_scale_after_any_metric_on_screen_and_in_ima
     page = window.scaling
     window.tabs.setCurrentWidget(page)
     qtbot.waitUntil(lambda: page.has_plot and page.canvas.updatesEnabled(), timeout=5000)
-    assert page.metric.currentData() == "nDCG@10"
+    assert page.choices.metric.currentData() == "nDCG@10"
     left = page.drawn["sw"][0].getAxis("left")
     assert isinstance(left, ValueAxis)
     first = shown_ticks(left)
     assert all(0.0 <= float(t) <= 1.0 for t in first), first
 
     for metric in ("AP", "MeanRank", "nDCG@10"):  # [0, 1] after [0, 1]; [5, 200] after [0, 1]; [0, 1] after [5, 200]
-        page.metric.setCurrentIndex(page.metric.findData(metric))
+        page.choices.metric.setCurrentIndex(page.choices.metric.findData(metric))
         qtbot.wait(20)
         plot = page.drawn["sw"][0]
         low, high = plot.viewRange()[1]
@@ -312,15 +312,16 @@ def test_counts_are_in_words_and_titles_and_lists_are_not_cut(qtbot, window):
     assert StudyPlan(2, 1, 3, "cpu").summary().startswith("2 runs (1 training + 1 evaluation-only), about 3 minutes")
     page = window.scaling
     window.tabs.setCurrentWidget(page)
-    page.setting.setCurrentIndex(page.setting.findData("multi"))
-    page.languages.set_entries([("sw", "sw — Swahili"), ("all", "all query languages (average)")], ("all",))
+    page.choices.setting.setCurrentIndex(page.choices.setting.findData("multi"))
+    page.choices.languages.set_entries([("sw", "sw — Swahili"), ("all", "all query languages (average)")], ("all",))
     plot = next(iter(page.drawn.values()))[0]
     assert plot.titleLabel.text == "All query languages (average)"
-    popup = page.languages.view()
+    popup = page.choices.languages.view()
     assert popup.minimumWidth() >= popup.sizeHintForColumn(0)  # whole entries in the open list
     qtbot.waitUntil(lambda: all(combo.width() >= combo.sizeHint().width()
-                                for combo in (page.eval_set, page.setting, page.passages, page.metric)), timeout=2000)
-    assert "lower is better" in page.metric.itemData(page.metric.currentIndex(), QtCore.Qt.ItemDataRole.ToolTipRole)
+                                for _label, combo in page.choices.pick_lists()), timeout=2000)
+    metric = page.choices.metric
+    assert "lower is better" in metric.itemData(metric.currentIndex(), QtCore.Qt.ItemDataRole.ToolTipRole)
 
 
 def test_queue_columns_are_wide_enough_for_what_a_running_run_shows(qtbot, window):
