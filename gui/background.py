@@ -12,7 +12,7 @@ reproduced here with 6.12), so instead the GUI thread collects finished
 futures with a timer that runs only while something is pending. The
 latency that adds (:data:`COLLECT_MS`) is far below what a user notices.
 Answers keep submission order, so a view that asks again drops the older
-answers with :class:`gui.latest.Latest`.
+answers with :class:`results.latest.Latest`.
 """
 
 from __future__ import annotations

@@ -17,11 +17,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from gui.app_model import AppModel
 from gui.figures import use_value_axes
-from gui.latest import Latest
-from gui.per_query import QueryDetail, QueryDifference, Side, differences, query_detail, sides
-from storage.queries import query_value_cells
+from results.app_model import AppModel
+from results.latest import Latest
+from results.per_query import QueryDetail, QueryDifference, Side, differences
 
 RELEVANT_MARK = "✓"
 WIN_COLOUR, LOSS_COLOUR, TIE_COLOUR = "#009E73", "#D55E00", "#999999"
@@ -78,17 +77,14 @@ class DrillDownPanel(QtWidgets.QWidget):
     def open(self, eval_set: str, setting: str, query_language: str, passage_language: str, metric: str,
              series: str, size: int) -> None:
         """Show the queries of ``series`` at ``size`` in one cell, once their values are read."""
-        if_latest, study_id = self._requests.request(), self.app_model.study_id
+        if_latest = self._requests.request()
         self._where = (eval_set, setting, query_language, passage_language, metric)
         self._clicked = (series, size)
         self.heading.setText(f"Reading the per-query {metric} of {series}, n={size}…")
         self.show()
 
-        def read(db) -> dict[tuple[str, int], Side]:
-            cells = query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric)
-            return sides(cells, query_language, passage_language)
-
-        self.app_model.executor.submit(lambda db=self.app_model.db: read(db), if_latest(self._opened), self._failed)
+        self.app_model.per_query_sides(eval_set, setting, query_language, passage_language, metric,
+                                       if_latest(self._opened), self._failed)
 
     def _opened(self, found: dict[tuple[str, int], Side]) -> None:
         self.sides = found
@@ -163,15 +159,13 @@ class DrillDownPanel(QtWidgets.QWidget):
         shown = [(f"{name}: {side_caption(side)}, run {side.run_ids[0]} ({side.seeds[0]})", side.run_ids[0])
                  for name, side in (("A", a), ("B", b))]
         eval_set, setting, x, y, _metric = self._where
-        artifacts = self.app_model.db.artifacts_dir
         if_latest = self._requests.request()
 
         def done(found: QueryDetail) -> None:
             self.query = found
             self.detail.setHtml(detail_html(found))
 
-        self.app_model.executor.submit(lambda: query_detail(artifacts, eval_set, setting, x, y, query_id, shown),
-                                       if_latest(done), self._failed)
+        self.app_model.query_detail(eval_set, setting, x, y, query_id, shown, if_latest(done), self._failed)
 
 
 def _text(text: str | None) -> str:

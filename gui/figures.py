@@ -2,7 +2,7 @@
 
 The GUI's views and the headless figures of ``hybridscale demo``
 (:mod:`gui.figure_files`) call the same ``draw_*`` functions, so a PNG written
-by the demo looks like the app. Data come ready-made from :mod:`gui.results`;
+by the demo looks like the app. Data come ready-made from :mod:`results.plot_data`;
 nothing here computes statistics. Images are written with pyqtgraph's own
 exporters (PNG via ImageExporter, SVG via SVGExporter).
 """
@@ -21,7 +21,7 @@ import pyqtgraph.exporters
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui import svg_compat
-from gui.results import (
+from results.plot_data import (
     LOWER_IS_BETTER,
     Heatmap,
     ScalingPanel,

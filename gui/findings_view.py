@@ -19,15 +19,12 @@ import html
 from PySide6 import QtCore, QtWidgets
 
 from analysis.compare import Comparison
-from analysis.findings import SIGNIFICANCE, Findings, LanguageFindings, Mean, build_findings, signed
+from analysis.findings import SIGNIFICANCE, Findings, LanguageFindings, Mean, signed
 from analysis.fits import ScalingFit
-from gui.app_model import AppModel
-from gui.latest import Latest
-from gui.per_query import run_values
 from gui.plot_page import EMPTY_TEXT, FollowsMetrics, fitted
-from gui.results import LOWER_IS_BETTER
 from gui.view_choices import ViewChoices
-from storage.queries import query_value_cells
+from results.app_model import AppModel
+from results.latest import Latest
 from vocabulary.languages import language_name
 from vocabulary.records import ALL
 from vocabulary.series import series_order
@@ -35,16 +32,6 @@ from vocabulary.series import series_order
 SIGNIFICANT_COLOUR = "#d8f0d8"
 NO_VALUES_TEXT = ("No per-query values for these choices: the runs were stored before per-query results were "
                   "kept, or did not measure this metric. Run them again to test their differences.")
-
-
-def compute_findings(db, study_id: int | None, eval_set: str, setting: str, passage_language: str, metric: str,
-                     query_languages: tuple[str, ...]) -> Findings | None:
-    """The findings of one choice from the database (None when no per-query values are stored for it)."""
-    cells = query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric)
-    runs = [r for r in run_values(cells, passage_language) if r.query_language in query_languages]
-    if not runs:
-        return None
-    return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
 
 
 class FindingsView(FollowsMetrics):
@@ -85,7 +72,7 @@ class FindingsView(FollowsMetrics):
 
     def compute(self) -> None:
         """Read and test the current choice in the background; a newer choice drops an older answer."""
-        if_latest, study_id = self._requests.request(), self.app_model.study_id
+        if_latest = self._requests.request()
         eval_set, setting, passage_language, metric = self.choices.chosen()
         languages = self.choices.languages.checked()
         if not languages:
@@ -105,9 +92,8 @@ class FindingsView(FollowsMetrics):
             self.status.setText("")
             self.message.emit(f"Could not compute the findings: {error}")
 
-        self.app_model.executor.submit(
-            lambda db=self.app_model.db: compute_findings(db, study_id, eval_set, setting, passage_language, metric,
-                                                          languages), if_latest(done), if_latest(failed))
+        self.app_model.findings(eval_set, setting, passage_language, metric, languages, if_latest(done),
+                                if_latest(failed))
 
     def _show_text(self, text: str) -> None:
         self._requests.drop()  # an answer still on its way is for choices no longer shown

@@ -16,7 +16,6 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
-from gui.app_model import AppModel
 from gui.figures import (
     DrawnHeatmap,
     add_colour_bar,
@@ -31,7 +30,8 @@ from gui.figures import (
 )
 from gui.folders import RememberedFolder
 from gui.plot_page import EMPTY_TEXT, PlotPage, fitted, refill
-from gui.results import (
+from results.app_model import AppModel
+from results.plot_data import (
     METRIC_HELP,
     Heatmap,
     HeatmapChoice,

@@ -13,17 +13,16 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.app_model import AppModel, Done, Failed
-from gui.latest import Latest
 from gui.log_view import RunLogDialog
-from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text
-from gui.wording import plural
 from gui.workers import DEVICES, WorkerPool
-from storage.models import utcnow
+from results.app_model import AppModel, Done, Failed
+from results.latest import Latest
+from results.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text, run_clock
+from results.wording import plural
 from vocabulary.status import RunStatus
 
 if TYPE_CHECKING:
-    from storage.queries import RunView
+    from results.app_model import RunView
 
 POLL_MS = 1000
 #: One poll in this many reads every run, not only those changed since the last poll.
@@ -33,7 +32,7 @@ STATUS_COLOURS = {RunStatus.DONE: "#1b7f3b", RunStatus.FAILED: "#b00020", RunSta
 
 
 class RunTableModel(QtCore.QAbstractTableModel):
-    """A thin Qt view of :class:`gui.runs.RunTable`."""
+    """A thin Qt view of :class:`results.runs.RunTable`."""
 
     def __init__(self, parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -60,7 +59,7 @@ class RunTableModel(QtCore.QAbstractTableModel):
         run = self.table.runs[index.row()]
         column = COLUMNS[index.column()]
         if role in (QtCore.Qt.ItemDataRole.DisplayRole, QtCore.Qt.ItemDataRole.ToolTipRole):
-            return column.text(run, utcnow())
+            return column.text(run, run_clock())
         if role == QtCore.Qt.ItemDataRole.UserRole:
             return run.progress if index.column() == PROGRESS_COLUMN else run.id
         if role == QtCore.Qt.ItemDataRole.ForegroundRole and column.title == "Status" and run.status in STATUS_COLOURS:
@@ -295,7 +294,7 @@ class QueueView(QtWidgets.QWidget):
         return dialog
 
     def copy_table(self) -> None:
-        now = utcnow()
+        now = run_clock()
         table = [[c.title for c in COLUMNS]] + [[c.text(run, now) for c in COLUMNS] for run in self.model.table.runs]
         QtWidgets.QApplication.clipboard().setText(rows_as_text(table))
         self.message.emit(f"Copied {plural(len(table) - 1, 'run')} to the clipboard.")

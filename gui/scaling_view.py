@@ -1,6 +1,6 @@
 """The scaling-curves page: metric vs training size, one panel per query language, one line per series.
 
-The numbers come from :func:`gui.results.scaling_panels` (mean, min, max and
+The numbers come from :func:`results.plot_data.scaling_panels` (mean, min, max and
 sd over the seeds of each series) and the drawing from :mod:`gui.figures`
 (``start_scaling_panel``, ``draw_series`` and ``draw_fit``), the same code the
 headless demo writes its PNGs with. Panels share their y axis, so the sw and
@@ -16,7 +16,6 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from gui.app_model import AppModel
 from gui.drill_down import DrillDownPanel
 from gui.figures import (
     BANDS,
@@ -34,8 +33,9 @@ from gui.figures import (
 )
 from gui.folders import RememberedFolder
 from gui.plot_page import EMPTY_TEXT, PlotPage
-from gui.results import ScalingPanel, Series, scaling_panels, series_table
 from gui.view_choices import ViewChoices
+from results.app_model import AppModel
+from results.plot_data import ScalingPanel, Series, scaling_panels, series_table
 
 PANELS_PER_ROW = 3
 

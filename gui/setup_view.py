@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.app_model import AppModel
 from gui.form_widgets import (
     LIST_HINT,
     WARNING_COLOUR,
@@ -32,10 +31,11 @@ from gui.form_widgets import (
     parse_numbers,
     stacked,
 )
-from gui.plan import largest_size_text, plan
 from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_grid
 from gui.training_sources import TrainingSources
 from gui.workers import DEVICES
+from results.app_model import AppModel
+from results.plan import largest_size_text, plan
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
 from vocabulary.datasets import DATASETS, dataset_ids
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
@@ -48,7 +48,7 @@ EMBEDDED_MODEL_NOTE = ("The embedded multilingual-e5-small was already fine-tune
                        "included: zero-shot here means that no run of this study trains on sw or yo.")
 
 if TYPE_CHECKING:
-    from storage.queue import SubmitResult
+    from results.app_model import SubmitResult
 
 MODEL_KINDS: tuple[tuple[str, str], ...] = (
     ("embedded", "Embedded multilingual-e5-small (offline)"),

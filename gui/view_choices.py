@@ -6,7 +6,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.plot_page import refill
-from gui.results import METRIC_HELP, MetricTable, language_order
+from results.plot_data import METRIC_HELP, MetricTable, language_order
 from vocabulary.records import ALL
 
 #: First choices when the data offer them: the research question's view.

@@ -3,7 +3,7 @@
 ``storage`` may not import ``analysis`` (nor the other way round), so the
 shell turns a study's stored per-query values into
 :class:`analysis.compare.RunValues` here, with the app's converter
-(:func:`gui.per_query.run_values`, Qt-free), and checks the request first:
+(:func:`results.per_query.run_values`, Qt-free), and checks the request first:
 an unknown study, eval set, setting or metric, a study without per-query
 values, or fewer than two series to compare is a :class:`RequestError`, one
 line that says what there is instead.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from analysis.compare import Comparison, RunValues, compare
 from analysis.findings import Findings, build_findings
-from gui.per_query import run_values as stored_run_values
+from results.per_query import run_values as stored_run_values
 from storage.db import Database
 from storage.queries import list_studies, query_value_cells, stored_measurements
 from vocabulary.records import LOWER_IS_BETTER

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtWidgets
 
 from analysis.fits import fit_power_law
 from gui.figures import PALETTE, ValueAxis, series_styles
-from gui.results import scaling_panels
+from results.plot_data import scaling_panels
 from storage.queries import tidy_metrics
 from tests.gui.conftest import grab, make_window, svg_text
 from tests.gui.seed import seed_database, seeded_study, values_of
@@ -306,7 +306,7 @@ def test_the_difference_map_is_b_minus_a_on_a_scale_centred_on_zero(qtbot, windo
 
 
 def test_counts_are_in_words_and_titles_and_lists_are_not_cut(qtbot, window):
-    from gui.plan import StudyPlan
+    from results.plan import StudyPlan
 
     assert StudyPlan(1, 1, 0.4, "cpu").summary().startswith("1 run (1 training), about 1 minute on")
     assert StudyPlan(2, 1, 3, "cpu").summary().startswith("2 runs (1 training + 1 evaluation-only), about 3 minutes")
@@ -325,7 +325,7 @@ def test_counts_are_in_words_and_titles_and_lists_are_not_cut(qtbot, window):
 
 
 def test_queue_columns_are_wide_enough_for_what_a_running_run_shows(qtbot, window):
-    from gui.runs import COLUMNS
+    from results.runs import COLUMNS
 
     view = window.queue.view
     metrics = view.fontMetrics()
