@@ -31,6 +31,7 @@ from vocabulary.sources import (
     trained_eval_languages,
     zero_shot_note,
 )
+from vocabulary.settings import MODELS_OWN, FormField, names_with_role, setting
 from vocabulary.strategies import NO_TRAINING, STRATEGIES, strategy, strategy_label
 
 #: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
@@ -296,16 +297,6 @@ DEFAULT_EVALUATIONS: tuple[EvalSpec, ...] = (
     EvalSpec("xquad-r", XQUAD_R_LANGUAGES, "eval"),
 )
 
-#: Fields that change how a run is executed or stored, not what it computes.
-_OPERATIONAL_FIELDS = frozenset({"checkpoint_every", "eval_batch_size", "compile", "keep_model"})
-#: Fields that matter for an evaluation-only run (everything else is training).
-_EVAL_ONLY_FIELDS = frozenset(
-    {"model", "pooling", "query_prefix", "passage_prefix", "max_length", "evaluations", "top_k"}
-)
-#: Fields that also matter for an evaluation-only run that evaluates through the frozen-prefix cache.
-_FROZEN_CACHE_FIELDS = frozenset({"frozen_cache", "trainable_layers"})
-
-
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one training + evaluation run.
@@ -315,68 +306,132 @@ class RunConfig:
     no training (strategy ``none``): the run only evaluates ``model``.
     """
 
-    model: str = DEFAULT_MODEL
-    strategy: str = "hybrid"
-    alpha: float | None = 0.5
-    train_size: int = 675
+    model: str = setting(DEFAULT_MODEL, role="evaluation", csv=True)
+    strategy: str = setting("hybrid", csv=True)
+    alpha: float | None = setting(0.5, csv=True)
+    train_size: int = setting(675, csv=True)
     #: Batch order, initialisation noise and dropout.
-    seed: int = 0
+    seed: int = setting(0, csv=True)
     #: Which groups a size draws (nested across sizes); None: the same as ``seed``, as before it existed.
-    data_seed: int | None = None
+    data_seed: int | None = setting(None, csv=True, form=FormField(
+        "Data seed", "optional_int",
+        "which question groups each size draws (nested across sizes); fix it to vary only the batch "
+        "order and initialisation with the seeds", minimum=-1, none_text="same as seed"))
     #: One training source or several, each ``NAME`` or ``NAME:PATH`` (vocabulary.sources); one is kept as text.
-    train_dataset: str | tuple[str, ...] = "xquad"
+    train_dataset: str | tuple[str, ...] = setting("xquad", csv=True)
     #: How a run with several sources picks each batch's source: ``proportional`` to size, or ``round_robin``.
-    source_sampling: str = "proportional"
+    source_sampling: str = setting("proportional")
     #: Training on an evaluated language on purpose (the "in-language data" ablation): labelled as such,
     #: not as "not zero-shot".
-    ablation: bool = False
-    train_languages: tuple[str, ...] = PAPER_TRAIN_LANGUAGES
-    evaluations: tuple[EvalSpec, ...] = DEFAULT_EVALUATIONS
+    ablation: bool = setting(False)
+    train_languages: tuple[str, ...] = setting(PAPER_TRAIN_LANGUAGES, csv=True)
+    evaluations: tuple[EvalSpec, ...] = setting(DEFAULT_EVALUATIONS, role="evaluation")
     # Optimisation. The paper's (arXiv 2408.10536): learning_rate, weight_decay (and AdamW). Ours, for a
     # CPU: batch_size 32 (the paper's 100 is PAPER_PRESET) and temperature 0.05 (sentence-transformers'
     # scale 20; the paper has none, i.e. 1.0). Ours because the paper states none: the budget, warm-up,
     # gradient clipping and max_length.
-    learning_rate: float = 3e-5
-    weight_decay: float = 0.01
-    batch_size: int = 32
-    temperature: float = 0.05
+    learning_rate: float = setting(3e-5, csv=True, form=FormField(
+        "Learning rate", "float", "AdamW learning rate (paper: 3e-5)"))
+    weight_decay: float = setting(0.01, form=FormField(
+        "Weight decay", "float", "AdamW weight decay on weight matrices (paper: 0.01)"))
+    batch_size: int = setting(32, csv=True, form=FormField(
+        "Batch size", "int",
+        "pairs per batch; the other pairs of a batch are its negatives (paper: 100; ours 32, for a CPU)",
+        minimum=2))
+    temperature: float = setting(0.05, csv=True, form=FormField(
+        "Temperature", "float",
+        "InfoNCE temperature (ours 0.05; the paper's cosine without temperature is 1.0)"))
     #: How much to train (vocabulary.budget): ``epochs`` of the subset, a fixed number of ``steps``, or of ``pairs``.
-    budget: str = "epochs"
-    epochs: float = 1.0
-    steps: int | None = None
-    pairs: int | None = None
+    budget: str = setting("epochs", csv=True, form=FormField(
+        "Training budget", "choice",
+        "epochs: passes over each size's subset, so steps grow with the data; steps / pairs: the same "
+        "number of optimiser steps / training pairs at every size, so a curve measures data, not compute",
+        choices=BUDGETS))
+    epochs: float = setting(1.0, csv=True, form=FormField(
+        "Epochs", "float", "passes over the training subset (budget 'epochs'; fractions allowed)"))
+    steps: int | None = setting(None, csv=True, form=FormField(
+        "Steps", "optional_int", "optimiser steps of every run (budget 'steps')",
+        minimum=0, none_text="—"))
+    pairs: int | None = setting(None, csv=True, form=FormField(
+        "Pairs", "optional_int", "training pairs every run sees (budget 'pairs')",
+        minimum=0, none_text="—"))
     #: A cap on any budget.
-    max_steps: int | None = None
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    symmetric_loss: bool = False
+    max_steps: int | None = setting(None, csv=True, form=FormField(
+        "Max steps", "optional_int", "a cap on any budget",
+        minimum=0, none_text="no limit"))
+    warmup_ratio: float = setting(0.1, form=FormField(
+        "Warm-up ratio", "float", "share of the steps with a linear learning-rate warm-up"))
+    grad_clip: float = setting(1.0, form=FormField(
+        "Gradient clipping", "float", "maximum gradient norm"))
+    symmetric_loss: bool = setting(False, form=FormField(
+        "Symmetric loss", "bool", "also score passage -> query (both InfoNCE directions)"))
     #: lambda of the semantic contrastive term; used (and part of the identity) by ``contrastive`` runs only.
-    contrastive_weight: float | None = 0.1  # null (older files) means the default
+    #: A null (older files) means the default.
+    contrastive_weight: float | None = setting(0.1, form=FormField(
+        "Semantic term weight λ", "float",
+        "weight λ of the semantic contrastive term over parallel passages (strategy cross+semantic only; "
+        "default 0.1)"))
     #: Add the source's hard negative of each pair to the loss, where the training source provides them.
-    hard_negatives: bool = True
+    hard_negatives: bool = setting(True, form=FormField(
+        "Hard negatives", "bool",
+        "add each pair's negative passage to the loss where the training source has them "
+        "(XQuAD and FLORES have none)"))
     #: Steps between dev-loss evaluations on held-out groups of the training source (None: no dev loss).
-    dev_every: int | None = None
+    dev_every: int | None = setting(None, form=FormField(
+        "Dev loss every (steps)", "optional_int",
+        "the loss on held-out dev groups of the training source, shown beside the training loss",
+        minimum=0, none_text="off"))
     #: ``last`` keeps the final weights; ``best_dev`` those with the lowest dev loss.
-    select: str = "last"
+    select: str = setting("last", csv=True, form=FormField(
+        "Keep checkpoint", "choice",
+        "last: the final weights; best_dev: those with the lowest dev loss (the paper's early stopping)",
+        choices=SELECTIONS))
     # Encoder: None is the base model's own (sentence-transformers files; else PLAIN_MODEL_SETTINGS).
-    max_length: int | None = None
-    pooling: str | None = None
-    query_prefix: str | None = None
-    passage_prefix: str | None = None
-    freeze_embeddings: bool = False
-    trainable_layers: int | None = None
+    max_length: int | None = setting(None, role="evaluation", csv=True, form=FormField(
+        "Max length (tokens)", "optional_int",
+        "longer texts are truncated; the model's own: its sentence-transformers setting, else 128",
+        minimum=7, maximum=512, none_text=MODELS_OWN))
+    pooling: str | None = setting(None, role="evaluation", csv=True, form=FormField(
+        "Pooling", "choice",
+        "how token vectors become one text vector; the model's own: its sentence-transformers modules "
+        "(with their Dense layers), else mean", choices=POOLINGS, none_text=MODELS_OWN))
+    query_prefix: str | None = setting(None, role="evaluation", form=FormField(
+        "Query prefix", "optional_text",
+        "prepended to every query (E5: 'query: ', with its space); the model's own: its stored prompt",
+        none_text=MODELS_OWN))
+    passage_prefix: str | None = setting(None, role="evaluation", form=FormField(
+        "Passage prefix", "optional_text",
+        "prepended to every passage (E5: 'passage: ', with its space); the model's own: its stored prompt",
+        none_text=MODELS_OWN))
+    freeze_embeddings: bool = setting(False, form=FormField(
+        "Freeze word embeddings", "bool",
+        "keep the 96M-parameter embedding matrix fixed (much faster on a CPU)"))
+    trainable_layers: int | None = setting(None, role="frozen_cache", form=FormField(
+        "Trainable layers", "optional_int",
+        "train only the top N transformer layers", minimum=0, maximum=48, none_text="all layers"))
     #: Run the layers below ``trainable_layers`` without dropout, their output rounded to float16, computed once
     #: per text and cached for every run of the machine (engine.frozen_prefix). Part of the identity when on.
-    frozen_cache: bool = False
-    grad_cache_chunk: int | None = None
+    frozen_cache: bool = setting(False, role="frozen_cache", form=FormField(
+        "Cache the frozen layers", "bool",
+        "with trainable layers: run the layers below them once per text, without dropout, and reuse "
+        "their float16 output in every run of this machine (much faster on a CPU; changes results)"))
+    grad_cache_chunk: int | None = setting(None, form=FormField(
+        "GradCache chunk", "optional_int",
+        "embed the batch in chunks of this size to fit large batches in GPU memory",
+        minimum=0, none_text="off"))
     # Evaluation.
-    top_k: int = 100
+    top_k: int = setting(100, role="evaluation", form=FormField(
+        "Ranking depth (top k)", "int", "passages retrieved per query (1000 for MAP on LAReQA)",
+        minimum=1))
     # Operational: never part of the run's identity.
-    checkpoint_every: int = 50
-    eval_batch_size: int = 64
-    compile: bool = False
+    checkpoint_every: int = setting(50, role="operational", form=FormField(
+        "Checkpoint every (steps)", "int", "how often a run can be resumed from",
+        minimum=1))
+    eval_batch_size: int = setting(64, role="operational", form=FormField(
+        "Evaluation batch size", "int", "texts encoded at once", minimum=1))
+    compile: bool = setting(False, role="operational")
     #: Whether a finished run keeps its trained model folder (its checkpoint is always deleted once done).
-    keep_model: bool = True
+    keep_model: bool = setting(True, role="operational")
 
     def __post_init__(self) -> None:
         # Tuples, not lists, whatever the caller passed (JSON gives lists).
@@ -752,6 +807,12 @@ class RunConfig:
         if None in sizes:
             return "in proportion to the sources' sizes (counted when the run starts)"
         return describe_split(names, split_size(self.train_size, sizes))
+
+
+#: The roles of RunConfig's fields in its identity (declared on each field: vocabulary.settings).
+_OPERATIONAL_FIELDS = names_with_role(RunConfig, "operational")
+_EVAL_ONLY_FIELDS = names_with_role(RunConfig, "evaluation")
+_FROZEN_CACHE_FIELDS = names_with_role(RunConfig, "frozen_cache")
 
 
 def _eval_spec(data: Mapping[str, Any]) -> EvalSpec:
