@@ -6,7 +6,11 @@ self-validating. Its :attr:`RunConfig.run_id` is a stable hash of the fields
 that change results, so resubmitting the same settings reuses finished work.
 
 This module imports nothing heavy (no torch, no Qt): the GUI validates forms
-with it.
+with it. Its parts live by concept in their own modules (what each setting
+is: :mod:`vocabulary.settings`; encoder settings:
+:mod:`vocabulary.encoder_settings`; eval sets: :mod:`vocabulary.eval_specs`;
+errors and checks: :mod:`vocabulary.checks`); this module stays the one import
+path for all of them (:data:`__all__`), so code that reads settings needs one.
 """
 
 from __future__ import annotations
@@ -15,13 +19,32 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 from vocabulary.budget import BUDGETS, budget_label
-from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.checks import (
+    ConfigError,
+    check_finite,
+    check_languages,
+    check_run_id,
+    check_types,
+    dataset_entry,
+    is_run_id,
+    known_datasets,
+)
+from vocabulary.encoder_settings import (
+    PLAIN_MODEL_SETTINGS,
+    POOLINGS,
+    SOURCE_CARD,
+    SOURCE_DEFAULT,
+    SOURCE_MODEL,
+    SOURCE_RUN,
+    EncoderSettings,
+    resolve_encoder_settings,
+)
+from vocabulary.eval_specs import DEFAULT_EVALUATIONS, XQUAD_R_LANGUAGES, EvalSpec, eval_spec_from
+from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 from vocabulary.model_specs import BM25_SPEC, bm25_label, canonical_bm25_spec, check_model_spec, is_bm25_spec
 from vocabulary.sources import (
     SOURCE_SAMPLINGS,
@@ -34,14 +57,14 @@ from vocabulary.sources import (
 from vocabulary.settings import MODELS_OWN, FormField, names_with_role, setting
 from vocabulary.strategies import NO_TRAINING, STRATEGIES, strategy, strategy_label
 
-#: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
-POOLINGS: tuple[str, ...] = ("mean", "cls", "max", "lasttoken", "mean_sqrt_len_tokens", "weightedmean")
+__all__ = [
+    "DEFAULT_EVALUATIONS", "DEFAULT_MODEL", "EVALUATION_PROCEDURE", "MAX_SEED", "MAX_STUDY_NAME",
+    "PAPER_PRESET", "PLAIN_MODEL_SETTINGS", "POOLINGS", "SELECTIONS", "SOURCE_CARD", "SOURCE_DEFAULT", "SOURCE_MODEL",
+    "SOURCE_RUN", "TRAINING_PRESETS", "TRAINING_PROCEDURE", "XQUAD_R_LANGUAGES", "ConfigError", "EncoderSettings",
+    "EvalSpec", "RunConfig", "StudyConfig", "check_run_id", "is_run_id", "resolve_encoder_settings",
+]
+
 DEFAULT_MODEL = "embedded:e5-small"
-#: Where each encoder setting a run used came from, in the order they are consulted.
-SOURCE_RUN = "run"
-SOURCE_MODEL = "model folder"
-SOURCE_CARD = "model card"
-SOURCE_DEFAULT = "hybridscale default"
 #: Which checkpoint a run keeps: its last one, or the one with the lowest dev loss (early stopping).
 SELECTIONS: tuple[str, ...] = ("last", "best_dev")
 #: Part of every training run's identity. Bumped when the same settings start to train something
@@ -68,234 +91,7 @@ TRAINING_PRESETS: Mapping[str, Mapping[str, Any]] = {"paper": PAPER_PRESET}
 MAX_SEED = 2**31 - 1
 #: A study name is repeated on every row of the CSV report; longer names are refused at submit.
 MAX_STUDY_NAME = 500
-#: What :attr:`RunConfig.run_id` makes: 16 lowercase hexadecimal digits.
-_RUN_ID = re.compile(r"[0-9a-f]{16}")
 
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    """How texts become vectors. ``None`` means "the base model's own".
-
-    A sentence-transformers model folder defines its own pooling, Dense
-    layers, normalisation, prompts and maximum length; a plain transformers
-    folder gets :data:`PLAIN_MODEL_SETTINGS`. A value set here (by a run)
-    overrides the model's (:func:`resolve_encoder_settings`).
-    """
-
-    pooling: str | None = None
-    normalize: bool | None = None
-    query_prefix: str | None = None
-    passage_prefix: str | None = None
-    max_length: int | None = None
-
-
-#: A model without sentence-transformers files: the E5 recipe (mean pooling incl. ``<s>``/``</s>``,
-#: L2, "query: "/"passage: ", 128 tokens), as every model was encoded before modules were read.
-PLAIN_MODEL_SETTINGS = EncoderSettings("mean", True, "query: ", "passage: ", 128)
-
-
-def resolve_encoder_settings(
-    layers: Sequence[tuple[str, EncoderSettings]],
-) -> tuple[EncoderSettings, dict[str, str]]:
-    """Each setting from the first ``(source, settings)`` layer that sets it, and which source that was.
-
-    Layers are given most authoritative first (the run, the model folder,
-    the model card, the default); a setting no layer sets stays None.
-    """
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for field_info in dataclasses.fields(EncoderSettings):
-        for source, settings in layers:
-            value = getattr(settings, field_info.name)
-            if value is not None:
-                values[field_info.name], sources[field_info.name] = value, source
-                break
-    return EncoderSettings(**values), sources
-
-
-class ConfigError(ValueError):
-    """A setting is invalid. ``field`` names it so a form can show the message beside it."""
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-#: Field annotation -> (test, what to say) for the settings a JSON file can get the type of wrong.
-_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "str": (lambda v: isinstance(v, str), "text"),
-    "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-    "float": (_is_number, "a number"),
-    "int | None": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "a whole number or null"),
-    "float | None": (lambda v: v is None or _is_number(v), "a number or null"),
-    "str | None": (lambda v: v is None or isinstance(v, str), "text or null"),
-    "bool | None": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
-    "str | tuple[str, ...]": (lambda v: isinstance(v, str) or (isinstance(v, (list, tuple)) and bool(v)
-                                                               and all(isinstance(x, str) for x in v)),
-                              "a text or a non-empty list of texts"),
-    "tuple[str, ...]": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
-                        "a list of texts"),
-    "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple))
-                        and all(isinstance(x, int) and not isinstance(x, bool) for x in v), "a list of whole numbers"),
-    "tuple[float, ...]": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(x) for x in v),
-                          "a list of numbers"),
-}
-
-
-def _check_types(cls: type, values: Mapping[str, Any], where: str = "") -> None:
-    """Name the first setting of a JSON object whose value has the wrong type (before it fails obscurely)."""
-    for field_info in dataclasses.fields(cls):
-        check = _TYPE_CHECKS.get(str(field_info.type))
-        if check is not None and field_info.name in values and not check[0](values[field_info.name]):
-            raise ConfigError(f"{where}{field_info.name}", f"must be {check[1]}, got {values[field_info.name]!r}")
-
-
-def _known_datasets(role: str) -> tuple[str, ...]:
-    from vocabulary.datasets import dataset_ids
-
-    return dataset_ids(role)
-
-
-def _dataset_info(dataset: str):
-    from vocabulary.datasets import dataset_info
-
-    return dataset_info(dataset)
-
-
-def _check_finite(cls: type, instance: object) -> None:
-    """Refuse NaN and infinite numbers (JSON gives ``1e400`` as inf), which no range check below would."""
-    for field_info in dataclasses.fields(cls):
-        value = getattr(instance, field_info.name)
-        if str(field_info.type) in ("float", "float | None") and value is not None and not math.isfinite(value):
-            raise ConfigError(field_info.name, f"must be a finite number, got {value!r}")
-
-
-def is_run_id(value: object) -> bool:
-    """Whether ``value`` has the form of a :attr:`RunConfig.run_id` (safe as a folder name or URL part)."""
-    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
-
-
-def check_run_id(value: object) -> str:
-    """``value`` when it is a run id; otherwise ConfigError, before it can become a path or a URL."""
-    if not is_run_id(value):
-        raise ConfigError(
-            "run_id", f"{value!r} is not a run id (16 hexadecimal digits, as hybridscale makes them): "
-            "the database row was changed outside hybridscale; delete that run"
-        )
-    return value
-
-
-def _check_languages(field_name: str, languages: tuple[str, ...]) -> None:
-    if not languages:
-        raise ConfigError(field_name, "choose at least one language")
-    for lang in languages:
-        if lang not in LANGUAGE_NAMES:
-            raise ConfigError(
-                field_name,
-                f"unknown language {lang!r}; allowed: {', '.join(sorted(LANGUAGE_NAMES))}",
-            )
-    if len(set(languages)) != len(languages):
-        raise ConfigError(field_name, "a language is listed twice")
-
-
-@dataclass(frozen=True)
-class EvalSpec:
-    """One evaluation set of a run.
-
-    ``max_queries`` keeps a deterministic subset of queries (for CPU demos);
-    the passage corpus is never cut. ``path`` points a loader at local files
-    (e.g. a MIRACL passage corpus, the LAReQA XQuAD-R files) instead of the
-    shipped or online copy. ``corpus`` is AfriQA's Wikipedia passage
-    collection (a ``corpus.jsonl`` file or folder, or ``hf:NAME``) to search
-    instead of its gold passages alone.
-
-    ``passage_max_length`` is the token length passages are cut to when
-    evaluating, independent of the training ``max_length``. ``symmetric``
-    encodes queries and passages alike (the ``query: `` prefix and
-    ``passage_max_length`` on both sides), as the multilingual-e5 card asks
-    for bitext mining; ``None`` takes the dataset's default (on for the
-    bitext sets FLORES and NTREX), resolved when the spec is made.
-    """
-
-    dataset: str
-    languages: tuple[str, ...]
-    split: str = "test"
-    max_queries: int | None = None
-    path: str | None = None
-    passage_max_length: int = 512
-    symmetric: bool | None = None
-    corpus: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.symmetric is None:
-            from vocabulary.datasets import DATASETS
-
-            info = DATASETS.get(self.dataset)
-            if info is not None:
-                object.__setattr__(self, "symmetric", info.symmetric)
-
-    def validate(self) -> None:
-        known = _known_datasets("eval")
-        if self.dataset not in known:
-            raise ConfigError(
-                "evaluations", f"unknown eval set {self.dataset!r}; allowed: {', '.join(known)}"
-            )
-        where = f"evaluations[{self.dataset}]"
-        _check_languages(f"{where}.languages", self.languages)
-        info = _dataset_info(self.dataset)
-        if self.split not in info.splits:
-            raise ConfigError(f"{where}.split", f"{self.dataset} has no split {self.split!r}; use one of "
-                              f"{', '.join(info.splits)}")
-        # A local copy (``path``) may hold other languages; the loader checks those against the files.
-        missing = [lang for lang in self.languages if lang not in info.languages]
-        if missing and self.path is None:
-            raise ConfigError(f"{where}.languages", f"{self.dataset} has no language {missing[0]!r}; available: "
-                              f"{', '.join(info.languages)}")
-        if self.max_queries is not None and self.max_queries < 1:
-            raise ConfigError(f"{where}.max_queries", "must be at least 1")
-        if not 8 <= self.passage_max_length <= 512:
-            raise ConfigError(f"{where}.passage_max_length", "must be between 8 and 512 tokens")
-        if self.corpus is not None and self.dataset != "afriqa":
-            hint = "; MIRACL takes its corpus as path" if self.dataset == "miracl" else ""
-            raise ConfigError(f"{where}.corpus", f"only AfriQA takes a passage collection{hint}")
-
-    @property
-    def label(self) -> str:
-        """The name metrics are stored under, e.g. ``flores/test``; it says what a plot shows.
-
-        AfriQA says whether its corpus is the gold passages alone (a closed,
-        easy set) or a Wikipedia collection; XQuAD-R says whose sentence
-        boundaries it uses (ours are not the published LAReQA pool).
-        """
-        return f"{self.dataset}/{self.split}{_label_qualifier(self)}"
-
-
-def _label_qualifier(spec: EvalSpec) -> str:
-    if spec.dataset == "afriqa":
-        return " (gold passages only)" if spec.corpus is None else " (Wikipedia collection, answer match)"
-    if spec.dataset == "xquad-r":
-        if spec.path is not None:
-            return " (LAReQA sentences)"
-        articles = "held-out articles, " if spec.split == "eval" else ""
-        return f" ({articles}own sentence splitter)"
-    return ""
-
-
-#: The languages of the paper's XQuAD-R pool (el and vi are its unseen-language check).
-XQUAD_R_LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
-
-DEFAULT_EVALUATIONS: tuple[EvalSpec, ...] = (
-    # Every shipped sentence (train+dev+test) of the targets and the training languages: one hard pool.
-    EvalSpec("flores", TARGET_LANGUAGES + PAPER_TRAIN_LANGUAGES, "all"),
-    EvalSpec("afriqa", TARGET_LANGUAGES, "test"),
-    EvalSpec("xquad-r", XQUAD_R_LANGUAGES, "eval"),
-)
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -442,7 +238,7 @@ class RunConfig:
         object.__setattr__(
             self,
             "evaluations",
-            tuple(e if isinstance(e, EvalSpec) else _eval_spec(e) for e in self.evaluations),
+            tuple(e if isinstance(e, EvalSpec) else eval_spec_from(e) for e in self.evaluations),
         )
         # alpha is blanked where the strategy has no use for it, so it cannot split identities
         # (a study's alphas list, not its template, gives hybrid runs theirs). contrastive_weight
@@ -473,7 +269,7 @@ class RunConfig:
     def train_split(self, source: str) -> str:
         """The split of ``source`` (a name) this run trains on (XQuAD widens when XQuAD-R is not evaluated)."""
         evaluated = {spec.dataset for spec in self.evaluations}
-        return _dataset_info(source).train_split(evaluated, self.dev_every is not None)
+        return dataset_entry(source).train_split(evaluated, self.dev_every is not None)
 
     @property
     def max_train_size(self) -> int | None:
@@ -481,7 +277,7 @@ class RunConfig:
         sizes = []
         for spec in self.train_sources:
             name = parse_source(spec)[0]
-            sizes.append(_dataset_info(name).train_groups.get(self.train_split(name)))
+            sizes.append(dataset_entry(name).train_groups.get(self.train_split(name)))
         return None if None in sizes else sum(sizes)
 
     @property
@@ -503,7 +299,7 @@ class RunConfig:
     # ---- validation -------------------------------------------------------
     def validate(self) -> "RunConfig":
         """Raise :class:`ConfigError` naming the first bad field; return self."""
-        _check_finite(RunConfig, self)
+        check_finite(RunConfig, self)
         if not self.model.strip():
             raise ConfigError("model", "give a model: 'embedded:e5-small', a folder or a hub name")
         try:
@@ -554,7 +350,7 @@ class RunConfig:
     def _validate_against_the_data(self) -> None:
         """The training languages and size the registry says the training split has (checked last,
         so a form shows a plain mistake in another field first)."""
-        infos = [_dataset_info(parse_source(spec)[0]) for spec in self.train_sources]
+        infos = [dataset_entry(parse_source(spec)[0]) for spec in self.train_sources]
         offered = sorted({lang for info in infos for lang in info.languages})
         missing = [lang for lang in self.train_languages if lang not in offered]
         if missing:
@@ -577,12 +373,12 @@ class RunConfig:
     def _validate_sources(self) -> None:
         if not self.train_sources:
             raise ConfigError("train_dataset", "give at least one training source")
-        known = _known_datasets("train")
+        known = known_datasets("train")
         names = [parse_source(spec) for spec in self.train_sources]
         for name, path in names:
             if name not in known:
                 raise ConfigError("train_dataset", f"unknown training set {name!r}; allowed: {', '.join(known)}")
-            if path is None and _dataset_info(name).needs_path:
+            if path is None and dataset_entry(name).needs_path:
                 raise ConfigError("train_dataset", f"{name} needs a path: write it as '{name}:/path/to/your/file'")
         if len(set(names)) != len(names):
             raise ConfigError("train_dataset", "a training source is listed twice")
@@ -592,8 +388,8 @@ class RunConfig:
 
     def _validate_training(self) -> None:
         self._validate_sources()
-        _check_languages("train_languages", self.train_languages)
-        all_monolingual = all(_dataset_info(parse_source(spec)[0]).monolingual for spec in self.train_sources)
+        check_languages("train_languages", self.train_languages)
+        all_monolingual = all(dataset_entry(parse_source(spec)[0]).monolingual for spec in self.train_sources)
         if strategy(self.strategy).needs_two_languages and len(self.train_languages) < 2 and not all_monolingual:
             raise ConfigError("train_languages", f"strategy {self.strategy!r} needs at least two languages")
         if not 0 < self.learning_rate <= 1:
@@ -656,7 +452,7 @@ class RunConfig:
         if self.dev_every < 1:
             raise ConfigError("dev_every", "must be at least 1 step, or empty for no dev loss")
         first = parse_source(self.train_sources[0])[0]
-        dev_split = _dataset_info(first).dev_split
+        dev_split = dataset_entry(first).dev_split
         if dev_split is None:
             raise ConfigError(
                 "dev_every", f"{first} (the first training source, whose dev split the dev loss uses) has no dev "
@@ -730,7 +526,7 @@ class RunConfig:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(sorted(unknown)[0], "is not a run setting")
-        _check_types(cls, data)
+        check_types(cls, data)
         if not isinstance(data.get("evaluations", []), (list, tuple)):
             raise ConfigError("evaluations", "must be a list of eval-set objects")
         return cls(**data)
@@ -803,7 +599,7 @@ class RunConfig:
         if len(self.train_sources) == 1 or not self.is_training:
             return ""
         names = [parse_source(spec)[0] for spec in self.train_sources]
-        sizes = [_dataset_info(name).train_groups.get(self.train_split(name)) for name in names]
+        sizes = [dataset_entry(name).train_groups.get(self.train_split(name)) for name in names]
         if None in sizes:
             return "in proportion to the sources' sizes (counted when the run starts)"
         return describe_split(names, split_size(self.train_size, sizes))
@@ -813,18 +609,6 @@ class RunConfig:
 _OPERATIONAL_FIELDS = names_with_role(RunConfig, "operational")
 _EVAL_ONLY_FIELDS = names_with_role(RunConfig, "evaluation")
 _FROZEN_CACHE_FIELDS = names_with_role(RunConfig, "frozen_cache")
-
-
-def _eval_spec(data: Mapping[str, Any]) -> EvalSpec:
-    if not isinstance(data, Mapping):
-        raise ConfigError("evaluations", f"each eval set is an object like {{\"dataset\": \"flores\", ...}}, got {data!r}")
-    values = dict(data)
-    unknown = set(values) - {f.name for f in dataclasses.fields(EvalSpec)}
-    if unknown:
-        raise ConfigError("evaluations", f"{sorted(unknown)[0]!r} is not an eval-set setting")
-    _check_types(EvalSpec, values, where=f"evaluations[{values.get('dataset', '?')}].")
-    values["languages"] = tuple(values.get("languages", ()))
-    return EvalSpec(**values)
 
 
 @dataclass(frozen=True)
@@ -934,7 +718,7 @@ class StudyConfig:
             raise ConfigError(sorted(unknown)[0], "is not a study setting")
         if "name" not in values:
             raise ConfigError("name", "a study file needs a name")
-        _check_types(cls, values)
+        check_types(cls, values)
         if "template" in values:
             if not isinstance(values["template"], Mapping):
                 raise ConfigError("template", "must be an object of run settings")
