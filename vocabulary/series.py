@@ -59,10 +59,6 @@ class SeriesName(str):
         return SeriesName, (str(self), self.strategy, self.alpha, self.budget, self.key)
 
     @property
-    def label(self) -> str:
-        return str(self)
-
-    @property
     def uses_alpha(self) -> bool:
         """Whether the strategy table says this series' strategy trains with a share alpha."""
         entry = STRATEGIES.get(self.strategy)
