@@ -58,6 +58,11 @@ MODEL_KINDS: tuple[tuple[str, str], ...] = (
 #: Fields a run-level ConfigError names -> the study-level field the form shows it at.
 _RUN_TO_STUDY_FIELD = {"strategy": "strategies", "alpha": "alphas", "train_size": "train_sizes", "seed": "seeds"}
 _VALIDATE_DELAY_MS = 120
+#: The form's names for the study-level fields an error can name (the Advanced ones carry their own label).
+_FIELD_LABELS = {"name": "Name", "model": "Model", "train_dataset": "Training sources",
+                 "source_sampling": "Source per batch", "train_languages": "Training languages",
+                 "strategies": "Strategies", "alphas": "Hybrid α values", "train_sizes": "Training sizes",
+                 "seeds": "Seeds", "evaluations": "Evaluation"}
 #: How each batch picks its source, in words (vocabulary.sources.SOURCE_SAMPLINGS).
 SAMPLING_TEXT = {"proportional": "one source per batch, drawn in proportion to its size (the paper)",
                  "round_robin": "one source per batch, taking turns (round robin)"}
@@ -101,12 +106,12 @@ class SetupView(QtWidgets.QWidget):
         column.addWidget(self._advanced_box())
         column.addStretch(1)
         content.setMaximumWidth(1100)  # long lines of form are hard to read on a wide screen
-        scroll = QtWidgets.QScrollArea(widgetResizable=True)
-        scroll.setWidget(content)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.scroll = QtWidgets.QScrollArea(widgetResizable=True)
+        self.scroll.setWidget(content)
+        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
 
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.scroll, 1)
         layout.addLayout(self._submit_bar())
         self.reset()
 
@@ -223,7 +228,9 @@ class SetupView(QtWidgets.QWidget):
             field_widget = FieldWidget(spec, self._changed)
             self.fields[spec.name] = field_widget
             self._errors[spec.name] = field_widget.error
-            form.addRow(spec.label + ":", stacked(field_widget.widget, field_widget.error))
+            form.addRow(spec.label + ":", field_widget.widget)
+            # Its own row, as wide as the form: beside a narrow editor (a spin box) the message would be cut off.
+            form.addRow(field_widget.error)
         self.advanced.setVisible(False)
         self.show_advanced.toggled.connect(self._toggle_advanced)
         layout.addWidget(self.show_advanced)
@@ -427,9 +434,8 @@ class SetupView(QtWidgets.QWidget):
             study = self.study().validate()
             self._check_model_folder()
         except ConfigError as error:
-            self._show_error(error)
             self.current_study = None
-            self.preview.setText("Fix the field marked in red to see how many runs this study makes.")
+            self.preview.setText(f"Fix {self._show_error(error)}, marked in red: {error.message}")
             self.submit_button.setEnabled(False)
             return None
         self.current_study = study
@@ -464,21 +470,35 @@ class SetupView(QtWidgets.QWidget):
         if not (folder / "config.json").is_file():
             raise ConfigError("model", f"{folder} has no config.json: not a Hugging Face model folder")
 
-    def _show_error(self, error: ConfigError) -> None:
+    def _show_error(self, error: ConfigError) -> str:
+        """Show ``error`` beside its field, opened and scrolled into view; return the field's name in words.
+
+        The footer names the field too, so the message is never only in a part
+        of the form the user cannot see.
+        """
         field_name = _RUN_TO_STUDY_FIELD.get(error.field, error.field)
         if field_name.startswith("evaluations["):
             dataset = field_name[len("evaluations["):].split("]")[0]
             row = next((r for r in self.eval_rows if r.dataset == dataset), None)
             if row is not None:
                 row.error.show_message(f"{dataset}: {error.message}")
-                return
+                self._scroll_to(row.error)
+                return f"the {dataset} evaluation row"
         label = self._errors.get(field_name)
         if label is None:
             self.general_error.show_message(str(error))
-        else:
-            label.show_message(error.message)
-            if field_name in self.fields:
-                self.show_advanced.setChecked(True)
+            return "the study"
+        label.show_message(error.message)
+        if field_name in self.fields:
+            self.show_advanced.setChecked(True)
+            self._scroll_to(label)
+            return f"{self.fields[field_name].spec.label} in Advanced settings"
+        self._scroll_to(label)
+        return _FIELD_LABELS.get(field_name, field_name.replace("_", " "))
+
+    def _scroll_to(self, widget: QtWidgets.QWidget) -> None:
+        """Bring ``widget`` into view once the layout has made room for it (a just-opened section has no size yet)."""
+        QtCore.QTimer.singleShot(0, self, lambda: self.scroll.ensureWidgetVisible(widget, 50, 50))
 
     def _estimate_device(self) -> str:
         device = self.device.currentText()

@@ -91,11 +91,32 @@ def test_invalid_input_is_shown_beside_its_field_and_blocks_submit(qtbot, form, 
     qtbot.waitUntil(lambda: not form.submit_button.isEnabled(), timeout=2000)
     label = form._errors[field]
     assert label.isVisible() and message in label.text()
-    assert "Fix the field marked in red" in form.preview.text()
+    assert form.preview.text().startswith("Fix ") and message in form.preview.text()
     shown = [name for name, other in form._errors.items() if other.isVisible()]
     assert shown == [field]
     if field in form.fields:
         assert form.advanced.isVisible()  # the Advanced section opens to show its error
+
+
+def test_an_error_in_the_closed_advanced_section_is_shown_whole_and_in_view(qtbot, form):
+    """Size 16 with the default batch size 32: the footer names the field, which is opened and scrolled to."""
+    assert not form.advanced.isVisible()
+    form.train_sizes.setText("16")
+    qtbot.waitUntil(lambda: not form.submit_button.isEnabled(), timeout=2000)
+    label = form._errors["batch_size"]
+    message = "batch size 32 is larger than training size 16"
+    assert form.preview.text().startswith("Fix Batch size in Advanced settings, marked in red: " + message)
+    assert form.advanced.isVisible() and label.isVisible() and message in label.text()
+    viewport = form.scroll.viewport()
+
+    def in_view() -> bool:
+        top_left = label.mapTo(viewport, QtCore.QPoint(0, 0))
+        return 0 <= top_left.y() and top_left.y() + label.height() <= viewport.height()
+    qtbot.waitUntil(in_view, timeout=2000)
+    # The whole message fits the label: its lines (wrapped to the label's width) are not cut off.
+    assert label.height() >= label.heightForWidth(label.width())
+    assert label.width() > form.fields["batch_size"].widget.width() * 2  # as wide as the form, not the spin box
+    grab(form, form.app_model.db.artifacts_dir.parent / "setup_error_in_advanced.png")
 
 
 def test_an_eval_set_without_languages_is_flagged_on_its_row(qtbot, form):
