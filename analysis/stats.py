@@ -15,6 +15,7 @@ gives no t-test (p = 1) and no bootstrap (the interval is the difference).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -83,19 +84,32 @@ def _flip_p(d: np.ndarray, seed: int) -> tuple[float, bool]:
     if n == 1:  # +d and -d are equally extreme
         return 1.0, True
     exact = 2**n <= RANDOMISATION_RESAMPLES
-    if exact:
-        flipped = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
-    else:  # eight fair coins from each random byte
-        random_bytes = np.random.default_rng(seed).integers(0, 256, size=(RANDOMISATION_RESAMPLES, (n + 7) // 8),
-                                                            dtype=np.uint8)
-        flipped = np.unpackbits(random_bytes, axis=1, count=n)
-    null = (d.sum() - 2 * (flipped.astype(float) @ d)) / n  # the sum with the flipped values negated
+    null = (d.sum() - 2 * (_sign_flips(n, seed) @ d)) / n  # the sum with the flipped values negated
     observed = float(np.mean(d))
     gamma = abs(observed) * np.finfo(float).eps * 100
     adjustment = 0 if exact else 1
     less = (np.count_nonzero(null <= observed + gamma) + adjustment) / (len(null) + adjustment)
     greater = (np.count_nonzero(null >= observed - gamma) + adjustment) / (len(null) + adjustment)
     return float(min(1.0, 2 * min(less, greater))), exact
+
+
+@functools.lru_cache(maxsize=1)
+def _sign_flips(n: int, seed: int) -> np.ndarray:
+    """The 0/1 flip patterns for ``n`` queries (all of them, or the seeded draw), as floats for one matrix product.
+
+    They depend on ``n`` and ``seed`` only, and a study's comparisons mostly
+    share their query count: drawing and converting them once, not per test,
+    is most of a test's cost. Read-only, since every caller shares the array.
+    """
+    if 2**n <= RANDOMISATION_RESAMPLES:
+        flipped = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    else:  # eight fair coins from each random byte
+        random_bytes = np.random.default_rng(seed).integers(0, 256, size=(RANDOMISATION_RESAMPLES, (n + 7) // 8),
+                                                            dtype=np.uint8)
+        flipped = np.unpackbits(random_bytes, axis=1, count=n)
+    patterns = flipped.astype(float)
+    patterns.flags.writeable = False
+    return patterns
 
 
 def _bootstrap_interval(d: np.ndarray, seed: int) -> tuple[float, float]:
