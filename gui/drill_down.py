@@ -72,6 +72,21 @@ class DrillDownPanel(QtWidgets.QWidget):
         self._where: tuple[str, str, str, str, str] = ("", "", "", "", "")  # eval set, setting, x, y, metric
         self._clicked: tuple[str, int] = ("", 0)
         self._requests = Latest()  # opening a cell and choosing a query: the latest of either wins
+        # Another study or database: the cell shown is not in it, so A and B go with it.
+        app_model.study_changed.connect(self.clear)
+        app_model.database_changed.connect(lambda _previous: self.clear())
+
+    def clear(self) -> None:
+        """Forget the cell shown (and any answer still on its way for it) and hide the panel."""
+        self._requests.drop()
+        self.sides, self.shown, self.query = {}, [], None
+        self._clicked = ("", 0)
+        self.other.clear()
+        self.plot.clear()
+        self.table.setRowCount(0)
+        self.detail.clear()
+        self.heading.setText("")
+        self.hide()
 
     # ---- opening -----------------------------------------------------------------------------
     def open(self, eval_set: str, setting: str, query_language: str, passage_language: str, metric: str,

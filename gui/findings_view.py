@@ -63,6 +63,14 @@ class FindingsView(FollowsMetrics):
         self._requests = Latest()
         self._stale = True
         app_model.metrics_changed.connect(self._metrics_changed)
+        app_model.study_changed.connect(self._results_changed)
+        app_model.database_changed.connect(lambda _previous: self._results_changed())
+
+    def _results_changed(self) -> None:
+        """Another study or database: the tables shown are not its own, so they are greyed until its are computed."""
+        self._requests.drop()
+        self.text.setEnabled(False)
+        self.status.setText("Reading the chosen study's results… The tables below, greyed, are for the previous one.")
 
     def refresh(self) -> None:
         if not self.choices.refill(self.app_model.metrics):
@@ -78,11 +86,14 @@ class FindingsView(FollowsMetrics):
         if not languages:
             self._show_text("Tick at least one query language.")
             return
-        self.status.setText(f"Testing {metric} on {eval_set} ({setting}) over every query…")
+        self.status.setText(f"Computing: testing {metric} on {eval_set} ({setting}) over every query… The tables "
+                            "below, greyed, are for the previous choice.")
+        self.text.setEnabled(False)  # greyed until the answer replaces them
 
         def done(findings: Findings | None) -> None:
             self.findings = findings
             self.status.setText("")
+            self.text.setEnabled(True)
             if findings is None:
                 self._show_text(NO_VALUES_TEXT)
             else:
@@ -90,6 +101,7 @@ class FindingsView(FollowsMetrics):
 
         def failed(error: BaseException) -> None:
             self.status.setText("")
+            self.text.setEnabled(True)
             self.message.emit(f"Could not compute the findings: {error}")
 
         self.app_model.findings(eval_set, setting, passage_language, metric, languages, if_latest(done),
@@ -99,6 +111,7 @@ class FindingsView(FollowsMetrics):
         self._requests.drop()  # an answer still on its way is for choices no longer shown
         self.findings = None
         self.status.setText("")
+        self.text.setEnabled(True)
         self.text.setPlainText(text)
 
     def _refresh_on_change(self) -> None:

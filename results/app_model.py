@@ -100,6 +100,9 @@ class AppModel:
         self.metrics_changed = Event()
         self.message = Event()
         self._metrics_requests = Latest()
+        #: Findings computed for the current study and results, by choice: testing is slow and the answer does not
+        #: change until the study or its results do (cleared then).
+        self._findings: dict[tuple, Findings | None] = {}
 
     # ---- the database and the study ---------------------------------------------------------
     @property
@@ -124,6 +127,7 @@ class AppModel:
         """Switch to ``db`` with every study shown; the previous handle is closed."""
         previous, self.db = self.db, db
         self.study_id = None
+        self._findings = {}
         self.reload_metrics()
         self.database_changed.emit(previous.url)
         if previous is not db:
@@ -142,6 +146,7 @@ class AppModel:
 
     def set_study(self, study_id: int | None) -> None:
         self.study_id = study_id
+        self._findings = {}
         self.reload_metrics()
         self.study_changed.emit()
 
@@ -168,6 +173,7 @@ class AppModel:
 
         def loaded(table: MetricTable) -> None:
             old, self.metrics = self.metrics, table
+            self._findings = {}  # the results may have changed (a run finished): test them again
             # Freeing tens of thousands of rows is slow: the background thread does it.
             self.executor.submit(old.rows.clear, lambda _none: None)
             self.metrics_changed.emit()
@@ -191,10 +197,24 @@ class AppModel:
 
     def findings(self, eval_set: str, setting: str, passage_language: str, metric: str,
                  query_languages: tuple[str, ...], done: Done[Findings | None], failed: Failed) -> None:
-        """The chosen study's findings of one view (None: no per-query values stored for it)."""
+        """The chosen study's findings of one view (None: no per-query values stored for it).
+
+        A choice already computed for this study and these results is answered
+        at once, from memory.
+        """
         study_id = self.study_id
+        key = (study_id, eval_set, setting, passage_language, metric, tuple(query_languages))
+        kept = self._findings
+        if key in kept:
+            done(kept[key])
+            return
+
+        def computed(found: Findings | None) -> None:
+            kept[key] = found  # into the store of its own study and results, even if those changed meanwhile
+            done(found)
+
         self._run(lambda db: compute_findings(db, study_id, eval_set, setting, passage_language, metric,
-                                              query_languages), done, failed)
+                                              query_languages), computed, failed)
 
     def per_query_sides(self, eval_set: str, setting: str, query_language: str, passage_language: str, metric: str,
                         done: Done[dict[tuple[str, int], Side]], failed: Failed) -> None:

@@ -60,6 +60,13 @@ def test_a_clicked_point_shows_its_queries_against_another_series_and_their_top_
         assert detail.count(RELEVANT_MARK) == 2 and len(top_a) == len(top_b) == 5
         assert all(r.text == passage_text(int(r.passage_id[3:])) for r in top_a)
         grab(window, tmp_path / "drill_down.png")
+
+        # Another study: its cells are not this one, so A, B and the queries go, and the panel closes.
+        assert window.study.currentData() is None  # all studies were shown; now the one study
+        qtbot.waitUntil(lambda: window.study.findData(study_id) >= 0, timeout=10_000)
+        window.study.setCurrentIndex(window.study.findData(study_id))
+        assert not panel.isVisible() and panel.shown == [] and panel.sides == {} and panel.query is None
+        assert panel.other.count() == 0 and panel.table.rowCount() == 0 and panel.heading.text() == ""
     finally:
         window.queue.workers.stop_all()
         db.dispose()

@@ -18,7 +18,8 @@ def findings_page(qtbot, tmp_path, settings, gain: bool) -> FindingsView:
     qtbot.waitUntil(lambda: window.study.findData(study_id) >= 0, timeout=10_000)
     window.study.setCurrentIndex(window.study.findData(study_id))
     page = window.findings
-    qtbot.waitUntil(lambda: page.findings is not None, timeout=60_000)
+    # The study's own findings: none is being computed any more (the all-studies ones may come first).
+    qtbot.waitUntil(lambda: page.findings is not None and page.text.isEnabled(), timeout=60_000)
     return page
 
 
@@ -49,3 +50,30 @@ def test_no_difference_is_never_called_significant(qtbot, tmp_path, settings):
     assert "hybrid α=0.5 is not significantly different from cross at any size" in text
     assert "significantly better than cross" not in text
     grab(page.window(), tmp_path / "findings_none.png")
+
+
+def test_a_new_choice_greys_the_old_tables_and_a_choice_seen_before_is_shown_at_once(qtbot, tmp_path, settings):
+    page = findings_page(qtbot, tmp_path, settings, gain=True)
+    assert page.text.isEnabled() and page.status.text() == ""
+    assert "Yoruba (yo) queries" in page.text.toPlainText()
+    page.choices.languages.set_checked(("sw",))
+    # Until the sw-only tables arrive, the sw and yo ones stay, greyed, under a line saying new ones are computed.
+    assert not page.text.isEnabled() and page.status.text().startswith("Computing: testing nDCG@10")
+    assert "Yoruba (yo) queries" in page.text.toPlainText()
+    qtbot.waitUntil(lambda: page.text.isEnabled(), timeout=60_000)
+    assert [f.query_language for f in page.findings.languages] == ["sw"] and page.status.text() == ""
+    assert "Yoruba (yo) queries" not in page.text.toPlainText()
+    # sw and yo were computed for this study already: answered from memory, with no wait for the background.
+    page.choices.languages.set_checked(("sw", "yo"))
+    assert [f.query_language for f in page.findings.languages] == ["sw", "yo"] and page.text.isEnabled()
+    assert "Yoruba (yo) queries" in page.text.toPlainText()
+
+
+def test_the_kept_findings_go_when_the_study_changes(qtbot, tmp_path, settings):
+    page = findings_page(qtbot, tmp_path, settings, gain=True)
+    window = page.window()
+    kept = page.findings
+    window.study.setCurrentIndex(window.study.findData(None))  # all studies: computed again, not taken from memory
+    assert not page.text.isEnabled()
+    qtbot.waitUntil(lambda: page.findings is not None and page.findings is not kept, timeout=60_000)
+    assert page.findings.metric == kept.metric and page.text.isEnabled()
