@@ -113,7 +113,7 @@ def build_findings(eval_set: str, setting: str, metric: str, runs: Iterable[RunV
         in_cell = [r for r in runs if (r.query_language, r.passage_language) == (x, y)]
         references = tuple(m for (mx, my, size, _), m in means.items() if (mx, my) == (x, y) and size == 0)
         found = LanguageFindings(x, y, tuple(sorted(references, key=lambda m: m.series)))
-        pairwise = {(c.strategy, c.baseline, c.size): c for c in compare(in_cell, seed=seed)}
+        pairwise = _Pairs(in_cell, seed)
         for size in sorted({s for (mx, my, s, _) in means if (mx, my) == (x, y) and s > 0}):
             row = _leader_row(size, [m for (mx, my, s, _), m in means.items() if (mx, my, s) == (x, y, size)],
                               references, pairwise, lower_is_better)
@@ -132,22 +132,45 @@ def build_findings(eval_set: str, setting: str, metric: str, runs: Iterable[RunV
     return findings
 
 
-def _oriented(pairwise: dict, a: str, b: str, size: int) -> Comparison | None:
-    """A new comparison a - b at ``size`` (compare() returns each unordered pair once, in one direction).
+class _Pairs:
+    """The comparisons of one language cell, each tested when a table first asks for it.
 
-    Always a new object: the same pair may sit in two tables, each with its own family's Holm p.
+    The tables use a few pairs per size (best against runner-up and the
+    references, hybrid against the others), not every pair of series, and a
+    test costs thousands of resamples: testing all pairs up front was most of
+    a study's findings time. A pair is tested exactly as :func:`compare` tests
+    it among all the others (same runs, same seed, same direction).
     """
-    if (a, b, size) in pairwise:
-        return dataclasses.replace(pairwise[(a, b, size)])
-    other = pairwise.get((b, a, size))
-    if other is None:
-        return None
-    return Comparison(a, b, size, other.query_language, other.passage_language, -other.mean_diff, -other.ci_high,
-                      -other.ci_low, other.p_ttest, other.p_randomization, other.p_holm, other.n_queries,
-                      other.n_seeds, other.seed_sd_baseline, other.seed_sd_strategy)
+
+    def __init__(self, runs: Sequence[RunValues], seed: int) -> None:
+        self._runs = runs
+        self._seed = seed
+        self._tested: dict[tuple[str, str, int], Comparison | None] = {}
+
+    def _test(self, a: str, b: str, size: int) -> Comparison | None:
+        key = (a, b, size) if a <= b else (b, a, size)  # compare() orders each pair by name
+        if key not in self._tested:
+            runs = [r for r in self._runs if r.series in key[:2] and (r.size == size or (r.seed == "" and r.size == 0))]
+            found = [c for c in compare(runs, seed=self._seed) if (c.strategy, c.baseline, c.size) == key]
+            self._tested[key] = found[0] if found else None
+        return self._tested[key]
+
+    def oriented(self, a: str, b: str, size: int) -> Comparison | None:
+        """A new comparison a - b at ``size``, or None when the two share no query there.
+
+        Always a new object: the same pair may sit in two tables, each with its own family's Holm p.
+        """
+        tested = self._test(a, b, size)
+        if tested is None:
+            return None
+        if (tested.strategy, tested.baseline) == (a, b):
+            return dataclasses.replace(tested)
+        return Comparison(a, b, size, tested.query_language, tested.passage_language, -tested.mean_diff,
+                          -tested.ci_high, -tested.ci_low, tested.p_ttest, tested.p_randomization, tested.p_holm,
+                          tested.n_queries, tested.n_seeds, tested.seed_sd_baseline, tested.seed_sd_strategy)
 
 
-def _leader_row(size: int, at_size: list[Mean], references: Sequence[Mean], pairwise: dict,
+def _leader_row(size: int, at_size: list[Mean], references: Sequence[Mean], pairwise: _Pairs,
                 lower_is_better: bool) -> LeaderRow:
     ordered = sorted(at_size, key=lambda m: series_order(m.series))
     ranked = sorted(at_size, key=lambda m: m.mean, reverse=not lower_is_better)
@@ -155,16 +178,16 @@ def _leader_row(size: int, at_size: list[Mean], references: Sequence[Mean], pair
     tied = tuple(m.series for m in ordered if round(m.mean, DECIMALS) == top)
     best = tied[0]  # of a tie, the first in display order, so the tests beside it do not depend on rounding noise
     others = [m for m in ranked if m.series != best]
-    runner_up = _oriented(pairwise, best, others[0].series, size) if others else None
-    versus = tuple(c for ref in references if (c := _oriented(pairwise, best, ref.series, size)) is not None)
+    runner_up = pairwise.oriented(best, others[0].series, size) if others else None
+    versus = tuple(c for ref in references if (c := pairwise.oriented(best, ref.series, size)) is not None)
     return LeaderRow(size, tuple(ordered), best, runner_up, versus, tied)
 
 
-def _hybrid_tests(size: int, series: list[SeriesName], pairwise: dict, found: LanguageFindings) -> list[Comparison]:
+def _hybrid_tests(size: int, series: list[SeriesName], pairwise: _Pairs, found: LanguageFindings) -> list[Comparison]:
     tests = []
     for hybrid in (s for s in series if s.uses_alpha):
         for other in sorted((s for s in series if s != hybrid), key=series_order):
-            comparison = _oriented(pairwise, hybrid, other, size)
+            comparison = pairwise.oriented(hybrid, other, size)
             if comparison is not None:
                 found.hybrid.append(comparison)
                 tests.append(comparison)
