@@ -173,7 +173,8 @@ class AppModel:
 
         def loaded(table: MetricTable) -> None:
             old, self.metrics = self.metrics, table
-            self._findings = {}  # the results may have changed (a run finished): test them again
+            if table.rows != old.rows:  # the results changed (a run finished): test them again
+                self._findings = {}
             # Freeing tens of thousands of rows is slow: the background thread does it.
             self.executor.submit(old.rows.clear, lambda _none: None)
             self.metrics_changed.emit()
