@@ -27,6 +27,7 @@ from results.plot_data import (
     ScalingPanel,
     Series,
     better_sign,
+    in_unit_interval,
     panel_tooltips,
     queries_text,
     series_order,
@@ -264,11 +265,18 @@ def draw_fit(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metric: 
         return str(error)
     sizes = np.geomspace(series.sizes[0], series.sizes[-1], FIT_SAMPLES)
     line = pg.PlotCurveItem(np.log10(sizes), law(sizes), pen=style.pen(width=1))
-    line.setToolTip(f"{series.label}: fit {metric} = {law.a:.4f} − {law.b:.4g}·N^−{law.c:.3f}\n"
+    line.setToolTip(f"{series.label}: fit {metric} = {fit_formula(law.a, law.b, law.c)}\n"
                     f"through the {len(series.sizes)} plotted means")
+    line.setZValue(-0.5)  # under the points: hovering a point shows the point's tooltip, not a fit passing through it
     plot.addItem(line)
     drawn.fits[series.label] = line
     return ""
+
+
+def fit_formula(a: float, b: float, c: float) -> str:
+    """``a − b·N^−c`` with the numbers in, written with one sign: a negative b reads "a + |b|·N^−c"."""
+    sign = "−" if b >= 0 else "+"
+    return f"{a:.4f} {sign} {abs(b):.4g}·N^−{c:.3f}"
 
 
 def show_grid(plot: pg.PlotItem) -> None:
@@ -287,15 +295,30 @@ def show_grid(plot: pg.PlotItem) -> None:
         axis.setZValue(-1)  # negative: painted before the plot's items, so no line crosses a point or curve
 
 
-def share_y_range(plots: Sequence[pg.PlotItem], panels: Sequence[ScalingPanel]) -> None:
-    """One y range for every panel (including each one's baselines), so panels compare at a glance."""
-    extent = value_extent(panels)
+def share_y_range(plots: Sequence[pg.PlotItem], panels: Sequence[ScalingPanel], baselines: bool = True) -> None:
+    """One y range for every panel, so panels compare at a glance; each one's baselines too unless not asked for.
+
+    Without the baselines (a panel's own range) a reference far from the
+    curves, such as BM25's MeanRank, no longer flattens them; it stays in the
+    legend and its tooltip. A panel with no curve is scaled to its baselines.
+    """
+    extent = value_extent(panels, baselines) or value_extent(panels)
     if extent is None:
         return
-    low, high = extent
-    pad = max((high - low) * 0.06, 1e-3)
+    low, high = padded_range(*extent)
     for plot in plots:
-        plot.setYRange(low - pad, high + pad, padding=0)
+        plot.setYRange(low, high, padding=0)
+
+
+def padded_range(low: float, high: float) -> tuple[float, float]:
+    """A y range around [low, high] with a margin; a single value gets a margin of its own size's scale.
+
+    A margin proportional to a zero span would be zero, and pyqtgraph then
+    labels ticks in the tiny steps of rounding noise (584.4995, 584.5000, 584.5005).
+    """
+    span = high - low
+    pad = span * 0.06 if span > 0 else max(abs(high) * 0.05, 0.05)
+    return low - pad, high + pad
 
 
 def scaling_title(metric: str, eval_set: str, setting: str, passage_language: str) -> str:
@@ -388,7 +411,14 @@ class DrawnHeatmap:
 
 
 def heatmap_levels(maps: Sequence[Heatmap]) -> tuple[float, float]:
-    """One colour scale for maps shown side by side, so equal colours mean equal values."""
+    """One colour scale for maps shown side by side, so equal colours mean equal values.
+
+    A share such as nDCG@10 is coloured on its whole range [0, 1]: scaled to
+    the values present (0.91 to 1.0, say) small differences would look like
+    the largest possible ones.
+    """
+    if maps and all(in_unit_interval(m.metric) and not m.difference for m in maps):
+        return (0.0, 1.0)
     values = np.concatenate([m.values.ravel() for m in maps]) if maps else np.array([])
     values = values[np.isfinite(values)]
     if values.size == 0:

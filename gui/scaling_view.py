@@ -65,7 +65,8 @@ class ScalingView(PlotPage):
             "Fit", toolTip=f"draw each series' saturating power law {FIT_FORMULA} through its plotted means "
                            "(least squares; needs at least 4 training sizes)")
         self.own_range = QtWidgets.QCheckBox(
-            "Own y ranges", toolTip="scale each panel to its own values instead of one y range for all panels")
+            "Own y ranges", toolTip="scale each panel to its own curves instead of one y range for all panels (a reference line "
+                    "far from them, such as BM25's, may then lie off the scale)")
         for label, widget in self.choices.pick_lists():
             self.add_control(label, widget)
         self.toolbar.addWidget(self.fit)
@@ -153,7 +154,7 @@ class ScalingView(PlotPage):
                 plot.setYLink(None if own_range else plots[0])  # linked, zooming one panel zooms them all
             if own_range:
                 for plot, panel in zip(plots, panels):
-                    share_y_range([plot], [panel])
+                    share_y_range([plot], [panel], baselines=False)
             else:
                 share_y_range(plots, panels)
             fill_scaling_legend(self._legend, styles, panels, fits=fit)

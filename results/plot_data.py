@@ -26,6 +26,13 @@ from vocabulary.strategies import NO_TRAINING, strategy_position
 
 #: Lower is better for these metrics (colour maps and tooltips say so).
 LOWER_IS_BETTER = frozenset({"LangBias", "MeanRank"})
+#: Measures that are shares, in [0, 1] (by name before any "@k"): their colour scale is the whole interval.
+UNIT_INTERVAL_MEASURES = frozenset({"nDCG", "RR", "R", "AP", "P"})
+
+
+def in_unit_interval(metric: str) -> bool:
+    """Whether every value of ``metric`` lies in [0, 1] (nDCG@10 does; MeanRank and LangBias do not)."""
+    return metric.split("@")[0] in UNIT_INTERVAL_MEASURES
 #: What each metric measures, for the pick lists' tooltips and the About box (engine/metrics.py has the detail).
 METRIC_HELP: dict[str, str] = {
     "nDCG@10": "normalised discounted cumulative gain of the top 10; higher is better",
@@ -242,9 +249,12 @@ def scaling_panels(
     return panels
 
 
-def value_extent(panels: Sequence[ScalingPanel]) -> tuple[float, float] | None:
-    """The lowest and highest value any panel draws (band edges either way, and baselines); None if empty."""
-    values = [b.value for panel in panels for b in panel.baselines]
+def value_extent(panels: Sequence[ScalingPanel], baselines: bool = True) -> tuple[float, float] | None:
+    """The lowest and highest value any panel draws (band edges either way, and baselines unless not asked for).
+
+    None if empty.
+    """
+    values = [b.value for panel in panels for b in panel.baselines] if baselines else []
     for panel in panels:
         for series in panel.series:
             for p in series.points:

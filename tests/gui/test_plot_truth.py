@@ -249,6 +249,10 @@ def test_fit_draws_the_power_law_through_the_plotted_means_also_in_exported_imag
             assert np.allclose(y, law(10 ** x))
             assert line.opts["pen"].widthF() < drawn.curves[label].opts["pen"].widthF()  # thin
             assert line in plot.items
+            # One sign in the formula, and under the points, so hovering a point shows the point's own tooltip.
+            assert line.toolTip().startswith(f"{label}: fit nDCG@10 = {law.a:.4f} {'−' if law.b >= 0 else '+'} "
+                                             f"{abs(law.b):.4g}·N^−{law.c:.3f}")
+            assert "− -" not in line.toolTip() and line.zValue() < drawn.points[label].zValue()
     assert page.note == ""
     assert "fit a − b·N^−c" in [text for _kind, text in page._legend.hybridscale_entries][-1]
     fitted_svg = page.export_image(tmp_path / "fitted.svg").read_text()
@@ -268,18 +272,55 @@ def test_fit_with_fewer_than_four_sizes_is_a_note_not_a_line(qtbot, window, tmp_
     assert page.note in svg_text(page.export_image(tmp_path / "note.svg").read_text())
 
 
-def test_own_y_range_per_panel_scales_each_panel_to_its_values(qtbot, window):
+def test_own_y_range_per_panel_scales_each_panel_to_its_curves(qtbot, window):
     page = window.scaling
     window.tabs.setCurrentWidget(page)
     shared = np.array([plot.viewRange()[1] for plot, _drawn in page.drawn.values()])
     assert np.allclose(shared[0], shared[1])
+    assert shared[0][0] < 0.2  # the shared range takes in yo's 0.20 baseline
     page.own_range.setChecked(True)
-    (sw_plot, _), (yo_plot, _) = page.drawn.values()
-    sw_range, yo_range = sw_plot.viewRange()[1], yo_plot.viewRange()[1]
-    assert sw_range[0] > 0.25 and yo_range[0] < 0.2  # sw's lowest line is its 0.30 baseline, yo's is 0.20
+    for plot, drawn in page.drawn.values():
+        low, high = plot.viewRange()[1]
+        means = np.concatenate([curve.getData()[1] for curve in drawn.curves.values()])
+        assert low <= means.min() and means.max() <= high
+        # The references (sw 0.30, yo 0.20, below every curve) no longer stretch the range: the curves fill it.
+        assert all(line.value() < low for line in drawn.baselines.values())
+        assert means.max() - means.min() > 0.6 * (high - low)  # the rest is the seeds' bands and the margin
+    yo_plot = page.drawn["yo"][0]
     assert yo_plot.getViewBox().linkedView(1) is None
     page.own_range.setChecked(False)
     assert np.allclose([plot.viewRange()[1] for plot, _drawn in page.drawn.values()], shared)
+
+
+def test_a_single_value_gets_a_range_on_its_own_scale_not_rounding_noise(qtbot):
+    from gui.figures import padded_range
+
+    low, high = padded_range(584.5, 584.5)
+    assert low == pytest.approx(584.5 - 29.225) and high == pytest.approx(584.5 + 29.225)
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(400, 300)
+    plot.show()
+    plot.plot([1.0], [584.5], symbol="o")
+    plot.setYRange(low, high, padding=0)
+    ticks = shown_ticks(plot.getPlotItem().getAxis("left"))
+    assert ticks and all(re.fullmatch(r"\d+", t) for t in ticks)  # whole numbers, not 584.4995 / 584.5005
+    assert padded_range(0.0, 0.0) == (-0.05, 0.05)
+    assert padded_range(0.5, 0.7) == pytest.approx((0.488, 0.712))
+
+
+def test_a_share_is_coloured_on_its_whole_range(window):
+    from gui.figures import heatmap_levels
+    from results.plot_data import Heatmap
+
+    page = window.heatmaps
+    window.tabs.setCurrentWidget(page)
+    assert page.maps and page.maps[0].metric == "MeanRank"  # the seeded maps: scaled to their values
+    assert page.images[0].getLevels() == pytest.approx(heatmap_levels(page.maps))
+    near_one = Heatmap("m", "nDCG@10", ("sw",), ("en", "sw"), np.array([[0.91, 1.0]]), ())
+    assert heatmap_levels([near_one]) == (0.0, 1.0)
+    ranks = Heatmap("m", "MeanRank", ("sw",), ("en", "sw"), np.array([[5.0, 155.0]]), ())
+    assert heatmap_levels([ranks]) == (5.0, 155.0)
 
 
 # ---- the smaller items -------------------------------------------------------------------------------
