@@ -57,6 +57,7 @@ class FindingsView(FollowsMetrics):
         layout.addWidget(self.status)
         layout.addWidget(self.text, 1)
         self.choices.changed.connect(self.refresh)
+        self.choices.metric_replaced.connect(self.message)  # said in the status bar, not changed silently
         self.choices.languages.changed.connect(self.compute)
         #: The findings shown (None: none yet, or nothing to test); tests read it.
         self.findings: Findings | None = None

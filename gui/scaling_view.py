@@ -84,6 +84,7 @@ class ScalingView(PlotPage):
         split.setSizes([520, 420])
         self.layout().addWidget(split, 1)
         self.choices.changed.connect(self.refresh)
+        self.choices.metric_replaced.connect(self.message)  # said in the status bar, not changed silently
         self.choices.languages.changed.connect(self.redraw)
         self.band.currentIndexChanged.connect(lambda _index: self.redraw())
         self.fit.toggled.connect(lambda _on: self.redraw())

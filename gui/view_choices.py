@@ -35,6 +35,8 @@ class ViewChoices(QtCore.QObject):
     """
 
     changed = QtCore.Signal()
+    #: A sentence when a refill had to change the chosen metric (the new choices do not measure it).
+    metric_replaced = QtCore.Signal(str)
 
     def __init__(self, metric_tip: str, languages_tip: str, parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -73,7 +75,12 @@ class ViewChoices(QtCore.QObject):
         chosen.append(self.setting.currentData())
         refill(self.passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
         chosen.append(self.passages.currentData())
+        before = self.metric.currentData()
         refill(self.metric, table.choices(*chosen), PREFERRED_METRICS, tip=METRIC_HELP.get)
+        if before is not None and self.metric.currentData() != before:
+            self.metric_replaced.emit(f"{before} is not measured for {self.eval_set.currentText()}, "
+                                      f"{self.setting.currentText()}, {self.passages.currentText()}: showing "
+                                      f"{self.metric.currentData()} instead.")
         chosen.append(self.metric.currentData())
         present = language_order({row["query_language"] for row in table.view(*chosen)})
         if set(present) != set(self.languages.values()):

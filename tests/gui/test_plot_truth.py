@@ -410,3 +410,15 @@ def test_the_fit_note_names_the_panels_a_series_lacks_a_fit_in():
     why = "a scaling fit needs at least 4 training sizes; this curve has 3"
     assert fit_note({("mono", "sw"): why, ("mono", "yo"): why, ("cross", "yo"): why}, ["sw", "yo"]) == (
         f"no fit for mono, cross (yo): {why}")
+
+
+def test_a_metric_the_new_choices_lack_is_replaced_out_loud(qtbot, window):
+    page = window.scaling
+    window.tabs.setCurrentWidget(page)
+    choices = page.choices
+    assert choices.metric.currentData() == "nDCG@10"
+    choices.setting.setCurrentIndex(choices.setting.findData("multi"))  # the multilingual pool: MeanRank only
+    qtbot.waitUntil(lambda: choices.metric.currentData() == "MeanRank", timeout=5000)
+    message = window.statusBar().currentMessage()
+    assert message.startswith("nDCG@10 is not measured for flores/test") and message.endswith(
+        "showing MeanRank instead.")
