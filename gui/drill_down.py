@@ -21,9 +21,12 @@ from gui.figures import use_value_axes
 from results.app_model import AppModel
 from results.latest import Latest
 from results.per_query import QueryDetail, QueryDifference, Side, differences
+from results.plot_data import LOWER_IS_BETTER
 
 RELEVANT_MARK = "✓"
-WIN_COLOUR, LOSS_COLOUR, TIE_COLOUR = "#009E73", "#D55E00", "#999999"
+#: Bars where A is better, where B is, and ties: dark and light grey, since every hue is some strategy's colour
+#: in the plots (orange is cross's, whatever B is) and green would read as "good" for A's side only.
+A_BETTER_COLOUR, B_BETTER_COLOUR, TIE_COLOUR = "#404040", "#b0b0b0", "#e0e0e0"
 
 
 def side_caption(side: Side) -> str:
@@ -137,13 +140,17 @@ class DrillDownPanel(QtWidgets.QWidget):
         eval_set, setting, x, y, metric = self._where
         wins = sum(d.difference > 0 for d in self.shown)
         losses = sum(d.difference < 0 for d in self.shown)
+        lower_is_better = metric in LOWER_IS_BETTER
         self.heading.setText(
             f"<b>{html.escape(metric)}, {html.escape(x)} → {html.escape(y)} ({html.escape(setting)}, "
             f"{html.escape(eval_set)})</b>: A = {html.escape(side_caption(a))} against B = "
             f"{html.escape(side_caption(b))}, over {len(self.shown)} queries: A higher on {wins}, lower on {losses}, "
-            f"equal on {len(self.shown) - wins - losses}. Each value is the mean over a side's seeds.")
+            f"equal on {len(self.shown) - wins - losses} ({html.escape(metric)}: "
+            f"{'lower' if lower_is_better else 'higher'} is better; dark bars: A better, light: B better). Each value "
+            "is the mean over a side's seeds.")
         values = np.array([d.difference for d in self.shown])
-        colours = [WIN_COLOUR if v > 0 else LOSS_COLOUR if v < 0 else TIE_COLOUR for v in values]
+        a_better = -values if lower_is_better else values
+        colours = [A_BETTER_COLOUR if v > 0 else B_BETTER_COLOUR if v < 0 else TIE_COLOUR for v in a_better]
         bars = pg.BarGraphItem(x=np.arange(len(values)), height=values, width=0.8, brushes=colours, pens=colours)
         self.plot.addItem(bars)
         self.plot.addItem(pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen("#555555")))

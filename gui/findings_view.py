@@ -30,6 +30,8 @@ from vocabulary.records import ALL
 from vocabulary.series import series_order
 
 SIGNIFICANT_COLOUR = "#d8f0d8"
+#: A significant difference in the reference's favour: the best series is significantly worse than it.
+SIGNIFICANTLY_WORSE_COLOUR = "#f6d8d8"
 NO_VALUES_TEXT = ("No per-query values for these choices: the runs were stored before per-query results were "
                   "kept, or did not measure this metric. Run them again to test their differences.")
 
@@ -141,9 +143,8 @@ def _test(comparison: Comparison | None, name_other: bool = True) -> str:
     return f"<b>{text} *</b>" if comparison.p_holm < SIGNIFICANCE else text
 
 
-def _cell(content: str, significant: bool = False) -> str:
-    colour = f" bgcolor='{SIGNIFICANT_COLOUR}'" if significant else ""
-    return f"<td{colour}>{content}</td>"
+def _cell(content: str) -> str:
+    return f"<td>{content}</td>"
 
 
 def _significant(comparison: Comparison | None) -> bool:
@@ -156,7 +157,21 @@ def _title(found: LanguageFindings) -> str:
     return f"{language_name(found.query_language)} ({found.query_language}) queries → {passages}"
 
 
-def _leader_table(found: LanguageFindings) -> str:
+def _shaded(comparison: Comparison, lower_is_better: bool, name_other: bool = True) -> str:
+    """One difference, shaded by itself: green only where its first side is significantly better, red where worse.
+
+    A "best − reference" cell holds one line per reference; shading the whole
+    cell when any of them was significant made an insignificant (or worse)
+    line look good too.
+    """
+    if not _significant(comparison):
+        return _test(comparison, name_other)
+    better = comparison.mean_diff < 0 if lower_is_better else comparison.mean_diff > 0
+    colour = SIGNIFICANT_COLOUR if better else SIGNIFICANTLY_WORSE_COLOUR
+    return f"<span style='background-color: {colour}'>{_test(comparison, name_other)}</span>"
+
+
+def _leader_table(found: LanguageFindings, lower_is_better: bool) -> str:
     series = sorted({m.series for row in found.leaders for m in row.means}, key=series_order)
     head = "".join(f"<th>{_e(s)}</th>" for s in series)
     rows = [f"<tr><th>n</th>{head}<th>best</th><th>best − runner-up</th><th>best − reference</th></tr>"]
@@ -167,20 +182,21 @@ def _leader_table(found: LanguageFindings) -> str:
         by_series = {m.series: m for m in row.means}
         values = "".join(_cell(f"<b>{_mean(by_series.get(s))}</b>" if s in row.tied else _mean(by_series.get(s)))
                          for s in series)
-        versus = "<br>".join(_test(c) for c in row.versus_references) or "–"
+        versus = "<br>".join(_shaded(c, lower_is_better) for c in row.versus_references) or "–"
         rows.append(f"<tr><td>{row.size}</td>{values}<td>{_e(row.best_label)}</td>"
-                    f"{_cell(_test(row.runner_up), _significant(row.runner_up))}"
-                    f"{_cell(versus, any(_significant(c) for c in row.versus_references))}</tr>")
+                    f"{_cell(_shaded(row.runner_up, lower_is_better) if row.runner_up else '–')}"
+                    f"{_cell(versus)}</tr>")
     return _table(rows)
 
 
-def _hybrid_table(found: LanguageFindings) -> str:
+def _hybrid_table(found: LanguageFindings, lower_is_better: bool) -> str:
     if not found.hybrid:
         return ""
     rows = ["<tr><th>n</th><th>comparison</th><th>difference [95% CI], Holm p</th><th>queries</th><th>seeds</th></tr>"]
     for c in found.hybrid:
         rows.append(f"<tr><td>{c.size}</td><td>{_e(c.strategy)} − {_e(c.baseline)}</td>"
-                    f"{_cell(_test(c, name_other=False), _significant(c))}<td>{c.n_queries}</td><td>{c.n_seeds}</td></tr>")
+                    f"{_cell(_shaded(c, lower_is_better, name_other=False))}<td>{c.n_queries}</td>"
+                    f"<td>{c.n_seeds}</td></tr>")
     return "<p>Hybrid against each other strategy:</p>" + _table(rows)
 
 
@@ -211,9 +227,11 @@ def findings_html(findings: Findings) -> str:
     for found in findings.languages:
         parts.append(f"<h4>{_e(_title(found))}</h4>")
         parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in found.sentences) + "</ul>")
-        parts += [_leader_table(found), _hybrid_table(found), _fit_table(found)]
+        parts += [_leader_table(found, findings.lower_is_better), _hybrid_table(found, findings.lower_is_better),
+                  _fit_table(found)]
     parts.append(f"<p><small>Means are over seeds of the mean over queries (± the sample sd over seeds). Differences "
                  f"pair queries, each averaged over the seeds both sides share, with a 95% bootstrap interval; p is "
                  f"the randomisation test's, Holm-adjusted over each table's family (all its rows, every language "
-                 f"shown). <b>*</b> and green: p<sub>Holm</sub> &lt; {SIGNIFICANCE}.</small></p>")
+                 f"shown). <b>*</b>: p<sub>Holm</sub> &lt; {SIGNIFICANCE}; green: significant and in the first "
+                 f"side's favour, red: significant and against it.</small></p>")
     return "".join(parts)

@@ -163,4 +163,5 @@ def choice_key(choice: HeatmapChoice) -> str:
 
 
 def choice_text(choice: HeatmapChoice) -> str:
-    return choice.title if choice.run_id else f"{choice.title}, all seeds"
+    """A series' entry says it averages its seeds; a reference (size 0: untrained, BM25) has none to average."""
+    return choice.title if choice.run_id or choice.train_size == 0 else f"{choice.title}, all seeds"

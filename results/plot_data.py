@@ -367,11 +367,15 @@ class HeatmapChoice:
     label: SeriesName
     train_size: int
     run_id: str | None = None
+    #: The single run's seed (a trained run's); a reader picks a seed, the run id only tells runs apart.
+    seed: str = ""
 
     @property
     def title(self) -> str:
         size = "(size 0)" if self.train_size == 0 else f"n={self.train_size}"
-        return f"{self.label} {size}" + (f", run {self.run_id}" if self.run_id else "")
+        if not self.run_id:
+            return f"{self.label} {size}"
+        return f"{self.label} {size}, " + (f"seed {self.seed} (run {self.run_id})" if self.seed else f"run {self.run_id}")
 
 
 def _is_cell(row: Row, eval_set: str, metric: str) -> bool:
@@ -390,10 +394,11 @@ def heatmap_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRa
 
 def run_choices(rows: Iterable[Row], *, eval_set: str, metric: str = "MeanRank") -> list[HeatmapChoice]:
     """One choice per single run with per-pair cells (to inspect one seed), in plotting order."""
-    keys = {(r["strategy"], r["series"], int(r["train_size"]), r["run_id"])
+    keys = {(r["strategy"], r["series"], int(r["train_size"]), r["run_id"],
+             "" if r["strategy"] == NO_TRAINING or r.get("seed") is None else str(r["seed"]))
             for r in rows if _is_cell(r, eval_set, metric)}
-    ordered = sorted(keys, key=lambda k: (k[2] > 0, series_order(k[0], k[1]), k[2], k[3]))
-    return [HeatmapChoice(label, size, run_id) for _strategy, label, size, run_id in ordered]
+    ordered = sorted(keys, key=lambda k: (k[2] > 0, series_order(k[0], k[1]), k[2], k[4].zfill(12), k[3]))
+    return [HeatmapChoice(label, size, run_id, seed) for _strategy, label, size, run_id, seed in ordered]
 
 
 def heatmap_table(data: Heatmap) -> list[list[str]]:

@@ -76,6 +76,35 @@ def test_the_leader_table_bolds_every_tied_best_and_names_the_tie():
     from tests.analysis.test_findings import SIZES, ceiling_study
 
     [yo] = build_findings("flores/test", "cross", "nDCG@10", ceiling_study()).languages
-    html = _leader_table(yo)
+    html = _leader_table(yo, lower_is_better=False)
     assert html.count("<b>1.0000") == 3 * len(SIZES)  # mono, cross and hybrid at every size
     assert html.count("tie: mono, cross, hybrid α=0.5") == len(SIZES)
+
+
+def test_a_difference_is_green_only_when_significant_and_in_the_first_sides_favour():
+    from analysis.compare import Comparison
+    from gui.findings_view import SIGNIFICANT_COLOUR, SIGNIFICANTLY_WORSE_COLOUR, _shaded
+    from vocabulary.series import SeriesName
+
+    def comparison(diff: float, p: float) -> Comparison:
+        return Comparison(SeriesName("cross", "cross"), SeriesName("untrained m"), 64, "sw", "en", diff, diff - 0.01,
+                          diff + 0.01, p, p, p, 100, 3, 0.01, None)
+
+    assert "background" not in _shaded(comparison(-0.02, 0.4), lower_is_better=False)  # worse, not significant
+    assert SIGNIFICANTLY_WORSE_COLOUR in _shaded(comparison(-0.02, 0.001), lower_is_better=False)
+    assert SIGNIFICANT_COLOUR in _shaded(comparison(0.02, 0.001), lower_is_better=False)
+    assert SIGNIFICANT_COLOUR in _shaded(comparison(-3.0, 0.001), lower_is_better=True)  # MeanRank: lower wins
+    assert SIGNIFICANTLY_WORSE_COLOUR in _shaded(comparison(3.0, 0.001), lower_is_better=True)
+
+
+def test_heatmap_entries_name_seeds_not_hashes_and_references_average_no_seeds():
+    from gui.heatmap_view import choice_text
+    from results.plot_data import HeatmapChoice, run_choices
+    from vocabulary.series import SeriesName
+
+    assert choice_text(HeatmapChoice(SeriesName("BM25"), 0)) == "BM25 (size 0)"
+    assert choice_text(HeatmapChoice(SeriesName("cross", "cross"), 64)) == "cross n=64, all seeds"
+    row = {"eval_set": "flores/test", "metric": "MeanRank", "query_language": "sw", "passage_language": "en",
+           "strategy": "cross", "series": SeriesName("cross", "cross"), "train_size": 64, "run_id": "9f2c", "seed": 2}
+    [single] = run_choices([row], eval_set="flores/test")
+    assert choice_text(single) == "cross n=64, seed 2 (run 9f2c)"
