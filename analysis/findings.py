@@ -215,7 +215,8 @@ def _fits(runs: Sequence[RunValues], seed: int) -> dict[SeriesName, ScalingFit |
     fits: dict[SeriesName, ScalingFit | str] = {}
     for series, values in sorted(by_series.items(), key=lambda item: series_order(item[0])):
         if len(values) < MIN_SIZES:
-            fits[series] = f"no fit: {len(values)} training sizes, a fit needs at least {MIN_SIZES}"
+            sizes = f"{len(values)} training size{'' if len(values) == 1 else 's'}"
+            fits[series] = f"no fit: {sizes}, a fit needs at least {MIN_SIZES}"
             continue
         try:
             fits[series] = fit_with_intervals(values, seed=seed)

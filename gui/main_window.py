@@ -166,11 +166,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_database(self) -> None:
         self.setWindowTitle(f"hybridscale — {self.app_model.shown_url}")
 
-    def reload_studies(self) -> None:
-        self.app_model.list_studies(self._show_studies,
+    def reload_studies(self, choose: int | None = None) -> None:
+        """Read the study list again; ``choose``: a study to show once it is listed (one just submitted)."""
+        self.app_model.list_studies(lambda studies: self._show_studies(studies, choose),
                                     lambda error: self.show_message(f"Could not read the studies: {error}"))
 
-    def _show_studies(self, studies: list[StudySummary]) -> None:
+    def _show_studies(self, studies: list[StudySummary], choose: int | None = None) -> None:
         current = self.study.currentData()
         self.study.blockSignals(True)
         self.study.clear()
@@ -179,6 +180,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.study.addItem(f"{study.id}: {study.name} ({plural(study.run_count, 'run')})", study.id)
         self.study.setCurrentIndex(max(0, self.study.findData(current)))
         self.study.blockSignals(False)
+        if choose is not None and self.study.findData(choose) >= 0:
+            self.study.setCurrentIndex(self.study.findData(choose))  # the pages follow (_study_chosen)
 
     def _study_chosen(self) -> None:
         self.app_model.set_study(self.study.currentData())
@@ -191,7 +194,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # ---- page events ---------------------------------------------------------------------------------
     def _submitted(self, study_id: int, summary: str, start_worker: bool) -> None:
         self.show_message(summary)
-        self.reload_studies()
+        self.reload_studies(choose=study_id)  # the queue shows the study just submitted, not all of them
         self.tabs.setCurrentWidget(self.queue)
         if start_worker and self.queue.workers.running_on(self.app_model.url) == 0:
             self.queue.set_device(self.setup.device.currentText())
@@ -275,8 +278,20 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(page, "copy_table"):
             page.copy_table()
 
-    def show_about(self) -> None:
-        QtWidgets.QMessageBox.about(self, "About hybridscale", about_html())
+    def show_about(self) -> QtWidgets.QDialog:
+        """The About text in a scrolling box no taller than the window (a message box grows with its text)."""
+        dialog = QtWidgets.QDialog(self, windowTitle="About hybridscale")
+        text = QtWidgets.QTextBrowser(openExternalLinks=True)
+        text.setHtml(about_html())
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        column = QtWidgets.QVBoxLayout(dialog)
+        column.addWidget(text)
+        column.addWidget(buttons)
+        dialog.resize(min(720, self.width()), int(self.height() * 0.8))
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     # ---- settings and closing --------------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -648,7 +648,8 @@ class StudyConfig:
         if len(self.name) > MAX_STUDY_NAME:
             raise ConfigError("name", f"{len(self.name)} characters; use at most {MAX_STUDY_NAME}")
         if not self.strategies:
-            raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGIES)}")
+            raise ConfigError("strategies", "choose at least one of "
+                              f"{', '.join(entry.label for entry in STRATEGIES.values())}")
         for name in self.strategies:
             if name not in STRATEGIES:
                 raise ConfigError(

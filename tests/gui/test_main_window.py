@@ -158,3 +158,23 @@ def test_about_names_every_shipped_licence(window):
 def test_the_installed_pyside_keeps_reference_counts(qapp):
     """PySide6 6.12.0 loses a reference to None per void call and crashes on Python 3.11 (see gui/qt_check.py)."""
     assert none_references_lost(1000) < 50
+
+
+def test_about_fits_in_the_window_and_scrolls(qtbot, window):
+    dialog = window.show_about()
+    qtbot.waitExposed(dialog)
+    assert dialog.height() <= window.height()
+    text = dialog.findChild(QtWidgets.QTextBrowser)
+    assert "CC BY-SA 4.0" in text.toPlainText()
+    dialog.close()
+
+
+def test_a_submitted_study_is_the_one_shown(qtbot, window, seeded):
+    db, study, _study_id = seeded
+    smaller = dataclasses.replace(study, name="just submitted", strategies=("hybrid",), train_sizes=(16,), seeds=(0,),
+                                  include_baseline=False)
+    result = queue.submit_study(db, smaller)
+    assert window.study.currentData() is None  # all studies
+    window.setup.submitted.emit(result.study_id, result.summary(), False)  # what the form emits once it is queued
+    qtbot.waitUntil(lambda: window.study.currentData() == result.study_id, timeout=5000)
+    assert window.app_model.study_id == result.study_id and window.tabs.currentWidget() is window.queue

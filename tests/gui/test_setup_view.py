@@ -74,7 +74,7 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
 @pytest.mark.parametrize(
     "edit, field, message",
     [
-        (lambda f: [b.setChecked(False) for b in f.strategy_boxes.values()], "strategies", "choose at least one of"),
+        (lambda f: [b.setChecked(False) for b in f.strategy_boxes.values()], "strategies", "choose at least one of mono, cross, hybrid, multi, cross+semantic"),
         (lambda f: f.train_sizes.setText("100, lots"), "train_sizes", "'lots' is not a whole number"),
         (lambda f: f.train_sizes.setText("100, 5000"), "train_sizes", "size 5000 is larger than the 698 question groups"),
         (lambda f: f.seeds.setText(""), "seeds", "give at least one seed"),
