@@ -166,7 +166,8 @@ class Checkpoint(Base):
 class Provenance(Base):
     """What produced one attempt of a run: software, hardware, phase timings, peak memory, data read
     (schema version 6). The record is JSON (:mod:`vocabulary.provenance` says what it holds): its fields
-    grow with what a worker can tell, and no query filters on them."""
+    grow with what a worker can tell, and no query filters on them. Rows are appended: an attempt handed
+    back to the queue (a stopped worker) keeps its number for the next one, and both records stay."""
 
     __tablename__ = "provenance"
 
@@ -175,8 +176,6 @@ class Provenance(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     record_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-
-    __table_args__ = (UniqueConstraint("run_id", "attempt", name="uq_provenance_attempt"),)
 
 
 class Event(Base):

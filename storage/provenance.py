@@ -2,7 +2,8 @@
 
 A resumed run keeps the record of each attempt (they may have run on
 different machines); readers that want one record per run take the latest
-attempt's, which is the one that produced a done run's numbers.
+one, which is the one that produced a done run's numbers. An attempt whose
+process was killed outright writes none (its run log still shows it).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import Provenance, Run
@@ -25,27 +26,24 @@ RUN_COLUMNS: tuple[str, ...] = (
 
 
 def record_provenance(db: Database, run_id: str, attempt: int, record: Mapping[str, Any]) -> None:
-    """Store ``record`` as the provenance of ``attempt`` of the run, replacing one stored for it before."""
+    """Append ``record`` as the provenance of ``attempt`` of the run."""
     with db.session() as session:
-        session.execute(delete(Provenance).where(Provenance.run_id == run_id, Provenance.attempt == attempt))
         session.add(Provenance(run_id=run_id, attempt=attempt, record_json=json.dumps(record, ensure_ascii=False)))
 
 
 def run_provenance(db: Database, run_id: str) -> list[dict[str, Any]]:
     """Every attempt's record of one run, oldest first."""
-    statement = select(Provenance.record_json).where(Provenance.run_id == run_id).order_by(Provenance.attempt)
+    statement = select(Provenance.record_json).where(Provenance.run_id == run_id).order_by(Provenance.id)
     with db.session() as session:
         return [json.loads(text) for text in session.scalars(statement)]
 
 
 def latest_provenance(db: Database, study_id: int | None = None) -> dict[str, dict[str, Any]]:
-    """Run id -> its latest attempt's record, for the runs (of the study) that have one."""
-    latest = select(Provenance.run_id, func.max(Provenance.attempt).label("attempt")).group_by(Provenance.run_id)
+    """Run id -> its latest record, for the runs (of the study) that have one."""
+    latest = select(func.max(Provenance.id)).group_by(Provenance.run_id)
     if study_id is not None:
         latest = latest.where(Provenance.run_id.in_(_in_study(study_id)))
-    latest = latest.subquery()
-    statement = select(Provenance.run_id, Provenance.record_json).join(
-        latest, (latest.c.run_id == Provenance.run_id) & (latest.c.attempt == Provenance.attempt))
+    statement = select(Provenance.run_id, Provenance.record_json).where(Provenance.id.in_(latest))
     with db.session() as session:
         return {run_id: json.loads(text) for run_id, text in session.execute(statement)}
 

@@ -65,6 +65,17 @@ def passages_per_second(record: Mapping[str, Any]) -> float | None:
     return sum(p["done"] for p in spans) / seconds if spans and seconds > 0 else None
 
 
+def throughput_text(record: Mapping[str, Any]) -> str:
+    """``0.99 steps/s, 413 passages/s`` (what the record measured; empty when it measured neither)."""
+    parts = []
+    steps, passages = steps_per_second(record), passages_per_second(record)
+    if steps is not None:
+        parts.append(f"{steps:.3g} steps/s")
+    if passages is not None:
+        parts.append(f"{passages:.0f} passages/s")
+    return ", ".join(parts)
+
+
 def device_text(record: Mapping[str, Any]) -> str:
     """``1 × NVIDIA H100 80GB HBM3``, ``2 × cpu``."""
     device = record.get("device") or {}
@@ -138,7 +149,8 @@ def summary_line(records: Sequence[Mapping[str, Any]]) -> str:
     shared = [f"{name} {first[name]}" for name in ("torch", "transformers") if name not in differing]
     if "device" not in differing and "devices" not in differing:
         shared.append(device_text(records[0]))
-    text = f"all {len(records)} runs on " + ", ".join(shared) if shared else f"{len(records)} runs"
+    runs = f"all {len(records)} runs" if len(records) > 1 else "the one run"
+    text = f"{runs} on " + ", ".join(shared) if shared else runs
     if differing:
         text += "; they differ in " + "; ".join(
             f"{name} ({' vs '.join(str(v) for v in values)})" for name, values in differing.items())
@@ -152,13 +164,11 @@ def tooltip_lines(record: Mapping[str, Any]) -> list[str]:
     lines = [f"hybridscale {software.get('hybridscale')}" + (f" ({commit[:10]})" if commit else "")
              + f", torch {software.get('torch')}, transformers {software.get('transformers')}",
              f"{device_text(record)} on {record.get('host')}, Python {software.get('python')}"]
-    timing = []
-    for name, value, unit in (("training", training_seconds(record), "s"),
-                              ("evaluation", evaluation_seconds(record), "s"),
-                              ("", steps_per_second(record), " steps/s"),
-                              ("", passages_per_second(record), " passages/s")):
-        if value is not None:
-            timing.append(f"{name} {value:.1f}{unit}".strip())
+    timing = [f"{name} {value:.1f} s" for name, value in (("training", training_seconds(record)),
+                                                          ("evaluation", evaluation_seconds(record)))
+              if value is not None]
+    if throughput_text(record):
+        timing.append(throughput_text(record))
     if timing:
         lines.append(", ".join(timing))
     memory = [f"peak RAM {record['peak_rss_mb']:.0f} MB"] if record.get("peak_rss_mb") is not None else []
