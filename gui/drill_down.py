@@ -6,7 +6,9 @@ over its seeds) as a sorted difference plot and a table. Choosing a query
 shows its text, its relevant passages and both series' top 5 with relevance
 marks, read from the run files of each side's first seed (texts from the
 run's ``texts.jsonl.gz``; ids alone for runs evaluated before it existed).
-Values and files are read in the background thread.
+Values and files are read in the background thread. The heading's tooltip
+says what produced each side's runs (their provenance records), so a
+difference between runs on different software or hardware shows as such.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from PySide6 import QtCore, QtWidgets
 from gui.app_model import AppModel
 from gui.figures import use_value_axes
 from gui.per_query import QueryDetail, QueryDifference, Side, differences, query_detail, sides
+from storage.provenance import latest_provenance
 from storage.queries import query_value_cells
+from vocabulary.provenance import summary_line, tooltip_lines
 
 RELEVANT_MARK = "✓"
 WIN_COLOUR, LOSS_COLOUR, TIE_COLOUR = "#009E73", "#D55E00", "#999999"
@@ -72,6 +76,8 @@ class DrillDownPanel(QtWidgets.QWidget):
         self._where: tuple[str, str, str, str, str] = ("", "", "", "", "")  # eval set, setting, x, y, metric
         self._clicked: tuple[str, int] = ("", 0)
         self._generation = 0
+        #: Run id -> its latest provenance record, for the runs of the cell opened.
+        self.provenance: dict[str, dict] = {}
 
     # ---- opening -----------------------------------------------------------------------------
     def open(self, eval_set: str, setting: str, query_language: str, passage_language: str, metric: str,
@@ -84,13 +90,16 @@ class DrillDownPanel(QtWidgets.QWidget):
         self.heading.setText(f"Reading the per-query {metric} of {series}, n={size}…")
         self.show()
 
-        def read(db) -> dict[tuple[str, int], Side]:
+        def read(db) -> tuple[dict[tuple[str, int], Side], dict[str, dict]]:
             cells = query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric)
-            return sides(cells, query_language, passage_language)
+            found = sides(cells, query_language, passage_language)
+            runs = {run_id for side in found.values() for run_id in side.run_ids}
+            return found, {k: v for k, v in latest_provenance(db, study_id).items() if k in runs}
 
-        def done(found: dict[tuple[str, int], Side]) -> None:
+        def done(read_back: tuple[dict[tuple[str, int], Side], dict[str, dict]]) -> None:
             if generation == self._generation:
-                self._opened(found)
+                self.provenance = read_back[1]
+                self._opened(read_back[0])
 
         self.app_model.executor.submit(lambda db=self.app_model.db: read(db), done, self._failed)
 
@@ -135,6 +144,7 @@ class DrillDownPanel(QtWidgets.QWidget):
             f"{html.escape(eval_set)})</b>: A = {html.escape(side_caption(a))} against B = "
             f"{html.escape(side_caption(b))}, over {len(self.shown)} queries: A higher on {wins}, lower on {losses}, "
             f"equal on {len(self.shown) - wins - losses}. Each value is the mean over a side's seeds.")
+        self.heading.setToolTip("\n\n".join(self._provenance_text(name, side) for name, side in (("A", a), ("B", b))))
         values = np.array([d.difference for d in self.shown])
         colours = [WIN_COLOUR if v > 0 else LOSS_COLOUR if v < 0 else TIE_COLOUR for v in values]
         bars = pg.BarGraphItem(x=np.arange(len(values)), height=values, width=0.8, brushes=colours, pens=colours)
@@ -148,6 +158,14 @@ class DrillDownPanel(QtWidgets.QWidget):
             for column, text in enumerate((d.query_id, f"{d.a:.4f}", f"{d.b:.4f}", f"{d.difference:+.4f}")):
                 self.table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+
+    def _provenance_text(self, name: str, side: Side) -> str:
+        """What produced a side's runs: one line over all of them, then its first seed's run in detail."""
+        records = [self.provenance[run_id] for run_id in side.run_ids if run_id in self.provenance]
+        lines = [f"{name} = {side_caption(side)}: {summary_line(records)}"]
+        if side.run_ids[0] in self.provenance:
+            lines += [f"run {side.run_ids[0]}:", *tooltip_lines(self.provenance[side.run_ids[0]])]
+        return "\n".join(lines)
 
     # ---- one query ------------------------------------------------------------------------------
     def select_query(self, query_id: str) -> None:

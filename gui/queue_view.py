@@ -2,7 +2,10 @@
 
 The table is polled from the database once a second with an incremental
 query (``list_runs(changed_since=...)``) in the background thread, so the
-event loop only merges a handful of changed rows. Cancel and retry are
+event loop only merges a handful of changed rows. A finished run's
+tooltip adds its provenance record (software, device, timings with steps/s
+and passages/s, memory, data read), read once when the run is seen finished.
+Cancel and retry are
 database writes, done in the background too (a busy SQLite file may make
 them wait). The page follows the app model's database and study.
 """
@@ -19,6 +22,8 @@ from gui.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text
 from gui.wording import plural
 from gui.workers import DEVICES, WorkerPool
 from storage.models import utcnow
+from storage.provenance import latest_provenance
+from vocabulary.provenance import tooltip_lines
 from vocabulary.status import RunStatus
 
 if TYPE_CHECKING:
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
 POLL_MS = 1000
 #: One poll in this many reads every run, not only those changed since the last poll.
 FULL_POLL_EVERY = 30
+#: States after which a run's provenance record is stored.
+ENDED = (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
 STATUS_COLOURS = {RunStatus.DONE: "#1b7f3b", RunStatus.FAILED: "#b00020", RunStatus.CANCELLED: "#7a7a7a",
                   RunStatus.RUNNING: "#0b5cad"}
 
@@ -37,6 +44,8 @@ class RunTableModel(QtCore.QAbstractTableModel):
     def __init__(self, parent: QtCore.QObject | None = None):
         super().__init__(parent)
         self.table = RunTable()
+        #: Run id -> its provenance record's lines, for the tooltips of its row.
+        self.provenance: dict[str, str] = {}
 
     def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.table.runs)
@@ -58,6 +67,8 @@ class RunTableModel(QtCore.QAbstractTableModel):
             return None
         run = self.table.runs[index.row()]
         column = COLUMNS[index.column()]
+        if role == QtCore.Qt.ItemDataRole.ToolTipRole and run.id in self.provenance:
+            return f"{column.text(run, utcnow())}\n\n{self.provenance[run.id]}"
         if role in (QtCore.Qt.ItemDataRole.DisplayRole, QtCore.Qt.ItemDataRole.ToolTipRole):
             return column.text(run, utcnow())
         if role == QtCore.Qt.ItemDataRole.UserRole:
@@ -81,7 +92,13 @@ class RunTableModel(QtCore.QAbstractTableModel):
     def reset(self) -> None:
         self.beginResetModel()
         self.table.clear()
+        self.provenance.clear()
         self.endResetModel()
+
+    def set_provenance(self, records: dict[str, dict]) -> None:
+        self.provenance.update({run_id: "\n".join(tooltip_lines(record)) for run_id, record in records.items()})
+        if self.table.runs:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.table.runs) - 1, len(COLUMNS) - 1))
 
     def refresh_times(self) -> None:
         """Elapsed and ETA move with the clock even when no row changed."""
@@ -122,6 +139,7 @@ class QueueView(QtWidgets.QWidget):
         self._generation = 0
         self._polls = 0
         self._dialogs: list[RunLogDialog] = []
+        self._provenance_asked: set[str] = set()  # ended runs whose record was asked for (old runs have none)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(self._toolbar())
@@ -235,6 +253,24 @@ class QueueView(QtWidgets.QWidget):
         if counts.get(RunStatus.DONE, 0) != self._done:
             self._done = counts.get(RunStatus.DONE, 0)
             self.runs_finished.emit()
+        ended = {v.id for v in views if v.status in ENDED} - self._provenance_asked
+        if ended:
+            self._read_provenance(ended, generation)
+
+    def _read_provenance(self, run_ids: set[str], generation: int) -> None:
+        """Read the records of runs seen ended (in the background) for their rows' tooltips."""
+        self._provenance_asked |= run_ids
+        study_id = self.app_model.study_id
+
+        def read(db) -> dict[str, dict]:
+            return {k: v for k, v in latest_provenance(db, study_id).items() if k in run_ids}
+
+        def done(records: dict[str, dict]) -> None:
+            if generation == self._generation:
+                self.model.set_provenance(records)
+
+        self.app_model.executor.submit(lambda db=self.app_model.db: read(db), done,
+                                       lambda error: self.message.emit(f"Could not read the runs' provenance: {error}"))
 
     def _poll_failed(self, error: BaseException, generation: int) -> None:
         if generation != self._generation:  # an answer about the previous database or study
@@ -246,6 +282,7 @@ class QueueView(QtWidgets.QWidget):
         """Read the table anew for another database or study; a poll still in flight answers for the old one."""
         self._generation += 1
         self.model.reset()
+        self._provenance_asked.clear()
         self._done = 0
         self._polling = False
         self.poll()
