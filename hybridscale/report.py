@@ -66,8 +66,9 @@ def study_findings(db: Database, study_id: int) -> list[Findings]:
     return [findings(db, study_id, *triple) for triple in reported(db, study_id)]
 
 
-def findings_markdown(all_findings: Sequence[Findings]) -> list[str]:
-    lines = ["## Findings", ""]
+def findings_markdown(all_findings: Sequence[Findings], flags: Sequence[str] = ()) -> list[str]:
+    """The findings section; ``flags`` (:func:`series_flags`) open it."""
+    lines = ["## Findings", "", *flags]
     for found in all_findings:
         lines += to_markdown(found)
     return lines
@@ -85,9 +86,8 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     _write_rows(files.comparisons, (*MEASUREMENT_COLUMNS, *FIELDS), _comparison_rows(db, study_id))
     _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
     plots = tuple(write_figures(tidy_metrics(db, study_id), out / "plots"))
-    found_lines = findings_markdown(all_findings)
-    found_lines[2:2] = series_flags(db, study_id)
-    lines = [f"# {name}: findings", "", f"Provenance: {provenance_line(db, study_id)}.", "", *found_lines,
+    lines = [f"# {name}: findings", "", f"Provenance: {provenance_line(db, study_id)}.", "",
+             *findings_markdown(all_findings, series_flags(db, study_id)),
              "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
              "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),
              ""]
