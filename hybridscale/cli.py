@@ -243,11 +243,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.runs:
         print(f"wrote {export_runs_csv(db, args.runs, study_id=args.study)} runs to {args.runs}")
     if args.mlflow:
-        from hybridscale.mlflow_export import MlflowUnavailable, export_to_mlflow
+        from hybridscale.mlflow_export import MlflowExportError, export_to_mlflow
 
         try:
             done = export_to_mlflow(db, args.mlflow, study_id=args.study)
-        except MlflowUnavailable as exc:
+        except MlflowExportError as exc:
             raise UserError(str(exc)) from None
         print(f"{args.mlflow}: {done.summary()}")
     return 0

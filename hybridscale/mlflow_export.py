@@ -47,8 +47,8 @@ _METRICS_PER_BATCH, _PARAMS_TAGS_PER_BATCH, _PARAM_LENGTH, _TAG_LENGTH = 1000, 1
 _RUN_TAGS = ("study", "series", "strategy", "label")
 
 
-class MlflowUnavailable(RuntimeError):
-    """MLflow is not installed; the message says how to install it."""
+class MlflowExportError(RuntimeError):
+    """MLflow is not installed, or the tracking store refused the export; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,16 @@ def metric_key(row: dict[str, Any]) -> str:
 def export_to_mlflow(db: Database, uri: str, study_id: int | None = None) -> MlflowExport:
     """Write every done run (of the study) to the tracking store at ``uri``; return what happened."""
     client = _client(uri)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _export(client, db, study_id)
+    except MlflowException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MlflowExportError(f"{uri}: {first}") from exc
+
+
+def _export(client, db: Database, study_id: int | None) -> MlflowExport:
     experiment_id = _experiment(client, _experiment_name(db, study_id))
     metrics: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in tidy_metrics(db, study_id):
@@ -90,8 +100,8 @@ def _client(uri: str):
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise MlflowUnavailable("--mlflow needs MLflow: pip install 'hybridscale[mlflow]'") from None
-    if uri.startswith("file:"):
+        raise MlflowExportError("--mlflow needs MLflow: pip install 'hybridscale[mlflow]'") from None
+    if uri.startswith("file:") or "://" not in uri and ":" not in uri.split("/")[0]:  # a file: URI or a folder
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=uri)
 

@@ -96,7 +96,7 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
 
 
 def provenance_line(db: Database, study_id: int) -> str:
-    """What the study's runs ran on, from their latest provenance records (:func:`vocabulary.provenance.summary_line`)."""
+    """What the study's runs ran on, from their latest records (:func:`vocabulary.provenance.summary_line`)."""
     return summary_line(list(latest_provenance(db, study_id).values()))
 
 

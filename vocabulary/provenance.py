@@ -178,5 +178,6 @@ def tooltip_lines(record: Mapping[str, Any]) -> list[str]:
         lines.append(", ".join(memory))
     data = record.get("data") or ()
     if data:
-        lines.append(f"{len(data)} data file(s) read: " + data_text({"data": data[:3]}) + (" …" if len(data) > 3 else ""))
+        more = " …" if len(data) > 3 else ""
+        lines.append(f"{len(data)} data file(s) read: {data_text({'data': data[:3]})}{more}")
     return lines

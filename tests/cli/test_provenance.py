@@ -97,10 +97,7 @@ def test_report_and_status_show_what_produced_the_runs(finished, tmp_path, capsy
 def test_runs_of_one_series_on_different_software_are_flagged(finished, tmp_path):
     """Records written by hand for a copy of the database: one run says it ran on another torch and GPU."""
     path, _db = finished
-    copy = tmp_path / "copy.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
-        source.backup(target)  # the WAL's pages too
-    db = open_db(copy)
+    db = _copy(path, tmp_path)
     run_ids = sorted(latest_provenance(db))
     other = dict(latest_provenance(db)[run_ids[1]])
     other["software"] = {**other["software"], "torch": "9.9.9"}
@@ -113,6 +110,14 @@ def test_runs_of_one_series_on_different_software_are_flagged(finished, tmp_path
     summary = write_report(db, 1, tmp_path / "report").summary.read_text(encoding="utf-8")
     assert "they differ in torch" in summary and "Not like for like" in summary
     db.dispose()
+
+
+def _copy(path: Path, folder: Path):
+    """A copy of the database (the WAL's pages too), opened: a test that writes leaves the module's fixture alone."""
+    copy = folder / "copy.db"
+    with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    return open_db(copy)
 
 
 def test_a_run_handed_back_and_resumed_keeps_a_record_of_each_attempt(tmp_path):
@@ -160,3 +165,19 @@ def test_export_to_mlflow_is_read_back_with_the_same_values_and_twice_is_idempot
         assert run.data.tags["provenance.torch"] == records[run_id]["software"]["torch"]
         artifacts = mlflow.MlflowClient(store).list_artifacts(run.info.run_id, "eval")
         assert artifacts, "the TREC run files were not logged"
+
+
+def test_a_run_whose_content_changed_is_replaced_not_duplicated(finished, tmp_path, capsys):
+    mlflow = pytest.importorskip("mlflow")
+    db = _copy(finished[0], tmp_path)
+    store = f"file:{tmp_path / 'mlruns'}"
+    assert main(["--db", str(tmp_path / "copy.db"), "export", "--mlflow", store]) == 0
+    run_id = sorted(latest_provenance(db))[0]
+    record_provenance(db, run_id, 2, {**latest_provenance(db)[run_id], "host": "another-host"})
+    assert main(["--db", str(tmp_path / "copy.db"), "export", "--mlflow", store]) == 0
+    assert "0 run(s) created, 1 replaced, 1 unchanged" in capsys.readouterr().out
+    mlflow.set_tracking_uri(store)
+    runs = mlflow.search_runs(experiment_names=["hybridscale"], output_format="list")
+    assert sorted(r.data.tags["hybridscale.run_id"] for r in runs) == sorted(latest_provenance(db))
+    assert {r.data.tags["hybridscale.run_id"]: r.data.tags["provenance.host"] for r in runs}[run_id] == "another-host"
+    db.dispose()
