@@ -173,20 +173,26 @@ def _iso(moment: dt.datetime) -> str:
 
 def describe_file(path: Path) -> dict[str, Any]:
     """The file's path, size, and SHA-256 where cheap; for a hub cache file its repository and revision."""
-    size = path.stat().st_size
-    entry: dict[str, Any] = {"file": str(path), "size": size, "sha256": None, "kind": "file", "repo": None,
+    stat = path.stat()
+    entry: dict[str, Any] = {"file": str(path), "size": stat.st_size, "sha256": None, "kind": "file", "repo": None,
                              "revision": None}
-    hub = _HUB_PATH.search(str(path))
+    hub = _HUB_PATH.search(path.as_posix())
     if hub is not None:
         kind, repo, revision = hub.groups()
         entry.update(kind=f"hub {kind[:-1]}", repo=repo.replace("--", "/"), revision=revision)
-    elif size <= HASHED_UP_TO:
-        digest = hashlib.sha256()
-        with path.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        entry["sha256"] = digest.hexdigest()
+    elif stat.st_size <= HASHED_UP_TO:
+        entry["sha256"] = _sha256(str(path), stat.st_size, stat.st_mtime_ns)
     return entry
+
+
+@cache
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """Cached by size and modification time: a worker's runs mostly read the same files, hashed once."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @cache

@@ -18,7 +18,7 @@ import pytest
 
 from engine.data import load_eval_set
 from hybridscale.cli import main
-from hybridscale.provenance import device_name
+from hybridscale.provenance import describe_file, device_name
 from hybridscale.report import series_flags, write_report
 from hybridscale.worker import run_worker
 from storage import queue
@@ -181,3 +181,17 @@ def test_a_run_whose_content_changed_is_replaced_not_duplicated(finished, tmp_pa
     assert sorted(r.data.tags["hybridscale.run_id"] for r in runs) == sorted(latest_provenance(db))
     assert {r.data.tags["hybridscale.run_id"]: r.data.tags["provenance.host"] for r in runs}[run_id] == "another-host"
     db.dispose()
+
+
+def test_a_hub_cache_file_names_its_repository_and_revision_and_a_local_file_its_hash(tmp_path):
+    """A folder laid out as the hub cache lays out a dataset snapshot (no hub is reachable here)."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = tmp_path / "hub" / "datasets--miracl--miracl-corpus" / "snapshots" / revision / "miracl-corpus-v1.0-sw"
+    snapshot.mkdir(parents=True)
+    hub_file = snapshot / "docs-0.jsonl.gz"
+    hub_file.write_bytes(b"x" * 1000)
+    assert describe_file(hub_file) == {"file": str(hub_file), "size": 1000, "sha256": None, "kind": "hub dataset",
+                                       "repo": "miracl/miracl-corpus", "revision": revision}
+    local = tmp_path / "queries.tsv"
+    local.write_bytes(b"sw:1\tHabari\n")
+    assert describe_file(local)["sha256"] == hashlib.sha256(b"sw:1\tHabari\n").hexdigest()
