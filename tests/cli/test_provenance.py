@@ -10,6 +10,7 @@ import hashlib
 import platform
 import re
 import sqlite3
+import sys
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -195,3 +196,9 @@ def test_a_hub_cache_file_names_its_repository_and_revision_and_a_local_file_its
     local = tmp_path / "queries.tsv"
     local.write_bytes(b"sw:1\tHabari\n")
     assert describe_file(local)["sha256"] == hashlib.sha256(b"sw:1\tHabari\n").hexdigest()
+
+
+def test_export_to_mlflow_without_mlflow_installed_says_how_to_install_it(finished, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", None)  # what importing it does where it is not installed
+    assert main(["--db", str(finished[0]), "export", "--mlflow", "file:unused"]) == 2
+    assert "pip install 'hybridscale[mlflow]'" in capsys.readouterr().err
