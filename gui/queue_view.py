@@ -5,9 +5,9 @@ query (``list_runs(changed_since=...)``) in the background thread, so the
 event loop only merges a handful of changed rows. A finished run's
 tooltip adds its provenance record (software, device, timings with steps/s
 and passages/s, memory, data read), read once when the run is seen finished.
-Cancel and retry are
-database writes, done in the background too (a busy SQLite file may make
-them wait). The page follows the app model's database and study.
+Cancel and retry are database writes, done in the background too (a busy
+SQLite file may make them wait). The page follows the app model's database
+and study.
 """
 
 from __future__ import annotations
