@@ -62,6 +62,7 @@ class _Reads:
         self._excluded = tuple({os.path.join(os.path.abspath(p), "") for p in excluded}
                                | {os.path.join(str(Path(p).resolve()), "") for p in excluded})
         self.paths: dict[str, None] = {}  # insertion-ordered set
+        self._lock = threading.Lock()  # every thread's opens are heard, and the record reads them at the end
 
     def opened(self, path: object, mode: object, flags: object) -> None:
         if isinstance(path, bytes):
@@ -75,7 +76,12 @@ class _Reads:
         name = os.path.abspath(os.fspath(path))
         if name in self.paths or name.endswith(_NOT_DATA_SUFFIXES) or name.startswith(self._excluded):
             return
-        self.paths[name] = None
+        with self._lock:
+            self.paths[name] = None
+
+    def files(self) -> list[str]:
+        with self._lock:
+            return list(self.paths)
 
 
 def _audit(event: str, args: tuple) -> None:
@@ -154,7 +160,7 @@ class AttemptRecorder:
             "finished_at": _iso(finished), "software": software(self._device), "os": platform.platform(),
             "host": socket.gethostname(), "device": {"name": device_name(self._device), "count": self._world_size},
             "phases": self._phases, "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": _peak_gpu_mb(self._device),
-            "data": [describe_file(Path(p)) for p in self._reads.paths if Path(p).is_file()],
+            "data": [describe_file(Path(p)) for p in self._reads.files() if Path(p).is_file()],
         }
 
 
