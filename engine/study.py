@@ -31,6 +31,7 @@ from engine.model import Encoder, load_encoder
 from engine.state import Progress, RunState, Slice, TaskState
 from engine.train import train
 from vocabulary.config import EvalSpec, RunConfig
+from vocabulary.datasets import DATASETS
 from vocabulary.model_specs import bm25_options, is_bm25_spec
 from vocabulary.records import EvalSet
 from vocabulary.run_files import EVAL_DIR, eval_folder_name
@@ -101,7 +102,8 @@ def _execute_bm25(config: RunConfig, workdir: Path, state: RunState, context: Di
             part.report(Progress("indexing", 0.0))
             corpus = BM25Pool.build([p.id for p in eval_set.passages], [passage_text(p) for p in eval_set.passages],
                                     k1=options["k1"], b=options["b"])
-            evaluation = evaluate_lexical(corpus, eval_set, spec.label, top_k=config.top_k, state=part,
+            evaluation = evaluate_lexical(corpus, eval_set, spec.label, measures=DATASETS[spec.dataset].measures,
+                                          top_k=config.top_k, state=part,
                                           run_dir=files / eval_folder_name(spec.label))
             result.extend(evaluation)
             log.info("evaluated %s with BM25: %d metric values", spec.label, len(evaluation.rows))
@@ -163,7 +165,8 @@ def _evaluate(config: RunConfig, encoder: Encoder, eval_sets: list[tuple[EvalSpe
         part = Slice(state, index * share, share, f"evaluating {spec.label}")
         part.report(Progress("", 0.0))
         evaluation = evaluate(
-            encoder, eval_set, spec.label, top_k=config.top_k, batch_size=config.eval_batch_size, cache=cache,
+            encoder, eval_set, spec.label, measures=DATASETS[spec.dataset].measures, top_k=config.top_k,
+            batch_size=config.eval_batch_size, cache=cache,
             state=part, run_dir=files / eval_folder_name(spec.label), passage_max_length=spec.passage_max_length,
             symmetric=bool(spec.symmetric),
         )

@@ -1,0 +1,139 @@
+"""CIRAL v1.0 sw/yo (FIRE 2023, SIGIR 2024): English questions, Swahili / Yoruba news passages, human judgements.
+
+Topics and qrels ship in ``assets/data/ciral`` (anserini-tools' copies,
+byte for byte): ``topics/topics.ciral-v1.0-<lang>-<split>.tsv`` holds the
+English questions (``qid<TAB>query``), ``...-<split>-native.tsv`` the same
+questions in sw / yo, and ``qrels/qrels.ciral-v1.0-<lang>-<split>.tsv`` the
+judgements (``qid Q0 docid relevance``, space- or tab-separated, so read on
+whitespace). Splits: ``test-a``, ``test-b``, ``test-a-pools`` (test-a's
+questions judged on the shared task's deeper pools) and ``dev`` (native
+questions only: upstream has no English dev topics).
+
+Queries: each English question is an ``en`` query ``en:<lang>:<qid>`` (the
+cross-lingual setting, ``en -> sw/yo``); each native one a ``<lang>`` query
+``<lang>:<qid>`` (the monolingual setting, pyserini's "BM25 QT" reference).
+Passages are ``<lang>:<docid>``. A judged docid that the corpus lacks is
+kept in the language of the corpus it belongs to (``absent_languages``), so
+the evaluator counts it as relevant and never retrieved, with a warning.
+
+The corpus is not shipped (sw 949,013 passages, yo 82,095). Its hub layout,
+from the file tree of ``CIRAL/ciral-corpus`` (huggingface.co, folder
+``passages-v1.0``) and the upstream README's field list, is one JSON Lines
+file per language, ``passages-v1.0/<name>_passages.jsonl`` with ``<name>``
+``swahili`` / ``yoruba`` (fields ``docid``, ``title``, ``text``, ``url``).
+The repo's loading script (``ciral-corpus.py``) is never run:
+:mod:`engine.data.hub` reads these files from ``hf://datasets/CIRAL/ciral-corpus``,
+from a data folder, or from ``spec.path``, which is a local copy of the repo
+(a folder with ``passages-v1.0/``) or one JSON Lines file (one language).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
+from engine.data.evalset import build_eval_set
+from engine.data.files import find_file, label, read_lines, source_root, text_field
+from engine.data.hub import HubFiles, json_rows, locate
+from vocabulary.config import EvalSpec
+from vocabulary.records import EvalSet, Passage, Query
+
+DATASET = "ciral"
+HUB_REPO = "CIRAL/ciral-corpus"
+#: ISO 639-1 -> the language name in the hub's file names.
+NAMES = {"sw": "swahili", "yo": "yoruba"}
+#: The query language of the English topics.
+ENGLISH = "en"
+
+
+def hub_files(lang: str) -> HubFiles:
+    """The corpus file of ``lang`` in the hub repo."""
+    return HubFiles(HUB_REPO, f"passages-v1.0/{NAMES[lang]}_passages.jsonl")
+
+
+def load_eval_set(spec: EvalSpec) -> EvalSet:
+    check_split(DATASET, spec.split)
+    codes = check_languages(DATASET, spec.languages)
+    root = source_root(DATASET, None)
+    queries: list[Query] = []
+    qrels: dict[str, dict[str, int]] = {}
+    absent: dict[str, str] = {}
+    for lang in codes:
+        topics = _topic_files(root, lang, spec.split)
+        judgements = _read_qrels(find_file(root / "qrels", f"qrels.ciral-v1.0-{lang}-{spec.split}.tsv"))
+        for query_language, path in topics:
+            prefix = f"{ENGLISH}:{lang}" if query_language == ENGLISH else lang
+            topic_ids = set()
+            for qid, text in _read_topics(path):
+                queries.append(Query(f"{prefix}:{qid}", text, query_language))
+                topic_ids.add(qid)
+            for qid, docid, relevance in judgements:
+                if qid in topic_ids:
+                    qrels.setdefault(f"{prefix}:{qid}", {})[f"{lang}:{docid}"] = relevance
+                    absent[f"{lang}:{docid}"] = lang
+    passages = [Passage(f"{lang}:{docid}", text, lang, title)
+                for lang in codes for docid, title, text in corpus(lang, spec.path, len(codes))]
+    return build_eval_set(spec.label, queries, passages, qrels, max_queries=spec.max_queries,
+                          absent_languages=absent)
+
+
+def _topic_files(root: Path, lang: str, split: str) -> list[tuple[str, Path]]:
+    """(query language, topics file) of the split: the English topics where upstream has them, the native ones."""
+    topics_split = "test-a" if split == "test-a-pools" else split
+    found = []
+    for query_language, suffix in ((ENGLISH, ""), (lang, "-native")):
+        try:
+            found.append((query_language, find_file(root / "topics", f"topics.ciral-v1.0-{lang}-{topics_split}{suffix}.tsv")))
+        except DataNotFoundError:
+            if suffix:
+                raise
+    return found
+
+
+def _read_topics(path: Path) -> list[tuple[str, str]]:
+    topics = []
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip():
+            raise DataError(f"{label(path)} line {number}: {len(parts)} fields; expected qid<TAB>query")
+        topics.append((parts[0].strip(), parts[1].strip()))
+    return topics
+
+
+def _read_qrels(path: Path) -> list[tuple[str, str, int]]:
+    judgements = []
+    for number, line in enumerate(read_lines(path), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4:
+            raise DataError(f"{label(path)} line {number}: {len(parts)} fields; expected qid Q0 docid relevance")
+        try:
+            judgements.append((parts[0], parts[2], int(parts[3])))
+        except ValueError:
+            raise DataError(f"{label(path)} line {number}: relevance {parts[3]!r} is not a number") from None
+    return judgements
+
+
+def corpus(lang: str, path: str | None, language_count: int) -> Iterator[tuple[str, str, str]]:
+    """(docid, title, text) of the language's passages: from ``path`` (a repo copy or one JSONL file), a data
+    folder, or the hub."""
+    if path is None:
+        files = locate(hub_files(lang))
+    else:
+        local = Path(path).expanduser()
+        if local.is_file():
+            if language_count > 1:
+                raise DataError(f"{DATASET}: {local} is one corpus file but {language_count} languages are chosen; "
+                                f"pass a copy of {HUB_REPO} (a folder with passages-v1.0/)")
+            files = [str(local)]
+        else:
+            files = locate(hub_files(lang), local)
+    for file in files:
+        for number, record in json_rows(file):
+            yield (text_field(record, "docid", Path(file), number),
+                   text_field(record, "title", Path(file), number, optional=True),
+                   text_field(record, "text", Path(file), number))
