@@ -34,8 +34,8 @@ from typing import Iterator
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import find_file, label, read_lines, source_root, text_field
-from engine.data.hub import HubFiles, json_rows, locate
+from engine.data.files import find_file, label, read_lines, source_root
+from engine.data.hub import HubFiles, locate, passages
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
 
@@ -133,7 +133,4 @@ def corpus(lang: str, path: str | None, language_count: int) -> Iterator[tuple[s
         else:
             files = locate(hub_files(lang), local)
     for file in files:
-        for number, record in json_rows(file):
-            yield (text_field(record, "docid", Path(file), number),
-                   text_field(record, "title", Path(file), number, optional=True),
-                   text_field(record, "text", Path(file), number))
+        yield from passages(file)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.data.errors import DataError, DataNotFoundError
-from engine.data.files import COMPRESSED_SUFFIXES, nfc_strings
+from engine.data.files import COMPRESSED_SUFFIXES, nfc_strings, text_field
 
 #: The folder holding downloaded hub repos (``DIR/<owner>/<name>/<path>``); unset: read the hub.
 DATA_DIR_ENV = "HYBRIDSCALE_DATA_DIR"
@@ -91,3 +91,12 @@ def json_rows(file: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 f"{DATA_DIR_ENV}" if file.startswith("hf://") else "fix or re-download the file")
         raise kind(f"{file}: cannot be read as JSON Lines ({type(exc).__name__}: {cause}); {hint}") from None
 
+
+
+def passages(file: str) -> Iterator[tuple[str, str, str]]:
+    """(docid, title, text) of a passage-corpus JSON Lines file (MIRACL, CIRAL and AfriQA's collection share
+    these fields); a null title is an empty one, a missing or null docid or text names the file and record."""
+    where = Path(file)
+    for number, row in json_rows(file):
+        yield (text_field(row, "docid", where, number), text_field(row, "title", where, number, optional=True),
+               text_field(row, "text", where, number))
