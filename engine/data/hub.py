@@ -7,7 +7,7 @@ files it reads (:class:`HubFiles`, a repo and a path inside it, globs
 allowed), and those are streamed through ``datasets``' own ``json`` builder
 from ``hf://datasets/REPO/PATH``, or from the same PATH under a local folder
 that holds the repo's files in the hub's layout. Both go through
-:func:`json_rows`, so tests on local folders exercise the hub path's parsing.
+:func:`rows`, so tests on local folders exercise the hub path's parsing.
 
 A local copy is found in three ways: a loader's ``path`` pointing at the
 repo's folder; or a data folder (``hybridscale data download --to DIR``
@@ -71,32 +71,34 @@ def locate(files: HubFiles, root: Path | None = None) -> list[str]:
     return [str(p) for p in found]
 
 
-def json_rows(file: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(record number, record with NFC strings) of one JSON Lines file, local or ``hf://``, streamed by
-    ``datasets``' json builder; an unreadable file is one DataError or DataNotFoundError naming it."""
+def rows(file: str, *, normalise: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(record number, record) of one data file, local or ``hf://``, streamed by ``datasets``' ``parquet``
+    builder (``.parquet``) or ``json`` builder (JSON Lines, the rest); strings NFC unless ``normalise`` is
+    False (SQuAD offsets index the raw text). An unreadable file is one DataError or DataNotFoundError naming it."""
     import datasets
 
-    if not file.startswith("hf://") and not Path(file).is_file():
+    remote = file.startswith("hf://")
+    if not remote and not Path(file).is_file():
         raise DataNotFoundError(f"{file}: no such file")
+    builder = "parquet" if file.endswith(".parquet") else "json"
     try:
-        rows = datasets.load_dataset("json", data_files={"train": file}, split="train", streaming=True)
-        for number, row in enumerate(rows, start=1):
-            yield number, nfc_strings(row)
+        records = datasets.load_dataset(builder, data_files={"train": file}, split="train", streaming=True)
+        for number, row in enumerate(records, start=1):
+            yield number, nfc_strings(row) if normalise else row
     except (DataError, DataNotFoundError, GeneratorExit):
         raise
     except Exception as exc:  # offline, a moved file, broken JSON: one line naming the file
         cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        kind = DataNotFoundError if file.startswith("hf://") else DataError
-        hint = ("go online, or download it with 'hybridscale data download' and set "
-                f"{DATA_DIR_ENV}" if file.startswith("hf://") else "fix or re-download the file")
-        raise kind(f"{file}: cannot be read as JSON Lines ({type(exc).__name__}: {cause}); {hint}") from None
-
+        hint = (f"go online, or download it with 'hybridscale data download' and set {DATA_DIR_ENV}" if remote
+                else "fix or re-download the file")
+        kind = DataNotFoundError if remote else DataError
+        raise kind(f"{file}: cannot be read as {builder} records ({type(exc).__name__}: {cause}); {hint}") from None
 
 
 def passages(file: str) -> Iterator[tuple[str, str, str]]:
     """(docid, title, text) of a passage-corpus JSON Lines file (MIRACL, CIRAL and AfriQA's collection share
     these fields); a null title is an empty one, a missing or null docid or text names the file and record."""
     where = Path(file)
-    for number, row in json_rows(file):
+    for number, row in rows(file):
         yield (text_field(row, "docid", where, number), text_field(row, "title", where, number, optional=True),
                text_field(row, "text", where, number))
