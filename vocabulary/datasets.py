@@ -20,7 +20,7 @@ from vocabulary.records import DEFAULT_MEASURES
 Role = Literal["train", "eval"]
 
 #: The split an eval set uses when none is named: the first of these the dataset has.
-EVAL_SPLIT_PREFERENCE: tuple[str, ...] = ("test", "eval", "dev")
+EVAL_SPLIT_PREFERENCE: tuple[str, ...] = ("test", "test-a", "eval", "dev")
 
 
 @dataclass(frozen=True)
