@@ -55,14 +55,22 @@ def hub_files(lang: str) -> HubFiles:
 def load_eval_set(spec: EvalSpec) -> EvalSet:
     check_split(DATASET, spec.split)
     codes = check_languages(DATASET, spec.languages)
-    root = source_root(DATASET, None)
+    queries, qrels, absent = _questions(source_root(DATASET, None), codes, spec.split)
+    passages = [Passage(f"{lang}:{docid}", text, lang, title)
+                for lang in codes for docid, title, text in corpus(lang, spec.path, len(codes))]
+    return build_eval_set(spec.label, queries, passages, qrels, max_queries=spec.max_queries,
+                          absent_languages=absent)
+
+
+def _questions(root: Path, codes: tuple[str, ...], split: str
+               ) -> tuple[list[Query], dict[str, dict[str, int]], dict[str, str]]:
+    """The English and native queries of the split, their judgements, and the language of each judged passage."""
     queries: list[Query] = []
     qrels: dict[str, dict[str, int]] = {}
     absent: dict[str, str] = {}
     for lang in codes:
-        topics = _topic_files(root, lang, spec.split)
-        judgements = _read_qrels(find_file(root / "qrels", f"qrels.ciral-v1.0-{lang}-{spec.split}.tsv"))
-        for query_language, path in topics:
+        judgements = _read_qrels(find_file(root / "qrels", f"qrels.ciral-v1.0-{lang}-{split}.tsv"))
+        for query_language, path in _topic_files(root, lang, split):
             prefix = f"{ENGLISH}:{lang}" if query_language == ENGLISH else lang
             topic_ids = set()
             for qid, text in _read_topics(path):
@@ -72,10 +80,7 @@ def load_eval_set(spec: EvalSpec) -> EvalSet:
                 if qid in topic_ids:
                     qrels.setdefault(f"{prefix}:{qid}", {})[f"{lang}:{docid}"] = relevance
                     absent[f"{lang}:{docid}"] = lang
-    passages = [Passage(f"{lang}:{docid}", text, lang, title)
-                for lang in codes for docid, title, text in corpus(lang, spec.path, len(codes))]
-    return build_eval_set(spec.label, queries, passages, qrels, max_queries=spec.max_queries,
-                          absent_languages=absent)
+    return queries, qrels, absent
 
 
 def _topic_files(root: Path, lang: str, split: str) -> list[tuple[str, Path]]:
