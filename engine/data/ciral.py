@@ -29,6 +29,7 @@ from a data folder, or from ``spec.path``, which is a local copy of the repo
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Iterator
 
@@ -38,6 +39,8 @@ from engine.data.files import find_file, label, read_lines, source_root
 from engine.data.hub import HubFiles, locate, passages
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
+
+log = logging.getLogger(__name__)
 
 DATASET = "ciral"
 HUB_REPO = "CIRAL/ciral-corpus"
@@ -80,7 +83,16 @@ def _questions(root: Path, codes: tuple[str, ...], split: str
                 if qid in topic_ids:
                     qrels.setdefault(f"{prefix}:{qid}", {})[f"{lang}:{docid}"] = relevance
                     absent[f"{lang}:{docid}"] = lang
+            _warn_unmatched(path, topic_ids, {qid for qid, _, _ in judgements})
     return queries, qrels, absent
+
+
+def _warn_unmatched(topics: Path, topic_ids: set[str], judged_ids: set[str]) -> None:
+    """Log topics without judgements (never scored) and judged qids without a topic (sw test-b has one)."""
+    for ids, what in ((topic_ids - judged_ids, "topics without judgements (not scored)"),
+                      (judged_ids - topic_ids, "judged query ids without a topic (ignored)")):
+        if ids:
+            log.warning("%s: %d %s, e.g. %s", label(topics), len(ids), what, sorted(ids)[0])
 
 
 def _topic_files(root: Path, lang: str, split: str) -> list[tuple[str, Path]]:
@@ -97,15 +109,22 @@ def _topic_files(root: Path, lang: str, split: str) -> list[tuple[str, Path]]:
 
 
 def _read_topics(path: Path) -> list[tuple[str, str]]:
-    topics = []
+    """(qid, question) pairs; a repeated qid keeps its first question, with a warning (upstream's sw test-b
+    native topics give 237 twice, the second where the English topics have 238)."""
+    topics: dict[str, str] = {}
     for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         parts = line.split("\t")
         if len(parts) != 2 or not parts[0].strip():
             raise DataError(f"{label(path)} line {number}: {len(parts)} fields; expected qid<TAB>query")
-        topics.append((parts[0].strip(), parts[1].strip()))
-    return topics
+        qid = parts[0].strip()
+        if qid in topics:
+            log.warning("%s line %d: query id %s again; its first question is kept, this one left out",
+                        label(path), number, qid)
+            continue
+        topics[qid] = parts[1].strip()
+    return list(topics.items())
 
 
 def _read_qrels(path: Path) -> list[tuple[str, str, int]]:

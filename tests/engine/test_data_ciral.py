@@ -143,3 +143,19 @@ def _read_run(path) -> dict[str, dict[str, float]]:
             qid, _, docid, _rank, score, _tag = line.split()
             run[qid][docid] = float(score)
     return dict(run)
+
+
+def test_sw_test_b_upstream_flaws_are_logged_not_fatal(yo_repo, caplog):
+    """sw test-b's qrels name 114 query ids, its English topics 113; its native topics repeat 237 (the English
+    file has 238 there): the first 237 is kept, and each flaw is one warning naming the file."""
+    corpus = yo_repo[0] / "passages-v1.0" / "yoruba_passages.jsonl"
+    with caplog.at_level("WARNING", logger="engine.data.ciral"):
+        eval_set = ciral.load_eval_set(EvalSpec("ciral", ("sw",), "test-b", path=str(corpus)))
+    assert (sum(q.language == "en" for q in eval_set.queries), sum(q.language == "sw" for q in eval_set.queries)) \
+        == (113, 112)
+    assert next(q.text for q in eval_set.queries if q.id == "sw:237").startswith("Ni virusi gani hatari")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("topics/topics.ciral-v1.0-sw-test-b-native.tsv.xz line") and "query id 237 again" in m
+               for m in messages)
+    assert any(m.startswith("topics/topics.ciral-v1.0-sw-test-b.tsv.xz: 1 judged query ids without a topic")
+               for m in messages)
