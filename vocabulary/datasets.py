@@ -169,7 +169,7 @@ DATASETS: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             "miracl",
-            "MIRACL sw/yo: topics and qrels shipped; passage corpus via datasets or a local file",
+            "MIRACL sw/yo (monolingual): topics and qrels shipped; passage corpus from the hub's files or a local copy",
             ("sw", "yo"),
             ("train", "dev"),
             eval_loader="engine.data.miracl:load_eval_set",
