@@ -62,10 +62,12 @@ def token_ids(texts: Sequence[str]) -> tuple[list[np.ndarray], dict[str, int]]:
 
 @dataclass
 class BM25Pool:
-    """A BM25 index over one pool of passages (ids and texts in pool order); a :class:`engine.evaluate.Pool`."""
+    """A BM25 index over one pool of passages (ids and texts in pool order); a :class:`engine.evaluate.Pool`.
+
+    ``texts`` is kept as given (it may make each text when read), for :meth:`subset`."""
 
     ids: list[str]
-    texts: list[str]
+    texts: Sequence[str]
     retriever: bm25s.BM25
 
     @classmethod
@@ -75,7 +77,7 @@ class BM25Pool:
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
         if ids:  # an empty pool (a language without passages) scores nothing
             retriever.index(token_ids(texts), show_progress=False)
-        return cls(list(ids), list(texts), retriever)
+        return cls(list(ids), texts, retriever)
 
     def subset(self, keep: np.ndarray) -> "BM25Pool":
         """A new index over the kept passages (their own document frequencies and average length); all kept: this one."""

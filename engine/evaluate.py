@@ -166,6 +166,22 @@ def passage_text(passage: Passage) -> str:
     return f"{passage.title} {passage.text}" if passage.title else passage.text
 
 
+class PassageTexts(Sequence[str]):
+    """The passages' :func:`passage_text`, made when read: a large corpus's texts are then not held twice
+    (the BM25 index reads each once; the eval set keeps the passages)."""
+
+    def __init__(self, passages: Sequence[Passage]):
+        self._passages = passages
+
+    def __len__(self) -> int:
+        return len(self._passages)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [passage_text(p) for p in self._passages[index]]
+        return passage_text(self._passages[index])
+
+
 def encode_texts(
     encoder: Encoder, texts: Sequence[str], kind: str, batch_size: int, state: RunState | None = None,
     max_length: int | None = None, phase: str | None = None,

@@ -25,7 +25,7 @@ from typing import Callable
 from engine.bm25 import BM25Pool
 from engine.data import load_dev_set, load_eval_set, load_training_sources
 from engine.distributed import DistContext
-from engine.evaluate import EmbeddingCache, Evaluation, evaluate, evaluate_lexical, passage_text
+from engine.evaluate import EmbeddingCache, Evaluation, PassageTexts, evaluate, evaluate_lexical
 from engine.folders import replaced_whole
 from engine.model import Encoder, load_encoder
 from engine.state import Progress, RunState, Slice, TaskState
@@ -100,7 +100,7 @@ def _execute_bm25(config: RunConfig, workdir: Path, state: RunState, context: Di
         for index, (spec, eval_set) in enumerate(eval_sets):
             part = Slice(state, index * share, share, f"evaluating {spec.label}")
             part.report(Progress("indexing", 0.0))
-            corpus = BM25Pool.build([p.id for p in eval_set.passages], [passage_text(p) for p in eval_set.passages],
+            corpus = BM25Pool.build([p.id for p in eval_set.passages], PassageTexts(eval_set.passages),
                                     k1=options["k1"], b=options["b"])
             evaluation = evaluate_lexical(corpus, eval_set, spec.label, measures=DATASETS[spec.dataset].measures,
                                           top_k=config.top_k, state=part,

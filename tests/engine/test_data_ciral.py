@@ -159,3 +159,23 @@ def test_sw_test_b_upstream_flaws_are_logged_not_fatal(yo_repo, caplog):
                for m in messages)
     assert any(m.startswith("topics/topics.ciral-v1.0-sw-test-b.tsv.xz: 1 judged query ids without a topic")
                for m in messages)
+
+
+def test_a_bm25_run_of_the_executor_scores_ciral_with_its_published_measures(yo_repo, tmp_path):
+    """What a worker runs: ``include_bm25``'s run on CIRAL yo test-a, scored with nDCG@20 and R@100 over all 100
+    questions, equal to evaluating its pool directly."""
+    from engine.study import execute
+    from vocabulary.config import RunConfig
+    from vocabulary.strategies import NO_TRAINING
+
+    spec = EvalSpec("ciral", ("yo",), "test-a", path=str(yo_repo[0]))
+    config = RunConfig(model="bm25", strategy=NO_TRAINING, train_size=0, alpha=None, evaluations=(spec,))
+    rows = {(r.setting, r.query_language, r.passage_language, r.metric): r for r in execute(config, tmp_path).rows}
+    eval_set = ciral.load_eval_set(spec)
+    bm25 = BM25Pool.build([p.id for p in eval_set.passages], [passage_text(p) for p in eval_set.passages])
+    direct = {(r.setting, r.query_language, r.passage_language, r.metric): r.value
+              for r in evaluate_lexical(bm25, eval_set, "d", measures=DATASETS["ciral"].measures).rows}
+    for cell in (("cross", "en", "yo"), ("mono", "yo", "yo")):
+        for metric in ("nDCG@20", "R@100"):
+            assert rows[(*cell, metric)].num_queries == 100
+            assert rows[(*cell, metric)].value == direct[(*cell, metric)]
