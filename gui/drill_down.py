@@ -6,7 +6,9 @@ over its seeds) as a sorted difference plot and a table. Choosing a query
 shows its text, its relevant passages and both series' top 5 with relevance
 marks, read from the run files of each side's first seed (texts from the
 run's ``texts.jsonl.gz``; ids alone for runs evaluated before it existed).
-Values and files are read in the background thread.
+Values and files are read in the background thread. The heading's tooltip
+says what produced each side's runs (their provenance records), so a
+difference between runs on different software or hardware shows as such.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from results.app_model import AppModel
 from results.latest import Latest
 from results.per_query import QueryDetail, QueryDifference, Side, differences
 from results.plot_data import LOWER_IS_BETTER
+from vocabulary.provenance import summary_line, tooltip_lines
 
 RELEVANT_MARK = "✓"
 #: Bars where A is better, where B is, and ties: dark and light grey, since every hue is some strategy's colour
@@ -75,6 +78,8 @@ class DrillDownPanel(QtWidgets.QWidget):
         self._where: tuple[str, str, str, str, str] = ("", "", "", "", "")  # eval set, setting, x, y, metric
         self._clicked: tuple[str, int] = ("", 0)
         self._requests = Latest()  # opening a cell and choosing a query: the latest of either wins
+        #: Run id -> its latest provenance record, for the runs of the cell opened.
+        self.provenance: dict[str, dict] = {}
         # Another study or database: the cell shown is not in it, so A and B go with it.
         app_model.study_changed.connect(self.clear)
         app_model.database_changed.connect(lambda _previous: self.clear())
@@ -82,13 +87,14 @@ class DrillDownPanel(QtWidgets.QWidget):
     def clear(self) -> None:
         """Forget the cell shown (and any answer still on its way for it) and hide the panel."""
         self._requests.drop()
-        self.sides, self.shown, self.query = {}, [], None
+        self.sides, self.shown, self.query, self.provenance = {}, [], None, {}
         self._clicked = ("", 0)
         self.other.clear()
         self.plot.clear()
         self.table.setRowCount(0)
         self.detail.clear()
         self.heading.setText("")
+        self.heading.setToolTip("")
         self.hide()
 
     # ---- opening -----------------------------------------------------------------------------
@@ -101,8 +107,13 @@ class DrillDownPanel(QtWidgets.QWidget):
         self.heading.setText(f"Reading the per-query {metric} of {series}, n={size}…")
         self.show()
 
+        # Answers come in submission order: the records are there when the sides are drawn.
+        self.app_model.provenance(None, if_latest(self._provenance_read), self._failed)
         self.app_model.per_query_sides(eval_set, setting, query_language, passage_language, metric,
                                        if_latest(self._opened), self._failed)
+
+    def _provenance_read(self, records: dict[str, dict]) -> None:
+        self.provenance = records
 
     def _opened(self, found: dict[tuple[str, int], Side]) -> None:
         self.sides = found
@@ -148,6 +159,7 @@ class DrillDownPanel(QtWidgets.QWidget):
             f"equal on {len(self.shown) - wins - losses} ({html.escape(metric)}: "
             f"{'lower' if lower_is_better else 'higher'} is better; dark bars: A better, light: B better). Each value "
             "is the mean over a side's seeds.")
+        self.heading.setToolTip("\n\n".join(self._provenance_text(name, side) for name, side in (("A", a), ("B", b))))
         values = np.array([d.difference for d in self.shown])
         a_better = -values if lower_is_better else values
         colours = [A_BETTER_COLOUR if v > 0 else B_BETTER_COLOUR if v < 0 else TIE_COLOUR for v in a_better]
@@ -162,6 +174,14 @@ class DrillDownPanel(QtWidgets.QWidget):
             for column, text in enumerate((d.query_id, f"{d.a:.4f}", f"{d.b:.4f}", f"{d.difference:+.4f}")):
                 self.table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+
+    def _provenance_text(self, name: str, side: Side) -> str:
+        """What produced a side's runs: one line over all of them, then its first seed's run in detail."""
+        records = [self.provenance[run_id] for run_id in side.run_ids if run_id in self.provenance]
+        lines = [f"{name} = {side_caption(side)}: {summary_line(records)}"]
+        if side.run_ids[0] in self.provenance:
+            lines += [f"run {side.run_ids[0]}:", *tooltip_lines(self.provenance[side.run_ids[0]])]
+        return "\n".join(lines)
 
     # ---- one query ------------------------------------------------------------------------------
     def select_query(self, query_id: str) -> None:
