@@ -29,6 +29,22 @@ def data_readme() -> Path:
     return Path(assets.data.__file__).parent / "README.md"
 
 
+#: The reference pages the README links to, in the order of its table (docs/*.md of the source tree).
+DOCS_PAGES: tuple[str, ...] = ("app", "commands", "training", "evaluation", "analysis", "provenance", "cluster",
+                               "reliability", "models", "demo", "library", "layout", "known-issues")
+
+
+def docs_pages() -> list[tuple[str, Path]]:
+    """(title, file) of each docs page present: the Help menu opens them (an installed wheel may have none)."""
+    folder = Path(__file__).resolve().parents[1] / "docs"
+    pages = []
+    for name in DOCS_PAGES:
+        path = folder / f"{name}.md"
+        if path.is_file():
+            pages.append((path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip(), path))
+    return pages
+
+
 def app_version() -> str:
     try:
         return version("hybridscale")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.about import about_html
+from gui.about import about_html, docs_pages
 from gui.background import Background
 from gui.findings_view import FindingsView
 from gui.folders import RememberedFolder
@@ -121,6 +121,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(runs, "Show run &log…", self.queue.show_log, None)
 
         help_menu = bar.addMenu("&Help")
+        for title, path in docs_pages():  # the reference pages of docs/, each opened in the desktop's viewer
+            self._action(help_menu, title + "…", lambda _checked=False, path=path: self.open_page(path),
+                         tip=f"open {path.name}")
+        help_menu.addSeparator()
         self._action(help_menu, "&About hybridscale", self.show_about)
         self._action(help_menu, "About &Qt", QtWidgets.QApplication.aboutQt)
 
@@ -277,6 +281,11 @@ class MainWindow(QtWidgets.QMainWindow):
         page = self.tabs.currentWidget()
         if hasattr(page, "copy_table"):
             page.copy_table()
+
+    def open_page(self, path: Path) -> None:
+        """Open a docs page with the desktop's viewer for Markdown (or text); say so when there is none."""
+        if not QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(path))):
+            self.show_message(f"No application here opens {path}; read it in any text editor")
 
     def show_about(self) -> QtWidgets.QDialog:
         """The About text in a scrolling box no taller than the window (a message box grows with its text)."""

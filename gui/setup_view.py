@@ -218,7 +218,8 @@ class SetupView(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(wrapper)
         layout.setContentsMargins(0, 0, 0, 0)
         self.show_advanced = QtWidgets.QToolButton(
-            text="Advanced settings (CPU defaults; the paper's are the README's 'paper' preset)", checkable=True)
+            text="Advanced settings (CPU defaults; the paper's are the 'paper' preset, see docs/training.md)",
+            checkable=True)
         self.show_advanced.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.show_advanced.setArrowType(QtCore.Qt.ArrowType.RightArrow)
         self.advanced = QtWidgets.QGroupBox()

@@ -60,7 +60,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     path = Path(args.study)
     if not path.is_file():
-        raise UserError(f"{path}: no such study file (write one with the GUI's 'Save study', or see README)")
+        raise UserError(f"{path}: no such study file (write one with the GUI's 'Save study', or see "
+                        "docs/commands.md)")
     try:
         study = StudyConfig.from_json(_read_text(path, "study file"))
     except ConfigError as exc:

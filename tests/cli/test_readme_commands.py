@@ -1,13 +1,17 @@
-"""Every command README.md shows in a code block is one the command line accepts, verbatim (issue 21).
+"""Every command README.md and the docs/ pages show in a code block is one the command line accepts, verbatim.
 
-The commands are read out of README.md itself, so an edit to either side that
-breaks a reader's first steps fails here. Commands that take minutes (the
-demo study, a worker) are parsed only; the desktop app's is run in
-tests/gui/test_first_launch.py.
+The commands are read out of the pages themselves, so an edit to either side
+that breaks a reader's steps fails here. Commands that take minutes (the demo
+study, a worker) are parsed only; the desktop app's is run in
+tests/gui/test_first_launch.py. Python examples are compiled and their imports
+resolved. The README stays short: what the project is, how to start, the three
+ways to use it, and links to every docs/ page.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import re
 import shlex
@@ -18,13 +22,17 @@ import pytest
 from hybridscale.cli import build_parser, cmd_demo, cmd_gui, cmd_submit
 from vocabulary.config import StudyConfig
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+#: Every page whose commands must work: the README and the reference pages it links to.
+PAGES = (README, *sorted((ROOT / "docs").glob("*.md")))
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
-def fenced_blocks(language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(README.read_text(encoding="utf-8")) if lang == language]
+def fenced_blocks(language: str, pages: tuple[Path, ...] = PAGES) -> list[str]:
+    return [body for page in pages for lang, body in FENCE.findall(page.read_text(encoding="utf-8"))
+            if lang == language]
 
 
 def shell_commands(block: str) -> list[list[str]]:
@@ -42,19 +50,19 @@ def shell_commands(block: str) -> list[list[str]]:
     return commands
 
 
-def readme_commands() -> list[list[str]]:
-    """The arguments of every ``hybridscale`` (or ``.venv/bin/hybridscale``) command in README's shell blocks."""
-    return [argv[1:] for block in fenced_blocks("bash") for argv in shell_commands(block)
+def readme_commands(pages: tuple[Path, ...] = PAGES) -> list[list[str]]:
+    """The arguments of every ``hybridscale`` (or ``.venv/bin/hybridscale``) command in the pages' shell blocks."""
+    return [argv[1:] for block in fenced_blocks("bash", pages) for argv in shell_commands(block)
             if Path(argv[0]).name == "hybridscale"]
 
 
 def readme_command(name: str) -> list[str]:
-    (argv,) = [argv for argv in readme_commands() if name in argv]
-    return argv
+    """The README's first command with ``name`` among its arguments (the Quick start's, for demo and gui)."""
+    return next(argv for argv in readme_commands((README,)) if name in argv)
 
 
 def test_the_readme_shows_the_first_steps_and_the_cluster_command():
-    commands = readme_commands()
+    commands = readme_commands((README,))
     assert ["demo"] in commands
     assert ["gui", "--db", "hybridscale-demo/hybridscale.db"] in commands
     assert any(argv[:1] == ["--db"] and "submit" in argv for argv in commands)
@@ -71,10 +79,15 @@ def test_the_gui_command_opens_the_database_the_demo_command_writes():
     gui = build_parser().parse_args(readme_command("gui"))
     assert (demo.handler, gui.handler) == (cmd_demo, cmd_gui)
     assert Path(gui.db) == Path(demo.out) / "hybridscale.db"  # where hybridscale.demo.run_study_report writes it
+    # Every page's gui command opens a database some demo command of the pages writes.
+    parser = build_parser()
+    parsed = [parser.parse_args(argv) for argv in readme_commands()]
+    written = {Path(args.out) / "hybridscale.db" for args in parsed if args.handler == cmd_demo}
+    assert {Path(args.db) for args in parsed if args.handler == cmd_gui} <= written
 
 
 def test_the_slurm_command_takes_the_database_before_the_command():
-    args = build_parser().parse_args(readme_command("submit"))
+    args = build_parser().parse_args(readme_command("--slurm"))
     assert args.handler == cmd_submit and args.slurm
     assert args.db == "postgresql+psycopg://user@host/hybridscale" and args.task_workdir == "$SLURM_TMPDIR/hs"
 
@@ -96,3 +109,29 @@ def test_the_readme_study_file_is_a_valid_study():
     (block,) = fenced_blocks("json")
     study = StudyConfig.from_dict(json.loads(block)).validate()
     assert study.template.batch_size == 100 and len(study.expand()) == 1 + 3 * 3 * 3
+
+
+@pytest.mark.parametrize("block", fenced_blocks("python"), ids=lambda block: block.splitlines()[0][:40])
+def test_every_python_example_compiles_and_its_imports_resolve(block):
+    tree = ast.parse(block)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name), f"{node.module} has no {alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                importlib.import_module(alias.name)
+
+
+def test_the_readme_is_short_and_links_every_docs_page():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 300
+    for page in PAGES[1:]:
+        assert f"](docs/{page.name})" in text, f"README does not link docs/{page.name}"
+
+
+def test_every_relative_link_of_every_page_exists():
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name} links {target}, which does not exist"

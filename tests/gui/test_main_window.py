@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -178,3 +179,33 @@ def test_a_submitted_study_is_the_one_shown(qtbot, window, seeded):
     window.setup.submitted.emit(result.study_id, result.summary(), False)  # what the form emits once it is queued
     qtbot.waitUntil(lambda: window.study.currentData() == result.study_id, timeout=5000)
     assert window.app_model.study_id == result.study_id and window.tabs.currentWidget() is window.queue
+
+
+class _Opened(QtCore.QObject):
+    """Where the desktop would open a file URL: Qt's own hook for a scheme's handler records it instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[QtCore.QUrl] = []
+
+    @QtCore.Slot(QtCore.QUrl)
+    def open(self, url: QtCore.QUrl) -> None:
+        self.urls.append(url)
+
+
+def test_help_opens_every_docs_page_the_readme_links(window):
+    from tests.cli.test_readme_commands import PAGES
+
+    help_menu = window.menuBar().actions()[-1].menu()
+    titles = [a.text() for a in help_menu.actions() if a.text().endswith("…")]
+    docs = [page for page in PAGES if page.parent.name == "docs"]
+    assert len(titles) == len(docs) and "The desktop app…" in titles and "Reliability…" in titles
+    opened = _Opened()
+    QtGui.QDesktopServices.setUrlHandler("file", opened, "open")
+    try:
+        for action in help_menu.actions():
+            if action.text().endswith("…"):
+                action.trigger()
+    finally:
+        QtGui.QDesktopServices.unsetUrlHandler("file")
+    assert sorted(Path(url.toLocalFile()).name for url in opened.urls) == sorted(page.name for page in docs)
