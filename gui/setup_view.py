@@ -36,6 +36,7 @@ from gui.training_sources import TrainingSources
 from gui.workers import DEVICES
 from results.app_model import AppModel
 from results.plan import largest_size_text, plan
+from vocabulary.budget import BUDGETS
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
 from vocabulary.datasets import DATASETS, dataset_ids
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
@@ -258,6 +259,9 @@ class SetupView(QtWidgets.QWidget):
     # ---- reacting to edits ------------------------------------------------------------
     def _changed(self, *_args: object) -> None:
         self.alphas.setEnabled(self._uses_alpha(tuple(s for s, box in self.strategy_boxes.items() if box.isChecked())))
+        budget = self.fields["budget"].value()
+        for name in BUDGETS:  # only the chosen budget's amount counts; the others are greyed, as the alphas are
+            self.fields[name].widget.setEnabled(name == budget)
         self.model_note.setVisible(self.model_spec().startswith("embedded:"))
         self._validate_timer.start()
 

@@ -17,8 +17,9 @@ from typing import Any, Literal
 #: evaluation-only run's identity when it evaluates through the frozen-prefix cache. ``operational``:
 #: how a run is executed or stored, never part of its identity.
 Role = Literal["training", "evaluation", "frozen_cache", "operational"]
-#: What a "not set" encoder setting means: the base model's own (see vocabulary.config.EncoderSettings).
-MODELS_OWN = "the model's own"
+#: What a "not set" encoder setting means: the base model's own, else PLAIN_MODEL_SETTINGS (vocabulary.encoder_settings),
+#: which a run's log calls "hybridscale default": the form says both.
+MODELS_OWN = "the model's own, else hybridscale default"
 
 
 @dataclass(frozen=True)

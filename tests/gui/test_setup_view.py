@@ -214,3 +214,26 @@ def test_the_budget_seeds_and_model_selection_fields_reach_every_run(qtbot, form
     form.reset()
     assert form.fields["data_seed"].value() is None and form.fields["budget"].value() == "epochs"
     assert form.load_study(path) == study and form.validate() == study
+
+
+def test_only_the_chosen_budgets_amount_is_editable(qtbot, form):
+    budget, epochs, steps = (form.fields[name].widget for name in ("budget", "epochs", "steps"))
+    assert budget.currentText() == "epochs" and epochs.isEnabled() and not steps.isEnabled()
+    budget.setCurrentText("steps")
+    assert steps.isEnabled() and not epochs.isEnabled() and not form.fields["pairs"].widget.isEnabled()
+    qtbot.waitUntil(lambda: not form.submit_button.isEnabled(), timeout=2000)  # no number of steps yet: said where
+    assert form._errors["steps"].isVisible() and form.preview.text().startswith("Fix Steps in Advanced settings")
+
+
+def test_unticking_xquad_r_says_the_training_pool_grows(qtbot, form):
+    assert form.size_hint.text() == "At most 698 question groups (the xquad train split)."
+    next(r for r in form.eval_rows if r.dataset == "xquad-r").use.setChecked(False)
+    qtbot.waitUntil(lambda: "1,190" in form.size_hint.text(), timeout=2000)
+    assert "No xquad or xquad-r evaluation is ticked, so xquad's evaluation articles are trained on too" in \
+        form.size_hint.text()
+    assert "limits training to the train split (698 groups)." in form.size_hint.text()
+
+
+def test_an_unset_encoder_setting_says_what_the_run_log_says(form):
+    assert form.fields["max_length"].widget.specialValueText() == "the model's own, else hybridscale default"
+    assert form.fields["pooling"].widget.currentText() == "the model's own, else hybridscale default"

@@ -152,4 +152,6 @@ def test_xquad_alone_offers_all_its_articles_when_nothing_evaluates_on_them(qtbo
     assert form.size_hint.text() == "At most 698 question groups (the xquad train split)."
     xquad_r.use.setChecked(False)
     assert form.validate() is not None
-    assert form.size_hint.text() == "At most 1,190 question groups (the xquad all split)."
+    assert form.size_hint.text() == (
+        "At most 1,190 question groups (the xquad all split). No xquad or xquad-r evaluation is ticked, so xquad's "
+        "evaluation articles are trained on too; ticking one limits training to the train split (698 groups).")
