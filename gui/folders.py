@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6 import QtCore
 
 
 class RememberedFolder:
-    """The window's one starting folder for open and save dialogs (the home folder until a file is chosen)."""
+    """The window's one starting folder for open and save dialogs.
 
-    def __init__(self, settings: QtCore.QSettings):
+    Until a file is chosen it is ``first()``: the open database's folder,
+    where the demo wrote its report and plots, rather than the home folder.
+    """
+
+    def __init__(self, settings: QtCore.QSettings, first: Callable[[], Path | None] = lambda: None):
         self.settings = settings
+        self.first = first
 
     def path(self) -> str:
-        return str(self.settings.value("folder", str(Path.home())))
+        remembered = self.settings.value("folder")
+        return str(remembered) if remembered else str(self.first() or Path.home())
 
     def suggest(self, file_name: str) -> str:
         """``file_name`` in the remembered folder: what a save dialog proposes."""

@@ -40,7 +40,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings or QtCore.QSettings()
         self.background = Background(self)
         self.app_model = AppModel(db, self.background)
-        self.folder = RememberedFolder(self.settings)
+        self.folder = RememberedFolder(self.settings, lambda: self.app_model.database_folder)
         self.setup = SetupView(self.app_model)
         self.queue = QueueView(self.app_model)
         self.scaling = ScalingView(self.app_model, self.folder)

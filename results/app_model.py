@@ -121,6 +121,12 @@ class AppModel:
         return url_without_password(self.db.url)
 
     @property
+    def database_folder(self) -> Path | None:
+        """The folder of a SQLite database file; None for a database server."""
+        url = self.db.engine.url
+        return Path(url.database).parent if url.get_backend_name() == "sqlite" and url.database else None
+
+    @property
     def busy(self) -> bool:
         return self.executor.busy
 

@@ -377,8 +377,7 @@ def test_queue_columns_are_wide_enough_for_what_a_running_run_shows(qtbot, windo
     assert view.columnWidth([c.title for c in COLUMNS].index("Run id")) < view.width() / 4
 
 
-def test_every_file_dialog_starts_in_the_remembered_folder(qtbot, window, tmp_path, monkeypatch):
-    window.folder.remember(str(tmp_path / "results" / "report.csv"))
+def test_every_file_dialog_starts_in_the_remembered_folder(qtbot, window, tmp_path, monkeypatch, seeded):
     offered: list[str] = []
 
     def dialog(_parent, _title, start, _filter):
@@ -386,6 +385,10 @@ def test_every_file_dialog_starts_in_the_remembered_folder(qtbot, window, tmp_pa
         return "", ""
 
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", dialog)
+    window.choose_csv_path()  # nothing chosen yet: the database's folder (where the demo wrote its report)
+    database_file = Path(seeded[0].engine.url.database)
+    assert Path(offered.pop()).parent == database_file.parent != Path.home()
+    window.folder.remember(str(tmp_path / "results" / "report.csv"))
     window.choose_csv_path()
     window.tabs.setCurrentWidget(window.scaling)
     window.export_current_plot()
