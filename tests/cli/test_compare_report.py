@@ -147,7 +147,7 @@ def test_report_writes_every_file(study_db, tmp_path):
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert summary.startswith("# inject: findings\n\nProvenance: all 6 runs on torch ")  # the worker's records
     assert "\n\n## Findings\n\n### nDCG@10 on flores/test, cross setting" in summary
-    assert "| 0 (BM25) |" in summary and "Scaling fits: no fit: 1 training sizes" in summary
+    assert "| 0 (BM25) |" in summary and "Scaling fits: no fit: 1 training size," in summary
     with (out / "comparisons.csv").open(newline="", encoding="utf-8") as stream:
         comparisons = list(csv.DictReader(stream))
     assert list(comparisons[0]) == ["eval_set", "setting", "metric", *FIELDS]
@@ -156,7 +156,7 @@ def test_report_writes_every_file(study_db, tmp_path):
     assert {("none", "BM25"), ("none", "untrained tiny:")} <= named
     with (out / "fits.csv").open(newline="", encoding="utf-8") as stream:
         fits = list(csv.DictReader(stream))
-    assert fits and all(r["no_fit"].startswith("no fit: 1 training sizes") for r in fits)
+    assert fits and all(r["no_fit"].startswith("no fit: 1 training size,") for r in fits)
     assert {(r["strategy"], r["alpha"]) for r in fits} >= {("hybrid", "0.5"), ("mono", "")}
     for name in ("report.csv", "per_query.csv"):
         assert (out / name).stat().st_size > 1000
