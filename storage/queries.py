@@ -19,10 +19,14 @@ from storage.models import Event, Metric, QueryValueSet, Run, Study, study_runs
 from storage.packing import unpack_ids, unpack_values
 from vocabulary.config import ConfigError, RunConfig
 from vocabulary.series import series_names
-from vocabulary.settings import csv_columns
+from vocabulary.settings import csv_columns, names_with_role
 
 #: RunConfig fields copied next to every metric in the tidy table, in field order (declared on the fields).
 CONFIG_COLUMNS: tuple[str, ...] = csv_columns(RunConfig)
+#: The columns an evaluation-only run leaves empty: its training settings, all but its strategy and size 0.
+UNUSED_WITHOUT_TRAINING: tuple[str, ...] = tuple(
+    name for name in CONFIG_COLUMNS if name in names_with_role(RunConfig, "training") and name not in
+    ("strategy", "train_size"))
 METRIC_COLUMNS: tuple[str, ...] = (
     "eval_set", "setting", "query_language", "passage_language", "metric", "value", "num_queries",
 )
@@ -272,6 +276,8 @@ def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
         values["budget"] = config.get("budget") or "epochs"
         values["select"] = config.get("select") or "last"
         values["data_seed"] = config["data_seed"] if config.get("data_seed") is not None else config.get("seed")
+    else:  # an evaluation-only run (untrained model, BM25) never used its training settings: they stay empty
+        values.update(dict.fromkeys(UNUSED_WITHOUT_TRAINING, None))
     return values
 
 

