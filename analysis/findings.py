@@ -25,8 +25,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from analysis.compare import Comparison, RunValues, compare
-from analysis.fits import (MIN_SIZES, FitError, ScalingFit, crossover, crossover_interval, fit_with_intervals,
-                           saturates, why_not_shown)
+from analysis.fits import (MIN_SIZES, FitError, ScalingFit, Trend, crossover, crossover_interval,
+                           fit_with_intervals, saturates, why_not_shown)
 from analysis.stats import SIGNIFICANCE, holm
 from vocabulary.languages import language_name
 from vocabulary.series import SeriesName, series_order
@@ -70,6 +70,8 @@ class LanguageFindings:
     hybrid: list[Comparison] = field(default_factory=list)
     #: series -> fit, or why none is shown (too few sizes, flat within noise, no power law)
     fits: dict[SeriesName, ScalingFit | str] = field(default_factory=dict)
+    #: series -> the slope of its means over log N, for every series with enough sizes for a fit
+    trends: dict[SeriesName, Trend] = field(default_factory=dict)
     sentences: list[str] = field(default_factory=list)
 
 
@@ -120,7 +122,7 @@ def build_findings(eval_set: str, setting: str, metric: str, runs: Iterable[RunV
             found.leaders.append(row)
             leader_tests += [c for c in (row.runner_up, *row.versus_references) if c is not None]
             hybrid_tests += _hybrid_tests(size, [m.series for m in row.means], pairwise, found)
-        found.fits = _fits(in_cell, seed)
+        found.fits, found.trends = _fits(in_cell, seed)
         languages.append(found)
     adjusted = {**_family_p(leader_tests), **_family_p(hybrid_tests)}
     for found in languages:
@@ -184,12 +186,13 @@ def _with_family_p(row: LeaderRow, adjusted: dict[int, float]) -> LeaderRow:
                                versus_references=tuple(replaced(c) for c in row.versus_references))
 
 
-def _fits(runs: Sequence[RunValues], seed: int) -> dict[SeriesName, ScalingFit | str]:
+def _fits(runs: Sequence[RunValues], seed: int) -> tuple[dict[SeriesName, ScalingFit | str], dict[SeriesName, Trend]]:
     by_series: dict[SeriesName, dict[int, dict[str, dict[str, float]]]] = {}
     for run in runs:
         if run.size > 0:
             by_series.setdefault(run.series, {}).setdefault(run.size, {})[run.seed] = dict(run.values)
     fits: dict[SeriesName, ScalingFit | str] = {}
+    trends: dict[SeriesName, Trend] = {}
     for series, values in sorted(by_series.items(), key=lambda item: series_order(item[0])):
         if len(values) < MIN_SIZES:
             fits[series] = f"no fit: {len(values)} training sizes, a fit needs at least {MIN_SIZES}"
@@ -201,7 +204,8 @@ def _fits(runs: Sequence[RunValues], seed: int) -> dict[SeriesName, ScalingFit |
             continue
         reason = why_not_shown(fit)
         fits[series] = fit if reason is None else reason
-    return fits
+        trends[series] = fit.trend
+    return fits, trends
 
 
 # ---- sentences ------------------------------------------------------------------------------
