@@ -96,7 +96,7 @@ def _moved(cells: list[LanguageFindings]) -> list[str]:
             text = f"{found.query_language} {last.best} vs {comparison.baseline} {_test(comparison)}"
             (moved if _significant(comparison) else still).append(text)
     size = max(f.leaders[-1].size for f in cells)
-    what = f"the best trained series at the largest size (n = {size}) against each reference"
+    what = f"the best trained series at the largest size, n = {size}, against each reference"
     sentences = []
     if moved:
         sentences.append(f"Moved beyond noise ({what}, Holm p < {SIGNIFICANCE}): {'; '.join(moved)}.")

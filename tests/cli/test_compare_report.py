@@ -145,7 +145,12 @@ def test_report_writes_every_file(study_db, tmp_path):
     assert main(["--db", str(study_db / "s.db"), "report", "--study", "1", "--out", str(tmp_path / "r")]) == 0
     out = tmp_path / "r"
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert summary.startswith("# inject: findings\n\n## Findings\n\n### nDCG@10 on flores/test, cross setting")
+    assert summary.startswith("# inject: findings\n\n## The answer: nDCG@10 on flores/test, cross setting: Swahili (sw) "
+                              "and Yoruba (yo) queries, English passages (higher is better)\n\n![scaling curves of "
+                              "nDCG@10 on flores/test, cross setting](plots/answer.png)\n\n| queries | n |")
+    answer, appendix = summary.split("## Appendix: what ran and every table")
+    assert "### nDCG@10 on flores/test, cross setting" in appendix and "###" not in answer
+    assert (out / "plots" / "answer.png").stat().st_size > 10_000
     assert "| 0 (BM25) |" in summary and "Scaling fits: no fit: 1 training sizes" in summary
     with (out / "comparisons.csv").open(newline="", encoding="utf-8") as stream:
         comparisons = list(csv.DictReader(stream))
@@ -160,7 +165,7 @@ def test_report_writes_every_file(study_db, tmp_path):
     for name in ("report.csv", "per_query.csv"):
         assert (out / name).stat().st_size > 1000
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
-        "bias_flores.png", "scaling_flores_cross.png", "scaling_flores_multi.png"]
+        "answer.png", "bias_flores.png", "scaling_flores_cross.png", "scaling_flores_multi.png"]
 
 
 def _with(argv: list[str], **values: str) -> list[str]:
