@@ -36,7 +36,7 @@ from engine.model import resolve_device
 from engine.state import Progress
 from hybridscale.analysis_io import RequestError
 from hybridscale.parallel import cpu_layout, helper_workers
-from hybridscale.report import study_findings, summary_lines
+from hybridscale.report import provenance_line, series_flags, study_findings, summary_lines
 from hybridscale.signals import stop_on_signals
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
@@ -236,12 +236,13 @@ def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, image
         f"({', '.join(study.template.train_languages)}); {_budget(study.template)} of {study.template.batch_size} "
         f"pairs per run; seed(s) {list(study.seeds)} (tables show the mean over seeds).",
         f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: {counts}.",
+        f"Provenance: {provenance_line(db, study_id)}.",
         "",
         *_base_model_exposure(study.template.model),
     ]
     lines = [
         *summary_lines(f"{study.name}: hybrid batch training, zero-shot sw / yo", findings,
-                       tidy_metrics(db, study_id), path.parent, context),
+                       tidy_metrics(db, study_id), path.parent, context, series_flags(db, study_id)),
         "Plots: " + ", ".join(p.name for p in images),
         "",
     ]

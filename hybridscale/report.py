@@ -4,12 +4,16 @@ So a study run elsewhere (on a cluster) can be reported here, everything
 comes from stored rows: ``summary.md`` opens with the answer
 (:mod:`analysis.answer`: one figure of the primary measure's scaling curves
 for sw and yo with the references, a table of it at each size, at most five
-sentences), and puts every other table under an appendix heading: the
-findings (:mod:`analysis.findings`: per eval set and language, each series'
-mean ± seed spread at each size, the best, its difference to the runner-up
-and to the references with Holm p-values, the hybrid comparisons, the fits
-where the points show a trend, then sentences generated from those rows
-only), followed by the CSVs: ``report.csv`` (tidy metrics), ``per_query.csv``, ``comparisons.csv``
+sentences; a series whose runs ran on different software or hardware is
+flagged right below it, as its comparisons are not like for like), and puts
+everything else under an appendix heading: what produced the runs (one line
+from their provenance records: "all runs on torch X, transformers Y,
+1 × device", or what differs), then the findings (:mod:`analysis.findings`:
+per eval set and language, each series' mean ± seed spread at each size, the
+best, its difference to the runner-up and to the references with Holm
+p-values, the hybrid comparisons, the fits where the points show a trend,
+then sentences generated from those rows only), followed by the
+CSVs: ``report.csv`` (tidy metrics), ``per_query.csv``, ``comparisons.csv``
 (every pair of series at every size and language cell, the fields of
 ``hybridscale compare``) and ``fits.csv``, and the plots (drawn headless by
 the app's own plotting code). The demo's summary uses the same findings
@@ -30,8 +34,10 @@ from analysis.fits import ScalingFit
 from hybridscale.analysis_io import check_study, findings, measurements, run_values
 from storage.db import Database
 from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
+from storage.provenance import latest_provenance, run_rows
 from storage.queries import tidy_metrics
 from vocabulary.languages import TARGET_LANGUAGES
+from vocabulary.provenance import differences, summary_line
 
 #: The (setting, metric) pairs the summary reports for each eval set, where the study has them.
 REPORTED: tuple[tuple[str, str], ...] = (("cross", "nDCG@10"), ("mono", "nDCG@10"), ("multi", "nDCG@10"),
@@ -86,11 +92,12 @@ def primary_findings(all_findings: Sequence[Findings]) -> Findings | None:
 
 
 def summary_lines(title: str, all_findings: Sequence[Findings], rows: list[dict], out: Path,
-                  context: Sequence[str] = ()) -> list[str]:
-    """A summary: the answer (its figure written to ``out``/plots/answer.png), then the appendix: ``context``
-    (what ran) and every findings table."""
-    return [f"# {title}", "", *answer_section(all_findings, rows, out), "## Appendix: what ran and every table", "",
-            *context, *findings_markdown(all_findings)]
+                  context: Sequence[str] = (), flags: Sequence[str] = ()) -> list[str]:
+    """A summary: the answer (its figure written to ``out``/plots/answer.png) and the ``flags`` of
+    :func:`series_flags` (a reader of the answer alone must see them), then the appendix: ``context`` (what
+    ran) and every findings table."""
+    return [f"# {title}", "", *answer_section(all_findings, rows, out), *flags,
+            "## Appendix: what ran and every table", "", *context, *findings_markdown(all_findings)]
 
 
 def answer_section(all_findings: Sequence[Findings], rows: list[dict], out: Path) -> list[str]:
@@ -125,12 +132,35 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
     rows = tidy_metrics(db, study_id)
     plots = tuple(write_figures(rows, out / "plots"))
-    lines = [*summary_lines(f"{name}: findings", all_findings, rows, out),
+    lines = [*summary_lines(f"{name}: findings", all_findings, rows, out,
+                            [f"Provenance: {provenance_line(db, study_id)}.", ""], series_flags(db, study_id)),
              "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
              "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),
              ""]
     files.summary.write_text("\n".join(lines), encoding="utf-8")
     return ReportFiles(files.summary, files.tidy, files.per_query, files.comparisons, files.fits, plots)
+
+
+def provenance_line(db: Database, study_id: int) -> str:
+    """What the study's runs ran on, from their latest records (:func:`vocabulary.provenance.summary_line`)."""
+    return summary_line(list(latest_provenance(db, study_id).values()))
+
+
+def series_flags(db: Database, study_id: int) -> list[str]:
+    """One line per series whose runs differ in software or hardware (then a blank line), else nothing."""
+    records = latest_provenance(db, study_id)
+    by_series: dict[str, list[dict]] = {}
+    for run in run_rows(db, study_id):
+        if run["run_id"] in records:
+            by_series.setdefault(run["series"], []).append(records[run["run_id"]])
+    flags = []
+    for series, found in by_series.items():
+        differing = differences(found)
+        if differing:
+            what = "; ".join(f"{k} ({' vs '.join(str(v) for v in values)})" for k, values in differing.items())
+            flags.append(f"- **Not like for like:** the runs of {series} differ in {what}; comparing across "
+                         "them mixes software or hardware with the strategy's effect.")
+    return [*flags, ""] if flags else []
 
 
 def _comparison_rows(db: Database, study_id: int):

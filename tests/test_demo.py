@@ -54,6 +54,7 @@ def test_report_pipeline_writes_database_csv_plots_and_summary(tmp_path, capsys)
     answer, appendix = summary.split("## Appendix: what ran and every table")
     assert answer.splitlines()[2].startswith("## The answer: nDCG@10 on flores/test, cross setting") and "###" not in answer
     assert "2 steps (budget 'steps')" in appendix and "bias_flores.png" in appendix
+    assert "Provenance: all " in appendix and " runs on torch " in appendix  # from the worker's records
     # The findings of hybridscale report: a table per language, means over seeds as the CSV has them.
     cross = summary.split("### nDCG@10 on flores/test, cross setting (higher is better)")[1].split("### ")[0]
     sw_en = cross.split("**Swahili (sw) → en**")[1].split("**")[0]

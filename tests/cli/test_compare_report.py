@@ -149,6 +149,7 @@ def test_report_writes_every_file(study_db, tmp_path):
                               "and Yoruba (yo) queries, English passages (higher is better)\n\n![scaling curves of "
                               "nDCG@10 on flores/test, cross setting](plots/answer.png)\n\n| queries | n |")
     answer, appendix = summary.split("## Appendix: what ran and every table")
+    assert appendix.startswith("\n\nProvenance: all 6 runs on torch ")  # the worker's records
     assert "### nDCG@10 on flores/test, cross setting" in appendix and "###" not in answer
     assert (out / "plots" / "answer.png").stat().st_size > 10_000
     assert "| 0 (BM25) |" in summary and "Scaling fits: no fit: 1 training sizes" in summary
