@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from analysis.compare import RunValues
 from analysis.findings import build_findings, to_markdown
@@ -118,7 +119,7 @@ def test_a_clear_trend_gets_a_fit_with_intervals_and_a_crossover_only_with_one()
     text = " ".join(yo.sentences)
     assert "Fitted exponents of a - b·N^-c: mono c = 0.5" in text
     true_crossing = crossover(hybrid_law, mono_law, 16, 1e5)  # (1.6 - 0.6) / 0.1 = 10, squared: n = 100
-    assert true_crossing == __import__("pytest").approx(100)
+    assert true_crossing == pytest.approx(100)
     sentence = next(s for s in yo.sentences if "overtakes mono" in s)
     low, high = (float(x.replace(",", "")) for x in sentence.split("95% interval ")[1].split(")")[0].split(" to "))
     assert low < 100 < high and "within the measured sizes" in sentence
