@@ -153,5 +153,5 @@ def answer_markdown(answer: Answer, figure: str | None) -> list[str]:
     lines.append("| " + " | ".join(answer.header) + " |")
     lines.append("|---" * len(answer.header) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in answer.rows]
-    lines += ["", " ".join(answer.sentences), ""]
+    lines += ["", *(f"- {sentence}" for sentence in answer.sentences), ""]
     return lines

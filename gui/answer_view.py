@@ -66,4 +66,4 @@ def answer_html(answer: Answer) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in answer.rows)
     return (f"<h3>The answer: {html.escape(answer.heading)}</h3>"
             f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{rows}</table>"
-            f"<p>{html.escape(' '.join(answer.sentences))}</p>")
+            "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in answer.sentences) + "</ul>")

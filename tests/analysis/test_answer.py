@@ -62,6 +62,7 @@ def test_the_answer_opens_with_the_table_and_says_what_moved_in_at_most_five_sen
     assert markdown.startswith("## The answer: nDCG@10 on afriqa/test, cross setting: Swahili (sw) and Yoruba (yo) "
                                "queries, English passages (higher is better)\n\n![")
     assert "(plots/answer.png)" in markdown and "| yo | 1024 |" in markdown
+    assert markdown.endswith("\n\n" + "\n".join(f"- {sentence}" for sentence in answer.sentences) + "\n")
 
 
 def test_no_target_language_gives_no_answer():
