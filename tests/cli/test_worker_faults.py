@@ -139,6 +139,26 @@ def test_a_write_failing_for_lack_of_space_fails_the_run_and_stops_the_worker(tm
     _check_disk_full_outcome(db, artifacts, first, second, str(stopped.value), at_least_mb=1)  # the disk has room
 
 
+def test_a_full_disk_under_the_frozen_prefix_cache_stops_the_worker_and_leaves_no_partial_file(tmp_path):
+    """numpy's short write (no errno) on a real small tmpfs is a full disk like any other."""
+    db_path, artifacts = tmp_path / "queue.db", tmp_path / "artifacts"
+    db = open_db(db_path)
+    cached = dataclasses.replace(TINY, model="tiny:layers=3", trainable_layers=1, frozen_cache=True)
+    first, second = queue.submit_study(db, _study("cached", template=cached, seeds=(0, 1))).queued
+    with small_tmpfs(artifacts / "frozen_prefix", "8k") as cache:
+        worker = _worker_process(db_path, "--exit-when-empty", "--artifacts", str(artifacts))
+        output = worker.communicate(timeout=300)[0]
+        assert worker.returncode == 2, output
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("hybridscale worker: error: stopped: ") and "Traceback" not in output
+        assert last.endswith(f"(run {first} failed; the other queued runs wait)")
+        runs = _runs(db)
+        assert runs[first].status == "failed" and runs[second].status == "queued"
+        match = _LINE.fullmatch(runs[first].error)
+        assert match and match["where"] == str(artifacts) and int(match["mb"]) >= 1, runs[first].error
+        assert [p.name for p in cache.rglob("*") if p.is_file()] == [".lock"]
+
+
 # ---- a full disk under the database ----------------------------------------------------
 def test_a_database_that_cannot_be_written_at_the_end_stops_the_worker_and_the_run_is_taken_over(tmp_path):
     """The database's disk fills while the run evaluates: the worker stops in one line; the run is not lost."""
