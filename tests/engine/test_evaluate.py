@@ -442,3 +442,16 @@ def test_the_texts_file_holds_every_query_and_the_relevant_and_top_5_passages_on
     assert queries == {"q1": "q1", "q2": "q2"}
     assert set(passages) == {"p11", "p10", "p9", "p8", "p7", "p0", "p1", "p2", "p3", "p4"}
     assert all(passages[p] == p for p in passages)  # toy passages' texts are their ids
+
+
+def test_non_finite_vectors_fail_the_evaluation_in_one_line_naming_model_eval_set_and_count():
+    queries = (Query("q1", "one", "en"), Query("q2", "two", "en"))
+    passages = (Passage("p1", "a", "en"), Passage("p2", "b", "en"))
+    eval_set = EvalSet("toy", queries, passages, {"q1": {"p1": 1}, "q2": {"p2": 1}})
+    encoder = HandEncoder(2, {"one": [1.0, 0.0], "two": [float("nan"), 0.0]}, {"a": [1.0, 0.0], "b": [0.0, 1.0]})
+    encoder.spec = "hand:nan"
+    with pytest.raises(ValueError) as failed:
+        evaluate(encoder, eval_set, "toy/test", settings=("mono",))
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "hand:nan" in message and "toy/test" in message and "1 of 2 query vectors" in message

@@ -302,3 +302,25 @@ def test_numpys_short_write_is_recognised_as_a_full_disk():
 
     assert is_disk_full(OSError("124808 requested and 6080 written"))
     assert not is_disk_full(OSError("124808 requested"))
+
+
+def test_a_cache_of_nan_states_fails_the_run_in_one_line(tmp_path):
+    """Checksums cannot catch NaN that was written as NaN (a broken model): the evaluator refuses the vectors."""
+    from engine.finite import NonFiniteVectorsError
+    from engine.study import execute
+    from vocabulary.strategies import NO_TRAINING
+
+    evaluations = (EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=6),)
+    reference_run = dataclasses.replace(config(evaluations=evaluations), strategy=NO_TRAINING, train_size=0,
+                                        alpha=None).validate()
+    cache = tmp_path / "cache"
+    execute(reference_run, tmp_path / "first", frozen_cache_dir=cache)
+    prefix = FrozenPrefix(load_encoder(MODEL).backbone, 2, cache)
+    for old in prefix.folder.glob("part-*"):
+        old.unlink()
+    prefix._pending = [(key, np.full(rows.shape, np.nan, dtype=np.float16)) for key, rows in prefix._rows.items()]
+    prefix.flush()
+    with pytest.raises(NonFiniteVectorsError) as failed:
+        execute(reference_run, tmp_path / "again", frozen_cache_dir=cache)
+    message = str(failed.value)
+    assert "\n" not in message and message.startswith(f"{MODEL} on flores/test: 18 of 18 query vectors hold NaN")
