@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import IO, Iterator, Mapping
 
+from engine.data.files import capped_lines, quoted
 from engine.metrics import NoJudgedQueriesError, Run, complete_run, compute_per_query, mean, parse_measure, trec_order
 
 #: Measures of the ``metrics`` command when none are given.
@@ -37,14 +38,14 @@ def _lines(path: Path, expected: str, width: int) -> Iterator[tuple[int, list[st
     if not path.is_file():
         raise FileNotFoundError(f"{path.name}: no such file in {path.parent.resolve()}")
     with _open(path, "r") as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(capped_lines(handle, path.name), start=1):
             fields = line.split()
             if not fields:
                 continue
             if len(fields) != width:
                 raise TrecFormatError(
                     f"{path.name}, line {number}: expected {width} fields '{expected}', "
-                    f"got {len(fields)}: {line.strip()!r}"
+                    f"got {len(fields)}: {quoted(line.strip())}"
                 )
             yield number, fields
 

@@ -24,6 +24,11 @@ from engine.data.errors import DataError, DataNotFoundError
 DATA_ROOT = Path(assets.data.__file__).resolve().parent
 #: Compressed variants a file may be stored as, tried in this order after the plain name.
 COMPRESSED_SUFFIXES: tuple[str, ...] = (".xz", ".gz")
+#: Longest line a line-oriented reader takes: 50x the longest line of the shipped data, and small enough
+#: that a wrong file (one 2 GB line) is refused before it is held in memory.
+MAX_LINE_CHARS = 2**20
+#: Characters of an offending value a message quotes (the value itself may be megabytes).
+QUOTED_CHARS = 80
 
 
 def nfc(text: str) -> str:
@@ -36,6 +41,21 @@ def source_root(source: str, path: str | Path | None) -> Path:
     if not root.is_dir():
         raise DataNotFoundError(f"{root}: no such folder; give the folder that holds the {source} files")
     return root
+
+
+def quoted(value: object) -> str:
+    """``repr(value)``, cut to :data:`QUOTED_CHARS` characters with the full length said."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}... ({len(text):,} characters)"
+
+
+def capped_lines(stream: IO[str], name: str, limit: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """The stream's lines; a line longer than ``limit`` characters is a :class:`DataError` before it is read whole."""
+    for number, line in enumerate(iter(lambda: stream.readline(limit + 1), ""), start=1):
+        if len(line) > limit and not line.endswith("\n"):
+            raise DataError(f"{name} line {number}: longer than {limit:,} characters ({line[:QUOTED_CHARS]!r}...); "
+                            "is it the right file?")
+        yield line
 
 
 def label(path: Path) -> str:
@@ -79,7 +99,7 @@ def read_lines(path: Path) -> list[str]:
 def read_json(path: Path, *, normalise: bool = True) -> Any:
     """The parsed file, every string NFC; ``normalise=False`` keeps the raw strings
     for callers that must apply character offsets first (SQuAD ``answer_start``)."""
-    text = "".join(_iterate(path))
+    text = "".join(_iterate(path, limit=None))  # a JSON document may be one line (SQuAD's files are)
     if not text.strip():
         raise DataError(f"{label(path)} is empty; re-download or re-export it")
     try:
@@ -122,7 +142,7 @@ def read_tsv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
     """Rows of a headed, CSV-quoted TSV (pandas ``to_csv(sep='\\t')`` style), NFC, as dicts of ``columns``."""
     with open_text(path) as stream:
         try:
-            rows = list(csv.reader(stream, delimiter="\t"))
+            rows = list(csv.reader(capped_lines(stream, label(path)), delimiter="\t"))
         except (UnicodeDecodeError, EOFError, lzma.LZMAError, OSError) as exc:
             raise _unreadable(path, exc) from None
     if not rows:
@@ -159,10 +179,10 @@ def text_field(record: dict[str, Any], name: str, path: Path, number: int, *, op
     return str(value)
 
 
-def _iterate(path: Path) -> Iterator[str]:
+def _iterate(path: Path, limit: int | None = MAX_LINE_CHARS) -> Iterator[str]:
     with open_text(path) as stream:
         try:
-            yield from stream
+            yield from stream if limit is None else capped_lines(stream, label(path), limit)
         except (UnicodeDecodeError, EOFError, lzma.LZMAError, OSError) as exc:
             raise _unreadable(path, exc) from None
 

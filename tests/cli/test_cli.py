@@ -308,3 +308,12 @@ def test_metrics_scores_like_trec_eval_with_full_precision_and_its_layout(tmp_pa
     assert main(["metrics", "--qrels", qrels, "--run", run, "--measures", "nDCG@10", "--format", "trec", "-q"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "nDCG@10               \tq1\t1.0000", "nDCG@10               \tq2\t0.0000", "nDCG@10               \tall\t0.5000"]
+
+
+def test_metrics_on_a_run_file_of_one_huge_line_says_so_in_one_short_line(tmp_path, capsys):
+    qrels, _ = _trec_files(tmp_path)
+    run = tmp_path / "huge.txt"
+    run.write_text("q1 Q0 " + "d" * (3 * 2**20) + " 1 0.5 t\n")
+    assert main(["metrics", "--qrels", qrels, "--run", str(run), "--measures", "RR"]) == 2
+    err = capsys.readouterr().err
+    assert "huge.txt line 1: longer than" in err and len(err) < 300, err[:300]
