@@ -28,6 +28,7 @@ from storage.db import Database
 from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.queries import tidy_metrics
 from vocabulary.languages import TARGET_LANGUAGES
+from vocabulary.printable import escape_unprintable
 
 #: The (setting, metric) pairs the summary reports for each eval set, where the study has them.
 REPORTED: tuple[tuple[str, str], ...] = (("cross", "nDCG@10"), ("mono", "nDCG@10"), ("multi", "nDCG@10"),
@@ -79,7 +80,7 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     _write_rows(files.comparisons, (*MEASUREMENT_COLUMNS, *FIELDS), _comparison_rows(db, study_id))
     _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
     plots = tuple(write_figures(tidy_metrics(db, study_id), out / "plots"))
-    lines = [f"# {name}: findings", "", *findings_markdown(all_findings),
+    lines = [f"# {escape_unprintable(name)}: findings", "", *findings_markdown(all_findings),
              "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
              "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),
              ""]

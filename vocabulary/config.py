@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from vocabulary.budget import BUDGETS, budget_label
 from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from vocabulary.model_specs import BM25_SPEC, bm25_label, canonical_bm25_spec, check_model_spec, is_bm25_spec
+from vocabulary.printable import check_printable
 from vocabulary.sources import (
     SOURCE_SAMPLINGS,
     describe_split,
@@ -802,6 +803,8 @@ class StudyConfig:
             raise ConfigError("name", "give the study a name")
         if len(self.name) > MAX_STUDY_NAME:
             raise ConfigError("name", f"{len(self.name)} characters; use at most {MAX_STUDY_NAME}")
+        if (unprintable := check_printable(self.name)) is not None:
+            raise ConfigError("name", unprintable)
         if not self.strategies:
             raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGY_NAMES)}")
         for name in self.strategies:
