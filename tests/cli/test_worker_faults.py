@@ -265,3 +265,18 @@ def test_a_finished_run_keeps_no_checkpoint_and_its_model_only_if_asked(tmp_path
     assert AutoTokenizer.from_pretrained(models[1])("Habari").input_ids[0] == 0
     vectors = SentenceTransformer(str(models[0]), device="cpu").encode(["query: Habari", "query: Bawo ni"])
     assert vectors.shape == (2, 32)
+
+
+def test_a_checkpoint_left_by_a_kill_after_the_results_were_stored_is_deleted_at_the_next_start(tmp_path):
+    """The kill falls between storing the results and deleting the checkpoint; a queued run's checkpoint stays."""
+    db = open_db(tmp_path / "queue.db")
+    done, waiting = queue.submit_study(db, _study("left", seeds=(0, 1))).queued
+    assert run_worker(db, dataclasses.replace(WORKER, max_runs=1)) == 1
+    assert _runs(db)[done].status == "done" and _runs(db)[waiting].status == "queued"
+    planted = {}
+    for run_id in (done, waiting):  # what the killed worker had not deleted yet, and a resumable checkpoint
+        planted[run_id] = db.artifacts_dir / "runs" / run_id / "checkpoint"
+        planted[run_id].mkdir(parents=True)
+        (planted[run_id] / "model.safetensors").write_bytes(b"\0" * 1024)
+    assert run_worker(db, dataclasses.replace(WORKER, max_runs=0)) == 0
+    assert not planted[done].exists() and planted[waiting].is_dir()
