@@ -119,6 +119,14 @@ def _with_miracl_corpus(study, corpus: str):
 
 def _check_readable(corpus: Path) -> None:
     """Open the corpus file (every file of a corpus folder) now, not when a worker reaches its evaluation."""
+    from engine.data.files import file_kind
+
+    what = None if corpus.is_dir() else file_kind(corpus)  # opening a FIFO would wait for a writer
+    if corpus.is_dir() and not any(p.is_file() for p in corpus.iterdir()):
+        what = "a folder without files"
+    if what is not None:
+        raise UserError(f"--corpus {corpus}: {what}, not a corpus; give a MIRACL-style JSONL/TSV file or a folder of "
+                        "them")
     try:
         files = [p for p in corpus.iterdir() if p.is_file()] if corpus.is_dir() else [corpus]
         for file in files:

@@ -13,6 +13,7 @@ import csv
 import gzip
 import json
 import lzma
+import stat
 import unicodedata
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -69,6 +70,18 @@ def logical_name(path: Path) -> str:
         if path.name.endswith(suffix):
             return path.name[: -len(suffix)]
     return path.name
+
+
+def file_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (``a FIFO``): a reader would block on a FIFO or
+    read ``/dev/zero`` forever, and "no such file" would be wrong. None for a regular or a missing file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), None)
 
 
 def find_file(folder: Path, name: str) -> Path:
