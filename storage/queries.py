@@ -123,6 +123,12 @@ def run_statuses(db: Database, run_ids: Iterable[str]) -> dict[str, str]:
     return statuses
 
 
+def run_log_path(db: Database, run_id: str) -> str | None:
+    """Where the run's log was written (its artifacts folder), or None (no such run, or never started)."""
+    with db.session() as session:
+        return session.scalar(select(Run.log_path).where(Run.id == run_id))
+
+
 def run_config(db: Database, run_id: str) -> RunConfig:
     with db.session() as session:
         text = session.scalar(select(Run.config_json).where(Run.id == run_id))
