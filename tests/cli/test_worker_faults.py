@@ -111,13 +111,19 @@ def test_a_full_artifacts_disk_fails_the_run_in_one_line_and_stops_the_worker(tm
     db = open_db(db_path)
     first, second = queue.submit_study(db, _study("full", seeds=(0, 1))).queued
     with small_tmpfs(artifacts, "2m"):
-        worker = _worker_process(db_path, "--exit-when-empty", "--artifacts", str(artifacts))
-        output = worker.communicate(timeout=300)[0]
-        assert worker.returncode == 2, output
-        last = output.strip().splitlines()[-1]
-        assert last.startswith("hybridscale worker: error: stopped: no space left on ") and "Traceback" not in output
-        assert last.endswith(f"(run {first} failed; the other queued runs wait)")
+        last = _stopped_worker_line(db_path, artifacts, first)
         _check_disk_full_outcome(db, artifacts, first, second, last, at_least_mb=30)  # 32 MB of weights alone
+
+
+def _stopped_worker_line(db_path: Path, artifacts: Path, failed: str) -> str:
+    """Run a worker process that must stop for a full disk after failing run ``failed``; its last line."""
+    worker = _worker_process(db_path, "--exit-when-empty", "--artifacts", str(artifacts))
+    output = worker.communicate(timeout=300)[0]
+    assert worker.returncode == 2, output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("hybridscale worker: error: stopped: no space left on ") and "Traceback" not in output
+    assert last.endswith(f"(run {failed} failed; the other queued runs wait)")
+    return last
 
 
 def test_a_write_failing_for_lack_of_space_fails_the_run_and_stops_the_worker(tmp_path, monkeypatch):
@@ -146,12 +152,7 @@ def test_a_full_disk_under_the_frozen_prefix_cache_stops_the_worker_and_leaves_n
     cached = dataclasses.replace(TINY, model="tiny:layers=3", trainable_layers=1, frozen_cache=True)
     first, second = queue.submit_study(db, _study("cached", template=cached, seeds=(0, 1))).queued
     with small_tmpfs(artifacts / "frozen_prefix", "8k") as cache:
-        worker = _worker_process(db_path, "--exit-when-empty", "--artifacts", str(artifacts))
-        output = worker.communicate(timeout=300)[0]
-        assert worker.returncode == 2, output
-        last = output.strip().splitlines()[-1]
-        assert last.startswith("hybridscale worker: error: stopped: ") and "Traceback" not in output
-        assert last.endswith(f"(run {first} failed; the other queued runs wait)")
+        _stopped_worker_line(db_path, artifacts, first)
         runs = _runs(db)
         assert runs[first].status == "failed" and runs[second].status == "queued"
         match = _LINE.fullmatch(runs[first].error)

@@ -324,3 +324,24 @@ def test_a_cache_of_nan_states_fails_the_run_in_one_line(tmp_path):
         execute(reference_run, tmp_path / "again", frozen_cache_dir=cache)
     message = str(failed.value)
     assert "\n" not in message and message.startswith(f"{MODEL} on flores/test: 18 of 18 query vectors hold NaN")
+
+
+def test_a_study_run_on_a_damaged_cache_gives_the_clean_runs_values(tmp_path, caplog):
+    """The issue's probe: bytes flipped inside a part changed 68 of 76 values of a later study, silently."""
+    from engine.study import execute
+    from vocabulary.strategies import NO_TRAINING
+
+    evaluations = (EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=6),)
+    reference_run = dataclasses.replace(config(evaluations=evaluations), strategy=NO_TRAINING, train_size=0,
+                                        alpha=None).validate()
+    cache = tmp_path / "cache"
+    clean = execute(reference_run, tmp_path / "clean", frozen_cache_dir=cache)
+    for part in cache.glob("*/part-*.npy"):
+        data = bytearray(part.read_bytes())
+        for offset in range(128, len(data), 2):  # float16's low mantissa bits (past the header): no NaN
+            data[offset] ^= 0x07
+        part.write_bytes(bytes(data))
+    again = execute(reference_run, tmp_path / "again", frozen_cache_dir=cache)
+    assert [(r.setting, r.query_language, r.passage_language, r.metric, r.value) for r in again.rows] == \
+        [(r.setting, r.query_language, r.passage_language, r.metric, r.value) for r in clean.rows]
+    assert "damaged" in caplog.text
