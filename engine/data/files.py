@@ -84,6 +84,12 @@ def file_kind(path: Path) -> str | None:
     return next((name for test, name in kinds if test(mode)), None)
 
 
+def not_a_file(path: Path, what: str) -> DataError | None:
+    """The error for ``path`` when it exists as something a loader cannot read as ``what`` (a FIFO, a device)."""
+    kind = file_kind(path)
+    return None if kind in (None, "a folder") else DataError(f"{path}: {kind}, not {what}; give a regular file")
+
+
 def find_file(folder: Path, name: str) -> Path:
     """``folder/name`` or its compressed variant, whichever exists."""
     for candidate in (name, *(name + suffix for suffix in COMPRESSED_SUFFIXES)):

@@ -180,3 +180,19 @@ def test_an_afriqa_corpus_of_one_huge_line_is_refused_without_reading_it_whole(t
     finally:
         tracemalloc.stop()
     assert peak < 16 * 2**20  # a few times the cap, not the 40 MB line
+
+
+@pytest.mark.timeout(60)
+def test_a_device_or_fifo_as_a_corpus_is_named_for_what_it_is(tmp_path):
+    import os
+    from pathlib import Path
+
+    from engine.data.afriqa import read_collection
+    from engine.data.miracl import _corpus_files
+
+    os.mkfifo(tmp_path / "fifo")
+    for path, kind in ((Path("/dev/zero"), "a character device"), (tmp_path / "fifo", "a FIFO")):
+        with pytest.raises(DataError, match=f"^{path}: {kind}, not a collection file; give a regular file$"):
+            list(read_collection(str(path)))
+        with pytest.raises(DataError, match=f"^{path}: {kind}, not a corpus file; give a regular file$"):
+            _corpus_files(path, "sw", 1)
