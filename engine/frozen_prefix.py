@@ -26,7 +26,8 @@ run's numbers without a trace, so a part whose checksums, shape or index do
 not match is removed with one warning and its entries are computed again.
 Writers and the start-up clean-up hold the folder's lock file, so whatever
 half-written file the clean-up finds (``*.partial.*``, a matrix without its
-index) was left by a killed writer and is removed. A write that finds the
+index) was left by a killed writer and is removed; a read-only folder (no lock
+can be taken there) is read as it is, removing nothing. A write that finds the
 disk full raises :class:`engine.disk_full.DiskFullError` and leaves no file.
 Size: ``2 * hidden`` bytes a token (768 B for e5-small), and at most
 ``max_bytes`` per folder: past that, new entries live in memory for the run only.
@@ -175,22 +176,36 @@ class FrozenPrefix:
     def _read_parts(self) -> None:
         if not self.folder.is_dir():
             return
-        with self._lock():
+        lock = self._lock()
+        try:
+            lock.acquire()
+        except OSError:  # a read-only folder (a shared copy): read what can be trusted, change nothing
+            self._read_indexed_parts(writable=False)
+            return
+        try:
             self._remove_leftovers()
-            for index_file in sorted(self.folder.glob("part-*.json")):
-                try:
-                    keys, lengths, matrix = self._read_part(index_file)
-                except _Damaged as exc:
-                    log.warning("frozen-prefix cache part %s is damaged (%s): it is removed and its entries are "
-                                "computed again", index_file.with_suffix(".npy"), exc)
+            self._read_indexed_parts(writable=True)
+        finally:
+            lock.release()
+
+    def _read_indexed_parts(self, writable: bool) -> None:
+        for index_file in sorted(self.folder.glob("part-*.json")):
+            if _PARTIAL in index_file.name:
+                continue
+            try:
+                keys, lengths, matrix = self._read_part(index_file)
+            except _Damaged as exc:
+                log.warning("frozen-prefix cache part %s is damaged (%s): %sits entries are computed again",
+                            index_file.with_suffix(".npy"), exc, "it is removed and " if writable else "")
+                if writable:
                     index_file.with_suffix(".npy").unlink(missing_ok=True)
                     index_file.unlink(missing_ok=True)
-                    continue
-                offset = 0
-                for key, length in zip(keys, lengths):
-                    self._rows.setdefault(key, matrix[offset : offset + length])
-                    offset += length
-                self._stored_bytes += matrix.nbytes
+                continue
+            offset = 0
+            for key, length in zip(keys, lengths):
+                self._rows.setdefault(key, matrix[offset : offset + length])
+                offset += length
+            self._stored_bytes += matrix.nbytes
 
     def _remove_leftovers(self) -> None:
         """Files only a killed writer leaves (the caller holds the lock): partial files, a matrix without its index."""

@@ -345,3 +345,17 @@ def test_a_study_run_on_a_damaged_cache_gives_the_clean_runs_values(tmp_path, ca
     assert [(r.setting, r.query_language, r.passage_language, r.metric, r.value) for r in again.rows] == \
         [(r.setting, r.query_language, r.passage_language, r.metric, r.value) for r in clean.rows]
     assert "damaged" in caplog.text
+
+
+def test_a_read_only_cache_is_read_and_left_as_it_is(three_layers, tmp_path):
+    """No lock file can be made there and nothing can be removed: the cache is still read (a shared copy)."""
+    from tests.faults import remount_read_only, small_tmpfs
+
+    with small_tmpfs(tmp_path / "cache", "4m") as cache:
+        expected, batch, part, index = _written(three_layers, cache)
+        (part.parent / "part-0b.partial.npy").write_bytes(b"left")
+        (part.parent / ".lock").unlink()
+        remount_read_only(cache)
+        again, hidden = _reread(three_layers, cache, batch)
+        torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+        assert again.computed == 0 and (part.parent / "part-0b.partial.npy").exists()
