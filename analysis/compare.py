@@ -26,10 +26,13 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from analysis.stats import holm, paired_test
+from vocabulary.series import SeriesName
 
-#: What the JSON objects of ``hybridscale compare`` carry, in this order.
+#: What the JSON objects of ``hybridscale compare`` (and the rows of comparisons.csv) carry, in this order:
+#: each side as its strategy key, its alpha (empty unless the strategy uses one) and its series label.
 FIELDS: tuple[str, ...] = (
-    "strategy", "baseline", "size", "query_language", "passage_language", "mean_diff", "ci_low", "ci_high",
+    "strategy", "alpha", "series", "baseline", "baseline_alpha", "baseline_series", "size", "query_language",
+    "passage_language", "mean_diff", "ci_low", "ci_high",
     "p_ttest", "p_randomization", "p_holm", "n_queries", "n_seeds", "seed_sd_strategy", "seed_sd_baseline",
 )
 
@@ -38,7 +41,7 @@ FIELDS: tuple[str, ...] = (
 class RunValues:
     """One run's per-query values in one cell, with what places it: its series, size and seed."""
 
-    series: str
+    series: SeriesName
     size: int
     seed: str  # the replicate: its seeds as text; "" for a run that has none (an evaluation-only reference)
     query_language: str
@@ -48,8 +51,10 @@ class RunValues:
 
 @dataclass(frozen=True)
 class Comparison:
-    strategy: str
-    baseline: str
+    """Series ``strategy`` minus series ``baseline`` in one cell and size."""
+
+    strategy: SeriesName
+    baseline: SeriesName
     size: int
     query_language: str
     passage_language: str
@@ -65,7 +70,11 @@ class Comparison:
     seed_sd_baseline: float | None
 
     def as_dict(self) -> dict:
-        return {name: asdict(self)[name] for name in FIELDS}
+        sides = {"strategy": self.strategy.strategy, "alpha": self.strategy.alpha, "series": str(self.strategy),
+                 "baseline": self.baseline.strategy, "baseline_alpha": self.baseline.alpha,
+                 "baseline_series": str(self.baseline)}
+        values = {**asdict(self), **sides}
+        return {name: values[name] for name in FIELDS}
 
 
 class CompareError(ValueError):
@@ -90,6 +99,8 @@ def compare(runs: Iterable[RunValues], baseline: str | None = None, seed: int = 
     known = {name for cell in cells.values() for name in cell} | {name for ref in references.values() for name in ref}
     if baseline is not None and baseline not in known:
         raise CompareError(f"no series {baseline!r} in these results; choose one of {', '.join(sorted(known))}")
+    if baseline is not None:
+        baseline = next(name for name in known if name == baseline)  # the series itself, with its strategy and alpha
     pending: list[tuple] = []
     # Two references are compared once per language cell, at size 0, not again at every trained size.
     reference_cells = {(0, x, y): {} for (x, y) in references}

@@ -4,13 +4,14 @@ For each query language (and passage language) and training size the
 *leader table* gives every series' mean over seeds with its between-seed
 spread, the best series, and its difference to the runner-up and to each
 reference (the untrained model, BM25), each with its Holm-adjusted
-randomisation p-value. The *hybrid table* compares every hybrid series with
-every other trained series at every size, because that is the research
+randomisation p-value. The *hybrid table* compares every hybrid series (each
+series whose strategy trains with a share alpha, as the strategy table says)
+with every other trained series at every size, because that is the research
 question. Holm runs over each table's own tests (its family), for both
 languages and every size together, and the tables say so.
 
 Sentences are generated from those tables alone, and only say what a table
-row supports: "significant" means Holm p < :data:`ALPHA_LEVEL`; everything
+row supports: "significant" means Holm p < :data:`SIGNIFICANCE`; everything
 else is reported as not significant, with the smallest p seen.
 """
 
@@ -27,17 +28,17 @@ from analysis.compare import Comparison, RunValues, compare
 from analysis.fits import MIN_SIZES, FitError, ScalingFit, crossover, fit_with_intervals, saturates
 from analysis.stats import holm
 from vocabulary.languages import language_name
-from vocabulary.strategies import display_order
+from vocabulary.series import SeriesName, series_order
 
-ALPHA_LEVEL = 0.05
-HYBRID = "hybrid"
+#: Holm p below this is called significant (not ``alpha``: that is the hybrid strategy's monolingual share).
+SIGNIFICANCE = 0.05
 #: Means are shown to this many decimals; series whose means agree to them tie for best.
 DECIMALS = 4
 
 
 @dataclass(frozen=True)
 class Mean:
-    series: str
+    series: SeriesName
     size: int
     mean: float
     spread: float | None  # sd over seeds; None with one seed
@@ -49,11 +50,11 @@ class Mean:
 class LeaderRow:
     size: int
     means: tuple[Mean, ...]  # every series at this size, display order
-    best: str
+    best: SeriesName
     runner_up: Comparison | None
     versus_references: tuple[Comparison, ...]
     #: Every series whose mean equals the best's to DECIMALS, in display order (the best first).
-    tied: tuple[str, ...] = ()
+    tied: tuple[SeriesName, ...] = ()
 
     @property
     def best_label(self) -> str:
@@ -68,7 +69,7 @@ class LanguageFindings:
     references: tuple[Mean, ...]
     leaders: list[LeaderRow] = field(default_factory=list)
     hybrid: list[Comparison] = field(default_factory=list)
-    fits: dict[str, ScalingFit | str] = field(default_factory=dict)  # series -> fit, or why there is none
+    fits: dict[SeriesName, ScalingFit | str] = field(default_factory=dict)  # series -> fit, or why there is none
     sentences: list[str] = field(default_factory=list)
 
 
@@ -85,9 +86,9 @@ def _better(lower_is_better: bool, a: float, b: float) -> bool:
     return a < b if lower_is_better else a > b
 
 
-def _means(runs: Sequence[RunValues]) -> dict[tuple[str, str, int, str], Mean]:
+def _means(runs: Sequence[RunValues]) -> dict[tuple[str, str, int, SeriesName], Mean]:
     """(x, y, size, series) -> mean over seeds of the per-seed mean over queries."""
-    grouped: dict[tuple[str, str, int, str], dict[str, list[float]]] = {}
+    grouped: dict[tuple[str, str, int, SeriesName], dict[str, list[float]]] = {}
     for run in runs:
         key = (run.query_language, run.passage_language, run.size, run.series)
         grouped.setdefault(key, {})[run.seed] = list(run.values.values())
@@ -148,7 +149,7 @@ def _oriented(pairwise: dict, a: str, b: str, size: int) -> Comparison | None:
 
 def _leader_row(size: int, at_size: list[Mean], references: Sequence[Mean], pairwise: dict,
                 lower_is_better: bool) -> LeaderRow:
-    ordered = sorted(at_size, key=lambda m: display_order(m.series))
+    ordered = sorted(at_size, key=lambda m: series_order(m.series))
     ranked = sorted(at_size, key=lambda m: m.mean, reverse=not lower_is_better)
     top = round(ranked[0].mean, DECIMALS)
     tied = tuple(m.series for m in ordered if round(m.mean, DECIMALS) == top)
@@ -159,10 +160,10 @@ def _leader_row(size: int, at_size: list[Mean], references: Sequence[Mean], pair
     return LeaderRow(size, tuple(ordered), best, runner_up, versus, tied)
 
 
-def _hybrid_tests(size: int, series: list[str], pairwise: dict, found: LanguageFindings) -> list[Comparison]:
+def _hybrid_tests(size: int, series: list[SeriesName], pairwise: dict, found: LanguageFindings) -> list[Comparison]:
     tests = []
-    for hybrid in (s for s in series if s.startswith(HYBRID)):
-        for other in sorted((s for s in series if s != hybrid), key=display_order):
+    for hybrid in (s for s in series if s.uses_alpha):
+        for other in sorted((s for s in series if s != hybrid), key=series_order):
             comparison = _oriented(pairwise, hybrid, other, size)
             if comparison is not None:
                 found.hybrid.append(comparison)
@@ -183,13 +184,13 @@ def _with_family_p(row: LeaderRow, adjusted: dict[int, float]) -> LeaderRow:
                                versus_references=tuple(replaced(c) for c in row.versus_references))
 
 
-def _fits(runs: Sequence[RunValues], seed: int) -> dict[str, ScalingFit | str]:
-    by_series: dict[str, dict[int, dict[str, dict[str, float]]]] = {}
+def _fits(runs: Sequence[RunValues], seed: int) -> dict[SeriesName, ScalingFit | str]:
+    by_series: dict[SeriesName, dict[int, dict[str, dict[str, float]]]] = {}
     for run in runs:
         if run.size > 0:
             by_series.setdefault(run.series, {}).setdefault(run.size, {})[run.seed] = dict(run.values)
-    fits: dict[str, ScalingFit | str] = {}
-    for series, values in sorted(by_series.items(), key=lambda item: display_order(item[0])):
+    fits: dict[SeriesName, ScalingFit | str] = {}
+    for series, values in sorted(by_series.items(), key=lambda item: series_order(item[0])):
         if len(values) < MIN_SIZES:
             fits[series] = f"no fit: {len(values)} training sizes, a fit needs at least {MIN_SIZES}"
             continue
@@ -208,7 +209,7 @@ def signed(value: float) -> str:
 
 
 def _p(comparison: Comparison) -> str:
-    verdict = "significant" if comparison.p_holm < ALPHA_LEVEL else "not significant"
+    verdict = "significant" if comparison.p_holm < SIGNIFICANCE else "not significant"
     return f"Holm p = {comparison.p_holm:.3g}, {verdict}"
 
 
@@ -248,11 +249,12 @@ def _sentences(findings: Findings, found: LanguageFindings) -> list[str]:
 
 def _hybrid_sentences(findings: Findings, found: LanguageFindings) -> list[str]:
     sentences = []
-    for hybrid in sorted({c.strategy for c in found.hybrid}, key=display_order):
-        for other in sorted({c.baseline for c in found.hybrid if c.strategy == hybrid}, key=display_order):
+    for hybrid in sorted({c.strategy for c in found.hybrid}, key=series_order):
+        for other in sorted({c.baseline for c in found.hybrid if c.strategy == hybrid}, key=series_order):
             tests = [c for c in found.hybrid if (c.strategy, c.baseline) == (hybrid, other)]
-            better = [c for c in tests if c.p_holm < ALPHA_LEVEL and _better(findings.lower_is_better, c.mean_diff, 0)]
-            worse = [c for c in tests if c.p_holm < ALPHA_LEVEL and not _better(findings.lower_is_better, c.mean_diff, 0)]
+            significant = [c for c in tests if c.p_holm < SIGNIFICANCE]
+            better = [c for c in significant if _better(findings.lower_is_better, c.mean_diff, 0)]
+            worse = [c for c in significant if not _better(findings.lower_is_better, c.mean_diff, 0)]
             if not better and not worse:
                 smallest = min(c.p_holm for c in tests)
                 sentences.append(f"{hybrid} is not significantly different from {other} at any size "
@@ -265,7 +267,7 @@ def _hybrid_sentences(findings: Findings, found: LanguageFindings) -> list[str]:
                 parts.append(f"significantly worse than {other} at n = {', '.join(str(c.size) for c in worse)}")
             rest = len(tests) - len(better) - len(worse)
             tail = f"; not significant at the other {rest} size{'s' if rest != 1 else ''}" if rest else ""
-            sentences.append(f"{hybrid} is {' and '.join(parts)} (Holm p < {ALPHA_LEVEL}){tail}.")
+            sentences.append(f"{hybrid} is {' and '.join(parts)} (Holm p < {SIGNIFICANCE}){tail}.")
     return sentences
 
 
@@ -283,7 +285,7 @@ def _fit_sentences(found: LanguageFindings, lower_is_better: bool) -> list[str]:
         interval = f" (95% CI {fit.c_interval[0]:.2f} to {fit.c_interval[1]:.2f})" if fit.c_interval else ""
         parts.append(f"{series} c = {fit.curve.c:.2f}{interval}, plateau a = {fit.curve.a:.4f}")
     sentences = ["Fitted exponents of a - b·N^-c: " + "; ".join(parts) + "."]
-    for hybrid in (s for s in fitted if s.startswith(HYBRID)):
+    for hybrid in (s for s in fitted if s.uses_alpha):
         for other, fit in fitted.items():
             if other == hybrid:
                 continue
@@ -313,7 +315,7 @@ def _cell(mean: Mean) -> str:
 def _brief(comparison: Comparison | None) -> str:
     if comparison is None:
         return "–"
-    star = " *" if comparison.p_holm < ALPHA_LEVEL else ""
+    star = " *" if comparison.p_holm < SIGNIFICANCE else ""
     return f"{signed(comparison.mean_diff)} vs {comparison.baseline} (p {comparison.p_holm:.3g}){star}"
 
 
@@ -323,7 +325,7 @@ def to_markdown(findings: Findings) -> list[str]:
     for found in findings.languages:
         lines += [f"**{language_name(found.query_language)} ({found.query_language}) → "
                   f"{'all languages' if found.passage_language == 'all' else found.passage_language}**", ""]
-        series = sorted({m.series for row in found.leaders for m in row.means}, key=display_order)
+        series = sorted({m.series for row in found.leaders for m in row.means}, key=series_order)
         lines.append("| n | " + " | ".join(series) + " | best | vs runner-up | vs references |")
         lines.append("|---" * (len(series) + 4) + "|")
         for ref in found.references:
@@ -338,12 +340,12 @@ def to_markdown(findings: Findings) -> list[str]:
             lines += ["Hybrid against each other strategy (difference hybrid − other):", "",
                       "| n | comparison | difference | 95% CI | Holm p |", "|---|---|---|---|---|"]
             for c in found.hybrid:
-                star = " *" if c.p_holm < ALPHA_LEVEL else ""
+                star = " *" if c.p_holm < SIGNIFICANCE else ""
                 lines.append(f"| {c.size} | {c.strategy} − {c.baseline} | {signed(c.mean_diff)} | "
                              f"{signed(c.ci_low)} to {signed(c.ci_high)} | {c.p_holm:.3g}{star} |")
             lines.append("")
         lines += [*(f"- {s}" for s in found.sentences), ""]
     lines += [f"Means are over seeds of the mean over queries (± the sample sd over seeds). Tests pair "
               f"queries, each averaged over the seeds both sides share: randomisation test, Holm-adjusted over "
-              f"each table's family (all its rows, both languages); * marks p < {ALPHA_LEVEL}.", ""]
+              f"each table's family (all its rows, both languages); * marks p < {SIGNIFICANCE}.", ""]
     return lines

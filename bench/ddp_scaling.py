@@ -49,7 +49,7 @@ def child(args: argparse.Namespace) -> None:
 
     from engine.data import load_training_set
     from engine.distributed import init_from_env, shutdown
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
     from engine.state import TaskState
     from engine.train import train
     from vocabulary.config import RunConfig

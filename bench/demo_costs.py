@@ -110,7 +110,7 @@ def eval_batch_sizes(batch_sizes: list[int], trainable_layers: int | None, atten
 
     from engine.data import load_eval_set
     from engine.evaluate import passage_text
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
     from hybridscale.demo import demo_study
 
     template = demo_study().template

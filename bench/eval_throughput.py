@@ -156,7 +156,7 @@ def run_ours(model: str, device: str, eval_set: EvalSet, batch_size: int, encodi
     which an earlier call filled when ``warm``. Its nDCG@10 is the mean over queries (the micro ``all`` row),
     what sentence-transformers reports."""
     from engine.evaluate import evaluate
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
     from engine.state import TaskState
 
     encoder = load_encoder(model, device=device)
@@ -198,7 +198,7 @@ def run_theirs(model: str, device: str, eval_set: EvalSet, batch_size: int, enco
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     from engine.evaluate import passage_text
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
 
     with tempfile.TemporaryDirectory() as folder:
         ours = load_encoder(model)
@@ -247,7 +247,7 @@ def demo_trainable_layers() -> int:
 def fine_tune(model: str, folder: str, trainable_layers: int) -> str:
     """A model trained as the demo trains (batch, length; ``trainable_layers``), 2 steps: its run's model folder."""
     from engine.data import load_training_set
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
     from engine.train import train
     from vocabulary.config import RunConfig
     from vocabulary.languages import PAPER_TRAIN_LANGUAGES
@@ -352,7 +352,7 @@ def main_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny:", help="model spec for engine.model.load_encoder (default tiny:)")
+    parser.add_argument("--model", default="tiny:", help="model spec for engine.loading.load_encoder (default tiny:)")
     parser.add_argument("--device", default="cpu")
     corpus = parser.add_mutually_exclusive_group()
     corpus.add_argument("--synthetic", action="store_true", help="synthetic corpus of --passages passages")

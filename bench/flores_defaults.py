@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.data import load_eval_set  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
-from engine.model import load_encoder  # noqa: E402
+from engine.loading import load_encoder  # noqa: E402
 from vocabulary.config import DEFAULT_EVALUATIONS, EvalSpec  # noqa: E402
 
 TARGETS = ("en", "sw", "yo")

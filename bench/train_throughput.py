@@ -114,12 +114,13 @@ def run_overheads(args: argparse.Namespace) -> dict[str, float]:
 
     from engine.losses import PassageIds, RetrievalLoss
     from engine.sampling import BatchSampler
+    from vocabulary.batching import batch_plan
 
     torch.set_num_threads(1)  # microsecond-scale work: one thread times it steadily on a shared machine
     config, data = _config(args), _training_set()
     times: dict[str, float] = {}
     for name, training_set in (("draw clash-free", data), ("draw, nothing to avoid", _without_shared_passages(data))):
-        sampler = BatchSampler(config, training_set)
+        sampler = BatchSampler(batch_plan(config), training_set)
         times[name] = _seconds_each(sampler.next_batch, 100)
     generator = torch.Generator().manual_seed(0)
     queries, passages = (torch.nn.functional.normalize(torch.randn(args.batch_size, 384, generator=generator), dim=1)
@@ -133,7 +134,7 @@ def run_overheads(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _load(args: argparse.Namespace):
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
 
     return load_encoder(args.model, _config(args).encoder_settings, device=args.device)
 
@@ -141,9 +142,10 @@ def _load(args: argparse.Namespace):
 def _pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The prefixed (query, passage) texts of our sampler's first ``steps`` batches."""
     from engine.sampling import BatchSampler
+    from vocabulary.batching import batch_plan
 
     config = _config(args)
-    sampler = BatchSampler(config, _training_set())
+    sampler = BatchSampler(batch_plan(config), _training_set())
     batches = [sampler.next_batch() for _ in range(args.steps)]
     return [(config.query_prefix + p.query, config.passage_prefix + p.passage) for b in batches for p in b.pairs]
 

@@ -6,7 +6,7 @@ with the top 4 of 12 layers trained). Such a run's model folder holds
 :data:`TRAINED_FILE` (the trained tensors, safetensors) and
 :data:`RECORD` (the base model spec, the resolved encoder settings and their
 sources, the names of the trained tensors, and a digest of every other tensor
-of the base). :func:`engine.model.load_encoder` loads such a folder like any
+of the base). :func:`engine.loading.load_encoder` loads such a folder like any
 model: it loads the base, checks that its untrained tensors still have that
 digest (a base folder changed since the run is refused, not silently mixed),
 and loads the trained tensors on top. ``hybridscale export-model`` turns it
@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from engine.embedded import make_readable
 from engine.folders import replaced_whole
@@ -36,7 +36,7 @@ def is_compact_folder(folder: Path) -> bool:
     return (Path(folder) / RECORD).is_file()
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def untrained_digest(tensors: dict[str, torch.Tensor]) -> str:
     digest = hashlib.sha256()
     for name in sorted(tensors):
         digest.update(name.encode())
@@ -53,34 +53,9 @@ def save_trained(encoder, folder: Path) -> None:
         "settings": dataclasses.asdict(encoder.settings),
         "sources": encoder.sources,
         "trained": sorted(trained),
-        "untrained_sha256": _digest({k: v for k, v in state.items() if k not in trained}),
+        "untrained_sha256": untrained_digest({k: v for k, v in state.items() if k not in trained}),
     }
     with replaced_whole(Path(folder)) as work:
         save_file({k: state[k].detach().cpu().contiguous() for k in sorted(trained)}, str(work / TRAINED_FILE))
         (work / RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         make_readable(work)
-
-
-def load_trained(folder: Path, device: str | torch.device):
-    """The encoder a compact folder describes (see the module docstring); ModelError if its base changed."""
-    from engine.model import ModelError, load_encoder  # engine.model loads compact folders through here
-    from vocabulary.config import EncoderSettings
-
-    folder = Path(folder)
-    try:
-        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-        base, trained_names = record["base_model"], set(record["trained"])
-        settings = EncoderSettings(**record["settings"])
-        tensors = load_file(str(folder / TRAINED_FILE), device="cpu")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{folder}: not a readable trained-parameters folder ({type(exc).__name__}: {exc})") from None
-    encoder = load_encoder(base, settings, device=device)
-    state = encoder.state_dict()
-    untrained = {k: v for k, v in state.items() if k not in trained_names}
-    if set(tensors) != trained_names or not trained_names <= set(state) \
-            or _digest(untrained) != record["untrained_sha256"]:
-        raise ModelError(f"{folder}: its base model {base!r} is not the one it was trained from (its weights "
-                         "changed); use the base it was trained on")
-    encoder.load_state_dict(tensors, strict=False)
-    encoder.sources = dict(record.get("sources", {}))
-    return encoder.eval()

@@ -50,6 +50,7 @@ import xxhash
 from torch import Tensor
 
 from engine.disk_full import disk_full_as_error
+from engine.padding import right_pad
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +290,6 @@ class FrozenPrefix:
 
     @torch.no_grad()
     def _compute(self, keys: list[bytes], rows: list[np.ndarray], device: torch.device) -> None:
-        from engine.model import right_pad  # engine.model imports this module
-
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
         pad = int(getattr(self.backbone.config, "pad_token_id", None) or 0)
         with self._prefix_only(), torch.autocast(device.type, enabled=False):

@@ -48,8 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vocabulary.batching import batch_plan
 from vocabulary.config import RunConfig
-from vocabulary.strategies import strategy
 
 
 def info_nce(
@@ -111,8 +111,8 @@ class RetrievalLoss:
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "RetrievalLoss":
-        weight = config.contrastive_weight if strategy(config.strategy).uses_contrastive_weight else None
-        return cls(config.temperature, config.symmetric_loss, weight)
+        """The run's loss; whether it has the parallel term is the batch plan's word (the strategy table's)."""
+        return cls(config.temperature, config.symmetric_loss, batch_plan(config).contrastive_weight)
 
     @property
     def needs_translations(self) -> bool:

@@ -2,8 +2,9 @@
 
 The strategy of a run decides the *language composition* of each batch; the
 in-batch negatives of InfoNCE make that composition the whole experiment.
-What each strategy is comes from its entry in :mod:`vocabulary.strategies`;
-here is one policy class per batching rule: :class:`ShareBatches` (X-X on a
+What each strategy means for a run comes worked out in its
+:class:`vocabulary.batching.BatchPlan` (from the strategy table, with the
+run's alpha resolved to a share); here is one policy class per batching rule: :class:`ShareBatches` (X-X on a
 strategy's share of the steps, else X-Y, optionally with each passage's
 translation for a parallel loss term) and :class:`MixedBatches` (languages
 drawn per pair).
@@ -82,11 +83,10 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 import numpy as np
 
 from engine.data.stream import StreamedTrainingSet, TooFewGroups
-from vocabulary.budget import dev_batch_count, mono_batch_count, steps_per_epoch, total_steps
-from vocabulary.config import RunConfig
+from vocabulary.batching import BatchPlan
+from vocabulary.budget import dev_batch_count, mono_batch_count, steps_per_epoch
 from vocabulary.records import ParallelGroup, TrainingPair, TrainingSet, content_id
 from vocabulary.sources import split_size
-from vocabulary.strategies import STRATEGIES
 
 #: A training source: held in memory, or read lazily (mMARCO, MIRACL train, a user's file).
 Source = TrainingSet | StreamedTrainingSet
@@ -412,42 +412,38 @@ def _sources(training_set: Source | Sequence[Source]) -> list[Source]:
     return [training_set] if isinstance(training_set, (TrainingSet, StreamedTrainingSet)) else list(training_set)
 
 
-def source_sizes(config: RunConfig, sources: Sequence[Source]) -> list[int]:
+def source_sizes(train_size: int, sources: Sequence[Source]) -> list[int]:
     """How many of the run's ``train_size`` groups each source gives (in proportion to the source sizes)."""
     if len(sources) == 1:
-        return [config.train_size]
+        return [train_size]
     totals = [source.total() if isinstance(source, StreamedTrainingSet) else len(source.groups) for source in sources]
-    return split_size(config.train_size, totals)
+    return split_size(train_size, totals)
 
 
 class BatchSampler:
-    """Endless, seeded, resumable stream of batches for one run's strategy (see :mod:`vocabulary.strategies`).
+    """Endless, seeded, resumable stream of batches for one run's plan (:func:`vocabulary.batching.batch_plan`).
 
     ``training_set`` is one source or the run's list of them (see "Several sources" above).
     """
 
-    def __init__(self, config: RunConfig, training_set: Source | Sequence[Source]):
-        if config.strategy not in STRATEGIES:
-            raise SamplingError(f"strategy {config.strategy!r} does not train; there is nothing to sample")
+    def __init__(self, plan: BatchPlan, training_set: Source | Sequence[Source]):
         sources = _sources(training_set)
         offered = {lang for source in sources for lang in source.languages}
-        missing = [lang for lang in config.train_languages if lang not in offered]
+        missing = [lang for lang in plan.languages if lang not in offered]
         if missing:
             names = ", ".join(source.name for source in sources)
             raise SamplingError(
                 f"train_languages {', '.join(missing)} are not in {names} "
                 f"(it has {', '.join(sorted(offered))}); choose among those"
             )
-        entry = STRATEGIES[config.strategy]
-        self.strategy = config.strategy
-        self.batch_size = config.batch_size
+        self.strategy = plan.strategy
+        self.batch_size = plan.batch_size
         self.names = [source.name for source in sources]
-        self.shares = source_sizes(config, sources)
-        self.steps_per_epoch = steps_per_epoch(config.train_size, len(config.train_languages), config.batch_size)
-        self.total_steps = total_steps(config, config.train_size)
-        self._rng = _rng(config.seed, _BATCH_STREAM)
-        share = float(config.alpha if entry.uses_alpha else entry.mono_share) if entry.batching != "mixed" else 0.0
-        schedule = _ShareSchedule(share, self.total_steps, config.seed)
+        self.shares = source_sizes(plan.train_size, sources)
+        self.steps_per_epoch = steps_per_epoch(plan.train_size, len(plan.languages), plan.batch_size)
+        self.total_steps = plan.total_steps
+        self._rng = _rng(plan.seed, _BATCH_STREAM)
+        schedule = _ShareSchedule(plan.mono_share, self.total_steps, plan.seed)
         self._policies: list[ShareBatches | MixedBatches] = []
         self._passes: list[_GroupPass] = []
         #: Every source's subset, in source order, and a passage-cluster number per group (distinct across sources).
@@ -455,36 +451,36 @@ class BatchSampler:
         self.clusters: list[int] = []
         self.uses_negatives = False
         for source, size in zip(sources, self.shares):
-            policy = self._policy_for(config, source, size, schedule, share)
+            policy = self._policy_for(plan, source, size, schedule)
             self._policies.append(policy)
             self.uses_negatives = self.uses_negatives or policy.subset.with_negatives
-        self._sources = _SourceSchedule(self.shares, self.total_steps, config.seed, config.source_sampling)
+        self._sources = _SourceSchedule(self.shares, self.total_steps, plan.seed, plan.source_sampling)
         self._drawn = 0
 
-    def _policy_for(self, config: RunConfig, source: Source, size: int, schedule: _ShareSchedule,
-                    share: float) -> ShareBatches | MixedBatches:
+    def _policy_for(self, plan: BatchPlan, source: Source, size: int,
+                    schedule: _ShareSchedule) -> ShareBatches | MixedBatches:
         """The batching policy of one source: its subset, passage clusters, checks and negatives."""
-        entry = STRATEGIES[config.strategy]
-        wanted = set(config.train_languages)
+        wanted = set(plan.languages)
         monolingual = _is_monolingual(source, wanted)
-        minimum = 2 if entry.needs_two_languages and not monolingual else 1
-        groups = training_subset(source, size, config.subset_seed, config.train_languages, minimum)
+        minimum = 1 if monolingual else plan.min_languages
+        groups = training_subset(source, size, plan.subset_seed, plan.languages, minimum)
         languages = [tuple(lang for lang in g.languages if lang in wanted) for g in groups]
         clusters = passage_clusters(groups, languages)
         self._check_fills(source.name, groups, clusters, languages, lambda langs: len(langs) >= minimum, "")
-        group_pass = _GroupPass(clusters, config.batch_size, self._rng)
-        with_negatives = config.hard_negatives and self._check_negatives(source.name, groups, languages)
-        subset = _Subset(source.name, groups, languages, config.batch_size, self._rng, group_pass, with_negatives)
+        group_pass = _GroupPass(clusters, plan.batch_size, self._rng)
+        with_negatives = plan.hard_negatives and self._check_negatives(source.name, groups, languages)
+        subset = _Subset(source.name, groups, languages, plan.batch_size, self._rng, group_pass, with_negatives)
         self._passes.append(group_pass)
         offset = max(self.clusters, default=-1) + 1
         self.groups += groups
         self.clusters += [offset + c for c in clusters]
-        if entry.batching == "mixed":
+        if plan.batching == "mixed":
             return MixedBatches(subset)
-        mono_languages = tuple(sorted({lang for langs in languages for lang in langs})) if share or monolingual else ()
+        drawn = plan.mono_share or monolingual
+        mono_languages = tuple(sorted({lang for langs in languages for lang in langs})) if drawn else ()
         for lang in mono_languages:
             self._check_fills(source.name, groups, clusters, languages, lambda langs, lang=lang: lang in langs, lang)
-        return ShareBatches(subset, schedule, mono_languages, entry.needs_translations, monolingual)
+        return ShareBatches(subset, schedule, mono_languages, plan.with_translations, monolingual)
 
     def _check_fills(self, name: str, groups: Sequence[ParallelGroup], clusters: Sequence[int],
                      languages: list[tuple[str, ...]], eligible: Callable[[tuple[str, ...]], bool],
@@ -558,13 +554,13 @@ class BatchSampler:
         self._drawn = int(state["drawn"])
 
 
-def describe_batches(config: RunConfig, training_set: TrainingSet, n: int) -> list[dict[str, Any]]:
+def describe_batches(plan: BatchPlan, training_set: Source | Sequence[Source], n: int) -> list[dict[str, Any]]:
     """The first ``n`` batches a run would train on, as JSON-able dicts."""
-    sampler = BatchSampler(config, training_set)
+    sampler = BatchSampler(plan, training_set)
     return [sampler.next_batch().describe(index) for index in range(n)]
 
 
-def dev_batches(config: RunConfig, dev_set: TrainingSet) -> list[Batch]:
+def dev_batches(plan: BatchPlan, dev_set: TrainingSet) -> list[Batch]:
     """A run's fixed dev batches: its batching rule over every usable group of the dev split.
 
     They depend on the strategy (and alpha), the languages and the batch
@@ -573,16 +569,12 @@ def dev_batches(config: RunConfig, dev_set: TrainingSet) -> list[Batch]:
     batches; :func:`vocabulary.budget.dev_batch_count` of them, with the
     exact mono share of a hybrid run.
     """
-    minimum = 2 if STRATEGIES[config.strategy].needs_two_languages else 1
-    wanted = set(config.train_languages)
-    usable = sum(len(wanted.intersection(g.languages)) >= minimum for g in dev_set.groups)
-    count = dev_batch_count(usable, config.batch_size)
-    dev_config = dataclasses.replace(
-        config, train_size=usable, seed=DEV_SEED, data_seed=DEV_SEED, budget="steps", steps=count, pairs=None,
-        max_steps=None,
-    )
+    wanted = set(plan.languages)
+    usable = sum(len(wanted.intersection(g.languages)) >= plan.min_languages for g in dev_set.groups)
+    count = dev_batch_count(usable, plan.batch_size)
+    dev_plan = dataclasses.replace(plan, train_size=usable, seed=DEV_SEED, subset_seed=DEV_SEED, total_steps=count)
     try:
-        sampler = BatchSampler(dev_config, dev_set)
+        sampler = BatchSampler(dev_plan, dev_set)
     except SamplingError as exc:
         raise SamplingError(f"the dev split {dev_set.name}: {exc}") from None
     return [sampler.next_batch() for _ in range(count)]

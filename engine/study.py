@@ -27,7 +27,8 @@ from engine.data import load_dev_set, load_eval_set, load_training_sources
 from engine.distributed import DistContext
 from engine.evaluate import EmbeddingCache, Evaluation, evaluate, evaluate_lexical, passage_text
 from engine.folders import replaced_whole
-from engine.model import Encoder, load_encoder
+from engine.loading import load_encoder
+from engine.model import Encoder
 from engine.state import Progress, RunState, Slice, TaskState
 from engine.train import train
 from vocabulary.config import EvalSpec, RunConfig

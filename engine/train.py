@@ -80,10 +80,12 @@ from engine.disk_full import disk_full_as_error
 from engine.distributed import DistContext, check_divisible, gather_with_grad, shard_training_batch
 from engine.folders import recover_interrupted_swap, replaced_whole
 from engine.losses import PassageIds, RetrievalLoss
-from engine.model import Encoder, right_pad
+from engine.model import Encoder
+from engine.padding import right_pad
 from engine.sampling import Batch, BatchSampler, dev_batches
 from engine.selection import ModelSelection
 from engine.state import Cancelled, Progress, RunState, TaskState
+from vocabulary.batching import batch_plan
 from vocabulary.config import RunConfig
 from vocabulary.records import TrainingSet
 
@@ -578,10 +580,11 @@ def _prepare(config: RunConfig, training_set: TrainingSet, dev_set: TrainingSet 
     device = torch.device(encoder.device)
     check_divisible(config.batch_size, context.world_size)  # on every rank, before any collective
     _seed(config.seed, context.rank)
-    sampler = BatchSampler(config, training_set)
+    plan = batch_plan(config)
+    sampler = BatchSampler(plan, training_set)
     if config.dev_every is not None and dev_set is None:
         raise ValueError(f"{config.label} asks for a dev loss every {config.dev_every} steps, but no dev set was given")
-    batches = dev_batches(config, dev_set) if config.dev_every is not None else []
+    batches = dev_batches(plan, dev_set) if config.dev_every is not None else []
     selection = ModelSelection(config, batches, workdir, context.is_main)
     encoder.freeze(config.freeze_embeddings, config.trainable_layers)
     optimizer = _optimizer(encoder, config, device)

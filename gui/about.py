@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from gui.results import METRIC_HELP
+from results.plot_data import METRIC_HELP
 
 #: (what, licence, where it comes from) for everything shipped in assets/ or converted at first use.
 SHIPPED: tuple[tuple[str, str, str], ...] = (

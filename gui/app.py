@@ -8,7 +8,6 @@ window paints quickly (``bench/gui_startup.py`` measures it; bench/RESULTS.md).
 from __future__ import annotations
 
 import gc
-import sys
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6 import QtCore, QtWidgets
@@ -18,7 +17,7 @@ from gui.figures import configure_plotting
 from gui.main_window import MainWindow
 from gui.qt_app import ensure_app
 from gui.qt_check import check_qt
-from storage.db import open_db
+from results.app_model import open_first_database
 
 ORGANIZATION = "hybridscale"
 APPLICATION = "hybridscale"
@@ -48,14 +47,7 @@ def create_window(db: str | None = None) -> MainWindow:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     settings = QtCore.QSettings()
-    location = db or settings.value("database") or None
-    try:
-        database = open_db(location)
-    except Exception as error:  # a remembered database that moved or broke must not lock the user out
-        if db is not None:
-            raise
-        print(f"hybridscale gui: could not reopen {location} ({error}); opening the default database", file=sys.stderr)
-        database = open_db(None)
+    database = open_first_database(db or settings.value("database") or None, remembered=db is None)
     window = MainWindow(database, settings)
     window.garbage_collector = GarbageCollector()  # kept with the window: its timer must live as long
     gc.freeze()

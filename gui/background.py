@@ -11,6 +11,8 @@ thread crashes PySide6 >= 6.8 at random (refcount errors, PYSIDE-3124;
 reproduced here with 6.12), so instead the GUI thread collects finished
 futures with a timer that runs only while something is pending. The
 latency that adds (:data:`COLLECT_MS`) is far below what a user notices.
+Answers keep submission order, so a view that asks again drops the older
+answers with :class:`results.latest.Latest`.
 """
 
 from __future__ import annotations

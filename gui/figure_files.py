@@ -29,7 +29,7 @@ from gui.figures import (
     share_y_range,
 )
 from gui.qt_app import ensure_app
-from gui.results import HeatmapChoice, heatmap, heatmap_choices, scaling_panels, trained_series
+from results.plot_data import HeatmapChoice, heatmap, heatmap_choices, scaling_panels, trained_series
 
 
 def _figure(width: int, height: int) -> pg.GraphicsLayoutWidget:

@@ -2,7 +2,7 @@
 
 The GUI's views and the headless figures of ``hybridscale demo``
 (:mod:`gui.figure_files`) call the same ``draw_*`` functions, so a PNG written
-by the demo looks like the app. Data come ready-made from :mod:`gui.results`;
+by the demo looks like the app. Data come ready-made from :mod:`results.plot_data`;
 nothing here computes statistics. Images are written with pyqtgraph's own
 exporters (PNG via ImageExporter, SVG via SVGExporter).
 """
@@ -21,7 +21,7 @@ import pyqtgraph.exporters
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui import svg_compat
-from gui.results import (
+from results.plot_data import (
     LOWER_IS_BETTER,
     Heatmap,
     ScalingPanel,
@@ -30,11 +30,11 @@ from gui.results import (
     panel_tooltips,
     queries_text,
     series_order,
-    strategy_order,
     value_extent,
 )
 from vocabulary.languages import language_name
 from vocabulary.records import ALL
+from vocabulary.strategies import strategy_position
 
 #: Okabe-Ito colours (distinguishable with colour blindness): one per strategy of the strategy table, in its
 #: order (mono, cross, hybrid, multi, contrastive), then for strategies the table does not know.
@@ -112,7 +112,7 @@ def series_styles(series: Iterable[tuple[str, str]]) -> dict[str, SeriesStyle]:
     variants: dict[str, int] = {}
     for strategy, name in sorted(set(series), key=lambda pair: series_order(*pair)):
         index = variants[strategy] = variants.get(strategy, -1) + 1
-        colour = QtGui.QColor(PALETTE[strategy_order(strategy) % len(PALETTE)])
+        colour = QtGui.QColor(PALETTE[strategy_position(strategy) % len(PALETTE)])
         shade = index // len(VARIANT_DASHES)
         styles[name] = SeriesStyle(colour.lighter(100 + 35 * shade).name(), VARIANT_DASHES[index % len(VARIANT_DASHES)],
                                    VARIANT_SYMBOLS[index % len(VARIANT_SYMBOLS)])

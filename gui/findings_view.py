@@ -19,32 +19,19 @@ import html
 from PySide6 import QtCore, QtWidgets
 
 from analysis.compare import Comparison
-from analysis.findings import ALPHA_LEVEL, Findings, LanguageFindings, Mean, build_findings, signed
+from analysis.findings import SIGNIFICANCE, Findings, LanguageFindings, Mean, signed
 from analysis.fits import ScalingFit
-from gui.app_model import AppModel
-from gui.form_widgets import CheckableComboBox
-from gui.per_query import run_values
 from gui.plot_page import EMPTY_TEXT, FollowsMetrics, fitted
-from gui.results import LOWER_IS_BETTER
-from gui.scaling_view import fill_view_choices
-from storage.queries import query_value_cells
+from gui.view_choices import ViewChoices
+from results.app_model import AppModel
+from results.latest import Latest
 from vocabulary.languages import language_name
 from vocabulary.records import ALL
-from vocabulary.strategies import display_order
+from vocabulary.series import series_order
 
 SIGNIFICANT_COLOUR = "#d8f0d8"
 NO_VALUES_TEXT = ("No per-query values for these choices: the runs were stored before per-query results were "
                   "kept, or did not measure this metric. Run them again to test their differences.")
-
-
-def compute_findings(db, study_id: int | None, eval_set: str, setting: str, passage_language: str, metric: str,
-                     query_languages: tuple[str, ...]) -> Findings | None:
-    """The findings of one choice from the database (None when no per-query values are stored for it)."""
-    cells = query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric)
-    runs = [r for r in run_values(cells, passage_language) if r.query_language in query_languages]
-    if not runs:
-        return None
-    return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
 
 
 class FindingsView(FollowsMetrics):
@@ -53,16 +40,10 @@ class FindingsView(FollowsMetrics):
     def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.app_model = app_model
-        self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
-        self.setting = QtWidgets.QComboBox(toolTip="which passages each query searches")
-        self.passages = QtWidgets.QComboBox(toolTip="the language of the passages searched")
-        self.metric = QtWidgets.QComboBox(toolTip="the measure compared")
-        self.languages = CheckableComboBox(empty_text="no language")
-        self.languages.setToolTip("query languages, one table each")
+        self.choices = ViewChoices("the measure compared", "query languages, one table each", self)
         toolbar, toolbar2 = QtWidgets.QHBoxLayout(), QtWidgets.QHBoxLayout()  # two rows, so the window can be narrow
-        for row, label, widget in ((toolbar, "Eval set:", self.eval_set), (toolbar, "Setting:", self.setting),
-                                   (toolbar, "Passages:", self.passages), (toolbar, "Metric:", self.metric),
-                                   (toolbar2, "Query languages:", self.languages)):
+        placed = [(toolbar, label, widget) for label, widget in self.choices.pick_lists()]
+        for row, label, widget in placed + [(toolbar2, "Query languages:", self.choices.languages)]:
             row.addWidget(QtWidgets.QLabel(label))
             row.addWidget(fitted(widget))
         toolbar.addStretch(1)
@@ -75,40 +56,31 @@ class FindingsView(FollowsMetrics):
         layout.addLayout(toolbar2)
         layout.addWidget(self.status)
         layout.addWidget(self.text, 1)
-        for combo in (self.eval_set, self.setting, self.passages, self.metric):
-            combo.currentIndexChanged.connect(lambda _index: self.refresh())
-        self.languages.changed.connect(self.compute)
+        self.choices.changed.connect(self.refresh)
+        self.choices.languages.changed.connect(self.compute)
         #: The findings shown (None: none yet, or nothing to test); tests read it.
         self.findings: Findings | None = None
-        self._generation = 0
+        self._requests = Latest()
         self._stale = True
         app_model.metrics_changed.connect(self._metrics_changed)
 
-    def chosen(self) -> tuple[str, str, str, str]:
-        return (self.eval_set.currentData(), self.setting.currentData(), self.passages.currentData(),
-                self.metric.currentData())
-
     def refresh(self) -> None:
-        if not fill_view_choices(self.app_model.metrics, self.eval_set, self.setting, self.passages, self.metric,
-                                 self.languages):
+        if not self.choices.refill(self.app_model.metrics):
             self._show_text(EMPTY_TEXT)
             return
         self.compute()
 
     def compute(self) -> None:
         """Read and test the current choice in the background; a newer choice drops an older answer."""
-        self._generation += 1
-        generation, study_id = self._generation, self.app_model.study_id
-        eval_set, setting, passage_language, metric = self.chosen()
-        languages = self.languages.checked()
+        if_latest = self._requests.request()
+        eval_set, setting, passage_language, metric = self.choices.chosen()
+        languages = self.choices.languages.checked()
         if not languages:
             self._show_text("Tick at least one query language.")
             return
         self.status.setText(f"Testing {metric} on {eval_set} ({setting}) over every query…")
 
         def done(findings: Findings | None) -> None:
-            if generation != self._generation:
-                return
             self.findings = findings
             self.status.setText("")
             if findings is None:
@@ -117,16 +89,14 @@ class FindingsView(FollowsMetrics):
                 self.text.setHtml(findings_html(findings))
 
         def failed(error: BaseException) -> None:
-            if generation == self._generation:
-                self.status.setText("")
-                self.message.emit(f"Could not compute the findings: {error}")
+            self.status.setText("")
+            self.message.emit(f"Could not compute the findings: {error}")
 
-        self.app_model.executor.submit(
-            lambda db=self.app_model.db: compute_findings(db, study_id, eval_set, setting, passage_language, metric,
-                                                          languages), done, failed)
+        self.app_model.findings(eval_set, setting, passage_language, metric, languages, if_latest(done),
+                                if_latest(failed))
 
     def _show_text(self, text: str) -> None:
-        self._generation += 1  # an answer still on its way is for choices no longer shown
+        self._requests.drop()  # an answer still on its way is for choices no longer shown
         self.findings = None
         self.status.setText("")
         self.text.setPlainText(text)
@@ -154,7 +124,7 @@ def _test(comparison: Comparison | None, name_other: bool = True) -> str:
     other = f" vs {_e(comparison.baseline)}" if name_other else ""
     text = (f"{signed(comparison.mean_diff)}{other} <small>[{signed(comparison.ci_low)}, {signed(comparison.ci_high)}]</small> "
             f"p<sub>Holm</sub> {comparison.p_holm:.3g}")
-    return f"<b>{text} *</b>" if comparison.p_holm < ALPHA_LEVEL else text
+    return f"<b>{text} *</b>" if comparison.p_holm < SIGNIFICANCE else text
 
 
 def _cell(content: str, significant: bool = False) -> str:
@@ -163,7 +133,7 @@ def _cell(content: str, significant: bool = False) -> str:
 
 
 def _significant(comparison: Comparison | None) -> bool:
-    return comparison is not None and comparison.p_holm < ALPHA_LEVEL
+    return comparison is not None and comparison.p_holm < SIGNIFICANCE
 
 
 def _title(found: LanguageFindings) -> str:
@@ -173,7 +143,7 @@ def _title(found: LanguageFindings) -> str:
 
 
 def _leader_table(found: LanguageFindings) -> str:
-    series = sorted({m.series for row in found.leaders for m in row.means}, key=display_order)
+    series = sorted({m.series for row in found.leaders for m in row.means}, key=series_order)
     head = "".join(f"<th>{_e(s)}</th>" for s in series)
     rows = [f"<tr><th>n</th>{head}<th>best</th><th>best − runner-up</th><th>best − reference</th></tr>"]
     for ref in found.references:
@@ -231,5 +201,5 @@ def findings_html(findings: Findings) -> str:
     parts.append(f"<p><small>Means are over seeds of the mean over queries (± the sample sd over seeds). Differences "
                  f"pair queries, each averaged over the seeds both sides share, with a 95% bootstrap interval; p is "
                  f"the randomisation test's, Holm-adjusted over each table's family (all its rows, every language "
-                 f"shown). <b>*</b> and green: p<sub>Holm</sub> &lt; {ALPHA_LEVEL}.</small></p>")
+                 f"shown). <b>*</b> and green: p<sub>Holm</sub> &lt; {SIGNIFICANCE}.</small></p>")
     return "".join(parts)

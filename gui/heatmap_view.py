@@ -16,7 +16,6 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
-from gui.app_model import AppModel
 from gui.figures import (
     DrawnHeatmap,
     add_colour_bar,
@@ -31,7 +30,8 @@ from gui.figures import (
 )
 from gui.folders import RememberedFolder
 from gui.plot_page import EMPTY_TEXT, PlotPage, fitted, refill
-from gui.results import (
+from results.app_model import AppModel
+from results.plot_data import (
     METRIC_HELP,
     Heatmap,
     HeatmapChoice,
@@ -98,7 +98,7 @@ class HeatmapView(PlotPage):
         self.choices = {choice_key(c): c for c in averaged + run_choices(rows, eval_set=eval_set, metric=metric)}
         keys = list(self.choices)
         refill(self.left, keys, [choice_key(c) for c in averaged[:1]], text=lambda k: choice_text(self.choices[k]))
-        largest = sorted(averaged, key=lambda c: (c.train_size, c.label.startswith("hybrid")))[-1:]
+        largest = sorted(averaged, key=lambda c: (c.train_size, c.label.uses_alpha))[-1:]
         refill(self.right, keys, [choice_key(c) for c in largest], text=lambda k: choice_text(self.choices[k]))
         return True
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.app_model import AppModel
+from results.app_model import AppModel
 
 #: A long log opens at its end: only this many trailing bytes are shown at first.
 INITIAL_TAIL_BYTES = 256 * 1024

@@ -1,7 +1,7 @@
 """The main window: five pages (setup, queue, scaling curves, bias heatmaps, findings), menus, settings.
 
 The window owns the one background thread every query runs in and the
-:class:`~gui.app_model.AppModel` every page observes (the database, the study
+:class:`~results.app_model.AppModel` every page observes (the database, the study
 chosen in the toolbar, the metric rows); pages talk to the window with
 signals (``message`` for the status bar, ``submitted`` and ``runs_finished``
 to move the others along). Window geometry, the last database, page and
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.about import about_html
-from gui.app_model import AppModel, shown_location
 from gui.background import Background
 from gui.findings_view import FindingsView
 from gui.folders import RememberedFolder
@@ -24,12 +23,12 @@ from gui.heatmap_view import HeatmapView
 from gui.queue_view import QueueView
 from gui.scaling_view import ScalingView
 from gui.setup_view import SetupView
-from gui.wording import plural
+from results.app_model import AppModel, shown_location
+from results.wording import plural
 from vocabulary.config import ConfigError
 
 if TYPE_CHECKING:
-    from storage.db import Database
-    from storage.queries import StudySummary
+    from results.app_model import Database, StudySummary
 
 PAGES = ("Setup", "Queue", "Scaling curves", "Bias heatmaps", "Findings")
 STUDY_FILTER = "Study results shown on the Queue, Scaling, Heatmap and Findings pages"

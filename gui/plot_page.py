@@ -8,11 +8,11 @@ from typing import Any, Callable, Sequence
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from gui.app_model import AppModel
 from gui.figures import export_image
 from gui.folders import RememberedFolder
-from gui.runs import rows_as_text
-from gui.wording import plural
+from results.app_model import AppModel
+from results.runs import rows_as_text
+from results.wording import plural
 
 #: Pause between the steps of a chunked drawing, in which the window repaints and handles input.
 STEP_GAP_MS = 5

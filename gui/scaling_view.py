@@ -1,6 +1,6 @@
 """The scaling-curves page: metric vs training size, one panel per query language, one line per series.
 
-The numbers come from :func:`gui.results.scaling_panels` (mean, min, max and
+The numbers come from :func:`results.plot_data.scaling_panels` (mean, min, max and
 sd over the seeds of each series) and the drawing from :mod:`gui.figures`
 (``start_scaling_panel``, ``draw_series`` and ``draw_fit``), the same code the
 headless demo writes its PNGs with. Panels share their y axis, so the sw and
@@ -16,7 +16,6 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from gui.app_model import AppModel
 from gui.drill_down import DrillDownPanel
 from gui.figures import (
     BANDS,
@@ -33,26 +32,12 @@ from gui.figures import (
     start_scaling_panel,
 )
 from gui.folders import RememberedFolder
-from gui.form_widgets import CheckableComboBox, language_item_text
-from gui.plot_page import EMPTY_TEXT, PlotPage, refill
-from gui.results import METRIC_HELP, MetricTable, ScalingPanel, Series, language_order, scaling_panels, series_table
-from vocabulary.records import ALL
+from gui.plot_page import EMPTY_TEXT, PlotPage
+from gui.view_choices import ViewChoices
+from results.app_model import AppModel
+from results.plot_data import ScalingPanel, Series, scaling_panels, series_table
 
-#: First choices when the data offer them: the research question's view.
-PREFERRED_EVAL_SETS = ("flores/test", "afriqa/test", "xquad-r/eval")
-PREFERRED_SETTINGS = ("cross", "multi", "mono")
-PREFERRED_PASSAGES = ("en", ALL)
-PREFERRED_METRICS = ("nDCG@10", "RR@10", "R@100", "AP")
-SETTING_TEXT = {"mono": "monolingual (X→X)", "cross": "cross-lingual (X→Y)", "multi": "multilingual pool"}
 PANELS_PER_ROW = 3
-
-
-def passage_text(code: str) -> str:
-    return "all languages (pool)" if code == ALL else language_item_text(code)
-
-
-def query_text(code: str) -> str:
-    return "all query languages (average)" if code == ALL else language_item_text(code)
 
 
 def fit_note(unfitted: dict[tuple[str, str], str], languages: list[str]) -> str:
@@ -70,46 +55,10 @@ def fit_note(unfitted: dict[tuple[str, str], str], languages: list[str]) -> str:
         for reason, labels in by_reason.items())
 
 
-
-def fill_view_choices(table: MetricTable, eval_set: QtWidgets.QComboBox, setting: QtWidgets.QComboBox,
-                      passages: QtWidgets.QComboBox, metric: QtWidgets.QComboBox,
-                      languages: CheckableComboBox) -> bool:
-    """Refill the pick lists of one view (eval set, setting, passages, metric, query languages) from ``table``.
-
-    Each list keeps its choice while it is offered; the query languages tick
-    sw and yo when present. False (every list emptied) when there are no rows.
-    The scaling and Findings pages choose what they show with these.
-    """
-    if not len(table):
-        for combo in (eval_set, setting, passages, metric):
-            refill(combo, [])  # an empty database or study offers no choices
-        return False
-    refill(eval_set, table.choices(), PREFERRED_EVAL_SETS)
-    chosen = [eval_set.currentData()]
-    refill(setting, table.choices(*chosen), PREFERRED_SETTINGS, text=lambda s: SETTING_TEXT.get(s, s))
-    chosen.append(setting.currentData())
-    refill(passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
-    chosen.append(passages.currentData())
-    refill(metric, table.choices(*chosen), PREFERRED_METRICS, tip=METRIC_HELP.get)
-    chosen.append(metric.currentData())
-    present = language_order({row["query_language"] for row in table.view(*chosen)})
-    if set(present) != set(languages.values()):
-        ticked = [lang for lang in present if lang in ("sw", "yo")] or present
-        languages.blockSignals(True)
-        languages.set_entries([(lang, query_text(lang)) for lang in present], ticked)
-        languages.blockSignals(False)
-    return True
-
-
 class ScalingView(PlotPage):
     def __init__(self, app_model: AppModel, folder: RememberedFolder, parent: QtWidgets.QWidget | None = None):
         super().__init__(app_model, folder, parent)
-        self.eval_set = QtWidgets.QComboBox(toolTip="evaluation set and split")
-        self.setting = QtWidgets.QComboBox(toolTip="which passages each query searches")
-        self.passages = QtWidgets.QComboBox(toolTip="the language of the passages searched")
-        self.metric = QtWidgets.QComboBox(toolTip="the measure on the y axis")
-        self.languages = CheckableComboBox(empty_text="no language")
-        self.languages.setToolTip("query languages, one panel each")
+        self.choices = ViewChoices("the measure on the y axis", "query languages, one panel each", self)
         self.band = QtWidgets.QComboBox(toolTip="the shaded band: spread over seeds")
         self.band.addItems(BANDS)
         self.fit = QtWidgets.QCheckBox(
@@ -117,12 +66,11 @@ class ScalingView(PlotPage):
                            "(least squares; needs at least 4 training sizes)")
         self.own_range = QtWidgets.QCheckBox(
             "Own y ranges", toolTip="scale each panel to its own values instead of one y range for all panels")
-        for label, widget in (("Eval set:", self.eval_set), ("Setting:", self.setting), ("Passages:", self.passages),
-                              ("Metric:", self.metric)):
+        for label, widget in self.choices.pick_lists():
             self.add_control(label, widget)
         self.toolbar.addWidget(self.fit)
         self.toolbar.addWidget(self.own_range)
-        self.add_control("Query languages:", self.languages, row=1)
+        self.add_control("Query languages:", self.choices.languages, row=1)
         self.add_control("Band over seeds:", self.band, row=1)
         self.finish_toolbar()
         #: Opened by clicking a point: that series' per-query values against another's.
@@ -134,9 +82,8 @@ class ScalingView(PlotPage):
         split.addWidget(self.drill_down)
         split.setSizes([520, 420])
         self.layout().addWidget(split, 1)
-        for combo in (self.eval_set, self.setting, self.passages, self.metric):
-            combo.currentIndexChanged.connect(lambda _index: self.refresh())
-        self.languages.changed.connect(self.redraw)
+        self.choices.changed.connect(self.refresh)
+        self.choices.languages.changed.connect(self.redraw)
         self.band.currentIndexChanged.connect(lambda _index: self.redraw())
         self.fit.toggled.connect(lambda _on: self.redraw())
         self.own_range.toggled.connect(lambda _on: self.redraw())
@@ -150,14 +97,8 @@ class ScalingView(PlotPage):
         self.note = ""
         self.refresh()
 
-    def chosen_view(self) -> tuple[str, str, str, str]:
-        """(eval set, setting, passage language, metric) as picked."""
-        return (self.eval_set.currentData(), self.setting.currentData(), self.passages.currentData(),
-                self.metric.currentData())
-
     def update_choices(self) -> bool:
-        if not fill_view_choices(self.app_model.metrics, self.eval_set, self.setting, self.passages, self.metric,
-                                 self.languages):
+        if not self.choices.refill(self.app_model.metrics):
             self.show_message(EMPTY_TEXT)
             return False
         return True
@@ -169,14 +110,14 @@ class ScalingView(PlotPage):
         with bands is too long a step while a worker keeps the CPU busy
         (bench/RESULTS.md).
         """
-        chosen = self.languages.checked()
+        chosen = self.choices.languages.checked()
         if not len(self.app_model.metrics):
             self.show_message(EMPTY_TEXT)
             return []
         if not chosen:
             self.show_message("Tick at least one query language.")
             return []
-        eval_set, setting, passage_language, metric = self.chosen_view()
+        eval_set, setting, passage_language, metric = self.choices.chosen()
         self.panels = panels = scaling_panels(
             self.app_model.metrics.view(eval_set, setting, passage_language, metric), eval_set=eval_set,
             setting=setting, metric=metric, passage_language=passage_language, query_languages=chosen,
@@ -231,7 +172,7 @@ class ScalingView(PlotPage):
 
     def open_drill_down(self, series: Series, index: int, query_language: str) -> None:
         """The per-query panel for the clicked point (the ``index``-th size of ``series``)."""
-        eval_set, setting, passage_language, metric = self.chosen_view()
+        eval_set, setting, passage_language, metric = self.choices.chosen()
         self.drill_down.open(eval_set, setting, query_language, passage_language, metric, series.label,
                              series.points[index].size)
 
@@ -258,12 +199,12 @@ class ScalingView(PlotPage):
         add_legend(layout, self._legend)
 
     def plot_title(self) -> str:
-        eval_set, setting, passage_language, metric = self.chosen_view()
+        eval_set, setting, passage_language, metric = self.choices.chosen()
         return scaling_title(metric, eval_set, setting, passage_language)
 
     def table(self) -> list[list[str]]:
-        return series_table(self.panels, self.metric.currentData())
+        return series_table(self.panels, self.choices.metric.currentData())
 
     def default_file_name(self) -> str:
-        eval_set = (self.eval_set.currentData() or "results").replace("/", "-")
-        return f"scaling_{eval_set}_{self.setting.currentData()}_{self.metric.currentData()}.png".replace("@", "at")
+        eval_set, setting, _passages, metric = self.choices.chosen()
+        return f"scaling_{(eval_set or 'results').replace('/', '-')}_{setting}_{metric}.png".replace("@", "at")

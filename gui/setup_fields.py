@@ -1,120 +1,32 @@
 """The study form's repeated parts: the "Advanced" run settings and one row per evaluation set.
 
-The advanced settings are declared once in :data:`ADVANCED_FIELDS` (name,
-label, kind, help) and their widgets are generated, so adding a
-:class:`vocabulary.config.RunConfig` field to the form is one line here. Each
-widget reads and writes the config value itself, so the form never needs to
-know how a field is edited.
+The advanced settings are declared once, on their
+:class:`vocabulary.config.RunConfig` fields (label, kind, help, bounds:
+:mod:`vocabulary.settings`), and their widgets are generated from
+:data:`ADVANCED_FIELDS`, so adding a setting to the form is part of declaring
+it. Each widget reads and writes the config value itself, so the form never
+needs to know how a field is edited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from gui.form_widgets import CheckableComboBox, ErrorLabel, language_item_text
-from vocabulary.budget import BUDGETS
-from vocabulary.config import DEFAULT_EVALUATIONS, POOLINGS, SELECTIONS, ConfigError, EvalSpec
+from vocabulary.config import DEFAULT_EVALUATIONS, ConfigError, EvalSpec, RunConfig
 from vocabulary.datasets import DATASETS
+from vocabulary.settings import FormField, form_fields
 
-
-@dataclass(frozen=True)
-class AdvancedField:
-    """One RunConfig setting in the Advanced section.
-
-    ``kind``: ``float`` (a text box, so 3e-5 can be typed), ``int``,
-    ``optional_int`` (the lowest value of the spin box means "not set"),
-    ``bool``, ``text``, ``optional_text`` (a "not set" box beside the text)
-    or ``choice`` (with ``none_text``, a first entry meaning "not set").
-    """
-
-    name: str
-    label: str
-    kind: str
-    help: str
-    minimum: int = 0
-    #: QSpinBox holds a C int; a bound this high never clamps a value a study file could hold.
-    maximum: int = 2_000_000_000
-    none_text: str = ""
-    choices: tuple[str, ...] = ()
-
-
-#: What a "not set" encoder setting means: the base model's own (see vocabulary.config.EncoderSettings).
-MODELS_OWN = "the model's own"
-
-ADVANCED_FIELDS: tuple[AdvancedField, ...] = (
-    AdvancedField("learning_rate", "Learning rate", "float", "AdamW learning rate (paper: 3e-5)"),
-    AdvancedField("weight_decay", "Weight decay", "float", "AdamW weight decay on weight matrices (paper: 0.01)"),
-    AdvancedField("batch_size", "Batch size", "int",
-                  "pairs per batch; the other pairs of a batch are its negatives (paper: 100; ours 32, for a CPU)",
-                  minimum=2),
-    AdvancedField("temperature", "Temperature", "float",
-                  "InfoNCE temperature (ours 0.05; the paper's cosine without temperature is 1.0)"),
-    AdvancedField("budget", "Training budget", "choice",
-                  "epochs: passes over each size's subset, so steps grow with the data; steps / pairs: the same "
-                  "number of optimiser steps / training pairs at every size, so a curve measures data, not compute",
-                  choices=BUDGETS),
-    AdvancedField("epochs", "Epochs", "float", "passes over the training subset (budget 'epochs'; fractions allowed)"),
-    AdvancedField("steps", "Steps", "optional_int", "optimiser steps of every run (budget 'steps')",
-                  minimum=0, none_text="—"),
-    AdvancedField("pairs", "Pairs", "optional_int", "training pairs every run sees (budget 'pairs')",
-                  minimum=0, none_text="—"),
-    AdvancedField("max_steps", "Max steps", "optional_int", "a cap on any budget",
-                  minimum=0, none_text="no limit"),
-    AdvancedField("data_seed", "Data seed", "optional_int",
-                  "which question groups each size draws (nested across sizes); fix it to vary only the batch "
-                  "order and initialisation with the seeds", minimum=-1, none_text="same as seed"),
-    AdvancedField("dev_every", "Dev loss every (steps)", "optional_int",
-                  "the loss on held-out dev groups of the training source, shown beside the training loss",
-                  minimum=0, none_text="off"),
-    AdvancedField("select", "Keep checkpoint", "choice",
-                  "last: the final weights; best_dev: those with the lowest dev loss (the paper's early stopping)",
-                  choices=SELECTIONS),
-    AdvancedField("hard_negatives", "Hard negatives", "bool",
-                  "add each pair's negative passage to the loss where the training source has them "
-                  "(XQuAD and FLORES have none)"),
-    AdvancedField("warmup_ratio", "Warm-up ratio", "float", "share of the steps with a linear learning-rate warm-up"),
-    AdvancedField("grad_clip", "Gradient clipping", "float", "maximum gradient norm"),
-    AdvancedField("max_length", "Max length (tokens)", "optional_int",
-                  "longer texts are truncated; the model's own: its sentence-transformers setting, else 128",
-                  minimum=7, maximum=512, none_text=MODELS_OWN),
-    AdvancedField("pooling", "Pooling", "choice",
-                  "how token vectors become one text vector; the model's own: its sentence-transformers modules "
-                  "(with their Dense layers), else mean", choices=POOLINGS, none_text=MODELS_OWN),
-    AdvancedField("query_prefix", "Query prefix", "optional_text",
-                  "prepended to every query (E5: 'query: ', with its space); the model's own: its stored prompt",
-                  none_text=MODELS_OWN),
-    AdvancedField("passage_prefix", "Passage prefix", "optional_text",
-                  "prepended to every passage (E5: 'passage: ', with its space); the model's own: its stored prompt",
-                  none_text=MODELS_OWN),
-    AdvancedField("symmetric_loss", "Symmetric loss", "bool", "also score passage -> query (both InfoNCE directions)"),
-    AdvancedField("contrastive_weight", "Semantic term weight λ", "float",
-                  "weight λ of the semantic contrastive term over parallel passages (strategy cross+semantic only; "
-                  "default 0.1)"),
-    AdvancedField("freeze_embeddings", "Freeze word embeddings", "bool",
-                  "keep the 96M-parameter embedding matrix fixed (much faster on a CPU)"),
-    AdvancedField("trainable_layers", "Trainable layers", "optional_int",
-                  "train only the top N transformer layers", minimum=0, maximum=48, none_text="all layers"),
-    AdvancedField("frozen_cache", "Cache the frozen layers", "bool",
-                  "with trainable layers: run the layers below them once per text, without dropout, and reuse "
-                  "their float16 output in every run of this machine (much faster on a CPU; changes results)"),
-    AdvancedField("grad_cache_chunk", "GradCache chunk", "optional_int",
-                  "embed the batch in chunks of this size to fit large batches in GPU memory",
-                  minimum=0, none_text="off"),
-    AdvancedField("top_k", "Ranking depth (top k)", "int", "passages retrieved per query (1000 for MAP on LAReQA)",
-                  minimum=1),
-    AdvancedField("checkpoint_every", "Checkpoint every (steps)", "int", "how often a run can be resumed from",
-                  minimum=1),
-    AdvancedField("eval_batch_size", "Evaluation batch size", "int", "texts encoded at once", minimum=1),
-)
+#: The Advanced section: every RunConfig setting declared with a form entry, in field order.
+ADVANCED_FIELDS: tuple[FormField, ...] = form_fields(RunConfig)
 
 
 class FieldWidget:
     """One generated editor: ``widget`` to lay out, ``value()``/``set_value()`` in config terms."""
 
-    def __init__(self, spec: AdvancedField, on_change) -> None:
+    def __init__(self, spec: FormField, on_change) -> None:
         self.spec = spec
         self.error = ErrorLabel()
         kind = spec.kind

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.app_model import AppModel
 from gui.form_widgets import (
     LIST_HINT,
     WARNING_COLOUR,
@@ -32,10 +31,11 @@ from gui.form_widgets import (
     parse_numbers,
     stacked,
 )
-from gui.plan import largest_size_text, plan
 from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_grid
 from gui.training_sources import TrainingSources
 from gui.workers import DEVICES
+from results.app_model import AppModel
+from results.plan import largest_size_text, plan
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
 from vocabulary.datasets import DATASETS, dataset_ids
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
@@ -48,7 +48,7 @@ EMBEDDED_MODEL_NOTE = ("The embedded multilingual-e5-small was already fine-tune
                        "included: zero-shot here means that no run of this study trains on sw or yo.")
 
 if TYPE_CHECKING:
-    from storage.queue import SubmitResult
+    from results.app_model import SubmitResult
 
 MODEL_KINDS: tuple[tuple[str, str], ...] = (
     ("embedded", "Embedded multilingual-e5-small (offline)"),
@@ -249,9 +249,14 @@ class SetupView(QtWidgets.QWidget):
 
     # ---- reacting to edits ------------------------------------------------------------
     def _changed(self, *_args: object) -> None:
-        self.alphas.setEnabled(self.strategy_boxes["hybrid"].isChecked())
+        self.alphas.setEnabled(self._uses_alpha(tuple(s for s, box in self.strategy_boxes.items() if box.isChecked())))
         self.model_note.setVisible(self.model_spec().startswith("embedded:"))
         self._validate_timer.start()
+
+    @staticmethod
+    def _uses_alpha(strategies: tuple[str, ...]) -> bool:
+        """Whether the alphas field counts: some chosen strategy trains with a share alpha (the strategy table says)."""
+        return any(STRATEGIES[name].uses_alpha for name in strategies)
 
     def _toggle_advanced(self, on: bool) -> None:
         self.advanced.setVisible(on)
@@ -324,7 +329,7 @@ class SetupView(QtWidgets.QWidget):
         """The study the form describes; raises ConfigError naming the first unreadable field."""
         strategies = tuple(s for s, box in self.strategy_boxes.items() if box.isChecked())
         lists = [("train_sizes", self.train_sizes, int), ("seeds", self.seeds, int)]
-        if "hybrid" in strategies:  # the alpha field is greyed out otherwise, so it is not read
+        if self._uses_alpha(strategies):  # the alpha field is greyed out otherwise, so it is not read
             lists.append(("alphas", self.alphas, float))
         numbers = {"alphas": ()}
         for name, widget, kind in lists:

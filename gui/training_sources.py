@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 from PySide6 import QtCore, QtWidgets
 
 from gui.form_widgets import WARNING_COLOUR
-from gui.wording import plural
+from results.wording import plural
 from vocabulary.datasets import DATASETS, dataset_ids
 from vocabulary.languages import TARGET_LANGUAGES
 from vocabulary.sources import SOURCE_SEPARATOR, parse_source

@@ -3,7 +3,7 @@
 ``storage`` may not import ``analysis`` (nor the other way round), so the
 shell turns a study's stored per-query values into
 :class:`analysis.compare.RunValues` here, with the app's converter
-(:func:`gui.per_query.run_values`, Qt-free), and checks the request first:
+(:func:`results.per_query.run_values`, Qt-free), and checks the request first:
 an unknown study, eval set, setting or metric, a study without per-query
 values, or fewer than two series to compare is a :class:`RequestError`, one
 line that says what there is instead.
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from analysis.compare import Comparison, RunValues, compare
 from analysis.findings import Findings, build_findings
-from gui.per_query import run_values as stored_run_values
+from results.per_query import run_values as stored_run_values
 from storage.db import Database
 from storage.queries import list_studies, query_value_cells, stored_measurements
 from vocabulary.records import LOWER_IS_BETTER
+from vocabulary.series import SeriesName
 
 
 class RequestError(ValueError):
@@ -71,14 +72,12 @@ def comparisons(db: Database, study_id: int, eval_set: str, setting: str, metric
     return compare(runs, baseline=baseline)
 
 
-def _series_named(name: str, series: list[str]) -> str:
-    """``name`` itself, or the one series it begins (``hybrid`` for ``hybrid α=0.5``)."""
-    if name in series:
-        return name
-    matches = [s for s in series if s.split(" ")[0] == name]
+def _series_named(name: str, series: list[SeriesName]) -> SeriesName:
+    """The series called ``name``, or the one series of strategy ``name`` (``hybrid`` for ``hybrid α=0.5``)."""
+    matches = [s for s in series if s == name] or [s for s in series if s.strategy == name]
     if len(matches) == 1:
         return matches[0]
-    raise RequestError(f"no series {name!r} in these results (or more than one begins with it); "
+    raise RequestError(f"no series {name!r} in these results (nor one series of a strategy {name!r}); "
                        f"choose one of: {', '.join(series)}")
 
 

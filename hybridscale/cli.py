@@ -80,6 +80,7 @@ def _check_batches(study) -> None:
     batch without two pairs sharing a positive passage; one line naming the run and the largest batch it allows."""
     from engine.data import load_dev_set, load_training_sources
     from engine.sampling import BatchSampler, SamplingError, dev_batches
+    from vocabulary.batching import batch_plan
 
     sets: dict[tuple[object, ...], object] = {}
 
@@ -93,9 +94,9 @@ def _check_batches(study) -> None:
         if not run.is_training:
             continue
         try:
-            BatchSampler(run, data(run, False))
+            BatchSampler(batch_plan(run), data(run, False))
             if run.dev_every is not None:
-                dev_batches(run, data(run, True))
+                dev_batches(batch_plan(run), data(run, True))
         except SamplingError as exc:
             raise UserError(f"{run.label}: {exc}") from None
 
@@ -180,7 +181,9 @@ def _submit_slurm(args: argparse.Namespace, study) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from storage.db import DatabaseMissing, database_name
+    from storage.provenance import latest_provenance
     from storage.queries import list_runs, list_studies, run_warnings
+    from vocabulary.provenance import throughput_text
 
     hint = "submit one with 'hybridscale submit STUDY.json' or run 'hybridscale demo'"
     try:
@@ -193,6 +196,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no studies in {database_name(db.url)}: {hint}")
         return 0
     warnings = run_warnings(db, args.study)
+    records = latest_provenance(db, args.study)
     for study in studies:
         if args.study is not None and study.id != args.study:
             continue
@@ -203,7 +207,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             loss = f" loss={run.loss:.4f}" if run.loss is not None else ""
             loss += f" dev_loss={run.dev_loss:.4f}" if run.dev_loss is not None else ""
             detail = f" error: {run.error}" if run.error else (f" [{run.phase}]" if run.phase else "")
-            print(f"  {run.id} {run.status:<9} {run.progress:5.0%} {run.label}{steps}{loss}{detail}")
+            speed = throughput_text(records[run.id]) if run.id in records else ""
+            speed = f" ({speed})" if speed else ""
+            print(f"  {run.id} {run.status:<9} {run.progress:5.0%} {run.label}{steps}{loss}{speed}{detail}")
             for warning in warnings.get(run.id, []):
                 print(f"    warning: {warning}")
     return 0
@@ -232,16 +238,27 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from storage.export import export_csv, export_per_query_csv
+    from storage.export import export_csv, export_per_query_csv, export_runs_csv
 
-    if not (args.csv or args.per_query):
-        raise UserError("say what to write: --csv FILE (the metrics) and/or --per-query FILE (per-query values)")
+    if not (args.csv or args.per_query or args.runs or args.mlflow):
+        raise UserError("say what to write: --csv FILE (the metrics), --per-query FILE (per-query values), "
+                        "--runs FILE (one row per run with its provenance) and/or --mlflow URI")
     db = _open(args, read_only=True)
     if args.csv:
         print(f"wrote {export_csv(db, args.csv, study_id=args.study)} rows to {args.csv}")
     if args.per_query:
         print(f"wrote {export_per_query_csv(db, args.per_query, study_id=args.study)} per-query values to "
               f"{args.per_query}")
+    if args.runs:
+        print(f"wrote {export_runs_csv(db, args.runs, study_id=args.study)} runs to {args.runs}")
+    if args.mlflow:
+        from hybridscale.mlflow_export import MlflowExportError, export_to_mlflow
+
+        try:
+            done = export_to_mlflow(db, args.mlflow, study_id=args.study)
+        except MlflowExportError as exc:
+            raise UserError(str(exc)) from None
+        print(f"{args.mlflow}: {done.summary()}")
     return 0
 
 
@@ -260,21 +277,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(family, file=sys.stderr)
         return 0
     rows = [c.as_dict() for c in found]
-    width = max(len(str(row[name])) for row in rows for name in ("strategy", "baseline")) + 1
-    print(" ".join(f"{name:<{width}}" if name in ("strategy", "baseline") else f"{name:>16}" for name in FIELDS))
+    width = max(len(str(row[name])) for row in rows for name in _NAMED) + 1
+    print(" ".join(f"{name:<{width}}" if name in _NAMED else f"{name:>16}" for name in FIELDS))
     for row in rows:
         print(" ".join(_column(name, value, width) for name, value in row.items()))
     print(family)
     return 0
 
 
+#: The text columns of a comparison (strategy keys and series labels), left-aligned.
+_NAMED = ("strategy", "series", "baseline", "baseline_series")
+
+
 def _column(name: str, value, width: int) -> str:
-    if name in ("strategy", "baseline"):
+    if name in _NAMED:
         return f"{value:<{width}}"
     if value is None:
         return f"{'–':>16}"
     if isinstance(value, float):
-        if name.startswith("p_"):
+        if name.startswith("p_") or name.endswith("alpha"):
             return f"{value:>16.4g}"
         return f"{value:>16.4f}" if name.startswith("seed_sd") else f"{value:>+16.4f}"
     return f"{value!s:>16}"
@@ -347,6 +368,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_inspect_batches(args: argparse.Namespace) -> int:
     from engine.data import load_training_sources
     from engine.sampling import describe_batches
+    from vocabulary.batching import batch_plan
     from vocabulary.config import ConfigError, RunConfig, StudyConfig
 
     path = Path(args.config)
@@ -362,7 +384,7 @@ def cmd_inspect_batches(args: argparse.Namespace) -> int:
     else:
         config = RunConfig.from_dict(data)
     config.validate()
-    for batch in describe_batches(config, load_training_sources(config), args.batches):
+    for batch in describe_batches(batch_plan(config), load_training_sources(config), args.batches):
         print(json.dumps(batch, ensure_ascii=False))
     return 0
 
@@ -380,7 +402,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_export_model(args: argparse.Namespace) -> int:
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
     from engine.train import MODEL_DIR
     from hybridscale.worker import run_folder
     from vocabulary.config import is_run_id
@@ -483,6 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-query", metavar="FILE",
                    help="the per-query values behind the metrics: one row per run, eval set, setting, languages, "
                         "query and metric")
+    p.add_argument("--runs", metavar="FILE",
+                   help="one row per run: its settings, state and provenance (software, device, timings, data read)")
+    p.add_argument("--mlflow", metavar="URI",
+                   help="an MLflow tracking URI (e.g. file:./mlruns): one MLflow run per finished run, updated in "
+                        "place when exported again (needs 'pip install hybridscale[mlflow]')")
     p.add_argument("--study", type=int, default=None, help="only runs of this study id")
 
     p = add("compare", cmd_compare,
@@ -492,8 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", required=True, choices=("mono", "cross", "multi"))
     p.add_argument("--metric", required=True, help="a stored metric, e.g. nDCG@10")
     p.add_argument("--baseline", default=None, metavar="STRATEGY",
-                   help="compare every series with this one (a series name, or a strategy such as 'hybrid' when one "
-                        "series has it); default: every pair")
+                   help="compare every series with this one (a series name, or a strategy key such as 'hybrid' when "
+                        "one series has it); default: every pair")
     p.add_argument("--json", action="store_true", help="a JSON list of objects (the Holm family goes to stderr)")
 
     p = add("report", cmd_report,

@@ -19,13 +19,10 @@ from storage.models import Event, Metric, QueryValueSet, Run, Study, study_runs
 from storage.packing import unpack_ids, unpack_values
 from vocabulary.config import ConfigError, RunConfig
 from vocabulary.series import series_names
+from vocabulary.settings import csv_columns
 
-#: RunConfig fields copied next to every metric in the tidy table, in this order.
-CONFIG_COLUMNS: tuple[str, ...] = (
-    "model", "strategy", "alpha", "train_size", "seed", "data_seed", "train_dataset", "train_languages",
-    "learning_rate", "batch_size", "temperature", "budget", "epochs", "steps", "pairs", "max_steps",
-    "select", "max_length", "pooling",
-)
+#: RunConfig fields copied next to every metric in the tidy table, in field order (declared on the fields).
+CONFIG_COLUMNS: tuple[str, ...] = csv_columns(RunConfig)
 METRIC_COLUMNS: tuple[str, ...] = (
     "eval_set", "setting", "query_language", "passage_language", "metric", "value", "num_queries",
 )

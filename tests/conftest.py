@@ -28,6 +28,27 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder():
     """A 2-layer random BERT with the real tokenizer: fast, deterministic, real code paths."""
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
 
     return load_encoder("tiny:")
+
+
+@pytest.fixture()
+def empty_db(tmp_path):
+    """A new, empty SQLite database of this test's own."""
+    from storage.db import open_db
+
+    database = open_db(tmp_path / "empty.db")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture()
+def seeded(tmp_path):
+    """(db, study, study id) of a finished study with known metric values (see tests/gui/seed.py); the GUI's
+    pages and the results layer under them are tested on it."""
+    from tests.gui.seed import seed_database
+
+    db, study, study_id = seed_database(tmp_path / "seeded.db")
+    yield db, study, study_id
+    db.dispose()

@@ -9,6 +9,7 @@ from PySide6 import QtGui
 from hybridscale.demo import AFRIQA, FLORES, XQUAD_R, _base_model_exposure, demo_study, run_study_report
 from storage.db import open_db
 from storage.queries import list_runs
+from vocabulary.batching import batch_plan
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
 TINY_STUDY = StudyConfig(
@@ -51,6 +52,7 @@ def test_report_pipeline_writes_database_csv_plots_and_summary(tmp_path, capsys)
 
     summary = (out / "summary.md").read_text()
     assert "2 steps (budget 'steps')" in summary and "bias_flores.png" in summary
+    assert "Provenance: all " in summary and " runs on torch " in summary  # from the worker's records
     # The findings of hybridscale report: a table per language, means over seeds as the CSV has them.
     cross = summary.split("### nDCG@10 on flores/test, cross setting (higher is better)")[1].split("### ")[0]
     sw_en = cross.split("**Swahili (sw) → en**")[1].split("**")[0]
@@ -96,7 +98,7 @@ def test_the_real_demo_is_the_studied_question_at_cpu_size():
     assert (template.budget, template.steps) == ("steps", 8)
     training_set = load_training_set("xquad", template.train_languages, "train")
     for run in (r for r in study.expand() if r.is_training):
-        sampler = BatchSampler(run, training_set)
+        sampler = BatchSampler(batch_plan(run), training_set)
         kinds = [sampler.next_batch().kind for _ in range(sampler.total_steps)]
         expected = {"mono": 8, "cross": 0, "hybrid": 4, "contrastive": 0}[run.strategy]
         assert len(kinds) == 8 and kinds.count("mono") == expected

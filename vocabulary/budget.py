@@ -21,12 +21,21 @@ Budgets (``RunConfig.budget``):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping
-
-if TYPE_CHECKING:
-    from vocabulary.config import RunConfig
+from typing import Any, Mapping, Protocol, Sequence
 
 BUDGETS: tuple[str, ...] = ("epochs", "steps", "pairs")
+
+
+class Budgeted(Protocol):
+    """The settings a budget reads (a :class:`vocabulary.config.RunConfig` has them; config imports this module)."""
+
+    budget: str
+    epochs: float
+    steps: int | None
+    pairs: int | None
+    max_steps: int | None
+    batch_size: int
+    train_languages: Sequence[str]
 
 
 def steps_per_epoch(num_groups: int, num_languages: int, batch_size: int) -> int:
@@ -34,7 +43,7 @@ def steps_per_epoch(num_groups: int, num_languages: int, batch_size: int) -> int
     return math.ceil(num_groups * num_languages / batch_size)
 
 
-def total_steps(config: "RunConfig", num_groups: int) -> int:
+def total_steps(config: Budgeted, num_groups: int) -> int:
     """The run's number of optimiser steps for its budget, capped by ``max_steps``."""
     if config.budget == "steps":
         steps = int(config.steps or 1)

@@ -6,7 +6,11 @@ self-validating. Its :attr:`RunConfig.run_id` is a stable hash of the fields
 that change results, so resubmitting the same settings reuses finished work.
 
 This module imports nothing heavy (no torch, no Qt): the GUI validates forms
-with it.
+with it. Its parts live by concept in their own modules (what each setting
+is: :mod:`vocabulary.settings`; encoder settings:
+:mod:`vocabulary.encoder_settings`; eval sets: :mod:`vocabulary.eval_specs`;
+errors and checks: :mod:`vocabulary.checks`); this module stays the one import
+path for all of them (:data:`__all__`), so code that reads settings needs one.
 """
 
 from __future__ import annotations
@@ -15,13 +19,32 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 from vocabulary.budget import BUDGETS, budget_label
-from vocabulary.languages import LANGUAGE_NAMES, PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.checks import (
+    ConfigError,
+    check_finite,
+    check_languages,
+    check_run_id,
+    check_types,
+    dataset_entry,
+    is_run_id,
+    known_datasets,
+)
+from vocabulary.encoder_settings import (
+    PLAIN_MODEL_SETTINGS,
+    POOLINGS,
+    SOURCE_CARD,
+    SOURCE_DEFAULT,
+    SOURCE_MODEL,
+    SOURCE_RUN,
+    EncoderSettings,
+    resolve_encoder_settings,
+)
+from vocabulary.eval_specs import DEFAULT_EVALUATIONS, XQUAD_R_LANGUAGES, EvalSpec, eval_spec_from
+from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 from vocabulary.model_specs import BM25_SPEC, bm25_label, canonical_bm25_spec, check_model_spec, is_bm25_spec
 from vocabulary.printable import check_printable
 from vocabulary.sources import (
@@ -32,16 +55,17 @@ from vocabulary.sources import (
     trained_eval_languages,
     zero_shot_note,
 )
-from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES, strategy, strategy_label
+from vocabulary.settings import MODELS_OWN, FormField, names_with_role, setting
+from vocabulary.strategies import NO_TRAINING, STRATEGIES, strategy, strategy_label
 
-#: Pooling modes, named as sentence-transformers names them (its ``1_Pooling/config.json``).
-POOLINGS: tuple[str, ...] = ("mean", "cls", "max", "lasttoken", "mean_sqrt_len_tokens", "weightedmean")
+__all__ = [
+    "DEFAULT_EVALUATIONS", "DEFAULT_MODEL", "EVALUATION_PROCEDURE", "MAX_SEED", "MAX_STUDY_NAME",
+    "PAPER_PRESET", "PLAIN_MODEL_SETTINGS", "POOLINGS", "SELECTIONS", "SOURCE_CARD", "SOURCE_DEFAULT", "SOURCE_MODEL",
+    "SOURCE_RUN", "TRAINING_PRESETS", "TRAINING_PROCEDURE", "XQUAD_R_LANGUAGES", "ConfigError", "EncoderSettings",
+    "EvalSpec", "RunConfig", "StudyConfig", "check_run_id", "is_run_id", "resolve_encoder_settings",
+]
+
 DEFAULT_MODEL = "embedded:e5-small"
-#: Where each encoder setting a run used came from, in the order they are consulted.
-SOURCE_RUN = "run"
-SOURCE_MODEL = "model folder"
-SOURCE_CARD = "model card"
-SOURCE_DEFAULT = "hybridscale default"
 #: Which checkpoint a run keeps: its last one, or the one with the lowest dev loss (early stopping).
 SELECTIONS: tuple[str, ...] = ("last", "best_dev")
 #: Part of every training run's identity. Bumped when the same settings start to train something
@@ -68,243 +92,6 @@ TRAINING_PRESETS: Mapping[str, Mapping[str, Any]] = {"paper": PAPER_PRESET}
 MAX_SEED = 2**31 - 1
 #: A study name is repeated on every row of the CSV report; longer names are refused at submit.
 MAX_STUDY_NAME = 500
-#: What :attr:`RunConfig.run_id` makes: 16 lowercase hexadecimal digits.
-_RUN_ID = re.compile(r"[0-9a-f]{16}")
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    """How texts become vectors. ``None`` means "the base model's own".
-
-    A sentence-transformers model folder defines its own pooling, Dense
-    layers, normalisation, prompts and maximum length; a plain transformers
-    folder gets :data:`PLAIN_MODEL_SETTINGS`. A value set here (by a run)
-    overrides the model's (:func:`resolve_encoder_settings`).
-    """
-
-    pooling: str | None = None
-    normalize: bool | None = None
-    query_prefix: str | None = None
-    passage_prefix: str | None = None
-    max_length: int | None = None
-
-
-#: A model without sentence-transformers files: the E5 recipe (mean pooling incl. ``<s>``/``</s>``,
-#: L2, "query: "/"passage: ", 128 tokens), as every model was encoded before modules were read.
-PLAIN_MODEL_SETTINGS = EncoderSettings("mean", True, "query: ", "passage: ", 128)
-
-
-def resolve_encoder_settings(
-    layers: Sequence[tuple[str, EncoderSettings]],
-) -> tuple[EncoderSettings, dict[str, str]]:
-    """Each setting from the first ``(source, settings)`` layer that sets it, and which source that was.
-
-    Layers are given most authoritative first (the run, the model folder,
-    the model card, the default); a setting no layer sets stays None.
-    """
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for field_info in dataclasses.fields(EncoderSettings):
-        for source, settings in layers:
-            value = getattr(settings, field_info.name)
-            if value is not None:
-                values[field_info.name], sources[field_info.name] = value, source
-                break
-    return EncoderSettings(**values), sources
-
-
-class ConfigError(ValueError):
-    """A setting is invalid. ``field`` names it so a form can show the message beside it."""
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-#: Field annotation -> (test, what to say) for the settings a JSON file can get the type of wrong.
-_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "str": (lambda v: isinstance(v, str), "text"),
-    "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-    "float": (_is_number, "a number"),
-    "int | None": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "a whole number or null"),
-    "float | None": (lambda v: v is None or _is_number(v), "a number or null"),
-    "str | None": (lambda v: v is None or isinstance(v, str), "text or null"),
-    "bool | None": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
-    "str | tuple[str, ...]": (lambda v: isinstance(v, str) or (isinstance(v, (list, tuple)) and bool(v)
-                                                               and all(isinstance(x, str) for x in v)),
-                              "a text or a non-empty list of texts"),
-    "tuple[str, ...]": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
-                        "a list of texts"),
-    "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple))
-                        and all(isinstance(x, int) and not isinstance(x, bool) for x in v), "a list of whole numbers"),
-    "tuple[float, ...]": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(x) for x in v),
-                          "a list of numbers"),
-}
-
-
-def _check_types(cls: type, values: Mapping[str, Any], where: str = "") -> None:
-    """Name the first setting of a JSON object whose value has the wrong type (before it fails obscurely)."""
-    for field_info in dataclasses.fields(cls):
-        check = _TYPE_CHECKS.get(str(field_info.type))
-        if check is not None and field_info.name in values and not check[0](values[field_info.name]):
-            raise ConfigError(f"{where}{field_info.name}", f"must be {check[1]}, got {values[field_info.name]!r}")
-
-
-def _known_datasets(role: str) -> tuple[str, ...]:
-    from vocabulary.datasets import dataset_ids
-
-    return dataset_ids(role)
-
-
-def _dataset_info(dataset: str):
-    from vocabulary.datasets import dataset_info
-
-    return dataset_info(dataset)
-
-
-def _check_finite(cls: type, instance: object) -> None:
-    """Refuse NaN and infinite numbers (JSON gives ``1e400`` as inf), which no range check below would."""
-    for field_info in dataclasses.fields(cls):
-        value = getattr(instance, field_info.name)
-        if str(field_info.type) in ("float", "float | None") and value is not None and not math.isfinite(value):
-            raise ConfigError(field_info.name, f"must be a finite number, got {value!r}")
-
-
-def is_run_id(value: object) -> bool:
-    """Whether ``value`` has the form of a :attr:`RunConfig.run_id` (safe as a folder name or URL part)."""
-    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
-
-
-def check_run_id(value: object) -> str:
-    """``value`` when it is a run id; otherwise ConfigError, before it can become a path or a URL."""
-    if not is_run_id(value):
-        raise ConfigError(
-            "run_id", f"{value!r} is not a run id (16 hexadecimal digits, as hybridscale makes them): "
-            "the database row was changed outside hybridscale; delete that run"
-        )
-    return value
-
-
-def _check_languages(field_name: str, languages: tuple[str, ...]) -> None:
-    if not languages:
-        raise ConfigError(field_name, "choose at least one language")
-    for lang in languages:
-        if lang not in LANGUAGE_NAMES:
-            raise ConfigError(
-                field_name,
-                f"unknown language {lang!r}; allowed: {', '.join(sorted(LANGUAGE_NAMES))}",
-            )
-    if len(set(languages)) != len(languages):
-        raise ConfigError(field_name, "a language is listed twice")
-
-
-@dataclass(frozen=True)
-class EvalSpec:
-    """One evaluation set of a run.
-
-    ``max_queries`` keeps a deterministic subset of queries (for CPU demos);
-    the passage corpus is never cut. ``path`` points a loader at local files
-    (e.g. a MIRACL passage corpus, the LAReQA XQuAD-R files) instead of the
-    shipped or online copy. ``corpus`` is AfriQA's Wikipedia passage
-    collection (a ``corpus.jsonl`` file or folder, or ``hf:NAME``) to search
-    instead of its gold passages alone.
-
-    ``passage_max_length`` is the token length passages are cut to when
-    evaluating, independent of the training ``max_length``. ``symmetric``
-    encodes queries and passages alike (the ``query: `` prefix and
-    ``passage_max_length`` on both sides), as the multilingual-e5 card asks
-    for bitext mining; ``None`` takes the dataset's default (on for the
-    bitext sets FLORES and NTREX), resolved when the spec is made.
-    """
-
-    dataset: str
-    languages: tuple[str, ...]
-    split: str = "test"
-    max_queries: int | None = None
-    path: str | None = None
-    passage_max_length: int = 512
-    symmetric: bool | None = None
-    corpus: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.symmetric is None:
-            from vocabulary.datasets import DATASETS
-
-            info = DATASETS.get(self.dataset)
-            if info is not None:
-                object.__setattr__(self, "symmetric", info.symmetric)
-
-    def validate(self) -> None:
-        known = _known_datasets("eval")
-        if self.dataset not in known:
-            raise ConfigError(
-                "evaluations", f"unknown eval set {self.dataset!r}; allowed: {', '.join(known)}"
-            )
-        where = f"evaluations[{self.dataset}]"
-        _check_languages(f"{where}.languages", self.languages)
-        info = _dataset_info(self.dataset)
-        if self.split not in info.splits:
-            raise ConfigError(f"{where}.split", f"{self.dataset} has no split {self.split!r}; use one of "
-                              f"{', '.join(info.splits)}")
-        # A local copy (``path``) may hold other languages; the loader checks those against the files.
-        missing = [lang for lang in self.languages if lang not in info.languages]
-        if missing and self.path is None:
-            raise ConfigError(f"{where}.languages", f"{self.dataset} has no language {missing[0]!r}; available: "
-                              f"{', '.join(info.languages)}")
-        if self.max_queries is not None and self.max_queries < 1:
-            raise ConfigError(f"{where}.max_queries", "must be at least 1")
-        if not 8 <= self.passage_max_length <= 512:
-            raise ConfigError(f"{where}.passage_max_length", "must be between 8 and 512 tokens")
-        if self.corpus is not None and self.dataset != "afriqa":
-            hint = "; MIRACL takes its corpus as path" if self.dataset == "miracl" else ""
-            raise ConfigError(f"{where}.corpus", f"only AfriQA takes a passage collection{hint}")
-
-    @property
-    def label(self) -> str:
-        """The name metrics are stored under, e.g. ``flores/test``; it says what a plot shows.
-
-        AfriQA says whether its corpus is the gold passages alone (a closed,
-        easy set) or a Wikipedia collection; XQuAD-R says whose sentence
-        boundaries it uses (ours are not the published LAReQA pool).
-        """
-        return f"{self.dataset}/{self.split}{_label_qualifier(self)}"
-
-
-def _label_qualifier(spec: EvalSpec) -> str:
-    if spec.dataset == "afriqa":
-        return " (gold passages only)" if spec.corpus is None else " (Wikipedia collection, answer match)"
-    if spec.dataset == "xquad-r":
-        if spec.path is not None:
-            return " (LAReQA sentences)"
-        articles = "held-out articles, " if spec.split == "eval" else ""
-        return f" ({articles}own sentence splitter)"
-    return ""
-
-
-#: The languages of the paper's XQuAD-R pool (el and vi are its unseen-language check).
-XQUAD_R_LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
-
-DEFAULT_EVALUATIONS: tuple[EvalSpec, ...] = (
-    # Every shipped sentence (train+dev+test) of the targets and the training languages: one hard pool.
-    EvalSpec("flores", TARGET_LANGUAGES + PAPER_TRAIN_LANGUAGES, "all"),
-    EvalSpec("afriqa", TARGET_LANGUAGES, "test"),
-    EvalSpec("xquad-r", XQUAD_R_LANGUAGES, "eval"),
-)
-
-#: Fields that change how a run is executed or stored, not what it computes.
-_OPERATIONAL_FIELDS = frozenset({"checkpoint_every", "eval_batch_size", "compile", "keep_model"})
-#: Fields that matter for an evaluation-only run (everything else is training).
-_EVAL_ONLY_FIELDS = frozenset(
-    {"model", "pooling", "query_prefix", "passage_prefix", "max_length", "evaluations", "top_k"}
-)
-#: Fields that also matter for an evaluation-only run that evaluates through the frozen-prefix cache.
-_FROZEN_CACHE_FIELDS = frozenset({"frozen_cache", "trainable_layers"})
 
 
 @dataclass(frozen=True)
@@ -316,68 +103,132 @@ class RunConfig:
     no training (strategy ``none``): the run only evaluates ``model``.
     """
 
-    model: str = DEFAULT_MODEL
-    strategy: str = "hybrid"
-    alpha: float | None = 0.5
-    train_size: int = 675
+    model: str = setting(DEFAULT_MODEL, role="evaluation", csv=True)
+    strategy: str = setting("hybrid", csv=True)
+    alpha: float | None = setting(0.5, csv=True)
+    train_size: int = setting(675, csv=True)
     #: Batch order, initialisation noise and dropout.
-    seed: int = 0
+    seed: int = setting(0, csv=True)
     #: Which groups a size draws (nested across sizes); None: the same as ``seed``, as before it existed.
-    data_seed: int | None = None
+    data_seed: int | None = setting(None, csv=True, form=FormField(
+        "Data seed", "optional_int",
+        "which question groups each size draws (nested across sizes); fix it to vary only the batch "
+        "order and initialisation with the seeds", minimum=-1, none_text="same as seed"))
     #: One training source or several, each ``NAME`` or ``NAME:PATH`` (vocabulary.sources); one is kept as text.
-    train_dataset: str | tuple[str, ...] = "xquad"
+    train_dataset: str | tuple[str, ...] = setting("xquad", csv=True)
     #: How a run with several sources picks each batch's source: ``proportional`` to size, or ``round_robin``.
-    source_sampling: str = "proportional"
+    source_sampling: str = setting("proportional")
     #: Training on an evaluated language on purpose (the "in-language data" ablation): labelled as such,
     #: not as "not zero-shot".
-    ablation: bool = False
-    train_languages: tuple[str, ...] = PAPER_TRAIN_LANGUAGES
-    evaluations: tuple[EvalSpec, ...] = DEFAULT_EVALUATIONS
+    ablation: bool = setting(False)
+    train_languages: tuple[str, ...] = setting(PAPER_TRAIN_LANGUAGES, csv=True)
+    evaluations: tuple[EvalSpec, ...] = setting(DEFAULT_EVALUATIONS, role="evaluation")
     # Optimisation. The paper's (arXiv 2408.10536): learning_rate, weight_decay (and AdamW). Ours, for a
     # CPU: batch_size 32 (the paper's 100 is PAPER_PRESET) and temperature 0.05 (sentence-transformers'
     # scale 20; the paper has none, i.e. 1.0). Ours because the paper states none: the budget, warm-up,
     # gradient clipping and max_length.
-    learning_rate: float = 3e-5
-    weight_decay: float = 0.01
-    batch_size: int = 32
-    temperature: float = 0.05
+    learning_rate: float = setting(3e-5, csv=True, form=FormField(
+        "Learning rate", "float", "AdamW learning rate (paper: 3e-5)"))
+    weight_decay: float = setting(0.01, form=FormField(
+        "Weight decay", "float", "AdamW weight decay on weight matrices (paper: 0.01)"))
+    batch_size: int = setting(32, csv=True, form=FormField(
+        "Batch size", "int",
+        "pairs per batch; the other pairs of a batch are its negatives (paper: 100; ours 32, for a CPU)",
+        minimum=2))
+    temperature: float = setting(0.05, csv=True, form=FormField(
+        "Temperature", "float",
+        "InfoNCE temperature (ours 0.05; the paper's cosine without temperature is 1.0)"))
     #: How much to train (vocabulary.budget): ``epochs`` of the subset, a fixed number of ``steps``, or of ``pairs``.
-    budget: str = "epochs"
-    epochs: float = 1.0
-    steps: int | None = None
-    pairs: int | None = None
+    budget: str = setting("epochs", csv=True, form=FormField(
+        "Training budget", "choice",
+        "epochs: passes over each size's subset, so steps grow with the data; steps / pairs: the same "
+        "number of optimiser steps / training pairs at every size, so a curve measures data, not compute",
+        choices=BUDGETS))
+    epochs: float = setting(1.0, csv=True, form=FormField(
+        "Epochs", "float", "passes over the training subset (budget 'epochs'; fractions allowed)"))
+    steps: int | None = setting(None, csv=True, form=FormField(
+        "Steps", "optional_int", "optimiser steps of every run (budget 'steps')",
+        minimum=0, none_text="—"))
+    pairs: int | None = setting(None, csv=True, form=FormField(
+        "Pairs", "optional_int", "training pairs every run sees (budget 'pairs')",
+        minimum=0, none_text="—"))
     #: A cap on any budget.
-    max_steps: int | None = None
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    symmetric_loss: bool = False
+    max_steps: int | None = setting(None, csv=True, form=FormField(
+        "Max steps", "optional_int", "a cap on any budget",
+        minimum=0, none_text="no limit"))
+    warmup_ratio: float = setting(0.1, form=FormField(
+        "Warm-up ratio", "float", "share of the steps with a linear learning-rate warm-up"))
+    grad_clip: float = setting(1.0, form=FormField(
+        "Gradient clipping", "float", "maximum gradient norm"))
+    symmetric_loss: bool = setting(False, form=FormField(
+        "Symmetric loss", "bool", "also score passage -> query (both InfoNCE directions)"))
     #: lambda of the semantic contrastive term; used (and part of the identity) by ``contrastive`` runs only.
-    contrastive_weight: float | None = 0.1  # null (older files) means the default
+    #: A null (older files) means the default.
+    contrastive_weight: float | None = setting(0.1, form=FormField(
+        "Semantic term weight λ", "float",
+        "weight λ of the semantic contrastive term over parallel passages (strategy cross+semantic only; "
+        "default 0.1)"))
     #: Add the source's hard negative of each pair to the loss, where the training source provides them.
-    hard_negatives: bool = True
+    hard_negatives: bool = setting(True, form=FormField(
+        "Hard negatives", "bool",
+        "add each pair's negative passage to the loss where the training source has them "
+        "(XQuAD and FLORES have none)"))
     #: Steps between dev-loss evaluations on held-out groups of the training source (None: no dev loss).
-    dev_every: int | None = None
+    dev_every: int | None = setting(None, form=FormField(
+        "Dev loss every (steps)", "optional_int",
+        "the loss on held-out dev groups of the training source, shown beside the training loss",
+        minimum=0, none_text="off"))
     #: ``last`` keeps the final weights; ``best_dev`` those with the lowest dev loss.
-    select: str = "last"
+    select: str = setting("last", csv=True, form=FormField(
+        "Keep checkpoint", "choice",
+        "last: the final weights; best_dev: those with the lowest dev loss (the paper's early stopping)",
+        choices=SELECTIONS))
     # Encoder: None is the base model's own (sentence-transformers files; else PLAIN_MODEL_SETTINGS).
-    max_length: int | None = None
-    pooling: str | None = None
-    query_prefix: str | None = None
-    passage_prefix: str | None = None
-    freeze_embeddings: bool = False
-    trainable_layers: int | None = None
+    max_length: int | None = setting(None, role="evaluation", csv=True, form=FormField(
+        "Max length (tokens)", "optional_int",
+        "longer texts are truncated; the model's own: its sentence-transformers setting, else 128",
+        minimum=7, maximum=512, none_text=MODELS_OWN))
+    pooling: str | None = setting(None, role="evaluation", csv=True, form=FormField(
+        "Pooling", "choice",
+        "how token vectors become one text vector; the model's own: its sentence-transformers modules "
+        "(with their Dense layers), else mean", choices=POOLINGS, none_text=MODELS_OWN))
+    query_prefix: str | None = setting(None, role="evaluation", form=FormField(
+        "Query prefix", "optional_text",
+        "prepended to every query (E5: 'query: ', with its space); the model's own: its stored prompt",
+        none_text=MODELS_OWN))
+    passage_prefix: str | None = setting(None, role="evaluation", form=FormField(
+        "Passage prefix", "optional_text",
+        "prepended to every passage (E5: 'passage: ', with its space); the model's own: its stored prompt",
+        none_text=MODELS_OWN))
+    freeze_embeddings: bool = setting(False, form=FormField(
+        "Freeze word embeddings", "bool",
+        "keep the 96M-parameter embedding matrix fixed (much faster on a CPU)"))
+    trainable_layers: int | None = setting(None, role="frozen_cache", form=FormField(
+        "Trainable layers", "optional_int",
+        "train only the top N transformer layers", minimum=0, maximum=48, none_text="all layers"))
     #: Run the layers below ``trainable_layers`` without dropout, their output rounded to float16, computed once
     #: per text and cached for every run of the machine (engine.frozen_prefix). Part of the identity when on.
-    frozen_cache: bool = False
-    grad_cache_chunk: int | None = None
+    frozen_cache: bool = setting(False, role="frozen_cache", form=FormField(
+        "Cache the frozen layers", "bool",
+        "with trainable layers: run the layers below them once per text, without dropout, and reuse "
+        "their float16 output in every run of this machine (much faster on a CPU; changes results)"))
+    grad_cache_chunk: int | None = setting(None, form=FormField(
+        "GradCache chunk", "optional_int",
+        "embed the batch in chunks of this size to fit large batches in GPU memory",
+        minimum=0, none_text="off"))
     # Evaluation.
-    top_k: int = 100
+    top_k: int = setting(100, role="evaluation", form=FormField(
+        "Ranking depth (top k)", "int", "passages retrieved per query (1000 for MAP on LAReQA)",
+        minimum=1))
     # Operational: never part of the run's identity.
-    checkpoint_every: int = 50
-    eval_batch_size: int = 64
-    compile: bool = False
+    checkpoint_every: int = setting(50, role="operational", form=FormField(
+        "Checkpoint every (steps)", "int", "how often a run can be resumed from",
+        minimum=1))
+    eval_batch_size: int = setting(64, role="operational", form=FormField(
+        "Evaluation batch size", "int", "texts encoded at once", minimum=1))
+    compile: bool = setting(False, role="operational")
     #: Whether a finished run keeps its trained model folder (its checkpoint is always deleted once done).
-    keep_model: bool = True
+    keep_model: bool = setting(True, role="operational")
 
     def __post_init__(self) -> None:
         # Tuples, not lists, whatever the caller passed (JSON gives lists).
@@ -388,7 +239,7 @@ class RunConfig:
         object.__setattr__(
             self,
             "evaluations",
-            tuple(e if isinstance(e, EvalSpec) else _eval_spec(e) for e in self.evaluations),
+            tuple(e if isinstance(e, EvalSpec) else eval_spec_from(e) for e in self.evaluations),
         )
         # alpha is blanked where the strategy has no use for it, so it cannot split identities
         # (a study's alphas list, not its template, gives hybrid runs theirs). contrastive_weight
@@ -419,7 +270,7 @@ class RunConfig:
     def train_split(self, source: str) -> str:
         """The split of ``source`` (a name) this run trains on (XQuAD widens when XQuAD-R is not evaluated)."""
         evaluated = {spec.dataset for spec in self.evaluations}
-        return _dataset_info(source).train_split(evaluated, self.dev_every is not None)
+        return dataset_entry(source).train_split(evaluated, self.dev_every is not None)
 
     @property
     def max_train_size(self) -> int | None:
@@ -427,7 +278,7 @@ class RunConfig:
         sizes = []
         for spec in self.train_sources:
             name = parse_source(spec)[0]
-            sizes.append(_dataset_info(name).train_groups.get(self.train_split(name)))
+            sizes.append(dataset_entry(name).train_groups.get(self.train_split(name)))
         return None if None in sizes else sum(sizes)
 
     @property
@@ -449,7 +300,7 @@ class RunConfig:
     # ---- validation -------------------------------------------------------
     def validate(self) -> "RunConfig":
         """Raise :class:`ConfigError` naming the first bad field; return self."""
-        _check_finite(RunConfig, self)
+        check_finite(RunConfig, self)
         if not self.model.strip():
             raise ConfigError("model", "give a model: 'embedded:e5-small', a folder or a hub name")
         try:
@@ -465,10 +316,10 @@ class RunConfig:
         if self.strategy == NO_TRAINING:
             if self.train_size != 0:
                 raise ConfigError("train_size", "an evaluation-only run (strategy 'none') has size 0")
-        elif self.strategy not in STRATEGY_NAMES:
+        elif self.strategy not in STRATEGIES:
             raise ConfigError(
                 "strategy",
-                f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGY_NAMES)}",
+                f"unknown strategy {self.strategy!r}; allowed: {', '.join(STRATEGIES)}",
             )
         elif self.train_size < 1:
             raise ConfigError("train_size", "must be at least 1 for a training run (0 only with strategy 'none')")
@@ -500,7 +351,7 @@ class RunConfig:
     def _validate_against_the_data(self) -> None:
         """The training languages and size the registry says the training split has (checked last,
         so a form shows a plain mistake in another field first)."""
-        infos = [_dataset_info(parse_source(spec)[0]) for spec in self.train_sources]
+        infos = [dataset_entry(parse_source(spec)[0]) for spec in self.train_sources]
         offered = sorted({lang for info in infos for lang in info.languages})
         missing = [lang for lang in self.train_languages if lang not in offered]
         if missing:
@@ -523,12 +374,12 @@ class RunConfig:
     def _validate_sources(self) -> None:
         if not self.train_sources:
             raise ConfigError("train_dataset", "give at least one training source")
-        known = _known_datasets("train")
+        known = known_datasets("train")
         names = [parse_source(spec) for spec in self.train_sources]
         for name, path in names:
             if name not in known:
                 raise ConfigError("train_dataset", f"unknown training set {name!r}; allowed: {', '.join(known)}")
-            if path is None and _dataset_info(name).needs_path:
+            if path is None and dataset_entry(name).needs_path:
                 raise ConfigError("train_dataset", f"{name} needs a path: write it as '{name}:/path/to/your/file'")
         if len(set(names)) != len(names):
             raise ConfigError("train_dataset", "a training source is listed twice")
@@ -538,8 +389,8 @@ class RunConfig:
 
     def _validate_training(self) -> None:
         self._validate_sources()
-        _check_languages("train_languages", self.train_languages)
-        all_monolingual = all(_dataset_info(parse_source(spec)[0]).monolingual for spec in self.train_sources)
+        check_languages("train_languages", self.train_languages)
+        all_monolingual = all(dataset_entry(parse_source(spec)[0]).monolingual for spec in self.train_sources)
         if strategy(self.strategy).needs_two_languages and len(self.train_languages) < 2 and not all_monolingual:
             raise ConfigError("train_languages", f"strategy {self.strategy!r} needs at least two languages")
         if not 0 < self.learning_rate <= 1:
@@ -602,7 +453,7 @@ class RunConfig:
         if self.dev_every < 1:
             raise ConfigError("dev_every", "must be at least 1 step, or empty for no dev loss")
         first = parse_source(self.train_sources[0])[0]
-        dev_split = _dataset_info(first).dev_split
+        dev_split = dataset_entry(first).dev_split
         if dev_split is None:
             raise ConfigError(
                 "dev_every", f"{first} (the first training source, whose dev split the dev loss uses) has no dev "
@@ -676,7 +527,7 @@ class RunConfig:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(sorted(unknown)[0], "is not a run setting")
-        _check_types(cls, data)
+        check_types(cls, data)
         if not isinstance(data.get("evaluations", []), (list, tuple)):
             raise ConfigError("evaluations", "must be a list of eval-set objects")
         return cls(**data)
@@ -749,22 +600,16 @@ class RunConfig:
         if len(self.train_sources) == 1 or not self.is_training:
             return ""
         names = [parse_source(spec)[0] for spec in self.train_sources]
-        sizes = [_dataset_info(name).train_groups.get(self.train_split(name)) for name in names]
+        sizes = [dataset_entry(name).train_groups.get(self.train_split(name)) for name in names]
         if None in sizes:
             return "in proportion to the sources' sizes (counted when the run starts)"
         return describe_split(names, split_size(self.train_size, sizes))
 
 
-def _eval_spec(data: Mapping[str, Any]) -> EvalSpec:
-    if not isinstance(data, Mapping):
-        raise ConfigError("evaluations", f"each eval set is an object like {{\"dataset\": \"flores\", ...}}, got {data!r}")
-    values = dict(data)
-    unknown = set(values) - {f.name for f in dataclasses.fields(EvalSpec)}
-    if unknown:
-        raise ConfigError("evaluations", f"{sorted(unknown)[0]!r} is not an eval-set setting")
-    _check_types(EvalSpec, values, where=f"evaluations[{values.get('dataset', '?')}].")
-    values["languages"] = tuple(values.get("languages", ()))
-    return EvalSpec(**values)
+#: The roles of RunConfig's fields in its identity (declared on each field: vocabulary.settings).
+_OPERATIONAL_FIELDS = names_with_role(RunConfig, "operational")
+_EVAL_ONLY_FIELDS = names_with_role(RunConfig, "evaluation")
+_FROZEN_CACHE_FIELDS = names_with_role(RunConfig, "frozen_cache")
 
 
 @dataclass(frozen=True)
@@ -806,11 +651,11 @@ class StudyConfig:
         if (unprintable := check_printable(self.name)) is not None:
             raise ConfigError("name", unprintable)
         if not self.strategies:
-            raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGY_NAMES)}")
+            raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGIES)}")
         for name in self.strategies:
-            if name not in STRATEGY_NAMES:
+            if name not in STRATEGIES:
                 raise ConfigError(
-                    "strategies", f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}"
+                    "strategies", f"unknown strategy {name!r}; allowed: {', '.join(STRATEGIES)}"
                 )
         if not self.alphas and any(strategy(name).uses_alpha for name in self.strategies):
             raise ConfigError("alphas", "hybrid needs at least one alpha")
@@ -876,7 +721,7 @@ class StudyConfig:
             raise ConfigError(sorted(unknown)[0], "is not a study setting")
         if "name" not in values:
             raise ConfigError("name", "a study file needs a name")
-        _check_types(cls, values)
+        check_types(cls, values)
         if "template" in values:
             if not isinstance(values["template"], Mapping):
                 raise ConfigError("template", "must be an object of run settings")

@@ -7,6 +7,10 @@ queries, the model) makes a separate series, so a plot or a comparison never
 averages two configurations as if they were seeds. A series is named by its
 strategy label; where two series share that label, the settings that tell
 them apart are added (``hybrid α=0.5 (learning_rate=0.0001)``).
+
+A series is a :class:`SeriesName`: its label, carrying the strategy key, alpha
+and budget it was built from, so code asks those (and the strategy table)
+instead of parsing the label back.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, Mapping
 from vocabulary.budget import budget_label
 from vocabulary.model_specs import bm25_label, is_bm25_spec
 from vocabulary.sources import trained_eval_languages, zero_shot_note
-from vocabulary.strategies import NO_TRAINING, strategy_label
+from vocabulary.strategies import NO_TRAINING, STRATEGIES, strategy_label, strategy_position
 
 #: Settings that only repeat an experiment: runs differing in these alone are seeds of one series.
 SEED_FIELDS: frozenset[str] = frozenset({"seed", "data_seed"})
@@ -27,6 +31,43 @@ POSITION_FIELDS: frozenset[str] = frozenset({"train_size"})
 
 #: The budget legends leave unsaid (RunConfig's default: one epoch, no cap).
 DEFAULT_BUDGET = budget_label({})
+
+
+class SeriesName(str):
+    """A series: its unique label (what every table, legend and CSV cell shows), plus what it was built from.
+
+    A ``str`` because the label is what a series is everywhere it is shown or
+    keyed (dicts, CSV cells, JSON); the attributes are what code decides on:
+    ``strategy`` (the strategy table's key, :data:`NO_TRAINING` for an
+    evaluation-only run), ``alpha`` (only where the strategy uses it),
+    ``budget`` (its label) and ``key`` (:func:`series_key`: every setting that
+    tells this series from another).
+    """
+
+    strategy: str
+    alpha: float | None
+    budget: str
+    key: str
+
+    def __new__(cls, label: str, strategy: str = NO_TRAINING, alpha: float | None = None, budget: str = "",
+                key: str = "") -> "SeriesName":
+        name = super().__new__(cls, label)
+        name.strategy, name.alpha, name.budget, name.key = strategy, alpha, budget, key
+        return name
+
+    def __reduce__(self):
+        return SeriesName, (str(self), self.strategy, self.alpha, self.budget, self.key)
+
+    @property
+    def uses_alpha(self) -> bool:
+        """Whether the strategy table says this series' strategy trains with a share alpha."""
+        entry = STRATEGIES.get(self.strategy)
+        return entry is not None and entry.uses_alpha
+
+
+def series_order(name: str) -> tuple[int, str]:
+    """Sort key of a series: its strategy's place in the table (evaluation-only first), then its label."""
+    return (strategy_position(getattr(name, "strategy", NO_TRAINING)), str(name))
 
 
 def series_key(identity: Mapping[str, Any]) -> str:
@@ -60,21 +101,28 @@ def identity_zero_shot_note(identity: Mapping[str, Any]) -> str:
     return zero_shot_note(trained, bool(identity.get("ablation")))
 
 
-def series_names(identities: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def series_names(identities: Mapping[str, Mapping[str, Any]]) -> dict[str, SeriesName]:
     """Run id -> series name; runs of one series share a name, different series never do."""
     key_of = {run_id: series_key(identity) for run_id, identity in identities.items()}
     representative = {key: identities[run_id] for run_id, key in key_of.items()}
     by_label: dict[str, list[str]] = {}
     for key, identity in representative.items():
         by_label.setdefault(base_label(identity), []).append(key)
-    name_of_key: dict[str, str] = {}
+    name_of_key: dict[str, SeriesName] = {}
     for label, keys in by_label.items():
-        if len(keys) == 1:
-            name_of_key[keys[0]] = label
-            continue
         for index, key in enumerate(sorted(keys)):
-            name_of_key[key] = f"{label} ({_difference(representative[key], [representative[k] for k in keys], index)})"
+            group = [representative[k] for k in keys]
+            shown = label if len(keys) == 1 else f"{label} ({_difference(representative[key], group, index)})"
+            name_of_key[key] = _series_name(shown, representative[key], key)
     return {run_id: name_of_key[key] for run_id, key in key_of.items()}
+
+
+def _series_name(label: str, identity: Mapping[str, Any], key: str) -> SeriesName:
+    strategy = identity.get("strategy", NO_TRAINING)
+    entry = STRATEGIES.get(strategy)
+    alpha = identity.get("alpha") if entry is not None and entry.uses_alpha else None
+    budget = budget_label(identity) if strategy != NO_TRAINING else ""
+    return SeriesName(label, strategy, alpha, budget, key)
 
 
 def _difference(identity: Mapping[str, Any], group: list[Mapping[str, Any]], index: int) -> str:

@@ -1,9 +1,11 @@
 """The training strategies, declared once: what each one is and how the rest of the app treats it.
 
-Config validation, the batch sampler, the loss, the setup form and the plots
-all read :data:`STRATEGIES`, so adding a strategy is one :class:`Strategy`
-entry here plus its batching policy (:mod:`engine.sampling`) or loss term
-(:mod:`engine.losses`) if it needs a new one.
+Config validation, the batch plan (:mod:`vocabulary.batching`, which the
+sampler and the loss are given), the series, the findings, the setup form and
+the plots all read :data:`STRATEGIES` (looked up when used, never copied), so
+adding a strategy is one :class:`Strategy` entry here plus its batching
+policy (:mod:`engine.sampling`) or loss term (:mod:`engine.losses`) if it
+needs a new one (tests/engine/test_sampling.py adds a throw-away one).
 
 The language composition of a batch is the whole experiment (in-batch
 negatives of InfoNCE come from the same batch):
@@ -91,7 +93,7 @@ def strategy(name: str) -> Strategy:
     try:
         return STRATEGIES[name]
     except KeyError:
-        raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGY_NAMES)}") from None
+        raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGIES)}") from None
 
 
 def strategy_label(name: str, alpha: float | None) -> str:
@@ -106,8 +108,8 @@ def strategy_label(name: str, alpha: float | None) -> str:
     return entry.label
 
 
-def display_order(label: str) -> tuple[int, str]:
-    """Sort key of a strategy label (as :func:`strategy_label` builds it): table order, then the label."""
-    head = label.split(" ")[0]
-    heads = [entry.label.split(" ")[0] for entry in STRATEGIES.values()]
-    return (heads.index(head) if head in heads else len(heads), label)
+def strategy_position(name: str) -> int:
+    """Place of a strategy in the table (evaluation-only runs first, unknown ones last): the display order."""
+    if name == NO_TRAINING:
+        return -1
+    return list(STRATEGIES).index(name) if name in STRATEGIES else len(STRATEGIES)

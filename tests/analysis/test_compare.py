@@ -7,6 +7,7 @@ import pytest
 
 from analysis.compare import FIELDS, CompareError, RunValues, compare
 from analysis.stats import paired_test
+from vocabulary.series import SeriesName
 
 QUERIES = [f"q{i}" for i in range(20)]
 
@@ -19,18 +20,23 @@ def test_values_are_averaged_over_shared_seeds_before_pairing():
     rng = np.random.default_rng(0)
     a = {s: list(rng.random(20)) for s in ("0", "1", "2")}
     b = {s: list(rng.random(20)) for s in ("0", "1")}  # seed 2 is missing on this side
-    [result] = compare(runs("hybrid", 64, a) + runs("cross", 64, b), baseline="cross")
+    hybrid, cross = SeriesName("hybrid α=0.5", "hybrid", 0.5), SeriesName("cross", "cross")
+    [result] = compare(runs(hybrid, 64, a) + runs(cross, 64, b), baseline="cross")
     order = np.argsort(QUERIES)  # pairs are formed in query-id order
     mean_a = np.mean([a["0"], a["1"]], axis=0)[order]
     mean_b = np.mean([b["0"], b["1"]], axis=0)[order]
     expected = paired_test(mean_a, mean_b)
-    assert (result.strategy, result.baseline, result.size, result.n_seeds) == ("hybrid", "cross", 64, 2)
+    assert (result.strategy, result.baseline, result.size, result.n_seeds) == (hybrid, cross, 64, 2)
     assert result.mean_diff == pytest.approx(expected.mean_diff)
     assert result.p_randomization == pytest.approx(expected.p_randomization)
     assert result.p_holm == pytest.approx(result.p_randomization)  # a family of one
     per_seed_a = [np.mean(a[s]) for s in ("0", "1")]
     assert result.seed_sd_strategy == pytest.approx(np.std(per_seed_a, ddof=1))
-    assert list(result.as_dict()) == list(FIELDS)
+    row = result.as_dict()
+    assert list(row) == list(FIELDS)
+    # Each side as its strategy key, its alpha and its series name, never one label to parse.
+    assert {k: row[k] for k in FIELDS[:6]} == {"strategy": "hybrid", "alpha": 0.5, "series": "hybrid α=0.5",
+                                               "baseline": "cross", "baseline_alpha": None, "baseline_series": "cross"}
 
 
 def test_a_reference_pairs_with_every_seed_and_every_size():

@@ -6,9 +6,13 @@ import numpy as np
 
 from analysis.compare import RunValues
 from analysis.findings import build_findings, to_markdown
+from vocabulary.series import SeriesName
 
 SIZES = (16, 64, 256, 1024)
 QUERIES = [f"q{i:02d}" for i in range(40)]
+UNTRAINED, MONO, CROSS = SeriesName("untrained m"), SeriesName("mono", "mono"), SeriesName("cross", "cross")
+#: The hybrid table is found by the strategy table (hybrid uses alpha), not by the label.
+HYBRID = SeriesName("hybrid α=0.5", "hybrid", 0.5)
 
 
 def study(hybrid_gain: float) -> list[RunValues]:
@@ -16,16 +20,16 @@ def study(hybrid_gain: float) -> list[RunValues]:
     ``hybrid_gain`` on half the queries on top of cross."""
     rng = np.random.default_rng(5)
     base = rng.uniform(0.2, 0.8, len(QUERIES))
-    runs = [RunValues("untrained m", 0, "", "yo", "en", dict(zip(QUERIES, base - 0.1)))]
+    runs = [RunValues(UNTRAINED, 0, "", "yo", "en", dict(zip(QUERIES, base - 0.1)))]
     for size in SIZES:
         level = 0.05 * np.log10(size)
         for seed in ("0", "1", "2"):
             noise = lambda: rng.normal(0, 0.01, len(QUERIES))  # noqa: E731
             cross = base + level + noise()
-            runs.append(RunValues("cross", size, seed, "yo", "en", dict(zip(QUERIES, cross))))
-            runs.append(RunValues("mono", size, seed, "yo", "en", dict(zip(QUERIES, base + level - 0.03 + noise()))))
+            runs.append(RunValues(CROSS, size, seed, "yo", "en", dict(zip(QUERIES, cross))))
+            runs.append(RunValues(MONO, size, seed, "yo", "en", dict(zip(QUERIES, base + level - 0.03 + noise()))))
             hybrid = cross + noise() + np.where(np.arange(len(QUERIES)) % 2 == 0, hybrid_gain, 0.0)
-            runs.append(RunValues("hybrid α=0.5", size, seed, "yo", "en", dict(zip(QUERIES, hybrid))))
+            runs.append(RunValues(HYBRID, size, seed, "yo", "en", dict(zip(QUERIES, hybrid))))
     return runs
 
 
@@ -68,12 +72,12 @@ def test_flat_curves_get_no_exponent_or_plateau_and_an_early_lead_is_no_crossing
     """A flat and a log-linear curve fit exponents near zero (a and b then cancel): no plateau is quoted."""
     rng = np.random.default_rng(2)
     base = rng.uniform(0.3, 0.7, len(QUERIES))
-    runs = [RunValues("untrained m", 0, "", "yo", "en", dict(zip(QUERIES, base)))]
+    runs = [RunValues(UNTRAINED, 0, "", "yo", "en", dict(zip(QUERIES, base)))]
     for size in SIZES:
         for seed in ("0", "1", "2"):
             mono = base - 0.02 * np.log10(size) + rng.normal(0, 0.001, len(QUERIES))
-            runs.append(RunValues("mono", size, seed, "yo", "en", dict(zip(QUERIES, mono))))
-            runs.append(RunValues("hybrid α=0.5", size, seed, "yo", "en",
+            runs.append(RunValues(MONO, size, seed, "yo", "en", dict(zip(QUERIES, mono))))
+            runs.append(RunValues(HYBRID, size, seed, "yo", "en",
                                   dict(zip(QUERIES, base + 0.05 + rng.normal(0, 0.001, len(QUERIES))))))
     [yo] = build_findings("afriqa/test", "cross", "nDCG@10", runs).languages
     text = " ".join(yo.sentences)
@@ -86,12 +90,12 @@ def test_a_curve_ahead_on_a_lower_is_better_measure_is_said_to_be_below():
     """LangBias-like: hybrid lower (better) than mono at every size; the fit sentence must not say 'above'."""
     rng = np.random.default_rng(3)
     base = rng.uniform(100, 140, len(QUERIES))
-    runs = [RunValues("untrained m", 0, "", "yo", "all", dict(zip(QUERIES, base)))]
+    runs = [RunValues(UNTRAINED, 0, "", "yo", "all", dict(zip(QUERIES, base)))]
     for size in SIZES:
         for seed in ("0", "1", "2"):
             mono = base - 2 * np.log10(size) + rng.normal(0, 0.1, len(QUERIES))
-            runs.append(RunValues("mono", size, seed, "yo", "all", dict(zip(QUERIES, mono))))
-            runs.append(RunValues("hybrid α=0.5", size, seed, "yo", "all", dict(zip(QUERIES, mono - 5))))
+            runs.append(RunValues(MONO, size, seed, "yo", "all", dict(zip(QUERIES, mono))))
+            runs.append(RunValues(HYBRID, size, seed, "yo", "all", dict(zip(QUERIES, mono - 5))))
     [yo] = build_findings("flores/test", "multi", "LangBias", runs, lower_is_better=True).languages
     text = " ".join(yo.sentences)
     assert "The fitted hybrid α=0.5 curve is below mono (lower is better) from the smallest size (n = 16) on" in text
@@ -101,10 +105,10 @@ def test_a_curve_ahead_on_a_lower_is_better_measure_is_said_to_be_below():
 def ceiling_study() -> list[RunValues]:
     """mono, cross and hybrid with every query perfect at every size (FLORES cross at 1.0000), two seeds."""
     ones = dict.fromkeys(QUERIES, 1.0)
-    runs = [RunValues("untrained m", 0, "", "yo", "en", dict(zip(QUERIES, np.linspace(0.9, 1.0, len(QUERIES)))))]
+    runs = [RunValues(UNTRAINED, 0, "", "yo", "en", dict(zip(QUERIES, np.linspace(0.9, 1.0, len(QUERIES)))))]
     for size in SIZES:
         for seed in ("0", "1"):
-            runs += [RunValues(series, size, seed, "yo", "en", ones) for series in ("mono", "cross", "hybrid α=0.5")]
+            runs += [RunValues(series, size, seed, "yo", "en", ones) for series in (MONO, CROSS, HYBRID)]
     return runs
 
 

@@ -85,7 +85,7 @@ def _compare_json(db_path, capsys, *extra: str) -> tuple[list[dict], str]:
 
 def _hybrid_vs_mono(rows: list[dict]) -> dict[tuple[str, str], dict]:
     return {(r["query_language"], r["passage_language"]): r for r in rows
-            if r["strategy"].startswith("hybrid") and r["baseline"].startswith("mono")}
+            if (r["strategy"], r["baseline"]) == ("hybrid", "mono")}
 
 
 def test_bm25_runs_through_the_worker_and_its_files_reproduce_its_values(study_db):
@@ -108,6 +108,12 @@ def test_compare_finds_the_injected_difference_and_only_there(study_db, tmp_path
     _alter_hybrid(_copy(study_db, tmp_path), better_on_half=True)
     rows, family = _compare_json(tmp_path / "s.db", capsys, "--baseline", "mono")
     assert all(list(r) == list(FIELDS) for r in rows)
+    # Strategy keys in strategy and baseline, alpha and the series name beside them: nothing to parse.
+    assert {(r["strategy"], r["alpha"], r["series"]) for r in rows} == {
+        ("hybrid", 0.5, "hybrid α=0.5 (1 epoch, at most 2 steps)"), ("none", None, "BM25"),
+        ("none", None, "untrained tiny:")}
+    assert {(r["baseline"], r["baseline_alpha"], r["baseline_series"]) for r in rows} == {
+        ("mono", None, "mono (1 epoch, at most 2 steps)")}
     assert "Holm family: the 18 comparisons listed" in family  # 3 series against mono x 6 cells
     pairs = _hybrid_vs_mono(rows)
     injected = pairs[("sw", "en")]
@@ -139,15 +145,19 @@ def test_report_writes_every_file(study_db, tmp_path):
     assert main(["--db", str(study_db / "s.db"), "report", "--study", "1", "--out", str(tmp_path / "r")]) == 0
     out = tmp_path / "r"
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert summary.startswith("# inject: findings\n\n## Findings\n\n### nDCG@10 on flores/test, cross setting")
+    assert summary.startswith("# inject: findings\n\nProvenance: all 6 runs on torch ")  # the worker's records
+    assert "\n\n## Findings\n\n### nDCG@10 on flores/test, cross setting" in summary
     assert "| 0 (BM25) |" in summary and "Scaling fits: no fit: 1 training sizes" in summary
     with (out / "comparisons.csv").open(newline="", encoding="utf-8") as stream:
         comparisons = list(csv.DictReader(stream))
     assert list(comparisons[0]) == ["eval_set", "setting", "metric", *FIELDS]
-    assert {"BM25", "untrained tiny:"} <= {r["baseline"] for r in comparisons} | {r["strategy"] for r in comparisons}
+    named = {(r["baseline"], r["baseline_series"]) for r in comparisons}
+    named |= {(r["strategy"], r["series"]) for r in comparisons}
+    assert {("none", "BM25"), ("none", "untrained tiny:")} <= named
     with (out / "fits.csv").open(newline="", encoding="utf-8") as stream:
         fits = list(csv.DictReader(stream))
     assert fits and all(r["no_fit"].startswith("no fit: 1 training sizes") for r in fits)
+    assert {(r["strategy"], r["alpha"]) for r in fits} >= {("hybrid", "0.5"), ("mono", "")}
     for name in ("report.csv", "per_query.csv"):
         assert (out / name).stat().st_size > 1000
     assert sorted(p.name for p in (out / "plots").iterdir()) == [

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from engine.compact import RECORD, TRAINED_FILE
-from engine.model import ModelError, load_encoder
+from engine.loading import load_encoder
+from engine.model import ModelError
 from engine.train import train
 from hybridscale.cli import main
 from hybridscale.worker import run_folder

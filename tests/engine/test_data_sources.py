@@ -12,6 +12,7 @@ import pytest
 from engine.data import DataError, load_training_set, load_training_sources, parallel_file
 from engine.data.stream import SHUFFLE_BUFFER, buffered_shuffle
 from engine.sampling import BatchSampler, SamplingError, training_subset
+from vocabulary.batching import batch_plan
 from vocabulary.config import EvalSpec, RunConfig
 
 FLORES = (EvalSpec("flores", ("en", "sw", "yo"), "test"),)
@@ -168,7 +169,7 @@ def test_batches_come_from_one_source_each_in_proportion_to_size(tmp_path):
     root = _mmarco(tmp_path / "mmarco")
     path = _write_jsonl(tmp_path / "pairs.jsonl", _parallel_rows(120, ("en", "de")))
     config = _run(train_dataset=[f"mmarco:{root}", f"file:{path}"], train_languages=("en", "de"), train_size=64)
-    sampler = BatchSampler(config, load_training_sources(config))
+    sampler = BatchSampler(batch_plan(config), load_training_sources(config))
     assert sampler.shares == [16, 48]  # 64 split 40 : 120
     sources = []
     for _ in range(40):
@@ -177,7 +178,7 @@ def test_batches_come_from_one_source_each_in_proportion_to_size(tmp_path):
         assert len(origin) == 1
         sources.append(origin.pop())
     assert sources.count("mmarco") == 10 and sources.count("file") == 30
-    round_robin = BatchSampler(config.__class__(**{**config.to_dict(), "source_sampling": "round_robin"}),
+    round_robin = BatchSampler(batch_plan(config.__class__(**{**config.to_dict(), "source_sampling": "round_robin"})),
                                load_training_sources(config))
     kinds = ["mmarco" if round_robin.next_batch().pairs[0].passage_id.startswith("mmarco:") else "file"
              for _ in range(4)]
@@ -188,7 +189,7 @@ def test_a_monolingual_source_answers_cross_steps_with_mono_batches_and_says_so(
     path = _write_jsonl(tmp_path / "en.jsonl", _parallel_rows(60, ("en",)))
     config = _run(strategy="cross", train_dataset=["xquad", f"file:{path}"], train_languages=("en", "de"),
                   train_size=300, source_sampling="round_robin")
-    sampler = BatchSampler(config, load_training_sources(config))
+    sampler = BatchSampler(batch_plan(config), load_training_sources(config))
     kinds = [sampler.next_batch().kind for _ in range(6)]
     assert kinds == ["cross", "mono"] * 3
     assert sampler.notes == ["file:en.jsonl is monolingual: it answered 3 cross-lingual steps with X-X batches"]
@@ -197,11 +198,11 @@ def test_a_monolingual_source_answers_cross_steps_with_mono_batches_and_says_so(
 def test_a_resumed_multi_source_sampler_continues_exactly(tmp_path):
     path = _write_jsonl(tmp_path / "pairs.jsonl", _parallel_rows(120, ("en", "de")))
     config = _run(train_dataset=["xquad", f"file:{path}"], train_languages=("en", "de"), train_size=200)
-    first = BatchSampler(config, load_training_sources(config))
+    first = BatchSampler(batch_plan(config), load_training_sources(config))
     for _ in range(7):
         first.next_batch()
     state = json.loads(json.dumps(first.state_dict()))
-    second = BatchSampler(config, load_training_sources(config))
+    second = BatchSampler(batch_plan(config), load_training_sources(config))
     second.load_state_dict(state)
     assert [first.next_batch().describe(0) for _ in range(5)] == [second.next_batch().describe(0) for _ in range(5)]
 
@@ -218,7 +219,7 @@ def test_miracl_train_gives_sw_triplets_of_judged_passages_and_only_mono_batches
     config = _run(strategy="cross", train_dataset=f"miracl-train:{corpus}", train_languages=("sw",), train_size=40)
     (source,) = load_training_sources(config)
     assert source.monolingual
-    sampler = BatchSampler(config, [source])
+    sampler = BatchSampler(batch_plan(config), [source])
     batch = sampler.next_batch()
     assert batch.kind == "mono" and {p.query_language for p in batch.pairs} == {"sw"}
     qid = batch.pairs[0].group.split(":", 1)[1]

@@ -11,6 +11,7 @@ import pytest
 from engine.data import DataError, DataNotFoundError, squad, xquad_r
 from engine.data.files import DATA_ROOT
 from engine.sampling import dev_batches, training_subset
+from vocabulary.batching import batch_plan
 from vocabulary.config import EvalSpec, RunConfig
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 
@@ -98,7 +99,7 @@ def test_the_dev_loss_is_computed_on_groups_in_no_training_subset_of_any_size():
             trained |= {g.id for g in training_subset(train, size, seed, languages)}
     for strategy in ("mono", "hybrid", "contrastive"):
         config = RunConfig(strategy=strategy, train_size=100, batch_size=32, dev_every=10)
-        used = {p.group for batch in dev_batches(config, dev) for p in batch.pairs}
+        used = {p.group for batch in dev_batches(batch_plan(config), dev) for p in batch.pairs}
         assert used and not used & trained
         assert used <= {g.id for g in dev.groups}
 

@@ -31,11 +31,12 @@ from engine.distributed import (
     shutdown,
 )
 from engine.losses import RetrievalLoss, info_nce
-from engine.model import load_encoder
+from engine.loading import load_encoder
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, NonFiniteLossError, train
 from tests.engine.test_train import assert_same_gradients, config, easy_set, negatives_set, weights
+from vocabulary.batching import batch_plan
 
 #: A collective that never completes would otherwise hang until the suite's 600 s timeout.
 pytestmark = pytest.mark.timeout(180)
@@ -135,7 +136,7 @@ def _gradient_task(context: DistContext, _out: Path) -> dict[str, Any]:
     base = load_encoder("tiny:").eval()  # no dropout: the gradients must match to float rounding
     results: dict[str, Any] = {"gather": _gather(context)}
     for name, cfg in LOSS_CASES.items():
-        batch = BatchSampler(cfg, loss_data(name)).next_batch()  # the global batch; each rank embeds its slice
+        batch = BatchSampler(batch_plan(cfg), loss_data(name)).next_batch()  # the global batch; ranks embed slices
         for chunk in CHUNKS:
             encoder = copy_weights(base)  # a fresh module per DDP wrapper
             loss = BatchBackward(encoder, RetrievalLoss.from_config(cfg), chunk_size=chunk, context=context)(batch)
@@ -163,7 +164,7 @@ def _training_task(context: DistContext, out: Path) -> dict[str, Any]:
         nan_error = ""
     except NonFiniteLossError as exc:
         nan_error = str(exc)
-    sampler = BatchSampler(SAMPLER_CONFIGS["hybrid"], easy_set())
+    sampler = BatchSampler(batch_plan(SAMPLER_CONFIGS["hybrid"]), easy_set())
     slices = [shard_training_batch(sampler.next_batch(), context.rank, context.world_size) for _ in range(8)]
     cached_encoder = copy_weights(base)
     cached = train(CACHED_CONFIG, easy_set(), cached_encoder, out / f"cached-{context.rank}", context=context,
@@ -207,7 +208,7 @@ def test_gather_with_grad_gives_the_global_loss_and_summed_slice_gradients(ddp_g
 @pytest.mark.parametrize("case", list(LOSS_CASES))
 def test_ddp_loss_and_gradients_equal_the_single_process_global_batch(ddp_gradients, tiny_encoder, case, chunk):
     cfg = LOSS_CASES[case]
-    batch = BatchSampler(cfg, loss_data(case)).next_batch()
+    batch = BatchSampler(batch_plan(cfg), loss_data(case)).next_batch()
     encoder = copy_weights(tiny_encoder).eval()
     encoder.zero_grad(set_to_none=True)
     backward = BatchBackward(encoder, RetrievalLoss.from_config(cfg))  # one process, no GradCache
@@ -224,7 +225,7 @@ def test_ddp_loss_and_gradients_equal_the_single_process_global_batch(ddp_gradie
 @pytest.mark.parametrize("name", list(SAMPLER_CONFIGS))
 def test_rank_slices_share_kind_and_language_and_concatenate_to_the_global_batch(name):
     cfg = SAMPLER_CONFIGS[name]
-    reference, *ranks = [BatchSampler(cfg, easy_set()) for _ in range(1 + WORLD)]
+    reference, *ranks = [BatchSampler(batch_plan(cfg), easy_set()) for _ in range(1 + WORLD)]
     kinds = set()
     for _ in range(12):
         batch = reference.next_batch()
@@ -242,7 +243,7 @@ def test_rank_slices_share_kind_and_language_and_concatenate_to_the_global_batch
 
 def test_slices_in_separate_processes_match_this_process(ddp_training):
     _, ranks = ddp_training
-    sampler = BatchSampler(SAMPLER_CONFIGS["hybrid"], easy_set())
+    sampler = BatchSampler(batch_plan(SAMPLER_CONFIGS["hybrid"]), easy_set())
     for index in range(8):
         batch = sampler.next_batch()
         slices = [rank["slices"][index] for rank in ranks]

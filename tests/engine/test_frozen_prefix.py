@@ -12,12 +12,13 @@ import torch
 
 from engine.frozen_prefix import FrozenPrefix
 from engine.losses import RetrievalLoss
-from engine.model import load_encoder
+from engine.loading import load_encoder
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, train
 from tests.engine.test_train import config as train_config
 from tests.engine.test_train import easy_set
+from vocabulary.batching import batch_plan
 from vocabulary.config import ConfigError, EvalSpec, RunConfig
 
 MODEL = "tiny:layers=3"
@@ -66,7 +67,7 @@ def test_cached_vectors_equal_the_full_model_with_a_float16_frozen_output(three_
 def test_a_cached_training_step_equals_the_uncached_one(three_layers):
     """Same loss and gradients as the full model whose frozen layers run without dropout (dropout above stays)."""
     cfg = config()
-    batch = BatchSampler(cfg, easy_set()).next_batch()
+    batch = BatchSampler(batch_plan(cfg), easy_set()).next_batch()
     cached = copy.deepcopy(three_layers)
     cached.cache_frozen_prefix(1, None)
     results = []

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.model import Encoder, EncoderSettings, ModelError, ModelNotFoundError, load_encoder, resolve_device
+from engine.loading import load_encoder
+from engine.model import Encoder, EncoderSettings, ModelError, ModelNotFoundError, resolve_device
 
 TEXTS = [
     "The child is going to school.",

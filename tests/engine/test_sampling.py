@@ -18,10 +18,15 @@ from engine.sampling import (
     steps_per_epoch,
     training_subset,
 )
-from vocabulary.config import RunConfig
+from analysis.compare import RunValues
+from analysis.findings import build_findings
+from vocabulary.batching import batch_plan
+from vocabulary.budget import mono_batch_count
+from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 from vocabulary.records import ParallelGroup, TrainingSet, content_id
-from vocabulary.strategies import STRATEGY_NAMES
+from vocabulary.series import series_names
+from vocabulary.strategies import ALPHA, STRATEGIES, STRATEGY_NAMES, Strategy
 
 LANGS = ("ar", "de", "en", "zh")
 
@@ -45,7 +50,7 @@ def config(**changes) -> RunConfig:
 
 
 def draw(cfg: RunConfig, n: int, training_set: TrainingSet | None = None):
-    sampler = BatchSampler(cfg, training_set or make_set())
+    sampler = BatchSampler(batch_plan(cfg), training_set or make_set())
     return [sampler.next_batch() for _ in range(n)]
 
 
@@ -139,7 +144,7 @@ def test_groups_lacking_a_language_only_use_their_languages():
         for i, g in enumerate(full.groups)
     ]
     data = TrainingSet("toy/train", LANGS, tuple(partial))
-    sampler = BatchSampler(config(train_size=30, alpha=0.5), data)
+    sampler = BatchSampler(batch_plan(config(train_size=30, alpha=0.5)), data)
     batches = [sampler.next_batch() for _ in range(400)]
     # Groups skipped by zh batches wait in the pass without piling up.
     assert len(sampler.state_dict()["pass"]) <= 30
@@ -163,10 +168,10 @@ def test_same_seed_same_batches_other_seed_other_batches():
 def test_resumed_sampler_continues_the_same_stream():
     cfg = config()
     straight = draw(cfg, 40)
-    sampler = BatchSampler(cfg, make_set())
+    sampler = BatchSampler(batch_plan(cfg), make_set())
     head = [sampler.next_batch() for _ in range(17)]
     state = json.loads(json.dumps(sampler.state_dict()))  # survives a JSON/torch round trip
-    resumed = BatchSampler(cfg, make_set())
+    resumed = BatchSampler(batch_plan(cfg), make_set())
     resumed.load_state_dict(state)
     assert resumed.batches_drawn == 17
     tail = [resumed.next_batch() for _ in range(23)]
@@ -175,26 +180,26 @@ def test_resumed_sampler_continues_the_same_stream():
 
 def test_size_larger_than_the_data_names_the_maximum():
     with pytest.raises(SamplingError, match=r"^train_size 2000 is larger than the 60 question groups of toy/train; use at most 60$"):
-        BatchSampler(config(train_size=2000), make_set())
+        BatchSampler(batch_plan(config(train_size=2000)), make_set())
 
 
 def test_batch_larger_than_subset_and_missing_language_are_clear_errors():
     with pytest.raises(SamplingError, match="batch_size 8 needs 8 distinct question groups.*lower batch_size"):
-        BatchSampler(config(train_size=5), make_set())
+        BatchSampler(batch_plan(config(train_size=5)), make_set())
     with pytest.raises(SamplingError, match="train_languages sw are not in toy/train"):
-        BatchSampler(config(train_languages=("en", "sw")), make_set())
+        BatchSampler(batch_plan(config(train_languages=("en", "sw"))), make_set())
 
 
 def test_steps_per_epoch_and_total_steps():
     # 40 groups x 4 languages / batch 8 = 20 batches per epoch.
     assert steps_per_epoch(40, 4, 8) == 20
-    assert BatchSampler(config(epochs=1.5), make_set()).total_steps == 30
-    assert BatchSampler(config(epochs=2.0, max_steps=7), make_set()).total_steps == 7
+    assert BatchSampler(batch_plan(config(epochs=1.5)), make_set()).total_steps == 30
+    assert BatchSampler(batch_plan(config(epochs=2.0, max_steps=7)), make_set()).total_steps == 7
     assert steps_per_epoch(41, 4, 8) == 21  # ceil(164 / 8)
 
 
 def test_describe_batches_is_json_able():
-    rows = describe_batches(config(), make_set(), 3)
+    rows = describe_batches(batch_plan(config()), make_set(), 3)
     assert [r["index"] for r in rows] == [0, 1, 2]
     assert set(rows[0]) == {"index", "kind", "query_langs", "passage_langs", "groups", "passage_ids"}
     assert rows[0]["passage_ids"] == [content_id(lang, f"p{g[1:]}-{lang}")
@@ -264,14 +269,14 @@ def test_groups_sharing_a_positive_never_meet_in_a_batch_and_a_full_batch_needs_
     with pytest.raises(SamplingError, match=r"^batch_size 13 needs 13 distinct question groups whose positive "
                                             r"passages all differ, but train_size 24 of shared/train gives 12 for a "
                                             r"batch .*lower batch_size to at most 12 or raise train_size$"):
-        BatchSampler(config(strategy="cross", train_size=24, batch_size=13), data)
+        BatchSampler(batch_plan(config(strategy="cross", train_size=24, batch_size=13)), data)
     # Monolingual batches need enough clusters in every language: here zh only has 8 of them.
     partial = dataclasses.replace(data, groups=tuple(
         g if i < 16 else dataclasses.replace(g, queries={k: v for k, v in g.queries.items() if k != "zh"})
         for i, g in enumerate(data.groups)))
-    BatchSampler(config(strategy="cross", train_size=24, batch_size=10), partial)
+    BatchSampler(batch_plan(config(strategy="cross", train_size=24, batch_size=10)), partial)
     with pytest.raises(SamplingError, match="gives 8 for a zh batch .*lower batch_size to at most 8"):
-        BatchSampler(config(strategy="mono", train_size=24, batch_size=10), partial)
+        BatchSampler(batch_plan(config(strategy="mono", train_size=24, batch_size=10)), partial)
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +291,7 @@ def test_no_batch_of_any_strategy_shares_a_positive_over_the_whole_xquad_trainin
     assert len({g.passage_id("en") for g in xquad_train.groups}) == 442 < len(groups) == 698
     for name in STRATEGY_NAMES:
         cfg = RunConfig(strategy=name, alpha=0.5, train_size=698, batch_size=batch_size, seed=1)
-        sampler = BatchSampler(cfg, xquad_train)
+        sampler = BatchSampler(batch_plan(cfg), xquad_train)
         batches = [sampler.next_batch() for _ in range(sampler.steps_per_epoch)]
         for batch in batches:
             assert len(batch.pairs) == batch_size
@@ -334,9 +339,9 @@ def test_the_schedule_differs_between_seeds_but_not_between_sizes():
 def test_resuming_mid_run_keeps_the_schedule_and_the_batches(steps):
     cfg = steps_config(steps)
     straight = draw(cfg, steps)
-    sampler = BatchSampler(cfg, make_set())
+    sampler = BatchSampler(batch_plan(cfg), make_set())
     head = [sampler.next_batch() for _ in range(steps // 2)]
-    resumed = BatchSampler(cfg, make_set())
+    resumed = BatchSampler(batch_plan(cfg), make_set())
     resumed.load_state_dict(json.loads(json.dumps(sampler.state_dict())))
     tail = [resumed.next_batch() for _ in range(steps - steps // 2)]
     assert head + tail == straight
@@ -352,13 +357,13 @@ def test_alpha_0_and_1_draw_exactly_the_batches_of_cross_and_mono(alpha, strateg
 def test_data_seed_chooses_the_subset_and_seed_the_batches():
     data = make_set(100)
     subset = {g.id for g in training_subset(data, 20, seed=5)}
-    fixed_data = [BatchSampler(config(train_size=20, seed=seed, data_seed=5), data) for seed in (1, 2)]
+    fixed_data = [BatchSampler(batch_plan(config(train_size=20, seed=seed, data_seed=5)), data) for seed in (1, 2)]
     assert [{g.id for g in s.groups} for s in fixed_data] == [subset, subset]
     assert fixed_data[0].next_batch() != fixed_data[1].next_batch()
-    other_data = BatchSampler(config(train_size=20, seed=1, data_seed=6), data)
+    other_data = BatchSampler(batch_plan(config(train_size=20, seed=1, data_seed=6)), data)
     assert {g.id for g in other_data.groups} != subset
     # No data_seed: the subset follows the seed, as before the setting existed.
-    assert {g.id for g in BatchSampler(config(train_size=20, seed=5), data).groups} == subset
+    assert {g.id for g in BatchSampler(batch_plan(config(train_size=20, seed=5)), data).groups} == subset
 
 
 # ---- hard negatives ----------------------------------------------------------------------------------
@@ -384,17 +389,40 @@ def test_a_source_with_negatives_for_only_some_pairs_is_refused():
     partial = with_negatives(make_set(), languages=("en",))
     with pytest.raises(SamplingError, match="40 question groups of toy/train lack a hard negative in one of the "
                                             "training languages.*set hard_negatives false"):
-        BatchSampler(config(), partial)
-    assert not BatchSampler(config(hard_negatives=False), partial).uses_negatives
+        BatchSampler(batch_plan(config()), partial)
+    assert not BatchSampler(batch_plan(config(hard_negatives=False)), partial).uses_negatives
 
 
 # ---- dev batches ------------------------------------------------------------------------------------------
 def test_dev_batches_are_fixed_whatever_the_size_and_seeds_and_keep_the_exact_share():
     dev = make_set(30, name="toy/dev")
-    batches = dev_batches(config(alpha=0.5), dev)
+    batches = dev_batches(batch_plan(config(alpha=0.5)), dev)
     assert len(batches) == 4  # ceil(30 groups / 8)
     assert [b.kind for b in batches].count("mono") == 2
-    assert batches == dev_batches(config(alpha=0.5, train_size=20, seed=9, data_seed=3), dev)
+    assert batches == dev_batches(batch_plan(config(alpha=0.5, train_size=20, seed=9, data_seed=3)), dev)
     assert {p.group for b in batches for p in b.pairs} <= {g.id for g in dev.groups}
     with pytest.raises(SamplingError, match="^the dev split toy/dev: batch_size 40 needs 40 distinct"):
-        dev_batches(config(batch_size=40, train_size=40), dev)
+        dev_batches(batch_plan(config(batch_size=40, train_size=40)), dev)
+
+
+def test_a_strategy_that_uses_alpha_is_one_table_entry(monkeypatch):
+    """A throw-away strategy (its own cross-lingual share, the hybrid rule): the table entry is all it takes."""
+    entry = Strategy("tilted", "tilted", "a share α of the steps X-X, the rest X-Y, under another name",
+                     "by_share", ALPHA, needs_two_languages=True, needs_translations=False, loss="info_nce")
+    monkeypatch.setitem(STRATEGIES, "tilted", entry)
+    study = StudyConfig("t", strategies=("mono", "tilted"), alphas=(0.25,), train_sizes=(40,), include_baseline=False,
+                        template=config(strategy="mono", epochs=3.0))
+    mono, tilted = study.validate().expand()
+    assert (tilted.strategy, tilted.alpha, mono.alpha) == ("tilted", 0.25, None)
+    plan = batch_plan(tilted)
+    assert (plan.batching, plan.mono_share, plan.min_languages, plan.contrastive_weight) == ("by_share", 0.25, 2, None)
+    sampler = BatchSampler(plan, make_set())
+    kinds = [sampler.next_batch().kind for _ in range(plan.total_steps)]
+    assert kinds.count("mono") == mono_batch_count(0.25, plan.total_steps) == 15 and kinds.count("cross") == 45
+    # Its series carries the strategy and alpha, and the findings' hybrid table takes it by the table's word.
+    names = series_names({"m": mono.identity(), "t": tilted.identity()})
+    assert names["t"] == "tilted α=0.25 (3 epochs)" and (names["t"].strategy, names["t"].alpha) == ("tilted", 0.25)
+    runs = [RunValues(names[key], 40, "0", "sw", "en", {f"q{i}": value + (i % step) / 50 for i in range(8)})
+            for key, value, step in (("m", 0.2, 2), ("t", 0.3, 3))]
+    [found] = build_findings("x/test", "cross", "nDCG@10", runs).languages
+    assert [(c.strategy, c.baseline) for c in found.hybrid] == [(names["t"], names["m"])]

@@ -14,7 +14,8 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.model import SETTINGS_RECORD, EncoderSettings, ModelError, load_encoder
+from engine.loading import load_encoder
+from engine.model import SETTINGS_RECORD, EncoderSettings, ModelError
 from tests.engine.st_models import TEXTS, legacy_copy, load_st, st_model, tiny_bert
 from vocabulary.config import PLAIN_MODEL_SETTINGS
 

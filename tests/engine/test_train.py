@@ -25,6 +25,7 @@ from engine.train import (
     learning_rate_factor,
     train,
 )
+from vocabulary.batching import batch_plan
 from vocabulary.budget import total_steps
 from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.records import ParallelGroup, TrainingSet
@@ -252,12 +253,12 @@ def assert_same_gradients(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]
 
 def contrastive_batch():
     cfg = config(strategy="contrastive")
-    return cfg, BatchSampler(cfg, easy_set()).next_batch()
+    return cfg, BatchSampler(batch_plan(cfg), easy_set()).next_batch()
 
 
 def negatives_batch():
     cfg = config(strategy="multi")
-    batch = BatchSampler(cfg, negatives_set()).next_batch()
+    batch = BatchSampler(batch_plan(cfg), negatives_set()).next_batch()
     ids = set(batch.passage_ids)
     assert len(batch.negatives) == 8 and any(n in ids for n in batch.negative_ids)  # a masked column
     return cfg, batch
@@ -304,7 +305,7 @@ def test_a_sentence_transformers_model_trains_its_dense_layer_and_saves_its_stac
     sentence-transformers encodes it."""
     import numpy as np
 
-    from engine.model import load_encoder
+    from engine.loading import load_encoder
     from tests.engine.st_models import TEXTS, load_st, st_model
 
     folder = st_model(tmp_path / "labse", pooling="mean", include_prompt=False,
@@ -372,7 +373,7 @@ def test_best_dev_keeps_the_weights_with_the_lowest_dev_loss_across_a_resume(tin
     from engine.sampling import dev_batches
 
     backward = BatchBackward(encoder, RetrievalLoss.from_config(cfg))
-    batches = dev_batches(cfg, dev_set())
+    batches = dev_batches(batch_plan(cfg), dev_set())
     assert sum(backward.loss_only(b) for b in batches) / len(batches) == pytest.approx(best_loss, abs=1e-5)
 
 
@@ -381,7 +382,7 @@ def test_model_selection_restores_the_best_weights_not_the_last(encoder, tmp_pat
     from engine.selection import ModelSelection
 
     cfg = config(dev_every=2, select="best_dev")
-    selection = ModelSelection(cfg, dev_batches(cfg, dev_set()), tmp_path)
+    selection = ModelSelection(cfg, dev_batches(batch_plan(cfg), dev_set()), tmp_path)
     backward = BatchBackward(encoder, RetrievalLoss.from_config(cfg))
     original = weights(encoder)
 

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from gui.app_model import AppModel
 from gui.figures import configure_plotting
 from gui.main_window import MainWindow
-from storage.db import Database, open_db
-from tests.gui.seed import seed_database
+from results.app_model import AppModel
+from storage.db import Database
 
 #: Screenshots of every page land here too, so a person can look at them after a run.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
@@ -69,13 +68,6 @@ def background():
 
 
 @pytest.fixture()
-def empty_db(tmp_path) -> Database:
-    database = open_db(tmp_path / "empty.db")
-    yield database
-    database.dispose()
-
-
-@pytest.fixture()
 def app_model(empty_db, background) -> AppModel:
     """The model a page observes, on an empty database."""
     return AppModel(empty_db, background)
@@ -87,14 +79,6 @@ def show_page(qtbot, page: QtWidgets.QWidget, width: int, height: int) -> QtWidg
     page.resize(width, height)
     page.show()
     return page
-
-
-@pytest.fixture()
-def seeded(tmp_path):
-    """(db, study, study id) of a finished study with known metric values (see tests/gui/seed.py)."""
-    db, study, study_id = seed_database(tmp_path / "seeded.db")
-    yield db, study, study_id
-    db.dispose()
 
 
 def make_window(qtbot, db: Database, settings: QtCore.QSettings) -> MainWindow:

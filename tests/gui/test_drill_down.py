@@ -7,7 +7,7 @@ import math
 from types import SimpleNamespace
 
 from gui.drill_down import RELEVANT_MARK
-from gui.per_query import read_top
+from results.per_query import read_top
 from tests.gui.conftest import grab, make_window
 from tests.gui.per_query_seed import passage_id, passage_text, per_query_study, query_text, relevant_rank
 

@@ -9,7 +9,7 @@ from PySide6 import QtGui
 
 from gui.figure_files import save_heatmap_figure, save_scaling_figure
 from gui.figures import draw_heatmap, heatmap_colour_map, write_heatmap
-from gui.results import Heatmap
+from results.plot_data import Heatmap
 from storage.queries import tidy_metrics
 from tests.gui.conftest import svg_text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.findings import ALPHA_LEVEL
+from analysis.findings import SIGNIFICANCE
 from gui.findings_view import FindingsView
 from tests.gui.conftest import grab, make_window
 from tests.gui.per_query_seed import per_query_study
@@ -24,12 +24,12 @@ def findings_page(qtbot, tmp_path, settings, gain: bool) -> FindingsView:
 
 def test_a_gain_on_half_the_queries_is_flagged_in_both_languages(qtbot, tmp_path, settings):
     page = findings_page(qtbot, tmp_path, settings, gain=True)
-    assert page.chosen() == ("flores/test", "cross", "en", "nDCG@10")
+    assert page.choices.chosen() == ("flores/test", "cross", "en", "nDCG@10")
     assert [(f.query_language, f.passage_language) for f in page.findings.languages] == [("sw", "en"), ("yo", "en")]
     for found in page.findings.languages:
         assert [row.size for row in found.leaders] == [16, 64]
         assert all(row.best == "hybrid α=0.5" for row in found.leaders)
-        assert all(row.runner_up.baseline == "cross" and row.runner_up.p_holm < ALPHA_LEVEL for row in found.leaders)
+        assert all(row.runner_up.baseline == "cross" and row.runner_up.p_holm < SIGNIFICANCE for row in found.leaders)
         assert [m.series for m in found.references] == ["untrained tiny:"]
     text = page.text.toPlainText()
     assert "hybrid α=0.5 is significantly better than cross at n = 16, 64" in text
@@ -43,7 +43,8 @@ def test_no_difference_is_never_called_significant(qtbot, tmp_path, settings):
     page = findings_page(qtbot, tmp_path, settings, gain=False)
     for found in page.findings.languages:
         versus_cross = [c for c in found.hybrid if c.baseline == "cross"]
-        assert versus_cross and all(c.mean_diff == pytest.approx(0.0) and c.p_holm >= ALPHA_LEVEL for c in versus_cross)
+        assert versus_cross
+        assert all(c.mean_diff == pytest.approx(0.0) and c.p_holm >= SIGNIFICANCE for c in versus_cross)
     text = page.text.toPlainText()
     assert "hybrid α=0.5 is not significantly different from cross at any size" in text
     assert "significantly better than cross" not in text

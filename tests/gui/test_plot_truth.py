@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtWidgets
 
 from analysis.fits import fit_power_law
 from gui.figures import PALETTE, ValueAxis, series_styles
-from gui.results import scaling_panels
+from results.plot_data import scaling_panels
 from storage.queries import tidy_metrics
 from tests.gui.conftest import grab, make_window, svg_text
 from tests.gui.seed import seed_database, seeded_study, values_of
@@ -77,14 +77,14 @@ def test_tick_labels_are_on_the_data_scale_after_any_metric_on_screen_and_in_ima
     page = window.scaling
     window.tabs.setCurrentWidget(page)
     qtbot.waitUntil(lambda: page.has_plot and page.canvas.updatesEnabled(), timeout=5000)
-    assert page.metric.currentData() == "nDCG@10"
+    assert page.choices.metric.currentData() == "nDCG@10"
     left = page.drawn["sw"][0].getAxis("left")
     assert isinstance(left, ValueAxis)
     first = shown_ticks(left)
     assert all(0.0 <= float(t) <= 1.0 for t in first), first
 
     for metric in ("AP", "MeanRank", "nDCG@10"):  # [0, 1] after [0, 1]; [5, 200] after [0, 1]; [0, 1] after [5, 200]
-        page.metric.setCurrentIndex(page.metric.findData(metric))
+        page.choices.metric.setCurrentIndex(page.choices.metric.findData(metric))
         qtbot.wait(20)
         plot = page.drawn["sw"][0]
         low, high = plot.viewRange()[1]
@@ -306,25 +306,26 @@ def test_the_difference_map_is_b_minus_a_on_a_scale_centred_on_zero(qtbot, windo
 
 
 def test_counts_are_in_words_and_titles_and_lists_are_not_cut(qtbot, window):
-    from gui.plan import StudyPlan
+    from results.plan import StudyPlan
 
     assert StudyPlan(1, 1, 0.4, "cpu").summary().startswith("1 run (1 training), about 1 minute on")
     assert StudyPlan(2, 1, 3, "cpu").summary().startswith("2 runs (1 training + 1 evaluation-only), about 3 minutes")
     page = window.scaling
     window.tabs.setCurrentWidget(page)
-    page.setting.setCurrentIndex(page.setting.findData("multi"))
-    page.languages.set_entries([("sw", "sw — Swahili"), ("all", "all query languages (average)")], ("all",))
+    page.choices.setting.setCurrentIndex(page.choices.setting.findData("multi"))
+    page.choices.languages.set_entries([("sw", "sw — Swahili"), ("all", "all query languages (average)")], ("all",))
     plot = next(iter(page.drawn.values()))[0]
     assert plot.titleLabel.text == "All query languages (average)"
-    popup = page.languages.view()
+    popup = page.choices.languages.view()
     assert popup.minimumWidth() >= popup.sizeHintForColumn(0)  # whole entries in the open list
     qtbot.waitUntil(lambda: all(combo.width() >= combo.sizeHint().width()
-                                for combo in (page.eval_set, page.setting, page.passages, page.metric)), timeout=2000)
-    assert "lower is better" in page.metric.itemData(page.metric.currentIndex(), QtCore.Qt.ItemDataRole.ToolTipRole)
+                                for _label, combo in page.choices.pick_lists()), timeout=2000)
+    metric = page.choices.metric
+    assert "lower is better" in metric.itemData(metric.currentIndex(), QtCore.Qt.ItemDataRole.ToolTipRole)
 
 
 def test_queue_columns_are_wide_enough_for_what_a_running_run_shows(qtbot, window):
-    from gui.runs import COLUMNS
+    from results.runs import COLUMNS
 
     view = window.queue.view
     metrics = view.fontMetrics()

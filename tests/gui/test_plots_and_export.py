@@ -19,9 +19,8 @@ def test_scaling_page_draws_one_panel_per_language_and_one_curve_per_strategy(wi
     _db, study, _ = seeded
     page = window.scaling
     window.tabs.setCurrentWidget(page)
-    assert (page.eval_set.currentData(), page.setting.currentData(), page.passages.currentData(),
-            page.metric.currentData()) == ("flores/test", "cross", "en", "nDCG@10")
-    assert page.languages.checked() == ("sw", "yo")
+    assert page.choices.chosen() == ("flores/test", "cross", "en", "nDCG@10")
+    assert page.choices.languages.checked() == ("sw", "yo")
     assert list(page.drawn) == ["sw", "yo"]
     runs = {(r.strategy, r.train_size, r.seed): r for r in study.expand() if r.is_training}
     for language, (plot, drawn) in page.drawn.items():
@@ -54,14 +53,14 @@ def test_scaling_page_controls_change_what_is_drawn(qtbot, window):
     low_edge = band.curves[0].getData()[1]
     mean = drawn.curves["mono"].getData()[1]
     assert np.allclose(mean - low_edge, 0.02 / math.sqrt(2))  # sample sd of two seeds 0.02 apart
-    page.languages.set_checked(("yo",))
+    page.choices.languages.set_checked(("yo",))
     assert list(page.drawn) == ["yo"]
-    page.languages.set_checked(())
+    page.choices.languages.set_checked(())
     assert not page.has_plot and "Tick at least one query language" in page.empty.text()
-    page.languages.set_checked(("sw", "yo"))
-    page.setting.setCurrentIndex(page.setting.findData("multi"))
+    page.choices.languages.set_checked(("sw", "yo"))
+    page.choices.setting.setCurrentIndex(page.choices.setting.findData("multi"))
     # The multilingual pool holds MeanRank per passage language; the English choice is kept.
-    assert (page.passages.currentData(), page.metric.currentData()) == ("en", "MeanRank")
+    assert (page.choices.passages.currentData(), page.choices.metric.currentData()) == ("en", "MeanRank")
     assert page.has_plot and page.plot_title() == "MeanRank on flores/test, multi setting, searching English passages"
     plot, drawn = page.drawn["sw"]
     assert plot.getAxis("left").labelText == "MeanRank (lower is better)"

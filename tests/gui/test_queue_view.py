@@ -6,7 +6,7 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 
 from gui.queue_view import QueueView
-from gui.runs import COLUMNS
+from results.runs import COLUMNS
 from storage import queue
 from storage.db import open_db
 from storage.queries import list_runs

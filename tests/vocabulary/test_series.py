@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 from vocabulary.config import RunConfig
-from vocabulary.series import series_key, series_names
+from vocabulary.series import series_key, series_names, series_order
 
 
 def identity(**changes) -> dict:
@@ -43,3 +44,18 @@ def test_an_evaluation_only_run_is_named_after_its_model():
     assert "strategy" not in untrained  # its identity keeps only what evaluation reads
     names = series_names({"u": untrained, "m": identity()})
     assert names["u"] == "untrained tiny:"
+
+
+def test_a_series_carries_its_strategy_key_alpha_and_budget():
+    names = series_names({"h": identity(), "m": RunConfig(strategy="mono", train_size=16).identity(),
+                          "u": RunConfig(strategy="none", alpha=None, train_size=0, model="tiny:").identity()})
+    hybrid, mono, untrained = names["h"], names["m"], names["u"]
+    assert (hybrid.strategy, hybrid.alpha, hybrid.uses_alpha) == ("hybrid", 0.5, True)
+    assert (mono.strategy, mono.alpha, mono.uses_alpha) == ("mono", None, False)
+    assert (untrained.strategy, untrained.alpha, untrained.budget) == ("none", None, "")
+    assert hybrid.budget == mono.budget == "1 epoch"
+    assert hybrid.key == series_key(identity())
+    # The table's order, evaluation-only runs first; pickling (worker threads, copies) keeps every part.
+    assert sorted(names.values(), key=series_order) == [untrained, mono, hybrid]
+    copied = pickle.loads(pickle.dumps(hybrid))
+    assert (copied, copied.strategy, copied.alpha, copied.key) == (hybrid, "hybrid", 0.5, hybrid.key)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gui.wording import plural
+from results.wording import plural
 from vocabulary.budget import dev_batch_count, total_steps
 from vocabulary.config import RunConfig, StudyConfig
 from vocabulary.datasets import dataset_info

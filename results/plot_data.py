@@ -21,7 +21,8 @@ import numpy as np
 
 from vocabulary.languages import TARGET_LANGUAGES
 from vocabulary.records import ALL
-from vocabulary.strategies import NO_TRAINING, STRATEGY_NAMES
+from vocabulary.series import SeriesName
+from vocabulary.strategies import NO_TRAINING, strategy_position
 
 #: Lower is better for these metrics (colour maps and tooltips say so).
 LOWER_IS_BETTER = frozenset({"LangBias", "MeanRank"})
@@ -44,15 +45,8 @@ COINCIDE_SHARE = 0.02
 Row = Mapping[str, Any]
 
 
-def strategy_order(strategy: str) -> int:
-    """Position of a strategy in the strategy table (evaluation-only runs first, unknown ones last)."""
-    if strategy == NO_TRAINING:
-        return -1
-    return STRATEGY_NAMES.index(strategy) if strategy in STRATEGY_NAMES else len(STRATEGY_NAMES)
-
-
 def series_order(strategy: str, name: str) -> tuple[int, str]:
-    return (strategy_order(strategy), name)
+    return (strategy_position(strategy), name)
 
 
 def _pick_order(values: Iterable[Any]) -> list[Any]:
@@ -360,7 +354,7 @@ def heatmap_difference(a: Heatmap, b: Heatmap) -> Heatmap:
 class HeatmapChoice:
     """What one heatmap shows: a series at a size (averaged over its seeds) or one run."""
 
-    label: str
+    label: SeriesName
     train_size: int
     run_id: str | None = None
 

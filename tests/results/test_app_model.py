@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import pytest
 
-from gui.app_model import AppModel
+from results.app_model import AppModel
 from storage import queue
 from storage.db import open_db
 from storage.queries import list_runs, tidy_metrics
@@ -160,7 +160,7 @@ def test_a_failed_metrics_read_is_announced_as_a_message(seeded, monkeypatch):
     def locked(_db, _study_id):
         raise OSError("database is locked")
 
-    monkeypatch.setattr("gui.app_model.tidy_metrics", locked)
+    monkeypatch.setattr("results.app_model.tidy_metrics", locked)
     model = AppModel(seeded[0], Inline())
     calls = subscribed(model)
     model.reload_metrics()

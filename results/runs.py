@@ -13,10 +13,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
+from storage.models import utcnow
 from storage.queries import RunView
 from vocabulary.status import RunStatus
 
 POLL_OVERLAP = dt.timedelta(seconds=2)
+
+
+def run_clock() -> dt.datetime:
+    """Now, as the queue's timestamps are written (naive UTC), for the times shown beside them."""
+    return utcnow()
 
 
 def elapsed_seconds(run: RunView, now: dt.datetime) -> float | None:

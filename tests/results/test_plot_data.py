@@ -1,4 +1,4 @@
-"""The plot data (gui.results): statistics over seeds, baselines and heatmap cells, by hand."""
+"""The plot data (results.plot_data): statistics over seeds, baselines and heatmap cells, by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import statistics
 import numpy as np
 import pytest
 
-from gui.results import (
+from results.plot_data import (
     HeatmapChoice,
     MetricTable,
     heatmap,

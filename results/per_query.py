@@ -1,4 +1,4 @@
-"""Per-query values and run files shaped for the Findings page and the drill-down; Qt-free.
+"""Per-query values and run files shaped for the Findings page and the drill-down (through the app model).
 
 :func:`run_values` is the one adapter from stored cells
 (:func:`storage.queries.query_value_cells`) to :class:`analysis.compare.RunValues`,
@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from analysis.compare import RunValues
-from storage.queries import QueryValueCell
+from analysis.findings import Findings, build_findings
+from results.plot_data import LOWER_IS_BETTER
+from storage.db import Database
+from storage.queries import QueryValueCell, query_value_cells
 from vocabulary.run_files import EVAL_DIR, SHOWN_DEPTH, TEXTS_FILE, eval_folder_name, qrels_file_name, run_file_name
 from vocabulary.strategies import NO_TRAINING
 
@@ -50,6 +53,16 @@ def run_values(cells: Iterable[QueryValueCell], passage_language: str | None = N
         runs.append(RunValues(columns["series"], size, seeds_text(columns), columns["query_language"],
                               columns["passage_language"], dict(zip(cell.query_ids, cell.values))))
     return runs
+
+
+def compute_findings(db: Database, study_id: int | None, eval_set: str, setting: str, passage_language: str, metric: str,
+                     query_languages: tuple[str, ...]) -> Findings | None:
+    """The findings of one choice from the database (None when no per-query values are stored for it)."""
+    cells = query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric)
+    runs = [r for r in run_values(cells, passage_language) if r.query_language in query_languages]
+    if not runs:
+        return None
+    return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
 
 
 # ---- the drill-down ----------------------------------------------------------------------------
