@@ -207,7 +207,7 @@ def _remove_stored_runs_checkpoints(db: Database, mirror: ArtifactMirror | None)
     except StorageError:
         return  # the claim says what is wrong with the database, in one line
     for run_id, status in statuses.items():
-        if status == "done":
+        if status == RunStatus.DONE:
             log.info("run %s: deleting the checkpoint its worker left after storing the results", run_id)
             shutil.rmtree(folders[run_id], ignore_errors=True)
             try:

@@ -269,7 +269,7 @@ _SHORT_WRITE_CHILD = """
 import resource, signal, sys
 import torch
 from engine.disk_full import DiskFullError
-from engine.model import load_encoder
+from engine.loading import load_encoder
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write is cut short (EFBIG), not killed
 encoder = load_encoder("tiny:layers=3")
 prefix = encoder.cache_frozen_prefix(1, sys.argv[1])
