@@ -33,6 +33,7 @@ from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.provenance import latest_provenance, run_rows
 from storage.queries import tidy_metrics
 from vocabulary.languages import TARGET_LANGUAGES
+from vocabulary.printable import escape_unprintable
 from vocabulary.provenance import differences, summary_line
 
 #: The (setting, metric) pairs the summary reports for each eval set, where the study has them.
@@ -87,7 +88,7 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     _write_rows(files.comparisons, (*MEASUREMENT_COLUMNS, *FIELDS), _comparison_rows(db, study_id))
     _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
     plots = tuple(write_figures(tidy_metrics(db, study_id), out / "plots"))
-    lines = [f"# {name}: findings", "", f"Provenance: {provenance_line(db, study_id)}.", "",
+    lines = [f"# {escape_unprintable(name)}: findings", "", f"Provenance: {provenance_line(db, study_id)}.", "",
              *findings_markdown(all_findings, series_flags(db, study_id)),
              "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
              "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),
