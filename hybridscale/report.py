@@ -37,6 +37,7 @@ from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.provenance import latest_provenance, run_rows
 from storage.queries import tidy_metrics
 from vocabulary.languages import TARGET_LANGUAGES
+from vocabulary.printable import escape_unprintable
 from vocabulary.provenance import differences, summary_line
 
 #: The (setting, metric) pairs the summary reports for each eval set, where the study has them.
@@ -132,7 +133,7 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
     rows = tidy_metrics(db, study_id)
     plots = tuple(write_figures(rows, out / "plots"))
-    lines = [*summary_lines(f"{name}: findings", all_findings, rows, out,
+    lines = [*summary_lines(f"{escape_unprintable(name)}: findings", all_findings, rows, out,
                             [f"Provenance: {provenance_line(db, study_id)}.", ""], series_flags(db, study_id)),
              "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
              "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),

@@ -13,7 +13,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from analysis.compare import FIELDS
 from engine.trec import score_files
@@ -21,7 +21,7 @@ from hybridscale.cli import main
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
 from storage.db import open_db
-from storage.models import QueryValueSet
+from storage.models import QueryValueSet, Study
 from storage.packing import pack_values, unpack_ids, unpack_values
 from storage.queries import list_runs, per_query_values, tidy_metrics
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
@@ -209,3 +209,14 @@ def test_a_study_without_values_or_with_one_series_is_refused(study_db, tmp_path
         assert message in err and err.count("\n") == 0
     assert main(["--db", str(tmp_path / "s.db"), "report", "--study", "3", "--out", str(tmp_path / "r")]) == 2
     assert "no per-query values yet" in capsys.readouterr().err
+
+
+def test_a_control_character_in_a_stored_study_name_reaches_no_report_file_raw(study_db, tmp_path):
+    db = _copy(study_db, tmp_path)
+    with db.session() as session:  # stored before submit refused it, or by anyone who can write the database
+        session.execute(update(Study).values(name="x\x1b[2J\x07\u202ey"))
+    assert main(["--db", str(tmp_path / "s.db"), "report", "--study", "1", "--out", str(tmp_path / "r")]) == 0
+    for name in ("summary.md", "report.csv", "per_query.csv", "comparisons.csv"):
+        text = (tmp_path / "r" / name).read_text(encoding="utf-8")
+        assert not any(c in text for c in "\x1b\x07\u202e"), name
+    assert (tmp_path / "r" / "summary.md").read_text(encoding="utf-8").startswith("# x\\x1b[2J\\x07\\u202ey: findings")
