@@ -661,6 +661,8 @@ def _loop(run: _Training, backward: BatchBackward, state: RunState,
     """Step until the budget is spent, reporting each step and checkpointing every ``checkpoint_every``."""
     context, total = run.context, run.total
     samples, saved_at, started = 0, run.step, time.perf_counter()
+    if run.losses and run.step >= total and context.is_main:  # resumed with no step left: the last one's report
+        state.report(Progress("training", 1.0, run.step, total, run.losses[-1], dev_loss=run.selection.latest))
     while run.step < total:
         if context.any(state.cancelled()):
             run.checkpoint(on_checkpoint)
