@@ -223,11 +223,14 @@ class PlotPage(FollowsMetrics):
         QtWidgets.QApplication.clipboard().setText(rows_as_text(table))
         self.message.emit(f"Copied {plural(len(table) - 1, 'row')} to the clipboard.")
 
-    def export_image(self, path: Path) -> Path:
-        """Write the whole canvas (every panel, legend and colour bar) as PNG or SVG, by suffix."""
+    def export_image(self, path: Path, width: int | None = None) -> Path:
+        """Write the whole canvas (every panel, legend and colour bar) as PNG or SVG, by suffix.
+
+        A PNG is ``width`` pixels wide (default: the canvas' width, at least 1,200).
+        """
         if not self.has_plot:
             raise LookupError("there is no plot to export; choose an eval set and metric with results")
-        written = export_image(self.canvas.ci, Path(path), width=max(1200, self.canvas.width()))
+        written = export_image(self.canvas.ci, Path(path), width=width or max(1200, self.canvas.width()))
         self.message.emit(f"Saved {written}")
         return written
 
@@ -241,7 +244,14 @@ class PlotPage(FollowsMetrics):
         self.folder.remember(path)
         if Path(path).suffix.lower() not in (".png", ".svg"):
             path += ".svg" if "svg" in _filter.lower() else ".png"
+        width = None
+        if Path(path).suffix.lower() == ".png":  # a screen-sized picture is too coarse for print: ask
+            width, ok = QtWidgets.QInputDialog.getInt(
+                self, "PNG size", "Width in pixels (3,000 is about 300 dpi at 25 cm; the height follows):",
+                2 * max(1200, self.canvas.width()), 400, 12_000, 100)
+            if not ok:
+                return
         try:
-            self.export_image(Path(path))
+            self.export_image(Path(path), width)
         except (OSError, ValueError, LookupError) as error:
             QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}: {error}")

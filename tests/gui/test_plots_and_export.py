@@ -163,6 +163,24 @@ def test_plot_images_export_as_png_and_svg(window, tmp_path, page_name):
         page.export_image(tmp_path / "plot.gif")
 
 
+def test_the_png_export_asks_for_its_size(window, tmp_path, monkeypatch):
+    page = window.scaling
+    window.tabs.setCurrentWidget(page)
+    asked: list[int] = []
+
+    def size(_parent, _title, _label, value, _low, _high, _step):
+        asked.append(value)
+        return 3000, True
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        lambda *_args: (str(tmp_path / "print.png"), "PNG image (*.png)"))
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getInt", size)
+    page.choose_export_path()
+    assert asked == [2 * max(1200, page.canvas.width())]  # offered: twice the screen's
+    image = QtGui.QImage(str(tmp_path / "print.png"))
+    assert image.width() == 3000 and image.height() > 700
+
+
 def test_copy_table_puts_the_plotted_numbers_on_the_clipboard(window):
     window.tabs.setCurrentWidget(window.scaling)
     window.copy_current_table()
