@@ -29,7 +29,7 @@ from gui.figures import (
     write_heatmap,
 )
 from gui.folders import RememberedFolder
-from gui.plot_page import EMPTY_TEXT, PlotPage, fitted, refill
+from gui.plot_page import EMPTY_TEXT, PICK_LIST_CHARACTERS, PlotPage, fitted, refill
 from results.app_model import AppModel
 from results.plot_data import (
     METRIC_HELP,
@@ -44,6 +44,9 @@ from results.plot_data import (
 
 PREFERRED_EVAL_SETS = ("flores/test", "xquad-r/eval")
 PREFERRED_METRICS = ("MeanRank", "nDCG@10")
+#: The two map choices name a series, its size and a seed and run ("hybrid α=0.5 (2 steps) n=32, seed 1 (run …)"):
+#: their row has room for twice an ordinary pick list, so they are not cut.
+WIDE_PICK_LIST_CHARACTERS = 2 * PICK_LIST_CHARACTERS
 
 
 class HeatmapView(PlotPage):
@@ -58,9 +61,9 @@ class HeatmapView(PlotPage):
             "Show B − A", toolTip="one map of the second minus the first, on a scale centred on 0 (blue: B better)")
         self.add_control("Eval set:", self.eval_set)
         self.add_control("Metric:", self.metric)
-        self.add_control("Show (A):", self.left, row=1)
+        self.add_control("Show (A):", fitted(self.left, WIDE_PICK_LIST_CHARACTERS), row=1)
         self.toolbar2.addWidget(self.compare)
-        self.toolbar2.addWidget(fitted(self.right))
+        self.toolbar2.addWidget(fitted(self.right, WIDE_PICK_LIST_CHARACTERS))
         self.toolbar2.addWidget(self.difference)
         self.finish_toolbar()
         for combo in (self.eval_set, self.metric):
@@ -143,6 +146,14 @@ class HeatmapView(PlotPage):
                 self.canvas.ci.removeItem(self._colour_bar)
             self._colour_bar = add_colour_bar(self.canvas.ci, self.images, levels, colour_map,
                                               colour_bar_label(maps[0]))
+            # Maps side by side get equal widths: the grid shares the room out from each map's minimum, which
+            # its title sets (a longer title made a wider map), so every map gets the largest minimum.
+            plots = [item for item in self.canvas.ci.items
+                     if isinstance(item, pg.PlotItem) and not isinstance(item, pg.ColorBarItem)]
+            widest = max(plot.minimumWidth() for plot in plots)
+            for column, plot in enumerate(plots):
+                plot.setMinimumWidth(widest)
+                self.canvas.ci.layout.setColumnStretchFactor(column, 1)
             self.show_plot()
 
         return [*(lambda index=index, data=data: draw(index, data) for index, data in enumerate(maps)), finish]

@@ -52,12 +52,13 @@ def refill(combo: QtWidgets.QComboBox, values: Sequence[Any], preferred: Sequenc
 PICK_LIST_CHARACTERS = 30
 
 
-def fitted(widget: QtWidgets.QWidget) -> QtWidgets.QWidget:
-    """A pick list that grows with its entries (they arrive after the first show), up to a limit; others as they are."""
+def fitted(widget: QtWidgets.QWidget, characters: int = PICK_LIST_CHARACTERS) -> QtWidgets.QWidget:
+    """A pick list that grows with its entries (they arrive after the first show), up to ``characters``; others as
+    they are."""
     policy = QtWidgets.QComboBox.SizeAdjustPolicy
     if isinstance(widget, QtWidgets.QComboBox) and widget.sizeAdjustPolicy() == policy.AdjustToContentsOnFirstShow:
         widget.setSizeAdjustPolicy(policy.AdjustToContents)
-        widget.setMaximumWidth(widget.fontMetrics().averageCharWidth() * PICK_LIST_CHARACTERS + 40)
+        widget.setMaximumWidth(widget.fontMetrics().averageCharWidth() * characters + 40)
     return widget
 
 

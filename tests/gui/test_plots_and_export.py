@@ -8,6 +8,7 @@ import statistics
 
 import numpy as np
 import pytest
+import pyqtgraph as pg
 from PySide6 import QtGui, QtWidgets
 
 from storage.queries import TIDY_COLUMNS, tidy_metrics
@@ -210,3 +211,15 @@ def test_a_hidden_page_redraws_when_it_is_shown(qtbot, window):
     window.scaling.drawn.clear()
     window.tabs.setCurrentWidget(window.scaling)
     assert list(window.scaling.drawn) == ["sw", "yo"] and not window.scaling._stale
+
+
+def test_maps_side_by_side_are_equally_wide_and_their_choices_uncut(qtbot, window):
+    page = window.heatmaps
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: len(page.drawn) == 2 and page.has_plot, timeout=5000)
+    plots = [item for item in page.canvas.ci.items
+             if isinstance(item, pg.PlotItem) and not isinstance(item, pg.ColorBarItem)]
+    assert len(plots) == 2 and plots[0].geometry().width() == pytest.approx(plots[1].geometry().width())
+    for box in (page.left, page.right):  # the closed box shows its whole entry, once laid out
+        qtbot.waitUntil(lambda box=box: box.width() > box.fontMetrics().horizontalAdvance(box.currentText()),
+                        timeout=2000)
