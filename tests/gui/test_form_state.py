@@ -140,7 +140,8 @@ def test_training_on_an_evaluated_language_warns_that_it_is_not_zero_shot(qtbot,
     flores = next(r for r in form.eval_rows if r.dataset == "flores")
     flores.use.setChecked(True)
     flores.languages.set_checked(("en", "sw", "yo"))
-    assert flores.split.currentText() == "all" and form.validate() is None  # it would hold the training sentences
+    flores.split.setCurrentText("all")
+    assert form.validate() is None  # it would hold the training sentences
     assert "split 'all' holds the flores training sentences" in flores.error.text()
     flores.split.setCurrentText("test")
     study = form.validate()

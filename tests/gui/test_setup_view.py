@@ -66,7 +66,7 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     first = configs[0]
     assert (first.model, first.train_languages, first.batch_size, first.learning_rate) == ("tiny:", ("de", "en", "es"), 8, 1e-4)
     (flores,) = first.evaluations
-    assert (flores.dataset, flores.languages, flores.split, flores.max_queries) == ("flores", ("en", "sw", "yo"), "all", 30)
+    assert (flores.dataset, flores.languages, flores.split, flores.max_queries) == ("flores", ("en", "sw", "yo"), "test", 30)
     assert {c.contrastive_weight for c in configs if c.strategy == "contrastive"} == {0.3}
     grab(form, form.app_model.db.artifacts_dir.parent / "setup_filled.png")
 
@@ -237,3 +237,8 @@ def test_unticking_xquad_r_says_the_training_pool_grows(qtbot, form):
 def test_an_unset_encoder_setting_says_what_the_run_log_says(form):
     assert form.fields["max_length"].widget.specialValueText() == "the model's own, else hybridscale default"
     assert form.fields["pooling"].widget.currentText() == "the model's own, else hybridscale default"
+
+
+def test_a_new_study_evaluates_flores_as_the_demo_does(form):
+    flores = next(r for r in form.eval_rows if r.dataset == "flores")
+    assert flores.use.isChecked() and flores.split.currentText() == "test"
