@@ -47,6 +47,7 @@ from vocabulary.eval_specs import DEFAULT_EVALUATIONS, XQUAD_R_LANGUAGES, EvalSp
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 from vocabulary.model_specs import BM25_SPEC, bm25_label, canonical_bm25_spec, check_model_spec, is_bm25_spec
 from vocabulary.printable import check_printable
+from vocabulary.settings import MODELS_OWN, FormField, names_with_role, setting
 from vocabulary.sources import (
     SOURCE_SAMPLINGS,
     describe_split,
@@ -55,7 +56,6 @@ from vocabulary.sources import (
     trained_eval_languages,
     zero_shot_note,
 )
-from vocabulary.settings import MODELS_OWN, FormField, names_with_role, setting
 from vocabulary.strategies import NO_TRAINING, STRATEGIES, strategy, strategy_label
 
 __all__ = [
