@@ -176,9 +176,10 @@ def encode_texts(
     phase = phase or f"encoding {_PLURAL[kind]}"
 
     def after_batch(done: int, total: int) -> None:
-        state.report(Progress(phase, done / max(total, 1)))
+        state.report(Progress(phase, done / max(total, 1), items=done))
         check_cancelled(state, phase)
 
+    state.report(Progress(phase, 0.0, items=0))  # the phase starts now, not when its first batch is done
     vectors = encoder.encode(list(texts), kind, batch_size=batch_size, progress=after_batch, max_length=max_length)
     return np.ascontiguousarray(vectors, dtype=np.float32)
 

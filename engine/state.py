@@ -29,7 +29,8 @@ class Progress:
 
     Training fills the step fields, the learning rate of the step just taken,
     its throughput and the latest dev loss (once one was evaluated); other
-    work leaves them None.
+    work leaves them None. Encoding fills ``items``, the texts encoded so far
+    in this phase, from which the worker's provenance record derives passages/s.
     """
 
     phase: str
@@ -40,6 +41,7 @@ class Progress:
     learning_rate: float | None = None
     samples_per_second: float | None = None
     dev_loss: float | None = None
+    items: int | None = None
     #: Once training ended: the step whose weights were kept (the lowest dev loss under ``best_dev``).
     selected_step: int | None = None
 

@@ -6,7 +6,9 @@ over its seeds) as a sorted difference plot and a table. Choosing a query
 shows its text, its relevant passages and both series' top 5 with relevance
 marks, read from the run files of each side's first seed (texts from the
 run's ``texts.jsonl.gz``; ids alone for runs evaluated before it existed).
-Values and files are read in the background thread.
+Values and files are read in the background thread. The heading's tooltip
+says what produced each side's runs (their provenance records), so a
+difference between runs on different software or hardware shows as such.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gui.figures import use_value_axes
 from results.app_model import AppModel
 from results.latest import Latest
 from results.per_query import QueryDetail, QueryDifference, Side, differences
+from vocabulary.provenance import summary_line, tooltip_lines
 
 RELEVANT_MARK = "✓"
 WIN_COLOUR, LOSS_COLOUR, TIE_COLOUR = "#009E73", "#D55E00", "#999999"
@@ -72,6 +75,8 @@ class DrillDownPanel(QtWidgets.QWidget):
         self._where: tuple[str, str, str, str, str] = ("", "", "", "", "")  # eval set, setting, x, y, metric
         self._clicked: tuple[str, int] = ("", 0)
         self._requests = Latest()  # opening a cell and choosing a query: the latest of either wins
+        #: Run id -> its latest provenance record, for the runs of the cell opened.
+        self.provenance: dict[str, dict] = {}
 
     # ---- opening -----------------------------------------------------------------------------
     def open(self, eval_set: str, setting: str, query_language: str, passage_language: str, metric: str,
@@ -83,8 +88,13 @@ class DrillDownPanel(QtWidgets.QWidget):
         self.heading.setText(f"Reading the per-query {metric} of {series}, n={size}…")
         self.show()
 
+        # Answers come in submission order: the records are there when the sides are drawn.
+        self.app_model.provenance(None, if_latest(self._provenance_read), self._failed)
         self.app_model.per_query_sides(eval_set, setting, query_language, passage_language, metric,
                                        if_latest(self._opened), self._failed)
+
+    def _provenance_read(self, records: dict[str, dict]) -> None:
+        self.provenance = records
 
     def _opened(self, found: dict[tuple[str, int], Side]) -> None:
         self.sides = found
@@ -127,6 +137,7 @@ class DrillDownPanel(QtWidgets.QWidget):
             f"{html.escape(eval_set)})</b>: A = {html.escape(side_caption(a))} against B = "
             f"{html.escape(side_caption(b))}, over {len(self.shown)} queries: A higher on {wins}, lower on {losses}, "
             f"equal on {len(self.shown) - wins - losses}. Each value is the mean over a side's seeds.")
+        self.heading.setToolTip("\n\n".join(self._provenance_text(name, side) for name, side in (("A", a), ("B", b))))
         values = np.array([d.difference for d in self.shown])
         colours = [WIN_COLOUR if v > 0 else LOSS_COLOUR if v < 0 else TIE_COLOUR for v in values]
         bars = pg.BarGraphItem(x=np.arange(len(values)), height=values, width=0.8, brushes=colours, pens=colours)
@@ -140,6 +151,14 @@ class DrillDownPanel(QtWidgets.QWidget):
             for column, text in enumerate((d.query_id, f"{d.a:.4f}", f"{d.b:.4f}", f"{d.difference:+.4f}")):
                 self.table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+
+    def _provenance_text(self, name: str, side: Side) -> str:
+        """What produced a side's runs: one line over all of them, then its first seed's run in detail."""
+        records = [self.provenance[run_id] for run_id in side.run_ids if run_id in self.provenance]
+        lines = [f"{name} = {side_caption(side)}: {summary_line(records)}"]
+        if side.run_ids[0] in self.provenance:
+            lines += [f"run {side.run_ids[0]}:", *tooltip_lines(self.provenance[side.run_ids[0]])]
+        return "\n".join(lines)
 
     # ---- one query ------------------------------------------------------------------------------
     def select_query(self, query_id: str) -> None:

@@ -2,9 +2,12 @@
 
 The table is polled from the database once a second with an incremental
 query (``list_runs(changed_since=...)``) in the background thread, so the
-event loop only merges a handful of changed rows. Cancel and retry are
-database writes, done in the background too (a busy SQLite file may make
-them wait). The page follows the app model's database and study.
+event loop only merges a handful of changed rows. A finished run's
+tooltip adds its provenance record (software, device, timings with steps/s
+and passages/s, memory, data read), read once when the run is seen finished.
+Cancel and retry are database writes, done in the background too (a busy
+SQLite file may make them wait). The page follows the app model's database
+and study.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from results.app_model import AppModel, Done, Failed
 from results.latest import Latest
 from results.runs import COLUMNS, PROGRESS_COLUMN, RunTable, rows_as_text, run_clock
 from results.wording import plural
+from vocabulary.provenance import tooltip_lines
 from vocabulary.status import RunStatus
 
 if TYPE_CHECKING:
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
 POLL_MS = 1000
 #: One poll in this many reads every run, not only those changed since the last poll.
 FULL_POLL_EVERY = 30
+#: States after which a run's provenance record is stored.
+ENDED = (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
 STATUS_COLOURS = {RunStatus.DONE: "#1b7f3b", RunStatus.FAILED: "#b00020", RunStatus.CANCELLED: "#7a7a7a",
                   RunStatus.RUNNING: "#0b5cad"}
 
@@ -37,6 +43,8 @@ class RunTableModel(QtCore.QAbstractTableModel):
     def __init__(self, parent: QtCore.QObject | None = None):
         super().__init__(parent)
         self.table = RunTable()
+        #: Run id -> its provenance record's lines, for the tooltips of its row.
+        self.provenance: dict[str, str] = {}
 
     def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.table.runs)
@@ -58,6 +66,8 @@ class RunTableModel(QtCore.QAbstractTableModel):
             return None
         run = self.table.runs[index.row()]
         column = COLUMNS[index.column()]
+        if role == QtCore.Qt.ItemDataRole.ToolTipRole and run.id in self.provenance:
+            return f"{column.text(run, run_clock())}\n\n{self.provenance[run.id]}"
         if role in (QtCore.Qt.ItemDataRole.DisplayRole, QtCore.Qt.ItemDataRole.ToolTipRole):
             return column.text(run, run_clock())
         if role == QtCore.Qt.ItemDataRole.UserRole:
@@ -81,7 +91,13 @@ class RunTableModel(QtCore.QAbstractTableModel):
     def reset(self) -> None:
         self.beginResetModel()
         self.table.clear()
+        self.provenance.clear()
         self.endResetModel()
+
+    def set_provenance(self, records: dict[str, dict]) -> None:
+        self.provenance.update({run_id: "\n".join(tooltip_lines(record)) for run_id, record in records.items()})
+        if self.table.runs:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.table.runs) - 1, len(COLUMNS) - 1))
 
     def refresh_times(self) -> None:
         """Elapsed and ETA move with the clock even when no row changed."""
@@ -120,8 +136,10 @@ class QueueView(QtWidgets.QWidget):
         self._done = 0
         self._polling = False
         self._requests = Latest()
+        self._shown = Latest()  # dropped when another database or study is shown
         self._polls = 0
         self._dialogs: list[RunLogDialog] = []
+        self._provenance_asked: set[str] = set()  # ended runs whose record was asked for (old runs have none)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(self._toolbar())
@@ -232,6 +250,16 @@ class QueueView(QtWidgets.QWidget):
         if counts.get(RunStatus.DONE, 0) != self._done:
             self._done = counts.get(RunStatus.DONE, 0)
             self.runs_finished.emit()
+        ended = {v.id for v in views if v.status in ENDED} - self._provenance_asked
+        if ended:
+            self._read_provenance(ended)
+
+    def _read_provenance(self, run_ids: set[str]) -> None:
+        """Read the records of runs seen ended (in the background) for their rows' tooltips."""
+        self._provenance_asked |= run_ids
+        if_shown = self._shown.current()  # every read of this database and study is kept, none after a restart
+        self.app_model.provenance(run_ids, if_shown(self.model.set_provenance),
+                                  lambda error: self.message.emit(f"Could not read the runs' provenance: {error}"))
 
     def _poll_failed(self, error: BaseException) -> None:
         self._polling = False
@@ -240,7 +268,9 @@ class QueueView(QtWidgets.QWidget):
     def _restart(self) -> None:
         """Read the table anew for another database or study; a poll still in flight answers for the old one."""
         self._requests.drop()
+        self._shown.drop()
         self.model.reset()
+        self._provenance_asked.clear()
         self._done = 0
         self._polling = False
         self.poll()

@@ -173,7 +173,9 @@ def _submit_slurm(args: argparse.Namespace, study) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from storage.db import DatabaseMissing, database_name
+    from storage.provenance import latest_provenance
     from storage.queries import list_runs, list_studies, run_warnings
+    from vocabulary.provenance import throughput_text
 
     hint = "submit one with 'hybridscale submit STUDY.json' or run 'hybridscale demo'"
     try:
@@ -186,6 +188,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no studies in {database_name(db.url)}: {hint}")
         return 0
     warnings = run_warnings(db, args.study)
+    records = latest_provenance(db, args.study)
     for study in studies:
         if args.study is not None and study.id != args.study:
             continue
@@ -196,7 +199,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             loss = f" loss={run.loss:.4f}" if run.loss is not None else ""
             loss += f" dev_loss={run.dev_loss:.4f}" if run.dev_loss is not None else ""
             detail = f" error: {run.error}" if run.error else (f" [{run.phase}]" if run.phase else "")
-            print(f"  {run.id} {run.status:<9} {run.progress:5.0%} {run.label}{steps}{loss}{detail}")
+            speed = throughput_text(records[run.id]) if run.id in records else ""
+            speed = f" ({speed})" if speed else ""
+            print(f"  {run.id} {run.status:<9} {run.progress:5.0%} {run.label}{steps}{loss}{speed}{detail}")
             for warning in warnings.get(run.id, []):
                 print(f"    warning: {warning}")
     return 0
@@ -225,16 +230,27 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from storage.export import export_csv, export_per_query_csv
+    from storage.export import export_csv, export_per_query_csv, export_runs_csv
 
-    if not (args.csv or args.per_query):
-        raise UserError("say what to write: --csv FILE (the metrics) and/or --per-query FILE (per-query values)")
+    if not (args.csv or args.per_query or args.runs or args.mlflow):
+        raise UserError("say what to write: --csv FILE (the metrics), --per-query FILE (per-query values), "
+                        "--runs FILE (one row per run with its provenance) and/or --mlflow URI")
     db = _open(args, read_only=True)
     if args.csv:
         print(f"wrote {export_csv(db, args.csv, study_id=args.study)} rows to {args.csv}")
     if args.per_query:
         print(f"wrote {export_per_query_csv(db, args.per_query, study_id=args.study)} per-query values to "
               f"{args.per_query}")
+    if args.runs:
+        print(f"wrote {export_runs_csv(db, args.runs, study_id=args.study)} runs to {args.runs}")
+    if args.mlflow:
+        from hybridscale.mlflow_export import MlflowExportError, export_to_mlflow
+
+        try:
+            done = export_to_mlflow(db, args.mlflow, study_id=args.study)
+        except MlflowExportError as exc:
+            raise UserError(str(exc)) from None
+        print(f"{args.mlflow}: {done.summary()}")
     return 0
 
 
@@ -469,6 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-query", metavar="FILE",
                    help="the per-query values behind the metrics: one row per run, eval set, setting, languages, "
                         "query and metric")
+    p.add_argument("--runs", metavar="FILE",
+                   help="one row per run: its settings, state and provenance (software, device, timings, data read)")
+    p.add_argument("--mlflow", metavar="URI",
+                   help="an MLflow tracking URI (e.g. file:./mlruns): one MLflow run per finished run, updated in "
+                        "place when exported again (needs 'pip install hybridscale[mlflow]')")
     p.add_argument("--study", type=int, default=None, help="only runs of this study id")
 
     p = add("compare", cmd_compare,

@@ -36,7 +36,7 @@ from engine.model import resolve_device
 from engine.state import Progress
 from hybridscale.analysis_io import RequestError
 from hybridscale.parallel import cpu_layout, helper_workers
-from hybridscale.report import findings_markdown, study_findings
+from hybridscale.report import findings_markdown, provenance_line, series_flags, study_findings
 from hybridscale.signals import stop_on_signals
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
@@ -235,6 +235,7 @@ def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, image
         f"({', '.join(study.template.train_languages)}); {_budget(study.template)} of {study.template.batch_size} "
         f"pairs per run; seed(s) {list(study.seeds)} (tables show the mean over seeds).",
         f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: {counts}.",
+        f"Provenance: {provenance_line(db, study_id)}.",
         "",
         *_base_model_exposure(study.template.model),
         *findings,
@@ -258,7 +259,7 @@ def _base_model_exposure(model: str) -> list[str]:
 
 def _findings(db, study_id: int) -> list[str]:
     try:
-        return findings_markdown(study_findings(db, study_id))
+        return findings_markdown(study_findings(db, study_id), series_flags(db, study_id))
     except RequestError as exc:  # no run finished: the summary says so instead of stopping the demo
         return [f"No findings: {exc}", ""]
 

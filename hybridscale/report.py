@@ -1,11 +1,15 @@
 """``hybridscale report``: a study's answer, written to a folder from the database alone.
 
 So a study run elsewhere (on a cluster) can be reported here, everything
-comes from stored rows: ``summary.md`` opens with the findings
+comes from stored rows: ``summary.md`` opens with what produced the runs (one
+line from their provenance records: "all runs on torch X, transformers Y,
+1 × device", or what differs) and then the findings
 (:mod:`analysis.findings`: per eval set and language, each series' mean ±
 seed spread at each size, the best, its difference to the runner-up and to
 the references with Holm p-values, the hybrid comparisons, the fitted
-exponents, then sentences generated from those rows only), followed by the
+exponents, then sentences generated from those rows only; a series whose
+runs ran on different software or hardware is flagged first, as its
+comparisons are not like for like), followed by the
 CSVs: ``report.csv`` (tidy metrics), ``per_query.csv``, ``comparisons.csv``
 (every pair of series at every size and language cell, the fields of
 ``hybridscale compare``) and ``fits.csv``, and the plots (drawn headless by
@@ -26,8 +30,10 @@ from analysis.fits import ScalingFit
 from hybridscale.analysis_io import check_study, findings, measurements, run_values
 from storage.db import Database
 from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
+from storage.provenance import latest_provenance, run_rows
 from storage.queries import tidy_metrics
 from vocabulary.languages import TARGET_LANGUAGES
+from vocabulary.provenance import differences, summary_line
 
 #: The (setting, metric) pairs the summary reports for each eval set, where the study has them.
 REPORTED: tuple[tuple[str, str], ...] = (("cross", "nDCG@10"), ("mono", "nDCG@10"), ("multi", "nDCG@10"),
@@ -61,8 +67,9 @@ def study_findings(db: Database, study_id: int) -> list[Findings]:
     return [findings(db, study_id, *triple) for triple in reported(db, study_id)]
 
 
-def findings_markdown(all_findings: Sequence[Findings]) -> list[str]:
-    lines = ["## Findings", ""]
+def findings_markdown(all_findings: Sequence[Findings], flags: Sequence[str] = ()) -> list[str]:
+    """The findings section; ``flags`` (:func:`series_flags`) open it."""
+    lines = ["## Findings", "", *flags]
     for found in all_findings:
         lines += to_markdown(found)
     return lines
@@ -80,12 +87,35 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     _write_rows(files.comparisons, (*MEASUREMENT_COLUMNS, *FIELDS), _comparison_rows(db, study_id))
     _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
     plots = tuple(write_figures(tidy_metrics(db, study_id), out / "plots"))
-    lines = [f"# {name}: findings", "", *findings_markdown(all_findings),
+    lines = [f"# {name}: findings", "", f"Provenance: {provenance_line(db, study_id)}.", "",
+             *findings_markdown(all_findings, series_flags(db, study_id)),
              "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
              "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),
              ""]
     files.summary.write_text("\n".join(lines), encoding="utf-8")
     return ReportFiles(files.summary, files.tidy, files.per_query, files.comparisons, files.fits, plots)
+
+
+def provenance_line(db: Database, study_id: int) -> str:
+    """What the study's runs ran on, from their latest records (:func:`vocabulary.provenance.summary_line`)."""
+    return summary_line(list(latest_provenance(db, study_id).values()))
+
+
+def series_flags(db: Database, study_id: int) -> list[str]:
+    """One line per series whose runs differ in software or hardware (then a blank line), else nothing."""
+    records = latest_provenance(db, study_id)
+    by_series: dict[str, list[dict]] = {}
+    for run in run_rows(db, study_id):
+        if run["run_id"] in records:
+            by_series.setdefault(run["series"], []).append(records[run["run_id"]])
+    flags = []
+    for series, found in by_series.items():
+        differing = differences(found)
+        if differing:
+            what = "; ".join(f"{k} ({' vs '.join(str(v) for v in values)})" for k, values in differing.items())
+            flags.append(f"- **Not like for like:** the runs of {series} differ in {what}; comparing across "
+                         "them mixes software or hardware with the strategy's effect.")
+    return [*flags, ""] if flags else []
 
 
 def _comparison_rows(db: Database, study_id: int):

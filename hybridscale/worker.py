@@ -62,8 +62,10 @@ from engine.state import Cancelled, Progress
 from engine.study import EVAL_DIR, execute
 from engine.train import CHECKPOINT_DIR, MODEL_DIR
 from hybridscale.artifacts import ArtifactMirror, share_identical_files
+from hybridscale.provenance import AttemptRecorder
 from storage import queue
 from storage.db import Database, StorageError
+from storage.provenance import record_provenance
 from vocabulary.config import RunConfig, check_run_id
 from vocabulary.status import RunStatus
 
@@ -260,7 +262,15 @@ def _execute_claimed(
     _set_log_path(db, claimed, log_path)
     pulse = _Heartbeat(db, claimed, heartbeat_s)
     label = claimed.config.label
-    state = _RunState(pulse, shutdown, lambda p: listener(claimed.id, label, p) if listener is not None else None)
+    recorder = AttemptRecorder(claimed.attempts, str(context.device), context.world_size,
+                               excluded=(db.artifacts_dir, workdir.parent.parent))
+
+    def hear(progress: Progress) -> None:
+        recorder.report(progress)
+        if listener is not None:
+            listener(claimed.id, label, progress)
+
+    state = _RunState(pulse, shutdown, hear)
 
     def on_checkpoint(step: int, path: Path) -> None:
         location = mirror.push_checkpoint(claimed.id, path, step) if mirror is not None else str(path)
@@ -277,6 +287,7 @@ def _execute_claimed(
             log.info("run %s (%s), attempt %d, on %s x %d", claimed.id, label, claimed.attempts, context.device,
                      context.world_size)
             pulse.start()
+            recorder.start()
             try:
                 result = execute(claimed.config, workdir, device=str(context.device), state=state,
                                  on_checkpoint=on_checkpoint, context=context,
@@ -291,6 +302,8 @@ def _execute_claimed(
         released = shutdown.is_set() and not pulse.stop_requested()  # stopped by us, not cancelled by the user
         outcome = _store_outcome(db, claimed, result, error, peer_errors, lost=pulse.lost, released=released,
                                  final=state.trained)
+        if run_log is not None and outcome != "lost":
+            _store_provenance(db, claimed, recorder, outcome)
         if outcome == "done":
             _tidy_finished(claimed, workdir, mirror, db.artifacts_dir)
     if mirror is not None and run_log is not None:
@@ -322,6 +335,14 @@ def _store_outcome(
             raise WorkerStopped(_unstored(exc, claimed)) from exc
         raise WorkerStopped(f"{exc}; run {claimed.id} was marked failed: retry it once the database can be written") \
             from exc
+
+
+def _store_provenance(db: Database, claimed: queue.ClaimedRun, recorder: AttemptRecorder, outcome: str) -> None:
+    """Store the attempt's provenance record; the outcome is already stored, so a failure here is only logged."""
+    try:
+        record_provenance(db, claimed.id, claimed.attempts, recorder.finish(outcome))
+    except Exception:
+        log.warning("run %s: storing its provenance record failed:\n%s", claimed.id, traceback.format_exc())
 
 
 def _unstored(exc: StorageError, claimed: queue.ClaimedRun) -> str:

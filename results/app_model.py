@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Collection, Protocol, Sequence, TypeVar
 
 from analysis.findings import Findings
 from results.latest import Latest
@@ -27,6 +27,7 @@ from results.plot_data import MetricTable
 from storage import queue
 from storage.db import Database, display_url, open_db, url_without_password
 from storage.export import export_csv
+from storage.provenance import latest_provenance
 from storage.queries import RunView, StudySummary, list_runs, list_studies, query_value_cells, run_events, tidy_metrics
 from storage.queue import SubmitResult
 from vocabulary.config import StudyConfig
@@ -204,6 +205,19 @@ class AppModel:
         def read(db: Database) -> dict[tuple[str, int], Side]:
             cells = query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric)
             return sides(cells, query_language, passage_language)
+
+        self._run(read, done, failed)
+
+    def provenance(self, run_ids: Collection[str] | None, done: Done[dict[str, dict[str, Any]]], failed: Failed) -> None:
+        """Run id -> its latest provenance record, for ``run_ids`` (None: every run of the chosen study).
+
+        Runs stored before records were kept, and runs not yet ended, have none.
+        """
+        study_id, wanted = self.study_id, None if run_ids is None else set(run_ids)
+
+        def read(db: Database) -> dict[str, dict[str, Any]]:
+            records = latest_provenance(db, study_id)
+            return records if wanted is None else {k: v for k, v in records.items() if k in wanted}
 
         self._run(read, done, failed)
 

@@ -25,6 +25,14 @@ class Latest:
     def request(self) -> Callable[[Callable[[Answer], None]], Callable[[Answer], None]]:
         """Start a request: callbacks wrapped by the returned function run only while it is the latest."""
         self._count += 1
+        return self.current()
+
+    def current(self) -> Callable[[Callable[[Answer], None]], Callable[[Answer], None]]:
+        """A wrapper for callbacks that belong to the request in force now, without starting another.
+
+        Several reads can share it (all of them are delivered) until the next
+        :meth:`request` or :meth:`drop`.
+        """
         mine = self._count
 
         def if_latest(callback: Callable[[Answer], None]) -> Callable[[Answer], None]:

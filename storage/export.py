@@ -1,5 +1,6 @@
-"""Tidy CSV exports: the metrics (one row per run x eval set x setting x languages x metric) and the
-per-query values behind them (one more column: the query).
+"""Tidy CSV exports: the metrics (one row per run x eval set x setting x languages x metric), the
+per-query values behind them (one more column: the query), and the runs (one row per run, with what
+produced it: :mod:`storage.provenance`).
 
 Text cells are made spreadsheet-safe: a cell a spreadsheet would read as a
 formula (it begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return,
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from storage.db import Database
+from storage.provenance import RUN_COLUMNS, run_rows
 from storage.queries import PER_QUERY_COLUMNS, TIDY_COLUMNS, per_query_values, tidy_metrics
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -43,6 +45,12 @@ def export_per_query_csv(db: Database, path: str | Path, study_id: int | None = 
     every digit (Python's shortest round-trip form).
     """
     return _write_atomically(path, PER_QUERY_COLUMNS, per_query_values(db, study_id))
+
+
+def export_runs_csv(db: Database, path: str | Path, study_id: int | None = None) -> int:
+    """Write one row per run with its settings, state and latest provenance to ``path`` (atomically); return the
+    number of rows."""
+    return _write_atomically(path, RUN_COLUMNS, run_rows(db, study_id))
 
 
 def _write_atomically(path: str | Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from storage.errors import StorageError
-from storage.models import Base, QueryValueSet, SchemaVersion
+from storage.models import Base, Provenance, QueryValueSet, SchemaVersion
 
 
 def _create_schema(connection: Connection) -> None:
@@ -67,8 +67,13 @@ def _add_dev_loss(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE runs ADD COLUMN dev_loss FLOAT"))
 
 
+def _add_provenance(connection: Connection) -> None:
+    """Version 6: a provenance record per attempt of a run (``provenance``); older runs simply have none."""
+    Provenance.__table__.create(connection, checkfirst=True)
+
+
 def _add_selected_step(connection: Connection) -> None:
-    """Version 6: a finished run records the step whose weights it kept (early stopping, ``best_dev``).
+    """Version 7: a finished run records the step whose weights it kept (early stopping, ``best_dev``).
 
     Nullable: runs finished before it show no selected step.
     """
@@ -78,7 +83,7 @@ def _add_selected_step(connection: Connection) -> None:
 #: Step i (1-based) upgrades a database from version i-1 to version i.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _create_schema, _widen_user_text, _record_claim_process, _add_query_values, _add_dev_loss,
-    _add_selected_step,
+    _add_provenance, _add_selected_step,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -87,7 +87,7 @@ class Run(Base):
     loss: Mapped[Optional[float]] = mapped_column(Float)
     #: The latest loss on held-out dev groups of the training source, when the run computes one (schema version 5).
     dev_loss: Mapped[Optional[float]] = mapped_column(Float)
-    #: The step whose weights a finished training run kept (schema version 6); ``step`` is the last one trained.
+    #: The step whose weights a finished training run kept (schema version 7); ``step`` is the last one trained.
     selected_step: Mapped[Optional[int]] = mapped_column(Integer)
     error: Mapped[Optional[str]] = mapped_column(Text)
     log_path: Mapped[Optional[str]] = mapped_column(Text)
@@ -100,6 +100,7 @@ class Run(Base):
     metrics: Mapped[list["Metric"]] = relationship(back_populates="run", cascade="all, delete-orphan")
     query_values: Mapped[list["QueryValueSet"]] = relationship(cascade="all, delete-orphan")
     checkpoints: Mapped[list["Checkpoint"]] = relationship(cascade="all, delete-orphan")
+    provenance: Mapped[list["Provenance"]] = relationship(cascade="all, delete-orphan")
 
     __table_args__ = (Index("ix_runs_queue", "status", "position"),)
 
@@ -161,6 +162,21 @@ class Checkpoint(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     step: Mapped[int] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Provenance(Base):
+    """What produced one attempt of a run: software, hardware, phase timings, peak memory, data read
+    (schema version 6). The record is JSON (:mod:`vocabulary.provenance` says what it holds): its fields
+    grow with what a worker can tell, and no query filters on them. Rows are appended: an attempt handed
+    back to the queue (a stopped worker) keeps its number for the next one, and both records stay."""
+
+    __tablename__ = "provenance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    record_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -250,7 +250,7 @@ def _run_columns(session, study_id: int | None) -> dict[str, dict[str, Any]]:
 
 
 def _step_columns(config: dict[str, Any], step: int | None, selected_step: int | None) -> dict[str, Any]:
-    """``steps_trained`` and ``selected_step`` of a training run (unknown for a ``best_dev`` run finished before schema version 6)."""
+    """``steps_trained`` and ``selected_step`` of a training run (unknown for a ``best_dev`` run finished before schema version 7)."""
     if config.get("strategy", "none") == "none":
         return {"steps_trained": None, "selected_step": None}
     if selected_step is None and (config.get("select") or "last") == "last":

@@ -52,6 +52,7 @@ def test_report_pipeline_writes_database_csv_plots_and_summary(tmp_path, capsys)
 
     summary = (out / "summary.md").read_text()
     assert "2 steps (budget 'steps')" in summary and "bias_flores.png" in summary
+    assert "Provenance: all " in summary and " runs on torch " in summary  # from the worker's records
     # The findings of hybridscale report: a table per language, means over seeds as the CSV has them.
     cross = summary.split("### nDCG@10 on flores/test, cross setting (higher is better)")[1].split("### ")[0]
     sw_en = cross.split("**Swahili (sw) → en**")[1].split("**")[0]

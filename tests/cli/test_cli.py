@@ -284,7 +284,7 @@ def test_export_per_query_and_warnings_in_status(tmp_path, capsys):
     assert [(r["run_id"], r["query_id"], r["metric"], r["value"]) for r in rows] == [
         (run.id, "yo:1#0", "nDCG@10", "0.25"), (run.id, "yo:2#0", "nDCG@10", "0.75")]
     assert main(["--db", str(db_path), "export"]) == 2
-    assert "--csv FILE (the metrics) and/or --per-query FILE" in capsys.readouterr().err
+    assert "--csv FILE (the metrics), --per-query FILE" in capsys.readouterr().err
     assert main(["--db", str(db_path), "status"]) == 0
     assert f"  {run.id} done" in (status := capsys.readouterr().out)
     assert "    warning: miracl/dev: 5 of 9 relevant ..." in status

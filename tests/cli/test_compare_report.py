@@ -145,7 +145,8 @@ def test_report_writes_every_file(study_db, tmp_path):
     assert main(["--db", str(study_db / "s.db"), "report", "--study", "1", "--out", str(tmp_path / "r")]) == 0
     out = tmp_path / "r"
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert summary.startswith("# inject: findings\n\n## Findings\n\n### nDCG@10 on flores/test, cross setting")
+    assert summary.startswith("# inject: findings\n\nProvenance: all 6 runs on torch ")  # the worker's records
+    assert "\n\n## Findings\n\n### nDCG@10 on flores/test, cross setting" in summary
     assert "| 0 (BM25) |" in summary and "Scaling fits: no fit: 1 training sizes" in summary
     with (out / "comparisons.csv").open(newline="", encoding="utf-8") as stream:
         comparisons = list(csv.DictReader(stream))

@@ -112,3 +112,18 @@ def test_the_latest_request_wins_and_a_drop_silences_every_answer_on_its_way():
     latest.drop()
     pending("dropped")
     assert shown == ["new"]
+
+
+def test_reads_sharing_the_current_request_are_all_delivered_until_the_next_request_or_drop():
+    latest, shown = Latest(), []
+    first, second = latest.current()(shown.append), latest.current()(shown.append)
+    second("b")
+    first("a")  # both belong to what is shown now
+    assert shown == ["b", "a"]
+    stale = latest.current()(shown.append)
+    latest.request()
+    stale("after a new request")
+    later = latest.current()(shown.append)
+    latest.drop()
+    later("after a drop")
+    assert shown == ["b", "a"]
