@@ -665,6 +665,8 @@ class StudyConfig:
     include_baseline: bool = True
     include_bm25: bool = False
     template: RunConfig = field(default_factory=RunConfig)
+    #: Free text for the reader of the study file (a template's deviations from the paper); changes no run.
+    notes: str = ""
 
     def __post_init__(self) -> None:
         for name in ("strategies", "alphas", "train_sizes", "seeds", "data_seeds"):
