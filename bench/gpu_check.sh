@@ -47,7 +47,7 @@ part() {  # part NAME SUMMARY-COMMAND -- COMMAND...: run COMMAND, then print one
 
 part gpu-tests "tail -n 1 $WORK/gpu-tests.log" -- \
   "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/gpu
-part train-throughput "grep -E 'ratio|% of peak' $WORK/train-throughput.log | tr -s ' ' | paste -sd ';' | cut -c1-300" -- \
+part train-throughput "grep -E '^ *ratio |% of peak\)' $WORK/train-throughput.log | tr -s ' ' | paste -sd ';' | cut -c1-300" -- \
   "$PYTHON" bench/train_throughput.py --model "$MODEL" --device "$DEVICE" "${TRAIN_ARGS[@]}"
 part eval-throughput "tail -n 2 $WORK/eval-throughput.log | tr -s ' ' | paste -sd ';' | cut -c1-300" -- \
   "$PYTHON" bench/eval_throughput.py --model "$MODEL" --device "$DEVICE" "${EVAL_ARGS[@]}"
