@@ -215,10 +215,7 @@ def _dev_tokens(config: RunConfig, steps: int) -> float:
     """Tokens of a run's dev-loss evaluations over the whole budget (every ``dev_every`` steps and the last)."""
     if not config.is_training or config.dev_every is None:
         return 0.0
-    if config.holds_out_dev:
-        groups = config.dev_size
-    else:
-        info = dataset_info(_source(config))
-        groups = info.train_groups.get(info.dev_split or "", 0)
+    info = dataset_info(_source(config))
+    groups = config.dev_size if config.holds_out_dev else info.train_groups.get(info.dev_split or "", 0)
     evaluations = math.ceil(steps / config.dev_every)
     return evaluations * groups * len(config.train_languages) * pair_tokens(config)
