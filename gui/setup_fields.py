@@ -127,10 +127,10 @@ class EvalRow:
         )
         self.max_queries.setRange(0, 1_000_000)
         self.max_queries.setSpecialValueText("all queries")
-        needs_corpus = dataset == "miracl"
+        needs_corpus = dataset in ("miracl", "ciral")
         self.path = QtWidgets.QLineEdit(
             placeholderText="passage corpus file or folder (required offline)" if needs_corpus else "shipped copy",
-            toolTip="local copy of this dataset's files" + (" — MIRACL passages are not shipped" if needs_corpus else ""),
+            toolTip="local copy of this dataset's files" + (" — its passages are not shipped" if needs_corpus else ""),
         )
         self.browse = QtWidgets.QPushButton("…", maximumWidth=32,
                                             toolTip="choose a file (for a folder, type or paste its path)")

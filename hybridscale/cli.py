@@ -366,6 +366,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if args.nproc_per_node < 1:
         raise UserError(f"--nproc-per-node {args.nproc_per_node}: must be at least 1")
+    _use_data_dir(args.data_dir)
     if args.nproc_per_node > 1 and not launched_by_torchrun():
         # Start again as N processes under torchrun; each of them reads WORLD_SIZE and joins the group.
         return run_forwarding_signals(torchrun_command(args.nproc_per_node, ["-m", "hybridscale", *args.argv]))
@@ -482,6 +483,74 @@ def cmd_gui(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
 
 
+# ---- hub data ----------------------------------------------------------------
+def _study_hub_files(path_text: str):
+    """The hub files the study's runs read (a study file that does not parse is a UserError)."""
+    from engine.data.remote import study_files
+    from vocabulary.config import ConfigError, StudyConfig
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise UserError(f"{path}: no such study file")
+    try:
+        study = StudyConfig.from_json(_read_text(path, "study file"))
+        return study_files(study.validate().expand())
+    except ConfigError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from engine.data.remote import with_sizes
+
+    files, unreachable = with_sizes(_study_hub_files(args.study))
+    if not files:
+        print("this study reads no hub files (everything it needs is shipped or local)")
+        return 0
+    for remote in files:
+        size = "size unknown" if remote.size is None else _megabytes(remote.size)
+        matched = "" if remote.sizes is None or "*" not in remote.files.path else f", {len(remote.sizes)} files"
+        print(f"{remote.files.url}  ({size}{matched})")
+    if unreachable:
+        print(f"sizes unknown: the hub could not be reached ({unreachable})", file=sys.stderr)
+    else:
+        print(f"total {_megabytes(sum(r.size or 0 for r in files))}")
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from engine.data.hub import DATA_DIR_ENV
+    from engine.data.remote import download
+
+    files = _study_hub_files(args.study)
+    target = Path(args.to).expanduser().resolve()
+    try:
+        folders = download(files, target)
+    except Exception as exc:  # offline, a refused or moved repo: one line, nothing half-claimed
+        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"download into {target} failed ({type(exc).__name__}: {cause}); run it again where the "
+                        "hub can be reached (finished files are kept and resumed)") from None
+    for folder in folders:
+        print(folder)
+    print(f"done; on the compute nodes: export {DATA_DIR_ENV}={target} (or 'hybridscale worker --data-dir {target}')")
+    return 0
+
+
+def _use_data_dir(folder: str | None) -> None:
+    """Point every loader (here and in processes started from here) at downloaded hub repos in ``folder``."""
+    if folder is None:
+        return
+    from engine.data.hub import DATA_DIR_ENV
+
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        raise UserError(f"--data-dir {folder}: no such folder (fill it with 'hybridscale data download STUDY --to DIR')")
+    os.environ[DATA_DIR_ENV] = str(path)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
 # ---- parser ----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -581,6 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default=None, metavar="DIR",
                    help="local working folder when --artifacts is a shared location (default: the 'artifacts' "
                         "folder beside a SQLite file, or in the user data folder)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="read hub datasets from DIR, filled by 'hybridscale data download' (default: "
+                        "$HYBRIDSCALE_DATA_DIR, else the hub)")
     p.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
                    help="train each run on N processes (GPUs) of this machine with DDP, launched through torchrun")
 
@@ -623,6 +695,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR", help="a new (or empty) folder")
     p.add_argument("--artifacts", default=None, metavar="DIR",
                    help="the artifacts folder the run was executed in (default: 'artifacts' beside a SQLite file)")
+
+    p = add("data", lambda _args: 0, "the hub files a study reads: list them, or download them for offline nodes")
+    data = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    q = data.add_parser("list", help="one line per hub file the study reads (hf://datasets/REPO/PATH), with sizes")
+    q.set_defaults(handler=cmd_data_list)
+    q.add_argument("study", help="study JSON file (StudyConfig)")
+    q = data.add_parser("download", help="fetch them into DIR in the hub layout (resumable), for nodes without internet")
+    q.set_defaults(handler=cmd_data_download)
+    q.add_argument("study", help="study JSON file (StudyConfig)")
+    q.add_argument("--to", required=True, metavar="DIR", help="the data folder (DIR/<owner>/<name>/...)")
 
     p = add("gui", cmd_gui, "open the desktop app")
     return parser

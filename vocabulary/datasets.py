@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
 from vocabulary.languages import LANGUAGE_NAMES
+from vocabulary.records import DEFAULT_MEASURES
 
 Role = Literal["train", "eval"]
 
 #: The split an eval set uses when none is named: the first of these the dataset has.
-EVAL_SPLIT_PREFERENCE: tuple[str, ...] = ("test", "eval", "dev")
+EVAL_SPLIT_PREFERENCE: tuple[str, ...] = ("test", "test-a", "eval", "dev")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class DatasetInfo:
     needs_path: bool = False
     #: A copy of the source (or of its topics and judgements) ships in assets/; False: Hub or the user's files only.
     shipped: bool = True
+    #: What its eval sets are scored with (ir_measures names): the defaults, plus the measures of the
+    #: dataset's published baselines where they differ, so our rows sit beside theirs.
+    measures: tuple[str, ...] = DEFAULT_MEASURES
 
     def loader_name(self, role: Role) -> str:
         """``module:function`` of the loader for ``role``; ValueError when the dataset has none."""
@@ -165,12 +169,24 @@ DATASETS: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             "miracl",
-            "MIRACL sw/yo: topics and qrels shipped; passage corpus via datasets or a local file",
+            "MIRACL sw/yo (monolingual): topics and qrels shipped; passage corpus from the hub's files or a local copy",
             ("sw", "yo"),
             ("train", "dev"),
             eval_loader="engine.data.miracl:load_eval_set",
             # sw dev 482 / yo dev 119 topics; corpora of about 132k (sw) and 49k (yo) passages.
             eval_texts={"train": (1901, 131_924), "dev": (300, 90_000)},
+        ),
+        DatasetInfo(
+            "ciral",
+            "CIRAL sw/yo news: English questions -> sw/yo passages (cross-lingual), native questions (monolingual)",
+            ("sw", "yo"),
+            ("test-a", "test-b", "test-a-pools", "dev"),
+            eval_loader="engine.data.ciral:load_eval_set",
+            # English + native topics per language (yo test-b: 554 each); corpora of 949,013 (sw) and 82,095 (yo).
+            eval_texts={"test-a": (185, 500_000), "test-b": (667, 500_000), "test-a-pools": (185, 500_000),
+                        "dev": (10, 500_000)},
+            # pyserini's 2CR for CIRAL reports nDCG@20 and R@100 (trec_eval -c).
+            measures=("nDCG@20", "R@100", *(m for m in DEFAULT_MEASURES if m != "R@100")),
         ),
         DatasetInfo(
             "ntrex",

@@ -31,7 +31,6 @@ id 189 has ``context: null``, yo test id 205 an empty one).
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
 from collections import defaultdict
@@ -44,6 +43,7 @@ import regex
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
 from engine.data.files import field, find_file, label, logical_name, read_jsonl, source_root, text_field
+from engine.data.hub import HubFiles, locate, passages
 from vocabulary.config import EvalSpec
 from vocabulary.languages import to_iso
 from vocabulary.records import EvalSet, Passage, Query
@@ -180,11 +180,17 @@ def answer_holders(passages: Iterable[Passage], answers: Mapping[str, Sequence[s
     return dict(holders)
 
 
+def hub_files(name: str) -> HubFiles:
+    """The collection file of the hub repo ``name`` (``ToluClassics/masakhane_wiki_100``)."""
+    return HubFiles(name, HUB_COLLECTION_FILE)
+
+
 def read_collection(corpus: str) -> Iterator[tuple[str, str, str]]:
     """(docid, title, text) of a masakhane_wiki_100 collection: a JSONL file, a folder of them, or ``hf:NAME``."""
     if corpus.startswith(HUB_PREFIX):
         name = corpus[len(HUB_PREFIX) :]
-        yield from read_with_datasets(f"hf://datasets/{name}/{HUB_COLLECTION_FILE}", corpus)
+        for file in locate(hub_files(name)):
+            yield from read_with_datasets(file, corpus)
         return
     path = Path(corpus).expanduser()
     if path.is_file():
@@ -203,22 +209,16 @@ def read_collection(corpus: str) -> Iterator[tuple[str, str, str]]:
 
 
 def read_with_datasets(data_files: str, name: str) -> Iterator[tuple[str, str, str]]:
-    """The same rows through ``datasets``' json builder (a hub URL, or a local file)."""
+    """The same rows through ``datasets``' json builder (a hub URL, or a local file), as :mod:`engine.data.hub` reads them."""
     try:
-        import datasets
-
-        rows = iter(datasets.load_dataset("json", data_files=data_files, split="train", streaming=True))
+        rows = passages(data_files)
         first = next(rows, None)
-    except Exception as exc:  # offline, not cached, or moved: the user's remedy is the same
-        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataNotFoundError(
-            f"{DATASET}: cannot read the collection {name} through datasets ({cause}); download "
-            f"{HUB_COLLECTION_FILE} and pass the file as corpus"
-        ) from None
-    where = Path(name) / "row"
-    for number, row in enumerate(() if first is None else itertools.chain([first], rows), start=1):
-        yield (text_field(row, "docid", where, number), text_field(row, "title", where, number, optional=True),
-               text_field(row, "text", where, number))
+    except DataNotFoundError as exc:
+        raise DataNotFoundError(f"{DATASET}: cannot read the collection {name} ({exc}); download "
+                                f"{HUB_COLLECTION_FILE} and pass the file as corpus") from None
+    if first is not None:
+        yield first
+        yield from rows
 
 
 def _gold_files(root: Path) -> dict[tuple[str, str], Path]:

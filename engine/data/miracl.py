@@ -12,11 +12,15 @@ The corpus (~132k sw, ~49k yo passages) is not shipped. ``spec.path`` gives it:
   or a TSV file (``docid<TAB>title<TAB>text`` or ``docid<TAB>text``), plain,
   ``.gz`` or ``.xz``; only with one chosen language;
 * a folder of such files; or a folder with one such folder per language,
-  named ``sw``/``yo`` or ending in ``-sw``/``-yo`` (as in the hub copy,
-  ``miracl-corpus-v1.0-sw``).
+  named ``sw``/``yo`` or ending in ``-sw``/``-yo``;
+* a copy of the hub repo ``miracl/miracl-corpus``: its layout, from the repo's
+  file tree and the MIRACL README (gzipped JSON Lines), is
+  ``miracl-corpus-v1.0-<lang>/docs-<n>.jsonl.gz`` (sw and yo: ``docs-0`` only).
 
-Without a path, ``datasets.load_dataset("miracl/miracl-corpus", lang)`` is
-tried (it needs the internet or the datasets cache). Judgements of passages
+Without a path, those files are read from the hub (or from a data folder,
+:mod:`engine.data.hub`) through ``datasets``' json builder, as is a local
+copy in the hub's layout; the repo's loading script, which ``datasets`` 4
+refuses, is never run. Judgements of passages
 that a partial local corpus lacks are kept: the evaluator counts a relevant
 one as relevant and never retrieved, and warns with the count. A passage
 whose ``docid`` or ``text`` is null is an error naming its file and line.
@@ -29,7 +33,8 @@ from typing import Iterable, Iterator
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import find_file, label, logical_name, nfc, read_jsonl, read_lines, source_root, text_field
+from engine.data.files import find_file, label, logical_name, read_jsonl, read_lines, source_root, text_field
+from engine.data.hub import HubFiles, locate, passages
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
 
@@ -80,33 +85,29 @@ def _read_topics(root: Path, lang: str, split: str) -> tuple[list[tuple[str, str
     return topics, judgements
 
 
+def hub_files(lang: str) -> HubFiles:
+    """The corpus files of ``lang`` in the hub repo."""
+    return HubFiles(HUB_CORPUS, f"miracl-corpus-v1.0-{lang}/docs-*.jsonl.gz")
+
+
 def _corpus(lang: str, path: str | None, language_count: int) -> Iterator[tuple[str, str, str]]:
     """(docid, title, text) of the language's passages, from ``path`` or the hub."""
     if path is None:
-        return _hub_corpus(lang)
-    files = _corpus_files(Path(path).expanduser(), lang, language_count)
+        return _hub_corpus(lang, None)
+    root = Path(path).expanduser()
+    if root.is_dir() and list(root.glob(hub_files(lang).path)):
+        return _hub_corpus(lang, root)
+    files = _corpus_files(root, lang, language_count)
     return (doc for file in files for doc in _read_corpus_file(file))
 
 
-def _hub_corpus(lang: str) -> Iterator[tuple[str, str, str]]:
+def _hub_corpus(lang: str, root: Path | None) -> Iterator[tuple[str, str, str]]:
+    """The hub repo's files for ``lang`` (online, in a data folder, or under ``root``), through datasets."""
     try:
-        import datasets
-
-        loaded = datasets.load_dataset(HUB_CORPUS, lang)
-        rows = [row for split_name in loaded for row in loaded[split_name]]
-    except Exception as exc:  # offline, not cached, or the hub changed: the user's remedy is the same
-        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataNotFoundError(
-            f"{DATASET} {lang}: {OFFLINE_HINT} (a MIRACL-style JSONL/TSV file or folder); "
-            f"datasets.load_dataset({HUB_CORPUS!r}, {lang!r}) failed: {cause}"
-        ) from None
-    return (_hub_row(row, number) for number, row in enumerate(rows, start=1))
-
-
-def _hub_row(row: dict, number: int) -> tuple[str, str, str]:
-    where = Path(f"{HUB_CORPUS} row")  # named like a file line in messages: "miracl-corpus row line N"
-    return (text_field(row, "docid", where, number), nfc(text_field(row, "title", where, number, optional=True)),
-            nfc(text_field(row, "text", where, number)))
+        for file in locate(hub_files(lang), root):
+            yield from passages(file)
+    except DataNotFoundError as exc:
+        raise DataNotFoundError(f"{DATASET} {lang}: {OFFLINE_HINT} (a MIRACL-style JSONL/TSV file or folder); {exc}") from None
 
 
 def _corpus_files(path: Path, lang: str, language_count: int) -> list[Path]:

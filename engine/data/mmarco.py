@@ -28,12 +28,14 @@ from typing import Iterator, Sequence
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.files import nfc
+from engine.data.hub import HubFiles, data_dir
 from engine.data.stream import StreamedTrainingSet
 from vocabulary.records import ParallelGroup
 
 DATASET = "mmarco"
+HUB_REPO = "unicamp-dl/mmarco"
 #: The raw files of the Hub copy, read by fsspec through datasets.
-HUB_ROOT = "hf://datasets/unicamp-dl/mmarco/data"
+HUB_ROOT = f"hf://datasets/{HUB_REPO}/data"
 TRIPLES = "triples.train.ids.small.tsv"
 #: ISO 639-1 -> mMARCO's file-name language.
 NAMES: dict[str, str] = {
@@ -125,9 +127,18 @@ def _texts(file: str, ids: set[str], kind: str) -> dict[str, str]:
                     "the files are incomplete or from different mMARCO versions")
 
 
+def hub_files(languages: Sequence[str]) -> list[HubFiles]:
+    """The hub files the triples and the ``languages``' queries and collections are read from."""
+    names = [NAMES[lang] for lang in languages]
+    return [HubFiles(HUB_REPO, f"data/{TRIPLES}"),
+            *(HubFiles(HUB_REPO, f"data/google/queries/train/{name}_queries.train.tsv") for name in names),
+            *(HubFiles(HUB_REPO, f"data/google/collections/{name}_collection.tsv") for name in names)]
+
+
 def _root(path: str | None) -> str:
     if path is None:
-        return HUB_ROOT
+        local = data_dir()
+        return str(local / HUB_REPO / "data") if local is not None else HUB_ROOT
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise DataNotFoundError(f"{folder}: no such folder; give the folder that holds {TRIPLES} and google/")

@@ -11,7 +11,12 @@ Sources, by ``path``:
   (``id, question, context, answers``; ``title`` optional), loaded per
   language with ``CONFIG`` (default ``{lang}``; e.g. ``hf:google/xquad:xquad.{lang}``),
   all of its splits concatenated. Without ``title``, each paragraph is its
-  own article.
+  own article. A ``CONFIG`` ending in ``.parquet``, ``.jsonl`` or ``.json``
+  names the repo's data files instead (globs allowed, e.g.
+  ``hf:google/xquad:xquad.{lang}/*.parquet``), read through
+  :mod:`engine.data.hub` like every hub source (a data folder too); that is
+  the way to a repo that ships a loading script, which ``datasets`` >= 4
+  refuses. ``NAME`` may be a local folder in the repo's layout.
 
 A parallel group is one question id in every chosen language; only ids
 present in all of them are kept (XQuAD: all 1190). The positive passage of a
@@ -45,6 +50,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
 from engine.data.files import label, logical_name, nfc, read_json, source_root
+from engine.data.hub import HubFiles, locate, rows
 from engine.data.sentences import Span, containing, merge_across, sentence_spans
 from vocabulary.config import EvalSpec
 from vocabulary.languages import LANGUAGE_NAMES, to_iso
@@ -54,6 +60,8 @@ log = logging.getLogger(__name__)
 
 DATASET = "xquad"
 HUB_PREFIX = "hf:"
+#: A ``CONFIG`` ending so names data files in the repo (read through engine.data.hub), not a config.
+DATA_FILE_SUFFIXES: tuple[str, ...] = (".parquet", ".jsonl", ".json")
 #: Every EVAL_EVERY-th article (by sorted title) is held out for evaluation.
 EVAL_EVERY = 4
 #: Of the remaining articles, every DEV_EVERY-th (by sorted title) is held out as the dev split.
@@ -329,20 +337,29 @@ def _language_files(root: Path) -> dict[str, Path]:
 
 
 def _read_hub(path: str, language: str) -> list[SquadArticle]:
+    """A hub (or hub-layout) dataset's rows: its data files when ``CONFIG`` names them, else its config."""
     name, _, config = path[len(HUB_PREFIX) :].partition(":")
     config = (config or "{lang}").format(lang=language)
+    if config.endswith(DATA_FILE_SUFFIXES):
+        local = Path(name).expanduser()
+        files = locate(HubFiles(name, config), local if local.is_dir() else None)
+        records = [row for file in files for _, row in rows(file, normalise=False)]
+        return parse_squad(_squad_from_rows(records, path), f"{path} ({config})")
     try:
         import datasets
 
+        # Only a repo without a loading script gets here (datasets >= 4 refuses scripts): its data files,
+        # by the config its card declares.
         loaded = datasets.load_dataset(name, config)
     except Exception as exc:  # any hub/network/cache failure means the same thing to the user
         raise DataNotFoundError(
             f"{path}: cannot load {name!r} config {config!r} from the Hugging Face hub "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); go online once so datasets "
-            "caches it, or pass a folder of SQuAD-format JSON files as path"
+            "caches it, name its data files instead (hf:NAME:PATH.parquet, {lang} allowed), "
+            "or pass a folder of SQuAD-format JSON files as path"
         ) from None
-    rows = [row for split_name in loaded for row in loaded[split_name]]
-    return parse_squad(_squad_from_rows(rows, path), f"{path} ({config})")
+    records = [row for split_name in loaded for row in loaded[split_name]]
+    return parse_squad(_squad_from_rows(records, path), f"{path} ({config})")
 
 
 def _squad_from_rows(rows: Iterable[Mapping[str, Any]], where: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from tests.faults import without_file_override
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
 SUBCOMMANDS = ("submit", "status", "cancel", "retry", "export", "compare", "report", "worker", "demo", "inspect-batches",
-               "metrics", "export-model", "gui")
+               "metrics", "export-model", "gui", "data")
 
 
 def test_every_subcommand_is_registered():

@@ -26,11 +26,11 @@ def test_every_shipped_file_equals_its_upstream_file_after_decompression(shared_
         upstream = shared_data / (relative.with_suffix("") if path.suffix == ".xz" else relative)
         assert content == upstream.read_bytes(), relative
         compared += 1
-    assert compared == 90  # 78 data files + 12 licence/README copies
+    assert compared == 110  # 96 data files + 14 licence/README copies
 
 
 def test_every_source_has_its_licence_and_the_total_stays_small():
-    for source in ("xquad", "flores", "afriqa", "miracl", "ntrex"):
+    for source in ("xquad", "flores", "afriqa", "miracl", "ntrex", "ciral"):
         folder = DATA_ROOT / source
         assert any(p.name.startswith("LICENSE") for p in folder.iterdir()), source
         assert source in (DATA_ROOT / "README.md").read_text(encoding="utf-8")

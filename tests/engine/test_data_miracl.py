@@ -10,6 +10,7 @@ import pytest
 
 from engine.data import DataError, DataNotFoundError, miracl
 from engine.data.files import DATA_ROOT
+from engine.data.hub import DATA_DIR_ENV
 from vocabulary.config import EvalSpec
 
 
@@ -137,3 +138,20 @@ def test_a_one_line_corpus_does_not_make_a_perfect_score(tmp_path, tiny_encoder)
     assert result.warnings == [
         "miracl/dev: 143 of 144 relevant judgements name passages missing from the corpus; they count as relevant "
         "and never retrieved, so every score is a lower bound: give the whole corpus"]
+
+
+def test_a_copy_of_the_hub_repo_and_a_data_folder_are_read_through_the_hub_path(tmp_path, monkeypatch):
+    repo = tmp_path / "miracl" / "miracl-corpus"
+    (repo / "miracl-corpus-v1.0-yo").mkdir(parents=True)
+    lines = [{"docid": "10020#1", "title": "Olympiiki", "text": "Idije"}, {"docid": "10020#2", "title": "", "text": "Laisi"}]
+    (repo / "miracl-corpus-v1.0-yo" / "docs-0.jsonl.gz").write_bytes(
+        gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode()))
+    expected = {"yo:10020#1": ("Olympiiki", "Idije"), "yo:10020#2": ("", "Laisi")}
+    eval_set = miracl.load_eval_set(_dev(repo))
+    assert {p.id: (p.title, p.text) for p in eval_set.passages} == expected
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    eval_set = miracl.load_eval_set(EvalSpec("miracl", ("yo",), "dev"))
+    assert {p.id: (p.title, p.text) for p in eval_set.passages} == expected
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "elsewhere"))
+    with pytest.raises(DataNotFoundError, match=r"^miracl yo: corpus not available offline.*elsewhere/miracl/miracl-corpus: no such"):
+        miracl.load_eval_set(EvalSpec("miracl", ("yo",), "dev"))

@@ -10,6 +10,7 @@ import pytest
 
 from engine.data import DataError, DataNotFoundError, squad, xquad_r
 from engine.data.files import DATA_ROOT
+from engine.data.hub import DATA_DIR_ENV
 from engine.sampling import dev_batches, training_subset
 from vocabulary.batching import batch_plan
 from vocabulary.config import EvalSpec, RunConfig
@@ -280,3 +281,24 @@ def test_a_folder_without_sentence_breaks_is_not_taken_for_lareqa(tmp_path):
 def test_xquad_r_evaluates_the_papers_unseen_languages():
     eval_set = xquad_r.load_eval_set(EvalSpec("xquad-r", ("el", "vi", "en"), "eval", max_queries=5))
     assert eval_set.query_languages == ("el", "en", "vi") and len(eval_set.queries) == 15
+
+
+def test_hf_source_with_data_files_reads_parquet_through_the_hub_path(tmp_path, monkeypatch):
+    """``hf:NAME:PATH.parquet``: the repo's data files, never its loading script; a data folder is read too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repo = tmp_path / "google" / "xquad"
+    rows = {"en": ("Berlin is big. It has 3 million people.", "How many?", "3 million", 22),
+            "de": ("Berlin ist groß. Es hat 3 Millionen Menschen.", "Wie viele?", "3 Millionen", 24)}
+    for lang, (context, question, answer, start) in rows.items():
+        (repo / f"xquad.{lang}").mkdir(parents=True)
+        table = pa.Table.from_pylist([{"id": "q1", "context": context, "question": question,
+                                       "answers": {"text": [answer], "answer_start": [start]}}])
+        pq.write_table(table, repo / f"xquad.{lang}" / "validation-00000-of-00001.parquet")
+    expected = {"en": "It has 3 million people.", "de": "Es hat 3 Millionen Menschen."}
+    pairs = squad.load_training_set(("en", "de"), "all", path=f"hf:{repo}:xquad.{{lang}}/*.parquet")
+    assert pairs.groups[0].passages == expected
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    pairs = squad.load_training_set(("en", "de"), "all", path="hf:google/xquad:xquad.{lang}/*.parquet")
+    assert pairs.groups[0].passages == expected

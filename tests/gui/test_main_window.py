@@ -150,7 +150,7 @@ def test_about_names_every_shipped_licence(window):
     text = about_html()
     for licence in ("CC BY-SA 4.0", "CC BY 4.0", "Apache-2.0", "MIT"):
         assert licence in text
-    for source in ("XQuAD", "FLORES-200", "AfriQA", "NTREX-128", "MIRACL", "multilingual-e5-small"):
+    for source in ("XQuAD", "FLORES-200", "AfriQA", "NTREX-128", "MIRACL", "CIRAL", "multilingual-e5-small"):
         assert source in text
     assert "README.md" in text
 
