@@ -126,7 +126,8 @@ class Cost:
         ]
         if self.unknown_models:
             lines.append(f"not counted (model size unknown): {', '.join(self.unknown_models)}")
-        lines.append("downloads: " + ("none (everything is shipped or local)" if not self.downloads else ""))
+        lines.append("downloads: none (everything is shipped or local)" if not self.downloads else
+                     f"downloads: {len(self.downloads)} hub files (their sizes: hybridscale data list STUDY.json)")
         lines += [f"  {url}" for url in self.downloads]
         return lines
 

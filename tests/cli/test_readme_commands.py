@@ -74,7 +74,7 @@ def test_the_gui_command_opens_the_database_the_demo_command_writes():
 
 
 def test_the_slurm_command_takes_the_database_before_the_command():
-    args = build_parser().parse_args(readme_command("submit"))
+    args = build_parser().parse_args(readme_command("--slurm"))
     assert args.handler == cmd_submit and args.slurm
     assert args.db == "postgresql+psycopg://user@host/hybridscale" and args.task_workdir == "$SLURM_TMPDIR/hs"
 
