@@ -112,6 +112,14 @@ class Cost:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def gpu_summary(self) -> str:
+        """One line for the setup form: hours on the reference GPU, peak memory per run, disk."""
+        if self.unknown_models and not self.flops:
+            return f"GPU plan: not estimated ({', '.join(self.unknown_models)}: model size unknown)"
+        return (f"GPU plan: about {self.gpu_hours:,.1f} hours on one {self.gpu} ({self.utilisation:.0%} of its bf16 "
+                f"peak, within a factor of 2); per run {self.peak_gpu_memory_gb:.1f} GB GPU and "
+                f"{self.peak_host_memory_gb:.1f} GB host memory; {self.disk_gb:.1f} GB disk")
+
     def lines(self) -> list[str]:
         """The plan as text, one figure a line."""
         lines = [

@@ -60,6 +60,7 @@ def test_plan_figures_are_the_stated_formulas(tmp_path, capsys):
     assert plan["flops"] == pytest.approx(flops)
     assert plan["gpu_hours"] == pytest.approx(flops / (REFERENCE_GPU[1] * UTILISATION) / 3600)
     assert plan["disk_gb"] > 0.4 and plan["downloads"] == []
+    assert estimate(study).gpu_summary().startswith(f"GPU plan: about {plan['gpu_hours']:,.1f} hours on one NVIDIA H100")
 
 
 def test_the_paper_study_plans_and_submits_offline(tmp_path, capsys):
