@@ -141,3 +141,20 @@ def test_a_tiny_study_stops_early_and_the_csv_says_where(tmp_path):
     selected = {int(r["selected_step"]) for r in rows}
     assert selected == {run.step - 1}  # patience 1: the lowest dev loss was one evaluation before the stop
     assert {r["patience"] for r in rows} == {"1"}
+
+
+def test_mmarco_as_the_paper_uses_it_held_out_dev_queries_hard_negatives_and_the_languages_it_has(tmp_path):
+    from tests.engine.test_data_sources import _mmarco
+
+    root = _mmarco(tmp_path / "mmarco")
+    with pytest.raises(ConfigError, match="mmarco has no language 'th'; available: ar, de, en, es, fr, hi"):
+        RunConfig(strategy="cross", train_dataset=f"mmarco:{root}", train_size=40).validate()
+    run = RunConfig(strategy="cross", train_dataset=f"mmarco:{root}", train_languages=("en", "de"), train_size=20,
+                    batch_size=4, dev_every=5, dev_size=10, patience=2, select="best_dev",
+                    evaluations=(EvalSpec("flores", ("sw",), "test"),)).validate()
+    dev = load_dev_set(run)
+    (rest,) = load_training_sources(run)
+    assert len(dev.groups) == 10 and rest.total() == 30  # sizes and the held-out split count queries
+    trained = training_subset(rest, 20, run.subset_seed, min_languages=2)
+    assert not {g.id for g in trained} & {g.id for g in dev.groups}
+    assert all(g.negatives.keys() == {"en", "de"} for g in (*trained, *dev.groups))  # the triples' negatives
