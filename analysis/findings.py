@@ -25,13 +25,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from analysis.compare import Comparison, RunValues, compare
-from analysis.fits import MIN_SIZES, FitError, ScalingFit, crossover, fit_with_intervals, saturates
-from analysis.stats import holm
+from analysis.fits import (MIN_SIZES, FitError, ScalingFit, Trend, crossover, crossover_interval,
+                           fit_with_intervals, saturates, why_not_shown)
+from analysis.stats import SIGNIFICANCE, holm
 from vocabulary.languages import language_name
 from vocabulary.series import SeriesName, series_order
 
-#: Holm p below this is called significant (not ``alpha``: that is the hybrid strategy's monolingual share).
-SIGNIFICANCE = 0.05
 #: Means are shown to this many decimals; series whose means agree to them tie for best.
 DECIMALS = 4
 
@@ -69,7 +68,10 @@ class LanguageFindings:
     references: tuple[Mean, ...]
     leaders: list[LeaderRow] = field(default_factory=list)
     hybrid: list[Comparison] = field(default_factory=list)
-    fits: dict[SeriesName, ScalingFit | str] = field(default_factory=dict)  # series -> fit, or why there is none
+    #: series -> fit, or why none is shown (too few sizes, flat within noise, no power law)
+    fits: dict[SeriesName, ScalingFit | str] = field(default_factory=dict)
+    #: series -> the slope of its means over log N, for every series with enough sizes for a fit
+    trends: dict[SeriesName, Trend] = field(default_factory=dict)
     sentences: list[str] = field(default_factory=list)
 
 
@@ -120,7 +122,7 @@ def build_findings(eval_set: str, setting: str, metric: str, runs: Iterable[RunV
             found.leaders.append(row)
             leader_tests += [c for c in (row.runner_up, *row.versus_references) if c is not None]
             hybrid_tests += _hybrid_tests(size, [m.series for m in row.means], pairwise, found)
-        found.fits = _fits(in_cell, seed)
+        found.fits, found.trends = _fits(in_cell, seed)
         languages.append(found)
     adjusted = {**_family_p(leader_tests), **_family_p(hybrid_tests)}
     for found in languages:
@@ -184,21 +186,26 @@ def _with_family_p(row: LeaderRow, adjusted: dict[int, float]) -> LeaderRow:
                                versus_references=tuple(replaced(c) for c in row.versus_references))
 
 
-def _fits(runs: Sequence[RunValues], seed: int) -> dict[SeriesName, ScalingFit | str]:
+def _fits(runs: Sequence[RunValues], seed: int) -> tuple[dict[SeriesName, ScalingFit | str], dict[SeriesName, Trend]]:
     by_series: dict[SeriesName, dict[int, dict[str, dict[str, float]]]] = {}
     for run in runs:
         if run.size > 0:
             by_series.setdefault(run.series, {}).setdefault(run.size, {})[run.seed] = dict(run.values)
     fits: dict[SeriesName, ScalingFit | str] = {}
+    trends: dict[SeriesName, Trend] = {}
     for series, values in sorted(by_series.items(), key=lambda item: series_order(item[0])):
         if len(values) < MIN_SIZES:
             fits[series] = f"no fit: {len(values)} training sizes, a fit needs at least {MIN_SIZES}"
             continue
         try:
-            fits[series] = fit_with_intervals(values, seed=seed)
+            fit = fit_with_intervals(values, seed=seed)
         except FitError as error:
             fits[series] = f"no fit: {error}"
-    return fits
+            continue
+        reason = why_not_shown(fit)
+        fits[series] = fit if reason is None else reason
+        trends[series] = fit.trend
+    return fits, trends
 
 
 # ---- sentences ------------------------------------------------------------------------------
@@ -273,9 +280,16 @@ def _hybrid_sentences(findings: Findings, found: LanguageFindings) -> list[str]:
 
 def _fit_sentences(found: LanguageFindings, lower_is_better: bool) -> list[str]:
     fitted = {s: f for s, f in found.fits.items() if isinstance(f, ScalingFit)}
+    unfitted = {s: f for s, f in found.fits.items() if isinstance(f, str)}
+    sentences = []
+    if unfitted:
+        reasons = set(unfitted.values())
+        if len(reasons) == 1 and len(unfitted) > 1:
+            sentences.append(f"Scaling fits: {reasons.pop()} (every series).")
+        else:
+            sentences.append("Scaling fits: " + "; ".join(f"{s}: {reason}" for s, reason in unfitted.items()) + ".")
     if not fitted:
-        reasons = sorted({f for f in found.fits.values() if isinstance(f, str)})
-        return [f"Scaling fits: {reasons[0]}."] if reasons else []
+        return sentences
     parts = []
     for series, fit in fitted.items():
         if not saturates(fit.curve):
@@ -284,26 +298,33 @@ def _fit_sentences(found: LanguageFindings, lower_is_better: bool) -> list[str]:
             continue
         interval = f" (95% CI {fit.c_interval[0]:.2f} to {fit.c_interval[1]:.2f})" if fit.c_interval else ""
         parts.append(f"{series} c = {fit.curve.c:.2f}{interval}, plateau a = {fit.curve.a:.4f}")
-    sentences = ["Fitted exponents of a - b·N^-c: " + "; ".join(parts) + "."]
+    sentences.append("Fitted exponents of a - b·N^-c: " + "; ".join(parts) + ".")
     for hybrid in (s for s in fitted if s.uses_alpha):
         for other, fit in fitted.items():
-            if other == hybrid:
-                continue
-            sizes = fitted[hybrid].sizes
-            first, second = (fit.curve, fitted[hybrid].curve) if lower_is_better else (fitted[hybrid].curve, fit.curve)
-            at = crossover(first, second, min(sizes), max(sizes) * 100)
-            if at is None or not math.isfinite(at):
-                continue
-            if at <= min(sizes):
-                side = "below" if lower_is_better else "above"
-                better = " (lower is better)" if lower_is_better else ""
-                sentences.append(f"The fitted {hybrid} curve is {side} {other}{better} from the smallest size "
-                                 f"(n = {min(sizes)}) on; a fit is not a test.")
-                continue
-            inside = "within" if at <= max(sizes) else "beyond (an extrapolation of)"
-            sentences.append(f"The fitted {hybrid} curve overtakes {other} at about n = {at:,.0f}, "
-                             f"{inside} the measured sizes; a fit is not a test.")
+            if other != hybrid:
+                sentences += _crossover_sentence(fitted[hybrid], hybrid, fit, other, lower_is_better)
     return sentences
+
+
+def _crossover_sentence(hybrid_fit: ScalingFit, hybrid: str, other_fit: ScalingFit, other: str,
+                        lower_is_better: bool) -> list[str]:
+    """Where the fitted hybrid curve overtakes ``other``, only with its bootstrap interval (none when open)."""
+    sizes = hybrid_fit.sizes
+    first, second = (other_fit, hybrid_fit) if lower_is_better else (hybrid_fit, other_fit)
+    low, high = min(sizes), max(sizes) * 100
+    at = crossover(first.curve, second.curve, low, high)
+    interval = crossover_interval(first, second, low, high)
+    if at is None or interval is None:
+        return []
+    span = f"95% interval {interval[0]:,.0f} to {interval[1]:,.0f}"
+    if interval[1] <= low:
+        side = "below" if lower_is_better else "above"
+        better = " (lower is better)" if lower_is_better else ""
+        return [f"The fitted {hybrid} curve is {side} {other}{better} from the smallest size (n = {low}) on "
+                f"in 97.5% of the bootstrap refits; a fit is not a test."]
+    inside = "within" if at <= max(sizes) else "beyond (an extrapolation of)"
+    return [f"The fitted {hybrid} curve overtakes {other} at about n = {max(at, low):,.0f} ({span}), "
+            f"{inside} the measured sizes; a fit is not a test."]
 
 
 # ---- markdown ---------------------------------------------------------------------------------------------

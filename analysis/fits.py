@@ -11,16 +11,26 @@ Three parameters need more than three points to say anything, so a fit is
 refused below :data:`MIN_SIZES` sizes (one line, not a bad fit). Sizes are
 scaled by the largest one before fitting, which keeps ``b`` of order one
 and the optimiser stable; the reported ``b`` is for N in raw units.
+
+A least-squares fit always returns a curve, even through noise around a
+flat line, and its exponent then wanders over the whole allowed range. So a
+fit is only *shown* (:func:`why_not_shown`) where the points have a trend:
+the slope of the means over log N is significant (scipy's ``linregress``),
+and the exponent's bootstrap interval stays inside its bounds. A crossover
+of two shown fits comes with an interval from the paired bootstrap refits
+(:func:`crossover_interval`), and is stated only when that interval is finite.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, stats
+
+from analysis.stats import CONFIDENCE, SIGNIFICANCE
 
 MIN_SIZES = 4
 BOOTSTRAP_FITS = 300
@@ -43,8 +53,36 @@ class PowerLaw:
 
 
 @dataclass(frozen=True)
+class Trend:
+    """The least-squares line of the means over log10 N: its slope (change per tenfold N) and two-sided p."""
+
+    slope: float
+    p: float
+
+    @property
+    def significant(self) -> bool:
+        return self.p < SIGNIFICANCE
+
+
+def trend(sizes: Sequence[int], means: Sequence[float]) -> Trend:
+    """Whether the means move with log N at all: scipy's linregress of the means on log10 N (two-sided t-test).
+
+    Constant means have no trend (p = 1), where linregress would divide by zero.
+    """
+    y = np.asarray(means, dtype=float)
+    if np.ptp(y) == 0:
+        return Trend(0.0, 1.0)
+    result = stats.linregress(np.log10(np.asarray(sizes, dtype=float)), y)
+    return Trend(float(result.slope), float(result.pvalue))
+
+
+@dataclass(frozen=True)
 class ScalingFit:
-    """A fitted curve with 95 % bootstrap intervals for each parameter (None when no resample converged)."""
+    """A fitted curve with 95 % bootstrap intervals for each parameter (None when no resample converged).
+
+    ``draws`` holds the bootstrap refits' (a, b, c) rows, in resample order, for intervals of what
+    is derived from two curves (:func:`crossover_interval`).
+    """
 
     curve: PowerLaw
     sizes: tuple[int, ...]
@@ -53,6 +91,8 @@ class ScalingFit:
     b_interval: tuple[float, float] | None
     c_interval: tuple[float, float] | None
     resamples: int
+    trend: Trend
+    draws: np.ndarray = field(default_factory=lambda: np.empty((0, 3)), compare=False, repr=False)
 
 
 def _linear_part(x: np.ndarray, y: np.ndarray, c: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,9 +181,10 @@ def fit_with_intervals(
     means = [float(np.mean([np.mean(list(per_query.values())) for per_query in values[size].values()]))
              for size in sizes]
     curve = fit_power_law(sizes, means)
+    slope = trend(sizes, means)
     shared = sorted(set.intersection(*(set(q) for by_seed in values.values() for q in by_seed.values())))
     if not shared:
-        return ScalingFit(curve, tuple(sizes), tuple(means), None, None, None, 0)
+        return ScalingFit(curve, tuple(sizes), tuple(means), None, None, None, 0, slope)
     # size -> (seeds x shared queries) matrix, so a resample is two index draws and a mean.
     matrices = [np.array([[per_query[q] for q in shared] for per_query in values[size].values()]) for size in sizes]
     rng = np.random.default_rng(seed)
@@ -155,8 +196,39 @@ def fit_with_intervals(
     draws = draws[np.isfinite(draws).all(axis=1)]
     intervals: list[tuple[float, float] | None] = [None, None, None]
     if len(draws):
-        intervals = [(float(np.percentile(draws[:, i], 2.5)), float(np.percentile(draws[:, i], 97.5))) for i in range(3)]
-    return ScalingFit(curve, tuple(sizes), tuple(means), intervals[0], intervals[1], intervals[2], len(draws))
+        intervals = [_interval(draws[:, i]) for i in range(3)]
+    return ScalingFit(curve, tuple(sizes), tuple(means), intervals[0], intervals[1], intervals[2], len(draws), slope,
+                      draws)
+
+
+def _interval(values: np.ndarray, method: str = "linear") -> tuple[float, float]:
+    tail = 100 * (1 - CONFIDENCE) / 2
+    return float(np.percentile(values, tail, method=method)), float(np.percentile(values, 100 - tail, method=method))
+
+
+def _reaches_bounds(interval: tuple[float, float]) -> bool:
+    """Whether an exponent interval touches EXPONENT_BOUNDS (to the refit grid's spacing, with room)."""
+    low, high = EXPONENT_BOUNDS
+    return interval[0] <= low * 1.01 or interval[1] >= high * 0.99
+
+
+def why_not_shown(fit: ScalingFit) -> str | None:
+    """None when the fit may be shown; else the sentence shown instead of a curve, an exponent and a crossover.
+
+    No trend: the means do not move with log N beyond their own scatter,
+    so any curve through them is noise ("flat within noise"). A trend whose
+    exponent interval reaches a bound of its range (or has none) is a real
+    slope, but the data do not say which power law it is, so only the slope is given.
+    """
+    slope = f"slope {fit.trend.slope:+.4f} per tenfold n, p = {fit.trend.p:.3g}"
+    if not fit.trend.significant:
+        return f"flat within noise ({slope})"
+    if fit.c_interval is None or _reaches_bounds(fit.c_interval):
+        where = "has no bootstrap interval" if fit.c_interval is None else (
+            f"interval {fit.c_interval[0]:.3g} to {fit.c_interval[1]:.3g} reaches the bounds "
+            f"{EXPONENT_BOUNDS[0]:g} to {EXPONENT_BOUNDS[1]:g}")
+        return f"a trend ({slope}) but no power law: the exponent's {where}"
+    return None
 
 
 #: Below this exponent N**-c is close to linear in log N over any measured range (1 - c ln N), so a fit
@@ -185,3 +257,21 @@ def crossover(first: PowerLaw, second: PowerLaw, low: float, high: float) -> flo
         return float(low)  # ahead from the start
     left, right = grid[below[-1]], grid[below[-1] + 1]
     return float(optimize.brentq(lambda n: first(n) - second(n), left, right))
+
+
+def crossover_interval(first: ScalingFit, second: ScalingFit, low: float, high: float) -> tuple[float, float] | None:
+    """A 95 % interval of :func:`crossover` from the two fits' bootstrap refits, paired by resample; None when open.
+
+    Both fits draw their resamples from the same generator seed, so with the
+    same seeds and queries the i-th refits of the two curves come from the same
+    draw. A refit in which ``first`` never overtakes counts as an infinite
+    crossover, so if more than 2.5 % of them never do, the interval is open
+    (None) and no crossover is stated.
+    """
+    pairs = min(len(first.draws), len(second.draws))
+    if pairs == 0:
+        return None
+    at = [crossover(PowerLaw(*first.draws[i]), PowerLaw(*second.draws[i]), low, high) for i in range(pairs)]
+    # inverted_cdf picks a refit's own value: no interpolation towards an infinite one
+    bounds = _interval(np.array([math.inf if x is None else x for x in at]), method="inverted_cdf")
+    return bounds if all(math.isfinite(b) for b in bounds) else None

@@ -27,6 +27,9 @@ from scipy import stats
 RANDOMISATION_RESAMPLES = 10_000
 BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
+#: Holm p (or a single test's p) below this is called significant. Not ``alpha``: that is the hybrid
+#: strategy's monolingual share.
+SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 Python's own writes raise ``OSError(ENOSPC)``; safetensors (Rust) raises a
 ``SafetensorError`` whose text carries the OS error; Hugging Face's
-``save_pretrained`` passes either through. :func:`is_disk_full` recognises
-them all (also along an exception's cause chain), and :class:`DiskFullError`
-is what the checkpoint writer raises instead, with the size it tried to
+``save_pretrained`` passes either through; numpy's ``tofile`` (hence
+``np.save``) reports a short write, ``OSError("N requested and M written")``,
+with no errno. :func:`is_disk_full` recognises them all (also along an
+exception's cause chain), and :class:`DiskFullError` is what the checkpoint writer raises instead, with the size it tried to
 write, so the queue worker can tell the user how much to free.
 """
 
@@ -12,13 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import shutil
 from pathlib import Path
 from typing import Iterator
 
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: EFBIG: a file size limit (``ulimit -f``) or the filesystem's largest file; as with a full disk, no write there fits.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: How the OS error reaches us through libraries that do not raise OSError (safetensors: "os error 28").
 _FULL_TEXTS = ("no space left on device", f"os error {errno.ENOSPC}", "disk quota exceeded")
+#: numpy's short write: a full disk (or a file size limit), the only cause of a write stopping early.
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 MB = 1024 * 1024
 
 
@@ -69,7 +74,8 @@ def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` (or an exception it was raised from) reports a full disk or an exhausted quota."""
     return any(
-        (isinstance(e, OSError) and e.errno in _FULL_ERRNOS) or any(text in str(e).lower() for text in _FULL_TEXTS)
+        (isinstance(e, OSError) and (e.errno in _FULL_ERRNOS or _SHORT_WRITE.fullmatch(str(e)) is not None))
+        or any(text in str(e).lower() for text in _FULL_TEXTS)
         for e in exception_chain(exc)
     )
 

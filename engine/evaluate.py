@@ -72,6 +72,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 import faiss
 import numpy as np
 
+from engine.finite import require_finite
 from engine.metrics import (
     Measure,
     best_rank_per_language,
@@ -450,6 +451,9 @@ def evaluate(
     encoding = TextEncoding(passage_max_length, symmetric)
     queries = [q for q in eval_set.queries if q.id in judged]
     query_vectors, passage_vectors = _encode(encoder, queries, eval_set.passages, batch_size, cache, state, encoding)
+    where = f"{getattr(encoder, 'spec', type(encoder).__name__)} on {label}"
+    require_finite(query_vectors, "query vectors", where)
+    require_finite(passage_vectors, "passage vectors", where)
     corpus = _Pool([p.id for p in eval_set.passages], passage_vectors)
     searching = Slice(state, 1.0 - _SEARCH_SHARE, _SEARCH_SHARE)
     return _search_and_score(corpus, query_vectors, queries, eval_set, label, judged, warnings, parsed, settings,

@@ -19,8 +19,16 @@ the architecture and the depth (so any change of those is a different folder,
 never a stale hit), under the artifacts folder, shared by the runs of a
 machine. Each entry is keyed by a digest of its token ids. Entries are written
 in parts, a ``.npy`` float16 matrix of the parts' tokens (``[tokens, hidden]``)
-and a ``.json`` index of (key, length) written after it (a part without its
-index is ignored); parts are read memory-mapped with ``allow_pickle=False``.
+and a ``.json`` index of (key, length) written after it, which holds an XXH3
+checksum of the matrix file and one of itself; parts are read memory-mapped
+with ``allow_pickle=False``. A wrong hidden state would change every later
+run's numbers without a trace, so a part whose checksums, shape or index do
+not match is removed with one warning and its entries are computed again.
+Writers and the start-up clean-up hold the folder's lock file, so whatever
+half-written file the clean-up finds (``*.partial.*``, a matrix without its
+index) was left by a killed writer and is removed; a read-only folder (no lock
+can be taken there) is read as it is, removing nothing. A write that finds the
+disk full raises :class:`engine.disk_full.DiskFullError` and leaves no file.
 Size: ``2 * hidden`` bytes a token (768 B for e5-small), and at most
 ``max_bytes`` per folder: past that, new entries live in memory for the run only.
 """
@@ -33,12 +41,15 @@ import json
 import logging
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
+import filelock
 import numpy as np
 import torch
+import xxhash
 from torch import Tensor
 
+from engine.disk_full import disk_full_as_error
 from engine.padding import right_pad
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,11 @@ DEFAULT_MAX_BYTES = 2 * 2**30
 _FLUSH_BYTES = 64 * 2**20
 #: Texts run through the frozen layers at once (sorted by length, so padding is small).
 _PREFIX_BATCH = 64
+#: Held while a part is written or the folder is cleaned up.
+_LOCK_FILE = ".lock"
+_PARTIAL = ".partial"
+#: Bytes read at once when a part's checksum is computed.
+_CHUNK = 8 * 2**20
 
 
 class FrozenPrefixError(ValueError):
@@ -64,6 +80,41 @@ def _layer_list(backbone: torch.nn.Module, count: int) -> tuple[torch.nn.Module,
             if isinstance(child, torch.nn.ModuleList) and len(child) == count:
                 return module, name
     raise FrozenPrefixError(f"cannot find the {count} transformer layers of {type(backbone).__name__}")
+
+
+class _Damaged(ValueError):
+    """A part or its index that cannot be trusted (unreadable, inconsistent, or failing its checksum)."""
+
+
+def _file_checksum(path: Path) -> str:
+    checksum = xxhash.xxh3_128()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            checksum.update(chunk)
+    return checksum.hexdigest()
+
+
+def _index_checksum(keys: list[str], lengths: list[int], part: str) -> str:
+    return xxhash.xxh3_128_hexdigest(json.dumps([keys, lengths, part]).encode())
+
+
+def _save_matrix(path: Path, matrix: np.ndarray) -> None:
+    """``np.save`` through Python's file writes: numpy's own (``tofile``) drops the error of a failed write that
+    fits its stdio buffer, leaving a short file behind a successful save."""
+    with path.open("wb") as stream:
+        np.lib.format.write_array_header_1_0(stream, np.lib.format.header_data_from_array_1_0(matrix))
+        stream.write(np.ascontiguousarray(matrix).data)
+
+
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(partial_path)``, then rename it to ``path``; a failed write removes its partial file."""
+    partial = path.with_name(path.stem + _PARTIAL + path.suffix)
+    try:
+        write(partial)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 class _Given(torch.nn.Module):
@@ -120,29 +171,78 @@ class FrozenPrefix:
                 digest.update(memoryview(tensor.detach().cpu().contiguous().numpy()).cast("B"))
         return digest.hexdigest()[:24]
 
+    def _lock(self) -> filelock.FileLock:
+        return filelock.FileLock(self.folder / _LOCK_FILE)
+
     def _read_parts(self) -> None:
         if not self.folder.is_dir():
             return
+        lock = self._lock()
+        try:
+            lock.acquire()
+        except OSError:  # a read-only folder (a shared copy): read what can be trusted, change nothing
+            self._read_indexed_parts(writable=False)
+            return
+        try:
+            self._remove_leftovers()
+            self._read_indexed_parts(writable=True)
+        finally:
+            lock.release()
+
+    def _read_indexed_parts(self, writable: bool) -> None:
         for index_file in sorted(self.folder.glob("part-*.json")):
-            matrix_file = index_file.with_suffix(".npy")
-            try:
-                index = json.loads(index_file.read_text(encoding="utf-8"))
-                matrix = np.load(matrix_file, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                log.warning("frozen-prefix cache part %s is unreadable (%s); it is ignored", matrix_file, exc)
+            if _PARTIAL in index_file.name:
                 continue
-            if matrix.dtype != np.float16 or matrix.ndim != 2 or matrix.shape[1] != self.hidden_size \
-                    or sum(index["lengths"]) != matrix.shape[0]:
-                log.warning("frozen-prefix cache part %s does not match its index; it is ignored", matrix_file)
+            try:
+                keys, lengths, matrix = self._read_part(index_file)
+            except _Damaged as exc:
+                log.warning("frozen-prefix cache part %s is damaged (%s): %sits entries are computed again",
+                            index_file.with_suffix(".npy"), exc, "it is removed and " if writable else "")
+                if writable:
+                    index_file.with_suffix(".npy").unlink(missing_ok=True)
+                    index_file.unlink(missing_ok=True)
                 continue
             offset = 0
-            for key, length in zip(index["keys"], index["lengths"]):
-                self._rows.setdefault(bytes.fromhex(key), matrix[offset : offset + length])
+            for key, length in zip(keys, lengths):
+                self._rows.setdefault(key, matrix[offset : offset + length])
                 offset += length
             self._stored_bytes += matrix.nbytes
 
+    def _remove_leftovers(self) -> None:
+        """Files only a killed writer leaves (the caller holds the lock): partial files, a matrix without its index."""
+        for path in self.folder.glob("part-*"):
+            orphan = path.suffix == ".npy" and not path.with_suffix(".json").exists()
+            if _PARTIAL in path.name or orphan:
+                log.info("frozen-prefix cache: removing %s, left by an interrupted write", path)
+                path.unlink(missing_ok=True)
+
+    def _read_part(self, index_file: Path) -> tuple[list[bytes], list[int], np.ndarray]:
+        """A part's keys, lengths and memory-mapped matrix, once its index and matrix match their checksums."""
+        matrix_file = index_file.with_suffix(".npy")
+        try:
+            index = json.loads(index_file.read_text(encoding="utf-8"))
+            keys, lengths, part = index["keys"], index["lengths"], index["part"]
+            if index.get("index") != _index_checksum(keys, lengths, part):
+                raise _Damaged("its index does not match its checksum")
+            if _file_checksum(matrix_file) != part:
+                raise _Damaged("it does not match its checksum")
+            matrix = np.load(matrix_file, mmap_mode="r", allow_pickle=False)
+            key_bytes = [bytes.fromhex(key) for key in keys]
+        except _Damaged:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise _Damaged(f"{type(exc).__name__}: {exc}") from exc
+        if matrix.dtype != np.float16 or matrix.ndim != 2 or matrix.shape[1] != self.hidden_size \
+                or len(keys) != len(lengths) or sum(lengths) != matrix.shape[0]:
+            raise _Damaged("it does not match its index")
+        return key_bytes, lengths, matrix
+
     def flush(self) -> None:
-        """Write the entries computed since the last flush as one part (if the folder has room)."""
+        """Write the entries computed since the last flush as one part (if the folder has room).
+
+        Raises :class:`engine.disk_full.DiskFullError` when the disk is full
+        (numpy reports it as a short write, without an errno), leaving no file.
+        """
         if self.folder is None or not self._pending:
             self._pending.clear()
             return
@@ -153,12 +253,20 @@ class FrozenPrefix:
                      self.folder, self._stored_bytes // 2**20, len(pending))
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"part-{uuid.uuid4().hex}"
-        partial = self.folder / f"{name}.partial.npy"
-        np.save(partial, np.concatenate([rows for _, rows in pending]), allow_pickle=False)
-        partial.replace(self.folder / f"{name}.npy")
-        index = {"keys": [key.hex() for key, _ in pending], "lengths": [len(rows) for _, rows in pending]}
-        (self.folder / f"{name}.json").write_text(json.dumps(index), encoding="utf-8")
+        part = self.folder / f"part-{uuid.uuid4().hex}.npy"
+        matrix = np.concatenate([rows for _, rows in pending])
+        with disk_full_as_error(self.folder, size), self._lock():
+            _write_atomically(part, lambda path: _save_matrix(path, matrix))
+            keys, lengths, checksum = [key.hex() for key, _ in pending], [len(rows) for _, rows in pending], \
+                _file_checksum(part)
+            index = {"keys": keys, "lengths": lengths, "part": checksum,
+                     "index": _index_checksum(keys, lengths, checksum)}
+            try:
+                _write_atomically(part.with_suffix(".json"),
+                                  lambda path: path.write_text(json.dumps(index), encoding="utf-8"))
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
         self._stored_bytes += size
 
     # ---- hidden states --------------------------------------------------------

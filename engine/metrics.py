@@ -235,8 +235,11 @@ def exact_ranks(scores: np.ndarray, id_order: np.ndarray, targets: np.ndarray) -
 
     ``scores`` holds the query's score for every passage of the pool (-inf for
     a masked one), ``id_order`` each passage's position in ascending id order,
-    so ties rank the higher id first, as trec_eval does.
+    so ties rank the higher id first, as trec_eval does. A NaN or infinite
+    score ranks with the masked ones, last: a comparison with NaN is false, so
+    left as it is it would rank first.
     """
+    scores = np.where(np.isfinite(scores), scores, -np.inf)
     target_scores = scores[targets][:, None]
     above = (scores[None, :] > target_scores).sum(axis=1)
     tied_above = ((scores[None, :] == target_scores) & (id_order[None, :] > id_order[targets][:, None])).sum(axis=1)

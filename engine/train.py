@@ -661,7 +661,10 @@ def _loop(run: _Training, backward: BatchBackward, state: RunState,
     """Step until the budget is spent, reporting each step and checkpointing every ``checkpoint_every``."""
     context, total = run.context, run.total
     samples, saved_at, started = 0, run.step, time.perf_counter()
-    while run.step < total and not run.selection.should_stop():  # a resumed run that had stopped stays stopped
+    finished = run.step >= total or run.selection.should_stop()  # a resumed run that had stopped stays stopped
+    if run.losses and finished and context.is_main:  # resumed with no step left: the last one's report
+        state.report(Progress("training", 1.0, run.step, total, run.losses[-1], dev_loss=run.selection.latest))
+    while run.step < total and not run.selection.should_stop():
         if context.any(state.cancelled()):
             run.checkpoint(on_checkpoint)
             raise Cancelled(f"training cancelled at step {run.step} of {total}; checkpoint in {run.checkpoint_dir}")

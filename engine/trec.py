@@ -11,10 +11,12 @@ files are; ``zcat`` them for trec_eval).
 from __future__ import annotations
 
 import gzip
+import logging
 import re
 from pathlib import Path
 from typing import IO, Iterator, Mapping
 
+from engine.data.files import capped_lines, file_kind, quoted
 from engine.metrics import NoJudgedQueriesError, Run, complete_run, compute_per_query, mean, parse_measure, trec_order
 
 #: Measures of the ``metrics`` command when none are given.
@@ -27,26 +29,38 @@ _TREC_NAME_WIDTH = 22
 _GZIP_LEVEL = 3
 _WHITESPACE = re.compile(r"\s")
 
+log = logging.getLogger(__name__)
+
 
 class TrecFormatError(ValueError):
     """A line of a qrels or run file does not follow the TREC format."""
 
 
-def _lines(path: Path, expected: str, width: int) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields) of each non-blank line that has ``width`` fields."""
+def _lines(path: Path, kind: str, expected: str, width: int) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, fields) of each non-blank line that has ``width`` fields; ``kind`` names the file's role."""
     if not path.is_file():
+        if (what := file_kind(path)) is not None:
+            raise TrecFormatError(f"{path}: the {kind} file is {what}, not a file; give the {kind} file")
         raise FileNotFoundError(f"{path.name}: no such file in {path.parent.resolve()}")
     with _open(path, "r") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != width:
-                raise TrecFormatError(
-                    f"{path.name}, line {number}: expected {width} fields '{expected}', "
-                    f"got {len(fields)}: {line.strip()!r}"
-                )
-            yield number, fields
+        try:
+            for number, line in enumerate(capped_lines(handle, path.name), start=1):
+                if number == 1 and line.startswith("\ufeff"):
+                    log.warning("%s line 1 starts with a byte-order mark: its query id is read as %s, as trec_eval "
+                                "reads it, and matches no other file's; save the file without one", path.name,
+                                quoted(line.split()[0] if line.split() else line))
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != width:
+                    raise TrecFormatError(
+                        f"{path.name}, line {number}: expected {width} fields '{expected}', "
+                        f"got {len(fields)}: {quoted(line.strip())}"
+                    )
+                yield number, fields
+        except UnicodeDecodeError as exc:
+            raise TrecFormatError(f"{path.name}: the {kind} file is not UTF-8 text ({exc.reason}); save it as UTF-8"
+                                  ) from None
 
 
 def _open(path: Path, mode: str) -> IO[str]:
@@ -66,7 +80,7 @@ def read_qrels(path: Path | str) -> dict[str, dict[str, int]]:
     """Read ``qid iter docid relevance`` lines (whitespace or tab separated)."""
     path = Path(path)
     qrels: dict[str, dict[str, int]] = {}
-    for number, (qid, _iteration, doc, relevance) in _lines(path, "qid iter docid relevance", 4):
+    for number, (qid, _iteration, doc, relevance) in _lines(path, "qrels", "qid iter docid relevance", 4):
         try:
             value = int(relevance)
         except ValueError:
@@ -81,7 +95,7 @@ def read_run(path: Path | str) -> dict[str, dict[str, float]]:
     """Read ``qid Q0 docid rank score tag`` lines; the rank column is ignored, as trec_eval does."""
     path = Path(path)
     run: dict[str, dict[str, float]] = {}
-    for number, (qid, _q0, doc, _rank, score, _tag) in _lines(path, "qid Q0 docid rank score tag", 6):
+    for number, (qid, _q0, doc, _rank, score, _tag) in _lines(path, "run", "qid Q0 docid rank score tag", 6):
         try:
             value = float(score)
         except ValueError:

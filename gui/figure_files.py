@@ -48,9 +48,14 @@ def _write(widget: pg.GraphicsLayoutWidget, path: Path, width: int) -> Path:
     return written
 
 
-def save_scaling_figure(
+def save_scaling_figure(rows: list[dict], path: Path, *, width: int = 1200, height: int = 500, **view) -> Path:
+    """Scaling curves, one panel per query language, written to ``path`` (.png or .svg); ``view`` is the
+    keyword choice of :func:`scaling_figure` (eval set, setting, metric, passages, query languages)."""
+    return _write(scaling_figure(rows, width=width, height=height, **view), path, width)
+
+
+def scaling_figure(
     rows: list[dict],
-    path: Path,
     *,
     eval_set: str,
     setting: str,
@@ -59,8 +64,8 @@ def save_scaling_figure(
     query_languages: Sequence[str] | None = None,
     width: int = 1200,
     height: int = 500,
-) -> Path:
-    """Scaling curves, one panel per query language, written to ``path`` (.png or .svg)."""
+) -> pg.GraphicsLayoutWidget:
+    """The figure of :func:`save_scaling_figure` as a widget (the Findings page shows it); LookupError if empty."""
     panels = scaling_panels(rows, eval_set=eval_set, setting=setting, metric=metric,
                             passage_language=passage_language, query_languages=query_languages)
     if not panels:
@@ -75,7 +80,7 @@ def save_scaling_figure(
         draw_scaling(plots[-1], panel, metric=metric, styles=styles, references=reference_labels(panels))
     share_y_range(plots, panels)
     add_legend(widget.ci, scaling_legend(styles, panels))
-    return _write(widget, path, width)
+    return widget
 
 
 def save_heatmap_figure(

@@ -250,18 +250,22 @@ def draw_series(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metri
 
 
 def draw_fit(plot: pg.PlotItem, drawn: DrawnScaling, series: Series, *, metric: str, style: SeriesStyle) -> str:
-    """The fit a − b·N^−c through the series' plotted means, as a thin line; '' if drawn, else why not (a sentence).
+    """The fit a − b·N^−c through the series' plotted means, as a thin line; '' if drawn, else why not (a sentence:
+    too few sizes, or means without a trend over log N, as the reports refuse them).
 
     The curve spans the sizes measured and no further. analysis.fits is
     imported here, when a fit is first asked for: it brings scipy, which
     would add about a second to the window's start.
     """
-    from analysis.fits import FitError, fit_power_law
+    from analysis.fits import FitError, fit_power_law, trend
+    from analysis.stats import SIGNIFICANCE
 
     try:
         law = fit_power_law(series.sizes, series.means)
     except FitError as error:
         return str(error)
+    if not trend(series.sizes, series.means).significant:  # a curve through noise would draw a trend that is not there
+        return f"flat within noise (the slope of the means over log n has p ≥ {SIGNIFICANCE})"
     sizes = np.geomspace(series.sizes[0], series.sizes[-1], FIT_SAMPLES)
     line = pg.PlotCurveItem(np.log10(sizes), law(sizes), pen=style.pen(width=1))
     line.setToolTip(f"{series.label}: fit {metric} = {law.a:.4f} − {law.b:.4g}·N^−{law.c:.3f}\n"

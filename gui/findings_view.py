@@ -5,7 +5,8 @@ Per query language it shows the tables of :func:`analysis.findings.build_finding
 difference to the runner-up and to each reference with the Holm-adjusted
 randomisation p-value, marked when below 0.05; hybrid against every other
 strategy; the fitted exponents) and the sentences generated from them, the
-same ones ``summary.md`` opens with.
+same ones ``summary.md``'s appendix has, below the answer ``summary.md`` opens
+with (:mod:`gui.answer_view`).
 
 The per-query values are read and tested in the background thread: a study
 holds millions of them and a randomisation test takes 10,000 sign flips per
@@ -21,6 +22,7 @@ from PySide6 import QtCore, QtWidgets
 from analysis.compare import Comparison
 from analysis.findings import SIGNIFICANCE, Findings, LanguageFindings, Mean, signed
 from analysis.fits import ScalingFit
+from gui.answer_view import AnswerBlock
 from gui.plot_page import EMPTY_TEXT, FollowsMetrics, fitted
 from gui.view_choices import ViewChoices
 from results.app_model import AppModel
@@ -51,11 +53,16 @@ class FindingsView(FollowsMetrics):
         self.status = QtWidgets.QLabel("")
         self.status.setStyleSheet("color: #555555;")
         self.text = QtWidgets.QTextBrowser(openExternalLinks=False)
+        #: The page opens with the answer, as summary.md does (sw and yo of the choice; hidden without them).
+        self.answer = AnswerBlock(self)
+        answer_and_tables = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        answer_and_tables.addWidget(self.answer)
+        answer_and_tables.addWidget(self.text)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(toolbar)
         layout.addLayout(toolbar2)
         layout.addWidget(self.status)
-        layout.addWidget(self.text, 1)
+        layout.addWidget(answer_and_tables, 1)
         self.choices.changed.connect(self.refresh)
         self.choices.languages.changed.connect(self.compute)
         #: The findings shown (None: none yet, or nothing to test); tests read it.
@@ -86,6 +93,8 @@ class FindingsView(FollowsMetrics):
             if findings is None:
                 self._show_text(NO_VALUES_TEXT)
             else:
+                self.answer.show_answer(findings, self.app_model.metrics.view(eval_set, setting, passage_language,
+                                                                              metric))
                 self.text.setHtml(findings_html(findings))
 
         def failed(error: BaseException) -> None:
@@ -98,6 +107,7 @@ class FindingsView(FollowsMetrics):
     def _show_text(self, text: str) -> None:
         self._requests.drop()  # an answer still on its way is for choices no longer shown
         self.findings = None
+        self.answer.clear()
         self.status.setText("")
         self.text.setPlainText(text)
 

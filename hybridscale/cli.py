@@ -177,6 +177,14 @@ def _with_miracl_corpus(study, corpus: str):
 
 def _check_readable(corpus: Path) -> None:
     """Open the corpus file (every file of a corpus folder) now, not when a worker reaches its evaluation."""
+    from engine.data.files import file_kind
+
+    what = None if corpus.is_dir() else file_kind(corpus)  # opening a FIFO would wait for a writer
+    if corpus.is_dir() and not any(p.is_file() for p in corpus.iterdir()):
+        what = "a folder without files"
+    if what is not None:
+        raise UserError(f"--corpus {corpus}: {what}, not a corpus; give a MIRACL-style JSONL/TSV file or a folder of "
+                        "them")
     try:
         files = [p for p in corpus.iterdir() if p.is_file()] if corpus.is_dir() else [corpus]
         for file in files:
@@ -463,14 +471,26 @@ def cmd_export_model(args: argparse.Namespace) -> int:
     db = _open(args, read_only=True)
     model = run_folder(db.artifacts_dir, run_id) / MODEL_DIR
     if not model.is_dir():
-        raise UserError(f"run {run_id} has no model in {model} (not finished, or it ran with keep_model off); "
-                        "run it again with keep_model on")
+        raise UserError(_no_model(db, run_id, model))
     target = Path(args.dir)
     if target.exists() and any(target.iterdir()):
         raise UserError(f"{target} exists and is not empty; give a new folder")
     load_encoder(str(model), device="cpu").save(target)
     print(f"wrote the model of run {run_id} to {target} (a Hugging Face and sentence-transformers folder)")
     return 0
+
+
+def _no_model(db, run_id: str, model: Path) -> str:
+    """Why ``model`` is missing: in another artifacts folder (the one of the run's log), or never kept."""
+    from engine.train import MODEL_DIR
+    from storage.queries import run_log_path
+
+    log_path = run_log_path(db, run_id)
+    kept = Path(log_path).parent / MODEL_DIR if log_path else None
+    if kept is not None and kept != model and kept.is_dir():
+        return f"run {run_id} has no model in {model}, but its model is in {kept}: give --artifacts {kept.parents[2]}"
+    return (f"run {run_id} has no model in {model} (not finished, or it ran with keep_model off); "
+            "run it again with keep_model on")
 
 
 def cmd_gui(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from engine.model import resolve_device
 from engine.state import Progress
 from hybridscale.analysis_io import RequestError
 from hybridscale.parallel import cpu_layout, helper_workers
-from hybridscale.report import findings_markdown, provenance_line, series_flags, study_findings
+from hybridscale.report import provenance_line, series_flags, study_findings, summary_lines
 from hybridscale.signals import stop_on_signals
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
@@ -219,18 +219,19 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
 
 
 def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, images: list[Path], started: float) -> str:
-    """A short Markdown report: what ran, then the findings of ``hybridscale report`` (hybridscale.report).
+    """The summary of ``hybridscale report`` (the answer, then the appendix), with what ran in the appendix.
 
     The wall time is read once the findings are computed (``started`` is a
     ``time.perf_counter()`` reading), so it covers everything but writing the file.
     """
     counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in FINISHED
                        if any(r.status == s for r in runs))
-    findings = _findings(db, study_id)
+    try:
+        findings = study_findings(db, study_id)
+    except RequestError as exc:  # no run finished: the summary says so instead of stopping the demo
+        findings, counts = [], f"{counts}; no findings: {exc}"
     seconds = time.perf_counter() - started
-    lines = [
-        f"# {study.name}: hybrid batch training, zero-shot sw / yo",
-        "",
+    context = [
         f"Model {study.template.model}; training on {study.template.train_dataset} "
         f"({', '.join(study.template.train_languages)}); {_budget(study.template)} of {study.template.batch_size} "
         f"pairs per run; seed(s) {list(study.seeds)} (tables show the mean over seeds).",
@@ -238,7 +239,10 @@ def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, image
         f"Provenance: {provenance_line(db, study_id)}.",
         "",
         *_base_model_exposure(study.template.model),
-        *findings,
+    ]
+    lines = [
+        *summary_lines(f"{study.name}: hybrid batch training, zero-shot sw / yo", findings,
+                       tidy_metrics(db, study_id), path.parent, context, series_flags(db, study_id)),
         "Plots: " + ", ".join(p.name for p in images),
         "",
     ]
@@ -255,13 +259,6 @@ def _base_model_exposure(model: str) -> list[str]:
     seen = "; ".join(f"**{line.split(':', 1)[0]}**:{line.split(':', 1)[1]}" for line in known.summary().splitlines())
     return [f"Zero-shot here means unseen in the demo's training. What {known.label}'s own training saw, per "
             f"language: {seen}. Swahili results are therefore not zero-shot in the strict sense.", ""]
-
-
-def _findings(db, study_id: int) -> list[str]:
-    try:
-        return findings_markdown(study_findings(db, study_id), series_flags(db, study_id))
-    except RequestError as exc:  # no run finished: the summary says so instead of stopping the demo
-        return [f"No findings: {exc}", ""]
 
 
 def _budget(config: RunConfig) -> str:

@@ -1,15 +1,18 @@
 """``hybridscale report``: a study's answer, written to a folder from the database alone.
 
 So a study run elsewhere (on a cluster) can be reported here, everything
-comes from stored rows: ``summary.md`` opens with what produced the runs (one
-line from their provenance records: "all runs on torch X, transformers Y,
-1 × device", or what differs) and then the findings
-(:mod:`analysis.findings`: per eval set and language, each series' mean ±
-seed spread at each size, the best, its difference to the runner-up and to
-the references with Holm p-values, the hybrid comparisons, the fitted
-exponents, then sentences generated from those rows only; a series whose
-runs ran on different software or hardware is flagged first, as its
-comparisons are not like for like), followed by the
+comes from stored rows: ``summary.md`` opens with the answer
+(:mod:`analysis.answer`: one figure of the primary measure's scaling curves
+for sw and yo with the references, a table of it at each size, at most five
+sentences; a series whose runs ran on different software or hardware is
+flagged right below it, as its comparisons are not like for like), and puts
+everything else under an appendix heading: what produced the runs (one line
+from their provenance records: "all runs on torch X, transformers Y,
+1 × device", or what differs), then the findings (:mod:`analysis.findings`:
+per eval set and language, each series' mean ± seed spread at each size, the
+best, its difference to the runner-up and to the references with Holm
+p-values, the hybrid comparisons, the fits where the points show a trend,
+then sentences generated from those rows only), followed by the
 CSVs: ``report.csv`` (tidy metrics), ``per_query.csv``, ``comparisons.csv``
 (every pair of series at every size and language cell, the fields of
 ``hybridscale compare``) and ``fits.csv``, and the plots (drawn headless by
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from analysis.answer import answer_languages, answer_markdown, build_answer
 from analysis.compare import FIELDS, compare
 from analysis.findings import Findings, to_markdown
 from analysis.fits import ScalingFit
@@ -33,11 +37,16 @@ from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.provenance import latest_provenance, run_rows
 from storage.queries import tidy_metrics
 from vocabulary.languages import TARGET_LANGUAGES
+from vocabulary.printable import escape_unprintable
 from vocabulary.provenance import differences, summary_line
 
 #: The (setting, metric) pairs the summary reports for each eval set, where the study has them.
 REPORTED: tuple[tuple[str, str], ...] = (("cross", "nDCG@10"), ("mono", "nDCG@10"), ("multi", "nDCG@10"),
                                           ("multi", "LangBias"))
+#: The summary's answer is about nDCG@10 in the first of these settings the study measured for sw or yo
+#: (of the first eval set that has it): cross-lingual retrieval is the paper's question, the pool next.
+PRIMARY_METRIC = "nDCG@10"
+PRIMARY_SETTINGS: tuple[str, ...] = ("cross", "multi", "mono")
 MEASUREMENT_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "metric")
 FIT_COLUMNS: tuple[str, ...] = (
     *MEASUREMENT_COLUMNS, "query_language", "passage_language", "strategy", "alpha", "series", "sizes", "a", "a_low",
@@ -67,12 +76,48 @@ def study_findings(db: Database, study_id: int) -> list[Findings]:
     return [findings(db, study_id, *triple) for triple in reported(db, study_id)]
 
 
-def findings_markdown(all_findings: Sequence[Findings], flags: Sequence[str] = ()) -> list[str]:
-    """The findings section; ``flags`` (:func:`series_flags`) open it."""
-    lines = ["## Findings", "", *flags]
+def findings_markdown(all_findings: Sequence[Findings]) -> list[str]:
+    lines = []
     for found in all_findings:
         lines += to_markdown(found)
     return lines
+
+
+def primary_findings(all_findings: Sequence[Findings]) -> Findings | None:
+    """The findings the answer is about (:data:`PRIMARY_SETTINGS`), None when no sw or yo row was trained."""
+    for setting in PRIMARY_SETTINGS:
+        for found in all_findings:
+            if (found.setting, found.metric) == (setting, PRIMARY_METRIC) and answer_languages(found):
+                return found
+    return None
+
+
+def summary_lines(title: str, all_findings: Sequence[Findings], rows: list[dict], out: Path,
+                  context: Sequence[str] = (), flags: Sequence[str] = ()) -> list[str]:
+    """A summary: the answer (its figure written to ``out``/plots/answer.png) and the ``flags`` of
+    :func:`series_flags` (a reader of the answer alone must see them), then the appendix: ``context`` (what
+    ran) and every findings table."""
+    return [f"# {title}", "", *answer_section(all_findings, rows, out), *flags,
+            "## Appendix: what ran and every table", "", *context, *findings_markdown(all_findings)]
+
+
+def answer_section(all_findings: Sequence[Findings], rows: list[dict], out: Path) -> list[str]:
+    primary = primary_findings(all_findings)
+    answer = None if primary is None else build_answer(primary)
+    if primary is None or answer is None:
+        return ["## The answer", "", f"No trained run was measured in {PRIMARY_METRIC} on sw or yo queries, so there "
+                "is nothing to answer yet; the appendix has what was measured.", ""]
+    cells = answer_languages(primary)
+    from gui.figure_files import save_scaling_figure  # Qt, headless: only once there is something to draw
+
+    try:
+        figure = save_scaling_figure(rows, out / "plots" / "answer.png", eval_set=primary.eval_set,
+                                     setting=primary.setting, metric=primary.metric,
+                                     passage_language=cells[0].passage_language,
+                                     query_languages=tuple(c.query_language for c in cells))
+    except LookupError:
+        figure = None
+    return answer_markdown(answer, figure.relative_to(out).as_posix() if figure else None)
 
 
 def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
@@ -86,9 +131,10 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     export_per_query_csv(db, files.per_query, study_id=study_id)
     _write_rows(files.comparisons, (*MEASUREMENT_COLUMNS, *FIELDS), _comparison_rows(db, study_id))
     _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
-    plots = tuple(write_figures(tidy_metrics(db, study_id), out / "plots"))
-    lines = [f"# {name}: findings", "", f"Provenance: {provenance_line(db, study_id)}.", "",
-             *findings_markdown(all_findings, series_flags(db, study_id)),
+    rows = tidy_metrics(db, study_id)
+    plots = tuple(write_figures(rows, out / "plots"))
+    lines = [*summary_lines(f"{escape_unprintable(name)}: findings", all_findings, rows, out,
+                            [f"Provenance: {provenance_line(db, study_id)}.", ""], series_flags(db, study_id)),
              "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
              "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),
              ""]

@@ -66,6 +66,7 @@ from hybridscale.provenance import AttemptRecorder
 from storage import queue
 from storage.db import Database, StorageError
 from storage.provenance import record_provenance
+from storage.queries import run_statuses
 from vocabulary.config import RunConfig, check_run_id
 from vocabulary.status import RunStatus
 
@@ -121,6 +122,8 @@ def run_worker(
     shutdown = shutdown or threading.Event()
     worker_id = options.worker_id or default_worker_id()
     mirror = ArtifactMirror(options.mirror) if options.mirror and context.is_main else None
+    if context.is_main:
+        _remove_stored_runs_checkpoints(db, mirror)
     executed, halted = 0, None
     while options.max_runs is None or executed < options.max_runs:
         if context.is_main:
@@ -193,6 +196,25 @@ def run_folder(artifacts_dir: Path, run_id: str) -> Path:
 def _frozen_cache_dir(workdir: Path) -> Path:
     """``<artifacts>/frozen_prefix``, beside ``runs/``: every run of this machine shares its frozen-prefix caches."""
     return workdir.parent.parent / FROZEN_CACHE_DIR
+
+
+def _remove_stored_runs_checkpoints(db: Database, mirror: ArtifactMirror | None) -> None:
+    """Checkpoints of done runs: a worker killed between storing the results and tidying (:func:`_tidy_finished`)
+    leaves them, and no claim comes back for a done run."""
+    folders = {path.parent.name: path for path in (Path(db.artifacts_dir) / "runs").glob(f"*/{CHECKPOINT_DIR}")}
+    try:
+        statuses = run_statuses(db, folders) if folders else {}
+    except StorageError:
+        return  # the claim says what is wrong with the database, in one line
+    for run_id, status in statuses.items():
+        if status == RunStatus.DONE:
+            log.info("run %s: deleting the checkpoint its worker left after storing the results", run_id)
+            shutil.rmtree(folders[run_id], ignore_errors=True)
+            try:
+                if mirror is not None:
+                    mirror.remove_checkpoints(run_id)
+            except Exception:  # the results are stored; a leftover copy is not worth stopping the worker for
+                log.warning("run %s: deleting its mirrored checkpoint failed:\n%s", run_id, traceback.format_exc())
 
 
 def _remove_leftovers(workdir: Path) -> None:

@@ -20,17 +20,19 @@ from typing import Any, Iterable, Sequence
 from storage.db import Database
 from storage.provenance import RUN_COLUMNS, run_rows
 from storage.queries import PER_QUERY_COLUMNS, TIDY_COLUMNS, per_query_values, tidy_metrics
+from vocabulary.printable import escape_unprintable
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    """``value`` as a CSV cell: empty for None, text that would start a formula quoted, anything else as it is."""
+    """``value`` as a CSV cell: empty for None, text that would start a formula quoted and its control characters
+    escaped (:mod:`vocabulary.printable`), anything else as it is."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    return "'" + escape_unprintable(value) if value.startswith(_FORMULA_STARTS) else escape_unprintable(value)
 
 
 def export_csv(db: Database, path: str | Path, study_id: int | None = None) -> int:

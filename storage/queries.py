@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import func, select
 
@@ -110,6 +110,22 @@ def list_runs(db: Database, study_id: int | None = None, changed_since: dt.datet
     with db.session() as session:
         rows = session.execute(statement).all()
     return [RunView(**row._asdict()) for row in rows]
+
+
+def run_statuses(db: Database, run_ids: Iterable[str]) -> dict[str, str]:
+    """Run id -> status, for those of ``run_ids`` the database holds (asked in chunks: SQLite caps parameters)."""
+    ids, statuses = list(run_ids), {}
+    with db.session() as session:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            statuses.update(dict(session.execute(select(Run.id, Run.status).where(Run.id.in_(chunk))).all()))
+    return statuses
+
+
+def run_log_path(db: Database, run_id: str) -> str | None:
+    """Where the run's log was written (its artifacts folder), or None (no such run, or never started)."""
+    with db.session() as session:
+        return session.scalar(select(Run.log_path).where(Run.id == run_id))
 
 
 def run_config(db: Database, run_id: str) -> RunConfig:

@@ -44,15 +44,17 @@ def test_report_pipeline_writes_database_csv_plots_and_summary(tmp_path, capsys)
     assert len(sw) == 5 and all(0.0 <= float(r["value"]) <= 1.0 for r in sw)
 
     images = sorted(p.name for p in (out / "plots").glob("*.png"))
-    assert images == ["bias_flores.png", "scaling_flores_cross.png", "scaling_flores_multi.png"]
+    assert images == ["answer.png", "bias_flores.png", "scaling_flores_cross.png", "scaling_flores_multi.png"]
     for name in images:
         image = QtGui.QImage(str(out / "plots" / name))
         colours = {image.pixel(x, y) for x in range(0, image.width(), 6) for y in range(0, image.height(), 6)}
         assert image.width() == 1200 and len(colours) > 15, name
 
     summary = (out / "summary.md").read_text()
-    assert "2 steps (budget 'steps')" in summary and "bias_flores.png" in summary
-    assert "Provenance: all " in summary and " runs on torch " in summary  # from the worker's records
+    answer, appendix = summary.split("## Appendix: what ran and every table")
+    assert answer.splitlines()[2].startswith("## The answer: nDCG@10 on flores/test, cross setting") and "###" not in answer
+    assert "2 steps (budget 'steps')" in appendix and "bias_flores.png" in appendix
+    assert "Provenance: all " in appendix and " runs on torch " in appendix  # from the worker's records
     # The findings of hybridscale report: a table per language, means over seeds as the CSV has them.
     cross = summary.split("### nDCG@10 on flores/test, cross setting (higher is better)")[1].split("### ")[0]
     sw_en = cross.split("**Swahili (sw) → en**")[1].split("**")[0]

@@ -46,6 +46,7 @@ from vocabulary.encoder_settings import (
 from vocabulary.eval_specs import DEFAULT_EVALUATIONS, XQUAD_R_LANGUAGES, EvalSpec, eval_spec_from
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 from vocabulary.model_specs import BM25_SPEC, bm25_label, canonical_bm25_spec, check_model_spec, is_bm25_spec
+from vocabulary.printable import check_printable
 from vocabulary.sources import (
     SOURCE_SAMPLINGS,
     describe_split,
@@ -679,6 +680,8 @@ class StudyConfig:
             raise ConfigError("name", "give the study a name")
         if len(self.name) > MAX_STUDY_NAME:
             raise ConfigError("name", f"{len(self.name)} characters; use at most {MAX_STUDY_NAME}")
+        if (unprintable := check_printable(self.name)) is not None:
+            raise ConfigError("name", unprintable)
         if not self.strategies:
             raise ConfigError("strategies", f"choose at least one of {', '.join(STRATEGIES)}")
         for name in self.strategies:

@@ -42,7 +42,7 @@ import regex
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import field, find_file, label, logical_name, read_jsonl, source_root, text_field
+from engine.data.files import field, find_file, label, logical_name, not_a_file, read_jsonl, source_root, text_field
 from engine.data.hub import HubFiles, locate, passages
 from vocabulary.config import EvalSpec
 from vocabulary.languages import to_iso
@@ -200,8 +200,9 @@ def read_collection(corpus: str) -> Iterator[tuple[str, str, str]]:
         if not files:
             raise DataNotFoundError(f"{path}: no *.jsonl collection files (plain, .gz or .xz)")
     else:
-        raise DataNotFoundError(f"{path}: no such collection file or folder; give AfriQA's corpus.jsonl "
-                                "(masakhane_wiki_100) or a folder of its shards")
+        raise not_a_file(path, "a collection file") or DataNotFoundError(
+            f"{path}: no such collection file or folder; give AfriQA's corpus.jsonl (masakhane_wiki_100) or a folder "
+            "of its shards")
     for file in files:
         for number, record in read_jsonl(file):
             yield (text_field(record, "docid", file, number), text_field(record, "title", file, number, optional=True),

@@ -13,6 +13,7 @@ import csv
 import gzip
 import json
 import lzma
+import stat
 import unicodedata
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -24,6 +25,11 @@ from engine.data.errors import DataError, DataNotFoundError
 DATA_ROOT = Path(assets.data.__file__).resolve().parent
 #: Compressed variants a file may be stored as, tried in this order after the plain name.
 COMPRESSED_SUFFIXES: tuple[str, ...] = (".xz", ".gz")
+#: Longest line a line-oriented reader takes: 50x the longest line of the shipped data, and small enough
+#: that a wrong file (one 2 GB line) is refused before it is held in memory.
+MAX_LINE_CHARS = 2**20
+#: Characters of an offending value a message quotes (the value itself may be megabytes).
+QUOTED_CHARS = 80
 
 
 def nfc(text: str) -> str:
@@ -38,6 +44,21 @@ def source_root(source: str, path: str | Path | None) -> Path:
     return root
 
 
+def quoted(value: object) -> str:
+    """``repr(value)``, cut to :data:`QUOTED_CHARS` characters with the full length said."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}... ({len(text):,} characters)"
+
+
+def capped_lines(stream: IO[str], name: str, limit: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """The stream's lines; a line longer than ``limit`` characters is a :class:`DataError` before it is read whole."""
+    for number, line in enumerate(iter(lambda: stream.readline(limit + 1), ""), start=1):
+        if len(line) > limit and not line.endswith("\n"):
+            raise DataError(f"{name} line {number}: longer than {limit:,} characters ({line[:QUOTED_CHARS]!r}...); "
+                            "is it the right file?")
+        yield line
+
+
 def label(path: Path) -> str:
     """How messages name a file: folder and name (FLORES has a ``test.tsv`` per language)."""
     return f"{path.parent.name}/{path.name}"
@@ -49,6 +70,24 @@ def logical_name(path: Path) -> str:
         if path.name.endswith(suffix):
             return path.name[: -len(suffix)]
     return path.name
+
+
+def file_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (``a FIFO``): a reader would block on a FIFO or
+    read ``/dev/zero`` forever, and "no such file" would be wrong. None for a regular or a missing file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), None)
+
+
+def not_a_file(path: Path, what: str) -> DataError | None:
+    """The error for ``path`` when it exists as something a loader cannot read as ``what`` (a FIFO, a device)."""
+    kind = file_kind(path)
+    return None if kind in (None, "a folder") else DataError(f"{path}: {kind}, not {what}; give a regular file")
 
 
 def find_file(folder: Path, name: str) -> Path:
@@ -79,7 +118,7 @@ def read_lines(path: Path) -> list[str]:
 def read_json(path: Path, *, normalise: bool = True) -> Any:
     """The parsed file, every string NFC; ``normalise=False`` keeps the raw strings
     for callers that must apply character offsets first (SQuAD ``answer_start``)."""
-    text = "".join(_iterate(path))
+    text = "".join(_iterate(path, limit=None))  # a JSON document may be one line (SQuAD's files are)
     if not text.strip():
         raise DataError(f"{label(path)} is empty; re-download or re-export it")
     try:
@@ -122,7 +161,7 @@ def read_tsv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
     """Rows of a headed, CSV-quoted TSV (pandas ``to_csv(sep='\\t')`` style), NFC, as dicts of ``columns``."""
     with open_text(path) as stream:
         try:
-            rows = list(csv.reader(stream, delimiter="\t"))
+            rows = list(csv.reader(capped_lines(stream, label(path)), delimiter="\t"))
         except (UnicodeDecodeError, EOFError, lzma.LZMAError, OSError) as exc:
             raise _unreadable(path, exc) from None
     if not rows:
@@ -159,10 +198,10 @@ def text_field(record: dict[str, Any], name: str, path: Path, number: int, *, op
     return str(value)
 
 
-def _iterate(path: Path) -> Iterator[str]:
+def _iterate(path: Path, limit: int | None = MAX_LINE_CHARS) -> Iterator[str]:
     with open_text(path) as stream:
         try:
-            yield from stream
+            yield from stream if limit is None else capped_lines(stream, label(path), limit)
         except (UnicodeDecodeError, EOFError, lzma.LZMAError, OSError) as exc:
             raise _unreadable(path, exc) from None
 

@@ -33,7 +33,8 @@ from typing import Iterable, Iterator
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import find_file, label, logical_name, read_jsonl, read_lines, source_root, text_field
+from engine.data.files import (find_file, label, logical_name, not_a_file, read_jsonl, read_lines, source_root,
+                               text_field)
 from engine.data.hub import HubFiles, locate, passages
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
@@ -117,7 +118,8 @@ def _corpus_files(path: Path, lang: str, language_count: int) -> list[Path]:
                             "pass a folder with one subfolder per language (sw/, yo/)")
         return [path]
     if not path.is_dir():
-        raise DataNotFoundError(f"{path}: no such corpus file or folder; {OFFLINE_HINT}")
+        raise not_a_file(path, "a corpus file") or DataNotFoundError(
+            f"{path}: no such corpus file or folder; {OFFLINE_HINT}")
     per_language = [d for d in sorted(path.iterdir()) if d.is_dir() and (d.name == lang or d.name.endswith(f"-{lang}"))]
     if per_language:
         path = per_language[0]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from engine.data.errors import DataError, DataNotFoundError
-from engine.data.files import label, logical_name, nfc, open_text
+from engine.data.files import capped_lines, label, logical_name, nfc, open_text, quoted
 from engine.data.stream import StreamedTrainingSet
 from vocabulary.languages import to_iso
 from vocabulary.records import ParallelGroup
@@ -121,7 +121,7 @@ def _checked(record: dict[str, Any], path: Path, number: int) -> dict[str, str]:
                 raise DataError(f"{label(path)} line {number}: {what} {name!r}")
             continue
         if not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise DataError(f"{label(path)} line {number}: field {name!r} must be text, got {value!r}")
+            raise DataError(f"{label(path)} line {number}: field {name!r} must be text, got {quoted(value)}")
         text = nfc(str(value)).strip()
         if not text:
             raise DataError(f"{label(path)} line {number}: field {name!r} is only whitespace")
@@ -139,7 +139,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     header: list[str] | None = None
     with open_text(path) as stream:
         try:
-            for number, raw in enumerate(stream, start=1):
+            for number, raw in enumerate(capped_lines(stream, label(path)), start=1):
                 text = raw.rstrip("\r\n")
                 if not text.strip():
                     continue

@@ -49,7 +49,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import label, logical_name, nfc, read_json, source_root
+from engine.data.files import label, logical_name, nfc, quoted, read_json, source_root
 from engine.data.hub import HubFiles, locate, rows
 from engine.data.sentences import Span, containing, merge_across, sentence_spans
 from vocabulary.config import EvalSpec
@@ -287,7 +287,7 @@ def _breaks(paragraph: dict, length: int, where: str) -> tuple[Span, ...] | None
         if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) for v in item)
                 and previous_end <= item[0] < item[1] <= length):
             raise DataError(f"{where}: sentence_breaks must be ordered [start, end] offsets inside the context, "
-                            f"got {item!r}")
+                            f"got {quoted(item)}")
         spans.append((item[0], item[1]))
         previous_end = item[1]
     return tuple(spans)

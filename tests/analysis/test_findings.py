@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from analysis.compare import RunValues
 from analysis.findings import build_findings, to_markdown
@@ -22,7 +23,7 @@ def study(hybrid_gain: float) -> list[RunValues]:
     base = rng.uniform(0.2, 0.8, len(QUERIES))
     runs = [RunValues(UNTRAINED, 0, "", "yo", "en", dict(zip(QUERIES, base - 0.1)))]
     for size in SIZES:
-        level = 0.05 * np.log10(size)
+        level = 0.2 - 0.8 * size**-0.5  # a saturating curve, so the fits have a trend and an exponent to find
         for seed in ("0", "1", "2"):
             noise = lambda: rng.normal(0, 0.01, len(QUERIES))  # noqa: E731
             cross = base + level + noise()
@@ -68,22 +69,60 @@ def test_the_holm_family_is_each_table_and_fewer_than_four_sizes_give_no_fit():
     assert "Scaling fits: no fit: 2 training sizes, a fit needs at least 4" in " ".join(yo.sentences)
 
 
-def test_flat_curves_get_no_exponent_or_plateau_and_an_early_lead_is_no_crossing():
-    """A flat and a log-linear curve fit exponents near zero (a and b then cancel): no plateau is quoted."""
-    rng = np.random.default_rng(2)
+def test_a_flat_curve_gets_no_fit_and_a_log_linear_one_no_exponent():
+    """Flat within noise: no curve, exponent or crossover, with scipy's slope test; log-linear: a slope, no power law."""
+    from scipy import stats
+
+    rng = np.random.default_rng(12)
     base = rng.uniform(0.3, 0.7, len(QUERIES))
+    runs = [RunValues(UNTRAINED, 0, "", "yo", "en", dict(zip(QUERIES, base)))]
+    hybrid_means = []
+    for size in SIZES:
+        seed_means = []
+        for seed in ("0", "1", "2"):
+            mono = base - 0.02 * np.log10(size) + rng.normal(0, 0.001, len(QUERIES))
+            hybrid = base + 0.05 + rng.normal(0, 0.05, len(QUERIES))
+            runs.append(RunValues(MONO, size, seed, "yo", "en", dict(zip(QUERIES, mono))))
+            runs.append(RunValues(HYBRID, size, seed, "yo", "en", dict(zip(QUERIES, hybrid))))
+            seed_means.append(hybrid.mean())
+        hybrid_means.append(np.mean(seed_means))
+    [yo] = build_findings("afriqa/test", "cross", "nDCG@10", runs).languages
+    expected = stats.linregress(np.log10(SIZES), hybrid_means)
+    assert expected.pvalue >= 0.05
+    assert yo.fits[HYBRID] == f"flat within noise (slope {expected.slope:+.4f} per tenfold n, p = {expected.pvalue:.3g})"
+    assert yo.fits[MONO].startswith("a trend (slope -0.0200 per tenfold n, p = ")
+    assert "but no power law: the exponent's interval 0.001 to" in yo.fits[MONO]
+    text = " ".join(yo.sentences)
+    assert f"hybrid α=0.5: {yo.fits[HYBRID]}" in text
+    assert "Fitted exponents" not in text and "plateau" not in text and "curve" not in text and "overtakes" not in text
+
+
+def test_a_clear_trend_gets_a_fit_with_intervals_and_a_crossover_only_with_one():
+    """Saturating curves that cross: exponents with intervals inside the bounds, the crossover with its interval."""
+    from analysis.fits import PowerLaw, crossover
+
+    rng = np.random.default_rng(6)
+    base = rng.uniform(0.3, 0.5, len(QUERIES))
+    mono_law, hybrid_law = PowerLaw(0.25, 0.6, 0.5), PowerLaw(0.35, 1.6, 0.5)  # hybrid starts lower, ends higher
     runs = [RunValues(UNTRAINED, 0, "", "yo", "en", dict(zip(QUERIES, base)))]
     for size in SIZES:
         for seed in ("0", "1", "2"):
-            mono = base - 0.02 * np.log10(size) + rng.normal(0, 0.001, len(QUERIES))
-            runs.append(RunValues(MONO, size, seed, "yo", "en", dict(zip(QUERIES, mono))))
-            runs.append(RunValues(HYBRID, size, seed, "yo", "en",
-                                  dict(zip(QUERIES, base + 0.05 + rng.normal(0, 0.001, len(QUERIES))))))
+            for series, law in ((MONO, mono_law), (HYBRID, hybrid_law)):
+                values = base + law(size) + rng.normal(0, 0.01, len(QUERIES))
+                runs.append(RunValues(series, size, seed, "yo", "en", dict(zip(QUERIES, values))))
     [yo] = build_findings("afriqa/test", "cross", "nDCG@10", runs).languages
+    for series, law in ((MONO, mono_law), (HYBRID, hybrid_law)):
+        fit = yo.fits[series]
+        assert not isinstance(fit, str), fit
+        assert fit.trend.p < 0.05
+        assert fit.c_interval[0] < 0.5 < fit.c_interval[1] and fit.c_interval[0] > 0.001 and fit.c_interval[1] < 3
     text = " ".join(yo.sentences)
-    assert "mono: no levelling off" in text and "hybrid α=0.5: no levelling off" in text and "plateau a" not in text
-    assert "The fitted hybrid α=0.5 curve is above mono from the smallest size (n = 16) on" in text
-    assert "overtakes mono" not in text
+    assert "Fitted exponents of a - b·N^-c: mono c = 0.5" in text
+    true_crossing = crossover(hybrid_law, mono_law, 16, 1e5)  # (1.6 - 0.6) / 0.1 = 10, squared: n = 100
+    assert true_crossing == pytest.approx(100)
+    sentence = next(s for s in yo.sentences if "overtakes mono" in s)
+    low, high = (float(x.replace(",", "")) for x in sentence.split("95% interval ")[1].split(")")[0].split(" to "))
+    assert low < 100 < high and "within the measured sizes" in sentence
 
 
 def test_a_curve_ahead_on_a_lower_is_better_measure_is_said_to_be_below():
@@ -93,7 +132,7 @@ def test_a_curve_ahead_on_a_lower_is_better_measure_is_said_to_be_below():
     runs = [RunValues(UNTRAINED, 0, "", "yo", "all", dict(zip(QUERIES, base)))]
     for size in SIZES:
         for seed in ("0", "1", "2"):
-            mono = base - 2 * np.log10(size) + rng.normal(0, 0.1, len(QUERIES))
+            mono = base + 80 * size**-0.5 + rng.normal(0, 0.1, len(QUERIES))
             runs.append(RunValues(MONO, size, seed, "yo", "all", dict(zip(QUERIES, mono))))
             runs.append(RunValues(HYBRID, size, seed, "yo", "all", dict(zip(QUERIES, mono - 5))))
     [yo] = build_findings("flores/test", "multi", "LangBias", runs, lower_is_better=True).languages

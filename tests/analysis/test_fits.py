@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.fits import FitError, PowerLaw, crossover, fit_power_law, fit_with_intervals
+from analysis.fits import (FitError, PowerLaw, crossover, crossover_interval, fit_power_law, fit_with_intervals, trend,
+                           why_not_shown)
 
 SIZES = [16, 64, 256, 1024]
 
@@ -56,3 +57,47 @@ def test_the_bootstrap_refits_agree_with_the_refined_fit():
         refined = fit_power_law(SIZES, list(row))
         assert c == pytest.approx(refined.c, rel=5e-3)
         assert a == pytest.approx(refined.a, rel=1e-2, abs=1e-3)
+
+
+def per_query(curve, noise: float, seed: int) -> dict:
+    """values[size][seed][query] around ``curve``, 60 queries and 3 seeds per size."""
+    rng = np.random.default_rng(seed)
+    return {n: {s: {f"q{i}": float(curve(n) + rng.normal(0, noise)) for i in range(60)} for s in range(3)}
+            for n in SIZES}
+
+
+def test_a_flat_study_gets_no_fit_and_says_so_with_scipys_slope_test():
+    from scipy import stats
+
+    fit = fit_with_intervals(per_query(lambda n: 0.6, 0.05, seed=3), resamples=100)
+    expected = stats.linregress(np.log10(SIZES), fit.means)
+    assert (fit.trend.slope, fit.trend.p) == pytest.approx((expected.slope, expected.pvalue))
+    assert expected.pvalue >= 0.05
+    assert why_not_shown(fit) == f"flat within noise (slope {expected.slope:+.4f} per tenfold n, p = {expected.pvalue:.3g})"
+
+
+def test_constant_means_have_no_trend():
+    assert trend(SIZES, [0.5] * 4) == trend(SIZES, [0.5, 0.5, 0.5, 0.5])
+    assert (trend(SIZES, [0.5] * 4).slope, trend(SIZES, [0.5] * 4).p) == (0.0, 1.0)
+
+
+def test_a_clear_trend_is_shown_with_intervals_and_crossings_get_one():
+    mono, hybrid = PowerLaw(0.85, 1.2, 0.5), PowerLaw(0.95, 2.8, 0.5)  # equal where 1.6 / sqrt(N) = 0.1: N = 256
+    mono_fit = fit_with_intervals(per_query(mono, 0.02, seed=1), resamples=200)
+    hybrid_fit = fit_with_intervals(per_query(hybrid, 0.02, seed=2), resamples=200)
+    for fit in (mono_fit, hybrid_fit):
+        assert why_not_shown(fit) is None and fit.trend.p < 0.05
+        assert 1e-3 * 1.01 < fit.c_interval[0] < 0.5 < fit.c_interval[1] < 3 * 0.99
+    assert crossover(hybrid, mono, 16, 1e5) == pytest.approx(256)
+    low, high = crossover_interval(hybrid_fit, mono_fit, 16, 1e5)
+    assert low < 256 < high < 1e5
+    # a curve that never overtakes has no interval: the crossing is not stated
+    assert crossover_interval(mono_fit, hybrid_fit, 16, 1e5) is None
+
+
+def test_an_exponent_interval_at_its_bound_is_a_trend_without_a_power_law():
+    """A straight line in log N: significant slope, but c runs to its lower bound, so no fit is shown."""
+    fit = fit_with_intervals(per_query(lambda n: 0.3 + 0.05 * np.log10(n), 0.01, seed=4), resamples=100)
+    reason = why_not_shown(fit)
+    assert reason.startswith("a trend (slope +0.049")  # +0.05 per decade, less the noise of 4 means
+    assert "but no power law: the exponent's interval 0.001 to" in reason

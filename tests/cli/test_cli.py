@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -308,3 +310,29 @@ def test_metrics_scores_like_trec_eval_with_full_precision_and_its_layout(tmp_pa
     assert main(["metrics", "--qrels", qrels, "--run", run, "--measures", "nDCG@10", "--format", "trec", "-q"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "nDCG@10               \tq1\t1.0000", "nDCG@10               \tq2\t0.0000", "nDCG@10               \tall\t0.5000"]
+
+
+def test_metrics_on_a_run_file_of_one_huge_line_says_so_in_one_short_line(tmp_path, capsys):
+    qrels, _ = _trec_files(tmp_path)
+    run = tmp_path / "huge.txt"
+    run.write_text("q1 Q0 " + "d" * (3 * 2**20) + " 1 0.5 t\n")
+    assert main(["metrics", "--qrels", qrels, "--run", str(run), "--measures", "RR"]) == 2
+    err = capsys.readouterr().err
+    assert "huge.txt line 1: longer than" in err and len(err) < 300, err[:300]
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+@pytest.mark.timeout(60)  # before the fix, reading the FIFO waited for a writer
+def test_a_corpus_that_is_not_a_regular_file_is_refused_at_submit_saying_what_it_is(tmp_path, capsys, kind):
+    corpus = {"folder": tmp_path / "empty", "fifo": tmp_path / "fifo", "device": Path("/dev/zero")}[kind]
+    if kind == "folder":
+        corpus.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(corpus)
+    study = StudyConfig("m", strategies=("mono",), train_sizes=(4,), include_baseline=True,
+                        template=RunConfig(batch_size=2, evaluations=(EvalSpec("miracl", ("sw",), "dev"),)))
+    path = tmp_path / "study.json"
+    path.write_text(study.to_json(), encoding="utf-8")
+    assert main(["--db", str(tmp_path / "m.db"), "submit", str(path), "--corpus", str(corpus)]) == 2
+    what = {"folder": "a folder without files", "fifo": "a FIFO", "device": "a character device"}[kind]
+    assert f"--corpus {corpus}: {what}" in capsys.readouterr().err

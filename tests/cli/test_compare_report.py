@@ -13,7 +13,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from analysis.compare import FIELDS
 from engine.trec import score_files
@@ -21,7 +21,7 @@ from hybridscale.cli import main
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
 from storage.db import open_db
-from storage.models import QueryValueSet
+from storage.models import QueryValueSet, Study
 from storage.packing import pack_values, unpack_ids, unpack_values
 from storage.queries import list_runs, per_query_values, tidy_metrics
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
@@ -145,8 +145,13 @@ def test_report_writes_every_file(study_db, tmp_path):
     assert main(["--db", str(study_db / "s.db"), "report", "--study", "1", "--out", str(tmp_path / "r")]) == 0
     out = tmp_path / "r"
     summary = (out / "summary.md").read_text(encoding="utf-8")
-    assert summary.startswith("# inject: findings\n\nProvenance: all 6 runs on torch ")  # the worker's records
-    assert "\n\n## Findings\n\n### nDCG@10 on flores/test, cross setting" in summary
+    assert summary.startswith("# inject: findings\n\n## The answer: nDCG@10 on flores/test, cross setting: Swahili (sw) "
+                              "and Yoruba (yo) queries, English passages (higher is better)\n\n![scaling curves of "
+                              "nDCG@10 on flores/test, cross setting](plots/answer.png)\n\n| queries | n |")
+    answer, appendix = summary.split("## Appendix: what ran and every table")
+    assert appendix.startswith("\n\nProvenance: all 6 runs on torch ")  # the worker's records
+    assert "### nDCG@10 on flores/test, cross setting" in appendix and "###" not in answer
+    assert (out / "plots" / "answer.png").stat().st_size > 10_000
     assert "| 0 (BM25) |" in summary and "Scaling fits: no fit: 1 training sizes" in summary
     with (out / "comparisons.csv").open(newline="", encoding="utf-8") as stream:
         comparisons = list(csv.DictReader(stream))
@@ -161,7 +166,7 @@ def test_report_writes_every_file(study_db, tmp_path):
     for name in ("report.csv", "per_query.csv"):
         assert (out / name).stat().st_size > 1000
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
-        "bias_flores.png", "scaling_flores_cross.png", "scaling_flores_multi.png"]
+        "answer.png", "bias_flores.png", "scaling_flores_cross.png", "scaling_flores_multi.png"]
 
 
 def _with(argv: list[str], **values: str) -> list[str]:
@@ -204,3 +209,14 @@ def test_a_study_without_values_or_with_one_series_is_refused(study_db, tmp_path
         assert message in err and err.count("\n") == 0
     assert main(["--db", str(tmp_path / "s.db"), "report", "--study", "3", "--out", str(tmp_path / "r")]) == 2
     assert "no per-query values yet" in capsys.readouterr().err
+
+
+def test_a_control_character_in_a_stored_study_name_reaches_no_report_file_raw(study_db, tmp_path):
+    db = _copy(study_db, tmp_path)
+    with db.session() as session:  # stored before submit refused it, or by anyone who can write the database
+        session.execute(update(Study).values(name="x\x1b[2J\x07\u202ey"))
+    assert main(["--db", str(tmp_path / "s.db"), "report", "--study", "1", "--out", str(tmp_path / "r")]) == 0
+    for name in ("summary.md", "report.csv", "per_query.csv", "comparisons.csv"):
+        text = (tmp_path / "r" / name).read_text(encoding="utf-8")
+        assert not any(c in text for c in "\x1b\x07\u202e"), name
+    assert (tmp_path / "r" / "summary.md").read_text(encoding="utf-8").startswith("# x\\x1b[2J\\x07\\u202ey: findings")

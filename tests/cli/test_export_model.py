@@ -73,3 +73,25 @@ def test_a_base_that_changed_since_the_run_is_refused(tiny_encoder, tmp_path):
     load_encoder("tiny:seed=3").save(base)
     with pytest.raises(ModelError, match="is not the one it was trained from"):
         load_encoder(str(result.model_dir))
+
+
+def test_export_model_with_the_wrong_artifacts_folder_names_where_the_model_is(trained_run, tmp_path, capsys):
+    """Advising keep_model would be wrong: the run kept its model, in the folder its log names."""
+    import shutil
+
+    from storage import queue
+    from storage.db import open_db
+    from tests.storage.studies import grid_study
+
+    _root, _run_id, model_dir, _encoder = trained_run
+    db = open_db(tmp_path / "s.db", artifacts_dir=tmp_path / "elsewhere")
+    run_id = queue.submit_study(db, grid_study(sizes=(2,), seeds=(0,))).queued[0]
+    workdir = tmp_path / "elsewhere" / "runs" / run_id
+    shutil.copytree(model_dir, workdir / "model")
+    queue.set_log_path(db, run_id, str(workdir / "run.log"))
+    wrong = tmp_path / "wrong"
+    assert main(["--db", str(tmp_path / "s.db"), "export-model", run_id, str(tmp_path / "x"),
+                 "--artifacts", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert f"its model is in {workdir / 'model'}: give --artifacts {tmp_path / 'elsewhere'}" in err
+    assert "keep_model" not in err

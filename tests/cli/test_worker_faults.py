@@ -111,13 +111,19 @@ def test_a_full_artifacts_disk_fails_the_run_in_one_line_and_stops_the_worker(tm
     db = open_db(db_path)
     first, second = queue.submit_study(db, _study("full", seeds=(0, 1))).queued
     with small_tmpfs(artifacts, "2m"):
-        worker = _worker_process(db_path, "--exit-when-empty", "--artifacts", str(artifacts))
-        output = worker.communicate(timeout=300)[0]
-        assert worker.returncode == 2, output
-        last = output.strip().splitlines()[-1]
-        assert last.startswith("hybridscale worker: error: stopped: no space left on ") and "Traceback" not in output
-        assert last.endswith(f"(run {first} failed; the other queued runs wait)")
+        last = _stopped_worker_line(db_path, artifacts, first)
         _check_disk_full_outcome(db, artifacts, first, second, last, at_least_mb=30)  # 32 MB of weights alone
+
+
+def _stopped_worker_line(db_path: Path, artifacts: Path, failed: str) -> str:
+    """Run a worker process that must stop for a full disk after failing run ``failed``; its last line."""
+    worker = _worker_process(db_path, "--exit-when-empty", "--artifacts", str(artifacts))
+    output = worker.communicate(timeout=300)[0]
+    assert worker.returncode == 2, output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("hybridscale worker: error: stopped: no space left on ") and "Traceback" not in output
+    assert last.endswith(f"(run {failed} failed; the other queued runs wait)")
+    return last
 
 
 def test_a_write_failing_for_lack_of_space_fails_the_run_and_stops_the_worker(tmp_path, monkeypatch):
@@ -137,6 +143,21 @@ def test_a_write_failing_for_lack_of_space_fails_the_run_and_stops_the_worker(tm
         run_worker(db, WORKER)
     assert "\n" not in str(stopped.value)
     _check_disk_full_outcome(db, artifacts, first, second, str(stopped.value), at_least_mb=1)  # the disk has room
+
+
+def test_a_full_disk_under_the_frozen_prefix_cache_stops_the_worker_and_leaves_no_partial_file(tmp_path):
+    """numpy's short write (no errno) on a real small tmpfs is a full disk like any other."""
+    db_path, artifacts = tmp_path / "queue.db", tmp_path / "artifacts"
+    db = open_db(db_path)
+    cached = dataclasses.replace(TINY, model="tiny:layers=3", trainable_layers=1, frozen_cache=True)
+    first, second = queue.submit_study(db, _study("cached", template=cached, seeds=(0, 1))).queued
+    with small_tmpfs(artifacts / "frozen_prefix", "8k") as cache:
+        _stopped_worker_line(db_path, artifacts, first)
+        runs = _runs(db)
+        assert runs[first].status == "failed" and runs[second].status == "queued"
+        match = _LINE.fullmatch(runs[first].error)
+        assert match and match["where"] == str(artifacts) and int(match["mb"]) >= 1, runs[first].error
+        assert [p.name for p in cache.rglob("*") if p.is_file()] == [".lock"]
 
 
 # ---- a full disk under the database ----------------------------------------------------
@@ -245,3 +266,18 @@ def test_a_finished_run_keeps_no_checkpoint_and_its_model_only_if_asked(tmp_path
     assert AutoTokenizer.from_pretrained(models[1])("Habari").input_ids[0] == 0
     vectors = SentenceTransformer(str(models[0]), device="cpu").encode(["query: Habari", "query: Bawo ni"])
     assert vectors.shape == (2, 32)
+
+
+def test_a_checkpoint_left_by_a_kill_after_the_results_were_stored_is_deleted_at_the_next_start(tmp_path):
+    """The kill falls between storing the results and deleting the checkpoint; a queued run's checkpoint stays."""
+    db = open_db(tmp_path / "queue.db")
+    done, waiting = queue.submit_study(db, _study("left", seeds=(0, 1))).queued
+    assert run_worker(db, dataclasses.replace(WORKER, max_runs=1)) == 1
+    assert _runs(db)[done].status == "done" and _runs(db)[waiting].status == "queued"
+    planted = {}
+    for run_id in (done, waiting):  # what the killed worker had not deleted yet, and a resumable checkpoint
+        planted[run_id] = db.artifacts_dir / "runs" / run_id / "checkpoint"
+        planted[run_id].mkdir(parents=True)
+        (planted[run_id] / "model.safetensors").write_bytes(b"\0" * 1024)
+    assert run_worker(db, dataclasses.replace(WORKER, max_runs=0)) == 0
+    assert not planted[done].exists() and planted[waiting].is_dir()

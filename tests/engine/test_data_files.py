@@ -141,3 +141,58 @@ def test_duplicate_ids_and_empty_corpus_are_errors():
         build_eval_set("toy", queries, passages + [passages[0]], qrels)
     with pytest.raises(DataError, match=r"toy: the passage corpus is empty"):
         build_eval_set("toy", queries, [], qrels)
+
+
+# ---- unbounded input (issue 30) -------------------------------------------------------------
+@pytest.mark.parametrize("reader", [read_lines, read_jsonl, lambda path: read_tsv(path, ("a",))])
+def test_a_line_past_the_cap_is_refused_in_one_short_line(tmp_path, reader):
+    from engine.data.files import MAX_LINE_CHARS
+
+    path = tmp_path / "one-line.jsonl"
+    path.write_text("x" * (3 * MAX_LINE_CHARS) + "\na\n", encoding="utf-8")
+    with pytest.raises(DataError) as refused:
+        list(reader(path))
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path.name}/one-line.jsonl line 1: longer than {MAX_LINE_CHARS:,} characters")
+    assert len(message) < 250 and "\n" not in message
+
+
+def test_a_line_at_the_cap_is_read(tmp_path):
+    from engine.data.files import MAX_LINE_CHARS
+
+    path = tmp_path / "long.txt"
+    path.write_text("y" * MAX_LINE_CHARS + "\nz", encoding="utf-8")
+    assert [len(line) for line in read_lines(path)] == [MAX_LINE_CHARS, 1]
+
+
+def test_an_afriqa_corpus_of_one_huge_line_is_refused_without_reading_it_whole(tmp_path):
+    import tracemalloc
+
+    from engine.data.afriqa import read_collection
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"docid": "' + "7" * (40 * 2**20) + '"}\n', encoding="utf-8")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="corpus.jsonl line 1: longer than"):
+            list(read_collection(str(corpus)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20  # a few times the cap, not the 40 MB line
+
+
+@pytest.mark.timeout(60)
+def test_a_device_or_fifo_as_a_corpus_is_named_for_what_it_is(tmp_path):
+    import os
+    from pathlib import Path
+
+    from engine.data.afriqa import read_collection
+    from engine.data.miracl import _corpus_files
+
+    os.mkfifo(tmp_path / "fifo")
+    for path, kind in ((Path("/dev/zero"), "a character device"), (tmp_path / "fifo", "a FIFO")):
+        with pytest.raises(DataError, match=f"^{path}: {kind}, not a collection file; give a regular file$"):
+            list(read_collection(str(path)))
+        with pytest.raises(DataError, match=f"^{path}: {kind}, not a corpus file; give a regular file$"):
+            _corpus_files(path, "sw", 1)

@@ -227,3 +227,11 @@ def test_miracl_train_gives_sw_triplets_of_judged_passages_and_only_mono_batches
     assert (batch.pairs[0].query, batch.pairs[0].passage, batch.pairs[0].negative) == (
         query, f"maandishi {pos}", f"maandishi {neg}")
     assert sampler.notes[0].startswith("miracl-train/train is monolingual")
+
+
+def test_a_huge_value_is_quoted_by_a_short_prefix(tmp_path):
+    path = _write_jsonl(tmp_path / "bad.jsonl", [{"group": "a", "language": "en", "query": ["x" * 10] * 10_000,
+                                                   "positive": "p"}])
+    with pytest.raises(DataError, match="line 1: field 'query' must be text, got ") as refused:
+        list(parallel_file.read_groups(path, ("en",), 1))
+    assert len(str(refused.value)) < 250

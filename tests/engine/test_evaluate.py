@@ -464,3 +464,16 @@ def test_passages_encoded_in_shards_give_the_same_vectors_values_and_run_files(t
         # (a batch's padded length changes the shapes the matrix products run at).
         assert {q: list(r) for q, r in ours.items()} == {q: list(r) for q, r in theirs.items()}
         assert all(ours[q][p] == pytest.approx(theirs[q][p], abs=1e-6) for q in ours for p in ours[q])
+
+
+def test_non_finite_vectors_fail_the_evaluation_in_one_line_naming_model_eval_set_and_count():
+    queries = (Query("q1", "one", "en"), Query("q2", "two", "en"))
+    passages = (Passage("p1", "a", "en"), Passage("p2", "b", "en"))
+    eval_set = EvalSet("toy", queries, passages, {"q1": {"p1": 1}, "q2": {"p2": 1}})
+    encoder = HandEncoder(2, {"one": [1.0, 0.0], "two": [float("nan"), 0.0]}, {"a": [1.0, 0.0], "b": [0.0, 1.0]})
+    encoder.spec = "hand:nan"
+    with pytest.raises(ValueError) as failed:
+        evaluate(encoder, eval_set, "toy/test", settings=("mono",))
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "hand:nan" in message and "toy/test" in message and "1 of 2 query vectors" in message

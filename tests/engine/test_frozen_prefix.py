@@ -183,3 +183,180 @@ def test_the_untrained_reference_of_a_frozen_cache_study_is_evaluated_through_th
     for row in uncached.rows:  # the float16 rounding of one layer's output moves the numbers little
         assert values[(row.setting, row.query_language, row.passage_language, row.metric)] == pytest.approx(
             row.value, rel=0.01, abs=0.05)
+
+
+# ---- a damaged cache on disk (issue 30) -----------------------------------------------------------
+def _written(three_layers, folder, texts=TEXTS):
+    """A cache of ``texts`` flushed to ``folder``; its hidden states, batch and (only) part's files."""
+    prefix = copy.deepcopy(three_layers).cache_frozen_prefix(1, folder)
+    batch = three_layers.tokenize(texts, "query")
+    expected = prefix.hidden(batch["input_ids"], batch["attention_mask"])
+    prefix.flush()
+    (part,) = (folder / prefix.identity).glob("part-*.npy")
+    return expected, batch, part, part.with_suffix(".json")
+
+
+def _reread(three_layers, folder, batch):
+    again = copy.deepcopy(three_layers).cache_frozen_prefix(1, folder)
+    return again, again.hidden(batch["input_ids"], batch["attention_mask"])
+
+
+def test_flipped_bytes_inside_a_part_are_caught_and_the_clean_values_recomputed(three_layers, tmp_path, caplog):
+    expected, batch, part, index = _written(three_layers, tmp_path)
+    data = bytearray(part.read_bytes())
+    for offset in range(len(data) - 200, len(data), 7):  # inside the float16 rows, past the header
+        data[offset] ^= 0x5A
+    part.write_bytes(bytes(data))
+    again, hidden = _reread(three_layers, tmp_path, batch)
+    torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+    assert again.computed == len(TEXTS)
+    assert [r.levelname for r in caplog.records if "damaged" in r.getMessage()] == ["WARNING"]
+    assert not part.exists() and not index.exists()  # discarded, not read again by every later run
+
+
+def test_two_keys_of_equal_length_swapped_in_the_index_are_caught(three_layers, tmp_path, caplog):
+    texts = ["one two three", "three two one"]  # same length, different states
+    expected, batch, part, index = _written(three_layers, tmp_path, texts)
+    entries = json.loads(index.read_text())
+    assert entries["lengths"][0] == entries["lengths"][1]
+    entries["keys"].reverse()
+    index.write_text(json.dumps(entries))
+    again, hidden = _reread(three_layers, tmp_path, batch)
+    torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+    assert again.computed == 2 and "damaged" in caplog.text
+
+
+@pytest.mark.parametrize("damage", [
+    "non-hex key", "no lengths", "a list", "lengths shifted", "a key dropped", "not JSON", "no matrix"])
+def test_a_malformed_index_is_discarded_and_rebuilt(three_layers, tmp_path, caplog, damage):
+    expected, batch, part, index = _written(three_layers, tmp_path)
+    entries = json.loads(index.read_text())
+    if damage == "non-hex key":
+        entries["keys"][0] = "zz" + entries["keys"][0][2:]
+    elif damage == "no lengths":
+        del entries["lengths"]
+    elif damage == "a list":
+        entries = [entries["keys"], entries["lengths"]]
+    elif damage == "lengths shifted":
+        entries["lengths"] = entries["lengths"][1:] + entries["lengths"][:1]
+    elif damage == "a key dropped":
+        entries["keys"], entries["lengths"] = entries["keys"][1:], entries["lengths"][1:]
+    elif damage == "no matrix":
+        part.unlink()
+    index.write_text("{" if damage == "not JSON" else json.dumps(entries))
+    again, hidden = _reread(three_layers, tmp_path, batch)
+    torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+    assert again.computed == len(TEXTS) and "damaged" in caplog.text
+    again.flush()  # rebuilt: the next reader finds everything
+    assert _reread(three_layers, tmp_path, batch)[0].computed == 0
+
+
+def test_files_a_killed_writer_left_are_removed_at_the_next_start(three_layers, tmp_path):
+    """A kill during the save leaves ``.partial`` files; one between rename and index leaves an unindexed part."""
+    expected, batch, part, index = _written(three_layers, tmp_path)
+    folder = part.parent
+    leftovers = [folder / "part-0a.partial.npy", folder / "part-0b.npy", folder / "part-0c.partial.json"]
+    for leftover in leftovers:
+        leftover.write_bytes(part.read_bytes() if leftover.suffix == ".npy" else b"{")
+    again, hidden = _reread(three_layers, tmp_path, batch)
+    torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+    assert again.computed == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted([part.name, index.name, ".lock"])
+    assert again._stored_bytes == np.load(part, mmap_mode="r").nbytes  # the unindexed part counted nowhere
+
+
+_SHORT_WRITE_CHILD = """
+import resource, signal, sys
+import torch
+from engine.disk_full import DiskFullError
+from engine.loading import load_encoder
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write is cut short (EFBIG), not killed
+encoder = load_encoder("tiny:layers=3")
+prefix = encoder.cache_frozen_prefix(1, sys.argv[1])
+batch = encoder.tokenize(["Mvua ilinyesha usiku kucha huko Mombasa na Lagos."] * 3 + ["x " * 30], "query")
+prefix.hidden(batch["input_ids"], batch["attention_mask"])
+resource.setrlimit(resource.RLIMIT_FSIZE, (256, resource.RLIM_INFINITY))  # the header fits, not the rows
+try:
+    prefix.flush()
+except DiskFullError as exc:
+    print("stopped:", exc)
+"""
+
+
+def test_a_short_write_of_a_part_is_a_full_disk_and_leaves_no_file(tmp_path):
+    """numpy reports a write cut short as ``N requested and M written`` (no errno); a file size limit cuts it
+    here without privileges (the worker test on a real small tmpfs needs root)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _SHORT_WRITE_CHILD, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("stopped: no space left on ") and len(done.stdout.splitlines()) == 1
+    (folder,) = tmp_path.iterdir()
+    assert [p.name for p in folder.iterdir()] == [".lock"]
+
+
+def test_numpys_short_write_is_recognised_as_a_full_disk():
+    """What ``np.save`` raises on a full tmpfs: no errno, only the byte counts."""
+    from engine.disk_full import is_disk_full
+
+    assert is_disk_full(OSError("124808 requested and 6080 written"))
+    assert not is_disk_full(OSError("124808 requested"))
+
+
+def test_a_cache_of_nan_states_fails_the_run_in_one_line(tmp_path):
+    """Checksums cannot catch NaN that was written as NaN (a broken model): the evaluator refuses the vectors."""
+    from engine.finite import NonFiniteVectorsError
+    from engine.study import execute
+    from vocabulary.strategies import NO_TRAINING
+
+    evaluations = (EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=6),)
+    reference_run = dataclasses.replace(config(evaluations=evaluations), strategy=NO_TRAINING, train_size=0,
+                                        alpha=None).validate()
+    cache = tmp_path / "cache"
+    execute(reference_run, tmp_path / "first", frozen_cache_dir=cache)
+    prefix = FrozenPrefix(load_encoder(MODEL).backbone, 2, cache)
+    for old in prefix.folder.glob("part-*"):
+        old.unlink()
+    prefix._pending = [(key, np.full(rows.shape, np.nan, dtype=np.float16)) for key, rows in prefix._rows.items()]
+    prefix.flush()
+    with pytest.raises(NonFiniteVectorsError) as failed:
+        execute(reference_run, tmp_path / "again", frozen_cache_dir=cache)
+    message = str(failed.value)
+    assert "\n" not in message and message.startswith(f"{MODEL} on flores/test: 18 of 18 query vectors hold NaN")
+
+
+def test_a_study_run_on_a_damaged_cache_gives_the_clean_runs_values(tmp_path, caplog):
+    """The issue's probe: bytes flipped inside a part changed 68 of 76 values of a later study, silently."""
+    from engine.study import execute
+    from vocabulary.strategies import NO_TRAINING
+
+    evaluations = (EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=6),)
+    reference_run = dataclasses.replace(config(evaluations=evaluations), strategy=NO_TRAINING, train_size=0,
+                                        alpha=None).validate()
+    cache = tmp_path / "cache"
+    clean = execute(reference_run, tmp_path / "clean", frozen_cache_dir=cache)
+    for part in cache.glob("*/part-*.npy"):
+        data = bytearray(part.read_bytes())
+        for offset in range(128, len(data), 2):  # float16's low mantissa bits (past the header): no NaN
+            data[offset] ^= 0x07
+        part.write_bytes(bytes(data))
+    again = execute(reference_run, tmp_path / "again", frozen_cache_dir=cache)
+    assert [(r.setting, r.query_language, r.passage_language, r.metric, r.value) for r in again.rows] == \
+        [(r.setting, r.query_language, r.passage_language, r.metric, r.value) for r in clean.rows]
+    assert "damaged" in caplog.text
+
+
+def test_a_read_only_cache_is_read_and_left_as_it_is(three_layers, tmp_path):
+    """No lock file can be made there and nothing can be removed: the cache is still read (a shared copy)."""
+    from tests.faults import remount_read_only, small_tmpfs
+
+    with small_tmpfs(tmp_path / "cache", "4m") as cache:
+        expected, batch, part, index = _written(three_layers, cache)
+        (part.parent / "part-0b.partial.npy").write_bytes(b"left")
+        (part.parent / ".lock").unlink()
+        remount_read_only(cache)
+        again, hidden = _reread(three_layers, cache, batch)
+        torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+        assert again.computed == 0 and (part.parent / "part-0b.partial.npy").exists()

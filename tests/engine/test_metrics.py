@@ -260,3 +260,11 @@ def test_rank_distance_uses_each_languages_best_relevant_passage():
     assert best == {"en": 7, "sw": 2, "yo": 40}
     assert rank_distance(best) == 40 - 2
     assert rank_distance({"en": 3}) is None  # one language: no bias to measure
+
+
+def test_a_non_finite_score_is_never_rewarded_with_a_rank():
+    """Comparisons with NaN are false: a relevant passage scored NaN (or +inf) must rank last, not first."""
+    ids = np.array(["p0", "p1", "p2", "p3"])
+    id_order = np.argsort(np.argsort(ids))
+    scores = np.array([np.nan, 0.9, 0.5, np.inf])
+    assert exact_ranks(scores, id_order, np.array([0, 1, 2, 3])).tolist() == [4, 1, 2, 3]

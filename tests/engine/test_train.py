@@ -409,3 +409,14 @@ def test_model_selection_restores_the_best_weights_not_the_last(encoder, tmp_pat
     assert state == {"history": [[2, chance], [4, middle], [6, chance]], "best": [best, selection.best[1]]}
     selection.prune()
     assert [p.name for p in tmp_path.glob(BEST_PREFIX + "*")] == [f"{BEST_PREFIX}{best:09d}"]
+
+
+def test_a_run_resumed_at_its_last_step_still_reports_that_step_and_its_loss(tiny_encoder, tmp_path):
+    """A kill after the last checkpoint and before the results: the resumed attempt takes no step, yet
+    ``status`` must still show "step N/N loss=..." (the worker keeps the last reported training step)."""
+    first = train(config(), easy_set(), copy.deepcopy(tiny_encoder), tmp_path)
+    heard: list[Progress] = []
+    again = train(config(), easy_set(), copy.deepcopy(tiny_encoder), tmp_path, state=TaskState(heard.append))
+    assert again.steps == first.steps == 6
+    trained = [p for p in heard if p.step is not None and p.loss is not None]
+    assert trained and (trained[-1].step, trained[-1].total_steps, trained[-1].loss) == (6, 6, first.final_loss)

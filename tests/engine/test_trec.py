@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +118,30 @@ def test_metrics_errors(tmp_path):
     other.write_text("q9 0 a 1\n")
     with pytest.raises(NoJudgedQueriesError, match="other.txt and run.trec: no query is both judged"):
         score_files(other, run, ["AP"])
+
+
+# ---- messages (issue 30) ----------------------------------------------------------------------------
+@pytest.mark.parametrize("reader, kind", [(read_qrels, "qrels"), (read_run, "run")])
+def test_a_file_that_is_not_utf8_says_whether_it_is_the_qrels_or_the_run(tmp_path, reader, kind):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("q\xe9 0 d 1\n".encode("latin-1"))
+    with pytest.raises(TrecFormatError, match=f"^latin1.txt: the {kind} file is not UTF-8 text"):
+        reader(path)
+
+
+@pytest.mark.timeout(60)  # before the fix, reading the FIFO waited for a writer
+def test_a_folder_a_fifo_or_a_device_is_named_for_what_it_is(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo")
+    for path, what in ((tmp_path, "a folder"), (tmp_path / "fifo", "a FIFO"), (Path("/dev/zero"), "a character device")):
+        with pytest.raises(TrecFormatError, match=f"^{re.escape(str(path))}: the run file is {what}, not a file"):
+            read_run(path)
+
+
+def test_a_byte_order_mark_keeps_trec_evals_reading_and_warns(tmp_path, caplog):
+    qrels, run = tmp_path / "qrels", tmp_path / "run"
+    qrels.write_text("q1 0 d1 1\nq2 0 d2 1\n", encoding="utf-8")
+    run.write_text("\ufeffq1 Q0 d1 1 0.9 t\nq2 Q0 d2 1 0.8 t\n", encoding="utf-8")
+    assert list(score_files(qrels, run, ["RR"])) == ["q2"]  # trec_eval drops q1 too: its id is '\ufeffq1'
+    assert "run line 1 starts with a byte-order mark" in caplog.text

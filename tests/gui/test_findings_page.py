@@ -36,6 +36,17 @@ def test_a_gain_on_half_the_queries_is_flagged_in_both_languages(qtbot, tmp_path
     assert "Swahili (sw) queries → English (en) passages" in text and "Yoruba (yo) queries" in text
     assert "no fit: 2 training sizes, a fit needs at least 4" in text
     assert " *" in text  # the significant rows are marked
+    # The page opens with the answer of summary.md: the figure, then a table of the same means, then the sentences.
+    answer = page.answer
+    assert answer.isVisible() and answer.figure is not None and answer.layout_.indexOf(answer.figure) == 0
+    qtbot.waitUntil(lambda: answer.y() + answer.height() <= page.text.y() and answer.figure.height() >= 300,
+                    timeout=5_000)  # laid out above the tables once the event loop runs
+    assert answer.answer.header == ("queries", "n", "cross", "hybrid α=0.5", "untrained tiny:")
+    sw_64 = next(m for m in page.findings.languages[0].leaders[-1].means if m.series == "hybrid α=0.5")
+    assert answer.answer.rows[1][:2] == ("sw", "64") and answer.answer.rows[1][3].startswith(f"{sw_64.mean:.4f}")
+    shown = answer.text.text()
+    assert "The answer: nDCG@10 on flores/test, cross setting: Swahili (sw) and Yoruba (yo) queries" in shown
+    assert "hybrid α=0.5 − cross: sw +" in shown and len(answer.answer.sentences) <= 5
     grab(page.window(), tmp_path / "findings_gain.png")
 
 

@@ -369,3 +369,19 @@ def test_the_fit_note_names_the_panels_a_series_lacks_a_fit_in():
     why = "a scaling fit needs at least 4 training sizes; this curve has 3"
     assert fit_note({("mono", "sw"): why, ("mono", "yo"): why, ("cross", "yo"): why}, ["sw", "yo"]) == (
         f"no fit for mono, cross (yo): {why}")
+
+
+def test_a_flat_curve_gets_a_note_not_a_fit(qtbot, settings, tmp_path):
+    """Values that do not depend on the size (a seed term only): no curve is drawn through them."""
+
+    def flat(config):
+        level = 0.5 + (0.01 * ((config.seed * 7 + config.train_size) % 3) if config.is_training else 0.0)
+        return [MetricRow("flores/test", "cross", x, "en", "nDCG@10", level, 10) for x in ("sw", "yo")]
+
+    study = dataclasses.replace(seeded_study(), train_sizes=(16, 32, 64, 128))
+    db, _study, _ = seed_database(tmp_path / "flat.db", study, values=flat)
+    window, page = open_scaling(qtbot, db, settings)
+    page.fit.setChecked(True)
+    assert not any(drawn.fits for _plot, drawn in page.drawn.values())
+    assert page.note.endswith(": flat within noise (the slope of the means over log n has p ≥ 0.05)")
+    db.dispose()

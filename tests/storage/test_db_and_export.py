@@ -7,13 +7,13 @@ import dataclasses
 import os
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select, text, update
 
 from storage import queue
 from storage.db import as_url, open_db
 from storage.export import export_csv, export_per_query_csv
 from storage.migrations import SCHEMA_VERSION, SchemaError
-from storage.models import Run
+from storage.models import Run, Study
 from storage.queries import (
     PER_QUERY_COLUMNS,
     TIDY_COLUMNS,
@@ -241,3 +241,20 @@ def test_csv_says_how_a_size_is_split_and_which_runs_are_not_zero_shot(db, tmp_p
     assert row["size_split"] == "xquad 60 + miracl-train 40"  # 100 split 1190 : 801 (no XQuAD-R eval: all of XQuAD)
     assert row["zero_shot"] == "not zero-shot: sw"
     assert row["series"] == "mono [not zero-shot: sw]"
+
+
+def test_control_characters_already_in_the_database_are_escaped_in_every_csv(db, tmp_path):
+    """A name stored before submit refused them (or written by anyone who can write the database)."""
+    queue.submit_study(db, grid_study(name="plain", sizes=(2,), seeds=(0,)))
+    with db.session() as session:
+        session.execute(update(Study).values(name="clear\x1b[2J\x07\x00\u202eend"))
+    run = queue.claim_next(db, "w")
+    cell = QueryValues("flores/test", "mono", "yo", "yo", "nDCG@10", ("q\x1b]0;pwned\x07",), (0.5,))
+    queue.complete(db, run.id, "w", [Value(metric="nDCG@10", value=0.5)], per_query=[cell])
+    export_csv(db, tmp_path / "report.csv")
+    export_per_query_csv(db, tmp_path / "per_query.csv")
+    for name in ("report.csv", "per_query.csv"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert not any(c in text for c in "\x1b\x07\x00\u202e"), name
+        assert "clear\\x1b[2J\\x07\\x00\\u202eend" in text
+    assert "q\\x1b]0;pwned\\x07" in (tmp_path / "per_query.csv").read_text(encoding="utf-8")

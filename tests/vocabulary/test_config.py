@@ -370,3 +370,12 @@ def test_no_setting_takes_a_number_that_is_not_finite(name, value):
     with pytest.raises(ConfigError) as caught:
         dataclasses.replace(RunConfig(), **{name: value}).validate()
     assert caught.value.field == name and "must be a finite number" in str(caught.value)
+
+
+@pytest.mark.parametrize("name, shown", [("a\x1b[2Jb", "\\x1b"), ("bell\x07", "\\x07"), ("nul\x00", "\\x00"),
+                                         ("evil\u202etxt.exe", "\\u202e"), ("two\nlines", "\\n")])
+def test_a_study_name_with_a_control_character_is_refused_naming_it(name, shown):
+    with pytest.raises(ConfigError, match=f"name: .*{re.escape(shown)}") as refused:
+        StudyConfig(name, train_sizes=(100,)).validate()
+    assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
+    StudyConfig("Kiswahili – Yorùbá (ẹ̀kọ́) 日本", train_sizes=(100,)).validate()  # letters and marks of any script pass
