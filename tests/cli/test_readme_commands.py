@@ -28,13 +28,13 @@ def fenced_blocks(language: str) -> list[str]:
 
 
 def shell_commands(block: str) -> list[list[str]]:
-    """Each command of a shell block as argv: continuation lines joined, ``&&`` chains split, VAR=value dropped."""
+    """Each command of a shell block as argv: continuation lines joined, ``&&`` chains split, VAR=value and ``> FILE`` dropped."""
     commands = []
     for line in block.replace("\\\n", " ").splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         for part in line.split("&&"):
-            argv = shlex.split(part)
+            argv = shlex.split(part.split(" > ")[0])  # a redirection is the shell's, not the command's
             while argv and ASSIGNMENT.match(argv[0]):
                 argv = argv[1:]
             if argv:
@@ -74,7 +74,7 @@ def test_the_gui_command_opens_the_database_the_demo_command_writes():
 
 
 def test_the_slurm_command_takes_the_database_before_the_command():
-    args = build_parser().parse_args(readme_command("submit"))
+    args = build_parser().parse_args(readme_command("--slurm"))
     assert args.handler == cmd_submit and args.slurm
     assert args.db == "postgresql+psycopg://user@host/hybridscale" and args.task_workdir == "$SLURM_TMPDIR/hs"
 
