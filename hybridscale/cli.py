@@ -114,7 +114,7 @@ def _check_batches(study) -> None:
 def cmd_template(args: argparse.Namespace) -> int:
     import json
 
-    from hybridscale.templates import TEMPLATES, template
+    from vocabulary.templates import TEMPLATES, template
 
     if args.list or args.name is None:
         width = max(map(len, TEMPLATES))
