@@ -88,15 +88,23 @@ def _test(comparison: Comparison) -> str:
 
 
 def _moved(cells: list[LanguageFindings]) -> list[str]:
-    """What moved and what did not: the best trained series at the largest size against each reference."""
-    moved, still = [], []
+    """What moved and what did not: the best trained series at the largest size against the untrained model.
+
+    Only the base model evaluated as it is tells what training moved; BM25
+    gets a sentence of its own (a difference to it is a comparison of two
+    kinds of retriever, not movement).
+    """
+    moved, still, lexical = [], [], []
     for found in cells:
         last = found.leaders[-1]
         for comparison in last.versus_references:
             text = f"{found.query_language} {last.best} vs {comparison.baseline} {_test(comparison)}"
-            (moved if _significant(comparison) else still).append(text)
+            if getattr(comparison.baseline, "lexical", False):
+                lexical.append(text + (" *" if _significant(comparison) else ""))
+            else:
+                (moved if _significant(comparison) else still).append(text)
     size = max(f.leaders[-1].size for f in cells)
-    what = f"the best trained series at the largest size, n = {size}, against each reference"
+    what = f"the best trained series at the largest size, n = {size}, against the untrained model"
     sentences = []
     if moved:
         sentences.append(f"Moved beyond noise ({what}, Holm p < {SIGNIFICANCE}): {'; '.join(moved)}.")
@@ -104,7 +112,9 @@ def _moved(cells: list[LanguageFindings]) -> list[str]:
         context = "" if moved else f" ({what}, Holm p ≥ {SIGNIFICANCE})"
         sentences.append(f"Did not move beyond noise{context}: {'; '.join(still)}.")
     if not moved and not still:
-        sentences.append("No reference was measured, so nothing is said about what training moved.")
+        sentences.append("The untrained model was not measured, so nothing is said about what training moved.")
+    if lexical:
+        sentences.append(f"Against the lexical reference (* Holm p < {SIGNIFICANCE}): {'; '.join(lexical)}.")
     return sentences
 
 

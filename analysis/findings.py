@@ -18,15 +18,23 @@ else is reported as not significant, with the smallest p seen.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from analysis.compare import Comparison, RunValues, compare
-from analysis.fits import (MIN_SIZES, FitError, ScalingFit, Trend, crossover, crossover_interval,
-                           fit_with_intervals, saturates, why_not_shown)
+from analysis.fits import (
+    MIN_SIZES,
+    FitError,
+    ScalingFit,
+    Trend,
+    crossover,
+    crossover_interval,
+    fit_with_intervals,
+    saturates,
+    why_not_shown,
+)
 from analysis.stats import SIGNIFICANCE, holm
 from vocabulary.languages import language_name
 from vocabulary.series import SeriesName, series_order

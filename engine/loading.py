@@ -38,7 +38,7 @@ from engine.embedded import EMBEDDED_MODELS, TOKENIZER_CONFIG, ensure_embedded_m
 from engine.memo import KeptValues
 from engine.model import Encoder, ModelError, ModelNotFoundError, max_tokens, resolve_device
 from engine.st_folder import Files, ModelFolderError, ModuleStack, dense_layer, read_stack
-from vocabulary.config import (
+from vocabulary.encoder_settings import (
     PLAIN_MODEL_SETTINGS,
     SOURCE_CARD,
     SOURCE_DEFAULT,

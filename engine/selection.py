@@ -11,7 +11,11 @@ not it watches a dev loss.
 With ``select: best_dev`` (the paper's early stopping on validation loss)
 the weights of the lowest dev loss so far are kept in
 ``workdir/best-step-<N>/`` and loaded into the encoder when training ends;
-otherwise (``last``) the dev loss is only logged and reported.
+otherwise (``last``) the dev loss is only logged and reported. With
+``patience`` the run stops once that many evaluations in a row have not
+improved on the lowest dev loss (the learning-rate schedule stays that of
+the whole budget, so a run that stops trains the same steps as its
+unstopped twin up to there).
 
 Resuming: the history and the best step travel in the trainer checkpoint
 (plain JSON). A newer best folder is written before the next checkpoint
@@ -49,11 +53,24 @@ class ModelSelection:
     def __init__(self, config: RunConfig, batches: Sequence[Batch], workdir: Path, is_main: bool = True):
         self.every = config.dev_every
         self.keep_best = config.select == "best_dev"
+        self.patience = config.patience
         self.batches = list(batches)
         self.workdir = Path(workdir)
         self.is_main = is_main
         self.history: list[tuple[int, float]] = []
         self.best: tuple[int, float] | None = None
+
+    def should_stop(self) -> bool:
+        """Early stopping: the dev loss has not improved for ``patience`` evaluations (never without patience).
+
+        Read from the history alone, so a resumed run stops where an uninterrupted one does.
+        """
+        if self.patience is None:
+            return False
+        finite = [(loss, index) for index, (_, loss) in enumerate(self.history) if math.isfinite(loss)]
+        if not finite:
+            return len(self.history) >= self.patience
+        return len(self.history) - 1 - min(finite)[1] >= self.patience
 
     @property
     def latest(self) -> float | None:

@@ -42,6 +42,8 @@ class Progress:
     samples_per_second: float | None = None
     dev_loss: float | None = None
     items: int | None = None
+    #: Once training ended: the step whose weights were kept (the lowest dev loss under ``best_dev``).
+    selected_step: int | None = None
 
 
 class RunState(Protocol):

@@ -13,7 +13,7 @@ any HF or sentence-transformers encoder alike: every parameter of the encoder
   source has them (see :mod:`engine.losses`).
 - Model selection (:mod:`engine.selection`): with ``dev_every`` the loss on fixed
   dev batches is evaluated and reported; ``select: best_dev`` keeps the weights
-  of the lowest one.
+  of the lowest one, and ``patience`` stops the run early.
 - Precision: bf16 autocast on CUDA, fp32 on CPU; logits are always fp32 (see losses).
 - GradCache (Gao et al. 2021, "Scaling Deep Contrastive Learning Batch Size under
   Memory Limited Setup"): with ``grad_cache_chunk`` set, the batch is embedded in
@@ -661,9 +661,10 @@ def _loop(run: _Training, backward: BatchBackward, state: RunState,
     """Step until the budget is spent, reporting each step and checkpointing every ``checkpoint_every``."""
     context, total = run.context, run.total
     samples, saved_at, started = 0, run.step, time.perf_counter()
-    if run.losses and run.step >= total and context.is_main:  # resumed with no step left: the last one's report
+    finished = run.step >= total or run.selection.should_stop()  # a resumed run that had stopped stays stopped
+    if run.losses and finished and context.is_main:  # resumed with no step left: the last one's report
         state.report(Progress("training", 1.0, run.step, total, run.losses[-1], dev_loss=run.selection.latest))
-    while run.step < total:
+    while run.step < total and not run.selection.should_stop():
         if context.any(state.cancelled()):
             run.checkpoint(on_checkpoint)
             raise Cancelled(f"training cancelled at step {run.step} of {total}; checkpoint in {run.checkpoint_dir}")
@@ -678,5 +679,8 @@ def _loop(run: _Training, backward: BatchBackward, state: RunState,
         if run.step % run.config.checkpoint_every == 0:
             run.checkpoint(on_checkpoint)
             saved_at = run.step
+        if run.selection.should_stop():  # every rank holds the same dev losses, so all stop here
+            log.info("early stop at step %d of %d: no lower dev loss in %d evaluations", run.step, total,
+                     run.config.patience)
     if saved_at != run.step:
         run.checkpoint(on_checkpoint)

@@ -35,6 +35,7 @@ from gui.setup_fields import ADVANCED_FIELDS, EvalRow, FieldWidget, eval_rows_gr
 from gui.training_sources import TrainingSources
 from gui.workers import DEVICES
 from results.app_model import AppModel
+from results.cost import estimate
 from results.plan import largest_size_text, plan
 from vocabulary.budget import BUDGETS
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
@@ -449,7 +450,7 @@ class SetupView(QtWidgets.QWidget):
             return None
         self.current_study = study
         self.zero_shot_warning.show_message(zero_shot_warning(study))
-        self.preview.setText(plan(study, self._estimate_device()).summary())
+        self.preview.setText(f"{plan(study, self._estimate_device()).summary()}\n{estimate(study).gpu_summary()}")
         self.submit_button.setEnabled(not self._submitting)
         return study
 

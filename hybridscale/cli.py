@@ -78,21 +78,31 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _check_batches(study) -> None:
     """Refuse, before anything is queued, a study with a training subset (or dev split) that cannot fill a
-    batch without two pairs sharing a positive passage; one line naming the run and the largest batch it allows."""
+    batch without two pairs sharing a positive passage; one line naming the run and the largest batch it allows.
+
+    Only shipped sources are checked here: a streamed or remote one (mMARCO, a user's file) would be read,
+    perhaps over the network, so its runs are checked by the worker when they start (and offline submit works)."""
     from engine.data import load_dev_set, load_training_sources
     from engine.sampling import BatchSampler, SamplingError, dev_batches
     from vocabulary.batching import batch_plan
+    from vocabulary.datasets import dataset_info
+    from vocabulary.sources import parse_source
 
     sets: dict[tuple[object, ...], object] = {}
 
     def data(run, dev: bool):
-        key = (run.train_dataset, run.train_languages, tuple(e.dataset for e in run.evaluations), run.dev_every, dev)
+        held_out = (run.subset_seed, run.dev_size) if run.holds_out_dev else None
+        key = (run.train_dataset, run.train_languages, tuple(e.dataset for e in run.evaluations), run.dev_every, dev,
+               held_out)
         if key not in sets:
             sets[key] = load_dev_set(run) if dev else load_training_sources(run)
         return sets[key]
 
+    def shipped(run) -> bool:
+        return all(path is None and dataset_info(name).shipped for name, path in map(parse_source, run.train_sources))
+
     for run in study.validate().expand():
-        if not run.is_training:
+        if not run.is_training or not shipped(run):
             continue
         try:
             BatchSampler(batch_plan(run), data(run, False))
@@ -100,6 +110,53 @@ def _check_batches(study) -> None:
                 dev_batches(batch_plan(run), data(run, True))
         except SamplingError as exc:
             raise UserError(f"{run.label}: {exc}") from None
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabulary.templates import TEMPLATES, template
+
+    if args.list or args.name is None:
+        width = max(map(len, TEMPLATES))
+        for name, (description, _build) in TEMPLATES.items():
+            print(f"{name:<{width}}  {description}")
+        return 0
+    try:
+        print(json.dumps(template(args.name), indent=2, ensure_ascii=False))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from results.cost import estimate
+    from vocabulary.config import ConfigError, StudyConfig
+
+    path = Path(args.study)
+    if not path.is_file():
+        raise UserError(f"{path}: no such study file (hybridscale template NAME > {path} writes one)")
+    try:
+        study = StudyConfig.from_json(_read_text(path, "study file")).validate()
+    except ConfigError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    cost = estimate(study, _download_urls(study))
+    if args.json:
+        print(json.dumps(cost.to_dict(), indent=2))
+    else:
+        print(f"plan for {study.name}")
+        for line in cost.lines():
+            print(line)
+    return 0
+
+
+def _download_urls(study) -> list[str]:
+    """The hub files the study's runs read (their sizes need the network, so they are not counted)."""
+    from engine.data.remote import study_files
+
+    return sorted({files.url for files in study_files(study.expand())})
 
 
 def _with_miracl_corpus(study, corpus: str):
@@ -627,6 +684,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="worker processes sharing the CPU cores (default 2, or 1 on a 1-core machine; "
                         "a GPU always gets one)")
+
+    p = add("template", cmd_template, "print a study file to start from (--list: the templates)")
+    p.add_argument("name", nargs="?", help="the template's name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the templates")
+
+    p = add("plan", cmd_plan, "what a study will cost before it is submitted: runs, steps, tokens, GPU and CPU "
+                              "hours, memory, disk, downloads")
+    p.add_argument("study", help="study JSON file (StudyConfig)")
+    p.add_argument("--json", action="store_true", help="the plan as JSON (runs, gpu_hours, disk_gb, downloads, ...)")
 
     p = add("inspect-batches", cmd_inspect_batches,
             "print the composition of the first training batches as JSON lines (kind, languages, groups, passage ids)")

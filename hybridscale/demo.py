@@ -44,9 +44,10 @@ from storage.db import open_db
 from storage.export import export_csv
 from storage.queries import list_runs, tidy_metrics
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
-from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
+from vocabulary.languages import TARGET_LANGUAGES
 from vocabulary.models import base_model
 from vocabulary.status import FINISHED, RunStatus
+from vocabulary.templates import demo_study
 
 #: The main metric of the summary table and the curves.
 MAIN_METRIC = "nDCG@10"
@@ -55,62 +56,6 @@ MAIN_METRIC = "nDCG@10"
 FLORES = EvalSpec("flores", ("en", "sw", "yo"), "test").label
 AFRIQA = EvalSpec("afriqa", TARGET_LANGUAGES, "test").label
 XQUAD_R = EvalSpec("xquad-r", ("ar", "de", "en", "zh"), "eval").label
-
-
-#: The demo's training sizes (question groups): up to the budget's DEMO_STEPS x 16 = 128 pairs, so every
-#: group of every size can be seen (XQuAD's 1,190 groups, all of them: no XQuAD-R is evaluated).
-DEMO_SIZES = (16, 32, 64, 128)
-DEMO_STEPS = 8
-DEMO_SEEDS = (0, 1, 2)
-
-
-def demo_study(quick: bool = False) -> StudyConfig:
-    """The demo's study: mono, cross, hybrid(0.5), contrastive at four sizes and three seeds, and two references.
-
-    Every run takes :data:`DEMO_STEPS` steps of 16 pairs whatever its size
-    (budget ``steps``), so a curve compares data, not compute; a hybrid run's
-    steps are exactly half monolingual. ``quick`` keeps two strategies, two
-    sizes, one seed, 2 steps, a few queries and AfriQA's passages cut at 128
-    tokens, for a smoke test of a few minutes.
-    """
-    if quick:
-        evaluations = (
-            EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=50),
-            EvalSpec("afriqa", ("sw", "yo"), "test", max_queries=30, passage_max_length=128),
-        )
-    else:
-        evaluations = (
-            EvalSpec("flores", ("en", "sw", "yo"), "test"),
-            EvalSpec("afriqa", ("sw", "yo"), "test", max_queries=120),
-        )
-    template = RunConfig(
-        model="embedded:e5-small",
-        train_dataset="xquad",
-        train_languages=PAPER_TRAIN_LANGUAGES,
-        evaluations=evaluations,
-        batch_size=16,
-        max_length=64,
-        learning_rate=1e-4,
-        budget="steps",
-        steps=2 if quick else DEMO_STEPS,
-        warmup_ratio=0.1,
-        freeze_embeddings=True,
-        trainable_layers=1,
-        frozen_cache=True,
-        checkpoint_every=10,
-        eval_batch_size=16,
-        keep_model=False,  # the demo's results are its metrics; a model per run would fill a laptop's disk
-    )
-    return StudyConfig(
-        name="demo (quick)" if quick else "demo",
-        strategies=("mono", "hybrid") if quick else ("mono", "cross", "hybrid", "contrastive"),
-        alphas=(0.5,),
-        train_sizes=(16, 32) if quick else DEMO_SIZES,
-        seeds=(0,) if quick else DEMO_SEEDS,
-        include_baseline=True,
-        include_bm25=True,  # the lexical floor: seconds on these pools
-        template=template,
-    )
 
 
 def run_demo(out: Path, *, quick: bool = False, device: str = "auto", workers: int | None = None) -> int:

@@ -398,7 +398,8 @@ def _record(
         try:
             last = final or Progress("", 1.0)
             queue.complete(db, claimed.id, claimed.worker_id, result.rows, per_query=result.per_query,
-                           warnings=result.warnings, step=last.step, total_steps=last.total_steps, loss=last.loss)
+                           warnings=result.warnings, step=last.step, total_steps=last.total_steps, loss=last.loss,
+                           selected_step=last.selected_step)
         except queue.RunLost as exc:
             log.warning("%s", exc)
             return "lost"

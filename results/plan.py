@@ -120,7 +120,7 @@ def dev_seconds(config: RunConfig) -> float:
     if not config.is_training or config.dev_every is None:
         return 0.0
     info = dataset_info(parse_source(config.train_sources[0])[0])
-    groups = info.train_groups.get(info.dev_split or "", 0)
+    groups = config.dev_size if config.holds_out_dev else info.train_groups.get(info.dev_split or "", 0)
     steps = estimate_steps(config)
     evaluations = steps // config.dev_every + (1 if steps % config.dev_every else 0)
     return evaluations * dev_batch_count(groups, config.batch_size) * FORWARD_S * _batch_scale(config)

@@ -72,10 +72,18 @@ def _add_provenance(connection: Connection) -> None:
     Provenance.__table__.create(connection, checkfirst=True)
 
 
+def _add_selected_step(connection: Connection) -> None:
+    """Version 7: a finished run records the step whose weights it kept (early stopping, ``best_dev``).
+
+    Nullable: runs finished before it show no selected step.
+    """
+    connection.execute(text("ALTER TABLE runs ADD COLUMN selected_step INTEGER"))
+
+
 #: Step i (1-based) upgrades a database from version i-1 to version i.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _create_schema, _widen_user_text, _record_claim_process, _add_query_values, _add_dev_loss,
-    _add_provenance,
+    _add_provenance, _add_selected_step,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -87,6 +87,8 @@ class Run(Base):
     loss: Mapped[Optional[float]] = mapped_column(Float)
     #: The latest loss on held-out dev groups of the training source, when the run computes one (schema version 5).
     dev_loss: Mapped[Optional[float]] = mapped_column(Float)
+    #: The step whose weights a finished training run kept (schema version 7); ``step`` is the last one trained.
+    selected_step: Mapped[Optional[int]] = mapped_column(Integer)
     error: Mapped[Optional[str]] = mapped_column(Text)
     log_path: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -34,7 +34,9 @@ METRIC_COLUMNS: tuple[str, ...] = (
 #: (:mod:`vocabulary.series`), so grouping by it never averages two configurations as seeds.
 #: ``size_split``: how a run's size is split across several training sources; ``zero_shot``: empty, or
 #: "not zero-shot: sw" when a training source trains on an evaluated target ("ablation: ..." if asked for).
-DERIVED_COLUMNS: tuple[str, ...] = ("size_split", "zero_shot")
+#: ``steps_trained``: the steps a training run took (fewer than its budget after an early stop);
+#: ``selected_step``: the step whose weights it kept and evaluated (empty for runs without training).
+DERIVED_COLUMNS: tuple[str, ...] = ("size_split", "zero_shot", "steps_trained", "selected_step")
 TIDY_COLUMNS: tuple[str, ...] = (
     "study", "run_id", "label", "series", *CONFIG_COLUMNS, *DERIVED_COLUMNS, *METRIC_COLUMNS,
 )
@@ -253,17 +255,27 @@ def _in_study(study_id: int):
 
 def _run_columns(session, study_id: int | None) -> dict[str, dict[str, Any]]:
     """Run id -> its study names, label, series and config columns (the left part of a tidy row)."""
-    runs = select(Run.id, Run.config_json, Run.label)
+    runs = select(Run.id, Run.config_json, Run.label, Run.step, Run.selected_step)
     if study_id is not None:
         runs = runs.where(Run.id.in_(_in_study(study_id)))
     names = _study_names(session, study_id)
-    read = [(run_id, json.loads(config_json), label) for run_id, config_json, label in session.execute(runs)]
-    series = series_names({run_id: _identity(config) for run_id, config, _label in read})
+    read = [(run_id, json.loads(config_json), label, steps)
+            for run_id, config_json, label, *steps in session.execute(runs)]
+    series = series_names({run_id: _identity(config) for run_id, config, _label, _steps in read})
     return {
         run_id: {"study": names.get(run_id, ""), "run_id": run_id, "label": label, "series": series[run_id],
-                 **_config_columns(config)}
-        for run_id, config, label in read
+                 **_config_columns(config), **_step_columns(config, *steps)}
+        for run_id, config, label, steps in read
     }
+
+
+def _step_columns(config: dict[str, Any], step: int | None, selected_step: int | None) -> dict[str, Any]:
+    """``steps_trained`` and ``selected_step`` of a training run (unknown for a ``best_dev`` run finished before schema version 7)."""
+    if config.get("strategy", "none") == "none":
+        return {"steps_trained": None, "selected_step": None}
+    if selected_step is None and (config.get("select") or "last") == "last":
+        selected_step = step
+    return {"steps_trained": step, "selected_step": selected_step}
 
 
 def _study_names(session, study_id: int | None) -> dict[str, str]:

@@ -276,6 +276,7 @@ def complete(
     db: Database, run_id: str, worker_id: str, metrics: Iterable[MetricValue],
     per_query: Iterable[QueryValuesOfCell] = (), warnings: Iterable[str] = (), *,
     step: int | None = None, total_steps: int | None = None, loss: float | None = None,
+    selected_step: int | None = None,
 ) -> None:
     """Mark the run done and store all its metrics, per-query values and warnings in ONE transaction.
 
@@ -283,7 +284,8 @@ def complete(
     and every row is there, or nothing changed and the run can be retried.
     ``step``, ``total_steps`` and ``loss`` are the last training step's (the
     last heartbeat may predate it); without them the run shows all its steps
-    and the loss of its last heartbeat.
+    and the loss of its last heartbeat. ``selected_step`` is the step whose weights the run kept (fewer
+    than ``step`` under ``best_dev``; ``step`` itself is fewer than ``total_steps`` after an early stop).
     Warnings (e.g. relevant passages missing from a corpus) become events of
     kind ``warning``.
     """
@@ -301,7 +303,7 @@ def complete(
         for m in metrics
     ]
     final: dict[str, Any] = {"step": Run.total_steps if step is None else step}
-    for name, value in (("total_steps", total_steps), ("loss", loss)):
+    for name, value in (("total_steps", total_steps), ("loss", loss), ("selected_step", selected_step)):
         if value is not None:
             final[name] = value
     cells = [

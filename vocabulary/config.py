@@ -47,6 +47,7 @@ from vocabulary.eval_specs import DEFAULT_EVALUATIONS, XQUAD_R_LANGUAGES, EvalSp
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES
 from vocabulary.model_specs import BM25_SPEC, bm25_label, canonical_bm25_spec, check_model_spec, is_bm25_spec
 from vocabulary.printable import check_printable
+from vocabulary.settings import MODELS_OWN, FormField, names_with_role, setting
 from vocabulary.sources import (
     SOURCE_SAMPLINGS,
     describe_split,
@@ -55,7 +56,6 @@ from vocabulary.sources import (
     trained_eval_languages,
     zero_shot_note,
 )
-from vocabulary.settings import MODELS_OWN, FormField, names_with_role, setting
 from vocabulary.strategies import NO_TRAINING, STRATEGIES, strategy, strategy_label
 
 __all__ = [
@@ -178,6 +178,17 @@ class RunConfig:
         "Dev loss every (steps)", "optional_int",
         "the loss on held-out dev groups of the training source, shown beside the training loss",
         minimum=0, none_text="off"))
+    #: Stop training once the dev loss has not improved for this many evaluations (None: spend the budget).
+    patience: int | None = setting(None, csv=True, form=FormField(
+        "Early-stopping patience", "optional_int",
+        "stop once the dev loss has not improved for this many evaluations (needs dev_every)",
+        minimum=0, none_text="off"))
+    #: Question groups held out of the first training source for the dev loss when it has no dev split of its
+    #: own (drawn by the data seed before any size's subset, so no size trains on them).
+    dev_size: int = setting(200, form=FormField(
+        "Held-out dev groups", "int",
+        "groups held out of a training source without a dev split, for the dev loss (never trained on)",
+        minimum=1))
     #: ``last`` keeps the final weights; ``best_dev`` those with the lowest dev loss.
     select: str = setting("last", csv=True, form=FormField(
         "Keep checkpoint", "choice",
@@ -273,13 +284,24 @@ class RunConfig:
         return dataset_entry(source).train_split(evaluated, self.dev_every is not None)
 
     @property
+    def holds_out_dev(self) -> bool:
+        """Whether the dev loss uses ``dev_size`` groups held out of the first source (it has no dev split)."""
+        if self.dev_every is None or not self.train_sources:
+            return False
+        name = parse_source(self.train_sources[0])[0]
+        return name in known_datasets("train") and dataset_entry(name).dev_split is None
+
+    @property
     def max_train_size(self) -> int | None:
-        """The groups the registry declares for the run's training splits, summed (None: a source's is unknown)."""
+        """The groups the registry declares for the run's training splits, summed, less a held-out dev split
+        (None: a source's is unknown)."""
         sizes = []
         for spec in self.train_sources:
             name = parse_source(spec)[0]
             sizes.append(dataset_entry(name).train_groups.get(self.train_split(name)))
-        return None if None in sizes else sum(sizes)
+        if None in sizes:
+            return None
+        return sum(sizes) - (self.dev_size if self.holds_out_dev else 0)
 
     @property
     def subset_seed(self) -> int:
@@ -449,15 +471,18 @@ class RunConfig:
             if self.select == "best_dev":
                 raise ConfigError("dev_every",
                                   "select 'best_dev' needs a dev loss: set dev_every (steps between evaluations)")
+            if self.patience is not None:
+                raise ConfigError("patience", "early stopping needs a dev loss: set dev_every (steps between "
+                                  "evaluations) or leave patience empty")
             return
         if self.dev_every < 1:
             raise ConfigError("dev_every", "must be at least 1 step, or empty for no dev loss")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError("patience", "must be at least 1 dev-loss evaluation, or empty to spend the whole budget")
+        if self.dev_size < 1:
+            raise ConfigError("dev_size", "must be at least 1 held-out question group")
         first = parse_source(self.train_sources[0])[0]
         dev_split = dataset_entry(first).dev_split
-        if dev_split is None:
-            raise ConfigError(
-                "dev_every", f"{first} (the first training source, whose dev split the dev loss uses) has no dev "
-                "split; leave dev_every empty or list a source with one first")
         for spec in self.evaluations:
             if spec.dataset == first and spec.split == dev_split:
                 raise ConfigError(
@@ -562,8 +587,13 @@ class RunConfig:
         for name in BUDGETS:
             if name != self.budget:
                 data[name] = None
-        if self.select == "last":
+        if self.select == "last" and self.patience is None:
             data["dev_every"] = None
+        # Settings that did not exist before early stopping: left out where they change nothing (same ids).
+        if self.patience is None:
+            del data["patience"]
+        if not self.holds_out_dev:
+            del data["dev_size"]
         if not self.frozen_cache:  # off is how every run trained before the setting existed: same ids
             del data["frozen_cache"]
         data["procedure"] = TRAINING_PROCEDURE
@@ -636,6 +666,8 @@ class StudyConfig:
     include_baseline: bool = True
     include_bm25: bool = False
     template: RunConfig = field(default_factory=RunConfig)
+    #: Free text for the reader of the study file (a template's deviations from the paper); changes no run.
+    notes: str = ""
 
     def __post_init__(self) -> None:
         for name in ("strategies", "alphas", "train_sizes", "seeds", "data_seeds"):

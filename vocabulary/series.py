@@ -40,23 +40,31 @@ class SeriesName(str):
     keyed (dicts, CSV cells, JSON); the attributes are what code decides on:
     ``strategy`` (the strategy table's key, :data:`NO_TRAINING` for an
     evaluation-only run), ``alpha`` (only where the strategy uses it),
-    ``budget`` (its label) and ``key`` (:func:`series_key`: every setting that
-    tells this series from another).
+    ``budget`` (its label), ``key`` (:func:`series_key`: every setting that
+    tells this series from another) and ``lexical`` (BM25, the one reference
+    that is not the base model itself: a difference to it says nothing about
+    what training moved).
     """
 
     strategy: str
     alpha: float | None
     budget: str
     key: str
+    lexical: bool
 
     def __new__(cls, label: str, strategy: str = NO_TRAINING, alpha: float | None = None, budget: str = "",
-                key: str = "") -> "SeriesName":
+                key: str = "", lexical: bool = False) -> "SeriesName":
         name = super().__new__(cls, label)
-        name.strategy, name.alpha, name.budget, name.key = strategy, alpha, budget, key
+        name.strategy, name.alpha, name.budget, name.key, name.lexical = strategy, alpha, budget, key, lexical
         return name
 
     def __reduce__(self):
-        return SeriesName, (str(self), self.strategy, self.alpha, self.budget, self.key)
+        return SeriesName, (str(self), self.strategy, self.alpha, self.budget, self.key, self.lexical)
+
+    @property
+    def untrained(self) -> bool:
+        """The base model evaluated as it is: the reference that tells what training moved."""
+        return self.strategy == NO_TRAINING and not self.lexical
 
     @property
     def uses_alpha(self) -> bool:
@@ -122,7 +130,8 @@ def _series_name(label: str, identity: Mapping[str, Any], key: str) -> SeriesNam
     entry = STRATEGIES.get(strategy)
     alpha = identity.get("alpha") if entry is not None and entry.uses_alpha else None
     budget = budget_label(identity) if strategy != NO_TRAINING else ""
-    return SeriesName(label, strategy, alpha, budget, key)
+    lexical = strategy == NO_TRAINING and is_bm25_spec(str(identity.get("model", "")))
+    return SeriesName(label, strategy, alpha, budget, key, lexical)
 
 
 def _difference(identity: Mapping[str, Any], group: list[Mapping[str, Any]], index: int) -> str:

@@ -10,7 +10,8 @@ import importlib
 from typing import Callable, Literal, Sequence
 
 from engine.data.errors import DataError
-from engine.data.stream import StreamedTrainingSet
+from engine.data.held_out import hold_out
+from engine.data.stream import StreamedTrainingSet, TooFewGroups
 from engine.memo import KeptValues
 from vocabulary.config import EvalSpec, RunConfig
 from vocabulary.datasets import DATASETS, Role, dataset_ids
@@ -47,14 +48,27 @@ def load_training_sources(config: RunConfig) -> list[TrainingSet | StreamedTrain
         loader(name, "train")  # an unknown name fails here, before the registry lookup
         languages = [lang for lang in config.train_languages if lang in DATASETS[name].languages]
         sources.append(load_training_set(name, languages, config.train_split(name), path))
+    if config.holds_out_dev:
+        sources[0] = _held_out(config, sources[0])[1]
     return sources
 
 
 def load_dev_set(config: RunConfig) -> TrainingSet | StreamedTrainingSet:
-    """The dev split of the run's first training source (what the dev loss and ``best_dev`` use)."""
+    """The dev split of the run's first training source (what the dev loss and ``best_dev`` use): its own,
+    else ``dev_size`` groups held out of it (:mod:`engine.data.held_out`)."""
     name, path = parse_source(config.train_sources[0])
     languages = [lang for lang in config.train_languages if lang in DATASETS[name].languages]
+    if config.holds_out_dev:
+        return _held_out(config, load_training_set(name, languages, config.train_split(name), path))[0]
     return load_training_set(name, languages, DATASETS[name].dev_split or "dev", path)
+
+
+def _held_out(config: RunConfig, source: TrainingSet | StreamedTrainingSet
+              ) -> tuple[TrainingSet, TrainingSet | StreamedTrainingSet]:
+    try:
+        return hold_out(source, config.dev_size, config.subset_seed)
+    except TooFewGroups as exc:
+        raise DataError(str(exc)) from None
 
 
 def load_eval_set(spec: EvalSpec) -> EvalSet:

@@ -33,8 +33,16 @@ from typing import Iterable, Iterator
 
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
-from engine.data.files import (find_file, label, logical_name, not_a_file, read_jsonl, read_lines, source_root,
-                               text_field)
+from engine.data.files import (
+    find_file,
+    label,
+    logical_name,
+    not_a_file,
+    read_jsonl,
+    read_lines,
+    source_root,
+    text_field,
+)
 from engine.data.hub import HubFiles, locate, passages
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query

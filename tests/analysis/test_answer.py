@@ -12,7 +12,7 @@ from vocabulary.series import SeriesName
 
 SIZES = (16, 64, 256, 1024)
 QUERIES = [f"q{i:02d}" for i in range(40)]
-UNTRAINED, BM25 = SeriesName("untrained m"), SeriesName("BM25")
+UNTRAINED, BM25 = SeriesName("untrained m"), SeriesName("BM25", lexical=True)
 MONO, HYBRID = SeriesName("mono", "mono"), SeriesName("hybrid α=0.5", "hybrid", 0.5)
 
 
@@ -50,10 +50,12 @@ def test_the_answer_opens_with_the_table_and_says_what_moved_in_at_most_five_sen
     assert yo_256[5] == f"{np.mean(list(untrained_yo.values.values())):.4f}"  # one run: no spread
 
     assert 1 <= len(answer.sentences) <= MAX_SENTENCES
-    moved, still, hybrid, trend = answer.sentences
+    moved, still, lexical, hybrid, trend = answer.sentences
     assert moved.startswith("Moved beyond noise") and "sw hybrid α=0.5 vs untrained m +" in moved
-    assert "sw hybrid α=0.5 vs BM25 +" in moved and "yo mono vs untrained m" not in moved
+    assert "BM25" not in moved + still and "yo mono vs untrained m" not in moved  # BM25 is no measure of movement
     assert still.startswith("Did not move beyond noise: yo mono vs untrained m +")
+    assert lexical.startswith("Against the lexical reference (* Holm p < 0.05): sw hybrid α=0.5 vs BM25 +")
+    assert lexical.count(" *") == 2  # sw and yo are both well above BM25 (it is the untrained values - 0.1)
     [sw_test] = [c for c in next(f for f in findings.languages if f.query_language == "sw").hybrid if c.size == 1024]
     assert f"hybrid α=0.5 − mono: sw {sw_test.mean_diff:+.4f} (Holm p {sw_test.p_holm:.3g}) *" in hybrid
     assert "sw: every series has a trend" in trend and "yo: every series flat within noise" in trend

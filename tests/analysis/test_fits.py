@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.fits import (FitError, PowerLaw, crossover, crossover_interval, fit_power_law, fit_with_intervals, trend,
-                           why_not_shown)
+from analysis.fits import (
+    FitError,
+    PowerLaw,
+    crossover,
+    crossover_interval,
+    fit_power_law,
+    fit_with_intervals,
+    trend,
+    why_not_shown,
+)
 
 SIZES = [16, 64, 256, 1024]
 

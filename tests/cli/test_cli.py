@@ -19,7 +19,7 @@ from tests.faults import without_file_override
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
 
 SUBCOMMANDS = ("submit", "status", "cancel", "retry", "export", "compare", "report", "worker", "demo", "inspect-batches",
-               "metrics", "export-model", "gui", "data")
+               "metrics", "export-model", "gui", "data", "template", "plan")
 
 
 def test_every_subcommand_is_registered():

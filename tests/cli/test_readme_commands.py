@@ -36,13 +36,13 @@ def fenced_blocks(language: str, pages: tuple[Path, ...] = PAGES) -> list[str]:
 
 
 def shell_commands(block: str) -> list[list[str]]:
-    """Each command of a shell block as argv: continuation lines joined, ``&&`` chains split, VAR=value dropped."""
+    """Each command of a shell block as argv: continuation lines joined, ``&&`` chains split, VAR=value and ``> FILE`` dropped."""
     commands = []
     for line in block.replace("\\\n", " ").splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         for part in line.split("&&"):
-            argv = shlex.split(part)
+            argv = shlex.split(part.split(" > ")[0])  # a redirection is the shell's, not the command's
             while argv and ASSIGNMENT.match(argv[0]):
                 argv = argv[1:]
             if argv:

@@ -30,8 +30,8 @@ from engine.distributed import (
     shard_training_batch,
     shutdown,
 )
-from engine.losses import RetrievalLoss, info_nce
 from engine.loading import load_encoder
+from engine.losses import RetrievalLoss, info_nce
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, NonFiniteLossError, train

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from engine.frozen_prefix import FrozenPrefix
-from engine.losses import RetrievalLoss
 from engine.loading import load_encoder
+from engine.losses import RetrievalLoss
 from engine.sampling import BatchSampler
 from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, train

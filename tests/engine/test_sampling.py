@@ -8,6 +8,8 @@ import math
 
 import pytest
 
+from analysis.compare import RunValues
+from analysis.findings import build_findings
 from engine.data import load_training_set
 from engine.sampling import (
     BatchSampler,
@@ -18,8 +20,6 @@ from engine.sampling import (
     steps_per_epoch,
     training_subset,
 )
-from analysis.compare import RunValues
-from analysis.findings import build_findings
 from vocabulary.batching import batch_plan
 from vocabulary.budget import mono_batch_count
 from vocabulary.config import RunConfig, StudyConfig

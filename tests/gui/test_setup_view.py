@@ -52,6 +52,7 @@ def test_filling_the_form_and_submitting_creates_the_runs(qtbot, form):
     assert study is not None and form.submit_button.isEnabled()
     # (cross + 2 hybrid alphas + contrastive) x 2 sizes x 2 seeds, no baseline
     assert form.preview.text().startswith("16 runs (16 training)")
+    assert form.preview.text().endswith("\nGPU plan: not estimated (tiny:: model size unknown)")
     with qtbot.waitSignal(form.submitted, timeout=10_000) as signal:
         qtbot.mouseClick(form.submit_button, QtCore.Qt.MouseButton.LeftButton)
     study_id, summary, start_worker = signal.args

@@ -33,9 +33,7 @@ from tests.storage.test_db_and_export import (  # noqa: F401 - collected again, 
     test_version_1_database_is_upgraded_and_keeps_its_runs,
     test_version_2_database_gains_the_claiming_process_and_keeps_its_runs,
 )
-from tests.storage.test_provenance_store import (  # noqa: F401 - collected again, against PostgreSQL
-    test_an_upgraded_version_1_database_stores_provenance_per_attempt,
-)
+from tests.storage.test_provenance_store import test_an_upgraded_version_1_database_stores_provenance_per_attempt  # noqa: F401 - collected again, against PostgreSQL
 from tests.storage.test_queue import (  # noqa: F401 - collected again, against PostgreSQL
     test_a_row_that_is_not_a_run_fails_in_the_claim_and_the_next_run_is_taken,
     test_a_run_whose_worker_process_is_gone_is_requeued_at_once_on_the_same_host,

@@ -59,3 +59,13 @@ def test_a_series_carries_its_strategy_key_alpha_and_budget():
     assert sorted(names.values(), key=series_order) == [untrained, mono, hybrid]
     copied = pickle.loads(pickle.dumps(hybrid))
     assert (copied, copied.strategy, copied.alpha, copied.key) == (hybrid, "hybrid", 0.5, hybrid.key)
+
+
+def test_the_untrained_model_and_bm25_are_told_apart_as_references():
+    untrained = RunConfig(strategy="none", train_size=0, alpha=None).identity()
+    lexical = RunConfig(model="bm25", strategy="none", train_size=0, alpha=None).identity()
+    names = series_names({"u": untrained, "b": lexical, "h": identity()})
+    assert names["u"].untrained and not names["u"].lexical
+    assert names["b"].lexical and not names["b"].untrained
+    assert not names["h"].untrained and not names["h"].lexical
+    assert pickle.loads(pickle.dumps(names["b"])).lexical  # a worker process hands it back whole
