@@ -44,6 +44,7 @@ from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 from vocabulary.models import PRESETS, base_model, preset
 from vocabulary.sources import SOURCE_SAMPLINGS, parse_source, trained_eval_languages, zero_shot_note
 from vocabulary.strategies import STRATEGIES
+from vocabulary.templates import TEMPLATES, template
 
 #: Said under the evaluation sets while the embedded model is chosen (it saw Swahili before any of our training).
 EMBEDDED_MODEL_NOTE = ("The embedded multilingual-e5-small was already fine-tuned on MIRACL and Mr. TyDi, Swahili "
@@ -149,6 +150,12 @@ class SetupView(QtWidgets.QWidget):
             self.model_preset.addItem(entry.label, entry.key)
             self.model_preset.setItemData(self.model_preset.count() - 1, entry.note, QtCore.Qt.ItemDataRole.ToolTipRole)
         self.model_preset.activated.connect(self._apply_preset)
+        self.template = QtWidgets.QComboBox(toolTip="fill the whole form with a study template (hybridscale template)")
+        self.template.addItem("Start from a template…", None)
+        for name, (description, _make) in TEMPLATES.items():
+            self.template.addItem(f"{name}: {description}", name)
+        self.template.activated.connect(self._apply_template)
+        form.addRow("Template:", self.template)
         self.model_saw = hint_label("")
         form.addRow("Preset:", self.model_preset)
         form.addRow("Model:", stacked(model_row, self.model_saw, self._error("model")))
@@ -202,9 +209,12 @@ class SetupView(QtWidgets.QWidget):
         form.addRow("Seeds:", stacked(self.seeds, self._error("seeds")))
         self.include_baseline = QtWidgets.QCheckBox("Also evaluate the untrained model (the size-0 baseline)")
         form.addRow("", self.include_baseline)
+        self.include_bm25 = QtWidgets.QCheckBox("Also evaluate BM25 (the lexical reference; no training)")
+        form.addRow("", self.include_bm25)
         for widget in (self.alphas, self.train_sizes, self.seeds):
             widget.textChanged.connect(self._changed)
         self.include_baseline.toggled.connect(self._changed)
+        self.include_bm25.toggled.connect(self._changed)
         return box
 
     def _evaluation_box(self) -> QtWidgets.QGroupBox:
@@ -305,6 +315,16 @@ class SetupView(QtWidgets.QWidget):
             self.fields[name].set_value(value)
         self._changed()
 
+    def _apply_template(self) -> None:
+        """Fill every field from the chosen template (``laptop`` is the demo's study); name what the form left out."""
+        name = self.template.currentData()
+        self.template.setCurrentIndex(0)  # a menu of starting points, not a setting of the study
+        if name is None:
+            return
+        self.left_out = self.set_study(StudyConfig.from_dict(template(name)))
+        note = f"; left out: {'; '.join(self.left_out)}" if self.left_out else ""
+        self.message.emit(f"Filled the form from template {name}{note}")
+
     def _show_model_saw(self) -> None:
         """What the base model's own training saw in sw and yo (from vocabulary.models), under the model field."""
         known = base_model(self.model_spec())
@@ -372,6 +392,7 @@ class SetupView(QtWidgets.QWidget):
             train_sizes=numbers["train_sizes"],
             seeds=numbers["seeds"],
             include_baseline=self.include_baseline.isChecked(),
+            include_bm25=self.include_bm25.isChecked(),
             template=template,
         )
 
@@ -410,6 +431,7 @@ class SetupView(QtWidgets.QWidget):
         self.train_sizes.setText(format_numbers(study.train_sizes))
         self.seeds.setText(format_numbers(study.seeds))
         self.include_baseline.setChecked(study.include_baseline)
+        self.include_bm25.setChecked(study.include_bm25)
         by_dataset = {spec.dataset: spec for spec in template.evaluations}
         for row in self.eval_rows:
             row.set_spec(by_dataset.get(row.dataset))

@@ -243,3 +243,21 @@ def test_an_unset_encoder_setting_says_what_the_run_log_says(form):
 def test_a_new_study_evaluates_flores_as_the_demo_does(form):
     flores = next(r for r in form.eval_rows if r.dataset == "flores")
     assert flores.use.isChecked() and flores.split.currentText() == "test"
+
+
+def test_the_laptop_template_fills_the_form_with_the_demos_study(qtbot, form):
+    from vocabulary.templates import demo_study
+
+    box = form.template
+    names = [box.itemData(i) for i in range(box.count())]
+    assert names == [None, "paper-sw-yo", "paper-sw-yo-labse", "laptop"]
+    with qtbot.waitSignal(form.message) as signal:
+        box.setCurrentIndex(names.index("laptop"))
+        box.activated.emit(names.index("laptop"))
+    assert signal.args[0].startswith("Filled the form from template laptop")
+    study = form.validate()
+    demo = demo_study()
+    assert study is not None and study.strategies == demo.strategies and study.train_sizes == demo.train_sizes
+    # The same runs as 'hybridscale demo' (by their ids: how they are stored, not what the form shows, may differ).
+    assert [run.run_id for run in study.expand()] == [run.run_id for run in demo.expand()]
+    assert form.include_bm25.isChecked() and box.currentIndex() == 0
