@@ -153,7 +153,8 @@ class SetupView(QtWidgets.QWidget):
         self.template = QtWidgets.QComboBox(toolTip="fill the whole form with a study template (hybridscale template)")
         self.template.addItem("Start from a template…", None)
         for name, (description, _make) in TEMPLATES.items():
-            self.template.addItem(f"{name}: {description}", name)
+            self.template.addItem(name, name)
+            self.template.setItemData(self.template.count() - 1, description, QtCore.Qt.ItemDataRole.ToolTipRole)
         self.template.activated.connect(self._apply_template)
         form.addRow("Template:", self.template)
         self.model_saw = hint_label("")
