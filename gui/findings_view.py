@@ -186,8 +186,9 @@ def _leader_table(found: LanguageFindings, lower_is_better: bool) -> str:
     head = "".join(f"<th>{_e(s)}</th>" for s in series)
     rows = [f"<tr><th>n</th>{head}<th>best</th><th>best − runner-up</th><th>best − reference</th></tr>"]
     for ref in found.references:
-        rows.append(f"<tr><td>0</td><td colspan='{len(series)}'><i>{_e(ref.series)}</i> (reference): "
-                    f"{_mean(ref)}</td><td></td><td></td><td></td></tr>")
+        # A reference is evaluated once, untrained: it has no seeds, so no "(1 seed)" beside it.
+        rows.append(f"<tr><td>0</td><td colspan='{len(series)}'><i>{_e(ref.series)}</i> (reference, not trained): "
+                    f"{ref.mean:.4f}</td><td></td><td></td><td></td></tr>")
     for row in found.leaders:
         by_series = {m.series: m for m in row.means}
         values = "".join(_cell(f"<b>{_mean(by_series.get(s))}</b>" if s in row.tied else _mean(by_series.get(s)))

@@ -37,6 +37,8 @@ def test_a_gain_on_half_the_queries_is_flagged_in_both_languages(qtbot, tmp_path
     assert "Swahili (sw) queries → English (en) passages" in text and "Yoruba (yo) queries" in text
     assert "no fit: 2 training sizes, a fit needs at least 4" in text
     assert " *" in text  # the significant rows are marked
+    assert "untrained tiny: (reference, not trained): " in text
+    assert not any("(reference" in line and "seed" in line for line in text.splitlines())  # no seeds to count
     # The page opens with the answer of summary.md: the figure, then a table of the same means, then the sentences.
     answer = page.answer
     assert answer.isVisible() and answer.figure is not None and answer.layout_.indexOf(answer.figure) == 0
