@@ -7,8 +7,8 @@ import math
 import statistics
 
 import numpy as np
-import pytest
 import pyqtgraph as pg
+import pytest
 from PySide6 import QtGui, QtWidgets
 
 from storage.queries import TIDY_COLUMNS, tidy_metrics
