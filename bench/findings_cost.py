@@ -33,7 +33,7 @@ from vocabulary.series import SeriesName
 SERIES = [SeriesName("mono", "mono"), SeriesName("cross", "cross"), SeriesName("multi", "multi"),
           SeriesName("cross+semantic", "contrastive"),
           *(SeriesName(f"hybrid α={a}", "hybrid", a) for a in (0.25, 0.5, 0.75))]
-REFERENCES = [SeriesName("untrained m"), SeriesName("BM25", "bm25")]
+REFERENCES = [SeriesName("untrained m"), SeriesName("BM25", lexical=True)]
 SIZES = (75, 225, 675, 2025)
 
 

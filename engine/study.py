@@ -153,7 +153,7 @@ def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
                  prefix.computed)
     log.info("trained %d steps in %.1f s, final loss %.4f", result.steps, result.seconds, result.final_loss)
     latest_dev = result.dev_losses[-1][1] if result.dev_losses else None
-    state.report(Progress("trained", 1.0, result.steps, loss=result.final_loss, dev_loss=latest_dev,
+    state.report(Progress("trained", 1.0, result.steps, result.total_steps, loss=result.final_loss, dev_loss=latest_dev,
                           selected_step=result.selected_step))
     if config.select == "best_dev":
         log.info("kept the weights of step %d of %d (lowest dev loss)", result.selected_step, result.steps)

@@ -105,7 +105,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What a finished training did; ``selected_step`` is the step whose weights were kept."""
+    """What a finished training did; ``selected_step`` is the step whose weights were kept, ``total_steps`` the
+    budget's steps (more than ``steps`` after an early stop)."""
 
     steps: int
     final_loss: float
@@ -114,6 +115,7 @@ class TrainResult:
     seconds: float
     dev_losses: list[tuple[int, float]] = field(default_factory=list)
     selected_step: int = 0
+    total_steps: int = 0
 
 
 class NonFiniteLossError(RuntimeError):
@@ -653,6 +655,7 @@ def train(
         seconds=run.seconds,
         dev_losses=list(run.selection.history),
         selected_step=selected,
+        total_steps=run.total,
     )
 
 
