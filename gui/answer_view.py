@@ -3,7 +3,9 @@
 It shows :func:`analysis.answer.build_answer` of the findings on screen
 (its sw and yo rows), beside the scaling figure of the same choice drawn by
 the code that writes the summary's ``plots/answer.png``, so the page and the
-file say the same thing. It hides itself where the choice has no sw or yo row.
+file say the same thing. It hides itself where the choice has no sw or yo row,
+and scrolls where the page gives it less height than the figure and the text
+need (a squeezed label would otherwise be drawn under the figure).
 """
 
 from __future__ import annotations
@@ -16,18 +18,23 @@ from analysis.answer import Answer, answer_languages, build_answer
 from analysis.findings import Findings
 from gui.figure_files import scaling_figure
 
-#: Height of the figure on the page: enough to read both panels, leaving the tables below in view.
+#: Height of the figure on the page: enough to read both panels; the answer's text follows right below it.
 FIGURE_HEIGHT = 320
 
 
-class AnswerBlock(QtWidgets.QWidget):
+class AnswerBlock(QtWidgets.QScrollArea):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.layout_ = QtWidgets.QVBoxLayout(self)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        content = QtWidgets.QWidget()
+        self.layout_ = QtWidgets.QVBoxLayout(content)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         self.text = QtWidgets.QLabel(wordWrap=True, textFormat=QtCore.Qt.TextFormat.RichText)
         self.figure: QtWidgets.QWidget | None = None
         self.layout_.addWidget(self.text)
+        self.layout_.addStretch(1)
+        self.setWidget(content)
         #: The answer shown (None: none); tests read it.
         self.answer: Answer | None = None
         self.setVisible(False)
@@ -43,7 +50,7 @@ class AnswerBlock(QtWidgets.QWidget):
             self.figure = scaling_figure(rows, eval_set=findings.eval_set, setting=findings.setting,
                                          metric=findings.metric, passage_language=cells[0].passage_language,
                                          query_languages=tuple(c.query_language for c in cells))
-            self.figure.setMinimumHeight(FIGURE_HEIGHT)
+            self.figure.setFixedHeight(FIGURE_HEIGHT)
             self.layout_.insertWidget(0, self.figure)
         except LookupError:
             self.figure = None

@@ -22,7 +22,7 @@ from PySide6 import QtCore, QtWidgets
 from analysis.compare import Comparison
 from analysis.findings import SIGNIFICANCE, Findings, LanguageFindings, Mean, signed
 from analysis.fits import ScalingFit
-from gui.answer_view import AnswerBlock
+from gui.answer_view import FIGURE_HEIGHT, AnswerBlock
 from gui.plot_page import EMPTY_TEXT, FollowsMetrics, fitted
 from gui.view_choices import ViewChoices
 from results.app_model import AppModel
@@ -57,7 +57,7 @@ class FindingsView(FollowsMetrics):
         self.text = QtWidgets.QTextBrowser(openExternalLinks=False)
         #: The page opens with the answer, as summary.md does (sw and yo of the choice; hidden without them).
         self.answer = AnswerBlock(self)
-        answer_and_tables = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.split = answer_and_tables = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         answer_and_tables.addWidget(self.answer)
         answer_and_tables.addWidget(self.text)
         layout = QtWidgets.QVBoxLayout(self)
@@ -109,6 +109,7 @@ class FindingsView(FollowsMetrics):
             else:
                 self.answer.show_answer(findings, self.app_model.metrics.view(eval_set, setting, passage_language,
                                                                               metric))
+                self._make_room_for_the_answer()
                 self.text.setHtml(findings_html(findings))
 
         def failed(error: BaseException) -> None:
@@ -118,6 +119,13 @@ class FindingsView(FollowsMetrics):
 
         self.app_model.findings(eval_set, setting, passage_language, metric, languages, if_latest(done),
                                 if_latest(failed))
+
+    def _make_room_for_the_answer(self) -> None:
+        """Give a newly shown answer three fifths of the height (it was hidden, so it had none); a height the
+        user dragged it to is kept."""
+        answer, tables = self.split.sizes()
+        if self.answer.isVisible() and answer < FIGURE_HEIGHT:
+            self.split.setSizes([(answer + tables) * 3 // 5, (answer + tables) * 2 // 5])
 
     def _show_text(self, text: str) -> None:
         self._requests.drop()  # an answer still on its way is for choices no longer shown

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.findings import SIGNIFICANCE
+from gui.answer_view import FIGURE_HEIGHT
 from gui.findings_view import FindingsView
 from tests.gui.conftest import grab, make_window
 from tests.gui.per_query_seed import per_query_study
@@ -50,6 +51,10 @@ def test_a_gain_on_half_the_queries_is_flagged_in_both_languages(qtbot, tmp_path
     shown = answer.text.text()
     assert "The answer: nDCG@10 on flores/test, cross setting: Swahili (sw) and Yoruba (yo) queries" in shown
     assert "hybrid α=0.5 − cross: sw +" in shown and len(answer.answer.sentences) <= 5
+    # However little height the page gives it, the text follows the figure (it scrolls, never drawn under it).
+    page.split.setSizes([150, 400])
+    qtbot.waitUntil(lambda: answer.text.y() >= answer.figure.y() + answer.figure.height(), timeout=5_000)
+    assert answer.figure.height() == FIGURE_HEIGHT and answer.verticalScrollBar().maximum() > 0
     grab(page.window(), tmp_path / "findings_gain.png")
 
 
