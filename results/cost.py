@@ -50,6 +50,13 @@ REFERENCE_GPU = ("NVIDIA H100 SXM", 989e12)
 UTILISATION = 0.30
 
 
+def gpu_time(hours: float) -> str:
+    """Hours as a reader takes them in: minutes below one hour (a small study is not "0.0 hours")."""
+    if hours < 1:
+        return f"{max(1, round(hours * 60))} minute{'' if round(hours * 60) <= 1 else 's'}"
+    return f"{hours:,.1f} hours"
+
+
 @dataclass(frozen=True)
 class ModelFacts:
     """What the estimate needs of a base model: parameters (all / without the embeddings) and its shape."""
@@ -116,7 +123,7 @@ class Cost:
         """One line for the setup form: hours on the reference GPU, peak memory per run, disk."""
         if self.unknown_models and not self.flops:
             return f"GPU plan: not estimated ({', '.join(self.unknown_models)}: model size unknown)"
-        return (f"GPU plan: about {self.gpu_hours:,.1f} hours on one {self.gpu} ({self.utilisation:.0%} of its bf16 "
+        return (f"GPU plan: about {gpu_time(self.gpu_hours)} on one {self.gpu} ({self.utilisation:.0%} of its bf16 "
                 f"peak, within a factor of 2); per run {self.peak_gpu_memory_gb:.1f} GB GPU and "
                 f"{self.peak_host_memory_gb:.1f} GB host memory; {self.disk_gb:.1f} GB disk")
 
@@ -126,7 +133,7 @@ class Cost:
             f"runs: {self.runs} ({self.training_runs} training, {self.runs - self.training_runs} evaluation-only)",
             f"training steps: {self.steps:,} in all",
             f"tokens encoded: {self.tokens:.3g} ({self.flops:.3g} FLOPs)",
-            f"GPU hours: {self.gpu_hours:,.1f} on one {self.gpu} at {self.utilisation:.0%} of its bf16 peak "
+            f"GPU hours: {self.gpu_hours:,.1f} ({gpu_time(self.gpu_hours)}) on one {self.gpu} at {self.utilisation:.0%} of its bf16 peak "
             "(within a factor of 2; early stopping only shortens it)",
             f"CPU hours: {self.cpu_hours:,.0f} on the 2-core reference machine (small studies only)",
             f"peak memory per run: {self.peak_gpu_memory_gb:.1f} GB GPU, {self.peak_host_memory_gb:.1f} GB host",

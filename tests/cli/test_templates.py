@@ -8,7 +8,7 @@ import pytest
 
 from hybridscale.cli import main
 from hybridscale.demo import demo_study
-from results.cost import MODELS, REFERENCE_GPU, UTILISATION, estimate
+from results.cost import MODELS, REFERENCE_GPU, UTILISATION, estimate, gpu_time
 from storage.db import open_db
 from storage.queries import list_runs
 from vocabulary.config import EvalSpec, RunConfig, StudyConfig
@@ -60,7 +60,8 @@ def test_plan_figures_are_the_stated_formulas(tmp_path, capsys):
     assert plan["flops"] == pytest.approx(flops)
     assert plan["gpu_hours"] == pytest.approx(flops / (REFERENCE_GPU[1] * UTILISATION) / 3600)
     assert plan["disk_gb"] > 0.4 and plan["downloads"] == []
-    assert estimate(study).gpu_summary().startswith(f"GPU plan: about {plan['gpu_hours']:,.1f} hours on one NVIDIA H100")
+    assert estimate(study).gpu_summary().startswith(f"GPU plan: about {gpu_time(plan['gpu_hours'])} on one NVIDIA H100")
+    assert (gpu_time(0.004), gpu_time(0.5), gpu_time(53.25)) == ("1 minute", "30 minutes", "53.2 hours")
 
 
 def test_the_paper_study_plans_and_submits_offline(tmp_path, capsys):
