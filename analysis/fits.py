@@ -80,8 +80,9 @@ def trend(sizes: Sequence[int], means: Sequence[float]) -> Trend:
 class ScalingFit:
     """A fitted curve with 95 % bootstrap intervals for each parameter (None when no resample converged).
 
-    ``draws`` holds the bootstrap refits' (a, b, c) rows, in resample order, for intervals of what
-    is derived from two curves (:func:`crossover_interval`).
+    ``draws`` holds the bootstrap refits' (a, b, c) rows, in resample order, non-finite ones
+    included (so the i-th rows of two fits stay the same resample), for intervals of what is
+    derived from two curves (:func:`crossover_interval`).
     """
 
     curve: PowerLaw
@@ -193,11 +194,11 @@ def fit_with_intervals(
         queries = rng.integers(len(shared), size=len(shared))
         points[row] = [m[rng.integers(len(m), size=len(m))][:, queries].mean() for m in matrices]
     draws = _refit_many(sizes, points)
-    draws = draws[np.isfinite(draws).all(axis=1)]
+    finite = draws[np.isfinite(draws).all(axis=1)]
     intervals: list[tuple[float, float] | None] = [None, None, None]
-    if len(draws):
-        intervals = [_interval(draws[:, i]) for i in range(3)]
-    return ScalingFit(curve, tuple(sizes), tuple(means), intervals[0], intervals[1], intervals[2], len(draws), slope,
+    if len(finite):
+        intervals = [_interval(finite[:, i]) for i in range(3)]
+    return ScalingFit(curve, tuple(sizes), tuple(means), intervals[0], intervals[1], intervals[2], len(finite), slope,
                       draws)
 
 
@@ -266,12 +267,15 @@ def crossover_interval(first: ScalingFit, second: ScalingFit, low: float, high: 
     same seeds and queries the i-th refits of the two curves come from the same
     draw. A refit in which ``first`` never overtakes counts as an infinite
     crossover, so if more than 2.5 % of them never do, the interval is open
-    (None) and no crossover is stated.
+    (None) and no crossover is stated. A resample in which either refit did not
+    converge counts as never overtaking too.
     """
     pairs = min(len(first.draws), len(second.draws))
     if pairs == 0:
         return None
-    at = [crossover(PowerLaw(*first.draws[i]), PowerLaw(*second.draws[i]), low, high) for i in range(pairs)]
+    finite = np.isfinite(first.draws[:pairs]).all(axis=1) & np.isfinite(second.draws[:pairs]).all(axis=1)
+    at = [crossover(PowerLaw(*first.draws[i]), PowerLaw(*second.draws[i]), low, high) if finite[i] else None
+          for i in range(pairs)]
     # inverted_cdf picks a refit's own value: no interpolation towards an infinite one
     bounds = _interval(np.array([math.inf if x is None else x for x in at]), method="inverted_cdf")
     return bounds if all(math.isfinite(b) for b in bounds) else None

@@ -109,3 +109,22 @@ def test_an_exponent_interval_at_its_bound_is_a_trend_without_a_power_law():
     reason = why_not_shown(fit)
     assert reason.startswith("a trend (slope +0.049")  # +0.05 per decade, less the noise of 4 means
     assert "but no power law: the exponent's interval 0.001 to" in reason
+
+
+def test_a_refit_that_did_not_converge_keeps_the_pairing_and_counts_as_never_overtaking():
+    """Refits are paired by resample: a non-finite row is kept in place (dropping it would pair the next
+    resample of one curve with this one of the other), and counts as no crossover."""
+    import dataclasses
+
+    from analysis.fits import PowerLaw, ScalingFit, Trend, crossover_interval
+
+    def fit(rows: np.ndarray) -> ScalingFit:
+        return ScalingFit(PowerLaw(*rows[-1]), (16, 64, 256, 1024), (0.0,) * 4, None, None, None, len(rows),
+                          Trend(0.1, 0.001), rows)
+
+    rising = fit(np.tile([1.0, 1.0, 0.5], (40, 1)))  # 1 - n^-0.5: above 0.9 from n = 100
+    flat = fit(np.tile([0.9, 0.0, 0.5], (40, 1)))
+    assert crossover_interval(rising, flat, 16, 10_000) == pytest.approx((100.0, 100.0))
+    failed = rising.draws.copy()
+    failed[:2] = np.nan  # 2 of 40 refits (5 %) did not converge: more than the 2.5 % an interval may leave open
+    assert crossover_interval(dataclasses.replace(rising, draws=failed), flat, 16, 10_000) is None
