@@ -105,9 +105,10 @@ def _check_batches(study) -> None:
         if not run.is_training or not shipped(run):
             continue
         try:
-            BatchSampler(batch_plan(run), data(run, False))
+            plan = batch_plan(run)
+            BatchSampler(plan, data(run, False))
             if run.dev_every is not None:
-                dev_batches(batch_plan(run), data(run, True))
+                dev_batches(plan, data(run, True))
         except SamplingError as exc:
             raise UserError(f"{run.label}: {exc}") from None
 

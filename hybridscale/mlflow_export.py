@@ -29,12 +29,15 @@ import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from storage.db import Database
 from storage.provenance import run_rows
 from storage.queries import list_studies, run_config, tidy_metrics
+from vocabulary.checks import check_run_id
 from vocabulary.provenance import PROVENANCE_COLUMNS
+from vocabulary.run_files import EVAL_DIR
 from vocabulary.status import RunStatus
 
 #: The experiment runs go to when no study is named (with ``--study`` it is the study's name).
@@ -126,7 +129,7 @@ def _export_run(client, experiment_id: str, db: Database, run: dict[str, Any], r
     tags = {name: _text(run[name], _TAG_LENGTH) for name in _RUN_TAGS if run.get(name) not in (None, "")}
     tags.update({f"provenance.{_key(k)}": _text(v, _TAG_LENGTH) for k, v in run.items()
                  if k not in _RUN_TAGS and v not in (None, "") and k in PROVENANCE_COLUMNS})
-    folder = db.artifacts_dir / "runs" / run["run_id"] / "eval"
+    folder = Path(db.artifacts_dir) / "runs" / check_run_id(run["run_id"]) / EVAL_DIR  # a planted id is no path
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     digest = hashlib.sha256(json.dumps([params, values, tags, files], sort_keys=True).encode()).hexdigest()
     existing = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{run['run_id']}'")
