@@ -185,20 +185,23 @@ class PassageTexts(Sequence[str]):
 
 def encode_texts(
     encoder: Encoder, texts: Sequence[str], kind: str, batch_size: int, state: RunState | None = None,
-    max_length: int | None = None, phase: str | None = None,
+    max_length: int | None = None, phase: str | None = None, items_before: int = 0,
 ) -> np.ndarray:
     """float32 vectors in input order; after each batch the state hears the share done and may cancel.
 
-    ``phase`` names the work in progress reports (default ``encoding queries`` / ``encoding passages`` by ``kind``).
+    ``phase`` names the work in progress reports (default ``encoding queries`` / ``encoding passages`` by ``kind``);
+    ``items_before`` counts the texts of this phase encoded before these (earlier shards), so a phase's
+    ``items`` keep growing across shards.
     """
     state = state or TaskState()
     phase = phase or f"encoding {_PLURAL[kind]}"
 
     def after_batch(done: int, total: int) -> None:
-        state.report(Progress(phase, done / max(total, 1), items=done))
+        state.report(Progress(phase, done / max(total, 1), items=items_before + done))
         check_cancelled(state, phase)
 
-    state.report(Progress(phase, 0.0, items=0))  # the phase starts now, not when its first batch is done
+    if items_before == 0:
+        state.report(Progress(phase, 0.0, items=0))  # the phase starts now, not when its first batch is done
     vectors = encoder.encode(list(texts), kind, batch_size=batch_size, progress=after_batch, max_length=max_length)
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -270,9 +273,10 @@ def encode_passages(
     """float32 vectors of the passages, encoded :data:`PASSAGE_SHARD` at a time.
 
     The encoder tokenises all it is given before its first batch, which for a
-    large corpus costs far more memory than the vectors themselves; a shard's
-    texts and tokens are dropped before the next is read, so the peak grows
-    with the vectors only. A corpus of one shard is encoded exactly as before.
+    large corpus costs far more memory than the vectors themselves; so it is
+    given a shard at a time, and the peak grows with the vectors (plus the
+    token ids the encoder keeps of its last few lists). A corpus of one shard
+    is encoded exactly as before.
     """
     state = state or TaskState()
     vectors: np.ndarray | None = None
@@ -280,7 +284,7 @@ def encode_passages(
         shard = passages[start : start + PASSAGE_SHARD]
         share = Slice(state, start / len(passages), len(shard) / len(passages))
         encoded = encode_texts(encoder, [passage_text(p) for p in shard], encoding.passage_kind, batch_size, share,
-                               max_length=encoding.passage_max_length, phase="encoding passages")
+                               max_length=encoding.passage_max_length, phase="encoding passages", items_before=start)
         if vectors is None:
             vectors = np.empty((len(passages), encoded.shape[1]), dtype=np.float32)
         vectors[start : start + len(shard)] = encoded

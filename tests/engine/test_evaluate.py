@@ -477,3 +477,18 @@ def test_non_finite_vectors_fail_the_evaluation_in_one_line_naming_model_eval_se
     message = str(failed.value)
     assert "\n" not in message
     assert "hand:nan" in message and "toy/test" in message and "1 of 2 query vectors" in message
+
+
+def test_a_sharded_corpus_counts_its_passages_across_shards_in_one_phase(tiny_encoder, monkeypatch):
+    """The provenance record takes passages/s from one phase's ``items``: they must grow to the corpus size,
+    not restart at each shard."""
+    import engine.evaluate as evaluator
+    from engine.evaluate import TextEncoding, encode_passages
+    from engine.state import TaskState
+
+    passages = tuple(Passage(f"p{i}", f"habari ya leo {i}", "sw") for i in range(150))
+    monkeypatch.setattr(evaluator, "PASSAGE_SHARD", 64)
+    heard = []
+    encode_passages(tiny_encoder, passages, 16, TaskState(heard.append), TextEncoding(64, False))
+    items = [p.items for p in heard if p.phase == "encoding passages" and p.items is not None]
+    assert items[0] == 0 and items.count(0) == 1 and items == sorted(items) and items[-1] == len(passages)
