@@ -20,12 +20,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from vocabulary.languages import TARGET_LANGUAGES
-from vocabulary.records import ALL
+from vocabulary.records import ALL, LOWER_IS_BETTER
 from vocabulary.series import SeriesName
 from vocabulary.strategies import NO_TRAINING, strategy_position
 
-#: Lower is better for these metrics (colour maps and tooltips say so).
-LOWER_IS_BETTER = frozenset({"LangBias", "MeanRank"})
 #: Measures that are shares, in [0, 1] (by name before any "@k"): their colour scale is the whole interval.
 UNIT_INTERVAL_MEASURES = frozenset({"nDCG", "RR", "R", "AP", "P"})
 
