@@ -16,7 +16,7 @@ version (tests/storage/schema_v1.py keeps version 1 and builds version 2 from it
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
@@ -93,8 +93,11 @@ class SchemaError(StorageError):
 
 
 def current_version(connection: Connection) -> int:
-    if not inspect(connection).has_table(SchemaVersion.__tablename__):
-        if inspect(connection).has_table("runs"):
+    # One catalogue read: two has_table calls are two snapshots on PostgreSQL, and another process's
+    # schema committed between them looked like "tables but no schema_version".
+    tables = set(inspect(connection).get_table_names())
+    if SchemaVersion.__tablename__ not in tables:
+        if "runs" in tables:
             raise SchemaError("this database has hybridscale tables but no schema_version: it was not created by hybridscale")
         return 0
     version = connection.execute(select(SchemaVersion.version).order_by(SchemaVersion.version.desc())).scalar()
@@ -104,8 +107,10 @@ def current_version(connection: Connection) -> int:
 def migrate(engine: Engine) -> int:
     """Bring the database to :data:`SCHEMA_VERSION`; return the version found before.
 
-    Two processes opening a new database at once may both try to create it;
-    the loser's transaction fails, and it accepts the winner's work.
+    Two processes opening a new database at once may both try to create it.
+    On PostgreSQL a transaction-scoped advisory lock makes them take turns (the
+    second then finds the schema made); elsewhere (SQLite) the loser's
+    transaction fails, and it accepts the winner's work.
     """
     try:
         return _migrate_once(engine)
@@ -116,8 +121,14 @@ def migrate(engine: Engine) -> int:
         raise
 
 
+#: Advisory-lock key for schema changes on PostgreSQL (any fixed 64-bit number; this is "hybrsc").
+_MIGRATION_LOCK = 0x687962727363
+
+
 def _migrate_once(engine: Engine) -> int:
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         found = current_version(connection)
         if found > SCHEMA_VERSION:
             raise SchemaError(
