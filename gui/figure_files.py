@@ -29,7 +29,7 @@ from gui.figures import (
     share_y_range,
 )
 from gui.qt_app import ensure_app
-from results.plot_data import HeatmapChoice, heatmap, heatmap_choices, scaling_panels, trained_series
+from results.plot_data import HeatmapChoice, heatmap, heatmap_choices, off_axis_note, scaling_panels, trained_series
 
 
 def _figure(width: int, height: int) -> pg.GraphicsLayoutWidget:
@@ -65,7 +65,12 @@ def scaling_figure(
     width: int = 1200,
     height: int = 500,
 ) -> pg.GraphicsLayoutWidget:
-    """The figure of :func:`save_scaling_figure` as a widget (the Findings page shows it); LookupError if empty."""
+    """The figure of :func:`save_scaling_figure` as a widget (the Findings page shows it); LookupError if empty.
+
+    The y range covers the curves and the untrained model, not the lexical
+    reference: BM25 far below a dense model would flatten the differences the
+    figure is for; a line under the title gives its values instead.
+    """
     panels = scaling_panels(rows, eval_set=eval_set, setting=setting, metric=metric,
                             passage_language=passage_language, query_languages=query_languages)
     if not panels:
@@ -73,12 +78,15 @@ def scaling_figure(
     widget = _figure(width, height)
     widget.ci.addLabel(scaling_title(metric, eval_set, setting, passage_language), colspan=len(panels), size="12pt")
     widget.ci.nextRow()
+    note = widget.ci.addLabel("", colspan=len(panels), size="9pt", color="#555555")
+    widget.ci.nextRow()
     styles = series_styles(trained_series(rows))
     plots = []
     for panel in panels:
         plots.append(widget.ci.addPlot())
         draw_scaling(plots[-1], panel, metric=metric, styles=styles, references=reference_labels(panels))
-    share_y_range(plots, panels)
+    shown = share_y_range(plots, panels, lexical=False)
+    note.setText(off_axis_note(panels, *shown) if shown else "", size="9pt", color="#555555")
     add_legend(widget.ci, scaling_legend(styles, panels))
     return widget
 

@@ -299,19 +299,22 @@ def show_grid(plot: pg.PlotItem) -> None:
         axis.setZValue(-1)  # negative: painted before the plot's items, so no line crosses a point or curve
 
 
-def share_y_range(plots: Sequence[pg.PlotItem], panels: Sequence[ScalingPanel], baselines: bool = True) -> None:
-    """One y range for every panel, so panels compare at a glance; each one's baselines too unless not asked for.
+def share_y_range(plots: Sequence[pg.PlotItem], panels: Sequence[ScalingPanel], baselines: bool = True,
+                  lexical: bool = True) -> tuple[float, float] | None:
+    """One y range for every panel, so panels compare at a glance; each one's baselines too unless not asked for
+    (the lexical reference's only if ``lexical``). Returns the range set (None if nothing is drawn).
 
     Without the baselines (a panel's own range) a reference far from the
     curves, such as BM25's MeanRank, no longer flattens them; it stays in the
     legend and its tooltip. A panel with no curve is scaled to its baselines.
     """
-    extent = value_extent(panels, baselines) or value_extent(panels)
+    extent = value_extent(panels, baselines, lexical) or value_extent(panels)
     if extent is None:
-        return
+        return None
     low, high = padded_range(*extent)
     for plot in plots:
         plot.setYRange(low, high, padding=0)
+    return low, high
 
 
 def padded_range(low: float, high: float) -> tuple[float, float]:

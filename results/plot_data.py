@@ -247,18 +247,40 @@ def scaling_panels(
     return panels
 
 
-def value_extent(panels: Sequence[ScalingPanel], baselines: bool = True) -> tuple[float, float] | None:
-    """The lowest and highest value any panel draws (band edges either way, and baselines unless not asked for).
+def value_extent(panels: Sequence[ScalingPanel], baselines: bool = True,
+                 lexical: bool = True) -> tuple[float, float] | None:
+    """The lowest and highest value any panel draws (band edges either way, and baselines unless not asked for;
+    the lexical reference's only if ``lexical``).
 
     None if empty.
     """
-    values = [b.value for panel in panels for b in panel.baselines] if baselines else []
+    values = [b.value for panel in panels for b in panel.baselines
+              if lexical or not _is_lexical(b.label)] if baselines else []
     for panel in panels:
         for series in panel.series:
             for p in series.points:
                 values += [p.minimum, p.maximum, p.mean - p.sd, p.mean + p.sd]
     finite = [v for v in values if math.isfinite(v)]
     return (min(finite), max(finite)) if finite else None
+
+
+def off_axis_note(panels: Sequence[ScalingPanel], low: float, high: float) -> str:
+    """A sentence naming each reference line outside [low, high] with its values per panel ('' if none).
+
+    A figure whose range leaves out a distant reference (BM25 far below a
+    dense model) must still say where that reference is, or a reader takes
+    the axis for the whole story.
+    """
+    outside: dict[str, list[str]] = defaultdict(list)
+    for panel in panels:
+        for baseline in panel.baselines:
+            if not low <= baseline.value <= high:
+                outside[baseline.label].append(f"{panel.query_language} {baseline.value:.4f}")
+    return "; ".join(f"{label} (size 0) is off the axis: {', '.join(values)}" for label, values in outside.items())
+
+
+def _is_lexical(label: str) -> bool:
+    return isinstance(label, SeriesName) and label.lexical
 
 
 def queries_text(queries: Sequence[int]) -> str:

@@ -91,19 +91,21 @@ def test_the_real_demo_is_the_studied_question_at_cpu_size():
     assert template.train_languages == ("ar", "de", "en", "es", "hi", "ru", "th", "tr", "zh")
     evaluated = {spec.dataset: spec.languages for spec in template.evaluations}
     assert {"sw", "yo"} <= set(evaluated["flores"]) and evaluated["afriqa"] == ("sw", "yo")
+    # The primary measure (AfriQA) is read over every test question: the pilot's power came from all of them.
+    assert all(spec.max_queries is None for spec in template.evaluations)
     assert len(demo_study(quick=True).expand()) < len(study.expand()) == 2 + 4 * 4 * 3
-    # A fixed budget: every size trains 8 steps (a hybrid run exactly 4 of them monolingual), and every
+    # A fixed budget: every size trains 32 steps (a hybrid run exactly 16 of them monolingual), and every
     # size can fill its batches without two pairs sharing a positive passage.
     from engine.data import load_training_set
     from engine.sampling import BatchSampler
 
-    assert (template.budget, template.steps) == ("steps", 8)
+    assert (template.budget, template.steps) == ("steps", 32)
     training_set = load_training_set("xquad", template.train_languages, "train")
     for run in (r for r in study.expand() if r.is_training):
         sampler = BatchSampler(batch_plan(run), training_set)
         kinds = [sampler.next_batch().kind for _ in range(sampler.total_steps)]
-        expected = {"mono": 8, "cross": 0, "hybrid": 4, "contrastive": 0}[run.strategy]
-        assert len(kinds) == 8 and kinds.count("mono") == expected
+        expected = {"mono": 32, "cross": 0, "hybrid": 16, "contrastive": 0}[run.strategy]
+        assert len(kinds) == 32 and kinds.count("mono") == expected
 
 
 def test_the_demos_figures_and_summary_find_its_eval_sets_by_their_labels():

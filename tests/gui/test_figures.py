@@ -7,11 +7,12 @@ import pyqtgraph as pg
 import pytest
 from PySide6 import QtGui
 
-from gui.figure_files import save_heatmap_figure, save_scaling_figure
+from gui.figure_files import save_heatmap_figure, save_scaling_figure, scaling_figure
 from gui.figures import draw_heatmap, heatmap_colour_map, write_heatmap
 from results.plot_data import Heatmap
 from storage.queries import tidy_metrics
 from tests.gui.conftest import svg_text
+from vocabulary.series import SeriesName
 
 
 def distinct_colours(path) -> int:
@@ -33,6 +34,19 @@ def test_scaling_figure_png_and_svg(qapp, seeded, tmp_path):
         assert text in svg
     with pytest.raises(LookupError, match="no RR@10 values for flores/test cross"):
         save_scaling_figure(rows, tmp_path / "none.png", eval_set="flores/test", setting="cross", metric="RR@10")
+
+
+def test_a_figures_range_leaves_out_a_distant_bm25_and_says_where_it_is(qapp, seeded):
+    rows = tidy_metrics(seeded[0])
+    bm25 = SeriesName("BM25", lexical=True)
+    rows += [{**row, "run_id": "bm25-run", "series": bm25, "value": 0.01} for row in rows if row["strategy"] == "none"]
+    widget = scaling_figure(rows, eval_set="flores/test", setting="cross", metric="nDCG@10", passage_language="en")
+    plots = [item for item in widget.ci.items if isinstance(item, pg.PlotItem)]
+    low, _high = plots[0].viewRange()[1]
+    assert 0.01 < low < 0.20  # the untrained model (0.20 for yo) is shown, BM25 far below it is not
+    texts = [item.text for item in widget.ci.items if isinstance(item, pg.LabelItem)]
+    assert "BM25 (size 0) is off the axis: sw 0.0100, yo 0.0100" in texts
+    widget.deleteLater()
 
 
 def test_heatmap_figure_defaults_to_untrained_and_each_strategy_at_its_largest_size(qapp, seeded, tmp_path):

@@ -14,6 +14,7 @@ from results.plot_data import (
     heatmap,
     heatmap_choices,
     heatmap_table,
+    off_axis_note,
     run_choices,
     scaling_panels,
     series_table,
@@ -21,6 +22,7 @@ from results.plot_data import (
 )
 from storage.queries import tidy_metrics
 from tests.gui.seed import LANGUAGES, SEEDS, SIZES, mean_rank, ndcg
+from vocabulary.series import SeriesName
 
 
 @pytest.fixture()
@@ -116,3 +118,20 @@ def test_metric_table_offers_each_pick_list_given_the_choices_before_it(rows):
     assert len(view) == 13 * 2 and {r["query_language"] for r in view} == {"sw", "yo"}
     assert table.view("flores/test", "cross", "en", "AP") == []
     assert len(table) == len(rows) and not len(MetricTable())
+
+
+def _with_bm25(rows: list[dict], value: float) -> list[dict]:
+    """``rows`` plus a lexical reference: the untrained model's rows copied under a BM25 series at ``value``."""
+    bm25 = SeriesName("BM25", lexical=True)
+    return rows + [{**row, "run_id": "bm25-run", "series": bm25, "value": value}
+                   for row in rows if row["strategy"] == "none"]
+
+
+def test_a_distant_lexical_reference_is_left_out_of_the_range_only_when_asked_and_named_off_axis(rows):
+    panels = scaling_panels(_with_bm25(rows, 0.01), eval_set="flores/test", setting="cross", metric="nDCG@10",
+                            passage_language="en")
+    assert value_extent(panels)[0] == pytest.approx(0.01)  # every line by default
+    low, high = value_extent(panels, lexical=False)
+    assert low == pytest.approx(0.20)  # the untrained yo baseline, as without BM25
+    assert off_axis_note(panels, low, high) == "BM25 (size 0) is off the axis: sw 0.0100, yo 0.0100"
+    assert off_axis_note(panels, 0.0, 1.0) == ""
