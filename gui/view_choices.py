@@ -7,14 +7,21 @@ from PySide6 import QtCore, QtWidgets
 from gui.form_widgets import CheckableComboBox, language_item_text
 from gui.plot_page import refill
 from results.plot_data import METRIC_HELP, MetricTable, language_order
+from vocabulary.answer_choice import ANSWER_SETTINGS, answer_rank, headline_metric
 from vocabulary.records import ALL
 
-#: First choices when the data offer them: the research question's view.
-PREFERRED_EVAL_SETS = ("flores/test", "afriqa/test", "xquad-r/eval")
-PREFERRED_SETTINGS = ("cross", "multi", "mono")
+#: First choices when the data offer them: the research question's view (the eval set and setting of the
+#: summary's answer come from :mod:`vocabulary.answer_choice`, so the pages open where summary.md does).
+PREFERRED_SETTINGS = ANSWER_SETTINGS
 PREFERRED_PASSAGES = ("en", ALL)
 PREFERRED_METRICS = ("nDCG@10", "RR@10", "R@100", "AP")
 SETTING_TEXT = {"mono": "monolingual (X→X)", "cross": "cross-lingual (X→Y)", "multi": "multilingual pool"}
+
+
+def answer_first(table: MetricTable) -> list[str]:
+    """The table's eval sets, the one of the summary's answer first (by its best setting)."""
+    pairs = [(eval_set, setting) for eval_set in table.choices() for setting in table.choices(eval_set)]
+    return list(dict.fromkeys(eval_set for eval_set, _ in sorted(pairs, key=lambda pair: answer_rank(*pair))))
 
 
 def passage_text(code: str) -> str:
@@ -69,14 +76,15 @@ class ViewChoices(QtCore.QObject):
             for _label, combo in self.pick_lists():
                 refill(combo, [])  # an empty database or study offers no choices
             return False
-        refill(self.eval_set, table.choices(), PREFERRED_EVAL_SETS)
+        refill(self.eval_set, table.choices(), answer_first(table))
         chosen = [self.eval_set.currentData()]
         refill(self.setting, table.choices(*chosen), PREFERRED_SETTINGS, text=lambda s: SETTING_TEXT.get(s, s))
         chosen.append(self.setting.currentData())
         refill(self.passages, table.choices(*chosen), PREFERRED_PASSAGES, text=passage_text)
         chosen.append(self.passages.currentData())
         before = self.metric.currentData()
-        refill(self.metric, table.choices(*chosen), PREFERRED_METRICS, tip=METRIC_HELP.get)
+        refill(self.metric, table.choices(*chosen), (headline_metric(chosen[0]), *PREFERRED_METRICS),
+               tip=METRIC_HELP.get)
         if before is not None and self.metric.currentData() != before:
             self.metric_replaced.emit(f"{before} is not measured for {self.eval_set.currentText()}, "
                                       f"{self.setting.currentText()}, {self.passages.currentText()}: showing "

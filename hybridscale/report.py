@@ -36,17 +36,16 @@ from storage.db import Database
 from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.provenance import latest_provenance, run_rows
 from storage.queries import tidy_metrics
+from vocabulary.answer_choice import answer_rank, dataset_of, headline_metric
 from vocabulary.languages import TARGET_LANGUAGES
 from vocabulary.printable import escape_unprintable
 from vocabulary.provenance import differences, summary_line
 
-#: The (setting, metric) pairs the summary reports for each eval set, where the study has them.
-REPORTED: tuple[tuple[str, str], ...] = (("cross", "nDCG@10"), ("mono", "nDCG@10"), ("multi", "nDCG@10"),
+#: The (setting, metric) pairs the summary reports for each eval set, where the study has them; HEADLINE
+#: stands for the eval set's headline measure (:func:`vocabulary.answer_choice.headline_metric`).
+HEADLINE = "headline"
+REPORTED: tuple[tuple[str, str], ...] = (("cross", HEADLINE), ("mono", HEADLINE), ("multi", HEADLINE),
                                           ("multi", "LangBias"))
-#: The summary's answer is about nDCG@10 in the first of these settings the study measured for sw or yo
-#: (of the first eval set that has it): cross-lingual retrieval is the paper's question, the pool next.
-PRIMARY_METRIC = "nDCG@10"
-PRIMARY_SETTINGS: tuple[str, ...] = ("cross", "multi", "mono")
 MEASUREMENT_COLUMNS: tuple[str, ...] = ("eval_set", "setting", "metric")
 FIT_COLUMNS: tuple[str, ...] = (
     *MEASUREMENT_COLUMNS, "query_language", "passage_language", "strategy", "alpha", "series", "sizes", "a", "a_low",
@@ -69,7 +68,8 @@ def reported(db: Database, study_id: int) -> list[tuple[str, str, str]]:
     """The (eval set, setting, metric) triples of the summary, in eval-set order, then :data:`REPORTED` order."""
     stored = measurements(db, study_id)
     eval_sets = sorted({e for e, _, _ in stored})
-    return [(e, s, m) for e in eval_sets for s, m in REPORTED if (e, s, m) in stored]
+    triples = [(e, s, headline_metric(e) if m == HEADLINE else m) for e in eval_sets for s, m in REPORTED]
+    return [triple for triple in triples if triple in stored]
 
 
 def study_findings(db: Database, study_id: int) -> list[Findings]:
@@ -84,12 +84,11 @@ def findings_markdown(all_findings: Sequence[Findings]) -> list[str]:
 
 
 def primary_findings(all_findings: Sequence[Findings]) -> Findings | None:
-    """The findings the answer is about (:data:`PRIMARY_SETTINGS`), None when no sw or yo row was trained."""
-    for setting in PRIMARY_SETTINGS:
-        for found in all_findings:
-            if (found.setting, found.metric) == (setting, PRIMARY_METRIC) and answer_languages(found):
-                return found
-    return None
+    """The findings the answer is about (:mod:`vocabulary.answer_choice`: the first setting and eval set in its
+    order, in the eval set's headline measure), None when no sw or yo row was trained."""
+    candidates = [found for found in all_findings
+                  if found.metric == headline_metric(found.eval_set) and answer_languages(found)]
+    return min(candidates, key=lambda found: answer_rank(found.eval_set, found.setting), default=None)
 
 
 def summary_lines(title: str, all_findings: Sequence[Findings], rows: list[dict], out: Path,
@@ -105,8 +104,8 @@ def answer_section(all_findings: Sequence[Findings], rows: list[dict], out: Path
     primary = primary_findings(all_findings)
     answer = None if primary is None else build_answer(primary)
     if primary is None or answer is None:
-        return ["## The answer", "", f"No trained run was measured in {PRIMARY_METRIC} on sw or yo queries, so there "
-                "is nothing to answer yet; the appendix has what was measured.", ""]
+        return ["## The answer", "", "No trained run was measured in an eval set's headline measure on sw or yo "
+                "queries, so there is nothing to answer yet; the appendix has what was measured.", ""]
     cells = answer_languages(primary)
     from gui.figure_files import save_scaling_figure  # Qt, headless: only once there is something to draw
 
@@ -198,22 +197,23 @@ def _write_rows(path: Path, columns: Sequence[str], rows) -> None:
 
 
 def write_figures(rows: list[dict], folder: Path) -> list[Path]:
-    """nDCG@10 scaling curves of sw and yo queries per eval set (cross: English passages, else the first
-    other language; multi: the pool), and language-bias heatmaps where MeanRank was measured; headless."""
+    """Scaling curves of sw and yo queries per eval set in its headline measure (cross: English passages, else
+    the first other language; multi: the pool), and language-bias heatmaps where MeanRank was measured; headless."""
     from gui.figure_files import save_heatmap_figure, save_scaling_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     images: list[Path] = []
     present = {(r["eval_set"], r["setting"], r["metric"]) for r in rows}
     for eval_set in sorted({e for e, _, _ in present}):
-        stem = eval_set.split("/")[0]
-        targets = tuple(sorted({r["query_language"] for r in rows if r["eval_set"] == eval_set} & set(TARGET_LANGUAGES)))
+        stem, metric = dataset_of(eval_set), headline_metric(eval_set)
+        languages = {r["query_language"] for r in rows if r["eval_set"] == eval_set}
+        targets = tuple(sorted(languages & set(TARGET_LANGUAGES)))
         for setting in ("cross", "multi"):
-            if (eval_set, setting, "nDCG@10") not in present or not targets:
+            if (eval_set, setting, metric) not in present or not targets:
                 continue
             images.append(save_scaling_figure(
                 rows, folder / f"scaling_{stem}_{setting}.png", eval_set=eval_set, setting=setting,
-                metric="nDCG@10", passage_language=_passage_side(rows, eval_set, setting), query_languages=targets,
+                metric=metric, passage_language=_passage_side(rows, eval_set, setting), query_languages=targets,
             ))
         if (eval_set, "multi", "MeanRank") in present:
             images.append(save_heatmap_figure(rows, folder / f"bias_{stem}.png", eval_set=eval_set))

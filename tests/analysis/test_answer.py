@@ -77,3 +77,18 @@ def test_too_few_sizes_say_so_instead_of_a_trend(sizes):
     runs = [r for r in two_languages() if r.size in (0, *sizes)]
     answer = build_answer(build_findings("afriqa/test", "cross", "nDCG@10", runs))
     assert answer.sentences[-1].endswith("sw: too few sizes to tell; yo: too few sizes to tell.")
+
+
+def test_the_summary_answers_on_the_eval_set_built_for_the_question_in_its_headline_measure():
+    from dataclasses import replace
+
+    from hybridscale.report import primary_findings
+
+    measured = build_findings("flores/test", "cross", "nDCG@10", two_languages())
+    afriqa = replace(measured, eval_set="afriqa/test (gold passages only)")
+    ciral_ndcg10 = replace(measured, eval_set="ciral/test-b")
+    ciral_ndcg20 = replace(measured, eval_set="ciral/test-b", metric="nDCG@20")
+    mono = replace(measured, eval_set="ciral/test-b", setting="mono", metric="nDCG@20")
+    assert primary_findings([measured, afriqa]) is afriqa  # not the first eval set by name: the question's
+    assert primary_findings([mono, measured, afriqa, ciral_ndcg10, ciral_ndcg20]) is ciral_ndcg20
+    assert primary_findings([mono, ciral_ndcg10]) is mono  # CIRAL in nDCG@10 is not its headline
