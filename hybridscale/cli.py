@@ -498,9 +498,10 @@ def _no_model(db, run_id: str, model: Path) -> str:
 def cmd_gui(args: argparse.Namespace) -> int:
     from gui.app import main as gui_main
     from gui.qt_check import BrokenQtError
+    from hybridscale.study_data import EngineStudyData
 
     try:
-        return gui_main(db=args.db)
+        return gui_main(db=args.db, study_data=EngineStudyData())
     except BrokenQtError as exc:
         raise UserError(str(exc)) from None
 
