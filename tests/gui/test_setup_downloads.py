@@ -1,8 +1,9 @@
 """The Setup page with the engine's answers (as ``hybridscale gui`` builds it): what a study will download and how
 large, the corpus sizes in the evaluation table, and a local corpus in the wrong layout refused as submit does.
 
-This machine never reaches the hub, so the sizes end as "size unknown offline";
-the page must say so without waiting for it (the lookup runs off the GUI thread).
+No machine here reaches the hub; huggingface_hub's offline switch is set too, so
+the sizes end as "size unknown offline" wherever the test runs. The page must
+say so without waiting for them (the lookup runs off the GUI thread).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import time
 
 import pytest
+from huggingface_hub import constants as hub_constants
 
 from gui.setup_view import SetupView
 from hybridscale.study_data import EngineStudyData
@@ -32,7 +34,8 @@ def _evaluate(form: SetupView, *specs: EvalSpec) -> StudyConfig | None:
     return form.validate()
 
 
-def test_the_page_says_which_hub_files_the_study_downloads_without_waiting_for_their_size(qtbot, form):
+def test_the_page_says_which_hub_files_the_study_downloads_without_waiting_for_their_size(qtbot, form, monkeypatch):
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     began = time.monotonic()
     study = _evaluate(form, EvalSpec("ciral", ("sw", "yo"), "test-a"), EvalSpec("miracl", ("sw",), "dev"))
     assert study is not None and time.monotonic() - began < 2.0
@@ -49,7 +52,8 @@ def test_the_page_says_which_hub_files_the_study_downloads_without_waiting_for_t
         "hf://datasets/CIRAL/ciral-corpus/passages-v1.0/swahili_passages.jsonl  (size unknown)",
         "hf://datasets/CIRAL/ciral-corpus/passages-v1.0/yoruba_passages.jsonl  (size unknown)",
     ]
-    assert tooltip[3].startswith("The hub: ")
+    assert tooltip[3].startswith("The hub: Cannot reach https://huggingface.co/api/datasets/")
+    assert "offline mode is enabled" in tooltip[3]
     grab(form, form.app_model.db.artifacts_dir.parent / "setup_downloads.png")
 
 
