@@ -44,6 +44,7 @@ def test_the_page_says_which_hub_files_the_study_downloads_without_waiting_for_t
     # In the order of the form's evaluation table (MIRACL's row comes before CIRAL's).
     assert first.startswith("Downloads: 3 hub files (miracl sw corpus, ciral sw corpus, ciral yo corpus; ")
     assert first.endswith(f"— '{DOWNLOAD_COMMAND}' fetches them ahead for machines without internet")
+    assert "; looking up the size)" in first  # the page never waits for the hub: the answer comes later
     qtbot.waitUntil(lambda: "size unknown offline" in form.downloads.text(), timeout=15_000)
     assert form.downloads.text() == first.replace("looking up the size", "size unknown offline")
     tooltip = form.downloads.toolTip().splitlines()
