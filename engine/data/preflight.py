@@ -19,7 +19,7 @@ from contextlib import closing
 from pathlib import Path
 
 from engine.data import ciral, miracl
-from engine.data.errors import DataError
+from engine.data.errors import DataError, DataNotFoundError
 from engine.data.files import logical_name, read_jsonl
 from engine.data.hub import locate
 from vocabulary.config import EvalSpec
@@ -51,7 +51,13 @@ def check_first_record(file: Path, dataset: str) -> None:
 
 
 def _ciral_files(lang: str, path: Path, language_count: int) -> list[Path]:
-    """The files :func:`engine.data.ciral.corpus` reads for ``lang`` from ``path`` (one file, or a repo copy)."""
+    """The files :func:`engine.data.ciral.corpus` reads for ``lang`` from ``path`` (one file, or a repo copy).
+
+    A path that is not there at all may have been meant as a file: the loader
+    would call it "no such folder", so this says both."""
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: no such file or folder; give a copy of hub repo {ciral.HUB_REPO} (a folder "
+                                "with passages-v1.0/) or one JSON Lines corpus file")
     if path.is_file():
         if language_count > 1:
             raise DataError(f"{ciral.DATASET}: {path} is one corpus file but {language_count} languages are chosen; "

@@ -53,9 +53,14 @@ def test_one_language_of_the_copy_missing_is_named(tmp_path):
         check_corpus(EvalSpec("ciral", ("sw", "yo"), "test-a", path=str(folder)))
 
 
-def test_a_missing_path_is_named(tmp_path):
-    with pytest.raises(DataNotFoundError, match=f"^{tmp_path / 'nowhere'}: no such folder; give a copy of hub repo"):
-        check_corpus(EvalSpec("ciral", ("yo",), "test-a", path=str(tmp_path / "nowhere")))
+def test_a_missing_path_is_named_as_a_file_or_a_folder(tmp_path):
+    missing = tmp_path / "yoruba_passages.jsonl"
+    with pytest.raises(DataNotFoundError) as raised:
+        check_corpus(EvalSpec("ciral", ("yo",), "test-a", path=str(missing)))
+    assert str(raised.value) == (f"{missing}: no such file or folder; give a copy of hub repo CIRAL/ciral-corpus (a "
+                                 "folder with passages-v1.0/) or one JSON Lines corpus file")
+    with pytest.raises(DataNotFoundError, match="no such corpus file or folder; corpus not available offline"):
+        check_corpus(EvalSpec("miracl", ("sw",), "dev", path=str(tmp_path / "sw.jsonl")))
 
 
 def test_a_first_line_without_docid_names_the_file_and_line(tmp_path):
