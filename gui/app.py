@@ -18,13 +18,15 @@ from gui.main_window import MainWindow
 from gui.qt_app import ensure_app
 from gui.qt_check import check_qt
 from results.app_model import open_first_database
+from results.study_data import StudyData
 
 ORGANIZATION = "hybridscale"
 APPLICATION = "hybridscale"
 
 
-def create_window(db: str | None = None) -> MainWindow:
-    """The main window on ``db`` (or the remembered / default database), not yet shown.
+def create_window(db: str | None = None, study_data: StudyData | None = None) -> MainWindow:
+    """The main window on ``db`` (or the remembered / default database), not yet shown; ``study_data``
+    answers the setup page's questions about a study's data (the shell passes the engine's).
 
     Everything built so far (modules, Qt wrappers) lives as long as the app,
     so it is moved out of the garbage collector's view with ``gc.freeze()``.
@@ -48,13 +50,13 @@ def create_window(db: str | None = None) -> MainWindow:
     app.setApplicationName(APPLICATION)
     settings = QtCore.QSettings()
     database = open_first_database(db or settings.value("database") or None, remembered=db is None)
-    window = MainWindow(database, settings)
+    window = MainWindow(database, settings, study_data)
     window.garbage_collector = GarbageCollector()  # kept with the window: its timer must live as long
     gc.freeze()
     return window
 
 
-def main(db: str | None = None) -> int:
-    window = create_window(db)
+def main(db: str | None = None, study_data: StudyData | None = None) -> int:
+    window = create_window(db, study_data)
     window.show()
     return QtWidgets.QApplication.instance().exec()

@@ -29,19 +29,20 @@ from vocabulary.config import ConfigError
 
 if TYPE_CHECKING:
     from results.app_model import Database, StudySummary
+    from results.study_data import StudyData
 
 PAGES = ("Setup", "Queue", "Scaling curves", "Bias heatmaps", "Findings")
 STUDY_FILTER = "Study results shown on the Queue, Scaling, Heatmap and Findings pages"
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    def __init__(self, db: Database, settings: QtCore.QSettings | None = None):
+    def __init__(self, db: Database, settings: QtCore.QSettings | None = None, study_data: StudyData | None = None):
         super().__init__()
         self.settings = settings or QtCore.QSettings()
         self.background = Background(self)
         self.app_model = AppModel(db, self.background)
         self.folder = RememberedFolder(self.settings, lambda: self.app_model.database_folder)
-        self.setup = SetupView(self.app_model)
+        self.setup = SetupView(self.app_model, study_data)
         self.queue = QueueView(self.app_model)
         self.scaling = ScalingView(self.app_model, self.folder)
         self.heatmaps = HeatmapView(self.app_model, self.folder)

@@ -135,15 +135,18 @@ class EvalRow:
         self.browse = QtWidgets.QPushButton("…", maximumWidth=32,
                                             toolTip="choose a file (for a folder, type or paste its path)")
         self.browse.clicked.connect(self._choose_path)
+        #: The corpus a run searches: its size where it is not shipped (the registry's count, with its source).
+        self.corpus = QtWidgets.QLabel()
         self.error = ErrorLabel()
         self.use.toggled.connect(self._enable)
+        self._show_corpus()
         for signal in (self.use.toggled, self.languages.changed, self.split.currentIndexChanged,
                        self.max_queries.valueChanged, self.path.textChanged):
             signal.connect(on_change)
         self._enable(False)
 
     def widgets(self) -> list[QtWidgets.QWidget]:
-        return [self.use, self.languages, self.split, self.max_queries, self.path, self.browse]
+        return [self.use, self.languages, self.split, self.max_queries, self.path, self.browse, self.corpus]
 
     def _enable(self, on: bool) -> None:
         for widget in self.widgets()[1:]:
@@ -180,19 +183,33 @@ class EvalRow:
         self.max_queries.setValue(spec.max_queries or 0)
         self.path.setText(spec.path or "")
         self._unshown = {name: getattr(spec, name) for name in _UNSHOWN_SPEC_FIELDS}
+        self._show_corpus()
+
+    def _show_corpus(self) -> None:
+        """The registry's corpus size, or the collection a loaded study searches instead (AfriQA's ``corpus``)."""
+        info = DATASETS[self.dataset]
+        collection = self._unshown.get("corpus")
+        if collection:
+            self.corpus.setText(f"collection {str(collection).rstrip('/').split('/')[-1]}")
+            self.corpus.setToolTip(f"the study file's corpus: {collection} (not shipped)")
+            return
+        self.corpus.setText(info.corpus_text() or "shipped")
+        self.corpus.setToolTip(f"counted in {info.corpus_source}" if info.corpus_source else
+                               "its passages ship with hybridscale")
 
 
 def eval_rows_grid(rows: list[EvalRow]) -> QtWidgets.QGridLayout:
     """The evaluation sets as a table: a header, then one line per set with its error beneath."""
     grid = QtWidgets.QGridLayout()
-    for column, title in enumerate(("Set", "Languages", "Split", "Queries", "Local files")):
+    titles = ("Set", "Languages", "Split", "Queries", "Local files", "", "Corpus")
+    for column, title in enumerate(titles):
         header = QtWidgets.QLabel(f"<b>{title}</b>")
         grid.addWidget(header, 0, column)
     line = 1
     for row in rows:
         for column, widget in enumerate(row.widgets()):
             grid.addWidget(widget, line, column)
-        grid.addWidget(row.error, line + 1, 0, 1, 6)
+        grid.addWidget(row.error, line + 1, 0, 1, len(titles))
         line += 2
     grid.setColumnStretch(4, 1)
     grid.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)

@@ -4,8 +4,13 @@ Validation is the config's own (:meth:`StudyConfig.validate`, which also
 knows each training set's size from the dataset registry): after every edit
 the form builds the study, and a :class:`ConfigError` is shown beside the
 field it names, with Submit disabled until it is fixed. The form adds the
-check the config cannot make without this machine's files: a local model
-folder that does not exist. It warns (without refusing) when a language is
+checks the config cannot make without this machine's files: a local model
+folder that does not exist, and (given the engine's answers,
+:class:`results.study_data.StudyData`) a local corpus in the wrong layout, in
+the line ``hybridscale submit`` refuses it with. Under the run count it says
+which hub files the study will download and how large they are; the sizes
+are looked up off the GUI thread, so an offline machine never waits. It
+warns (without refusing) when a language is
 trained on and evaluated, so its results are not zero-shot; and a loaded
 study file's settings that the form cannot show (a language the dataset
 does not have, an unknown eval set) are named, not dropped silently.
@@ -37,6 +42,7 @@ from gui.workers import DEVICES
 from results.app_model import AppModel
 from results.cost import estimate
 from results.plan import largest_size_text, plan
+from results.study_data import Download, SizeLookup, StudyData, downloads_text
 from vocabulary.budget import BUDGETS
 from vocabulary.config import DEFAULT_MODEL, ConfigError, RunConfig, StudyConfig
 from vocabulary.datasets import DATASETS, dataset_ids
@@ -94,10 +100,18 @@ class SetupView(QtWidgets.QWidget):
 
     submitted = QtCore.Signal(int, str, bool)
     message = QtCore.Signal(str)
+    #: The hub's sizes came in (emitted on the lookup's thread, so delivered queued to this one).
+    _sizes_arrived = QtCore.Signal()
 
-    def __init__(self, app_model: AppModel, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, app_model: AppModel, study_data: StudyData | None = None,
+                 parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.app_model = app_model
+        #: The engine's answers about the study's data (hub downloads, local corpora); None: not asked.
+        self.study_data = study_data
+        self._sizes = SizeLookup(study_data.with_sizes) if study_data is not None else None
+        self._downloads: list[Download] = []
+        self._sizes_arrived.connect(self._show_downloads)
         self.current_study: StudyConfig | None = None
         #: What the last loaded study file held that the form could not show (named in the status bar).
         self.left_out: list[str] = []
@@ -258,6 +272,11 @@ class SetupView(QtWidgets.QWidget):
     def _submit_bar(self) -> QtWidgets.QBoxLayout:
         self.preview = QtWidgets.QLabel()
         self.preview.setWordWrap(True)
+        self.downloads = hint_label("")
+        self.downloads.setVisible(False)
+        summary = QtWidgets.QVBoxLayout()
+        summary.addWidget(self.preview)
+        summary.addWidget(self.downloads)
         self.general_error = ErrorLabel()
         self.start_worker = QtWidgets.QCheckBox("Start a local worker after submitting", checked=True)
         self.submit_button = QtWidgets.QPushButton("Submit study")
@@ -266,7 +285,7 @@ class SetupView(QtWidgets.QWidget):
         column = QtWidgets.QVBoxLayout()
         column.addWidget(self.general_error)
         row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.preview, 1)
+        row.addLayout(summary, 1)
         row.addWidget(self.start_worker)
         row.addWidget(self.submit_button)
         column.addLayout(row)
@@ -466,16 +485,43 @@ class SetupView(QtWidgets.QWidget):
         try:
             study = self.study().validate()
             self._check_model_folder()
+            if self.study_data is not None:
+                self.study_data.check(study)
         except ConfigError as error:
             self.current_study = None
             self.preview.setText(f"Fix {self._show_error(error)}, marked in red: {error.message}")
             self.submit_button.setEnabled(False)
+            self._downloads = []
+            self._show_downloads()
             return None
         self.current_study = study
         self.zero_shot_warning.show_message(zero_shot_warning(study))
         self.preview.setText(f"{plan(study, self._estimate_device()).summary()}\n{estimate(study).gpu_summary()}")
+        self._downloads = self.study_data.downloads(study) if self.study_data is not None else []
+        self._show_downloads()
         self.submit_button.setEnabled(not self._submitting)
         return study
+
+    def _show_downloads(self) -> None:
+        """The hub files the study will download, and their size as far as it is known yet (never waited for)."""
+        if not self._downloads:
+            self.downloads.setVisible(False)
+            return
+        sizes = self._sizes.sizes(self._downloads, self._sizes_came_in)
+        self.downloads.setText(downloads_text(sizes))
+        self.downloads.setToolTip("\n".join(
+            [f"{d.url}  ({'size unknown' if d.size is None else f'{d.size:,} bytes'})" for d in sizes.downloads]
+            + ([f"The hub: {sizes.detail}"] if sizes.detail else [])))
+        self.downloads.setVisible(True)
+        if sizes.missing == "looking up the size":  # say "unknown" once the wait is over, answer or not
+            QtCore.QTimer.singleShot(int(self._sizes.wait_s * 1000) + 50, self, self._show_downloads)
+
+    def _sizes_came_in(self) -> None:
+        """Called on the lookup's thread: hand over to this page's thread (unless the page is gone by now)."""
+        try:
+            self._sizes_arrived.emit()
+        except RuntimeError:  # the page was closed and deleted while the hub was being asked
+            pass
 
     def _show_sources_facts(self) -> None:
         """The largest valid size and each source's evaluated targets; shown whether or not the form is valid."""

@@ -54,21 +54,33 @@ def _read_text(path: Path, what: str) -> str:
 
 
 # ---- study and queue ------------------------------------------------------
-def cmd_submit(args: argparse.Namespace) -> int:
-    from storage.queue import submit_study
+def _load_study(path_text: str, missing_hint: str = "", *, validate: bool = True):
+    """The study file at ``path_text``: a missing file (with ``missing_hint`` after the message) or one that does
+    not parse, or with ``validate`` does not validate, is a UserError naming the file.
+
+    ``submit`` loads without validating: it validates after ``--corpus`` is applied, and its messages for an
+    invalid study have never named the file."""
     from vocabulary.config import ConfigError, StudyConfig
 
-    path = Path(args.study)
+    path = Path(path_text)
     if not path.is_file():
-        raise UserError(f"{path}: no such study file (write one with the GUI's 'Save study', or see "
-                        "docs/commands.md)")
+        raise UserError(f"{path}: no such study file{missing_hint}")
     try:
         study = StudyConfig.from_json(_read_text(path, "study file"))
+        return study.validate() if validate else study
     except ConfigError as exc:
         raise UserError(f"{path}: {exc}") from None
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from storage.queue import submit_study
+
+    study = _load_study(args.study, " (write one with the GUI's 'Save study', or see docs/commands.md)",
+                        validate=False)
     if args.corpus:
         study = _with_miracl_corpus(study, args.corpus)
     _check_batches(study)
+    _check_corpora(study)
     if args.slurm:
         return _submit_slurm(args, study)
     result = submit_study(_open(args), study)
@@ -113,9 +125,16 @@ def _check_batches(study) -> None:
             raise UserError(f"{run.label}: {exc}") from None
 
 
-def cmd_template(args: argparse.Namespace) -> int:
-    import json
+def _check_corpora(study) -> None:
+    """Refuse a study whose local CIRAL or MIRACL corpus is in the wrong layout or whose first line lacks docid or
+    text, before anything is queued (cheap checks only: :mod:`engine.data.preflight`); one line, exit status 2."""
+    from engine.data.preflight import check_corpus
 
+    for spec in study.template.evaluations:
+        check_corpus(spec)
+
+
+def cmd_template(args: argparse.Namespace) -> int:
     from vocabulary.templates import TEMPLATES, template
 
     if args.list or args.name is None:
@@ -131,19 +150,13 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    import json
-
+    from engine.data.remote import study_files
     from results.cost import estimate
-    from vocabulary.config import ConfigError, StudyConfig
 
-    path = Path(args.study)
-    if not path.is_file():
-        raise UserError(f"{path}: no such study file (hybridscale template NAME > {path} writes one)")
-    try:
-        study = StudyConfig.from_json(_read_text(path, "study file")).validate()
-    except ConfigError as exc:
-        raise UserError(f"{path}: {exc}") from None
-    cost = estimate(study, _download_urls(study))
+    study = _load_study(args.study, f" (hybridscale template NAME > {Path(args.study)} writes one)")
+    runs = study.expand()
+    # The hub files the runs read; their sizes need the network, so they are not counted.
+    cost = estimate(study, sorted({files.url for files in study_files(runs)}), runs=runs)
     if args.json:
         print(json.dumps(cost.to_dict(), indent=2))
     else:
@@ -151,13 +164,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
         for line in cost.lines():
             print(line)
     return 0
-
-
-def _download_urls(study) -> list[str]:
-    """The hub files the study's runs read (their sizes need the network, so they are not counted)."""
-    from engine.data.remote import study_files
-
-    return sorted({files.url for files in study_files(study.expand())})
 
 
 def _with_miracl_corpus(study, corpus: str):
@@ -498,9 +504,10 @@ def _no_model(db, run_id: str, model: Path) -> str:
 def cmd_gui(args: argparse.Namespace) -> int:
     from gui.app import main as gui_main
     from gui.qt_check import BrokenQtError
+    from hybridscale.study_data import EngineStudyData
 
     try:
-        return gui_main(db=args.db)
+        return gui_main(db=args.db, study_data=EngineStudyData())
     except BrokenQtError as exc:
         raise UserError(str(exc)) from None
 
@@ -509,16 +516,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def _study_hub_files(path_text: str):
     """The hub files the study's runs read (a study file that does not parse is a UserError)."""
     from engine.data.remote import study_files
-    from vocabulary.config import ConfigError, StudyConfig
 
-    path = Path(path_text)
-    if not path.is_file():
-        raise UserError(f"{path}: no such study file")
-    try:
-        study = StudyConfig.from_json(_read_text(path, "study file"))
-        return study_files(study.validate().expand())
-    except ConfigError as exc:
-        raise UserError(f"{path}: {exc}") from None
+    return study_files(_load_study(path_text).expand())
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from results.plan import estimate_seconds, estimate_steps
 from vocabulary.config import RunConfig, StudyConfig
@@ -187,9 +187,11 @@ def _activation_bytes(config: RunConfig, model: ModelFacts) -> float:
     return rows * length * per_token
 
 
-def estimate(study: StudyConfig, downloads: list[str] | None = None) -> Cost:
-    """The cost of every run of ``study`` on :data:`REFERENCE_GPU` (see the module docstring)."""
-    runs = study.expand()
+def estimate(study: StudyConfig, downloads: list[str] | None = None,
+             runs: Sequence[RunConfig] | None = None) -> Cost:
+    """The cost of every run of ``study`` on :data:`REFERENCE_GPU` (see the module docstring); ``runs``: the
+    study's runs when the caller has expanded it already (expanding a large study takes a while)."""
+    runs = study.expand() if runs is None else runs
     steps = tokens = flops = cpu_seconds = 0.0
     gpu_memory = host_memory = disk = checkpoint = 0.0
     unknown: list[str] = []

@@ -67,6 +67,17 @@ class DatasetInfo:
     #: What its eval sets are scored with (ir_measures names): the defaults, plus the measures of the
     #: dataset's published baselines where they differ, so our rows sit beside theirs.
     measures: tuple[str, ...] = DEFAULT_MEASURES
+    #: Passages of the full corpus an evaluation searches, per language, where it is not shipped (a run reads
+    #: every one of them, and the setup form shows the count); ``corpus_source`` says where the counts are published.
+    corpus_passages: Mapping[str, int] = field(default_factory=dict)
+    corpus_source: str = ""
+
+    def corpus_text(self) -> str:
+        """The corpus sizes in words (``sw 949,013 and yo 82,095 passages``); empty where none is declared."""
+        if not self.corpus_passages:
+            return ""
+        sizes = [f"{lang} {count:,}" for lang, count in self.corpus_passages.items()]
+        return f"{' and '.join(sizes)} passages"
 
     def loader_name(self, role: Role) -> str:
         """``module:function`` of the loader for ``role``; ValueError when the dataset has none."""
@@ -173,8 +184,12 @@ DATASETS: dict[str, DatasetInfo] = {
             ("sw", "yo"),
             ("train", "dev"),
             eval_loader="engine.data.miracl:load_eval_set",
-            # sw dev 482 / yo dev 119 topics; corpora of about 132k (sw) and 49k (yo) passages.
+            # sw dev 482 / yo dev 119 topics; passages: the corpora below.
             eval_texts={"train": (1901, 131_924), "dev": (300, 90_000)},
+            corpus_passages={"sw": 131_924, "yo": 49_043},
+            corpus_source=("sw: the corpus table of the MIRACL README (assets/data/miracl/UPSTREAM_README.miracl.md); "
+                           "yo: the row count on the hub card of Cohere/miracl-yo-corpus-22-12, a copy of MIRACL's yo "
+                           "corpus"),
         ),
         DatasetInfo(
             "ciral",
@@ -182,9 +197,12 @@ DATASETS: dict[str, DatasetInfo] = {
             ("sw", "yo"),
             ("test-a", "test-b", "test-a-pools", "dev"),
             eval_loader="engine.data.ciral:load_eval_set",
-            # English + native topics per language (yo test-b: 554 each); corpora of 949,013 (sw) and 82,095 (yo).
+            # English + native topics per language (yo test-b: 554 each); passages: about the two corpora's mean.
             eval_texts={"test-a": (185, 500_000), "test-b": (667, 500_000), "test-a-pools": (185, 500_000),
                         "dev": (10, 500_000)},
+            corpus_passages={"sw": 949_013, "yo": 82_095},
+            corpus_source=("the corpus table of the CIRAL README (assets/data/ciral/UPSTREAM_README.ciral.md, "
+                           "passages-v1.0)"),
             # pyserini's 2CR for CIRAL reports nDCG@20 and R@100 (trec_eval -c).
             measures=("nDCG@20", "R@100", *(m for m in DEFAULT_MEASURES if m != "R@100")),
         ),
