@@ -18,12 +18,14 @@ whether that worked, so all ranks stop together.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Callable
 
 from engine.bm25 import BM25Pool
 from engine.data import load_dev_set, load_eval_set, load_training_sources
+from engine.data.held_out import Source, split_off_dev
 from engine.distributed import DistContext
 from engine.evaluate import EmbeddingCache, Evaluation, PassageTexts, evaluate, evaluate_lexical
 from engine.folders import replaced_whole
@@ -137,12 +139,20 @@ def _load_eval_sets(config: RunConfig, state: RunState,
     return loaded
 
 
+def load_training_data(config: RunConfig) -> tuple[list[Source], Source | None]:
+    """The run's training sources and its dev set (None without ``dev_every``). A dev split held out of the first
+    source is drawn once for both (:func:`engine.data.held_out.split_off_dev`), the sources loaded without it."""
+    if not config.holds_out_dev:
+        return load_training_sources(config), (load_dev_set(config) if config.dev_every is not None else None)
+    whole = load_training_sources(dataclasses.replace(config, dev_every=None))  # nothing held out yet
+    return split_off_dev(whole, config.dev_size, config.subset_seed)
+
+
 def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
            on_checkpoint: Callable[[int, Path], None] | None, context: DistContext | None,
            frozen_cache_dir: Path | None) -> None:
     state.report(Progress("loading training data", 0.0))
-    training_set = load_training_sources(config)
-    dev_set = load_dev_set(config) if config.dev_every is not None else None
+    training_set, dev_set = load_training_data(config)
     log.info("training %s (%s) on %d question groups of %s", config.label, config.budget_label, config.train_size,
              " + ".join(source.name for source in training_set))
     result = train(config, training_set, encoder, workdir, dev_set=dev_set, state=state, on_checkpoint=on_checkpoint,

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from engine.data.errors import DataError
 from engine.data.stream import StreamedTrainingSet, TooFewGroups, buffered_shuffle
 from vocabulary.records import TrainingSet
 
@@ -43,6 +44,17 @@ def hold_out(source: Source, dev_size: int, seed: int) -> tuple[TrainingSet, Sou
     rest = tuple(g for i, g in enumerate(source.groups) if i not in held)
     return (TrainingSet(f"{source.name} (held-out dev)", source.languages, dev),
             dataclasses.replace(source, groups=rest))
+
+
+def split_off_dev(sources: list[Source], dev_size: int, seed: int) -> tuple[list[Source], TrainingSet]:
+    """(the sources with ``dev_size`` groups held out of the first, those groups): one draw for both, so a run
+    reads a streamed source's first groups for it, and resolves them (mMARCO looks their texts up in its
+    collections), once. Too few groups is a :class:`DataError` naming ``dev_size``."""
+    try:
+        dev, rest = hold_out(sources[0], dev_size, seed)
+    except TooFewGroups as exc:
+        raise DataError(str(exc)) from None
+    return [rest, *sources[1:]], dev
 
 
 def _key(item: Any) -> Any:
