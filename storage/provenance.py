@@ -48,9 +48,12 @@ def latest_provenance(db: Database, study_id: int | None = None) -> dict[str, di
         return {run_id: json.loads(text) for run_id, text in session.execute(statement)}
 
 
-def run_rows(db: Database, study_id: int | None = None) -> list[dict[str, Any]]:
-    """One dict per run (in queue order) with :data:`RUN_COLUMNS`; provenance cells stay empty for runs without one."""
-    records = latest_provenance(db, study_id)
+def run_rows(db: Database, study_id: int | None = None,
+             records: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One dict per run (in queue order) with :data:`RUN_COLUMNS`; provenance cells stay empty for runs without one.
+
+    ``records``: the study's :func:`latest_provenance`, where the caller has read it already."""
+    records = latest_provenance(db, study_id) if records is None else records
     statement = select(Run.id, Run.status, Run.attempts).order_by(Run.position, Run.id)
     if study_id is not None:
         statement = statement.where(Run.id.in_(_in_study(study_id)))

@@ -16,11 +16,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from engine.data import load_eval_set
 from hybridscale.cli import main
 from hybridscale.provenance import describe_file, device_name
-from hybridscale.report import series_flags, write_report
+from hybridscale.report import provenance_lines, write_report
 from hybridscale.worker import run_worker
 from storage import queue
 from storage.db import open_db
@@ -104,7 +105,11 @@ def test_runs_of_one_series_on_different_software_are_flagged(finished, tmp_path
     other["software"] = {**other["software"], "torch": "9.9.9"}
     other["device"] = {"name": "NVIDIA H100 80GB HBM3", "count": 1}
     record_provenance(db, run_ids[1], 2, other)
-    flags = series_flags(db, 1)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda _c, _k, statement, *_rest: statements.append(statement))
+    line, flags = provenance_lines(db, 1)
+    assert sum("FROM provenance" in s for s in statements) == 1  # the line and the flags share one read
+    assert "they differ in torch (" in line
     assert len(flags) == 2 and "Not like for like" in flags[0]
     assert f"torch ({metadata.version('torch')} vs 9.9.9)" in flags[0] or \
         f"torch (9.9.9 vs {metadata.version('torch')})" in flags[0]
