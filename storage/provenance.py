@@ -31,13 +31,6 @@ def record_provenance(db: Database, run_id: str, attempt: int, record: Mapping[s
         session.add(Provenance(run_id=run_id, attempt=attempt, record_json=json.dumps(record, ensure_ascii=False)))
 
 
-def run_provenance(db: Database, run_id: str) -> list[dict[str, Any]]:
-    """Every attempt's record of one run, oldest first."""
-    statement = select(Provenance.record_json).where(Provenance.run_id == run_id).order_by(Provenance.id)
-    with db.session() as session:
-        return [json.loads(text) for text in session.scalars(statement)]
-
-
 def latest_provenance(db: Database, study_id: int | None = None) -> dict[str, dict[str, Any]]:
     """Run id -> its latest record, for the runs (of the study) that have one."""
     latest = select(func.max(Provenance.id)).group_by(Provenance.run_id)
