@@ -18,14 +18,13 @@ whether that worked, so all ranks stop together.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Callable
 
 from engine.bm25 import BM25Pool
 from engine.data import load_dev_set, load_eval_set, load_training_sources
-from engine.data.held_out import Source, split_off_dev
+from engine.data.held_out import Source, drawn_dev
 from engine.distributed import DistContext
 from engine.evaluate import EmbeddingCache, Evaluation, PassageTexts, evaluate, evaluate_lexical
 from engine.folders import replaced_whole
@@ -141,11 +140,11 @@ def _load_eval_sets(config: RunConfig, state: RunState,
 
 def load_training_data(config: RunConfig) -> tuple[list[Source], Source | None]:
     """The run's training sources and its dev set (None without ``dev_every``). A dev split held out of the first
-    source is drawn once for both (:func:`engine.data.held_out.split_off_dev`), the sources loaded without it."""
-    if not config.holds_out_dev:
-        return load_training_sources(config), (load_dev_set(config) if config.dev_every is not None else None)
-    whole = load_training_sources(dataclasses.replace(config, dev_every=None))  # nothing held out yet
-    return split_off_dev(whole, config.dev_size, config.subset_seed)
+    source is the one drawn while the sources were loaded (:func:`engine.data.held_out.drawn_dev`), not drawn again."""
+    sources = load_training_sources(config)
+    if config.holds_out_dev:
+        return sources, drawn_dev(sources[0])
+    return sources, (load_dev_set(config) if config.dev_every is not None else None)
 
 
 def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.data import load_dev_set, load_training_sources
+from engine.data import load_dev_set, load_training_set, load_training_sources
 from engine.data.held_out import hold_out
 from engine.data.stream import StreamedTrainingSet, TooFewGroups
 from engine.sampling import training_subset
@@ -139,6 +139,12 @@ def test_a_run_loads_its_source_and_draws_the_held_out_split_once(tmp_path):
     assert apart.count(path) == 4 and together.count(path) == 2  # the first group checked, then the draw's pass
     assert [g.id for g in dev.groups] == [g.id for g in load_dev_set(run).groups]
     assert rest.total() == 22 and not {g.id for g in dev.groups} & {g.id for g in rest.subset(22, run.subset_seed)}
+    # A second source keeps the split a dev-loss run trains on (XQuAD's "nodev", not "all", here).
+    both = dataclasses.replace(run, train_dataset=(str(run.train_dataset), "xquad"))
+    (_rest, xquad), _dev = load_training_data(both)
+    assert both.train_split("xquad") == "nodev"
+    assert len(xquad.groups) == len(load_training_set("xquad", ["en"], "nodev").groups) \
+        < len(load_training_set("xquad", ["en"], "all").groups)
 
 
 def test_a_tiny_study_stops_early_and_the_csv_says_where(tmp_path):
