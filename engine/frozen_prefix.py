@@ -24,6 +24,10 @@ checksum of the matrix file and one of itself; parts are read memory-mapped
 with ``allow_pickle=False``. A wrong hidden state would change every later
 run's numbers without a trace, so a part whose checksums, shape or index do
 not match is removed with one warning and its entries are computed again.
+A process reads a part whole for its check once: a worker's later runs trust
+that check while the file keeps its path, inode, size and modification time
+(bytes changed under an unchanged modification time go unseen until the next
+process), and a part's checksum is taken from memory as it is written.
 Writers and the start-up clean-up hold the folder's lock file, so whatever
 half-written file the clean-up finds (``*.partial.*``, a matrix without its
 index) was left by a killed writer and is removed; a read-only folder (no lock
@@ -37,11 +41,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
+import os
+import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import filelock
 import numpy as np
@@ -67,6 +74,12 @@ _LOCK_FILE = ".lock"
 _PARTIAL = ".partial"
 #: Bytes read at once when a part's checksum is computed.
 _CHUNK = 8 * 2**20
+#: How much older than its check a part's modification time must be for the check to be remembered. A file
+#: rewritten within the file system's timestamp granularity of the check can keep its modification time (ext4
+#: and tmpfs stamp at the kernel's clock tick, FAT at 2 s), so such a check is not trusted again.
+_SETTLED_NS = 2 * 10**9
+
+Written = TypeVar("Written")
 
 
 class FrozenPrefixError(ValueError):
@@ -94,27 +107,55 @@ def _file_checksum(path: Path) -> str:
     return checksum.hexdigest()
 
 
+#: Matrix files this process read whole and found matching their checksum, by (path, inode, size, modification
+#: time): every run of a worker builds a FrozenPrefix over the same parts, and reading a 2 GiB cache again each
+#: time costs seconds. A file changed since (rewritten, replaced, truncated) has another key and is read again.
+_VERIFIED: dict[tuple[str, int, int, int], str] = {}
+
+
+def _matches_checksum(path: Path, checksum: str) -> bool:
+    """Whether ``path`` holds bytes with XXH3 ``checksum``: read whole unless this process already found so."""
+    before = os.stat(path)
+    key = (str(path.resolve()), before.st_ino, before.st_size, before.st_mtime_ns)
+    if _VERIFIED.get(key) == checksum:
+        return True
+    _VERIFIED.pop(key, None)
+    if _file_checksum(path) != checksum:
+        return False
+    if time.time_ns() - before.st_mtime_ns > _SETTLED_NS:
+        _VERIFIED[key] = checksum
+    return True
+
+
 def _index_checksum(keys: list[str], lengths: list[int], part: str) -> str:
     return xxhash.xxh3_128_hexdigest(json.dumps([keys, lengths, part]).encode())
 
 
-def _save_matrix(path: Path, matrix: np.ndarray) -> None:
-    """``np.save`` through Python's file writes: numpy's own (``tofile``) drops the error of a failed write that
+def _save_matrix(path: Path, matrix: np.ndarray) -> str:
+    """``np.save`` through Python's file writes, returning the XXH3 checksum of the bytes written (taken from
+    memory, so the file is not read back). numpy's own write (``tofile``) drops the error of a failed write that
     fits its stdio buffer, leaving a short file behind a successful save."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(matrix))
+    data = np.ascontiguousarray(matrix).data
     with path.open("wb") as stream:
-        np.lib.format.write_array_header_1_0(stream, np.lib.format.header_data_from_array_1_0(matrix))
-        stream.write(np.ascontiguousarray(matrix).data)
+        stream.write(header.getvalue())
+        stream.write(data)
+    checksum = xxhash.xxh3_128(header.getvalue())
+    checksum.update(data)
+    return checksum.hexdigest()
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+def _write_atomically(path: Path, write: Callable[[Path], Written]) -> Written:
     """``write(partial_path)``, then rename it to ``path``; a failed write removes its partial file."""
     partial = path.with_name(path.stem + _PARTIAL + path.suffix)
     try:
-        write(partial)
+        written = write(partial)
         partial.replace(path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    return written
 
 
 class _Given(torch.nn.Module):
@@ -224,7 +265,7 @@ class FrozenPrefix:
             keys, lengths, part = index["keys"], index["lengths"], index["part"]
             if index.get("index") != _index_checksum(keys, lengths, part):
                 raise _Damaged("its index does not match its checksum")
-            if _file_checksum(matrix_file) != part:
+            if not _matches_checksum(matrix_file, part):
                 raise _Damaged("it does not match its checksum")
             matrix = np.load(matrix_file, mmap_mode="r", allow_pickle=False)
             key_bytes = [bytes.fromhex(key) for key in keys]
@@ -256,9 +297,8 @@ class FrozenPrefix:
         part = self.folder / f"part-{uuid.uuid4().hex}.npy"
         matrix = np.concatenate([rows for _, rows in pending])
         with disk_full_as_error(self.folder, size), self._lock():
-            _write_atomically(part, lambda path: _save_matrix(path, matrix))
-            keys, lengths, checksum = [key.hex() for key, _ in pending], [len(rows) for _, rows in pending], \
-                _file_checksum(part)
+            checksum = _write_atomically(part, lambda path: _save_matrix(path, matrix))
+            keys, lengths = [key.hex() for key, _ in pending], [len(rows) for _, rows in pending]
             index = {"keys": keys, "lengths": lengths, "part": checksum,
                      "index": _index_checksum(keys, lengths, checksum)}
             try:

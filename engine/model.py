@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import sys
 import weakref
 from pathlib import Path
 from typing import Callable, Literal, Mapping, Sequence
@@ -186,7 +187,7 @@ class Encoder(torch.nn.Module):
         See :data:`_ENCODED`; the key holds a digest of the texts, not the texts. A single string is
         refused by :meth:`_token_ids`, and nothing is kept then.
         """
-        kept = _ENCODED.setdefault(self.tokenizer, KeptValues(_ENCODED_LISTS_KEPT))
+        kept = _ENCODED.setdefault(self.tokenizer, KeptValues(_ENCODED_BYTES_KEPT, _bytes_held))
         digest = hashlib.blake2b(json.dumps(list(texts), ensure_ascii=False).encode(), digest_size=16).digest()
         key = (self.prefix(kind), self._token_length(max_length), digest)
         return kept.get(key, lambda: tuple(np.asarray(ids, dtype=np.int32)
@@ -404,10 +405,17 @@ def _lowercased(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+def _bytes_held(ids: tuple[np.ndarray, ...]) -> int:
+    return sys.getsizeof(ids) + sum(sys.getsizeof(row) for row in ids)
+
+
 #: Token ids of the text lists this process encodes, by tokenizer (gone with it), prefix, length and
-#: a digest of the texts: a worker encodes a study's eval sets (queries, passages) once per run with
-#: the same base tokenizer. 4 bytes a token (80 MB for a MIRACL-sized corpus of 20M tokens); shared,
-#: so :meth:`Encoder.encode` only reads them.
+#: a digest of the texts: a worker encodes a study's eval sets (queries, and a corpus in shards of
+#: ``engine.evaluate.PASSAGE_SHARD`` passages) once per run with the same base tokenizer, so from its
+#: second run on it tokenises none of them. Bounded by bytes per tokenizer, not by lists, so a corpus of
+#: many shards keeps all of them (a bound by lists dropped each shard before the next run needed it):
+#: 4 bytes a token plus about 100 a text. Past the bound the oldest lists go, so a corpus whose token
+#: ids outgrow it is tokenised again each run. Shared, so :meth:`Encoder.encode` only reads them.
 _ENCODED: weakref.WeakKeyDictionary[PreTrainedTokenizerFast, KeptValues[tuple[np.ndarray, ...]]] = (
     weakref.WeakKeyDictionary())
-_ENCODED_LISTS_KEPT = 8
+_ENCODED_BYTES_KEPT = 512 * 2**20

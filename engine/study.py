@@ -24,6 +24,7 @@ from typing import Callable
 
 from engine.bm25 import BM25Pool
 from engine.data import load_dev_set, load_eval_set, load_training_sources
+from engine.data.held_out import Source, drawn_dev
 from engine.distributed import DistContext
 from engine.evaluate import EmbeddingCache, Evaluation, PassageTexts, evaluate, evaluate_lexical
 from engine.folders import replaced_whole
@@ -137,12 +138,20 @@ def _load_eval_sets(config: RunConfig, state: RunState,
     return loaded
 
 
+def load_training_data(config: RunConfig) -> tuple[list[Source], Source | None]:
+    """The run's training sources and its dev set (None without ``dev_every``). A dev split held out of the first
+    source is the one drawn while the sources were loaded (:func:`engine.data.held_out.drawn_dev`), not drawn again."""
+    sources = load_training_sources(config)
+    if config.holds_out_dev:
+        return sources, drawn_dev(sources[0])
+    return sources, (load_dev_set(config) if config.dev_every is not None else None)
+
+
 def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,
            on_checkpoint: Callable[[int, Path], None] | None, context: DistContext | None,
            frozen_cache_dir: Path | None) -> None:
     state.report(Progress("loading training data", 0.0))
-    training_set = load_training_sources(config)
-    dev_set = load_dev_set(config) if config.dev_every is not None else None
+    training_set, dev_set = load_training_data(config)
     log.info("training %s (%s) on %d question groups of %s", config.label, config.budget_label, config.train_size,
              " + ".join(source.name for source in training_set))
     result = train(config, training_set, encoder, workdir, dev_set=dev_set, state=state, on_checkpoint=on_checkpoint,

@@ -81,9 +81,8 @@ def _series_named(name: str, series: list[SeriesName]) -> SeriesName:
                        f"choose one of: {', '.join(series)}")
 
 
-def findings(db: Database, study_id: int, eval_set: str, setting: str, metric: str) -> Findings:
-    """The findings tables, fits and sentences of one eval set, setting and metric."""
-    runs = run_values(db, study_id, eval_set, setting, metric)
+def findings_of(eval_set: str, setting: str, metric: str, runs: list[RunValues]) -> Findings:
+    """The findings tables, fits and sentences of one eval set, setting and metric, from its :func:`run_values`."""
     return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
 
 

@@ -37,7 +37,14 @@ from engine.model import resolve_device
 from engine.state import Progress
 from hybridscale.analysis_io import RequestError
 from hybridscale.parallel import cpu_layout, helper_workers
-from hybridscale.report import provenance_line, series_flags, study_findings, summary_lines
+from hybridscale.report import (
+    FigureChoice,
+    draw_scaling,
+    provenance_lines,
+    reported_runs,
+    study_findings,
+    summary_lines,
+)
 from hybridscale.signals import stop_on_signals
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
@@ -82,8 +89,9 @@ def run_study_report(out: Path, study: StudyConfig, *, device: str = "auto", wor
     failed = [r for r in runs if r.status != RunStatus.DONE]
     rows = tidy_metrics(db, submitted.study_id)
     export_csv(db, out / "report.csv", study_id=submitted.study_id)
-    images = _write_figures(rows, out / "plots")
-    summary = write_summary(out / "summary.md", study, runs, db, submitted.study_id, images, started)
+    drawn: dict[FigureChoice, Path] = {}
+    images = _write_figures(rows, out / "plots", drawn)
+    summary = write_summary(out / "summary.md", study, runs, rows, db, submitted.study_id, images, drawn, started)
     print(summary)
     for run in failed:
         print(f"run {run.id} ({run.label}) {run.status}: {run.error or ''}")
@@ -140,8 +148,8 @@ class _FinishedRuns:
         return self._count
 
 
-def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
-    from gui.figure_files import save_heatmap_figure, save_scaling_figure
+def _write_figures(rows: list[dict], folder: Path, drawn: dict[FigureChoice, Path]) -> list[Path]:
+    from gui.figure_files import save_heatmap_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     images: list[Path] = []
@@ -153,8 +161,8 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
     ):
         if (eval_set, setting, MAIN_METRIC) in present:
             name = f"scaling_{eval_set.split('/')[0]}_{setting}.png"
-            images.append(save_scaling_figure(
-                rows, folder / name, eval_set=eval_set, setting=setting, metric=MAIN_METRIC,
+            images.append(draw_scaling(
+                rows, folder / name, drawn, eval_set=eval_set, setting=setting, metric=MAIN_METRIC,
                 passage_language=passage_language, query_languages=("sw", "yo"),
             ))
     for eval_set in (FLORES, XQUAD_R):
@@ -164,8 +172,10 @@ def _write_figures(rows: list[dict], folder: Path) -> list[Path]:
     return images
 
 
-def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, images: list[Path], started: float) -> str:
-    """The summary of ``hybridscale report`` (the answer, then the appendix), with what ran in the appendix.
+def write_summary(path: Path, study: StudyConfig, runs, rows: list[dict], db, study_id: int, images: list[Path],
+                  drawn: dict[FigureChoice, Path], started: float) -> str:
+    """The summary of ``hybridscale report`` (the answer, then the appendix), with what ran in the appendix;
+    ``rows`` are the study's tidy metrics, ``drawn`` the scaling figures already drawn (:func:`draw_scaling`).
 
     The wall time is read once the findings are computed (``started`` is a
     ``time.perf_counter()`` reading), so it covers everything but writing the file.
@@ -173,22 +183,23 @@ def write_summary(path: Path, study: StudyConfig, runs, db, study_id: int, image
     counts = ", ".join(f"{sum(r.status == s for r in runs)} {s}" for s in FINISHED
                        if any(r.status == s for r in runs))
     try:
-        findings = study_findings(db, study_id)
+        findings = study_findings(reported_runs(db, study_id))
     except RequestError as exc:  # no run finished: the summary says so instead of stopping the demo
         findings, counts = [], f"{counts}; no findings: {exc}"
     seconds = time.perf_counter() - started
+    provenance, flags = provenance_lines(db, study_id)
     context = [
         f"Model {study.template.model}; training on {study.template.train_dataset} "
         f"({', '.join(study.template.train_languages)}); {_budget(study.template)} of {study.template.batch_size} "
         f"pairs per run; seed(s) {list(study.seeds)} (tables show the mean over seeds).",
         f"Wall time of this invocation: {seconds / 60:.1f} min. Runs: {counts}.",
-        f"Provenance: {provenance_line(db, study_id)}.",
+        f"Provenance: {provenance}.",
         "",
         *_base_model_exposure(study.template.model),
     ]
     lines = [
-        *summary_lines(f"{study.name}: hybrid batch training, zero-shot sw / yo", findings,
-                       tidy_metrics(db, study_id), path.parent, context, series_flags(db, study_id)),
+        *summary_lines(f"{study.name}: hybrid batch training, zero-shot sw / yo", findings, rows, path.parent,
+                       drawn, context, flags),
         "Plots: " + ", ".join(p.name for p in images),
         "",
     ]

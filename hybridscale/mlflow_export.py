@@ -34,8 +34,9 @@ from typing import Any, Iterable, Sequence
 
 from storage.db import Database
 from storage.provenance import run_rows
-from storage.queries import list_studies, run_config, tidy_metrics
+from storage.queries import list_studies, run_configs, tidy_metrics
 from vocabulary.checks import check_run_id
+from vocabulary.config import RunConfig
 from vocabulary.provenance import PROVENANCE_COLUMNS
 from vocabulary.run_files import EVAL_DIR
 from vocabulary.status import RunStatus
@@ -48,6 +49,8 @@ _NOT_IN_KEY = re.compile(r"[^/\w.\- ]")
 #: MLflow's limits (mlflow.utils.validation): values per batch, characters per param and tag value.
 _METRICS_PER_BATCH, _PARAMS_TAGS_PER_BATCH, _PARAM_LENGTH, _TAG_LENGTH = 1000, 100, 6000, 8000
 _RUN_TAGS = ("study", "series", "strategy", "label")
+#: MLflow runs asked for at once when the experiment's runs are listed (MLflow's default page).
+_SEARCH_PAGE = 1000
 
 
 class MlflowExportError(RuntimeError):
@@ -90,13 +93,29 @@ def _export(client, db: Database, study_id: int | None) -> MlflowExport:
     metrics: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in tidy_metrics(db, study_id):
         metrics[row["run_id"]].append(row)
+    configs, existing = run_configs(db, study_id), _exported(client, experiment_id)
     counts = {"created": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
     for run in run_rows(db, study_id):
         if run["status"] != RunStatus.DONE:
             counts["skipped"] += 1
             continue
-        counts[_export_run(client, experiment_id, db, run, metrics[run["run_id"]])] += 1
+        counts[_export_run(client, experiment_id, db, run, configs[run["run_id"]], metrics[run["run_id"]],
+                           existing.get(run["run_id"], []))] += 1
     return MlflowExport(**counts)
+
+
+def _exported(client, experiment_id: str) -> dict[str, list]:
+    """The experiment's active MLflow runs by the hybridscale run id they carry, listed once for every run."""
+    found: dict[str, list] = defaultdict(list)
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=_SEARCH_PAGE, page_token=token)
+        for run in page:
+            if RUN_ID_TAG in run.data.tags:
+                found[run.data.tags[RUN_ID_TAG]].append(run)
+        token = page.token
+        if not token:
+            return found
 
 
 def _client(uri: str):
@@ -120,11 +139,13 @@ def _experiment(client, name: str) -> str:
     return found.experiment_id if found is not None else client.create_experiment(name)
 
 
-def _export_run(client, experiment_id: str, db: Database, run: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
-    """Create, replace or leave the MLflow run of one hybridscale run; return which it was."""
+def _export_run(client, experiment_id: str, db: Database, run: dict[str, Any], config: RunConfig,
+                rows: Sequence[dict[str, Any]], existing: list) -> str:
+    """Create, replace or leave the MLflow run of one hybridscale run (``existing``: the MLflow runs that carry
+    its id); return which it was."""
     from mlflow.entities import Metric, Param, RunTag
 
-    params = {_key(k): _text(v, _PARAM_LENGTH) for k, v in run_config(db, run["run_id"]).to_dict().items()}
+    params = {_key(k): _text(v, _PARAM_LENGTH) for k, v in config.to_dict().items()}
     values = {metric_key(row): float(row["value"]) for row in rows}
     tags = {name: _text(run[name], _TAG_LENGTH) for name in _RUN_TAGS if run.get(name) not in (None, "")}
     tags.update({f"provenance.{_key(k)}": _text(v, _TAG_LENGTH) for k, v in run.items()
@@ -132,7 +153,6 @@ def _export_run(client, experiment_id: str, db: Database, run: dict[str, Any], r
     folder = Path(db.artifacts_dir) / "runs" / check_run_id(run["run_id"]) / EVAL_DIR  # a planted id is no path
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     digest = hashlib.sha256(json.dumps([params, values, tags, files], sort_keys=True).encode()).hexdigest()
-    existing = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{run['run_id']}'")
     if any(r.data.tags.get(DIGEST_TAG) == digest for r in existing):
         return "unchanged"
     for old in existing:

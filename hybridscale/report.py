@@ -23,15 +23,16 @@ code (:func:`findings_markdown`).
 from __future__ import annotations
 
 import csv
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from analysis.answer import answer_languages, answer_markdown, build_answer
-from analysis.compare import FIELDS, compare
+from analysis.compare import FIELDS, RunValues, compare
 from analysis.findings import Findings, to_markdown
 from analysis.fits import ScalingFit
-from hybridscale.analysis_io import check_study, findings, measurements, run_values
+from hybridscale.analysis_io import check_study, findings_of, measurements, run_values
 from storage.db import Database
 from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.provenance import latest_provenance, run_rows
@@ -52,6 +53,8 @@ FIT_COLUMNS: tuple[str, ...] = (
     "a_high", "b",
     "b_low", "b_high", "c", "c_low", "c_high", "resamples", "no_fit",
 )
+#: What a scaling figure shows: eval set, setting, metric, passage language, query languages.
+FigureChoice = tuple[str, str, str, str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,13 @@ def reported(db: Database, study_id: int) -> list[tuple[str, str, str]]:
     return [triple for triple in triples if triple in stored]
 
 
-def study_findings(db: Database, study_id: int) -> list[Findings]:
-    return [findings(db, study_id, *triple) for triple in reported(db, study_id)]
+def reported_runs(db: Database, study_id: int) -> dict[tuple[str, str, str], list[RunValues]]:
+    """The per-query values of each :func:`reported` triple, read once for its findings and its comparisons."""
+    return {triple: run_values(db, study_id, *triple) for triple in reported(db, study_id)}
+
+
+def study_findings(measured: dict[tuple[str, str, str], list[RunValues]]) -> list[Findings]:
+    return [findings_of(*triple, runs) for triple, runs in measured.items()]
 
 
 def findings_markdown(all_findings: Sequence[Findings]) -> list[str]:
@@ -92,48 +100,67 @@ def primary_findings(all_findings: Sequence[Findings]) -> Findings | None:
 
 
 def summary_lines(title: str, all_findings: Sequence[Findings], rows: list[dict], out: Path,
-                  context: Sequence[str] = (), flags: Sequence[str] = ()) -> list[str]:
-    """A summary: the answer (its figure written to ``out``/plots/answer.png) and the ``flags`` of
-    :func:`series_flags` (a reader of the answer alone must see them), then the appendix: ``context`` (what
-    ran) and every findings table."""
-    return [f"# {title}", "", *answer_section(all_findings, rows, out), *flags,
+                  drawn: dict[FigureChoice, Path], context: Sequence[str] = (), flags: Sequence[str] = ()
+                  ) -> list[str]:
+    """A summary: the answer (its figure written to ``out``/plots/answer.png, copied from ``drawn`` where one of
+    those shows the same) and the ``flags`` of :func:`provenance_lines` (a reader of the answer alone must see
+    them), then the appendix: ``context`` (what ran) and every findings table."""
+    return [f"# {title}", "", *answer_section(all_findings, rows, out, drawn), *flags,
             "## Appendix: what ran and every table", "", *context, *findings_markdown(all_findings)]
 
 
-def answer_section(all_findings: Sequence[Findings], rows: list[dict], out: Path) -> list[str]:
+def answer_section(all_findings: Sequence[Findings], rows: list[dict], out: Path,
+                   drawn: dict[FigureChoice, Path]) -> list[str]:
     primary = primary_findings(all_findings)
     answer = None if primary is None else build_answer(primary)
     if primary is None or answer is None:
         return ["## The answer", "", "No trained run was measured in an eval set's headline measure on sw or yo "
                 "queries, so there is nothing to answer yet; the appendix has what was measured.", ""]
     cells = answer_languages(primary)
-    from gui.figure_files import save_scaling_figure  # Qt, headless: only once there is something to draw
-
     try:
-        figure = save_scaling_figure(rows, out / "plots" / "answer.png", eval_set=primary.eval_set,
-                                     setting=primary.setting, metric=primary.metric,
-                                     passage_language=cells[0].passage_language,
-                                     query_languages=tuple(c.query_language for c in cells))
+        figure = draw_scaling(rows, out / "plots" / "answer.png", drawn, eval_set=primary.eval_set,
+                              setting=primary.setting, metric=primary.metric,
+                              passage_language=cells[0].passage_language,
+                              query_languages=tuple(c.query_language for c in cells))
     except LookupError:
         figure = None
     return answer_markdown(answer, figure.relative_to(out).as_posix() if figure else None)
+
+
+def draw_scaling(rows: list[dict], path: Path, drawn: dict[FigureChoice, Path], *, eval_set: str, setting: str,
+                 metric: str, passage_language: str, query_languages: tuple[str, ...]) -> Path:
+    """The scaling figure of one choice, written to ``path`` and noted in ``drawn``; a choice ``drawn`` already
+    holds (the answer's figure is often one of the report's curves) is copied rather than drawn again."""
+    choice = (eval_set, setting, metric, passage_language, tuple(query_languages))
+    if choice in drawn:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(drawn[choice], path)
+        return path
+    from gui.figure_files import save_scaling_figure  # Qt, headless: only once there is something to draw
+
+    drawn[choice] = save_scaling_figure(rows, path, eval_set=eval_set, setting=setting, metric=metric,
+                                        passage_language=passage_language, query_languages=query_languages)
+    return drawn[choice]
 
 
 def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     """Write every report file of the study into ``out`` (created if missing)."""
     name = check_study(db, study_id)
     out.mkdir(parents=True, exist_ok=True)
-    all_findings = study_findings(db, study_id)
+    measured = reported_runs(db, study_id)
+    all_findings = study_findings(measured)
     files = ReportFiles(out / "summary.md", out / "report.csv", out / "per_query.csv", out / "comparisons.csv",
                         out / "fits.csv", ())
     export_csv(db, files.tidy, study_id=study_id)
     export_per_query_csv(db, files.per_query, study_id=study_id)
-    _write_rows(files.comparisons, (*MEASUREMENT_COLUMNS, *FIELDS), _comparison_rows(db, study_id))
+    _write_rows(files.comparisons, (*MEASUREMENT_COLUMNS, *FIELDS), _comparison_rows(measured))
     _write_rows(files.fits, FIT_COLUMNS, _fit_rows(all_findings))
     rows = tidy_metrics(db, study_id)
-    plots = tuple(write_figures(rows, out / "plots"))
-    lines = [*summary_lines(f"{escape_unprintable(name)}: findings", all_findings, rows, out,
-                            [f"Provenance: {provenance_line(db, study_id)}.", ""], series_flags(db, study_id)),
+    drawn: dict[FigureChoice, Path] = {}
+    plots = tuple(write_figures(rows, out / "plots", drawn))
+    provenance, flags = provenance_lines(db, study_id)
+    lines = [*summary_lines(f"{escape_unprintable(name)}: findings", all_findings, rows, out, drawn,
+                            [f"Provenance: {provenance}.", ""], flags),
              "Files: report.csv (metrics), per_query.csv, comparisons.csv (every pair of series; Holm over each eval "
              "set, setting and metric's comparisons), fits.csv; plots: " + (", ".join(p.name for p in plots) or "none"),
              ""]
@@ -141,16 +168,17 @@ def write_report(db: Database, study_id: int, out: Path) -> ReportFiles:
     return ReportFiles(files.summary, files.tidy, files.per_query, files.comparisons, files.fits, plots)
 
 
-def provenance_line(db: Database, study_id: int) -> str:
-    """What the study's runs ran on, from their latest records (:func:`vocabulary.provenance.summary_line`)."""
-    return summary_line(list(latest_provenance(db, study_id).values()))
-
-
-def series_flags(db: Database, study_id: int) -> list[str]:
-    """One line per series whose runs differ in software or hardware (then a blank line), else nothing."""
+def provenance_lines(db: Database, study_id: int) -> tuple[str, list[str]]:
+    """From the latest provenance record of each of the study's runs, read once: what they ran on
+    (:func:`vocabulary.provenance.summary_line`), and one line per series whose runs differ in software or
+    hardware (then a blank line; none when none differ)."""
     records = latest_provenance(db, study_id)
+    return summary_line(list(records.values())), _series_flags(db, study_id, records)
+
+
+def _series_flags(db: Database, study_id: int, records: dict[str, dict]) -> list[str]:
     by_series: dict[str, list[dict]] = {}
-    for run in run_rows(db, study_id):
+    for run in run_rows(db, study_id, records):
         if run["run_id"] in records:
             by_series.setdefault(run["series"], []).append(records[run["run_id"]])
     flags = []
@@ -163,9 +191,9 @@ def series_flags(db: Database, study_id: int) -> list[str]:
     return [*flags, ""] if flags else []
 
 
-def _comparison_rows(db: Database, study_id: int):
-    for eval_set, setting, metric in reported(db, study_id):
-        for comparison in compare(run_values(db, study_id, eval_set, setting, metric)):
+def _comparison_rows(measured: dict[tuple[str, str, str], list[RunValues]]):
+    for (eval_set, setting, metric), runs in measured.items():
+        for comparison in compare(runs):
             yield {"eval_set": eval_set, "setting": setting, "metric": metric, **comparison.as_dict()}
 
 
@@ -196,10 +224,11 @@ def _write_rows(path: Path, columns: Sequence[str], rows) -> None:
             writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
 
 
-def write_figures(rows: list[dict], folder: Path) -> list[Path]:
+def write_figures(rows: list[dict], folder: Path, drawn: dict[FigureChoice, Path]) -> list[Path]:
     """Scaling curves of sw and yo queries per eval set in its headline measure (cross: English passages, else
-    the first other language; multi: the pool), and language-bias heatmaps where MeanRank was measured; headless."""
-    from gui.figure_files import save_heatmap_figure, save_scaling_figure
+    the first other language; multi: the pool; noted in ``drawn``), and language-bias heatmaps where MeanRank
+    was measured; headless."""
+    from gui.figure_files import save_heatmap_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     images: list[Path] = []
@@ -211,8 +240,8 @@ def write_figures(rows: list[dict], folder: Path) -> list[Path]:
         for setting in ("cross", "multi"):
             if (eval_set, setting, metric) not in present or not targets:
                 continue
-            images.append(save_scaling_figure(
-                rows, folder / f"scaling_{stem}_{setting}.png", eval_set=eval_set, setting=setting,
+            images.append(draw_scaling(
+                rows, folder / f"scaling_{stem}_{setting}.png", drawn, eval_set=eval_set, setting=setting,
                 metric=metric, passage_language=_passage_side(rows, eval_set, setting), query_languages=targets,
             ))
         if (eval_set, "multi", "MeanRank") in present:

@@ -33,10 +33,10 @@ Runs with ``frozen_cache`` share the frozen-prefix caches in
 ``<artifacts>/frozen_prefix/`` (:mod:`engine.frozen_prefix`): the study's
 later runs reuse the hidden states its earlier ones computed.
 
-Once a run's results are stored its checkpoint (local and mirrored) is
-deleted, and its model too unless the run's ``keep_model`` says to keep it;
-a kept model shares its tokenizer files with the other runs' models
-(:func:`hybridscale.artifacts.share_identical_files`).
+Once a run's results are stored its checkpoint (local and mirrored) and
+its best dev loss's weights are deleted, and its model too unless the run's
+``keep_model`` says to keep it; a kept model shares its tokenizer files
+with the other runs' models (:func:`hybridscale.artifacts.share_identical_files`).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def run_worker(
     worker_id = options.worker_id or default_worker_id()
     mirror = ArtifactMirror(options.mirror) if options.mirror and context.is_main else None
     if context.is_main:
-        _remove_stored_runs_checkpoints(db, mirror)
+        _remove_stored_runs_training_state(db, mirror)
     executed, halted = 0, None
     while options.max_runs is None or executed < options.max_runs:
         if context.is_main:
@@ -198,23 +198,33 @@ def _frozen_cache_dir(workdir: Path) -> Path:
     return workdir.parent.parent / FROZEN_CACHE_DIR
 
 
-def _remove_stored_runs_checkpoints(db: Database, mirror: ArtifactMirror | None) -> None:
-    """Checkpoints of done runs: a worker killed between storing the results and tidying (:func:`_tidy_finished`)
-    leaves them, and no claim comes back for a done run."""
-    folders = {path.parent.name: path for path in (Path(db.artifacts_dir) / "runs").glob(f"*/{CHECKPOINT_DIR}")}
+def _remove_stored_runs_training_state(db: Database, mirror: ArtifactMirror | None) -> None:
+    """Checkpoints and best-dev-loss weights of done runs: a worker killed between storing the results and
+    tidying (:func:`_tidy_finished`) leaves them, and no claim comes back for a done run."""
+    runs = Path(db.artifacts_dir) / "runs"
+    folders = {path.parent.name: path.parent
+               for pattern in (CHECKPOINT_DIR, BEST_PREFIX + "*") for path in runs.glob(f"*/{pattern}")}
     try:
         statuses = run_statuses(db, folders) if folders else {}
     except StorageError:
         return  # the claim says what is wrong with the database, in one line
     for run_id, status in statuses.items():
         if status == RunStatus.DONE:
-            log.info("run %s: deleting the checkpoint its worker left after storing the results", run_id)
-            shutil.rmtree(folders[run_id], ignore_errors=True)
-            try:
-                if mirror is not None:
-                    mirror.remove_checkpoints(run_id)
-            except Exception:  # the results are stored; a leftover copy is not worth stopping the worker for
-                log.warning("run %s: deleting its mirrored checkpoint failed:\n%s", run_id, traceback.format_exc())
+            log.info("run %s: deleting the checkpoint or best weights its worker left after storing the results",
+                     run_id)
+            _remove_training_state(run_id, folders[run_id], mirror)
+
+
+def _remove_training_state(run_id: str, workdir: Path, mirror: ArtifactMirror | None) -> None:
+    """A done run's checkpoint and best dev loss's weights, here and mirrored: its results are stored, nothing
+    resumes it, and its model (when kept) already holds the weights it selected."""
+    for folder in (workdir / CHECKPOINT_DIR, *workdir.glob(BEST_PREFIX + "*")):
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        if mirror is not None:
+            mirror.remove_checkpoints(run_id)
+    except Exception:  # the results are stored; a leftover copy is not worth stopping the worker for
+        log.warning("run %s: deleting its mirrored checkpoint failed:\n%s", run_id, traceback.format_exc())
 
 
 def _remove_leftovers(workdir: Path) -> None:
@@ -451,13 +461,10 @@ def _mirrored_folders(config: RunConfig) -> tuple[str, ...]:
 
 def _tidy_finished(claimed: queue.ClaimedRun, workdir: Path, mirror: ArtifactMirror | None,
                    artifacts_dir: Path) -> None:
-    """A done run's results are stored: drop its checkpoint and the best dev loss's weights (the model holds
-    them), and its model unless ``keep_model``; share the rest."""
+    """A done run's results are stored: drop its training state (:func:`_remove_training_state`), and its model
+    unless ``keep_model``; share the rest."""
     try:
-        for folder in (workdir / CHECKPOINT_DIR, *workdir.glob(BEST_PREFIX + "*")):
-            shutil.rmtree(folder, ignore_errors=True)
-        if mirror is not None:
-            mirror.remove_checkpoints(claimed.id)
+        _remove_training_state(claimed.id, workdir, mirror)
         model = workdir / MODEL_DIR
         if not claimed.config.keep_model:
             shutil.rmtree(model, ignore_errors=True)

@@ -31,13 +31,6 @@ def record_provenance(db: Database, run_id: str, attempt: int, record: Mapping[s
         session.add(Provenance(run_id=run_id, attempt=attempt, record_json=json.dumps(record, ensure_ascii=False)))
 
 
-def run_provenance(db: Database, run_id: str) -> list[dict[str, Any]]:
-    """Every attempt's record of one run, oldest first."""
-    statement = select(Provenance.record_json).where(Provenance.run_id == run_id).order_by(Provenance.id)
-    with db.session() as session:
-        return [json.loads(text) for text in session.scalars(statement)]
-
-
 def latest_provenance(db: Database, study_id: int | None = None) -> dict[str, dict[str, Any]]:
     """Run id -> its latest record, for the runs (of the study) that have one."""
     latest = select(func.max(Provenance.id)).group_by(Provenance.run_id)
@@ -48,9 +41,12 @@ def latest_provenance(db: Database, study_id: int | None = None) -> dict[str, di
         return {run_id: json.loads(text) for run_id, text in session.execute(statement)}
 
 
-def run_rows(db: Database, study_id: int | None = None) -> list[dict[str, Any]]:
-    """One dict per run (in queue order) with :data:`RUN_COLUMNS`; provenance cells stay empty for runs without one."""
-    records = latest_provenance(db, study_id)
+def run_rows(db: Database, study_id: int | None = None,
+             records: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One dict per run (in queue order) with :data:`RUN_COLUMNS`; provenance cells stay empty for runs without one.
+
+    ``records``: the study's :func:`latest_provenance`, where the caller has read it already."""
+    records = latest_provenance(db, study_id) if records is None else records
     statement = select(Run.id, Run.status, Run.attempts).order_by(Run.position, Run.id)
     if study_id is not None:
         statement = statement.where(Run.id.in_(_in_study(study_id)))

@@ -140,6 +140,15 @@ def run_config(db: Database, run_id: str) -> RunConfig:
     return RunConfig.from_json(text)
 
 
+def run_configs(db: Database, study_id: int | None = None) -> dict[str, RunConfig]:
+    """Run id -> its settings, for every run (of the study), in one query."""
+    statement = select(Run.id, Run.config_json)
+    if study_id is not None:
+        statement = statement.where(Run.id.in_(_in_study(study_id)))
+    with db.session() as session:
+        return {run_id: RunConfig.from_json(text) for run_id, text in session.execute(statement)}
+
+
 def run_events(db: Database, run_id: str) -> list[tuple[dt.datetime, str, str]]:
     with db.session() as session:
         rows = session.execute(

@@ -152,6 +152,8 @@ def test_report_writes_every_file(study_db, tmp_path):
     assert appendix.startswith("\n\nProvenance: all 6 runs on torch ")  # the worker's records
     assert "### nDCG@10 on flores/test, cross setting" in appendix and "###" not in answer
     assert (out / "plots" / "answer.png").stat().st_size > 10_000
+    # The answer's figure shows the report's sw/yo cross curves: drawn once, copied.
+    assert (out / "plots" / "answer.png").read_bytes() == (out / "plots" / "scaling_flores_cross.png").read_bytes()
     assert "| 0 (BM25) |" in summary and "Scaling fits: no fit: 1 training size," in summary
     with (out / "comparisons.csv").open(newline="", encoding="utf-8") as stream:
         comparisons = list(csv.DictReader(stream))

@@ -16,17 +16,19 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from engine.data import load_eval_set
 from hybridscale.cli import main
 from hybridscale.provenance import describe_file, device_name
-from hybridscale.report import series_flags, write_report
+from hybridscale.report import provenance_lines, write_report
 from hybridscale.worker import run_worker
 from storage import queue
 from storage.db import open_db
-from storage.provenance import latest_provenance, record_provenance, run_provenance
+from storage.provenance import latest_provenance, record_provenance
 from storage.queries import list_runs, tidy_metrics
 from tests.cli.test_worker import FAST_EVAL, TINY, WORKER, _study
+from tests.storage.test_provenance_store import attempt_records
 
 FLORES_SW = Path(__file__).resolve().parents[2] / "assets" / "data" / "flores" / "swh_Latn" / "test.tsv.xz"
 
@@ -46,7 +48,7 @@ def finished(tmp_path_factory):
 def test_a_finished_run_records_software_device_phases_memory_and_data(finished):
     _path, db = finished
     run_id = list_runs(db)[0].id
-    (record,) = run_provenance(db, run_id)
+    (record,) = attempt_records(db, run_id)
     assert (record["attempt"], record["outcome"]) == (1, "done")
     software = record["software"]
     assert software["torch"] == metadata.version("torch")
@@ -104,7 +106,11 @@ def test_runs_of_one_series_on_different_software_are_flagged(finished, tmp_path
     other["software"] = {**other["software"], "torch": "9.9.9"}
     other["device"] = {"name": "NVIDIA H100 80GB HBM3", "count": 1}
     record_provenance(db, run_ids[1], 2, other)
-    flags = series_flags(db, 1)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda _c, _k, statement, *_rest: statements.append(statement))
+    line, flags = provenance_lines(db, 1)
+    assert sum("FROM provenance" in s for s in statements) == 1  # the line and the flags share one read
+    assert "they differ in torch (" in line
     assert len(flags) == 2 and "Not like for like" in flags[0]
     assert f"torch ({metadata.version('torch')} vs 9.9.9)" in flags[0] or \
         f"torch (9.9.9 vs {metadata.version('torch')})" in flags[0]
@@ -133,7 +139,7 @@ def test_a_run_handed_back_and_resumed_keeps_a_record_of_each_attempt(tmp_path):
 
     assert run_worker(db, WORKER, listener=stop_after_two_steps, shutdown=stop) == 1
     assert run_worker(db, WORKER) == 1
-    first, second = run_provenance(db, run_id)
+    first, second = attempt_records(db, run_id)
     assert (first["outcome"], second["outcome"]) == ("released", "done")
     first_steps = next(p for p in first["phases"] if p["phase"] == "training")["done"]
     assert next(p for p in second["phases"] if p["phase"] == "training")["done"] == config.max_steps
@@ -181,6 +187,23 @@ def test_a_run_whose_content_changed_is_replaced_not_duplicated(finished, tmp_pa
     runs = mlflow.search_runs(experiment_names=["hybridscale"], output_format="list")
     assert sorted(r.data.tags["hybridscale.run_id"] for r in runs) == sorted(latest_provenance(db))
     assert {r.data.tags["hybridscale.run_id"]: r.data.tags["provenance.host"] for r in runs}[run_id] == "another-host"
+    db.dispose()
+
+
+def test_export_to_mlflow_reads_the_settings_and_lists_the_mlflow_runs_once_for_all_runs(finished, tmp_path,
+                                                                                          monkeypatch):
+    pytest.importorskip("mlflow")
+    from hybridscale import mlflow_export
+
+    db = _copy(finished[0], tmp_path)
+    monkeypatch.setattr(mlflow_export, "_SEARCH_PAGE", 1)  # every MLflow run on a page of its own
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda _c, _k, statement, *_rest: statements.append(statement))
+    store = f"file:{tmp_path / 'mlruns'}"
+    assert mlflow_export.export_to_mlflow(db, store).created == 2
+    assert mlflow_export.export_to_mlflow(db, store).unchanged == 2  # each found across the pages
+    per_run = [s for s in statements if "config_json" in s and "runs.id = " in s]
+    assert not per_run, per_run  # the settings of all runs come in one query
     db.dispose()
 
 

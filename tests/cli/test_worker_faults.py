@@ -269,15 +269,24 @@ def test_a_finished_run_keeps_no_checkpoint_and_its_model_only_if_asked(tmp_path
 
 
 def test_a_checkpoint_left_by_a_kill_after_the_results_were_stored_is_deleted_at_the_next_start(tmp_path):
-    """The kill falls between storing the results and deleting the checkpoint; a queued run's checkpoint stays."""
+    """The kill falls between storing the results and deleting the checkpoint and the best dev loss's weights
+    (here and in the mirror); a queued run's stay. A done run left with best weights only is found too."""
     db = open_db(tmp_path / "queue.db")
+    mirror = tmp_path / "shared"
+    worker = dataclasses.replace(WORKER, mirror=mirror.as_uri())
     done, waiting = queue.submit_study(db, _study("left", seeds=(0, 1))).queued
-    assert run_worker(db, dataclasses.replace(WORKER, max_runs=1)) == 1
+    assert run_worker(db, dataclasses.replace(worker, max_runs=1)) == 1
     assert _runs(db)[done].status == "done" and _runs(db)[waiting].status == "queued"
     planted = {}
-    for run_id in (done, waiting):  # what the killed worker had not deleted yet, and a resumable checkpoint
-        planted[run_id] = db.artifacts_dir / "runs" / run_id / "checkpoint"
-        planted[run_id].mkdir(parents=True)
-        (planted[run_id] / "model.safetensors").write_bytes(b"\0" * 1024)
-    assert run_worker(db, dataclasses.replace(WORKER, max_runs=0)) == 0
-    assert not planted[done].exists() and planted[waiting].is_dir()
+    for run_id in (done, waiting):  # what the killed worker had not deleted yet, and a resumable run's state
+        run = db.artifacts_dir / "runs" / run_id
+        planted[run_id] = [run / "checkpoint", run / "best-step-3", mirror / "runs" / run_id / "checkpoints" / "3"]
+        for folder in planted[run_id]:
+            folder.mkdir(parents=True)
+            (folder / "model.safetensors").write_bytes(b"\0" * 1024)
+    assert run_worker(db, dataclasses.replace(worker, max_runs=0)) == 0
+    assert not any(folder.exists() for folder in planted[done]) and all(map(Path.is_dir, planted[waiting]))
+    best_only = db.artifacts_dir / "runs" / done / "best-step-5"
+    best_only.mkdir()
+    assert run_worker(db, dataclasses.replace(worker, max_runs=0)) == 0
+    assert not best_only.exists()

@@ -10,13 +10,15 @@ import copy
 import csv
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
-from engine.data import load_dev_set, load_training_sources
+from engine.data import load_dev_set, load_training_set, load_training_sources
 from engine.data.held_out import hold_out
 from engine.data.stream import StreamedTrainingSet, TooFewGroups
 from engine.sampling import training_subset
+from engine.study import load_training_data
 from engine.train import train
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
@@ -24,6 +26,7 @@ from storage.db import open_db
 from storage.export import export_csv
 from storage.queries import list_runs
 from tests.engine.test_train import config, dev_set, easy_set
+from tests.file_reads import reads
 from vocabulary.config import ConfigError, EvalSpec, RunConfig, StudyConfig
 
 
@@ -122,6 +125,26 @@ def test_a_source_without_dev_split_gets_a_held_out_one_that_no_size_trains_on(t
                        dev_every=5, dev_size=12)
     with pytest.raises(ConfigError, match="larger than the 789 question groups"):
         miracl.validate()
+
+
+def test_a_run_loads_its_source_and_draws_the_held_out_split_once(tmp_path):
+    """The training sources with the split held out and the split itself come from one draw: loading them apart
+    (as submit's batch check does) reads a user's file twice as often, and would resolve mMARCO's texts twice."""
+    path = Path(_parallel_file(tmp_path))
+    run = _template(str(path)).validate()
+    with reads() as apart:
+        load_training_sources(run), load_dev_set(run)
+    with reads() as together:
+        (rest,), dev = load_training_data(run)
+    assert apart.count(path) == 4 and together.count(path) == 2  # the first group checked, then the draw's pass
+    assert [g.id for g in dev.groups] == [g.id for g in load_dev_set(run).groups]
+    assert rest.total() == 22 and not {g.id for g in dev.groups} & {g.id for g in rest.subset(22, run.subset_seed)}
+    # A second source keeps the split a dev-loss run trains on (XQuAD's "nodev", not "all", here).
+    both = dataclasses.replace(run, train_dataset=(str(run.train_dataset), "xquad"))
+    (_rest, xquad), _dev = load_training_data(both)
+    assert both.train_split("xquad") == "nodev"
+    assert len(xquad.groups) == len(load_training_set("xquad", ["en"], "nodev").groups) \
+        < len(load_training_set("xquad", ["en"], "all").groups)
 
 
 def test_a_tiny_study_stops_early_and_the_csv_says_where(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from engine.state import Cancelled, TaskState
 from engine.train import BatchBackward, train
 from tests.engine.test_train import config as train_config
 from tests.engine.test_train import easy_set
+from tests.file_reads import reads
 from vocabulary.batching import batch_plan
 from vocabulary.config import ConfigError, EvalSpec, RunConfig
 
@@ -199,6 +201,28 @@ def _written(three_layers, folder, texts=TEXTS):
 def _reread(three_layers, folder, batch):
     again = copy.deepcopy(three_layers).cache_frozen_prefix(1, folder)
     return again, again.hidden(batch["input_ids"], batch["attention_mask"])
+
+
+def test_a_part_is_read_whole_once_per_process_until_it_changes(three_layers, tmp_path, caplog):
+    """A worker builds a FrozenPrefix per run over the same parts: their checksums are not read again each time."""
+    with reads() as flushing:
+        expected, batch, part, index = _written(three_layers, tmp_path)
+    assert part not in flushing  # the written part's checksum comes from memory
+    hour_ago = part.stat().st_mtime_ns - 3600 * 10**9  # a part written by an earlier process
+    os.utime(part, ns=(hour_ago, hour_ago))
+    with reads() as first:
+        _reread(three_layers, tmp_path, batch)
+    with reads() as second:
+        again, hidden = _reread(three_layers, tmp_path, batch)
+    assert first.count(part) == second.count(part) + 1  # the check's whole read, once; the rest is the memory map
+    torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+    assert again.computed == 0
+    data = bytearray(part.read_bytes())  # rewritten: a new modification time, so it is checked again
+    data[-2] ^= 0x5A
+    part.write_bytes(bytes(data))
+    damaged, hidden = _reread(three_layers, tmp_path, batch)
+    torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+    assert damaged.computed == len(TEXTS) and "damaged" in caplog.text and not part.exists()
 
 
 def test_flipped_bytes_inside_a_part_are_caught_and_the_clean_values_recomputed(three_layers, tmp_path, caplog):

@@ -185,6 +185,15 @@ def test_an_eval_list_is_tokenised_once_per_tokenizer_length_and_prefix(tiny_enc
                                   tiny_encoder.encode(texts, "passage", max_length=16))
 
 
+def test_every_shard_of_a_corpus_of_many_shards_stays_tokenised_for_the_next_run(tiny_encoder):
+    """A corpus is encoded in shards, each its own list: a memo bounded by lists (8) dropped each shard before the
+    next run asked for it again, so a corpus of more than 8 shards was tokenised again every run."""
+    shards = [[f"shard {shard} passage {n}: {text}" for n, text in enumerate(TEXTS)] for shard in range(20)]
+    first_run = [tiny_encoder._kept_token_ids(shard, "passage", None) for shard in shards]
+    second_run = [tiny_encoder._kept_token_ids(list(shard), "passage", None) for shard in shards]
+    assert all(again is first for again, first in zip(second_run, first_run))
+
+
 def test_sentence_transformers_loads_the_saved_folder(tiny_encoder, tmp_path):
     from sentence_transformers import SentenceTransformer
 
