@@ -39,11 +39,11 @@ from hybridscale.analysis_io import RequestError
 from hybridscale.parallel import cpu_layout, helper_workers
 from hybridscale.report import (
     FigureChoice,
-    draw_scaling,
     provenance_lines,
     reported_runs,
     study_findings,
     summary_lines,
+    write_figures,
 )
 from hybridscale.signals import stop_on_signals
 from hybridscale.worker import WorkerOptions, run_worker
@@ -57,8 +57,6 @@ from vocabulary.models import base_model
 from vocabulary.status import FINISHED, RunStatus
 from vocabulary.templates import demo_study
 
-#: The main metric of the summary table and the curves.
-MAIN_METRIC = "nDCG@10"
 #: The names the demo's eval sets are stored under (an eval set's label says what it is: AfriQA's
 #: gold passages only, XQuAD-R's held-out articles with our own sentence splitter).
 FLORES = EvalSpec("flores", ("en", "sw", "yo"), "test").label
@@ -90,7 +88,7 @@ def run_study_report(out: Path, study: StudyConfig, *, device: str = "auto", wor
     rows = tidy_metrics(db, submitted.study_id)
     export_csv(db, out / "report.csv", study_id=submitted.study_id)
     drawn: dict[FigureChoice, Path] = {}
-    images = _write_figures(rows, out / "plots", drawn)
+    images = write_figures(rows, out / "plots", drawn)
     summary = write_summary(out / "summary.md", study, runs, rows, db, submitted.study_id, images, drawn, started)
     print(summary)
     for run in failed:
@@ -146,30 +144,6 @@ class _FinishedRuns:
         if fresh or time.monotonic() - self._read_at >= self._every_s:
             self._count, self._read_at = self._read() - self._before, time.monotonic()
         return self._count
-
-
-def _write_figures(rows: list[dict], folder: Path, drawn: dict[FigureChoice, Path]) -> list[Path]:
-    from gui.figure_files import save_heatmap_figure
-
-    folder.mkdir(parents=True, exist_ok=True)
-    images: list[Path] = []
-    present = {(r["eval_set"], r["setting"], r["metric"]) for r in rows}
-    for eval_set, setting, passage_language in (
-        (FLORES, "cross", "en"),
-        (FLORES, "multi", "all"),
-        (AFRIQA, "cross", "en"),
-    ):
-        if (eval_set, setting, MAIN_METRIC) in present:
-            name = f"scaling_{eval_set.split('/')[0]}_{setting}.png"
-            images.append(draw_scaling(
-                rows, folder / name, drawn, eval_set=eval_set, setting=setting, metric=MAIN_METRIC,
-                passage_language=passage_language, query_languages=("sw", "yo"),
-            ))
-    for eval_set in (FLORES, XQUAD_R):
-        if (eval_set, "multi", "MeanRank") in present:
-            name = f"bias_{eval_set.split('/')[0]}.png"
-            images.append(save_heatmap_figure(rows, folder / name, eval_set=eval_set))
-    return images
 
 
 def write_summary(path: Path, study: StudyConfig, runs, rows: list[dict], db, study_id: int, images: list[Path],

@@ -237,16 +237,23 @@ def write_figures(rows: list[dict], folder: Path, drawn: dict[FigureChoice, Path
         stem, metric = dataset_of(eval_set), headline_metric(eval_set)
         languages = {r["query_language"] for r in rows if r["eval_set"] == eval_set}
         targets = tuple(sorted(languages & set(TARGET_LANGUAGES)))
-        for setting in ("cross", "multi"):
+        # A pool of one passage language (AfriQA's English passages) is the cross figure again and has no
+        # language bias to map.
+        pooled = len(_passage_languages(rows, eval_set)) > 1
+        for setting in ("cross", "multi") if pooled else ("cross",):
             if (eval_set, setting, metric) not in present or not targets:
                 continue
             images.append(draw_scaling(
                 rows, folder / f"scaling_{stem}_{setting}.png", drawn, eval_set=eval_set, setting=setting,
                 metric=metric, passage_language=_passage_side(rows, eval_set, setting), query_languages=targets,
             ))
-        if (eval_set, "multi", "MeanRank") in present:
+        if pooled and (eval_set, "multi", "MeanRank") in present:
             images.append(save_heatmap_figure(rows, folder / f"bias_{stem}.png", eval_set=eval_set))
     return images
+
+
+def _passage_languages(rows: list[dict], eval_set: str) -> set[str]:
+    return {r["passage_language"] for r in rows if r["eval_set"] == eval_set} - {"all"}
 
 
 def _passage_side(rows: list[dict], eval_set: str, setting: str) -> str:

@@ -86,3 +86,16 @@ def test_a_drawn_heatmap_is_rewritten_only_with_the_same_languages(qapp):
     assert drawn.cells[1, 0].color.name() == "#000000" and drawn.cells[1, 1].color.name() == "#ffffff"
     with pytest.raises(ValueError, match="draw it anew"):
         write_heatmap(drawn, matrix([[1.0]], languages=("sw",)), (0.0, 1.0), colours)
+
+
+def test_a_pool_of_one_passage_language_gets_no_pool_figure_and_no_bias_map(qapp, seeded, tmp_path):
+    from hybridscale.report import write_figures
+
+    rows = tidy_metrics(seeded[0])
+    english_only = [{**row, "eval_set": "afriqa/test (gold passages only)"} for row in rows
+                    if row["passage_language"] in ("en", "all")]
+    assert {r["setting"] for r in english_only} >= {"cross", "multi"}
+    flores_alone = {p.name for p in write_figures(rows, tmp_path / "flores", {})}
+    assert "bias_flores.png" in flores_alone  # FLORES' pool has three passage languages
+    images = write_figures(rows + english_only, tmp_path / "both", {})
+    assert {p.name for p in images} == flores_alone | {"scaling_afriqa_cross.png"}
