@@ -37,6 +37,7 @@ from analysis.fits import (
 )
 from analysis.stats import SIGNIFICANCE, holm
 from vocabulary.languages import language_name
+from vocabulary.records import LOWER_IS_BETTER
 from vocabulary.series import SeriesName, series_order
 
 #: Means are shown to this many decimals; series whose means agree to them tie for best.
@@ -112,7 +113,11 @@ def _means(runs: Sequence[RunValues]) -> dict[tuple[str, str, int, SeriesName], 
 
 
 def build_findings(eval_set: str, setting: str, metric: str, runs: Iterable[RunValues], *,
-                   lower_is_better: bool = False, seed: int = 0) -> Findings:
+                   lower_is_better: bool | None = None, seed: int = 0) -> Findings:
+    """The findings of one eval set, setting and metric; ``lower_is_better`` defaults to the metric's own
+    direction (:data:`vocabulary.records.LOWER_IS_BETTER`)."""
+    if lower_is_better is None:
+        lower_is_better = metric in LOWER_IS_BETTER
     runs = list(runs)
     means = _means(runs)
     cells = sorted({(x, y) for x, y, _size, _series in means})

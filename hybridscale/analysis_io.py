@@ -12,11 +12,9 @@ line that says what there is instead.
 from __future__ import annotations
 
 from analysis.compare import Comparison, RunValues, compare
-from analysis.findings import Findings, build_findings
 from results.per_query import run_values as stored_run_values
 from storage.db import Database
 from storage.queries import list_studies, query_value_cells, stored_measurements
-from vocabulary.records import LOWER_IS_BETTER
 from vocabulary.series import SeriesName
 
 
@@ -79,11 +77,6 @@ def _series_named(name: str, series: list[SeriesName]) -> SeriesName:
         return matches[0]
     raise RequestError(f"no series {name!r} in these results (nor one series of a strategy {name!r}); "
                        f"choose one of: {', '.join(series)}")
-
-
-def findings_of(eval_set: str, setting: str, metric: str, runs: list[RunValues]) -> Findings:
-    """The findings tables, fits and sentences of one eval set, setting and metric, from its :func:`run_values`."""
-    return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
 
 
 def holm_family(found: list[Comparison], eval_set: str, setting: str, metric: str) -> str:

@@ -30,9 +30,9 @@ from typing import Sequence
 
 from analysis.answer import answer_languages, answer_markdown, build_answer
 from analysis.compare import FIELDS, RunValues, compare
-from analysis.findings import Findings, to_markdown
+from analysis.findings import Findings, build_findings, to_markdown
 from analysis.fits import ScalingFit
-from hybridscale.analysis_io import check_study, findings_of, measurements, run_values
+from hybridscale.analysis_io import check_study, measurements, run_values
 from storage.db import Database
 from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.provenance import latest_provenance, run_rows
@@ -81,7 +81,7 @@ def reported_runs(db: Database, study_id: int) -> dict[tuple[str, str, str], lis
 
 
 def study_findings(measured: dict[tuple[str, str, str], list[RunValues]]) -> list[Findings]:
-    return [findings_of(*triple, runs) for triple, runs in measured.items()]
+    return [build_findings(*triple, runs) for triple, runs in measured.items()]
 
 
 def findings_markdown(all_findings: Sequence[Findings]) -> list[str]:

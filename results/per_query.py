@@ -24,7 +24,6 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from analysis.compare import RunValues
 from analysis.findings import Findings, build_findings
-from results.plot_data import LOWER_IS_BETTER
 from storage.db import Database
 from storage.queries import QueryValueCell, query_value_cells
 from vocabulary.run_files import EVAL_DIR, SHOWN_DEPTH, TEXTS_FILE, eval_folder_name, qrels_file_name, run_file_name
@@ -62,7 +61,7 @@ def compute_findings(db: Database, study_id: int | None, eval_set: str, setting:
     runs = [r for r in run_values(cells, passage_language) if r.query_language in query_languages]
     if not runs:
         return None
-    return build_findings(eval_set, setting, metric, runs, lower_is_better=metric in LOWER_IS_BETTER)
+    return build_findings(eval_set, setting, metric, runs)
 
 
 # ---- the drill-down ----------------------------------------------------------------------------
