@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.bm25 import BM25Pool
-from engine.data import load_dev_set, load_eval_set, load_training_sources
-from engine.data.held_out import Source, drawn_dev
+from engine.data import load_eval_set, load_training_data
 from engine.distributed import DistContext
 from engine.evaluate import EmbeddingCache, Evaluation, PassageTexts, evaluate, evaluate_lexical
 from engine.folders import replaced_whole
@@ -136,15 +135,6 @@ def _load_eval_sets(config: RunConfig, state: RunState,
     if anywhere:
         raise EvalSetsUnavailable("rank 0 could not load the eval sets; its error is the run's")
     return loaded
-
-
-def load_training_data(config: RunConfig) -> tuple[list[Source], Source | None]:
-    """The run's training sources and its dev set (None without ``dev_every``). A dev split held out of the first
-    source is the one drawn while the sources were loaded (:func:`engine.data.held_out.drawn_dev`), not drawn again."""
-    sources = load_training_sources(config)
-    if config.holds_out_dev:
-        return sources, drawn_dev(sources[0])
-    return sources, (load_dev_set(config) if config.dev_every is not None else None)
 
 
 def _train(config: RunConfig, encoder: Encoder, workdir: Path, state: RunState,

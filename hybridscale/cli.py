@@ -94,21 +94,22 @@ def _check_batches(study) -> None:
 
     Only shipped sources are checked here: a streamed or remote one (mMARCO, a user's file) would be read,
     perhaps over the network, so its runs are checked by the worker when they start (and offline submit works)."""
-    from engine.data import load_dev_set, load_training_sources
+    from engine.data import load_training_data
     from engine.sampling import BatchSampler, SamplingError, dev_batches
     from vocabulary.batching import batch_plan
     from vocabulary.datasets import dataset_info
     from vocabulary.sources import parse_source
 
-    sets: dict[tuple[object, ...], object] = {}
+    loaded: dict[tuple[object, ...], tuple[object, object]] = {}
 
-    def data(run, dev: bool):
+    def data(run):
+        """The run's training sources and dev set, loaded once for every run that reads the same."""
         held_out = (run.subset_seed, run.dev_size) if run.holds_out_dev else None
-        key = (run.train_dataset, run.train_languages, tuple(e.dataset for e in run.evaluations), run.dev_every, dev,
+        key = (run.train_dataset, run.train_languages, tuple(e.dataset for e in run.evaluations), run.dev_every,
                held_out)
-        if key not in sets:
-            sets[key] = load_dev_set(run) if dev else load_training_sources(run)
-        return sets[key]
+        if key not in loaded:
+            loaded[key] = load_training_data(run)
+        return loaded[key]
 
     def shipped(run) -> bool:
         return all(path is None and dataset_info(name).shipped for name, path in map(parse_source, run.train_sources))
@@ -118,9 +119,10 @@ def _check_batches(study) -> None:
             continue
         try:
             plan = batch_plan(run)
-            BatchSampler(plan, data(run, False))
-            if run.dev_every is not None:
-                dev_batches(plan, data(run, True))
+            sources, dev_set = data(run)
+            BatchSampler(plan, sources)
+            if dev_set is not None:
+                dev_batches(plan, dev_set)
         except SamplingError as exc:
             raise UserError(f"{run.label}: {exc}") from None
 

@@ -10,7 +10,7 @@ import importlib
 from typing import Callable, Literal, Sequence
 
 from engine.data.errors import DataError
-from engine.data.held_out import hold_out
+from engine.data.held_out import drawn_dev, hold_out
 from engine.data.stream import StreamedTrainingSet, TooFewGroups
 from engine.memo import KeptValues
 from vocabulary.config import EvalSpec, RunConfig
@@ -61,6 +61,16 @@ def load_dev_set(config: RunConfig) -> TrainingSet | StreamedTrainingSet:
     if config.holds_out_dev:
         return _held_out(config, load_training_set(name, languages, config.train_split(name), path))[0]
     return load_training_set(name, languages, DATASETS[name].dev_split or "dev", path)
+
+
+def load_training_data(config: RunConfig) -> tuple[list[TrainingSet | StreamedTrainingSet],
+                                                    TrainingSet | StreamedTrainingSet | None]:
+    """The run's training sources and its dev set (None without ``dev_every``). A dev split held out of the first
+    source is the one drawn while the sources were loaded (:func:`engine.data.held_out.drawn_dev`), not drawn again."""
+    sources = load_training_sources(config)
+    if config.holds_out_dev:
+        return sources, drawn_dev(sources[0])
+    return sources, (load_dev_set(config) if config.dev_every is not None else None)
 
 
 def _held_out(config: RunConfig, source: TrainingSet | StreamedTrainingSet

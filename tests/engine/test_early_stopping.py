@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.data import load_dev_set, load_training_set, load_training_sources
+from engine.data import load_dev_set, load_training_data, load_training_set, load_training_sources
 from engine.data.held_out import hold_out
 from engine.data.stream import StreamedTrainingSet, TooFewGroups
 from engine.sampling import training_subset
-from engine.study import load_training_data
 from engine.train import train
 from hybridscale.worker import WorkerOptions, run_worker
 from storage import queue
