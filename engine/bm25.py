@@ -80,11 +80,13 @@ class BM25Pool:
         return cls(list(ids), texts, retriever)
 
     def subset(self, keep: np.ndarray) -> "BM25Pool":
-        """A new index over the kept passages (their own document frequencies and average length); all kept: this one."""
+        """A new index over the kept passages (their own document frequencies and average length); all kept: this one.
+
+        The kept texts are read from this pool's as they are indexed, never gathered into a list."""
         if keep.all():
             return self
         kept = np.flatnonzero(keep)
-        return BM25Pool.build([self.ids[i] for i in kept], [self.texts[i] for i in kept], self.retriever.k1,
+        return BM25Pool.build([self.ids[i] for i in kept], _Taken(self.texts, kept), self.retriever.k1,
                               self.retriever.b)
 
     def score(self, query: str) -> np.ndarray:
@@ -99,3 +101,19 @@ class BM25Pool:
         block = np.array([self.score(q) for q in queries], dtype=np.float64).reshape(len(queries), len(self.ids))
         block[block <= 0] = -np.inf
         return block
+
+
+class _Taken(Sequence[str]):
+    """The texts at ``positions`` (ascending) of ``texts``, read when asked."""
+
+    def __init__(self, texts: Sequence[str], positions: np.ndarray):
+        self._texts = texts
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._texts[i] for i in self._positions[index].tolist()]
+        return self._texts[int(self._positions[index])]

@@ -353,6 +353,9 @@ class RunConfig:
             raise ConfigError("evaluations", "choose at least one evaluation set")
         for spec in self.evaluations:
             spec.validate()
+            if is_bm25_spec(self.model) and (spec.index, spec.vectors) != ("flat", "float32"):
+                raise ConfigError(f"evaluations[{spec.dataset}].index", "bm25 has no vectors: it always scores every "
+                                  "passage exactly; leave index and vectors out")
         if self.pooling is not None and self.pooling not in POOLINGS:
             raise ConfigError(
                 "pooling",
