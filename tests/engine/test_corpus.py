@@ -73,3 +73,20 @@ def test_a_stored_corpus_gives_the_tuples_values_and_run_files_dense_and_bm25(ti
     assert {row.setting for row in results["tuple"][1].rows} == {"mono", "cross", "multi"}
     for kind in ("dense", "bm25"):
         assert _files(tmp_path / "stored" / kind) == _files(tmp_path / "tuple" / kind)
+
+
+def test_a_loaded_flores_set_is_stored_and_evaluates_as_its_passages_in_a_tuple(tiny_encoder, tmp_path):
+    """The loader path itself (a small shipped set): the stored corpus gives the values and files a tuple gives."""
+    import dataclasses
+
+    from engine.data import load_eval_set
+    from vocabulary.config import EvalSpec
+
+    spec = EvalSpec("flores", ("en", "sw", "yo"), "test", max_queries=20)
+    loaded = load_eval_set(spec)
+    assert isinstance(loaded.passages, StoredPassages) and len(loaded.passages) == 3 * 204
+    in_memory = dataclasses.replace(loaded, passages=tuple(loaded.passages))
+    results = [evaluate(tiny_encoder, eval_set, spec.label, top_k=10, measures=["nDCG@10"], symmetric=True,
+                        run_dir=tmp_path / name) for name, eval_set in (("stored", loaded), ("tuple", in_memory))]
+    assert results[0] == results[1] and results[0].per_query
+    assert _files(tmp_path / "stored") == _files(tmp_path / "tuple")
