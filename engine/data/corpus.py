@@ -58,7 +58,8 @@ class StoredPassages(Sequence[Passage]):
 
     @classmethod
     def write(cls, passages: Iterable[Passage], folder: str | None = None) -> "StoredPassages":
-        """Store ``passages`` (any iterable, read once) in a new temporary file under ``folder`` (default ``TMPDIR``)."""
+        """Store ``passages`` (any iterable, read once) in a new temporary file under ``folder`` (default:
+        ``TMPDIR``)."""
         handle, path = tempfile.mkstemp(prefix="hybridscale-passages-", suffix=".arrow", dir=folder)
         os.close(handle)
         rows, starts = 0, []

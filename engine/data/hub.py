@@ -86,10 +86,11 @@ def rows(file: str, *, normalise: bool = True) -> Iterator[tuple[int, dict[str, 
     (SQuAD offsets index the raw text). An unreadable file is one DataError or DataNotFoundError naming it.
 
     JSON Lines (``.jsonl``, also gzipped or xz'd: every passage corpus) is read a line at a time, through
-    ``huggingface_hub``'s file system for ``hf://``, each line capped at :data:`engine.data.files.MAX_LINE_CHARS`, so a wrong
-    file (one line of hundreds of MB) is one error naming its line instead of a full read into memory
-    (``datasets``' json builder grows its read block until a whole line fits); the record number is the line.
-    ``.parquet`` goes through ``datasets``' ``parquet`` builder, other ``.json`` through its ``json`` builder.
+    ``huggingface_hub``'s file system for ``hf://``, each line capped at
+    :data:`engine.data.files.MAX_LINE_CHARS`, so a wrong file (one line of hundreds of MB) is one error
+    naming its line instead of a full read into memory (``datasets``' json builder grows its read block
+    until a whole line fits); the record number is the line. ``.parquet`` goes through ``datasets``'
+    ``parquet`` builder, other ``.json`` (a SQuAD document may be one line) through its ``json`` builder.
     """
     remote = file.startswith("hf://")
     if not remote and not Path(file).is_file():

@@ -166,7 +166,8 @@ def _one_long_line(folder, mib: int):
     repo = folder / f"miracl-corpus-{mib}"
     (repo / "miracl-corpus-v1.0-yo").mkdir(parents=True)
     packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing
-    parts = [packer.compress((json.dumps({"docid": "10020#1", "text": "Idije"}) + '\n{"docid": "x", "text": "').encode())]
+    first = json.dumps({"docid": "10020#1", "text": "Idije"}) + '\n{"docid": "x", "text": "'
+    parts = [packer.compress(first.encode())]
     parts += [packer.compress(b"a" * 2**20) for _ in range(mib)]
     parts.append(packer.compress(b'"}\n') + packer.flush())
     (repo / "miracl-corpus-v1.0-yo" / "docs-0.jsonl.gz").write_bytes(b"".join(parts))
