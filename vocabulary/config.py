@@ -574,6 +574,9 @@ class RunConfig:
         ``data_seed`` = ``seed`` are the same run.
         """
         data = {k: v for k, v in self.to_dict().items() if k not in _OPERATIONAL_FIELDS}
+        # Eval-set settings added later: left out at their defaults, so a run keeps the id it had before them.
+        data["evaluations"] = [{k: v for k, v in spec.items() if _EVAL_SPEC_ADDED.get(k, ...) != v}
+                               for spec in data["evaluations"]]
         data["train_dataset"] = list(data["train_dataset"]) if isinstance(data["train_dataset"], tuple) else (
             data["train_dataset"])
         if not self._strategy_uses("uses_contrastive_weight"):
@@ -642,6 +645,8 @@ class RunConfig:
 #: The roles of RunConfig's fields in its identity (declared on each field: vocabulary.settings).
 _OPERATIONAL_FIELDS = names_with_role(RunConfig, "operational")
 _EVAL_ONLY_FIELDS = names_with_role(RunConfig, "evaluation")
+#: EvalSpec settings that came after run ids were first stored, with the value every earlier run had.
+_EVAL_SPEC_ADDED: dict[str, Any] = {"index": "flat", "vectors": "float32"}
 _FROZEN_CACHE_FIELDS = names_with_role(RunConfig, "frozen_cache")
 
 
