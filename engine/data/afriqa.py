@@ -14,8 +14,8 @@ Two corpora (the eval set's label says which):
 * AfriQA's retrieval collection (``EvalSpec.corpus``): the 100-word
   Wikipedia passages of ``masakhane_wiki_100`` (``corpus.jsonl`` lines
   ``{"docid", "text", "title"}``, a file, a folder of such shards, or
-  ``hf:NAME`` for the hub copy through ``datasets``' json builder, as
-  ``datasets`` no longer runs loading scripts). The gold passages are not
+  ``hf:NAME`` for the hub copy's data file through :mod:`engine.data.hub`,
+  as ``datasets`` no longer runs loading scripts). The gold passages are not
   added. The collection has no qrels, so relevance is AfriQA's own rule
   (its retrieval scores answer-string top-k accuracy): a passage is relevant
   to a question when its text holds one of the question's English answers

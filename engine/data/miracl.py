@@ -18,7 +18,7 @@ The corpus (~132k sw, ~49k yo passages) is not shipped. ``spec.path`` gives it:
   ``miracl-corpus-v1.0-<lang>/docs-<n>.jsonl.gz`` (sw and yo: ``docs-0`` only).
 
 Without a path, those files are read from the hub (or from a data folder,
-:mod:`engine.data.hub`) through ``datasets``' json builder, as is a local
+:mod:`engine.data.hub`) by the hub's JSON Lines reader, as is a local
 copy in the hub's layout; the repo's loading script, which ``datasets`` 4
 refuses, is never run. Judgements of passages
 that a partial local corpus lacks are kept: the evaluator counts a relevant
