@@ -18,6 +18,7 @@ linear in the corpus.
 Examples:
   python bench/large_corpus.py                          # 50k, 200k and 1M, tiny encoder and bm25
   python bench/large_corpus.py --sizes 50000 200000 --models tiny:hidden=16
+  python bench/large_corpus.py --sizes 1000000 --models bm25 --corpora /tmp/corpora  # corpora kept, reused
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ DEFAULT_MODELS = ("tiny:hidden=16", "bm25")
 
 
 def write_corpus(folder: Path, size: int, seed: int = 0) -> Path:
-    """The corpus in the hub layout under ``folder``; the judged sw dev passages come first."""
+    """The corpus in the hub layout under ``folder``; the judged sw dev passages come first. A folder that
+    already holds a whole one (its ``complete`` mark is written last) is used as it is."""
+    if (folder / "complete").is_file():
+        return folder
     qrels = lzma.decompress((REPO / "assets/data/miracl/qrels.miracl-v1.0-sw-dev.tsv.xz").read_bytes()).decode()
     judged = list(dict.fromkeys(line.split("\t")[2] for line in qrels.splitlines() if line.strip()))
     rng = np.random.default_rng(seed)
@@ -56,6 +60,7 @@ def write_corpus(folder: Path, size: int, seed: int = 0) -> Path:
             words = vocabulary[rng.integers(0, len(vocabulary), size=int(rng.integers(40, 121)))]
             title = " ".join(vocabulary[rng.integers(0, len(vocabulary), size=2)])
             handle.write(json.dumps({"docid": docid, "title": title, "text": " ".join(words)}) + "\n")
+    (folder / "complete").write_text(str(size))
     return folder
 
 
@@ -86,12 +91,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+    parser.add_argument("--corpora", type=Path, help="keep the corpora here and reuse them (default: a temporary folder)")
     args = parser.parse_args()
     print(f"{'model':<16} {'passages':>10} {'wall s':>8} {'peak RSS MB':>12} {'nDCG@10':>8}")
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             started = time.perf_counter()
-            corpus = write_corpus(Path(scratch) / f"corpus-{size}", size)
+            corpus = write_corpus((args.corpora or Path(scratch)) / f"corpus-{size}", size)
             print(f"# corpus of {size:,} written in {time.perf_counter() - started:.0f} s", flush=True)
             for model in args.models:
                 result = measure(corpus, model, Path(scratch) / f"run-{size}-{model.replace(':', '_')}")

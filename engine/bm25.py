@@ -24,6 +24,12 @@ in id order, only for the full-depth and bias measures.
 Each pool searched (one language's passages, or all of them) gets its own
 index, so document frequencies and the average length are those of the
 passages searched, as with one Lucene index per language.
+
+Memory: the index is built from int32 word ids (:func:`token_ids`), and its
+sparse matrix by scipy (``csc_backend="scipy"``, 8 bytes a stored score
+while it is built) rather than by bm25s' default numpy backend, which
+without numba sorts packed int64 keys (24 bytes a stored score: 1.3 GB more
+at peak for a million passages). Both give the same matrix.
 """
 
 from __future__ import annotations
@@ -74,17 +80,19 @@ class BM25Pool:
     def build(cls, ids: Sequence[str], texts: Sequence[str], k1: float = K1, b: float = B) -> "BM25Pool":
         if len(ids) != len(texts):
             raise ValueError("BM25 needs one text per passage id")
-        retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
+        retriever = bm25s.BM25(k1=k1, b=b, method="lucene", csc_backend="scipy")
         if ids:  # an empty pool (a language without passages) scores nothing
             retriever.index(token_ids(texts), show_progress=False)
         return cls(list(ids), texts, retriever)
 
     def subset(self, keep: np.ndarray) -> "BM25Pool":
-        """A new index over the kept passages (their own document frequencies and average length); all kept: this one."""
+        """A new index over the kept passages (their own document frequencies and average length); all kept: this one.
+
+        The kept texts are read from this pool's as they are indexed, never gathered into a list."""
         if keep.all():
             return self
         kept = np.flatnonzero(keep)
-        return BM25Pool.build([self.ids[i] for i in kept], [self.texts[i] for i in kept], self.retriever.k1,
+        return BM25Pool.build([self.ids[i] for i in kept], _Taken(self.texts, kept), self.retriever.k1,
                               self.retriever.b)
 
     def score(self, query: str) -> np.ndarray:
@@ -96,6 +104,24 @@ class BM25Pool:
 
     def scores(self, queries: Sequence[str]) -> np.ndarray:
         """(queries x passages) scores, -inf where a passage shares no word with the query (not retrieved)."""
-        block = np.array([self.score(q) for q in queries], dtype=np.float64).reshape(len(queries), len(self.ids))
+        block = np.empty((len(queries), len(self.ids)), dtype=np.float64)
+        for row, query in zip(block, queries):
+            row[:] = self.score(query)
         block[block <= 0] = -np.inf
         return block
+
+
+class _Taken(Sequence[str]):
+    """The texts at ``positions`` (ascending) of ``texts``, read when asked."""
+
+    def __init__(self, texts: Sequence[str], positions: np.ndarray):
+        self._texts = texts
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._texts[i] for i in self._positions[index].tolist()]
+        return self._texts[int(self._positions[index])]

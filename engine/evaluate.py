@@ -71,6 +71,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 import faiss
 import numpy as np
+import xxhash
 
 from engine.finite import require_finite
 from engine.metrics import (
@@ -86,6 +87,7 @@ from engine.metrics import (
 )
 from engine.state import Progress, RunState, Slice, TaskState, check_cancelled
 from engine.trec import write_qrels, write_run
+from vocabulary.eval_specs import INDEX_KINDS, VECTOR_TYPES
 from vocabulary.records import (
     ALL,
     DEFAULT_MEASURES,
@@ -101,11 +103,12 @@ from vocabulary.run_files import SHOWN_DEPTH, TEXTS_FILE
 
 log = logging.getLogger(__name__)
 
-INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf")
 #: Passages tokenised and encoded at once (their vectors are kept, their tokens dropped).
 PASSAGE_SHARD = 8192
 #: Largest (queries x passages) float32 score block held at once: 64 MiB.
 _SCORE_BLOCK_BYTES = 64 * 2**20
+#: float16 passage vectors made float32 at once when scored (numpy has no fast float16 product).
+_WIDENED_ROWS = 16384
 #: Queries checked by approximate_recall when evaluate uses an approximate index.
 _RECALL_SAMPLE = 200
 
@@ -168,8 +171,8 @@ def passage_text(passage: Passage) -> str:
 
 
 class PassageTexts(Sequence[str]):
-    """The passages' :func:`passage_text`, made when read: a large corpus's texts are then not held twice
-    (the BM25 index reads each once; the eval set keeps the passages)."""
+    """The passages' :func:`passage_text`, made when read: with a stored corpus (:mod:`engine.data.corpus`)
+    a large corpus's texts are never all in memory (the BM25 index reads each once, in order)."""
 
     def __init__(self, passages: Sequence[Passage]):
         self._passages = passages
@@ -233,12 +236,16 @@ def corpus_fingerprint(passages: Sequence[Passage]) -> str:
 
 
 class EmbeddingCache:
-    """Passage embeddings per (model identity, encoding, corpus fingerprint), in memory and optionally on disk.
+    """Passage embeddings per (model identity, encoding, vector type, corpus fingerprint), in memory and
+    optionally on disk.
 
     Several eval sets, settings and query sets over one corpus then encode it
     once per model and encoding (prefix kind and token length). With a
     ``directory``, embeddings are also kept there as ``.npy`` files, so a
-    later process with the same model reuses them.
+    later process with the same model reuses them. Each file has a ``.json``
+    beside it with its shape and the XXH3 checksum of its values, written
+    before the file takes its name: a file that is damaged, cut short or
+    without its checksum is never used, but encoded again (with a warning).
     """
 
     def __init__(self, directory: Path | str | None = None):
@@ -247,30 +254,59 @@ class EmbeddingCache:
 
     def passage_embeddings(
         self, encoder: Encoder, passages: Sequence[Passage], batch_size: int, state: RunState | None = None,
-        encoding: TextEncoding = TextEncoding(),
+        encoding: TextEncoding = TextEncoding(), vectors: str = "float32",
     ) -> np.ndarray:
         key = (f"{model_identity(encoder)}-{encoding.passage_kind}{encoding.passage_max_length or ''}-"
-               f"{corpus_fingerprint(passages)}")
+               f"{'' if vectors == 'float32' else vectors + '-'}{corpus_fingerprint(passages)}")
         if key in self._memory:
             return self._memory[key]
         path = self.directory / f"{key}.npy" if self.directory else None
-        if path is not None and path.is_file():
-            embeddings = np.load(path)
-        else:
-            embeddings = encode_passages(encoder, passages, batch_size, state, encoding)
+        embeddings = _read_checked(path) if path is not None and path.is_file() else None
+        if embeddings is None:
+            embeddings = encode_passages(encoder, passages, batch_size, state, encoding, vectors)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_suffix(".partial.npy")
-                np.save(partial, embeddings)
-                partial.replace(path)
+                _write_checked(path, embeddings)
         self._memory[key] = embeddings
         return embeddings
 
 
+def _values_checksum(array: np.ndarray) -> str:
+    return xxhash.xxh3_128_hexdigest(memoryview(np.ascontiguousarray(array)).cast("B"))
+
+
+def _write_checked(path: Path, embeddings: np.ndarray) -> None:
+    """``path`` (``.npy``) and its checksum file, the checksum first, each under its name only when whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check = path.with_suffix(".json")
+    partial = path.with_suffix(".partial.npy")
+    np.save(partial, embeddings)
+    check.with_suffix(".partial.json").write_text(json.dumps(
+        {"shape": list(embeddings.shape), "dtype": embeddings.dtype.name, "xxh3": _values_checksum(embeddings)}))
+    check.with_suffix(".partial.json").replace(check)
+    partial.replace(path)
+
+
+def _read_checked(path: Path) -> np.ndarray | None:
+    """The cached embeddings at ``path``, or None (with a warning) when they fail their checksum file."""
+    try:
+        expected = json.loads(path.with_suffix(".json").read_text())
+        embeddings = np.load(path, allow_pickle=False)
+        if (list(embeddings.shape) == expected["shape"] and embeddings.dtype.name == expected["dtype"]
+                and _values_checksum(embeddings) == expected["xxh3"]):
+            return embeddings
+        problem = "it does not match its checksum"
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # missing, unreadable, cut short, not JSON
+        problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+    log.warning("cached embeddings %s are not used: %s; encoding the passages again", path, problem)
+    return None
+
+
 def encode_passages(
-    encoder: Encoder, passages: Sequence[Passage], batch_size: int, state: RunState | None, encoding: TextEncoding
+    encoder: Encoder, passages: Sequence[Passage], batch_size: int, state: RunState | None, encoding: TextEncoding,
+    vectors: str = "float32",
 ) -> np.ndarray:
-    """float32 vectors of the passages, encoded :data:`PASSAGE_SHARD` at a time.
+    """Vectors of the passages (float32, or float16 when ``vectors`` says so), encoded :data:`PASSAGE_SHARD`
+    at a time.
 
     The encoder tokenises all it is given before its first batch, which for a
     large corpus costs far more memory than the vectors themselves; so it is
@@ -279,16 +315,18 @@ def encode_passages(
     is encoded exactly as before.
     """
     state = state or TaskState()
-    vectors: np.ndarray | None = None
+    stored: np.ndarray | None = None
     for start in range(0, len(passages), PASSAGE_SHARD):
         shard = passages[start : start + PASSAGE_SHARD]
         share = Slice(state, start / len(passages), len(shard) / len(passages))
         encoded = encode_texts(encoder, [passage_text(p) for p in shard], encoding.passage_kind, batch_size, share,
                                max_length=encoding.passage_max_length, phase="encoding passages", items_before=start)
-        if vectors is None:
-            vectors = np.empty((len(passages), encoded.shape[1]), dtype=np.float32)
-        vectors[start : start + len(shard)] = encoded
-    return vectors if vectors is not None else encode_texts(encoder, [], encoding.passage_kind, batch_size, state)
+        if stored is None:
+            stored = np.empty((len(passages), encoded.shape[1]), dtype=np.dtype(vectors))
+        stored[start : start + len(shard)] = encoded
+    if stored is None:
+        return encode_texts(encoder, [], encoding.passage_kind, batch_size, state).astype(np.dtype(vectors))
+    return stored
 
 
 # ---- FAISS search -------------------------------------------------------------
@@ -363,7 +401,7 @@ class Pool(Protocol):
 
 @dataclass(frozen=True)
 class _Pool:
-    """The passages one dense search runs over: their ids and embeddings."""
+    """The passages one dense search runs over: their ids and embeddings (float32, or float16 to halve them)."""
 
     ids: list[str]
     embeddings: np.ndarray
@@ -374,8 +412,19 @@ class _Pool:
         return _Pool([pid for pid, kept in zip(self.ids, keep) if kept], self.embeddings[keep])
 
     def scores(self, queries: np.ndarray) -> np.ndarray:
-        """(queries x passages) inner products of L2-normalised vectors: cosine similarity."""
-        return queries @ self.embeddings.T
+        """(queries x passages) float32 inner products of L2-normalised vectors: cosine similarity.
+
+        float16 vectors are widened :data:`_WIDENED_ROWS` at a time, so the
+        products are float32 sums of the float16 values and no float32 copy
+        of the corpus is made.
+        """
+        if self.embeddings.dtype == np.float32:
+            return queries @ self.embeddings.T
+        block = np.empty((len(queries), len(self.embeddings)), dtype=np.float32)
+        for start in range(0, len(self.embeddings), _WIDENED_ROWS):
+            part = self.embeddings[start : start + _WIDENED_ROWS].astype(np.float32)
+            block[:, start : start + len(part)] = queries @ part.T
+        return block
 
 
 @dataclass
@@ -438,6 +487,7 @@ def evaluate(
     index: str = "flat",
     passage_max_length: int | None = None,
     symmetric: bool = False,
+    vectors: str = "float32",
 ) -> Evaluation:
     """Score ``encoder`` on ``eval_set`` in each setting: a row per cell and metric, the ``all`` rows,
     the per-query values of each cell, and warnings (a corpus missing relevant passages).
@@ -447,14 +497,18 @@ def evaluate(
     ``index`` picks exact search (``flat``) or an approximate one, whose
     recall@top_k against exact search is logged. ``passage_max_length`` and
     ``symmetric`` choose the encoding (module docstring; None keeps the
-    encoder's own length).
+    encoder's own length). ``vectors`` ``float16`` keeps the passage vectors
+    in half the memory, for exact search only; a score then differs from
+    the float32 one by at most 2**-11 (each unit-vector component is
+    rounded to 11 significant bits), which can swap near ties.
     """
     state = state or TaskState()
-    parsed = _check_arguments(label, measures, top_k, settings, index)
+    parsed = _check_arguments(label, measures, top_k, settings, index, vectors)
     judged, warnings = _judgements(eval_set, label)
     encoding = TextEncoding(passage_max_length, symmetric)
     queries = [q for q in eval_set.queries if q.id in judged]
-    query_vectors, passage_vectors = _encode(encoder, queries, eval_set.passages, batch_size, cache, state, encoding)
+    query_vectors, passage_vectors = _encode(encoder, queries, eval_set.passages, batch_size, cache, state, encoding,
+                                             vectors)
     where = f"{getattr(encoder, 'spec', type(encoder).__name__)} on {label}"
     require_finite(query_vectors, "query vectors", where)
     require_finite(passage_vectors, "passage vectors", where)
@@ -480,7 +534,7 @@ def evaluate_lexical(
     ``corpus`` holds every passage of ``eval_set``, in its order; its
     ``scores`` receives an object array of query texts.
     """
-    parsed = _check_arguments(label, measures, top_k, settings, "flat")
+    parsed = _check_arguments(label, measures, top_k, settings, "flat", "float32")
     judged, warnings = _judgements(eval_set, label)
     queries = [q for q in eval_set.queries if q.id in judged]
     texts = np.array([q.text for q in queries], dtype=object)
@@ -520,7 +574,7 @@ def _search_and_score(
 
 def _encode(
     encoder: Encoder, queries: Sequence[Query], passages: Sequence[Passage], batch_size: int,
-    cache: EmbeddingCache | None, state: RunState, encoding: TextEncoding,
+    cache: EmbeddingCache | None, state: RunState, encoding: TextEncoding, vectors: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Query and passage vectors; the encoding share of the progress bar is split by text count.
 
@@ -539,9 +593,9 @@ def _encode(
                            max_length=encoding.query_max_length)
     on_passages = Slice(state, query_share, share - query_share)
     if cache is None:
-        passage_vectors = encode_passages(encoder, passages, batch_size, on_passages, encoding)
+        passage_vectors = encode_passages(encoder, passages, batch_size, on_passages, encoding, vectors)
     else:
-        passage_vectors = cache.passage_embeddings(encoder, passages, batch_size, on_passages, encoding)
+        passage_vectors = cache.passage_embeddings(encoder, passages, batch_size, on_passages, encoding, vectors)
     if not reused:
         return encoded, passage_vectors
     query_vectors = np.empty((len(queries), passage_vectors.shape[1]), dtype=np.float32)
@@ -650,7 +704,7 @@ def _by_language(qids: Sequence[str], query_language: Mapping[str, str]) -> dict
 
 
 def _check_arguments(
-    label: str, measures: Sequence[str], top_k: int, settings: Sequence[str], index: str
+    label: str, measures: Sequence[str], top_k: int, settings: Sequence[str], index: str, vectors: str
 ) -> list[Measure]:
     """Validate the options; return the measures, parsed."""
     if top_k < 1:
@@ -660,6 +714,10 @@ def _check_arguments(
             raise ValueError(f"{label}: unknown setting {setting!r}; use one of {', '.join(SETTINGS)}")
     if index not in INDEX_KINDS:
         raise ValueError(f"{label}: unknown index {index!r}; use one of {', '.join(INDEX_KINDS)}")
+    if vectors not in VECTOR_TYPES:
+        raise ValueError(f"{label}: unknown vector type {vectors!r}; use one of {', '.join(VECTOR_TYPES)}")
+    if vectors != "float32" and index != "flat":
+        raise ValueError(f"{label}: {vectors} vectors are for exact search: use index 'flat', or float32 vectors")
     parsed = [parse_measure(name) for name in measures]
     if not parsed:
         raise ValueError(f"{label}: no measures asked for: give at least one, e.g. nDCG@10")

@@ -171,7 +171,7 @@ def _evaluate(config: RunConfig, encoder: Encoder, eval_sets: list[tuple[EvalSpe
             encoder, eval_set, spec.label, measures=DATASETS[spec.dataset].measures, top_k=config.top_k,
             batch_size=config.eval_batch_size, cache=cache,
             state=part, run_dir=files / eval_folder_name(spec.label), passage_max_length=spec.passage_max_length,
-            symmetric=bool(spec.symmetric),
+            symmetric=bool(spec.symmetric), index=spec.index, vectors=spec.vectors,
         )
         result.extend(evaluation)
         log.info("evaluated %s: %d metric values, %d per-query cells", spec.label, len(evaluation.rows),

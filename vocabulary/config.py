@@ -353,6 +353,9 @@ class RunConfig:
             raise ConfigError("evaluations", "choose at least one evaluation set")
         for spec in self.evaluations:
             spec.validate()
+            if is_bm25_spec(self.model) and (spec.index, spec.vectors) != ("flat", "float32"):
+                raise ConfigError(f"evaluations[{spec.dataset}].index", "bm25 has no vectors: it always scores every "
+                                  "passage exactly; leave index and vectors out")
         if self.pooling is not None and self.pooling not in POOLINGS:
             raise ConfigError(
                 "pooling",
@@ -571,6 +574,9 @@ class RunConfig:
         ``data_seed`` = ``seed`` are the same run.
         """
         data = {k: v for k, v in self.to_dict().items() if k not in _OPERATIONAL_FIELDS}
+        # Eval-set settings added later: left out at their defaults, so a run keeps the id it had before them.
+        data["evaluations"] = [{k: v for k, v in spec.items() if _EVAL_SPEC_ADDED.get(k, ...) != v}
+                               for spec in data["evaluations"]]
         data["train_dataset"] = list(data["train_dataset"]) if isinstance(data["train_dataset"], tuple) else (
             data["train_dataset"])
         if not self._strategy_uses("uses_contrastive_weight"):
@@ -639,6 +645,8 @@ class RunConfig:
 #: The roles of RunConfig's fields in its identity (declared on each field: vocabulary.settings).
 _OPERATIONAL_FIELDS = names_with_role(RunConfig, "operational")
 _EVAL_ONLY_FIELDS = names_with_role(RunConfig, "evaluation")
+#: EvalSpec settings that came after run ids were first stored, with the value every earlier run had.
+_EVAL_SPEC_ADDED: dict[str, Any] = {"index": "flat", "vectors": "float32"}
 _FROZEN_CACHE_FIELDS = names_with_role(RunConfig, "frozen_cache")
 
 

@@ -9,6 +9,11 @@ from typing import Any, Mapping
 from vocabulary.checks import ConfigError, check_languages, check_types, dataset_entry, known_datasets
 from vocabulary.languages import PAPER_TRAIN_LANGUAGES, TARGET_LANGUAGES
 
+#: How the passages are searched: exactly (``flat``, the default), or by an approximate FAISS index.
+INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf")
+#: How the passage vectors are kept: float32 (the default), or float16 in half the memory.
+VECTOR_TYPES: tuple[str, ...] = ("float32", "float16")
+
 
 @dataclass(frozen=True)
 class EvalSpec:
@@ -27,6 +32,12 @@ class EvalSpec:
     ``passage_max_length`` on both sides), as the multilingual-e5 card asks
     for bitext mining; ``None`` takes the dataset's default (on for the
     bitext sets FLORES and NTREX), resolved when the spec is made.
+
+    ``index`` and ``vectors`` are opt-in trades of exactness for memory or
+    time on a large corpus (:func:`engine.evaluate.evaluate`): an
+    approximate index (``hnsw``, ``ivf``) for the top ``top_k``, or the
+    passage vectors kept as ``float16``. Either one is named in the label,
+    so every row, CSV and plot of such an evaluation says it.
     """
 
     dataset: str
@@ -37,6 +48,8 @@ class EvalSpec:
     passage_max_length: int = 512
     symmetric: bool | None = None
     corpus: str | None = None
+    index: str = "flat"
+    vectors: str = "float32"
 
     def __post_init__(self) -> None:
         if self.symmetric is None:
@@ -70,6 +83,14 @@ class EvalSpec:
         if self.corpus is not None and self.dataset != "afriqa":
             hint = "; MIRACL takes its corpus as path" if self.dataset == "miracl" else ""
             raise ConfigError(f"{where}.corpus", f"only AfriQA takes a passage collection{hint}")
+        if self.index not in INDEX_KINDS:
+            raise ConfigError(f"{where}.index", f"unknown index {self.index!r}; use one of {', '.join(INDEX_KINDS)}")
+        if self.vectors not in VECTOR_TYPES:
+            raise ConfigError(f"{where}.vectors", f"unknown vector type {self.vectors!r}; use one of "
+                              f"{', '.join(VECTOR_TYPES)}")
+        if self.vectors != "float32" and self.index != "flat":
+            raise ConfigError(f"{where}.vectors", f"{self.vectors} vectors are for exact search: set index to 'flat' "
+                              "or vectors to 'float32'")
 
     @property
     def label(self) -> str:
@@ -77,20 +98,26 @@ class EvalSpec:
 
         AfriQA says whether its corpus is the gold passages alone (a closed,
         easy set) or a Wikipedia collection; XQuAD-R says whose sentence
-        boundaries it uses (ours are not the published LAReQA pool).
+        boundaries it uses (ours are not the published LAReQA pool). A
+        search that is not exact float32 says so: ``miracl/dev (hnsw index)``.
         """
-        return f"{self.dataset}/{self.split}{_label_qualifier(self)}"
+        parts = [*_label_qualifiers(self), *_search_qualifiers(self)]
+        return f"{self.dataset}/{self.split}" + (f" ({', '.join(parts)})" if parts else "")
 
 
-def _label_qualifier(spec: EvalSpec) -> str:
+def _label_qualifiers(spec: EvalSpec) -> list[str]:
     if spec.dataset == "afriqa":
-        return " (gold passages only)" if spec.corpus is None else " (Wikipedia collection, answer match)"
+        return ["gold passages only" if spec.corpus is None else "Wikipedia collection, answer match"]
     if spec.dataset == "xquad-r":
         if spec.path is not None:
-            return " (LAReQA sentences)"
-        articles = "held-out articles, " if spec.split == "eval" else ""
-        return f" ({articles}own sentence splitter)"
-    return ""
+            return ["LAReQA sentences"]
+        return [f"{'held-out articles, ' if spec.split == 'eval' else ''}own sentence splitter"]
+    return []
+
+
+def _search_qualifiers(spec: EvalSpec) -> list[str]:
+    return ([f"{spec.index} index"] if spec.index != "flat" else []) + \
+        ([f"{spec.vectors} vectors"] if spec.vectors != "float32" else [])
 
 
 #: The languages of the paper's XQuAD-R pool (el and vi are its unseen-language check).

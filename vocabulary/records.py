@@ -12,7 +12,7 @@ import functools
 import hashlib
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 #: qrels: query id -> passage id -> graded relevance (0 = judged non-relevant).
 Qrels = Mapping[str, Mapping[str, int]]
@@ -161,7 +161,9 @@ class EvalSet:
 
     ``passages`` must be the whole collection a real system would search,
     never only the judged passages: ranking against judged passages alone
-    inflates every metric. Judgements may name passages that ``passages``
+    inflates every metric. It is any sequence: the loaders give one kept on
+    disk and read a shard at a time (:mod:`engine.data.corpus`), tests a
+    tuple. Judgements may name passages that ``passages``
     lacks (a partial corpus): a relevant one counts as never retrieved.
     ``absent_languages`` gives the language of such a passage where it is not
     the query's own. ``bitext``: every query is also a passage under its own
@@ -172,7 +174,7 @@ class EvalSet:
 
     name: str
     queries: tuple[Query, ...]
-    passages: tuple[Passage, ...]
+    passages: Sequence[Passage]
     qrels: Qrels
     absent_languages: Mapping[str, str] = field(default_factory=dict)
     bitext: bool = False

@@ -14,8 +14,8 @@ Two corpora (the eval set's label says which):
 * AfriQA's retrieval collection (``EvalSpec.corpus``): the 100-word
   Wikipedia passages of ``masakhane_wiki_100`` (``corpus.jsonl`` lines
   ``{"docid", "text", "title"}``, a file, a folder of such shards, or
-  ``hf:NAME`` for the hub copy through ``datasets``' json builder, as
-  ``datasets`` no longer runs loading scripts). The gold passages are not
+  ``hf:NAME`` for the hub copy's data file through :mod:`engine.data.hub`,
+  as ``datasets`` no longer runs loading scripts). The gold passages are not
   added. The collection has no qrels, so relevance is AfriQA's own rule
   (its retrieval scores answer-string top-k accuracy): a passage is relevant
   to a question when its text holds one of the question's English answers
@@ -40,10 +40,11 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import regex
 
+from engine.data.corpus import stored
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
 from engine.data.files import field, find_file, label, logical_name, not_a_file, read_jsonl, source_root, text_field
-from engine.data.hub import HubFiles, locate, passages
+from engine.data.hub import HubFiles, hub_passages
 from vocabulary.config import EvalSpec
 from vocabulary.languages import to_iso
 from vocabulary.records import EvalSet, Passage, Query
@@ -130,7 +131,7 @@ def _gold_eval_set(spec: EvalSpec, questions: Sequence[GoldQuestion]) -> EvalSet
 
 def _collection_eval_set(spec: EvalSpec, questions: Sequence[GoldQuestion]) -> EvalSet:
     """Each question's two queries against the collection, relevant where a passage holds its answer."""
-    passages = [Passage(f"wiki:{docid}", text, "en", title) for docid, title, text in read_collection(spec.corpus)]
+    passages = stored(Passage(f"wiki:{docid}", text, "en", title) for docid, title, text in read_collection(spec.corpus))
     if not passages:
         raise DataError(f"{DATASET}: the collection {spec.corpus} holds no passages")
     holding = answer_holders(passages, {q.queries[0].id: q.answers for q in questions})
@@ -142,7 +143,7 @@ def _collection_eval_set(spec: EvalSpec, questions: Sequence[GoldQuestion]) -> E
     return _eval_set(spec, questions, passages, qrels, absent_languages={NO_ANSWER_PASSAGE: "en"})
 
 
-def _eval_set(spec: EvalSpec, questions: Sequence[GoldQuestion], passages: list[Passage],
+def _eval_set(spec: EvalSpec, questions: Sequence[GoldQuestion], passages: Sequence[Passage],
               qrels: dict[str, dict[str, int]], absent_languages: Mapping[str, str] | None = None) -> EvalSet:
     queries = [query for question in questions for query in question.queries]
     groups = {query.id: f"{question.language}:{question.source_id}" for question in questions for query in question.queries}
@@ -188,9 +189,9 @@ def hub_files(name: str) -> HubFiles:
 def read_collection(corpus: str) -> Iterator[tuple[str, str, str]]:
     """(docid, title, text) of a masakhane_wiki_100 collection: a JSONL file, a folder of them, or ``hf:NAME``."""
     if corpus.startswith(HUB_PREFIX):
-        name = corpus[len(HUB_PREFIX) :]
-        for file in locate(hub_files(name)):
-            yield from read_with_datasets(file, corpus)
+        yield from hub_passages(hub_files(corpus[len(HUB_PREFIX) :]),
+                                instead=f"{DATASET}: cannot read the collection {corpus}: download {HUB_COLLECTION_FILE} "
+                                        "and pass the file as corpus")
         return
     path = Path(corpus).expanduser()
     if path.is_file():
@@ -207,19 +208,6 @@ def read_collection(corpus: str) -> Iterator[tuple[str, str, str]]:
         for number, record in read_jsonl(file):
             yield (text_field(record, "docid", file, number), text_field(record, "title", file, number, optional=True),
                    text_field(record, "text", file, number))
-
-
-def read_with_datasets(data_files: str, name: str) -> Iterator[tuple[str, str, str]]:
-    """The same rows through ``datasets``' json builder (a hub URL, or a local file), as :mod:`engine.data.hub` reads them."""
-    try:
-        rows = passages(data_files)
-        first = next(rows, None)
-    except DataNotFoundError as exc:
-        raise DataNotFoundError(f"{DATASET}: cannot read the collection {name} ({exc}); download "
-                                f"{HUB_COLLECTION_FILE} and pass the file as corpus") from None
-    if first is not None:
-        yield first
-        yield from rows
 
 
 def _gold_files(root: Path) -> dict[tuple[str, str], Path]:

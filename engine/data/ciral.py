@@ -36,7 +36,7 @@ from typing import Iterator
 from engine.data.errors import DataError, DataNotFoundError, check_languages, check_split
 from engine.data.evalset import build_eval_set
 from engine.data.files import find_file, label, read_lines, source_root
-from engine.data.hub import HubFiles, locate, passages
+from engine.data.hub import HubFiles, hub_passages, passages
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
 
@@ -59,8 +59,8 @@ def load_eval_set(spec: EvalSpec) -> EvalSet:
     check_split(DATASET, spec.split)
     codes = check_languages(DATASET, spec.languages)
     queries, qrels, absent = _questions(source_root(DATASET, None), codes, spec.split)
-    passages = [Passage(f"{lang}:{docid}", text, lang, title)
-                for lang in codes for docid, title, text in corpus(lang, spec.path, len(codes))]
+    passages = (Passage(f"{lang}:{docid}", text, lang, title)
+                for lang in codes for docid, title, text in corpus(lang, spec.path, len(codes)))
     return build_eval_set(spec.label, queries, passages, qrels, max_queries=spec.max_queries,
                           absent_languages=absent)
 
@@ -145,16 +145,10 @@ def _read_qrels(path: Path) -> list[tuple[str, str, int]]:
 def corpus(lang: str, path: str | None, language_count: int) -> Iterator[tuple[str, str, str]]:
     """(docid, title, text) of the language's passages: from ``path`` (a repo copy or one JSONL file), a data
     folder, or the hub."""
-    if path is None:
-        files = locate(hub_files(lang))
-    else:
-        local = Path(path).expanduser()
-        if local.is_file():
-            if language_count > 1:
-                raise DataError(f"{DATASET}: {local} is one corpus file but {language_count} languages are chosen; "
-                                f"pass a copy of {HUB_REPO} (a folder with passages-v1.0/)")
-            files = [str(local)]
-        else:
-            files = locate(hub_files(lang), local)
-    for file in files:
-        yield from passages(file)
+    local = Path(path).expanduser() if path is not None else None
+    if local is None or not local.is_file():
+        return hub_passages(hub_files(lang), local)
+    if language_count > 1:
+        raise DataError(f"{DATASET}: {local} is one corpus file but {language_count} languages are chosen; "
+                        f"pass a copy of {HUB_REPO} (a folder with passages-v1.0/)")
+    return passages(str(local))

@@ -9,15 +9,18 @@ kept. The order is a fixed pseudo-random shuffle, so a subset spreads over a
 file sorted by topic (SIB-200 sorts by category), is the same on every machine
 and Python version, keeps every language of a kept item, and grows by nesting
 (the subset of N groups is inside the subset of N+1). The passage corpus is
-never cut: only queries and their qrels are dropped.
+never cut: only queries and their qrels are dropped. It is kept on disk
+(:class:`engine.data.corpus.StoredPassages`), written as the loader reads it,
+so a large corpus's texts are never all in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
+from engine.data.corpus import stored
 from engine.data.errors import DataError
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
@@ -26,7 +29,7 @@ from vocabulary.records import EvalSet, Passage, Query
 def build_eval_set(
     name: str,
     queries: Sequence[Query],
-    passages: Sequence[Passage],
+    passages: Iterable[Passage],
     qrels: Mapping[str, Mapping[str, int]],
     groups: Mapping[str, str] | None = None,
     max_queries: int | None = None,
@@ -35,10 +38,12 @@ def build_eval_set(
 ) -> EvalSet:
     """The EvalSet, after checking ids and keeping the first ``max_queries`` groups.
 
+    ``passages`` is read once (a loader may stream them) into a stored corpus;
     ``groups`` maps a query id to its group key (default: the query id);
     ``absent_languages`` and ``bitext`` are passed on (see :class:`vocabulary.records.EvalSet`).
     """
     _check_unique(name, "query", [q.id for q in queries])
+    passages = stored(passages)
     _check_unique(name, "passage", [p.id for p in passages])
     if not passages:
         raise DataError(f"{name}: the passage corpus is empty; check the data folder and languages")
@@ -52,7 +57,7 @@ def build_eval_set(
     return EvalSet(
         name=name,
         queries=tuple(queries),
-        passages=tuple(passages),
+        passages=passages,
         qrels={qid: dict(judged) for qid, judged in qrels.items() if qid in kept},
         absent_languages=dict(absent_languages or {}),
         bitext=bitext,

@@ -16,7 +16,7 @@ import lzma
 import stat
 import unicodedata
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import assets.data
 from engine.data.errors import DataError, DataNotFoundError
@@ -141,20 +141,26 @@ def nfc_strings(value: Any) -> Any:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSON Lines file."""
+    return jsonl_records(_iterate(path), label(path))
+
+
+def jsonl_records(lines: Iterable[str], name: str, *, normalise: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of JSON Lines ``lines`` (read with :func:`capped_lines`),
+    its strings NFC unless ``normalise`` is False; messages call the file ``name``."""
     seen = False
-    for number, line in enumerate(_iterate(path), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = nfc_strings(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{label(path)} line {number}: not valid JSON ({exc.msg}); fix or re-download the file") from None
+            raise DataError(f"{name} line {number}: not valid JSON ({exc.msg}); fix or re-download the file") from None
         if not isinstance(record, dict):
-            raise DataError(f"{label(path)} line {number}: expected a JSON object, got {type(record).__name__}")
+            raise DataError(f"{name} line {number}: expected a JSON object, got {type(record).__name__}")
         seen = True
-        yield number, record
+        yield number, nfc_strings(record) if normalise else record
     if not seen:
-        raise DataError(f"{label(path)} is empty; re-download or re-export it")
+        raise DataError(f"{name} is empty; re-download or re-export it")
 
 
 def read_tsv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:

@@ -18,7 +18,7 @@ The corpus (~132k sw, ~49k yo passages) is not shipped. ``spec.path`` gives it:
   ``miracl-corpus-v1.0-<lang>/docs-<n>.jsonl.gz`` (sw and yo: ``docs-0`` only).
 
 Without a path, those files are read from the hub (or from a data folder,
-:mod:`engine.data.hub`) through ``datasets``' json builder, as is a local
+:mod:`engine.data.hub`) by the hub's JSON Lines reader, as is a local
 copy in the hub's layout; the repo's loading script, which ``datasets`` 4
 refuses, is never run. Judgements of passages
 that a partial local corpus lacks are kept: the evaluator counts a relevant
@@ -43,7 +43,7 @@ from engine.data.files import (
     source_root,
     text_field,
 )
-from engine.data.hub import HubFiles, locate, passages
+from engine.data.hub import HubFiles, hub_passages
 from vocabulary.config import EvalSpec
 from vocabulary.records import EvalSet, Passage, Query
 
@@ -64,11 +64,11 @@ def load_eval_set(spec: EvalSpec) -> EvalSet:
         queries.extend(Query(f"{lang}:{qid}", text, lang) for qid, text in topics)
         for qid, docid, relevance in judgements:
             qrels.setdefault(f"{lang}:{qid}", {})[f"{lang}:{docid}"] = relevance
-    passages = [
+    passages = (
         Passage(f"{lang}:{docid}", text, lang, title)
         for lang in codes
         for docid, title, text in _corpus(lang, spec.path, len(codes))
-    ]
+    )
     return build_eval_set(spec.label, queries, passages, qrels, max_queries=spec.max_queries)
 
 
@@ -112,11 +112,8 @@ def _corpus(lang: str, path: str | None, language_count: int) -> Iterator[tuple[
 
 def _hub_corpus(lang: str, root: Path | None) -> Iterator[tuple[str, str, str]]:
     """The hub repo's files for ``lang`` (online, in a data folder, or under ``root``), through datasets."""
-    try:
-        for file in locate(hub_files(lang), root):
-            yield from passages(file)
-    except DataNotFoundError as exc:
-        raise DataNotFoundError(f"{DATASET} {lang}: {OFFLINE_HINT} (a MIRACL-style JSONL/TSV file or folder); {exc}") from None
+    return hub_passages(hub_files(lang), root,
+                        instead=f"{DATASET} {lang}: {OFFLINE_HINT} (a MIRACL-style JSONL/TSV file or folder)")
 
 
 def _corpus_files(path: Path, lang: str, language_count: int) -> list[Path]:

@@ -71,3 +71,23 @@ def test_ties_break_by_id_descending_and_the_own_id_is_never_returned(tmp_path):
     run = read_run(tmp_path / "mono.sw-sw.run.gz")
     assert list(run["x"]) == ["b", "a"]
     assert list(run["b"]) == ["a"]  # a bitext query never retrieves itself
+
+
+def test_scipy_builds_the_same_index_as_bm25s_default_backend():
+    """The pool builds its matrix with scipy (less memory); the scores are bm25s' default ones, bit for bit."""
+    import bm25s
+    import numpy as np
+
+    from engine.bm25 import token_ids
+
+    rng = np.random.default_rng(2)
+    words = ["mvua", "ilinyesha", "usiku", "kucha", "ọ̀rọ̀", "ilé", "ẹ̀kọ́", "soko", "jiji", "habari", "Ọjà"]
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 25))) for _ in range(300)]
+    ours = BM25Pool.build([str(i) for i in range(300)], texts).retriever
+    default = bm25s.BM25(k1=ours.k1, b=ours.b, method="lucene")
+    default.index(token_ids(texts), show_progress=False)
+    assert ours.csc_backend == "scipy" and default.csc_backend != "scipy"
+    for name in ("data", "indices", "indptr"):
+        assert np.array_equal(np.asarray(ours.scores[name]), np.asarray(default.scores[name]))
+    for query in ("mvua usiku", "ọ̀rọ̀ ilé soko", "habari"):
+        assert np.array_equal(ours.get_scores(tokenize(query)), default.get_scores(tokenize(query)))

@@ -8,6 +8,7 @@ import unicodedata
 import pytest
 
 from engine.data import DataError, DataNotFoundError, afriqa
+from engine.data.hub import DATA_DIR_ENV
 from vocabulary.config import EvalSpec
 from vocabulary.records import Passage
 
@@ -106,12 +107,15 @@ def test_the_collection_is_searched_with_answer_match_relevance(tmp_path):
     assert len(eval_set.queries) == 2 * 295  # the same questions as with the gold passages
 
 
-def test_the_collection_through_datasets_json_builder_and_as_a_folder_of_shards(tmp_path):
+def test_the_collection_through_datasets_json_builder_and_as_a_folder_of_shards(tmp_path, monkeypatch):
     pytest.importorskip("datasets")
-    path = _collection(tmp_path)
+    path = _collection(tmp_path / "owner" / "wiki")  # a data folder holding hub repo owner/wiki in its layout
     direct = list(afriqa.read_collection(str(path)))
     assert direct[0] == ("0", "Musikari Kombo", " Musikari Kombo was elected for Webuye Constituency in 1992.")
-    assert list(afriqa.read_with_datasets(str(path), str(path))) == direct  # the hub route's reader, on a local file
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    assert list(afriqa.read_collection("hf:owner/wiki")) == direct  # the hub route: datasets' json builder
+    with pytest.raises(DataNotFoundError, match=r"^afriqa: cannot read the collection hf:owner/none: download "):
+        list(afriqa.read_collection("hf:owner/none"))
     shards = tmp_path / "shards"
     shards.mkdir()
     (shards / "docs-000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in COLLECTION[:2]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import lzma
+import tracemalloc
+import zlib
 
 import pytest
 
@@ -103,9 +105,11 @@ def test_corpus_errors(tmp_path):
 @pytest.mark.timeout(60)
 def test_offline_hub_corpus_says_pass_a_corpus(monkeypatch):
     datasets = pytest.importorskip("datasets")
+    huggingface_hub = pytest.importorskip("huggingface_hub")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import: set it as the env says
     with pytest.raises(DataNotFoundError, match=r"^miracl yo: corpus not available offline: pass --corpus PATH"):
         miracl.load_eval_set(EvalSpec("miracl", ("yo",), "dev"))
 
@@ -155,3 +159,38 @@ def test_a_copy_of_the_hub_repo_and_a_data_folder_are_read_through_the_hub_path(
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "elsewhere"))
     with pytest.raises(DataNotFoundError, match=r"^miracl yo: corpus not available offline.*elsewhere/miracl/miracl-corpus: no such"):
         miracl.load_eval_set(EvalSpec("miracl", ("yo",), "dev"))
+
+
+def _one_long_line(folder, mib: int):
+    """A hub-layout corpus whose second line is ``mib`` MiB long (gzipped, so it is small on disk)."""
+    repo = folder / f"miracl-corpus-{mib}"
+    (repo / "miracl-corpus-v1.0-yo").mkdir(parents=True)
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing
+    first = json.dumps({"docid": "10020#1", "text": "Idije"}) + '\n{"docid": "x", "text": "'
+    parts = [packer.compress(first.encode())]
+    parts += [packer.compress(b"a" * 2**20) for _ in range(mib)]
+    parts.append(packer.compress(b'"}\n') + packer.flush())
+    (repo / "miracl-corpus-v1.0-yo" / "docs-0.jsonl.gz").write_bytes(b"".join(parts))
+    return repo
+
+
+def _failing_peak(repo) -> tuple[str, int]:
+    """The error loading ``repo`` gives, and the peak of Python's allocations while it does."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as failed:
+            miracl.load_eval_set(_dev(repo))
+        return str(failed.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_300_mib_line_in_a_hub_layout_file_is_one_error_naming_file_and_line_not_a_full_read(tmp_path):
+    """The hub reader caps each line (files.capped_lines): a wrong file is refused before the line is held."""
+    small_line = _one_long_line(tmp_path, 2)
+    _failing_peak(small_line)  # imports and first-use caches
+    _, small = _failing_peak(small_line)
+    message, large = _failing_peak(_one_long_line(tmp_path, 300))
+    assert "\n" not in message and message.startswith("miracl-corpus-v1.0-yo/docs-0.jsonl.gz line 2: longer than")
+    assert large < small + 16 * 2**20  # the 300 MiB line costs what a 2 MiB one does: it is never read whole

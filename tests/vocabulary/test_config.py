@@ -379,3 +379,15 @@ def test_a_study_name_with_a_control_character_is_refused_naming_it(name, shown)
         StudyConfig(name, train_sizes=(100,)).validate()
     assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
     StudyConfig("Kiswahili – Yorùbá (ẹ̀kọ́) 日本", train_sizes=(100,)).validate()  # letters and marks of any script pass
+
+
+def test_the_opt_in_search_settings_keep_earlier_run_ids_at_their_defaults_and_split_them_when_set():
+    """index and vectors came after run ids were stored: at their defaults they are not part of the identity."""
+    plain = RunConfig(evaluations=(EvalSpec("miracl", ("sw",), "dev"),))
+    assert plain.identity()["evaluations"] == [
+        {"dataset": "miracl", "languages": ("sw",), "split": "dev", "max_queries": None, "path": None,
+         "passage_max_length": 512, "symmetric": False, "corpus": None}]
+    assert plain.run_id == "ae7e3f668280c811"  # the id this config had before the two settings existed
+    half = RunConfig(evaluations=(EvalSpec("miracl", ("sw",), "dev", vectors="float16"),))
+    approximate = RunConfig(evaluations=(EvalSpec("miracl", ("sw",), "dev", index="hnsw"),))
+    assert len({plain.run_id, half.run_id, approximate.run_id}) == 3
