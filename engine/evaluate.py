@@ -311,8 +311,8 @@ def encode_passages(
     The encoder tokenises all it is given before its first batch, which for a
     large corpus costs far more memory than the vectors themselves; so it is
     given a shard at a time, and the peak grows with the vectors (plus the
-    token ids the encoder keeps of its last few lists). A corpus of one shard
-    is encoded exactly as before.
+    token ids the encoder's memo keeps, bounded in bytes: engine.memo). A
+    corpus of one shard is encoded exactly as before.
     """
     state = state or TaskState()
     stored: np.ndarray | None = None

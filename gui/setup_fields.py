@@ -104,7 +104,7 @@ class FieldWidget:
 
 
 #: EvalSpec settings set in a study file, not in the form; a loaded study keeps them.
-_UNSHOWN_SPEC_FIELDS = ("passage_max_length", "symmetric", "corpus")
+_UNSHOWN_SPEC_FIELDS = ("passage_max_length", "symmetric", "corpus", "index", "vectors")
 
 
 class EvalRow:

@@ -261,3 +261,19 @@ def test_the_laptop_template_fills_the_form_with_the_demos_study(qtbot, form):
     # The same runs as 'hybridscale demo' (by their ids: how they are stored, not what the form shows, may differ).
     assert [run.run_id for run in study.expand()] == [run.run_id for run in demo.expand()]
     assert form.include_bm25.isChecked() and box.currentIndex() == 0
+
+
+def test_a_loaded_study_keeps_the_eval_settings_the_form_does_not_show(form, tmp_path):
+    import dataclasses
+
+    study = form.validate()
+    first, second, *rest = study.template.evaluations
+    chosen = (dataclasses.replace(first, index="hnsw", passage_max_length=256),
+              dataclasses.replace(second, vectors="float16"))
+    expected = dataclasses.replace(study, template=dataclasses.replace(study.template, evaluations=(*chosen, *rest)))
+    path = tmp_path / "approximate.json"
+    path.write_text(expected.to_json())
+    assert form.load_study(path) == expected
+    again = form.validate()
+    assert again is not None, form.preview.text()
+    assert again.template.evaluations[:2] == chosen  # not dropped on the way back out
