@@ -36,7 +36,7 @@ from hybridscale.analysis_io import check_study, measurements, run_values
 from storage.db import Database
 from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.provenance import latest_provenance, run_rows
-from storage.queries import tidy_metrics
+from storage.queries import stored_passage_languages, tidy_metrics
 from vocabulary.answer_choice import answer_rank, dataset_of, headline_metric
 from vocabulary.languages import TARGET_LANGUAGES
 from vocabulary.printable import escape_unprintable
@@ -68,10 +68,16 @@ class ReportFiles:
 
 
 def reported(db: Database, study_id: int) -> list[tuple[str, str, str]]:
-    """The (eval set, setting, metric) triples of the summary, in eval-set order, then :data:`REPORTED` order."""
+    """The (eval set, setting, metric) triples of the summary, in eval-set order, then :data:`REPORTED` order.
+
+    The multilingual pool of an eval set whose passages are in one language
+    (AfriQA's English passages) is the cross setting again, so it is left out.
+    """
     stored = measurements(db, study_id)
+    pools = stored_passage_languages(db, study_id)
     eval_sets = sorted({e for e, _, _ in stored})
-    triples = [(e, s, headline_metric(e) if m == HEADLINE else m) for e in eval_sets for s, m in REPORTED]
+    triples = [(e, s, headline_metric(e) if m == HEADLINE else m) for e in eval_sets for s, m in REPORTED
+               if s != "multi" or len(pools.get(e, ())) > 1]
     return [triple for triple in triples if triple in stored]
 
 

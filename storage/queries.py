@@ -18,6 +18,7 @@ from storage.db import Database
 from storage.models import Event, Metric, QueryValueSet, Run, Study, study_runs
 from storage.packing import unpack_ids, unpack_values
 from vocabulary.config import ConfigError, RunConfig
+from vocabulary.records import ALL
 from vocabulary.series import series_names
 from vocabulary.settings import csv_columns, names_with_role
 
@@ -237,6 +238,17 @@ def stored_measurements(db: Database, study_id: int) -> set[tuple[str, str, str]
     statement = statement.where(QueryValueSet.run_id.in_(_in_study(study_id)))
     with db.session() as session:
         return {tuple(row) for row in session.execute(statement)}
+
+
+def stored_passage_languages(db: Database, study_id: int) -> dict[str, set[str]]:
+    """Eval set -> the passage languages a study's per-query values search (the pool's ``all`` left out)."""
+    statement = select(QueryValueSet.eval_set, QueryValueSet.passage_language).distinct()
+    statement = statement.where(QueryValueSet.run_id.in_(_in_study(study_id)), QueryValueSet.passage_language != ALL)
+    languages: dict[str, set[str]] = defaultdict(set)
+    with db.session() as session:
+        for eval_set, language in session.execute(statement):
+            languages[eval_set].add(language)
+    return dict(languages)
 
 
 def run_warnings(db: Database, study_id: int | None = None) -> dict[str, list[str]]:

@@ -275,3 +275,24 @@ def test_control_characters_already_in_the_database_are_escaped_in_every_csv(db,
         assert not any(c in text for c in "\x1b\x07\x00\u202e"), name
         assert "clear\\x1b[2J\\x07\\x00\\u202eend" in text
     assert "q\\x1b]0;pwned\\x07" in (tmp_path / "per_query.csv").read_text(encoding="utf-8")
+
+
+def test_the_passage_languages_a_study_searched_leave_the_pool_out(db):
+    from storage.queries import stored_passage_languages
+
+    submitted = queue.submit_study(db, grid_study(name="pools", sizes=(2,), seeds=(0,)))
+    run = queue.claim_next(db, "w")
+    ids, values = ("q1", "q2"), (0.5, 1.0)
+    cells = [QueryValues("afriqa/test", setting, "sw", passages, "nDCG@10", ids, values)
+             for setting, passages in (("cross", "en"), ("multi", "all"))]
+    cells += [QueryValues("flores/test", setting, "sw", passages, "nDCG@10", ids, values)
+              for setting, passages in (("cross", "en"), ("cross", "yo"), ("multi", "all"))]
+    rows = [Value(eval_set=c.eval_set, setting=c.setting, query_language="sw", passage_language=c.passage_language,
+                  metric="nDCG@10", value=0.75, num_queries=2) for c in cells]
+    queue.complete(db, run.id, "w", rows, per_query=cells)
+    assert stored_passage_languages(db, submitted.study_id) == {"afriqa/test": {"en"}, "flores/test": {"en", "yo"}}
+    # So the report leaves out a pool of one passage language: it would repeat the cross tables.
+    from hybridscale.report import reported
+
+    assert reported(db, submitted.study_id) == [("afriqa/test", "cross", "nDCG@10"), ("flores/test", "cross", "nDCG@10"),
+                                                ("flores/test", "multi", "nDCG@10")]
