@@ -77,6 +77,9 @@ SAMPLING_TEXT = {"proportional": "one source per batch, drawn in proportion to i
                  "round_robin": "one source per batch, taking turns (round robin)"}
 #: What a new study starts from: sizes fit XQuAD's 698 training groups and grow by a factor of 3. FLORES is
 #: evaluated on its test split, as the demo is, so a study started here compares with the demo's numbers.
+#: StudyConfig settings set in a study file, not in the form; a loaded study keeps them.
+_UNSHOWN_STUDY_FIELDS = ("data_seeds", "notes")
+
 DEFAULT_STUDY = StudyConfig(
     name="hybrid scaling sw/yo", train_sizes=(75, 225, 675), seeds=(0, 1, 2),
     template=RunConfig(evaluations=tuple(dataclasses.replace(spec, split="test") if spec.dataset == "flores" else spec
@@ -113,6 +116,9 @@ class SetupView(QtWidgets.QWidget):
         self._downloads: list[Download] = []
         self._sizes_arrived.connect(self._show_downloads)
         self.current_study: StudyConfig | None = None
+        #: Study settings kept from a loaded study file that the form has no field for (a template's notes,
+        #: data seeds), so saving or submitting it again does not drop them.
+        self._unshown_study: dict[str, object] = {}
         #: What the last loaded study file held that the form could not show (named in the status bar).
         self.left_out: list[str] = []
         self._submitting = False
@@ -414,6 +420,7 @@ class SetupView(QtWidgets.QWidget):
             include_baseline=self.include_baseline.isChecked(),
             include_bm25=self.include_bm25.isChecked(),
             template=template,
+            **self._unshown_study,
         )
 
     def set_study(self, study: StudyConfig) -> list[str]:
@@ -424,6 +431,7 @@ class SetupView(QtWidgets.QWidget):
         out, and said so, rather than silently changing the study.
         """
         template = study.template
+        self._unshown_study = {name: getattr(study, name) for name in _UNSHOWN_STUDY_FIELDS}
         self.model_preset.setCurrentIndex(0)  # a study's settings are its own, whichever preset began them
         self.name.setText(study.name)
         model = template.model

@@ -277,3 +277,15 @@ def test_a_loaded_study_keeps_the_eval_settings_the_form_does_not_show(form, tmp
     again = form.validate()
     assert again is not None, form.preview.text()
     assert again.template.evaluations[:2] == chosen  # not dropped on the way back out
+
+
+def test_a_loaded_study_keeps_its_notes_and_data_seeds(form, tmp_path):
+    import dataclasses
+
+    study = dataclasses.replace(form.validate(), notes="deviations: th and tr dropped", data_seeds=(7, 8))
+    path = tmp_path / "noted.json"
+    path.write_text(study.to_json())
+    assert form.load_study(path) == study
+    assert form.validate() == study  # what Save or Submit would write: the notes and data seeds are still there
+    form.reset()
+    assert (form.validate().notes, form.validate().data_seeds) == ("", ())  # a reset forgets them
