@@ -148,7 +148,12 @@ def corpus(lang: str, path: str | None, language_count: int) -> Iterator[tuple[s
     local = Path(path).expanduser() if path is not None else None
     if local is None or not local.is_file():
         return hub_passages(hub_files(lang), local)
+    return passages(str(corpus_file(local, language_count)))
+
+
+def corpus_file(file: Path, language_count: int) -> Path:
+    """``file`` as the one JSON Lines corpus of a study's one language; DataError when it has several."""
     if language_count > 1:
-        raise DataError(f"{DATASET}: {local} is one corpus file but {language_count} languages are chosen; "
+        raise DataError(f"{DATASET}: {file} is one corpus file but {language_count} languages are chosen; "
                         f"pass a copy of {HUB_REPO} (a folder with passages-v1.0/)")
-    return passages(str(local))
+    return file

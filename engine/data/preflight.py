@@ -59,10 +59,7 @@ def _ciral_files(lang: str, path: Path, language_count: int) -> list[Path]:
         raise DataNotFoundError(f"{path}: no such file or folder; give a copy of hub repo {ciral.HUB_REPO} (a folder "
                                 "with passages-v1.0/) or one JSON Lines corpus file")
     if path.is_file():
-        if language_count > 1:
-            raise DataError(f"{ciral.DATASET}: {path} is one corpus file but {language_count} languages are chosen; "
-                            f"pass a copy of {ciral.HUB_REPO} (a folder with passages-v1.0/)")
-        return [path]
+        return [ciral.corpus_file(path, language_count)]
     return [Path(file) for file in locate(ciral.hub_files(lang), path)]
 
 
