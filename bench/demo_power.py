@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from hybridscale.report import passage_languages
 from results.plot_data import scaling_panels
 from storage.db import open_db
 from storage.queries import tidy_metrics
@@ -27,10 +28,9 @@ MINIMUM_MOVE = 0.02
 def bar_rows(rows: list[dict], metric: str) -> list[tuple[str, ...]]:
     """(cell, series, untrained, mean ± sd, difference, bar, moved) at the largest size of each series."""
     cells = sorted({(r["eval_set"], r["setting"], r["passage_language"]) for r in rows if r["metric"] == metric})
-    searched = {(e, p) for e, _, p in cells if p != ALL}
     table = []
     for eval_set, setting, passages in cells:
-        if passages == ALL and len({p for e, p in searched if e == eval_set}) < 2:
+        if passages == ALL and len(passage_languages(rows, eval_set)) < 2:
             continue  # a pool of one passage language repeats that language's rows (AfriQA's English passages)
         panels = scaling_panels(rows, eval_set=eval_set, setting=setting, metric=metric, passage_language=passages,
                                 query_languages=TARGET_LANGUAGES)

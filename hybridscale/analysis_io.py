@@ -48,6 +48,11 @@ def run_values(db: Database, study_id: int, eval_set: str, setting: str, metric:
     _check_choice("setting", setting, {s for e, s, _ in stored if e == eval_set}, f" of {eval_set}")
     _check_choice("metric", metric, {m for e, s, m in stored if (e, s) == (eval_set, setting)},
                   f" of {eval_set}, {setting}")
+    return stored_values(db, study_id, eval_set, setting, metric)
+
+
+def stored_values(db: Database, study_id: int, eval_set: str, setting: str, metric: str) -> list[RunValues]:
+    """:func:`run_values` of a choice the caller has taken from :func:`measurements` (nothing to check again)."""
     return stored_run_values(query_value_cells(db, study_id, eval_set=eval_set, setting=setting, metric=metric))
 
 

@@ -32,7 +32,7 @@ from analysis.answer import answer_languages, answer_markdown, build_answer
 from analysis.compare import FIELDS, RunValues, compare
 from analysis.findings import Findings, build_findings, to_markdown
 from analysis.fits import ScalingFit
-from hybridscale.analysis_io import check_study, measurements, run_values
+from hybridscale.analysis_io import check_study, measurements, stored_values
 from storage.db import Database
 from storage.export import export_csv, export_per_query_csv, spreadsheet_safe
 from storage.provenance import latest_provenance, run_rows
@@ -83,7 +83,7 @@ def reported(db: Database, study_id: int) -> list[tuple[str, str, str]]:
 
 def reported_runs(db: Database, study_id: int) -> dict[tuple[str, str, str], list[RunValues]]:
     """The per-query values of each :func:`reported` triple, read once for its findings and its comparisons."""
-    return {triple: run_values(db, study_id, *triple) for triple in reported(db, study_id)}
+    return {triple: stored_values(db, study_id, *triple) for triple in reported(db, study_id)}
 
 
 def study_findings(measured: dict[tuple[str, str, str], list[RunValues]]) -> list[Findings]:
@@ -245,7 +245,7 @@ def write_figures(rows: list[dict], folder: Path, drawn: dict[FigureChoice, Path
         targets = tuple(sorted(languages & set(TARGET_LANGUAGES)))
         # A pool of one passage language (AfriQA's English passages) is the cross figure again and has no
         # language bias to map.
-        pooled = len(_passage_languages(rows, eval_set)) > 1
+        pooled = len(passage_languages(rows, eval_set)) > 1
         for setting in ("cross", "multi") if pooled else ("cross",):
             if (eval_set, setting, metric) not in present or not targets:
                 continue
@@ -258,7 +258,9 @@ def write_figures(rows: list[dict], folder: Path, drawn: dict[FigureChoice, Path
     return images
 
 
-def _passage_languages(rows: list[dict], eval_set: str) -> set[str]:
+def passage_languages(rows: list[dict], eval_set: str) -> set[str]:
+    """The passage languages ``eval_set``'s rows search, its multilingual pool left out: a pool of one language
+    is that language's search again, so the figures and tables leave it out."""
     return {r["passage_language"] for r in rows if r["eval_set"] == eval_set} - {"all"}
 
 
