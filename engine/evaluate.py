@@ -71,8 +71,8 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 import faiss
 import numpy as np
-import xxhash
 
+from engine.checked_files import matches_checksum, save_matrix, write_atomically
 from engine.finite import require_finite
 from engine.metrics import (
     Measure,
@@ -243,9 +243,10 @@ class EmbeddingCache:
     once per model and encoding (prefix kind and token length). With a
     ``directory``, embeddings are also kept there as ``.npy`` files, so a
     later process with the same model reuses them. Each file has a ``.json``
-    beside it with its shape and the XXH3 checksum of its values, written
-    before the file takes its name: a file that is damaged, cut short or
-    without its checksum is never used, but encoded again (with a warning).
+    beside it with its shape, dtype and the XXH3 checksum of its bytes
+    (:mod:`engine.checked_files`, as the frozen-prefix cache): a file that is
+    damaged, cut short or without its checksum file is never used, but
+    encoded again (with a warning).
     """
 
     def __init__(self, directory: Path | str | None = None):
@@ -270,30 +271,23 @@ class EmbeddingCache:
         return embeddings
 
 
-def _values_checksum(array: np.ndarray) -> str:
-    return xxhash.xxh3_128_hexdigest(memoryview(np.ascontiguousarray(array)).cast("B"))
-
-
 def _write_checked(path: Path, embeddings: np.ndarray) -> None:
-    """``path`` (``.npy``) and its checksum file, the checksum first, each under its name only when whole."""
+    """``path`` (``.npy``) and, beside it, its shape, dtype and checksum (:mod:`engine.checked_files`), each
+    under its name only when whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    check = path.with_suffix(".json")
-    partial = path.with_suffix(".partial.npy")
-    np.save(partial, embeddings)
-    check.with_suffix(".partial.json").write_text(json.dumps(
-        {"shape": list(embeddings.shape), "dtype": embeddings.dtype.name, "xxh3": _values_checksum(embeddings)}))
-    check.with_suffix(".partial.json").replace(check)
-    partial.replace(path)
+    checksum = write_atomically(path, lambda partial: save_matrix(partial, embeddings))
+    expected = {"shape": list(embeddings.shape), "dtype": embeddings.dtype.name, "xxh3": checksum}
+    write_atomically(path.with_suffix(".json"), lambda partial: partial.write_text(json.dumps(expected)))
 
 
 def _read_checked(path: Path) -> np.ndarray | None:
     """The cached embeddings at ``path``, or None (with a warning) when they fail their checksum file."""
     try:
         expected = json.loads(path.with_suffix(".json").read_text())
-        embeddings = np.load(path, allow_pickle=False)
-        if (list(embeddings.shape) == expected["shape"] and embeddings.dtype.name == expected["dtype"]
-                and _values_checksum(embeddings) == expected["xxh3"]):
-            return embeddings
+        if matches_checksum(path, expected["xxh3"]):
+            embeddings = np.load(path, allow_pickle=False)
+            if list(embeddings.shape) == expected["shape"] and embeddings.dtype.name == expected["dtype"]:
+                return embeddings
         problem = "it does not match its checksum"
     except (OSError, ValueError, KeyError, TypeError) as exc:  # missing, unreadable, cut short, not JSON
         problem = f"it cannot be read ({type(exc).__name__}: {exc})"

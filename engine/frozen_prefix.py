@@ -41,14 +41,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
-import os
-import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Iterator
 
 import filelock
 import numpy as np
@@ -56,6 +53,7 @@ import torch
 import xxhash
 from torch import Tensor
 
+from engine.checked_files import PARTIAL, matches_checksum, save_matrix, write_atomically
 from engine.disk_full import disk_full_as_error
 from engine.padding import right_pad
 
@@ -71,15 +69,6 @@ _FLUSH_BYTES = 64 * 2**20
 _PREFIX_BATCH = 64
 #: Held while a part is written or the folder is cleaned up.
 _LOCK_FILE = ".lock"
-_PARTIAL = ".partial"
-#: Bytes read at once when a part's checksum is computed.
-_CHUNK = 8 * 2**20
-#: How much older than its check a part's modification time must be for the check to be remembered. A file
-#: rewritten within the file system's timestamp granularity of the check can keep its modification time (ext4
-#: and tmpfs stamp at the kernel's clock tick, FAT at 2 s), so such a check is not trusted again.
-_SETTLED_NS = 2 * 10**9
-
-Written = TypeVar("Written")
 
 
 class FrozenPrefixError(ValueError):
@@ -99,63 +88,8 @@ class _Damaged(ValueError):
     """A part or its index that cannot be trusted (unreadable, inconsistent, or failing its checksum)."""
 
 
-def _file_checksum(path: Path) -> str:
-    checksum = xxhash.xxh3_128()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            checksum.update(chunk)
-    return checksum.hexdigest()
-
-
-#: Matrix files this process read whole and found matching their checksum, by (path, inode, size, modification
-#: time): every run of a worker builds a FrozenPrefix over the same parts, and reading a 2 GiB cache again each
-#: time costs seconds. A file changed since (rewritten, replaced, truncated) has another key and is read again.
-_VERIFIED: dict[tuple[str, int, int, int], str] = {}
-
-
-def _matches_checksum(path: Path, checksum: str) -> bool:
-    """Whether ``path`` holds bytes with XXH3 ``checksum``: read whole unless this process already found so."""
-    before = os.stat(path)
-    key = (str(path.resolve()), before.st_ino, before.st_size, before.st_mtime_ns)
-    if _VERIFIED.get(key) == checksum:
-        return True
-    _VERIFIED.pop(key, None)
-    if _file_checksum(path) != checksum:
-        return False
-    if time.time_ns() - before.st_mtime_ns > _SETTLED_NS:
-        _VERIFIED[key] = checksum
-    return True
-
-
 def _index_checksum(keys: list[str], lengths: list[int], part: str) -> str:
     return xxhash.xxh3_128_hexdigest(json.dumps([keys, lengths, part]).encode())
-
-
-def _save_matrix(path: Path, matrix: np.ndarray) -> str:
-    """``np.save`` through Python's file writes, returning the XXH3 checksum of the bytes written (taken from
-    memory, so the file is not read back). numpy's own write (``tofile``) drops the error of a failed write that
-    fits its stdio buffer, leaving a short file behind a successful save."""
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(matrix))
-    data = np.ascontiguousarray(matrix).data
-    with path.open("wb") as stream:
-        stream.write(header.getvalue())
-        stream.write(data)
-    checksum = xxhash.xxh3_128(header.getvalue())
-    checksum.update(data)
-    return checksum.hexdigest()
-
-
-def _write_atomically(path: Path, write: Callable[[Path], Written]) -> Written:
-    """``write(partial_path)``, then rename it to ``path``; a failed write removes its partial file."""
-    partial = path.with_name(path.stem + _PARTIAL + path.suffix)
-    try:
-        written = write(partial)
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return written
 
 
 class _Given(torch.nn.Module):
@@ -232,7 +166,7 @@ class FrozenPrefix:
 
     def _read_indexed_parts(self, writable: bool) -> None:
         for index_file in sorted(self.folder.glob("part-*.json")):
-            if _PARTIAL in index_file.name:
+            if PARTIAL in index_file.name:
                 continue
             try:
                 keys, lengths, matrix = self._read_part(index_file)
@@ -253,7 +187,7 @@ class FrozenPrefix:
         """Files only a killed writer leaves (the caller holds the lock): partial files, a matrix without its index."""
         for path in self.folder.glob("part-*"):
             orphan = path.suffix == ".npy" and not path.with_suffix(".json").exists()
-            if _PARTIAL in path.name or orphan:
+            if PARTIAL in path.name or orphan:
                 log.info("frozen-prefix cache: removing %s, left by an interrupted write", path)
                 path.unlink(missing_ok=True)
 
@@ -265,7 +199,7 @@ class FrozenPrefix:
             keys, lengths, part = index["keys"], index["lengths"], index["part"]
             if index.get("index") != _index_checksum(keys, lengths, part):
                 raise _Damaged("its index does not match its checksum")
-            if not _matches_checksum(matrix_file, part):
+            if not matches_checksum(matrix_file, part):
                 raise _Damaged("it does not match its checksum")
             matrix = np.load(matrix_file, mmap_mode="r", allow_pickle=False)
             key_bytes = [bytes.fromhex(key) for key in keys]
@@ -297,12 +231,12 @@ class FrozenPrefix:
         part = self.folder / f"part-{uuid.uuid4().hex}.npy"
         matrix = np.concatenate([rows for _, rows in pending])
         with disk_full_as_error(self.folder, size), self._lock():
-            checksum = _write_atomically(part, lambda path: _save_matrix(path, matrix))
+            checksum = write_atomically(part, lambda path: save_matrix(path, matrix))
             keys, lengths = [key.hex() for key, _ in pending], [len(rows) for _, rows in pending]
             index = {"keys": keys, "lengths": lengths, "part": checksum,
                      "index": _index_checksum(keys, lengths, checksum)}
             try:
-                _write_atomically(part.with_suffix(".json"),
+                write_atomically(part.with_suffix(".json"),
                                   lambda path: path.write_text(json.dumps(index), encoding="utf-8"))
             except BaseException:
                 part.unlink(missing_ok=True)
