@@ -17,7 +17,6 @@ id (or the item itself, e.g. mMARCO's id triples).
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from typing import Any, Iterator
 
 import numpy as np
@@ -30,34 +29,9 @@ _HELD_OUT_STREAM = 11
 
 Source = TrainingSet | StreamedTrainingSet
 
-#: The dev split each source returned by :func:`hold_out` was drawn with, by that source's id while it lives: a
-#: run loads its training sources, then takes their dev split from here (:func:`drawn_dev`), so the draw (which
-#: reads a streamed source's first groups and resolves them: mMARCO looks their texts up) is made once.
-_DRAWN: dict[int, tuple[weakref.ref, TrainingSet]] = {}
-
 
 def hold_out(source: Source, dev_size: int, seed: int) -> tuple[TrainingSet, Source]:
     """(the dev split of ``dev_size`` groups, the source without them); too few groups is :class:`TooFewGroups`."""
-    dev, rest = _draw(source, dev_size, seed)
-    key = id(rest)
-
-    def forget(gone: weakref.ref) -> None:
-        if _DRAWN.get(key, (None,))[0] is gone:
-            del _DRAWN[key]
-
-    _DRAWN[key] = (weakref.ref(rest, forget), dev)
-    return dev, rest
-
-
-def drawn_dev(rest: Source) -> TrainingSet:
-    """The dev split :func:`hold_out` drew when it returned ``rest``; KeyError for a source it did not return."""
-    found = _DRAWN.get(id(rest))
-    if found is None or found[0]() is not rest:
-        raise KeyError(f"{rest.name}: no dev split was held out of it")
-    return found[1]
-
-
-def _draw(source: Source, dev_size: int, seed: int) -> tuple[TrainingSet, Source]:
     if isinstance(source, StreamedTrainingSet):
         return _hold_out_streamed(source, dev_size, seed)
     if dev_size >= len(source.groups):

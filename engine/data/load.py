@@ -10,7 +10,7 @@ import importlib
 from typing import Callable, Literal, Sequence
 
 from engine.data.errors import DataError
-from engine.data.held_out import drawn_dev, hold_out
+from engine.data.held_out import hold_out
 from engine.data.stream import StreamedTrainingSet, TooFewGroups
 from engine.memo import KeptValues
 from vocabulary.config import EvalSpec, RunConfig
@@ -37,40 +37,51 @@ _SHIPPED_TRAINING_SETS: KeptValues[TrainingSet] = KeptValues(8)
 
 
 def load_training_sources(config: RunConfig) -> list[TrainingSet | StreamedTrainingSet]:
-    """Every training source of a run, each in the run's languages it has and on the split the run trains on.
+    """Every training source of a run, each in the run's languages it has and on the split the run trains on
+    (the first without its held-out dev split, if it has one).
 
     Streamed sources (mMARCO, MIRACL train, a user's file) read nothing yet:
     the sampler asks each for the size it needs.
     """
+    return _sources(config)[0]
+
+
+def load_dev_set(config: RunConfig) -> TrainingSet | StreamedTrainingSet:
+    """The dev split of the run's first training source (what the dev loss and ``best_dev`` use): its own,
+    else ``dev_size`` groups held out of it (:mod:`engine.data.held_out`)."""
+    if config.holds_out_dev:
+        return _sources(config)[1]
+    return _own_dev_split(config)
+
+
+def load_training_data(config: RunConfig) -> tuple[list[TrainingSet | StreamedTrainingSet],
+                                                    TrainingSet | StreamedTrainingSet | None]:
+    """The run's training sources and its dev set (None without ``dev_every``); a dev split held out of the first
+    source is drawn once, as the sources are loaded."""
+    sources, held_out = _sources(config)
+    if held_out is None and config.dev_every is not None:
+        return sources, _own_dev_split(config)
+    return sources, held_out
+
+
+def _sources(config: RunConfig) -> tuple[list[TrainingSet | StreamedTrainingSet], TrainingSet | None]:
+    """The run's training sources, and the dev split held out of the first (None when it holds none out)."""
     sources = []
     for spec in config.train_sources:
         name, path = parse_source(spec)
         loader(name, "train")  # an unknown name fails here, before the registry lookup
         languages = [lang for lang in config.train_languages if lang in DATASETS[name].languages]
         sources.append(load_training_set(name, languages, config.train_split(name), path))
-    if config.holds_out_dev:
-        sources[0] = _held_out(config, sources[0])[1]
-    return sources
+    if not config.holds_out_dev:
+        return sources, None
+    held_out, sources[0] = _held_out(config, sources[0])
+    return sources, held_out
 
 
-def load_dev_set(config: RunConfig) -> TrainingSet | StreamedTrainingSet:
-    """The dev split of the run's first training source (what the dev loss and ``best_dev`` use): its own,
-    else ``dev_size`` groups held out of it (:mod:`engine.data.held_out`)."""
+def _own_dev_split(config: RunConfig) -> TrainingSet | StreamedTrainingSet:
     name, path = parse_source(config.train_sources[0])
     languages = [lang for lang in config.train_languages if lang in DATASETS[name].languages]
-    if config.holds_out_dev:
-        return _held_out(config, load_training_set(name, languages, config.train_split(name), path))[0]
     return load_training_set(name, languages, DATASETS[name].dev_split or "dev", path)
-
-
-def load_training_data(config: RunConfig) -> tuple[list[TrainingSet | StreamedTrainingSet],
-                                                    TrainingSet | StreamedTrainingSet | None]:
-    """The run's training sources and its dev set (None without ``dev_every``). A dev split held out of the first
-    source is the one drawn while the sources were loaded (:func:`engine.data.held_out.drawn_dev`), not drawn again."""
-    sources = load_training_sources(config)
-    if config.holds_out_dev:
-        return sources, drawn_dev(sources[0])
-    return sources, (load_dev_set(config) if config.dev_every is not None else None)
 
 
 def _held_out(config: RunConfig, source: TrainingSet | StreamedTrainingSet
